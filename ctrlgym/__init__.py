@@ -1,0 +1,20 @@
+"""ctrlgym: batched torch reinforcement-learning control environments, agents and solvers."""
+
+from ctrlgym.checker import VectorEnvCheckError, check_vector_env
+from ctrlgym.registry import get_entry, make_vector_env, register_env, registered_envs
+from ctrlgym.vector_env import AutoresetMode, TorchVectorEnv
+
+from ctrlgym import envs  # noqa: E402  (registers every env)
+
+__version__ = "0.1.0"
+__all__ = [
+    "AutoresetMode",
+    "TorchVectorEnv",
+    "check_vector_env",
+    "VectorEnvCheckError",
+    "register_env",
+    "registered_envs",
+    "get_entry",
+    "make_vector_env",
+    "envs",
+]

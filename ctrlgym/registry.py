@@ -1,0 +1,72 @@
+"""The registry of ctrlgym environments, mirrored into Gymnasium's.
+
+``register_env`` records an env class with its family, a one-line summary and its baseline
+policies, and registers ``ctrlgym/<Name>-v<version>`` with Gymnasium: ``gymnasium.make`` gives
+the single numpy env, ``gymnasium.make_vec(..., vectorization_mode="vector_entry_point")`` the
+native batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import gymnasium as gym
+
+from ctrlgym.single_env import SingleEnv
+from ctrlgym.vector_env import TorchVectorEnv
+
+__all__ = ["EnvEntry", "register_env", "registered_envs", "get_entry", "make_vector_env"]
+
+BaselineFactory = Callable[[TorchVectorEnv, int], Any]
+
+
+@dataclass(frozen=True)
+class EnvEntry:
+    env_id: str
+    family: str
+    summary: str
+    vector_cls: type[TorchVectorEnv]
+    baselines: dict[str, BaselineFactory] = field(default_factory=dict)
+
+
+_REGISTRY: dict[str, EnvEntry] = {}
+
+
+def register_env(
+    vector_cls: type[TorchVectorEnv],
+    *,
+    family: str,
+    summary: str,
+    baselines: dict[str, BaselineFactory] | None = None,
+    version: int = 0,
+) -> EnvEntry:
+    """Register ``vector_cls`` as ``ctrlgym/<ClassName>-v<version>`` here and in Gymnasium."""
+    env_id = f"ctrlgym/{vector_cls.__name__}-v{version}"
+    entry = EnvEntry(env_id, family, summary, vector_cls, dict(baselines or {}))
+    _REGISTRY[env_id] = entry
+    if env_id not in gym.registry:
+        gym.register(id=env_id, entry_point=SingleEnv.factory(vector_cls), vector_entry_point=vector_cls)
+    return entry
+
+
+def registered_envs() -> list[EnvEntry]:
+    """Every registered env, sorted by family then id."""
+    return sorted(_REGISTRY.values(), key=lambda entry: (entry.family, entry.env_id))
+
+
+def get_entry(env_id: str) -> EnvEntry:
+    """The entry of ``env_id``; ``ValueError`` listing the known ids if there is none."""
+    if env_id not in _REGISTRY and f"ctrlgym/{env_id}" in _REGISTRY:
+        env_id = f"ctrlgym/{env_id}"
+    try:
+        return _REGISTRY[env_id]
+    except KeyError:
+        known = ", ".join(sorted(_REGISTRY)) or "none"
+        raise ValueError(f"unknown environment {env_id!r}; registered: {known}") from None
+
+
+def make_vector_env(env_id: str, num_envs: int, **kwargs: Any) -> TorchVectorEnv:
+    """The native batch of ``env_id`` (what ``gymnasium.make_vec`` builds, without the lookup)."""
+    return get_entry(env_id).vector_cls(num_envs=num_envs, **kwargs)

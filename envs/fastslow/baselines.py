@@ -1,0 +1,58 @@
+"""Baseline policies for the multi-class queue: c-μ rule, longest queue, uniform random.
+
+Each is a :class:`ctrlgym.policies.Policy`: a batch of observations in, a batch of actions out.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ctrlgym.envs.fastslow.multiclass_queue import MultiClassQueue
+
+__all__ = ["CMuRule", "LongestQueue", "RandomClass"]
+
+
+def _split(observations: torch.Tensor, num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
+    return observations[:, :num_classes], observations[:, num_classes].long()
+
+
+class CMuRule:
+    """Serve the non-empty class with the largest c_k(z)·μ_k under the current slow state z.
+
+    The c-μ rule is optimal for the uncapped queue with linear holding costs and fixed costs
+    (Cox & Smith 1961); here it is the myopic rule that reads the current z.
+    """
+
+    def __init__(self, env: MultiClassQueue) -> None:
+        self.num_classes = env.num_classes
+        self.index = env.holding_costs * env.service_probs  # (n_slow, K)
+
+    def __call__(self, observations: torch.Tensor) -> torch.Tensor:
+        queues, slow_state = _split(observations, self.num_classes)
+        index = self.index.to(observations.device)[slow_state]
+        index = index.masked_fill(queues == 0, -torch.inf)
+        return index.argmax(dim=1)
+
+
+class LongestQueue:
+    """Serve the class with the most waiting jobs (ties: lowest class index)."""
+
+    def __init__(self, env: MultiClassQueue) -> None:
+        self.num_classes = env.num_classes
+
+    def __call__(self, observations: torch.Tensor) -> torch.Tensor:
+        queues, _ = _split(observations, self.num_classes)
+        return queues.argmax(dim=1)
+
+
+class RandomClass:
+    """Serve a uniformly random class (seeded, so evaluations repeat)."""
+
+    def __init__(self, env: MultiClassQueue, seed: int = 0) -> None:
+        self.num_classes = env.num_classes
+        self.generator = torch.Generator(device=env.device)
+        self.generator.manual_seed(seed)
+
+    def __call__(self, observations: torch.Tensor) -> torch.Tensor:
+        u = torch.rand(observations.shape[0], generator=self.generator, device=self.generator.device)
+        return (u * self.num_classes).long().clamp_max(self.num_classes - 1).to(observations.device)

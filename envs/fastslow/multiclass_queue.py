@@ -1,0 +1,182 @@
+"""Multi-class queue service allocation with slowly varying stochastic costs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from gymnasium import spaces
+
+from ctrlgym.vector_env import AutoresetMode, TorchVectorEnv
+
+__all__ = ["MultiClassQueue"]
+
+
+class MultiClassQueue(TorchVectorEnv):
+    r"""One server, K job classes, holding costs that drift with a slow environmental state.
+
+    ## Description
+    The first example of Wang & Jiang, "Faster Approximate Dynamic Programming by Freezing Slow
+    States" (arXiv `2301.00922 <https://arxiv.org/abs/2301.00922>`_). A single server chooses,
+    every fast step, which of K job classes to serve. Class k has a queue capped at ``B`` jobs.
+    Holding a job of class k costs :math:`c_k(z)`, where the slow state :math:`z` (e.g. the
+    market or the staffing regime) moves on a Markov chain that rarely switches. The fast state
+    is the queue-length vector :math:`x = (q_1, \dots, q_K)`; the slow state is :math:`z`.
+
+    ## Dynamics (one fast step from state (q, z) under action a)
+    1. reward :math:`r = -\sum_k c_k(z)\, q_k` (cost of the jobs held at the start of the step);
+    2. service: if :math:`q_a > 0`, one job of class a completes with probability :math:`\mu_a`;
+    3. arrivals: independently for each k, one job arrives with probability :math:`\lambda_k`
+       and joins its queue unless the queue is full (``B`` jobs): then it is lost;
+    4. slow state: :math:`z' = z` with probability :math:`1-\varepsilon`, otherwise :math:`z'`
+       is uniform over the other slow states.
+
+    Every factor is independent given (q, z, a), so the exact transition model is a product of
+    these four pieces (the fast-slow solvers read it from the same parameters).
+
+    ## Action Space
+    ``Discrete(K)``: the class to serve. Serving an empty queue is allowed and does nothing.
+
+    ## Observation Space
+    ``MultiDiscrete([B+1] * K + [n_slow])``, integers:
+
+    | index | observation | min | max |
+    |-------|-------------|-----|-----|
+    | 0..K-1 | queue length of class k | 0 | B |
+    | K | slow state z | 0 | n_slow - 1 |
+
+    ## Rewards
+    :math:`-\sum_k c_k(z)\, q_k` per step (a cost, so rewards are ≤ 0).
+
+    ## Starting State
+    Empty queues; z uniform over the slow states.
+
+    ## Episode End
+    * Termination: never (the paper's problem is an infinite-horizon discounted MDP).
+    * Truncation: after ``max_episode_steps`` steps (default 256).
+
+    ## Arguments
+    * ``num_envs`` – copies in the batch; ``device`` – torch device.
+    * ``buffer_size`` – B, the queue capacity of each class (default 10).
+    * ``arrival_probs`` – λ_k, Bernoulli arrival probability per step (default (0.2, 0.15, 0.1)).
+    * ``service_probs`` – μ_k, completion probability when served (default (0.6, 0.5, 0.4)).
+    * ``holding_costs`` – table c[z][k] (default ((1, 2, 3), (3, 1, 0.5)): the c-μ priority
+      order reverses when z switches).
+    * ``switch_prob`` – ε, the slow chain's switching probability per fast step (default 0.01).
+    * ``discount`` – γ of the infinite-horizon problem, used by solvers and agents (default 0.99).
+    * ``max_episode_steps``, ``autoreset_mode``, ``validate_actions`` – see ``TorchVectorEnv``.
+
+    The default instance has 11³ · 2 = 2,662 states, small enough for exact value iteration.
+
+    ## Examples
+    >>> import ctrlgym, gymnasium as gym
+    >>> env = gym.make("ctrlgym/MultiClassQueue-v0")            # one env, numpy in/out
+    >>> obs, info = env.reset(seed=0)
+    >>> obs.tolist()
+    [0, 0, 0, 1]
+    >>> envs = ctrlgym.envs.fastslow.MultiClassQueue(num_envs=1024)   # the native batch
+    >>> obs, info = envs.reset(seed=0)
+    >>> tuple(obs.shape)
+    (1024, 4)
+
+    ## Vectorized environment
+    This class *is* the batch (a ``gymnasium.vector.VectorEnv``); the single env returned by
+    ``gymnasium.make`` is a view of a batch of one.
+
+    ## Version History
+    * v0: initial version.
+    """
+
+    def __init__(
+        self,
+        num_envs: int = 1,
+        *,
+        buffer_size: int = 10,
+        arrival_probs: Sequence[float] = (0.2, 0.15, 0.1),
+        service_probs: Sequence[float] = (0.6, 0.5, 0.4),
+        holding_costs: Sequence[Sequence[float]] = ((1.0, 2.0, 3.0), (3.0, 1.0, 0.5)),
+        switch_prob: float = 0.01,
+        discount: float = 0.99,
+        max_episode_steps: int | None = 256,
+        device: str | torch.device = "cpu",
+        autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
+        validate_actions: bool = True,
+    ) -> None:
+        name = type(self).__name__
+        arrival = np.asarray(arrival_probs, dtype=np.float64)
+        service = np.asarray(service_probs, dtype=np.float64)
+        costs = np.asarray(holding_costs, dtype=np.float64)
+        if arrival.ndim != 1 or arrival.size < 1:
+            raise ValueError(f"{name}: arrival_probs must be a non-empty 1-d sequence, got shape {arrival.shape}")
+        num_classes = arrival.size
+        if service.shape != (num_classes,):
+            raise ValueError(f"{name}: service_probs must have {num_classes} entries (one per class), got {service.shape}")
+        if costs.ndim != 2 or costs.shape[1] != num_classes:
+            raise ValueError(
+                f"{name}: holding_costs must be a table of shape (n_slow, {num_classes}), got {costs.shape}"
+            )
+        for label, values in (("arrival_probs", arrival), ("service_probs", service)):
+            if not np.all(np.isfinite(values)) or np.any(values < 0) or np.any(values > 1):
+                raise ValueError(f"{name}: {label} must be probabilities in [0, 1], got {values.tolist()}")
+        if not np.all(np.isfinite(costs)):
+            raise ValueError(f"{name}: holding_costs must be finite, got {costs.tolist()}")
+        if not 0 <= switch_prob <= 1:
+            raise ValueError(f"{name}: switch_prob must be in [0, 1], got {switch_prob}")
+        if not 0 <= discount < 1:
+            raise ValueError(f"{name}: discount must be in [0, 1), got {discount}")
+        if int(buffer_size) < 1:
+            raise ValueError(f"{name}: buffer_size must be >= 1, got {buffer_size}")
+
+        self.num_classes = num_classes
+        self.num_slow_states = costs.shape[0]
+        self.buffer_size = int(buffer_size)
+        self.switch_prob = float(switch_prob)
+        self.discount = float(discount)
+        observation_space = spaces.MultiDiscrete([self.buffer_size + 1] * num_classes + [self.num_slow_states])
+        super().__init__(
+            num_envs,
+            observation_space,
+            spaces.Discrete(num_classes),
+            device=device,
+            max_episode_steps=max_episode_steps,
+            autoreset_mode=autoreset_mode,
+            validate_actions=validate_actions,
+        )
+        self.arrival_probs = torch.as_tensor(arrival, dtype=torch.float32, device=self.device)  # (K,)
+        self.service_probs = torch.as_tensor(service, dtype=torch.float32, device=self.device)  # (K,)
+        self.holding_costs = torch.as_tensor(costs, dtype=torch.float32, device=self.device)  # (n_slow, K)
+        self.queue_lengths = torch.zeros(self.num_envs, num_classes, dtype=torch.long, device=self.device)
+        self.slow_state = torch.zeros(self.num_envs, dtype=torch.long, device=self.device)
+
+    def _uniform(self, *shape: int) -> torch.Tensor:
+        return torch.rand(shape, generator=self.generator, device=self.device)
+
+    def _random_slow_state(self) -> torch.Tensor:
+        return (self._uniform(self.num_envs) * self.num_slow_states).long().clamp_max(self.num_slow_states - 1)
+
+    def _reset_envs(self, mask: torch.Tensor) -> None:
+        self.queue_lengths = self.queue_lengths.masked_fill(mask[:, None], 0)
+        self.slow_state = torch.where(mask, self._random_slow_state(), self.slow_state)
+
+    def _step_envs(self, actions: torch.Tensor):
+        costs = self.holding_costs[self.slow_state]  # (num_envs, K)
+        rewards = -(costs * self.queue_lengths).sum(dim=1)
+
+        served = torch.nn.functional.one_hot(actions, self.num_classes).bool()  # (num_envs, K)
+        completes = served & (self.queue_lengths > 0) & (self._uniform(self.num_envs, self.num_classes) < self.service_probs)
+        arrives = self._uniform(self.num_envs, self.num_classes) < self.arrival_probs
+        self.queue_lengths = (self.queue_lengths - completes.long() + arrives.long()).clamp_max(self.buffer_size)
+
+        if self.num_slow_states > 1:
+            switches = self._uniform(self.num_envs) < self.switch_prob
+            # a uniform draw among the other n_slow - 1 states: shift by 1..n_slow-1
+            shift = 1 + (self._uniform(self.num_envs) * (self.num_slow_states - 1)).long().clamp_max(self.num_slow_states - 2)
+            self.slow_state = torch.where(switches, (self.slow_state + shift) % self.num_slow_states, self.slow_state)
+
+        info = {"queue_lengths": self.queue_lengths.sum(dim=1), "holding_cost": -rewards}
+        terminated = torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
+        return rewards, terminated, info
+
+    def _observe(self) -> torch.Tensor:
+        return torch.cat([self.queue_lengths, self.slow_state[:, None]], dim=1)

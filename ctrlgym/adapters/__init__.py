@@ -1,0 +1,9 @@
+"""Adapters from the native batch to other RL libraries' interfaces.
+
+* :class:`~ctrlgym.adapters.sb3.SB3VecEnv` – Stable-Baselines3 ``VecEnv`` (numpy at the boundary).
+* :class:`~ctrlgym.adapters.torchrl.TorchRLEnv` – TorchRL ``EnvBase`` (needs ``ctrlgym[torchrl]``).
+"""
+
+from ctrlgym.adapters.sb3 import SB3VecEnv
+
+__all__ = ["SB3VecEnv"]

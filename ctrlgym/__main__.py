@@ -1,0 +1,5 @@
+import sys
+
+from ctrlgym.cli import main
+
+sys.exit(main())

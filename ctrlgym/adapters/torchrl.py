@@ -1,0 +1,89 @@
+"""TorchRL ``EnvBase`` over a native ctrlgym batch (install ``ctrlgym[torchrl]``)."""
+
+from __future__ import annotations
+
+import torch
+from gymnasium import spaces
+
+try:
+    from tensordict import TensorDict, TensorDictBase
+    from torchrl.data import Bounded, Categorical, Composite, MultiCategorical, Unbounded
+    from torchrl.envs import EnvBase
+except ImportError as err:  # pragma: no cover - exercised only without the extra
+    raise ImportError("ctrlgym.adapters.torchrl needs TorchRL: pip install 'ctrlgym[torchrl]'") from err
+
+from ctrlgym.vector_env import AutoresetMode, TorchVectorEnv
+
+__all__ = ["TorchRLEnv", "space_to_spec"]
+
+
+def space_to_spec(space: spaces.Space, num_envs: int, device: torch.device):
+    """The TorchRL spec of a batch of ``num_envs`` elements of a Gymnasium space."""
+    shape = torch.Size([num_envs, *space.shape])
+    if isinstance(space, spaces.Discrete):
+        if space.start != 0:
+            raise ValueError(f"TorchRLEnv: Discrete spaces must start at 0, got {space}")
+        return Categorical(int(space.n), shape=shape, device=device, dtype=torch.int64)
+    if isinstance(space, spaces.MultiDiscrete):
+        if (space.start != 0).any():
+            raise ValueError(f"TorchRLEnv: MultiDiscrete spaces must start at 0, got {space}")
+        return MultiCategorical(torch.as_tensor(space.nvec), shape=shape, device=device, dtype=torch.int64)
+    if isinstance(space, spaces.Box):
+        low = torch.as_tensor(space.low, dtype=torch.float32).expand(shape)
+        high = torch.as_tensor(space.high, dtype=torch.float32).expand(shape)
+        if torch.isfinite(low).all() and torch.isfinite(high).all():
+            return Bounded(low, high, shape=shape, device=device, dtype=torch.float32)
+        return Unbounded(shape=shape, device=device, dtype=torch.float32)
+    raise TypeError(f"TorchRLEnv: no TorchRL spec for {space}")
+
+
+class TorchRLEnv(EnvBase):
+    """Present a :class:`TorchVectorEnv` to TorchRL as an ``EnvBase`` with ``batch_size=[num_envs]``.
+
+    TorchRL resets finished envs itself (partial resets through the ``"_reset"`` entry), so the
+    batch must be built with ``autoreset_mode="disabled"``. Keys: ``observation``, ``action``,
+    ``reward`` ``(num_envs, 1)``, ``done`` / ``terminated`` / ``truncated`` ``(num_envs, 1)``.
+
+    Example::
+
+        env = TorchRLEnv(MultiClassQueue(num_envs=64, autoreset_mode="disabled"))
+        rollout = env.rollout(100)            # TensorDict of batch size (64, 100)
+    """
+
+    def __init__(self, env: TorchVectorEnv) -> None:
+        if env.autoreset_mode != AutoresetMode.DISABLED:
+            raise ValueError(
+                f"TorchRLEnv: {env.env_name} uses autoreset_mode={env.autoreset_mode.name}; TorchRL resets "
+                "envs itself, so build the env with autoreset_mode='disabled'"
+            )
+        super().__init__(device=env.device, batch_size=torch.Size([env.num_envs]))
+        self.vector_env = env
+        n, device = env.num_envs, env.device
+        self.observation_spec = Composite(
+            observation=space_to_spec(env.single_observation_space, n, device), shape=(n,), device=device
+        )
+        self.action_spec = space_to_spec(env.single_action_space, n, device)
+        self.reward_spec = Unbounded(shape=(n, 1), device=device, dtype=torch.float32)
+        flag = Categorical(2, shape=(n, 1), device=device, dtype=torch.bool)
+        self.done_spec = Composite(done=flag, terminated=flag.clone(), truncated=flag.clone(), shape=(n,), device=device)
+
+    def _flags(self, terminated: torch.Tensor, truncated: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"done": (terminated | truncated)[:, None], "terminated": terminated[:, None], "truncated": truncated[:, None]}
+
+    def _reset(self, tensordict: TensorDictBase | None = None, **kwargs) -> TensorDictBase:
+        env = self.vector_env
+        mask = None
+        if tensordict is not None and "_reset" in tensordict.keys() and env._has_reset:
+            mask = tensordict.get("_reset").reshape(env.num_envs).to(torch.bool)
+        obs, _ = env.reset(options=None if mask is None else {"reset_mask": mask})
+        no = torch.zeros(env.num_envs, dtype=torch.bool, device=env.device)
+        return TensorDict({"observation": obs, **self._flags(no, no)}, batch_size=self.batch_size, device=self.device)
+
+    def _step(self, tensordict: TensorDictBase) -> TensorDictBase:
+        obs, rewards, terminated, truncated, _ = self.vector_env.step(tensordict.get("action"))
+        out = {"observation": obs, "reward": rewards[:, None].float(), **self._flags(terminated, truncated)}
+        return TensorDict(out, batch_size=self.batch_size, device=self.device)
+
+    def _set_seed(self, seed: int | None) -> None:
+        if seed is not None:
+            self.vector_env.generator.manual_seed(int(seed))

@@ -1,0 +1,131 @@
+"""The ``ctrlgym`` command: list, check, train, evaluate, report, demo."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+__all__ = ["main"]
+
+
+def _list(args: argparse.Namespace) -> None:
+    from ctrlgym.registry import registered_envs
+
+    entries = registered_envs()
+    width = max(len(entry.env_id) for entry in entries)
+    for entry in entries:
+        baselines = ", ".join(entry.baselines) or "-"
+        print(f"{entry.env_id:<{width}}  [{entry.family}]  {entry.summary}  (baselines: {baselines})")
+
+
+def _check(args: argparse.Namespace) -> None:
+    import gymnasium as gym
+    from gymnasium.utils.env_checker import check_env
+    from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+    from ctrlgym.checker import check_vector_env
+    from ctrlgym.registry import make_vector_env
+
+    for mode in ("next_step", "same_step", "disabled"):
+        check_vector_env(make_vector_env(args.env_id, args.num_envs, device=args.device, autoreset_mode=mode))
+        print(f"check_vector_env  {mode:<9}  ok")
+    single = gym.make(args.env_id).unwrapped
+    check_env(single, skip_render_check=True)
+    print("gymnasium check_env         ok")
+    sb3_check_env(single)
+    print("stable-baselines3 check_env ok")
+
+
+def _train(args: argparse.Namespace) -> None:
+    from ctrlgym.training import train
+
+    run_dir = train(args.config, resume=args.resume, progress=not args.no_progress)
+    print(f"run directory: {run_dir}")
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    from ctrlgym.evaluation import evaluate_run
+    from ctrlgym.report import mean_ci
+
+    evaluation = evaluate_run(args.run_dir, progress=not args.no_progress)
+    for policy, per_seed in evaluation["policies"].items():
+        mean, half = mean_ci([result["mean_return"] for result in per_seed.values()])
+        print(f"{policy:<16} mean return {mean:10.2f} ± {half:.2f} (95% CI, {len(per_seed)} seeds)")
+
+
+def _report(args: argparse.Namespace) -> None:
+    from ctrlgym.report import write_report
+
+    html_path, markdown_path = write_report(args.run_dirs, args.output)
+    print(f"report: {html_path.resolve()}\nmarkdown: {markdown_path.resolve()}")
+
+
+def _demo(args: argparse.Namespace) -> None:
+    from ctrlgym.config import ExperimentConfig
+    from ctrlgym.evaluation import evaluate_run
+    from ctrlgym.report import write_report
+    from ctrlgym.training import train
+
+    config = ExperimentConfig(name="demo_ppo_multiclass_queue", output_dir=str(args.output_dir))
+    if args.timesteps:
+        config.agent.total_timesteps = args.timesteps
+    resume = (Path(args.output_dir) / "config.yaml").is_file()
+    print(f"demo: PPO vs c-mu, longest-queue and random on {config.env.id}, seeds {config.seeds}")
+    run_dir = train(config, resume=resume, progress=not args.no_progress)
+    evaluate_run(run_dir, progress=not args.no_progress)
+    html_path, _ = write_report([run_dir], Path(args.output_dir) / "report")
+    print(f"report: {html_path.resolve()}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ctrlgym", description="Batched torch RL control environments, agents and solvers.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    commands.add_parser("list", help="list the registered environments").set_defaults(run=_list)
+
+    check = commands.add_parser("check", help="run the conformance checkers on a registered env")
+    check.add_argument("env_id")
+    check.add_argument("--num-envs", type=int, default=8)
+    check.add_argument("--device", default="cpu")
+    check.set_defaults(run=_check)
+
+    train = commands.add_parser("train", help="train the agent of a YAML experiment config")
+    train.add_argument("config", type=Path)
+    train.add_argument("--resume", action="store_true", help="continue from the newest checkpoints of the run")
+    train.set_defaults(run=_train)
+
+    evaluate = commands.add_parser("evaluate", help="evaluate a run's agent against the env's baselines")
+    evaluate.add_argument("run_dir", type=Path)
+    evaluate.set_defaults(run=_evaluate)
+
+    report = commands.add_parser("report", help="write an HTML + Markdown report for runs")
+    report.add_argument("run_dirs", type=Path, nargs="+")
+    report.add_argument("-o", "--output", type=Path, default=Path("reports/report"), help="OUTPUT.html and OUTPUT.md")
+    report.set_defaults(run=_report)
+
+    demo = commands.add_parser("demo", help="train PPO on MultiClassQueue, evaluate against baselines, report")
+    demo.add_argument("--output-dir", type=Path, default=Path("runs/demo"))
+    demo.add_argument("--timesteps", type=int, default=None, help="env steps per seed (default: the config's)")
+    demo.set_defaults(run=_demo)
+
+    for sub in (train, evaluate, demo):
+        sub.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from ctrlgym.config import ConfigError
+    from ctrlgym.runs import RunDirError
+
+    try:
+        args.run(args)
+    except (ConfigError, RunDirError, FileExistsError, ValueError) as error:
+        print(f"ctrlgym: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,141 @@
+"""Experiment configs: YAML files validated with pydantic.
+
+An unknown key or a bad value is a one-line ``ConfigError`` naming the file and the key. The
+defaults alone describe the demo experiment (PPO on ``MultiClassQueue``, three seeds).
+"""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+__all__ = ["ConfigError", "EnvConfig", "AgentConfig", "EvaluationConfig", "ExperimentConfig", "load_config", "save_config"]
+
+
+class ConfigError(ValueError):
+    """A config file or value that cannot be used; the message names the file and the key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+def _check_keywords(owner: str, target, keywords: dict[str, Any], reserved: set[str]) -> None:
+    """Raise if ``keywords`` names a parameter that ``target`` does not take (or that we set)."""
+    parameters = inspect.signature(target).parameters
+    for key in keywords:
+        if key in reserved:
+            raise ValueError(f"{key!r} is set by ctrlgym, not in {owner}")
+        if key not in parameters:
+            allowed = sorted(set(parameters) - reserved - {"self", "args", "kwargs"})
+            raise ValueError(f"unknown key {key!r} for {owner}; allowed: {', '.join(allowed)}")
+
+
+class EnvConfig(_Strict):
+    id: str = Field("ctrlgym/MultiClassQueue-v0", description="registered env id (`ctrlgym list`)")
+    num_envs: int = Field(16, ge=1, description="copies in the training batch")
+    device: str = Field("cpu", description="torch device of the env: cpu, cuda, cuda:1, ...")
+    kwargs: dict[str, Any] = Field(default_factory=dict, description="constructor arguments of the env")
+
+    @model_validator(mode="after")
+    def _known_env_and_kwargs(self) -> EnvConfig:
+        from ctrlgym.registry import get_entry
+
+        entry = get_entry(self.id)
+        _check_keywords(f"env {self.id}", entry.vector_cls.__init__, self.kwargs, {"num_envs", "device", "autoreset_mode"})
+        return self
+
+
+class AgentConfig(_Strict):
+    algo: Literal["ppo"] = Field("ppo", description="Stable-Baselines3 algorithm")
+    policy: str = Field("MlpPolicy", description="SB3 policy class name")
+    total_timesteps: int = Field(100_000, ge=1, description="env steps per seed (summed over the batch)")
+    checkpoint_every: int = Field(10_000, ge=1, description="env steps between checkpoints")
+    device: str = Field("cpu", description="torch device of the agent's networks")
+    normalize_reward: bool = Field(
+        True, description="scale rewards by a running std of the discounted return (SB3 VecNormalize); actions unaffected"
+    )
+    hyperparameters: dict[str, Any] = Field(
+        default_factory=lambda: {"n_steps": 128, "batch_size": 256, "learning_rate": 3e-4, "ent_coef": 0.01, "gamma": 0.99},
+        description="keyword arguments of the SB3 algorithm",
+    )
+
+    @model_validator(mode="after")
+    def _known_hyperparameters(self) -> AgentConfig:
+        from stable_baselines3 import PPO
+
+        reserved = {"policy", "env", "seed", "device", "tensorboard_log", "verbose", "_init_setup_model"}
+        _check_keywords(f"agent {self.algo}", PPO.__init__, self.hyperparameters, reserved)
+        return self
+
+
+class EvaluationConfig(_Strict):
+    episodes: int = Field(32, ge=1, description="episodes per policy and seed (run as one batch)")
+    baselines: list[str] = Field(default_factory=lambda: ["c_mu", "longest_queue", "random"])
+    seed_offset: int = Field(10_000, description="evaluation seed = training seed + seed_offset")
+
+
+class ExperimentConfig(_Strict):
+    name: str = "ppo_multiclass_queue"
+    env: EnvConfig = Field(default_factory=EnvConfig)
+    agent: AgentConfig = Field(default_factory=AgentConfig)
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
+    output_dir: str = "runs/ppo_multiclass_queue"
+
+    @field_validator("seeds")
+    @classmethod
+    def _distinct(cls, seeds: list[int]) -> list[int]:
+        if len(set(seeds)) != len(seeds):
+            raise ValueError(f"seeds must be distinct, got {seeds}")
+        return seeds
+
+    @model_validator(mode="after")
+    def _known_baselines(self) -> ExperimentConfig:
+        from ctrlgym.registry import get_entry
+
+        known = get_entry(self.env.id).baselines
+        for name in self.evaluation.baselines:
+            if name not in known:
+                raise ValueError(f"unknown baseline {name!r} for {self.env.id}; known: {', '.join(sorted(known))}")
+        return self
+
+
+def _one_line(error: ValidationError, source: str) -> ConfigError:
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    message = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        message = "unknown key"
+    more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
+    return ConfigError(f"{source}: {where}: {message}{more}")
+
+
+def parse_config(data: dict[str, Any], source: str = "config") -> ExperimentConfig:
+    """Validate a config dict; ``ConfigError`` naming ``source`` and the key on failure."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping at the top level, got {type(data).__name__}")
+    try:
+        return ExperimentConfig.model_validate(data)
+    except ValidationError as error:
+        raise _one_line(error, source) from None
+
+
+def load_config(path: str | Path) -> ExperimentConfig:
+    """Read and validate a YAML experiment config."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML: {error}") from None
+    return parse_config(data, str(path))
+
+
+def save_config(config: ExperimentConfig, path: str | Path) -> None:
+    Path(path).write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))

@@ -1,0 +1,160 @@
+"""Evaluation reports: one self-contained HTML file (plots embedded) and a Markdown twin.
+
+Per run: learning curves (mean over seeds ± 95% CI band) and a policy comparison (mean
+evaluation return over seeds ± 95% CI, Student t with n−1 degrees of freedom).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from scipy import stats  # noqa: E402
+
+from ctrlgym.runs import RunDirError, open_run_dir, read_metrics  # noqa: E402
+
+__all__ = ["mean_ci", "write_report"]
+
+
+def mean_ci(values: list[float], confidence: float = 0.95) -> tuple[float, float]:
+    """Mean and half-width of its confidence interval (t distribution; 0 for one value)."""
+    data = np.asarray(values, dtype=float)
+    if data.size < 2:
+        return float(data.mean()), 0.0
+    sem = data.std(ddof=1) / np.sqrt(data.size)
+    return float(data.mean()), float(sem * stats.t.ppf(0.5 + confidence / 2, data.size - 1))
+
+
+def _png(figure) -> str:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    plt.close(figure)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def _learning_curve_plot(name: str, training: dict[str, Any]) -> str | None:
+    curves = [np.asarray(seed["learning_curve"], dtype=float) for seed in training.values() if seed["learning_curve"]]
+    if not curves:
+        return None
+    grid = np.linspace(max(c[0, 0] for c in curves), min(c[-1, 0] for c in curves), 50)
+    resampled = np.stack([np.interp(grid, c[:, 0], c[:, 1]) for c in curves])  # (seeds, 50)
+    figure, axis = plt.subplots(figsize=(6, 3.5))
+    for curve in curves:
+        axis.plot(curve[:, 0], curve[:, 1], color="tab:blue", alpha=0.25, linewidth=0.8)
+    centre = resampled.mean(axis=0)
+    if len(curves) > 1:
+        half = resampled.std(axis=0, ddof=1) / np.sqrt(len(curves)) * stats.t.ppf(0.975, len(curves) - 1)
+        axis.fill_between(grid, centre - half, centre + half, color="tab:blue", alpha=0.2, label="95% CI")
+    axis.plot(grid, centre, color="tab:blue", label=f"mean of {len(curves)} seeds")
+    axis.set(xlabel="env steps", ylabel="episode return", title=f"{name}: learning curve")
+    axis.legend(loc="lower right")
+    axis.grid(alpha=0.3)
+    return _png(figure)
+
+
+def _comparison(evaluation: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for policy, per_seed in evaluation["policies"].items():
+        returns = [result["mean_return"] for result in per_seed.values()]
+        mean, half = mean_ci(returns)
+        metric_names = sorted({key for result in per_seed.values() for key in result["metrics"]})
+        metrics = {key: float(np.mean([r["metrics"][key] for r in per_seed.values() if key in r["metrics"]])) for key in metric_names}
+        rows.append({"policy": policy, "mean": mean, "ci": half, "seeds": len(returns), "metrics": metrics})
+    return sorted(rows, key=lambda row: -row["mean"])
+
+
+def _comparison_plot(name: str, rows: list[dict[str, Any]], agent: str) -> str:
+    figure, axis = plt.subplots(figsize=(6, 3.5))
+    colours = ["tab:orange" if row["policy"] == agent else "tab:gray" for row in rows]
+    axis.bar([row["policy"] for row in rows], [row["mean"] for row in rows], yerr=[row["ci"] for row in rows], color=colours, capsize=6)
+    axis.set(ylabel="mean episode return", title=f"{name}: policies on the same evaluation seeds (±95% CI)")
+    axis.grid(axis="y", alpha=0.3)
+    return _png(figure)
+
+
+def _run_section(run_dir: Path) -> dict[str, Any]:
+    run_dir, config = open_run_dir(run_dir)
+    metrics = read_metrics(run_dir)
+    if "evaluation" not in metrics:
+        raise RunDirError(f"{run_dir} has no evaluation yet: run ctrlgym evaluate {run_dir}")
+    rows = _comparison(metrics["evaluation"])
+    return {
+        "name": config.name,
+        "run_dir": str(run_dir),
+        "env": config.env.id,
+        "agent": metrics["evaluation"]["agent"],
+        "rows": rows,
+        "curve_png": _learning_curve_plot(config.name, metrics.get("training", {})),
+        "comparison_png": _comparison_plot(config.name, rows, metrics["evaluation"]["agent"]),
+        "timesteps": config.agent.total_timesteps,
+    }
+
+
+def _table(section: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """Header and formatted cells of a run's policy table (shared by HTML and Markdown)."""
+    metric_names = sorted({key for row in section["rows"] for key in row["metrics"]})
+    header = ["policy", "mean return", "±95% CI", "seeds", *(f"mean {name}" for name in metric_names)]
+    cells = [
+        [row["policy"], f"{row['mean']:.2f}", f"{row['ci']:.2f}", str(row["seeds"]), *(f"{row['metrics'].get(name, float('nan')):.3f}" for name in metric_names)]
+        for row in section["rows"]
+    ]
+    return header, cells
+
+
+def _summary(section: dict[str, Any]) -> str:
+    return f"Env {section['env']}, agent {section['agent']} ({section['timesteps']} steps per seed), run {section['run_dir']}."
+
+
+def _markdown(sections: list[dict[str, Any]]) -> str:
+    lines = ["# ctrlgym evaluation report", ""]
+    for section in sections:
+        header, cells = _table(section)
+        lines += [f"## {section['name']}", "", _summary(section), ""]
+        lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        lines += ["| " + " | ".join(row) + " |" for row in cells]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _html(sections: list[dict[str, Any]]) -> str:
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'><title>ctrlgym report</title>",
+        "<style>body{font-family:sans-serif;max-width:960px;margin:auto;padding:1em}"
+        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}"
+        "td:first-child,th:first-child{text-align:left}img{max-width:100%}</style></head><body>",
+        "<h1>ctrlgym evaluation report</h1>",
+    ]
+    for section in sections:
+        header, cells = _table(section)
+        parts.append(f"<h2>{html.escape(section['name'])}</h2><p>{html.escape(_summary(section))}</p><table>")
+        parts.append("<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>")
+        parts += ["<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in cells]
+        parts.append("</table>")
+        for key in ("curve_png", "comparison_png"):
+            if section[key]:
+                parts.append(f"<p><img alt='{key}' src='data:image/png;base64,{section[key]}'></p>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def write_report(run_dirs: list[str | Path], output: str | Path) -> tuple[Path, Path]:
+    """Write ``OUTPUT.html`` (self-contained) and ``OUTPUT.md`` for the given run directories."""
+    if not run_dirs:
+        raise ValueError("report needs at least one run directory")
+    sections = [_run_section(Path(run_dir)) for run_dir in run_dirs]
+    output = Path(output)
+    base = output.with_suffix("") if output.suffix in (".html", ".md") else output
+    base.parent.mkdir(parents=True, exist_ok=True)
+    markdown = _markdown(sections)
+    html_path, markdown_path = base.with_suffix(".html"), base.with_suffix(".md")
+    markdown_path.write_text(markdown)
+    html_path.write_text(_html(sections))
+    return html_path, markdown_path

@@ -1,0 +1,55 @@
+"""Run directories: where a run keeps its config, checkpoints, logs and metrics.
+
+```
+RUN_DIR/
+  config.yaml            resolved experiment config
+  metrics.json           learning curves and evaluation results, per seed
+  tensorboard/           TensorBoard logs (one sub-folder per seed)
+  seed_<s>/checkpoints/  step_<n>.zip, learning_curve_<n>.json, written atomically
+  seed_<s>/final_model.zip
+```
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from ctrlgym.config import ExperimentConfig, load_config
+
+__all__ = ["RunDirError", "open_run_dir", "read_metrics", "write_json_atomic", "update_metrics"]
+
+
+class RunDirError(FileNotFoundError):
+    """A path that is not (or not yet) a usable run directory; the message says what is missing."""
+
+
+def open_run_dir(run_dir: str | Path) -> tuple[Path, ExperimentConfig]:
+    """The run directory and its resolved config; ``RunDirError`` if it is missing or incomplete."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise RunDirError(f"run directory {run_dir} does not exist (train first: ctrlgym train CONFIG)")
+    config_path = run_dir / "config.yaml"
+    if not config_path.is_file():
+        raise RunDirError(f"{run_dir} is not a ctrlgym run directory: {config_path.name} is missing")
+    return run_dir, load_config(config_path)
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON so that a reader (or a killed run) never sees half a file."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    os.replace(tmp, path)
+
+
+def read_metrics(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / "metrics.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def update_metrics(run_dir: Path, section: str, value: Any) -> None:
+    metrics = read_metrics(run_dir)
+    metrics[section] = value
+    write_json_atomic(run_dir / "metrics.json", metrics)

@@ -1,0 +1,74 @@
+"""The adapters, each tested against the library it serves."""
+
+import numpy as np
+import pytest
+import torch
+from stable_baselines3 import PPO
+
+from ctrlgym.adapters import SB3VecEnv
+from ctrlgym.envs.fastslow import MultiClassQueue
+
+
+def test_sb3_adapter_requires_same_step_autoreset():
+    with pytest.raises(ValueError, match="SAME_STEP"):
+        SB3VecEnv(MultiClassQueue(num_envs=2))
+
+
+def test_sb3_adapter_fills_terminal_observation_truncation_and_episode():
+    env = SB3VecEnv(MultiClassQueue(num_envs=4, max_episode_steps=5, autoreset_mode="same_step"))
+    env.seed(0)
+    obs = env.reset()
+    assert isinstance(obs, np.ndarray) and obs.shape == (4, 4)
+    total = np.zeros(4)
+    for step in range(5):
+        obs, rewards, dones, infos = env.step(np.zeros(4, dtype=np.int64))
+        total += rewards
+    assert dones.all()
+    for i, info in enumerate(infos):
+        assert info["TimeLimit.truncated"] is True
+        assert info["episode"]["l"] == 5 and info["episode"]["r"] == pytest.approx(total[i])
+        assert info["terminal_observation"].shape == (4,)
+    assert (obs[:, :3] == 0).all(), "the returned observation is the first of the next episode"
+
+
+def test_sb3_adapter_seed_makes_resets_reproducible():
+    env = SB3VecEnv(MultiClassQueue(num_envs=8, autoreset_mode="same_step"))
+    runs = []
+    for _ in range(2):
+        env.seed(11)
+        env.reset()
+        runs.append(np.stack([env.step(np.ones(8, dtype=np.int64))[0] for _ in range(20)]))
+    assert np.array_equal(runs[0], runs[1])
+
+
+def test_short_sb3_ppo_run_through_the_adapter():
+    env = SB3VecEnv(MultiClassQueue(num_envs=8, max_episode_steps=32, autoreset_mode="same_step"))
+    model = PPO("MlpPolicy", env, n_steps=32, batch_size=64, n_epochs=2, seed=0, device="cpu").learn(1024)
+    assert model.num_timesteps >= 1024
+    lengths = [info["l"] for info in model.ep_info_buffer]
+    assert len(lengths) >= 8 and set(lengths) == {32}
+    actions, _ = model.predict(env.reset(), deterministic=True)
+    assert actions.shape == (8,) and env.action_space.contains(actions[0])
+
+
+def test_torchrl_adapter_passes_check_env_specs_and_resets_partially():
+    pytest.importorskip("torchrl")
+    from torchrl.envs.utils import check_env_specs
+
+    from ctrlgym.adapters.torchrl import TorchRLEnv
+
+    env = TorchRLEnv(MultiClassQueue(num_envs=6, max_episode_steps=4, autoreset_mode="disabled"))
+    check_env_specs(env)
+    env.set_seed(0)
+    rollout = env.rollout(10, break_when_any_done=False)
+    assert rollout.batch_size == torch.Size([6, 10])
+    done = rollout["next", "done"].squeeze(-1)
+    assert done[:, 3].all() and done[:, 7].all() and done.sum() == 12, "episodes of 4 steps, reset by TorchRL"
+
+
+def test_torchrl_adapter_requires_disabled_autoreset():
+    pytest.importorskip("torchrl")
+    from ctrlgym.adapters.torchrl import TorchRLEnv
+
+    with pytest.raises(ValueError, match="disabled"):
+        TorchRLEnv(MultiClassQueue(num_envs=2))

@@ -1,0 +1,37 @@
+# Fresh clone -> `make demo` or `make test`. Both create .venv, install the CPU build of
+# torch first (so pip never pulls a multi-GB CUDA build by accident), then ctrlgym.
+PYTHON ?= python3
+VENV ?= .venv
+TORCH ?= torch==2.13.0
+EXTRAS ?= dev,torchrl
+PY := $(VENV)/bin/python
+
+.PHONY: setup demo test test-slow bench check clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "$(TORCH)"
+	$(PY) -m pip install --quiet -e ".[$(EXTRAS)]"
+	touch $@
+
+setup: $(VENV)/.installed
+
+demo: setup  ## train PPO on MultiClassQueue (3 seeds), evaluate against baselines, write an HTML report
+	$(VENV)/bin/ctrlgym demo --output-dir runs/demo
+
+test: setup  ## the default test suite (long runs excluded)
+	$(PY) -m pytest
+
+test-slow: setup  ## only the long runs marked @pytest.mark.slow
+	$(PY) -m pytest -m slow
+
+bench: setup  ## env steps/s of the native batch vs gymnasium SyncVectorEnv
+	$(PY) benchmarks/bench_vector.py
+
+check: setup  ## the conformance checkers on every registered env
+	$(VENV)/bin/ctrlgym list
+	$(VENV)/bin/ctrlgym check ctrlgym/MultiClassQueue-v0
+
+clean:
+	rm -rf $(VENV) runs reports *.egg-info

@@ -1,0 +1,76 @@
+"""Env steps per second: the native batch vs Gymnasium's SyncVectorEnv of the single env.
+
+Both run the same MultiClassQueue dynamics in the same process and run; the ratio is printed.
+
+    python benchmarks/bench_vector.py                 # CPU
+    python benchmarks/bench_vector.py --device cuda   # GPU (peer stays on CPU: it is numpy)
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+import ctrlgym
+from ctrlgym.envs.fastslow import MultiClassQueue
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def native_steps_per_second(num_envs: int, device: str, seconds: float) -> float:
+    env = MultiClassQueue(num_envs=num_envs, device=device, validate_actions=False)
+    env.reset(seed=0)
+    actions = torch.randint(0, env.num_classes, (64, num_envs), device=env.device)
+    for i in range(5):  # warm-up
+        env.step(actions[i])
+    _sync(env.device)
+    steps, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        for i in range(16):
+            env.step(actions[(steps + i) % 64])
+        steps += 16
+        _sync(env.device)
+    return num_envs * steps / (time.perf_counter() - start)
+
+
+def sync_vector_steps_per_second(num_envs: int, seconds: float) -> float:
+    envs = gym.vector.SyncVectorEnv([lambda: gym.make("ctrlgym/MultiClassQueue-v0") for _ in range(num_envs)])
+    envs.reset(seed=0)
+    rng = np.random.default_rng(0)
+    actions = rng.integers(0, 3, size=(64, num_envs))
+    steps, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        envs.step(actions[steps % 64])
+        steps += 1
+    envs.close()
+    return num_envs * steps / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1, 64, 1024, 16384])
+    parser.add_argument("--peer-sizes", type=int, nargs="+", default=[64, 1024])
+    parser.add_argument("--seconds", type=float, default=2.0, help="measuring time per point")
+    args = parser.parse_args()
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    print(f"ctrlgym {ctrlgym.__version__}, torch {torch.__version__}, device {args.device}, threads {torch.get_num_threads()}")
+    peer = {n: sync_vector_steps_per_second(n, args.seconds) for n in args.peer_sizes}
+    print(f"{'num_envs':>9} {'ctrlgym steps/s':>16} {'SyncVectorEnv steps/s':>22} {'ratio':>8}")
+    for n in sorted(set(args.sizes) | set(args.peer_sizes)):
+        native = native_steps_per_second(n, args.device, args.seconds)
+        if n in peer:
+            print(f"{n:>9} {native:>16,.0f} {peer[n]:>22,.0f} {native / peer[n]:>7,.0f}x")
+        else:
+            print(f"{n:>9} {native:>16,.0f} {'-':>22} {'-':>8}")
+
+
+if __name__ == "__main__":
+    main()

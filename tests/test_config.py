@@ -1,0 +1,56 @@
+"""Experiment configs: every shipped YAML validates; bad ones fail in one line naming the key."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ctrlgym.config import ConfigError, ExperimentConfig, load_config
+
+CONFIGS = sorted((Path(__file__).parents[1] / "configs").rglob("*.yaml"))
+
+
+def test_shipped_configs_exist():
+    assert CONFIGS, "configs/ should hold at least one experiment"
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_shipped_config_validates(path):
+    assert isinstance(load_config(path), ExperimentConfig)
+
+
+def _write(tmp_path, data) -> Path:
+    path = tmp_path / "experiment.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@pytest.mark.parametrize(
+    "data, where",
+    [
+        ({"seed": [0]}, "seed: unknown key"),
+        ({"env": {"num_env": 4}}, "env.num_env: unknown key"),
+        ({"agent": {"hyperparameters": {"learnin_rate": 0.1}}}, "unknown key 'learnin_rate'"),
+        ({"env": {"kwargs": {"bufer_size": 3}}}, "unknown key 'bufer_size'"),
+        ({"env": {"kwargs": {"num_envs": 3}}}, "'num_envs' is set by ctrlgym"),
+        ({"env": {"id": "ctrlgym/Nope-v0"}}, "unknown environment 'ctrlgym/Nope-v0'"),
+        ({"env": {"num_envs": 0}}, "env.num_envs: Input should be greater than or equal to 1"),
+        ({"evaluation": {"baselines": ["oracle"]}}, "unknown baseline 'oracle'"),
+        ({"seeds": [1, 1]}, "seeds: seeds must be distinct"),
+    ],
+)
+def test_bad_config_is_a_one_line_error_naming_file_and_key(tmp_path, data, where):
+    path = _write(tmp_path, data)
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    message = str(error.value)
+    assert "\n" not in message and str(path) in message and where in message
+
+
+def test_missing_and_malformed_files_are_clear_errors(tmp_path):
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "absent.yaml")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("env: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(broken)

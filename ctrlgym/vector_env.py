@@ -24,7 +24,15 @@ from gymnasium.vector.utils import batch_space
 
 from ctrlgym.spaces import SUPPORTED_ACTION_SPACES, sample_actions, validate_actions
 
-__all__ = ["TorchVectorEnv", "AutoresetMode", "parse_autoreset_mode"]
+__all__ = ["TorchVectorEnv", "AutoresetMode", "parse_autoreset_mode", "resolve_device"]
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """A torch device with its index filled in (``"cuda"`` -> ``cuda:0``), as tensors report it."""
+    device = torch.device(device)
+    if device.type == "cuda" and device.index is None:
+        return torch.device("cuda", torch.cuda.current_device())
+    return device
 
 
 def parse_autoreset_mode(mode: AutoresetMode | str) -> AutoresetMode:
@@ -81,7 +89,7 @@ class TorchVectorEnv(VectorEnv):
         if not isinstance(single_action_space, SUPPORTED_ACTION_SPACES):
             raise TypeError(f"{type(self).__name__}: unsupported action space {single_action_space}")
         self.num_envs = int(num_envs)
-        self.device = torch.device(device)
+        self.device = resolve_device(device)
         self.single_observation_space = single_observation_space
         self.single_action_space = single_action_space
         self.observation_space = batch_space(single_observation_space, self.num_envs)

@@ -208,3 +208,24 @@ class _UncheckedEnv(MultiClassQueue):
 def test_checker_catches_an_env_that_accepts_out_of_range_actions():
     with pytest.raises(ctrlgym.VectorEnvCheckError, match="out of range"):
         check_vector_env(_UncheckedEnv(num_envs=4))
+
+
+def test_env_device_matches_the_device_its_tensors_report(device):
+    env = MultiClassQueue(num_envs=2, device=device)
+    obs, _ = env.reset(seed=0)
+    assert obs.device == env.device
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_step_does_not_sync_with_the_host_on_cuda_when_validation_is_off(mode):
+    env = MultiClassQueue(num_envs=256, device="cuda", autoreset_mode=mode, validate_actions=False, max_episode_steps=5)
+    env.reset(seed=0)
+    actions = torch.zeros(256, dtype=torch.long, device="cuda")
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for _ in range(12):  # spans episode ends and autoresets
+            env.step(actions)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")

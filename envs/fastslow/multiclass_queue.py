@@ -146,6 +146,7 @@ class MultiClassQueue(TorchVectorEnv):
         self.arrival_probs = torch.as_tensor(arrival, dtype=torch.float32, device=self.device)  # (K,)
         self.service_probs = torch.as_tensor(service, dtype=torch.float32, device=self.device)  # (K,)
         self.holding_costs = torch.as_tensor(costs, dtype=torch.float32, device=self.device)  # (n_slow, K)
+        self._classes = torch.arange(num_classes, device=self.device)
         self.queue_lengths = torch.zeros(self.num_envs, num_classes, dtype=torch.long, device=self.device)
         self.slow_state = torch.zeros(self.num_envs, dtype=torch.long, device=self.device)
 
@@ -163,7 +164,7 @@ class MultiClassQueue(TorchVectorEnv):
         costs = self.holding_costs[self.slow_state]  # (num_envs, K)
         rewards = -(costs * self.queue_lengths).sum(dim=1)
 
-        served = torch.nn.functional.one_hot(actions, self.num_classes).bool()  # (num_envs, K)
+        served = actions[:, None] == self._classes  # (num_envs, K); one_hot would sync to check its range
         completes = served & (self.queue_lengths > 0) & (self._uniform(self.num_envs, self.num_classes) < self.service_probs)
         arrives = self._uniform(self.num_envs, self.num_classes) < self.arrival_probs
         self.queue_lengths = (self.queue_lengths - completes.long() + arrives.long()).clamp_max(self.buffer_size)

@@ -14,9 +14,9 @@ import time
 import gymnasium as gym
 import numpy as np
 import torch
+from ctrlgym.envs.fastslow import MultiClassQueue
 
 import ctrlgym
-from ctrlgym.envs.fastslow import MultiClassQueue
 
 
 def _sync(device: torch.device) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import warnings
 
-import numpy as np
 import torch
 from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 import torch
+from ctrlgym.envs.fastslow import MultiClassQueue
 from stable_baselines3 import PPO
 
 from ctrlgym.adapters import SB3VecEnv
-from ctrlgym.envs.fastslow import MultiClassQueue
 
 
 def test_sb3_adapter_requires_same_step_autoreset():

@@ -4,12 +4,12 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from ctrlgym.envs.fastslow import MultiClassQueue
 from gymnasium.utils.env_checker import check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import ctrlgym
 from ctrlgym import AutoresetMode, check_vector_env
-from ctrlgym.envs.fastslow import MultiClassQueue
 
 ENV_IDS = [entry.env_id for entry in ctrlgym.registered_envs()]
 MODES = ["next_step", "same_step", "disabled"]

@@ -2,6 +2,7 @@
 
 from ctrlgym.envs.fastslow.baselines import CMuRule, LongestQueue, RandomClass
 from ctrlgym.envs.fastslow.multiclass_queue import MultiClassQueue
+
 from ctrlgym.registry import register_env
 
 register_env(

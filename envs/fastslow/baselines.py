@@ -6,7 +6,6 @@ Each is a :class:`ctrlgym.policies.Policy`: a batch of observations in, a batch 
 from __future__ import annotations
 
 import torch
-
 from ctrlgym.envs.fastslow.multiclass_queue import MultiClassQueue
 
 __all__ = ["CMuRule", "LongestQueue", "RandomClass"]

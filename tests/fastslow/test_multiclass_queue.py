@@ -2,8 +2,8 @@
 
 import pytest
 import torch
-
 from ctrlgym.envs.fastslow import CMuRule, LongestQueue, MultiClassQueue, RandomClass
+
 from ctrlgym.evaluation import evaluate_policy
 
 

@@ -50,7 +50,7 @@ def _check_step_outputs(env, outputs) -> None:
     obs, rewards, terminations, truncations, info = outputs
     n = env.num_envs
     _check_observations(env, obs, "step")
-    _check_batch(env, "rewards", rewards, (n,))
+    _check_batch(env, "rewards", rewards, (n, *getattr(env, "reward_shape", ())))
     _require(rewards.is_floating_point(), f"rewards must be floating point, got {rewards.dtype}")
     _require(torch.isfinite(rewards).all(), "rewards must be finite")
     _check_batch(env, "terminations", terminations, (n,), torch.bool)
@@ -96,7 +96,9 @@ def _check_autoreset(env, seed: int, max_steps: int) -> bool:
     generator = torch.Generator(device=env.device).manual_seed(seed + 1)
     env.reset(seed=seed)
     lengths = torch.zeros(n, dtype=torch.long, device=env.device)
-    returns = torch.zeros(n, dtype=torch.float64, device=env.device)
+    reward_shape = tuple(getattr(env, "reward_shape", ()))
+    returns = torch.zeros((n, *reward_shape), dtype=torch.float64, device=env.device)
+    per_reward = lambda mask: mask.reshape(mask.shape + (1,) * len(reward_shape))  # noqa: E731
     pending = torch.zeros(n, dtype=torch.bool, device=env.device)  # NEXT_STEP: reset on this step
     finished_any = False
     for _ in range(max_steps):
@@ -109,7 +111,7 @@ def _check_autoreset(env, seed: int, max_steps: int) -> bool:
             _require(not done[pending].any(), "NEXT_STEP: the autoreset step must not be terminal")
             _require((env.elapsed_steps[pending] == 0).all(), "NEXT_STEP: the autoreset step must start a new episode")
             lengths = torch.where(pending, 0, lengths + 1)
-            returns = torch.where(pending, 0.0, returns + rewards.double())
+            returns = torch.where(per_reward(pending), 0.0, returns + rewards.double())
         else:
             lengths += 1
             returns += rewards.double()
@@ -128,7 +130,7 @@ def _check_autoreset(env, seed: int, max_steps: int) -> bool:
             _require("final_obs" in info and torch.equal(info["_final_obs"], done), "SAME_STEP: info needs final_obs masked by _final_obs == done")
             _check_batch(env, "info['final_obs']", info["final_obs"], tuple(obs.shape))
             _require((env.elapsed_steps[done] == 0).all(), "SAME_STEP: a finished env must be reset in the same step")
-            lengths, returns = lengths.masked_fill(done, 0), returns.masked_fill(done, 0.0)
+            lengths, returns = lengths.masked_fill(done, 0), returns.masked_fill(per_reward(done), 0.0)
         elif mode == AutoresetMode.NEXT_STEP:
             pending = done
         else:  # DISABLED: nothing resets until asked
@@ -136,7 +138,7 @@ def _check_autoreset(env, seed: int, max_steps: int) -> bool:
             if done.any():
                 env.reset(options={"reset_mask": done})
                 _require((env.elapsed_steps[done] == 0).all(), "DISABLED: reset_mask must reset the masked envs")
-                lengths, returns = lengths.masked_fill(done, 0), returns.masked_fill(done, 0.0)
+                lengths, returns = lengths.masked_fill(done, 0), returns.masked_fill(per_reward(done), 0.0)
         if finished_any and not pending.any():
             return True
     return finished_any

@@ -35,7 +35,7 @@ def evaluate_policy(
             actions = policy(obs)
         obs, rewards, terminated, truncated, info = env.step(actions)
         active = (~done).double()
-        returns += rewards.double() * active
+        returns += rewards.double().reshape(episodes, -1).sum(dim=1) * active  # multi-agent: summed over agents
         steps += active
         for key, value in info.items():
             if isinstance(value, torch.Tensor) and not key.startswith("_") and value.shape == (episodes,):

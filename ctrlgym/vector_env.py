@@ -70,6 +70,8 @@ class TorchVectorEnv(VectorEnv):
     """
 
     metadata: dict[str, Any] = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
+    #: Shape of one env's reward: ``()`` for one agent, ``(n_agents,)`` for multi-agent envs.
+    reward_shape: tuple[int, ...] = ()
 
     def __init__(
         self,
@@ -104,7 +106,7 @@ class TorchVectorEnv(VectorEnv):
 
         n = self.num_envs
         self._elapsed_steps = torch.zeros(n, dtype=torch.long, device=self.device)
-        self._episode_returns = torch.zeros(n, dtype=torch.float32, device=self.device)
+        self._episode_returns = torch.zeros((n, *self.reward_shape), dtype=torch.float32, device=self.device)
         self._autoreset_pending = torch.zeros(n, dtype=torch.bool, device=self.device)
         self._has_reset = False
 
@@ -158,7 +160,7 @@ class TorchVectorEnv(VectorEnv):
                 raise ValueError(f"{self.env_name}: the first reset must reset every env (no reset_mask)")
         self._reset_envs(mask)
         self._elapsed_steps.masked_fill_(mask, 0)
-        self._episode_returns.masked_fill_(mask, 0.0)
+        self._episode_returns.masked_fill_(self._per_reward(mask), 0.0)
         self._autoreset_pending &= ~mask
         self._has_reset = True
         return self._observe(), {}
@@ -178,10 +180,10 @@ class TorchVectorEnv(VectorEnv):
             # Envs that finished on the previous step restart now; what they just did is discarded.
             pending = self._autoreset_pending
             self._reset_envs(pending)
-            rewards = rewards.masked_fill(pending, 0.0)
+            rewards = rewards.masked_fill(self._per_reward(pending), 0.0)
             terminated = terminated & ~pending
             elapsed = elapsed.masked_fill(pending, 0)
-            returns = returns.masked_fill(pending, 0.0)
+            returns = returns.masked_fill(self._per_reward(pending), 0.0)
 
         if self.max_episode_steps is None:
             truncated = torch.zeros_like(terminated)
@@ -190,7 +192,7 @@ class TorchVectorEnv(VectorEnv):
         done = terminated | truncated
         info: dict[str, Any] = dict(step_info)
         info["episode"] = {
-            "r": torch.where(done, returns, torch.zeros_like(returns)),
+            "r": torch.where(self._per_reward(done), returns, torch.zeros_like(returns)),
             "l": torch.where(done, elapsed, torch.zeros_like(elapsed)),
         }
         info["_episode"] = done
@@ -201,13 +203,17 @@ class TorchVectorEnv(VectorEnv):
             info["final_info"], info["_final_info"] = dict(step_info), done
             self._reset_envs(done)
             elapsed = elapsed.masked_fill(done, 0)
-            returns = returns.masked_fill(done, 0.0)
+            returns = returns.masked_fill(self._per_reward(done), 0.0)
             obs = self._observe()
         elif self.autoreset_mode == AutoresetMode.NEXT_STEP:
             self._autoreset_pending = done
 
         self._elapsed_steps, self._episode_returns = elapsed, returns
         return obs, rewards, terminated, truncated, info
+
+    def _per_reward(self, mask: torch.Tensor) -> torch.Tensor:
+        """A per-env mask shaped to broadcast over one env's reward (per-agent rewards)."""
+        return mask.reshape(mask.shape + (1,) * len(self.reward_shape))
 
     def random_actions(self, generator: torch.Generator | None = None) -> torch.Tensor:
         """Uniform random actions for the whole batch, as a tensor on ``device``."""

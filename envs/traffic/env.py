@@ -1,0 +1,336 @@
+"""Traffic signal control on real SUMO: one agent per traffic light, a batch of simulations."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from gymnasium import spaces
+
+from ctrlgym.envs.traffic.network import SignalNetwork
+from ctrlgym.envs.traffic.scenarios import Scenario, make_scenario
+from ctrlgym.envs.traffic.simulation import SignalTiming
+from ctrlgym.envs.traffic.workers import SumoError, SumoWorkers
+from ctrlgym.vector_env import AutoresetMode, TorchVectorEnv
+
+__all__ = ["TrafficSignalEnv", "SingleIntersection", "OBSERVATION_FEATURES", "REWARDS"]
+
+OBSERVATION_FEATURES = ("phase", "min_green", "density", "queue", "neighbours")
+REWARDS = ("diff_waiting_time", "queue", "pressure")
+_VEHICLES, _HALTING, _WAITING, _SPEED = range(4)
+
+
+class TrafficSignalEnv(TorchVectorEnv):
+    r"""Signal control of a SUMO network: each traffic light picks its next green phase.
+
+    ## Description
+    A batch of ``num_envs`` SUMO simulations of one scenario (``libsumo`` by default, ``traci``
+    by choice), each in a worker process. Every ``delta_time`` simulated seconds each light
+    (agent) chooses one of its green phases, taken from the network's own signal program. A
+    change shows the yellow state for ``yellow_time`` seconds first; a request before
+    ``min_green`` seconds of green is held; a green held ``max_green`` seconds is ended. The
+    setting of multi-agent traffic-signal RL (sumo-rl, RESCO) and of the Nash DQN paper
+    (Zhang, Wang & Jiang, arXiv 2301.00637).
+
+    ## Action Space
+    ``MultiDiscrete([greens_1, ..., greens_n])``: the green phase index per light, shape
+    ``(num_envs, n_agents)``. With ``signal_control="fixed_time"`` or ``"actuated"`` SUMO runs the
+    network's own programs and actions are ignored (the classic baselines).
+
+    ## Observation Space
+    ``Box(0, 1, (n_agents, obs_dim))``, per light, by the ``observation`` features chosen:
+
+    | feature | size | meaning |
+    |---|---|---|
+    | ``phase`` | max greens | one-hot of the current green |
+    | ``min_green`` | 1 | 1 if the light may switch now |
+    | ``density`` | max lanes | vehicles / capacity (length / 7.5 m) per incoming lane |
+    | ``queue`` | max lanes | halting vehicles / capacity per incoming lane |
+    | ``neighbours`` | 1 | mean queue ratio over the neighbouring lights' incoming lanes |
+
+    Lights with fewer lanes or greens are zero-padded. ``agent_ids`` and ``neighbour_graph``
+    (a bool tensor ``(n_agents, n_agents)``) describe the agents.
+
+    ## Rewards
+    Per light, shape ``(num_envs, n_agents)``, by ``reward``: ``diff_waiting_time`` (default; the
+    drop in total waiting time on its incoming lanes, in 100 s), ``queue`` (minus its halting
+    vehicles), ``pressure`` (minus |vehicles on incoming − vehicles on outgoing lanes|).
+
+    ## Metrics (``info``, per env and step)
+    ``queue_length`` (halting vehicles per light), ``waiting_time`` (mean accumulated waiting
+    time of the vehicles on controlled lanes, s), ``throughput`` (vehicles that finished their
+    trip in the step), ``mean_speed`` (m/s), ``trip_time`` (summed travel times of those trips;
+    ``evaluate`` reports ``travel_time`` = Σ trip_time / Σ throughput), ``teleports``.
+
+    ## Starting State
+    The scenario's routes from time 0, SUMO seeded from the batch generator; all lights on
+    their first green (agent control).
+
+    ## Episode End
+    * Termination: never. * Truncation: after ``num_seconds`` simulated seconds.
+
+    ## Arguments
+    ``scenario`` (``"single"``, ``"arterial"``, ``"grid"`` or a :class:`Scenario`), ``rows``,
+    ``cols``, ``demand`` (veh/h), ``lanes``, ``route_seed`` for built-in scenarios;
+    ``net_file`` + ``route_file`` or ``sumocfg`` for your own network; ``backend``,
+    ``signal_control``, ``delta_time``, ``yellow_time``, ``min_green``, ``max_green``,
+    ``observation``, ``reward``, ``num_seconds``, ``gui`` (``sumo-gui`` to watch),
+    ``max_teleports`` (raise ``SumoError`` when an episode exceeds it).
+
+    ## Examples
+    >>> env = TrafficSignalEnv(num_envs=2, scenario="grid")        # doctest: +SKIP
+    >>> obs, info = env.reset(seed=0)                                # (2, 16, 11)
+
+    ## Version History
+    * v0: initial version.
+    """
+
+    metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
+
+    def __init__(
+        self,
+        num_envs: int = 1,
+        *,
+        scenario: str | Scenario = "grid",
+        rows: int = 4,
+        cols: int = 4,
+        demand: float = 2400.0,
+        lanes: int = 1,
+        route_seed: int = 0,
+        net_file: str | Path | None = None,
+        route_file: str | Path | Sequence[str | Path] | None = None,
+        sumocfg: str | Path | None = None,
+        backend: str = "libsumo",
+        signal_control: str = "agent",
+        delta_time: int = 5,
+        yellow_time: int = 2,
+        min_green: int = 5,
+        max_green: int = 60,
+        observation: Sequence[str] = ("phase", "min_green", "density", "queue"),
+        reward: str = "diff_waiting_time",
+        num_seconds: int = 3600,
+        max_episode_steps: int | None = None,
+        gui: bool = False,
+        time_to_teleport: int = 300,
+        max_teleports: int | None = None,
+        single_agent: bool = False,
+        device: str | torch.device = "cpu",
+        autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
+        validate_actions: bool = True,
+    ) -> None:
+        name = type(self).__name__
+        unknown = [f for f in observation if f not in OBSERVATION_FEATURES]
+        if unknown or not observation:
+            raise ValueError(f"{name}: unknown observation features {unknown}; choose from {OBSERVATION_FEATURES}")
+        if reward not in REWARDS:
+            raise ValueError(f"{name}: unknown reward {reward!r}; choose one of {REWARDS}")
+        if sumocfg is not None:
+            self.scenario = Scenario.from_sumocfg(sumocfg)
+        elif net_file is not None:
+            if route_file is None:
+                raise ValueError(f"{name}: net_file needs a route_file")
+            self.scenario = Scenario.from_files(net_file, route_file, duration=num_seconds)
+        elif isinstance(scenario, Scenario):
+            self.scenario = scenario
+        else:
+            self.scenario = make_scenario(scenario, rows=rows, cols=cols, demand=demand, lanes=lanes, duration=num_seconds, seed=route_seed)
+        self.network = SignalNetwork(self.scenario.net_file)
+        self.timing = SignalTiming(delta_time, yellow_time, min_green, max_green)
+        self.observation_features = tuple(observation)
+        self.reward_name = reward
+        self.max_teleports = max_teleports
+        self.single_agent = single_agent
+        n_agents = self.network.num_agents
+        if single_agent and n_agents != 1:
+            raise ValueError(f"{name}: single_agent=True needs a one-light scenario, {self.scenario.name} has {n_agents}")
+        self.agent_ids = self.network.agent_ids
+        self.num_agents = n_agents
+        self.reward_shape = () if single_agent else (n_agents,)
+        obs_dim = self._feature_sizes()
+        greens = [light.num_greens for light in self.network.lights]
+        if single_agent:
+            observation_space = spaces.Box(0.0, 1.0, (obs_dim,), np.float32)
+            action_space = spaces.Discrete(greens[0])
+        else:
+            observation_space = spaces.Box(0.0, 1.0, (n_agents, obs_dim), np.float32)
+            action_space = spaces.MultiDiscrete(greens)
+        if max_episode_steps is None:
+            max_episode_steps = max(1, num_seconds // delta_time)
+        super().__init__(
+            num_envs,
+            observation_space,
+            action_space,
+            device=device,
+            max_episode_steps=max_episode_steps,
+            autoreset_mode=autoreset_mode,
+            validate_actions=validate_actions,
+        )
+        self.neighbour_graph = torch.as_tensor(self.network.adjacency, device=self.device)  # (n_agents, n_agents)
+        self._index_lanes()
+        self.workers = SumoWorkers(
+            self.num_envs,
+            {
+                "scenario": self.scenario,
+                "network": self.network,
+                "timing": self.timing,
+                "backend": backend,
+                "signal_control": signal_control,
+                "gui": gui,
+                "time_to_teleport": time_to_teleport,
+            },
+            self.scenario.name,
+        )
+        self.backend, self.signal_control = backend, signal_control
+        lanes_total = len(self.network.all_lanes)
+        self._lanes = np.zeros((self.num_envs, lanes_total, 4))  # (num_envs, n_lanes, [vehicles, halting, waiting, speed])
+        self._green = np.zeros((self.num_envs, n_agents), dtype=np.int64)
+        self._can_switch = np.zeros((self.num_envs, n_agents), dtype=bool)
+        self._waiting = np.zeros((self.num_envs, n_agents))
+        self._teleports = np.zeros(self.num_envs)
+
+    # ------------------------------------------------------------------ layout
+    def _feature_sizes(self) -> int:
+        sizes = {"phase": self.network.max_greens, "min_green": 1, "density": self.network.max_lanes, "queue": self.network.max_lanes, "neighbours": 1}
+        return sum(sizes[f] for f in self.observation_features)
+
+    def _index_lanes(self) -> None:
+        """Index arrays that gather each light's lanes from the flat lane readings (pad = last slot)."""
+        lane_index = {lane: i for i, lane in enumerate(self.network.all_lanes)}
+        pad = len(lane_index)  # a zero row appended at read time
+        n, width = self.num_agents, self.network.max_lanes
+        width_out = max(len(light.outgoing_lanes) for light in self.network.lights)
+        self._in_lanes = np.full((n, width), pad)
+        self._out_lanes = np.full((n, width_out), pad)
+        self._capacity = np.ones((n, width))
+        for a, light in enumerate(self.network.lights):
+            for k, lane in enumerate(light.incoming_lanes):
+                self._in_lanes[a, k] = lane_index[lane]
+                self._capacity[a, k] = light.lane_capacity[lane]
+            for k, lane in enumerate(light.outgoing_lanes):
+                self._out_lanes[a, k] = lane_index[lane]
+        self._lane_mask = self._in_lanes != pad
+
+    def _gather(self, lanes: np.ndarray, index: np.ndarray) -> np.ndarray:
+        padded = np.concatenate([lanes, np.zeros((lanes.shape[0], 1, lanes.shape[2]))], axis=1)
+        return padded[:, index]  # (num_envs, n_agents, width, 4)
+
+    # ------------------------------------------------------------------ TorchVectorEnv
+    def _store(self, i: int, readings: dict) -> None:
+        self._lanes[i] = readings["lanes"]
+        self._green[i] = readings["green"]
+        self._can_switch[i] = readings["can_switch"]
+
+    def _reset_envs(self, mask: torch.Tensor) -> None:
+        seeds = torch.randint(0, 2**31 - 1, (self.num_envs,), generator=self.generator, device=self.device).cpu().numpy()
+        indices = np.flatnonzero(mask.cpu().numpy())
+        if indices.size == 0:
+            return
+        try:
+            started = self.workers.start({int(i): int(seeds[i]) for i in indices})
+        except SumoError:
+            self._has_reset = False
+            raise
+        for i, readings in started.items():
+            self._store(i, readings)
+            self._waiting[i] = self._incoming(self._lanes[i : i + 1])[..., _WAITING].sum(-1)[0]
+            self._teleports[i] = 0.0
+
+    def _incoming(self, lanes: np.ndarray) -> np.ndarray:
+        return self._gather(lanes, self._in_lanes) * self._lane_mask[None, :, :, None]
+
+    def _step_envs(self, actions: torch.Tensor):
+        greens = actions.reshape(self.num_envs, -1).cpu().numpy()
+        try:
+            results = self.workers.step(list(greens))
+        except SumoError:
+            self._has_reset = False  # the batch must be reset before it steps again
+            raise
+        arrived = np.zeros(self.num_envs)
+        trip_time = np.zeros(self.num_envs)
+        teleports = np.zeros(self.num_envs)
+        for i, readings in enumerate(results):
+            self._store(i, readings)
+            arrived[i], trip_time[i], teleports[i] = readings["arrived"], readings["trip_time"], readings["teleports"]
+        self._teleports += teleports
+        if self.max_teleports is not None and (self._teleports > self.max_teleports).any():
+            worst = int(np.argmax(self._teleports))
+            self._has_reset = False
+            raise SumoError(
+                f"scenario {self.scenario.name}, env {worst}: teleport storm, {int(self._teleports[worst])} teleports "
+                f"this episode (max_teleports={self.max_teleports}); the network is gridlocked"
+            )
+
+        incoming = self._incoming(self._lanes)  # (num_envs, n_agents, max_lanes, 4)
+        waiting = incoming[..., _WAITING].sum(-1)  # (num_envs, n_agents)
+        halting = incoming[..., _HALTING].sum(-1)
+        if self.reward_name == "diff_waiting_time":
+            rewards = (self._waiting - waiting) / 100.0
+        elif self.reward_name == "queue":
+            rewards = -halting
+        else:
+            outgoing = self._gather(self._lanes, self._out_lanes)[..., _VEHICLES].sum(-1)
+            rewards = -np.abs(incoming[..., _VEHICLES].sum(-1) - outgoing)
+        self._waiting = waiting
+
+        vehicles_in = incoming[..., _VEHICLES].sum((1, 2))
+        all_vehicles = self._lanes[..., _VEHICLES].sum(1)
+        info = {
+            "queue_length": halting.mean(1),
+            "waiting_time": np.where(vehicles_in > 0, waiting.sum(1) / np.maximum(vehicles_in, 1), 0.0),
+            "throughput": arrived,
+            "trip_time": trip_time,
+            "mean_speed": np.where(all_vehicles > 0, (self._lanes[..., _SPEED] * self._lanes[..., _VEHICLES]).sum(1) / np.maximum(all_vehicles, 1), 0.0),
+            "teleports": teleports,
+        }
+        info = {key: torch.as_tensor(value, dtype=torch.float32, device=self.device) for key, value in info.items()}
+        rewards = torch.as_tensor(rewards, dtype=torch.float32, device=self.device)
+        if self.single_agent:
+            rewards = rewards[:, 0]
+        terminated = torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
+        return rewards, terminated, info
+
+    def _observe(self) -> torch.Tensor:
+        parts = []
+        incoming = self._incoming(self._lanes)
+        capacity = self._capacity[None]
+        for feature in self.observation_features:
+            if feature == "phase":
+                parts.append(np.eye(self.network.max_greens)[self._green])
+            elif feature == "min_green":
+                parts.append(self._can_switch[..., None].astype(np.float64))
+            elif feature == "density":
+                parts.append(np.clip(incoming[..., _VEHICLES] / capacity, 0, 1))
+            elif feature == "queue":
+                parts.append(np.clip(incoming[..., _HALTING] / capacity, 0, 1))
+            else:  # neighbours: mean queue ratio of the neighbours' incoming lanes
+                queue_ratio = (np.clip(incoming[..., _HALTING] / capacity, 0, 1) * self._lane_mask).sum(-1) / self._lane_mask.sum(-1)
+                adjacency = self.network.adjacency.astype(np.float64)
+                degree = np.maximum(adjacency.sum(1), 1)
+                parts.append((queue_ratio @ adjacency.T / degree)[..., None])
+        obs = torch.as_tensor(np.concatenate(parts, axis=-1), dtype=torch.float32, device=self.device)
+        return obs[:, 0] if self.single_agent else obs  # (num_envs, [n_agents,] obs_dim)
+
+    def close(self, **kwargs) -> None:
+        if not getattr(self, "closed", False) and hasattr(self, "workers"):
+            self.workers.close()
+        super().close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+class SingleIntersection(TrafficSignalEnv):
+    """One signalised 4-arm intersection as a single-agent env (flat observation, Discrete action).
+
+    The same model as :class:`TrafficSignalEnv` with ``scenario="single"`` and
+    ``single_agent=True``; this is the one to use with Gymnasium's single-env API and SB3.
+    """
+
+    def __init__(self, num_envs: int = 1, *, demand: float = 1000.0, num_seconds: int = 1800, **kwargs) -> None:
+        kwargs.setdefault("scenario", "single")
+        super().__init__(num_envs, demand=demand, num_seconds=num_seconds, single_agent=True, **kwargs)

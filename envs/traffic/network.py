@@ -1,0 +1,102 @@
+"""The signal network of a SUMO ``.net.xml``, read once with sumolib.
+
+For every traffic light: its green phases (from the network's static program), the yellow
+state between any two greens, its incoming and outgoing lanes, the movements (lane -> lane
+links) each green serves, and which lights are its neighbours. The SUMO env and (later) its
+torch twin both build on this description.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["TrafficLight", "SignalNetwork", "yellow_state", "VEHICLE_SPACING_M"]
+
+VEHICLE_SPACING_M = 7.5  # default car length (5 m) + minimum gap (2.5 m): lane capacity = length / 7.5
+
+
+def yellow_state(from_state: str, to_state: str) -> str:
+    """The intermediate state: links green now and not green next turn yellow; the rest hold."""
+    return "".join("y" if a in "Gg" and b not in "Gg" else a for a, b in zip(from_state, to_state))
+
+
+@dataclass(frozen=True)
+class TrafficLight:
+    id: str
+    green_states: tuple[str, ...]  # one SUMO state string per green phase
+    incoming_lanes: tuple[str, ...]
+    outgoing_lanes: tuple[str, ...]
+    lane_capacity: dict[str, float]  # vehicles a lane holds (length / 7.5 m)
+    movements: tuple[tuple[str, str, int], ...]  # (in lane, out lane, link index)
+
+    @property
+    def num_greens(self) -> int:
+        return len(self.green_states)
+
+    def served_movements(self, green: int) -> list[tuple[str, str]]:
+        """Lane pairs with right of way (G or g) in green phase ``green``."""
+        state = self.green_states[green]
+        return [(a, b) for a, b, link in self.movements if state[link] in "Gg"]
+
+
+class SignalNetwork:
+    """The traffic lights of a network, in a fixed order (sorted ids), and their neighbour graph."""
+
+    def __init__(self, net_file: str | Path) -> None:
+        import sumolib
+
+        net = sumolib.net.readNet(str(net_file), withPrograms=True)
+        lights = sorted(net.getTrafficLights(), key=lambda tls: tls.getID())
+        if not lights:
+            raise ValueError(f"{net_file}: the network has no traffic lights to control")
+        self.lights: list[TrafficLight] = []
+        node_owner: dict[str, int] = {}
+        for index, tls in enumerate(lights):
+            programs = tls.getPrograms()
+            if not programs:
+                raise ValueError(f"{net_file}: traffic light {tls.getID()} has no signal program")
+            program = programs.get("0") or next(iter(programs.values()))
+            greens = tuple(p.state for p in program.getPhases() if ("G" in p.state or "g" in p.state) and "y" not in p.state)
+            if not greens:
+                raise ValueError(f"{net_file}: traffic light {tls.getID()} has no green phase in program {program.getID()}")
+            movements, capacity = [], {}
+            for in_lane, out_lane, link in tls.getConnections():
+                movements.append((in_lane.getID(), out_lane.getID(), int(link)))
+                for lane in (in_lane, out_lane):
+                    capacity[lane.getID()] = max(1.0, lane.getLength() / VEHICLE_SPACING_M)
+                node_owner[in_lane.getEdge().getToNode().getID()] = index
+            incoming = tuple(dict.fromkeys(a for a, _, _ in sorted(movements, key=lambda m: m[2])))
+            outgoing = tuple(dict.fromkeys(b for _, b, _ in sorted(movements, key=lambda m: m[2])))
+            self.lights.append(TrafficLight(tls.getID(), greens, incoming, outgoing, capacity, tuple(movements)))
+
+        n = len(self.lights)
+        adjacency = np.zeros((n, n), dtype=bool)
+        for i, light in enumerate(self.lights):
+            for lane_id in light.outgoing_lanes:
+                j = node_owner.get(net.getLane(lane_id).getEdge().getToNode().getID())
+                if j is not None and j != i:
+                    adjacency[i, j] = adjacency[j, i] = True
+        self.adjacency = adjacency  # (n_agents, n_agents) bool, symmetric
+
+    @property
+    def agent_ids(self) -> list[str]:
+        return [light.id for light in self.lights]
+
+    @property
+    def num_agents(self) -> int:
+        return len(self.lights)
+
+    @property
+    def max_greens(self) -> int:
+        return max(light.num_greens for light in self.lights)
+
+    @property
+    def max_lanes(self) -> int:
+        return max(len(light.incoming_lanes) for light in self.lights)
+
+    @property
+    def all_lanes(self) -> list[str]:
+        return list(dict.fromkeys(lane for light in self.lights for lane in (*light.incoming_lanes, *light.outgoing_lanes)))

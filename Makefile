@@ -3,7 +3,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 TORCH ?= torch==2.13.0
-EXTRAS ?= dev,torchrl
+EXTRAS ?= dev,torchrl,traffic
 PY := $(VENV)/bin/python
 
 .PHONY: setup demo test test-slow bench check clean

@@ -57,7 +57,9 @@ def _evaluate(args: argparse.Namespace) -> None:
 def _report(args: argparse.Namespace) -> None:
     from ctrlgym.report import write_report
 
-    html_path, markdown_path = write_report(args.run_dirs, args.output)
+    from ctrlgym.evaluation import resolve_run_dir
+
+    html_path, markdown_path = write_report([resolve_run_dir(path) for path in args.run_dirs], args.output)
     print(f"report: {html_path.resolve()}\nmarkdown: {markdown_path.resolve()}")
 
 
@@ -96,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(run=_train)
 
     evaluate = commands.add_parser("evaluate", help="evaluate a run's agent against the env's baselines")
-    evaluate.add_argument("run_dir", type=Path)
+    evaluate.add_argument("run_dir", type=Path, help="a run directory, or a config (agent: null evaluates baselines only)")
     evaluate.set_defaults(run=_evaluate)
 
     report = commands.add_parser("report", help="write an HTML + Markdown report for runs")

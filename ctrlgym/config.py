@@ -75,14 +75,14 @@ class AgentConfig(_Strict):
 
 class EvaluationConfig(_Strict):
     episodes: int = Field(32, ge=1, description="episodes per policy and seed (run as one batch)")
-    baselines: list[str] = Field(default_factory=lambda: ["c_mu", "longest_queue", "random"])
+    baselines: list[str] | None = Field(None, description="baseline names; default: every baseline of the env")
     seed_offset: int = Field(10_000, description="evaluation seed = training seed + seed_offset")
 
 
 class ExperimentConfig(_Strict):
     name: str = "ppo_multiclass_queue"
     env: EnvConfig = Field(default_factory=EnvConfig)
-    agent: AgentConfig = Field(default_factory=AgentConfig)
+    agent: AgentConfig | None = Field(default_factory=AgentConfig, description="null: evaluate baselines only")
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
     output_dir: str = "runs/ppo_multiclass_queue"
@@ -99,6 +99,8 @@ class ExperimentConfig(_Strict):
         from ctrlgym.registry import get_entry
 
         known = get_entry(self.env.id).baselines
+        if self.evaluation.baselines is None:
+            self.evaluation.baselines = list(known)
         for name in self.evaluation.baselines:
             if name not in known:
                 raise ValueError(f"unknown baseline {name!r} for {self.env.id}; known: {', '.join(sorted(known))}")

@@ -2,29 +2,47 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 from tqdm.auto import tqdm
 
-from ctrlgym.config import ExperimentConfig
+from ctrlgym.config import ExperimentConfig, load_config, save_config
 from ctrlgym.policies import Policy, SB3Policy
 from ctrlgym.registry import get_entry, make_vector_env
 from ctrlgym.runs import RunDirError, open_run_dir, update_metrics
+from ctrlgym.vector_env import TorchVectorEnv
 
 __all__ = ["evaluate_policy", "evaluate_run"]
 
 
 def evaluate_policy(
-    policy: Policy, env_id: str, *, episodes: int, seed: int, device: str = "cpu", max_steps: int = 1_000_000, **env_kwargs: Any
+    make_policy: Callable[[TorchVectorEnv], Policy],
+    env_id: str,
+    *,
+    episodes: int,
+    seed: int,
+    device: str = "cpu",
+    max_steps: int = 1_000_000,
+    **env_kwargs: Any,
 ) -> dict[str, Any]:
-    """Run ``episodes`` episodes of ``policy`` in one batch and summarise them.
+    """Run ``episodes`` episodes in one batch with the policy ``make_policy(env)`` and summarise.
 
-    Returns the mean episode return, the per-episode returns, and the episode mean of every
-    per-step scalar metric the env reports in ``info`` (e.g. queue lengths, waiting time).
+    Returns the mean episode return (summed over agents), the per-episode returns, and the
+    episode mean of every per-step scalar metric in ``info`` (queue length, waiting time, ...);
+    for metrics named in the env's ``ratio_metrics`` the ratio of their episode sums
+    (e.g. travel time = Σ trip_time / Σ throughput).
     """
     env = make_vector_env(env_id, episodes, device=device, autoreset_mode="disabled", **env_kwargs)
+    try:
+        return _run_episodes(env, make_policy(env), episodes, seed, max_steps, env_id)
+    finally:
+        env.close()
+
+
+def _run_episodes(env: TorchVectorEnv, policy: Policy, episodes: int, seed: int, max_steps: int, env_id: str) -> dict[str, Any]:
     obs, _ = env.reset(seed=seed)
     returns = torch.zeros(episodes, dtype=torch.float64, device=env.device)
     steps = torch.zeros(episodes, dtype=torch.float64, device=env.device)
@@ -45,12 +63,12 @@ def evaluate_policy(
             break
     else:
         raise RuntimeError(f"{env_id}: episodes did not end within {max_steps} steps; set max_episode_steps")
-    env.close()
-    return {
-        "mean_return": float(returns.mean()),
-        "episode_returns": returns.tolist(),
-        "metrics": {key: float((total / steps).mean()) for key, total in metric_sums.items()},
-    }
+    metrics = {key: float((total / steps).mean()) for key, total in metric_sums.items()}
+    for name, (numerator, denominator) in getattr(env, "ratio_metrics", {}).items():
+        if numerator in metric_sums and denominator in metric_sums:
+            metrics[name] = float(metric_sums[numerator].sum() / metric_sums[denominator].sum().clamp_min(1e-9))
+            metrics.pop(numerator)  # a per-step sum, meaningful only through the ratio
+    return {"mean_return": float(returns.mean()), "episode_returns": returns.tolist(), "metrics": metrics}
 
 
 def _load_agent(run_dir: Path, config: ExperimentConfig, seed: int):
@@ -62,31 +80,53 @@ def _load_agent(run_dir: Path, config: ExperimentConfig, seed: int):
     return PPO.load(path, device=config.agent.device)
 
 
+def resolve_run_dir(path: Path) -> Path:
+    """A run directory, or the one a config file names (made, with the config, if new)."""
+    if not path.is_file():
+        return path
+    config = load_config(path)
+    run_dir = Path(config.output_dir)
+    stored = run_dir / "config.yaml"
+    if stored.is_file() and load_config(stored).model_dump() != config.model_dump():
+        raise ValueError(f"{run_dir} holds a run of a different config ({stored}); change output_dir in {path}")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    save_config(config, stored)
+    return run_dir
+
+
 def evaluate_run(run_dir: str | Path, progress: bool = True) -> dict[str, Any]:
     """Evaluate the trained agent of every seed and the env's baselines on the same seeds.
 
-    Seed s of the run is evaluated on env seed ``s + evaluation.seed_offset`` for every policy,
-    so the comparison is paired. Results go to ``metrics.json`` under ``"evaluation"``.
+    ``run_dir`` is a run directory, or a config file (then its ``output_dir`` is used; with
+    ``agent: null`` only the baselines run). Seed s is evaluated on env seed
+    ``s + evaluation.seed_offset`` for every policy, so the comparison is paired. Results go to
+    ``metrics.json`` under ``"evaluation"``.
     """
-    run_dir, config = open_run_dir(run_dir)
+    run_dir, config = open_run_dir(resolve_run_dir(Path(run_dir)))
     entry = get_entry(config.env.id)
-    agent_name = config.agent.algo
-    results: dict[str, dict[str, Any]] = {agent_name: {}, **{name: {} for name in config.evaluation.baselines}}
+    agent_name = config.agent.algo if config.agent is not None else None
+    names = ([agent_name] if agent_name else []) + list(config.evaluation.baselines)
+    results: dict[str, dict[str, Any]] = {name: {} for name in names}
     jobs = [(seed, name) for seed in config.seeds for name in results]
     for seed, name in tqdm(jobs, desc="evaluate", disable=not progress):
+        if name == agent_name and config.agent is None:
+            continue
         eval_seed = seed + config.evaluation.seed_offset
+        env_kwargs = dict(config.env.kwargs)
         if name == agent_name:
-            policy = SB3Policy(_load_agent(run_dir, config, seed))
+            model = _load_agent(run_dir, config, seed)
+            make_policy = lambda env, model=model: SB3Policy(model)  # noqa: E731
         else:
-            probe = entry.vector_cls(num_envs=1, device=config.env.device, **config.env.kwargs)
-            policy = entry.baselines[name](probe, eval_seed)
+            baseline = entry.baselines[name]
+            env_kwargs.update(baseline.env_kwargs)
+            make_policy = lambda env, baseline=baseline: baseline.make(env, eval_seed)  # noqa: E731
         results[name][str(seed)] = evaluate_policy(
-            policy,
+            make_policy,
             config.env.id,
             episodes=config.evaluation.episodes,
             seed=eval_seed,
             device=config.env.device,
-            **config.env.kwargs,
+            **env_kwargs,
         )
     evaluation = {"agent": agent_name, "seeds": config.seeds, "policies": results}
     update_metrics(run_dir, "evaluation", evaluation)

@@ -17,9 +17,16 @@ import gymnasium as gym
 from ctrlgym.single_env import SingleEnv
 from ctrlgym.vector_env import TorchVectorEnv
 
-__all__ = ["EnvEntry", "register_env", "registered_envs", "get_entry", "make_vector_env"]
+__all__ = ["Baseline", "EnvEntry", "register_env", "registered_envs", "get_entry", "make_vector_env"]
 
-BaselineFactory = Callable[[TorchVectorEnv, int], Any]
+
+@dataclass(frozen=True)
+class Baseline:
+    """A baseline policy of an env: ``make(env, seed)`` builds it on the env it will act in;
+    ``env_kwargs`` are set on that env (e.g. ``signal_control="actuated"`` hands the lights to SUMO)."""
+
+    make: Callable[[TorchVectorEnv, int], Any]
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -28,7 +35,8 @@ class EnvEntry:
     family: str
     summary: str
     vector_cls: type[TorchVectorEnv]
-    baselines: dict[str, BaselineFactory] = field(default_factory=dict)
+    baselines: dict[str, Baseline] = field(default_factory=dict)
+    check_kwargs: dict[str, Any] = field(default_factory=dict)  # a small instance for the conformance tests
 
 
 _REGISTRY: dict[str, EnvEntry] = {}
@@ -39,12 +47,18 @@ def register_env(
     *,
     family: str,
     summary: str,
-    baselines: dict[str, BaselineFactory] | None = None,
+    baselines: dict[str, Baseline | Callable[[TorchVectorEnv, int], Any]] | None = None,
+    check_kwargs: dict[str, Any] | None = None,
     version: int = 0,
 ) -> EnvEntry:
-    """Register ``vector_cls`` as ``ctrlgym/<ClassName>-v<version>`` here and in Gymnasium."""
+    """Register ``vector_cls`` as ``ctrlgym/<ClassName>-v<version>`` here and in Gymnasium.
+
+    ``baselines`` maps names to :class:`Baseline` (or plain ``make(env, seed)`` callables);
+    ``check_kwargs`` are constructor arguments of a small instance for the test suite.
+    """
     env_id = f"ctrlgym/{vector_cls.__name__}-v{version}"
-    entry = EnvEntry(env_id, family, summary, vector_cls, dict(baselines or {}))
+    wrapped = {name: b if isinstance(b, Baseline) else Baseline(b) for name, b in (baselines or {}).items()}
+    entry = EnvEntry(env_id, family, summary, vector_cls, wrapped, dict(check_kwargs or {}))
     _REGISTRY[env_id] = entry
     if env_id not in gym.registry:
         gym.register(id=env_id, entry_point=SingleEnv.factory(vector_cls), vector_entry_point=vector_cls)
@@ -67,6 +81,6 @@ def get_entry(env_id: str) -> EnvEntry:
         raise ValueError(f"unknown environment {env_id!r}; registered: {known}") from None
 
 
-def make_vector_env(env_id: str, num_envs: int, **kwargs: Any) -> TorchVectorEnv:
+def make_vector_env(env_id: str, num_envs: int = 1, **kwargs: Any) -> TorchVectorEnv:
     """The native batch of ``env_id`` (what ``gymnasium.make_vec`` builds, without the lookup)."""
     return get_entry(env_id).vector_cls(num_envs=num_envs, **kwargs)

@@ -94,14 +94,14 @@ def _run_section(run_dir: Path) -> dict[str, Any]:
         "rows": rows,
         "curve_png": _learning_curve_plot(config.name, metrics.get("training", {})),
         "comparison_png": _comparison_plot(config.name, rows, metrics["evaluation"]["agent"]),
-        "timesteps": config.agent.total_timesteps,
+        "timesteps": config.agent.total_timesteps if config.agent is not None else 0,
     }
 
 
 def _table(section: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     """Header and formatted cells of a run's policy table (shared by HTML and Markdown)."""
     metric_names = sorted({key for row in section["rows"] for key in row["metrics"]})
-    header = ["policy", "mean return", "±95% CI", "seeds", *(f"mean {name}" for name in metric_names)]
+    header = ["policy", "mean return", "±95% CI", "seeds", *metric_names]
     cells = [
         [row["policy"], f"{row['mean']:.2f}", f"{row['ci']:.2f}", str(row["seeds"]), *(f"{row['metrics'].get(name, float('nan')):.3f}" for name in metric_names)]
         for row in section["rows"]
@@ -110,7 +110,8 @@ def _table(section: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
 
 
 def _summary(section: dict[str, Any]) -> str:
-    return f"Env {section['env']}, agent {section['agent']} ({section['timesteps']} steps per seed), run {section['run_dir']}."
+    agent = f"agent {section['agent']} ({section['timesteps']} steps per seed)" if section["agent"] else "baselines only"
+    return f"Env {section['env']}, {agent}, run {section['run_dir']}."
 
 
 def _markdown(sections: list[dict[str, Any]]) -> str:

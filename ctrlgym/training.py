@@ -125,6 +125,8 @@ def train(config: ExperimentConfig | str | Path, resume: bool = False, progress:
     """
     if not isinstance(config, ExperimentConfig):
         config = load_config(config)
+    if config.agent is None:
+        raise ValueError(f"config {config.name} has no agent to train (agent: null); run ctrlgym evaluate CONFIG for its baselines")
     run_dir = _prepare_run_dir(config, resume)
     total = config.agent.total_timesteps
     training: dict[str, Any] = read_metrics(run_dir).get("training", {})

@@ -72,6 +72,9 @@ class TorchVectorEnv(VectorEnv):
     metadata: dict[str, Any] = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
     #: Shape of one env's reward: ``()`` for one agent, ``(n_agents,)`` for multi-agent envs.
     reward_shape: tuple[int, ...] = ()
+    #: True for envs with an agent axis (observations ``(num_envs, n_agents, ...)``); these have
+    #: no single-env Gymnasium view (use the PettingZoo adapter).
+    multi_agent: bool = False
 
     def __init__(
         self,

@@ -1,5 +1,15 @@
-"""ctrlgym environments, one sub-package per family; importing registers them."""
+"""ctrlgym environments, one sub-package per family; importing registers them.
+
+Families whose simulator is an optional extra (traffic needs SUMO) register only when it is installed.
+"""
+
+import importlib.util
 
 from ctrlgym.envs import fastslow
 
 __all__ = ["fastslow"]
+
+if importlib.util.find_spec("sumo") is not None or importlib.util.find_spec("libsumo") is not None:
+    from ctrlgym.envs import traffic  # noqa: F401
+
+    __all__.append("traffic")

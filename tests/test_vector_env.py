@@ -11,31 +11,48 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 import ctrlgym
 from ctrlgym import AutoresetMode, check_vector_env
 
-ENV_IDS = [entry.env_id for entry in ctrlgym.registered_envs()]
+ENTRIES = ctrlgym.registered_envs()
+ENV_IDS = [entry.env_id for entry in ENTRIES]
+SINGLE_AGENT_IDS = [entry.env_id for entry in ENTRIES if not entry.vector_cls.multi_agent]
 MODES = ["next_step", "same_step", "disabled"]
+
+
+def small_instance(env_id: str, **kwargs):
+    """The registry's small instance of an env (``check_kwargs``), 8 copies unless it says fewer."""
+    return {"num_envs": 8, **ctrlgym.get_entry(env_id).check_kwargs, **kwargs}
 
 
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("env_id", ENV_IDS)
 def test_registered_env_passes_check_vector_env(env_id, mode, device):
-    env = ctrlgym.make_vector_env(env_id, 8, device=device, autoreset_mode=mode, max_episode_steps=12)
-    check_vector_env(env)
+    kwargs = small_instance(env_id, device=device, autoreset_mode=mode, max_episode_steps=12)
+    env = ctrlgym.make_vector_env(env_id, **kwargs)
+    try:
+        check_vector_env(env)
+    finally:
+        env.close()
 
 
-@pytest.mark.parametrize("env_id", ENV_IDS)
+@pytest.mark.parametrize("env_id", SINGLE_AGENT_IDS)
 def test_single_env_passes_gymnasium_and_sb3_checkers(env_id):
-    env = gym.make(env_id)
+    kwargs = small_instance(env_id)
+    kwargs.pop("num_envs")
+    env = gym.make(env_id, **kwargs)
     check_env(env.unwrapped, skip_render_check=True)
     sb3_check_env(env.unwrapped)
+    env.close()
 
 
 @pytest.mark.parametrize("env_id", ENV_IDS)
 def test_make_vec_returns_the_native_batch(env_id):
-    envs = gym.make_vec(env_id, num_envs=5, vectorization_mode="vector_entry_point")
+    kwargs = small_instance(env_id)
+    num_envs = kwargs.pop("num_envs")
+    envs = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", **kwargs)
     assert isinstance(envs, ctrlgym.TorchVectorEnv)
     obs, _ = envs.reset(seed=0)
-    assert obs.shape == (5, *envs.single_observation_space.shape)
+    assert obs.shape == (num_envs, *envs.single_observation_space.shape)
     assert envs.metadata["autoreset_mode"] == envs.autoreset_mode == AutoresetMode.NEXT_STEP
+    envs.close()
 
 
 def test_autoreset_mode_is_declared_in_metadata_and_attribute():

@@ -88,6 +88,9 @@ class TrafficSignalEnv(TorchVectorEnv):
     """
 
     metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
+    multi_agent = True
+    #: evaluation reports travel_time = Σ trip_time / Σ throughput over an episode
+    ratio_metrics = {"travel_time": ("trip_time", "throughput")}
 
     def __init__(
         self,
@@ -312,6 +315,10 @@ class TrafficSignalEnv(TorchVectorEnv):
         obs = torch.as_tensor(np.concatenate(parts, axis=-1), dtype=torch.float32, device=self.device)
         return obs[:, 0] if self.single_agent else obs  # (num_envs, [n_agents,] obs_dim)
 
+    def lane_vehicle_counts(self) -> torch.Tensor:
+        """Vehicles on every controlled lane (incoming and outgoing), ``(num_envs, n_lanes)``."""
+        return torch.as_tensor(self._lanes[..., _VEHICLES], dtype=torch.float32, device=self.device)
+
     def close(self, **kwargs) -> None:
         if not getattr(self, "closed", False) and hasattr(self, "workers"):
             self.workers.close()
@@ -330,6 +337,8 @@ class SingleIntersection(TrafficSignalEnv):
     The same model as :class:`TrafficSignalEnv` with ``scenario="single"`` and
     ``single_agent=True``; this is the one to use with Gymnasium's single-env API and SB3.
     """
+
+    multi_agent = False
 
     def __init__(self, num_envs: int = 1, *, demand: float = 1000.0, num_seconds: int = 1800, **kwargs) -> None:
         kwargs.setdefault("scenario", "single")

@@ -104,9 +104,8 @@ def test_longest_queue_and_random_baselines():
 
 
 def test_c_mu_beats_longest_queue_and_random_on_the_default_instance(device):
-    env = MultiClassQueue(num_envs=1, device=device)
     score = {
-        name: evaluate_policy(policy, "ctrlgym/MultiClassQueue-v0", episodes=128, seed=7, device=device)["mean_return"]
-        for name, policy in [("c_mu", CMuRule(env)), ("longest", LongestQueue(env)), ("random", RandomClass(env, 0))]
+        name: evaluate_policy(make, "ctrlgym/MultiClassQueue-v0", episodes=128, seed=7, device=device)["mean_return"]
+        for name, make in [("c_mu", CMuRule), ("longest", LongestQueue), ("random", lambda env: RandomClass(env, 0))]
     }
     assert score["c_mu"] > score["longest"] > score["random"]

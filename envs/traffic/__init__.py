@@ -1,0 +1,35 @@
+"""Traffic signal networks on real SUMO (``pip install 'ctrlgym[traffic]'``)."""
+
+from ctrlgym.envs.traffic.baselines import MaxPressure, ProgramControl, RandomGreens
+from ctrlgym.envs.traffic.env import OBSERVATION_FEATURES, REWARDS, SingleIntersection, TrafficSignalEnv
+from ctrlgym.envs.traffic.network import SignalNetwork
+from ctrlgym.envs.traffic.scenarios import Scenario, ScenarioError, make_scenario
+from ctrlgym.envs.traffic.workers import SumoError
+from ctrlgym.registry import Baseline, register_env
+
+_BASELINES = {
+    "fixed_time": Baseline(lambda env, seed: ProgramControl(env), {"signal_control": "fixed_time"}),
+    "actuated": Baseline(lambda env, seed: ProgramControl(env), {"signal_control": "actuated"}),
+    "max_pressure": Baseline(lambda env, seed: MaxPressure(env)),
+    "random": Baseline(lambda env, seed: RandomGreens(env, seed)),
+}
+
+register_env(
+    TrafficSignalEnv,
+    family="traffic",
+    summary="multi-agent signal control on SUMO (one agent per light; grid 4x4 by default)",
+    baselines=_BASELINES,
+    check_kwargs={"scenario": "arterial", "cols": 2, "num_envs": 2},
+)
+register_env(
+    SingleIntersection,
+    family="traffic",
+    summary="one signalised intersection on SUMO, single-agent",
+    baselines=_BASELINES,
+    check_kwargs={"num_envs": 2},
+)
+
+__all__ = [
+    "TrafficSignalEnv", "SingleIntersection", "Scenario", "ScenarioError", "SumoError", "SignalNetwork", "make_scenario",
+    "MaxPressure", "RandomGreens", "ProgramControl", "OBSERVATION_FEATURES", "REWARDS",
+]  # fmt: skip

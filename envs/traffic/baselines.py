@@ -1,0 +1,68 @@
+"""Classic signal-control baselines: max-pressure and random as policies; fixed-time and
+actuated as SUMO's own programs (``signal_control`` set on the env, actions ignored)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ctrlgym.envs.traffic.env import TrafficSignalEnv
+
+__all__ = ["MaxPressure", "RandomGreens", "ProgramControl"]
+
+
+class MaxPressure:
+    r"""Max-pressure control (Varaiya 2013): each light serves the green of largest pressure.
+
+    The pressure of green p at light i is :math:`\sum_{(l, m) \in p} (x_l - x_m)`, the vehicles on
+    each served movement's incoming lane l minus those on its outgoing lane m. It reads lane
+    counts from the env it is given (they are not all in the observation).
+    """
+
+    def __init__(self, env: TrafficSignalEnv) -> None:
+        self.env = env
+        lanes = {lane: k for k, lane in enumerate(env.network.all_lanes)}
+        weights = np.zeros((env.num_agents, env.network.max_greens, len(lanes)))  # (agents, greens, lanes)
+        valid = np.zeros((env.num_agents, env.network.max_greens), dtype=bool)
+        for a, light in enumerate(env.network.lights):
+            for g in range(light.num_greens):
+                valid[a, g] = True
+                for in_lane, out_lane in light.served_movements(g):
+                    weights[a, g, lanes[in_lane]] += 1
+                    weights[a, g, lanes[out_lane]] -= 1
+        self.weights = torch.as_tensor(weights, dtype=torch.float32, device=env.device)
+        self.invalid = torch.as_tensor(~valid, device=env.device)
+
+    def __call__(self, observations: torch.Tensor) -> torch.Tensor:
+        counts = self.env.lane_vehicle_counts()  # (num_envs, n_lanes)
+        pressure = torch.einsum("nl,agl->nag", counts, self.weights).masked_fill(self.invalid, -torch.inf)
+        actions = pressure.argmax(dim=-1)  # (num_envs, n_agents)
+        return actions[:, 0] if self.env.single_agent else actions
+
+
+class RandomGreens:
+    """A uniformly random green per light (seeded)."""
+
+    def __init__(self, env: TrafficSignalEnv, seed: int = 0) -> None:
+        self.env = env
+        self.greens = torch.as_tensor([light.num_greens for light in env.network.lights], device=env.device)
+        self.generator = torch.Generator(device=env.device).manual_seed(seed)
+
+    def __call__(self, observations: torch.Tensor) -> torch.Tensor:
+        u = torch.rand((self.env.num_envs, self.env.num_agents), generator=self.generator, device=self.env.device)
+        actions = torch.minimum((u * self.greens).long(), self.greens - 1)
+        return actions[:, 0] if self.env.single_agent else actions
+
+
+class ProgramControl:
+    """Stands for SUMO's own signal program: the env runs with ``signal_control`` set to
+    ``fixed_time`` or ``actuated`` and ignores actions, so any valid action does."""
+
+    def __init__(self, env: TrafficSignalEnv) -> None:
+        if env.signal_control == "agent":
+            raise ValueError("ProgramControl needs an env built with signal_control='fixed_time' or 'actuated'")
+        self.env = env
+
+    def __call__(self, observations: torch.Tensor) -> torch.Tensor:
+        shape = (self.env.num_envs,) if self.env.single_agent else (self.env.num_envs, self.env.num_agents)
+        return torch.zeros(shape, dtype=torch.long, device=self.env.device)

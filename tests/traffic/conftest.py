@@ -1,0 +1,3 @@
+import pytest
+
+pytest.importorskip("sumo", reason="the traffic family needs ctrlgym[traffic]")

@@ -6,7 +6,7 @@ TORCH ?= torch==2.13.0
 EXTRAS ?= dev,torchrl,traffic
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo test test-slow bench check clean
+.PHONY: setup demo test test-slow bench bench-sumo check clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ test-slow: setup  ## only the long runs marked @pytest.mark.slow
 
 bench: setup  ## env steps/s of the native batch vs gymnasium SyncVectorEnv
 	$(PY) benchmarks/bench_vector.py
+
+bench-sumo: setup  ## TrafficSignalEnv vs sumo-rl vs SUMO alone (installs sumo-rl into .venv)
+	$(PY) -m pip install --quiet sumo-rl
+	$(PY) benchmarks/bench_sumo.py
 
 check: setup  ## the conformance checkers on every registered env
 	$(VENV)/bin/ctrlgym list

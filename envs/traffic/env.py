@@ -73,7 +73,7 @@ class TrafficSignalEnv(TorchVectorEnv):
 
     ## Arguments
     ``scenario`` (``"single"``, ``"arterial"``, ``"grid"`` or a :class:`Scenario`), ``rows``,
-    ``cols``, ``demand`` (veh/h), ``lanes``, ``route_seed`` for built-in scenarios;
+    ``cols``, ``demand`` (veh/h), ``lanes``, ``route_seed``, ``tls_type`` for built-in scenarios;
     ``net_file`` + ``route_file`` or ``sumocfg`` for your own network; ``backend``,
     ``signal_control``, ``delta_time``, ``yellow_time``, ``min_green``, ``max_green``,
     ``observation``, ``reward``, ``num_seconds``, ``gui`` (``sumo-gui`` to watch),
@@ -102,6 +102,7 @@ class TrafficSignalEnv(TorchVectorEnv):
         demand: float = 2400.0,
         lanes: int = 1,
         route_seed: int = 0,
+        tls_type: str = "actuated",
         net_file: str | Path | None = None,
         route_file: str | Path | Sequence[str | Path] | None = None,
         sumocfg: str | Path | None = None,
@@ -138,7 +139,11 @@ class TrafficSignalEnv(TorchVectorEnv):
         elif isinstance(scenario, Scenario):
             self.scenario = scenario
         else:
-            self.scenario = make_scenario(scenario, rows=rows, cols=cols, demand=demand, lanes=lanes, duration=num_seconds, seed=route_seed)
+            self.scenario = make_scenario(
+                scenario, rows=rows, cols=cols, demand=demand, lanes=lanes, duration=num_seconds, seed=route_seed, tls_type=tls_type
+            )
+        if gui:
+            backend = "traci"  # libsumo from PyPI runs without a GUI; sumo-gui is driven over traci
         self.network = SignalNetwork(self.scenario.net_file)
         self.timing = SignalTiming(delta_time, yellow_time, min_green, max_green)
         self.observation_features = tuple(observation)
@@ -226,10 +231,10 @@ class TrafficSignalEnv(TorchVectorEnv):
         self._can_switch[i] = readings["can_switch"]
 
     def _reset_envs(self, mask: torch.Tensor) -> None:
-        seeds = torch.randint(0, 2**31 - 1, (self.num_envs,), generator=self.generator, device=self.device).cpu().numpy()
         indices = np.flatnonzero(mask.cpu().numpy())
-        if indices.size == 0:
+        if indices.size == 0:  # the autoreset modes ask every step; most steps reset nothing
             return
+        seeds = torch.randint(0, 2**31 - 1, (self.num_envs,), generator=self.generator, device=self.device).cpu().numpy()
         try:
             started = self.workers.start({int(i): int(seeds[i]) for i in indices})
         except SumoError:
@@ -279,15 +284,18 @@ class TrafficSignalEnv(TorchVectorEnv):
 
         vehicles_in = incoming[..., _VEHICLES].sum((1, 2))
         all_vehicles = self._lanes[..., _VEHICLES].sum(1)
-        info = {
-            "queue_length": halting.mean(1),
-            "waiting_time": np.where(vehicles_in > 0, waiting.sum(1) / np.maximum(vehicles_in, 1), 0.0),
-            "throughput": arrived,
-            "trip_time": trip_time,
-            "mean_speed": np.where(all_vehicles > 0, (self._lanes[..., _SPEED] * self._lanes[..., _VEHICLES]).sum(1) / np.maximum(all_vehicles, 1), 0.0),
-            "teleports": teleports,
-        }
-        info = {key: torch.as_tensor(value, dtype=torch.float32, device=self.device) for key, value in info.items()}
+        metrics = np.stack(
+            [
+                halting.mean(1),  # queue_length
+                np.where(vehicles_in > 0, waiting.sum(1) / np.maximum(vehicles_in, 1), 0.0),  # waiting_time
+                arrived,  # throughput
+                trip_time,
+                np.where(all_vehicles > 0, (self._lanes[..., _SPEED] * self._lanes[..., _VEHICLES]).sum(1) / np.maximum(all_vehicles, 1), 0.0),
+                teleports,
+            ]
+        )  # (6, num_envs): one host-to-device copy for all metrics
+        metrics = torch.as_tensor(metrics, dtype=torch.float32, device=self.device)
+        info = dict(zip(("queue_length", "waiting_time", "throughput", "trip_time", "mean_speed", "teleports"), metrics))
         rewards = torch.as_tensor(rewards, dtype=torch.float32, device=self.device)
         if self.single_agent:
             rewards = rewards[:, 0]

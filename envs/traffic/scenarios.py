@@ -133,6 +133,7 @@ def make_scenario(
     demand: float = 1200.0,
     duration: int = 3600,
     seed: int = 0,
+    tls_type: str = "actuated",
 ) -> Scenario:
     """Build (or fetch from the cache) a seeded scenario.
 
@@ -140,7 +141,12 @@ def make_scenario(
     (``rows`` x ``cols``, default 4x4). ``demand`` is the network's inflow in vehicles per hour,
     spread over random fringe-to-fringe trips (``randomTrips.py --fringe-factor``), routed by
     ``duarouter``. ``length`` is the block length in metres, ``lanes`` the lanes per direction.
+    ``tls_type`` is the type of the network's own programs: ``"actuated"`` (default; a static
+    copy is added for the fixed-time baseline) or ``"static"`` (what sumo-rl needs: it hangs on
+    actuated programs).
     """
+    if tls_type not in ("actuated", "static"):
+        raise ScenarioError(f"scenario {kind}: tls_type must be 'actuated' or 'static', got {tls_type!r}")
     if kind not in SCENARIO_KINDS:
         raise ScenarioError(f"unknown scenario kind {kind!r}; choose one of {SCENARIO_KINDS}")
     if kind == "single":
@@ -153,6 +159,8 @@ def make_scenario(
     if demand <= 0 or duration <= 0 or length <= 10:
         raise ScenarioError(f"scenario {kind}: demand, duration must be > 0 and length > 10 m")
     params = {"kind": kind, "rows": rows, "cols": cols, "length": length, "lanes": lanes, "demand": demand, "duration": duration, "seed": seed}
+    if tls_type != "actuated":  # keeps the cache keys of actuated scenarios
+        params["tls_type"] = tls_type
     digest = hashlib.sha1(json.dumps(params, sort_keys=True).encode()).hexdigest()[:10]
     name = f"{kind}{rows}x{cols}" if kind != "single" else "single"
     folder = _cache_root() / f"{name}-{digest}"
@@ -165,7 +173,7 @@ def make_scenario(
                 [
                     sumo_binary("netgenerate"), "--grid", f"--grid.x-number={cols}", f"--grid.y-number={rows}",
                     f"--grid.length={length}", f"--grid.attach-length={length}", f"--default.lanenumber={lanes}",
-                    "--default-junction-type=traffic_light", "--tls.default-type=actuated", "--no-turnarounds=true",
+                    "--default-junction-type=traffic_light", f"--tls.default-type={tls_type}", "--no-turnarounds=true",
                     f"--seed={seed}", "-o", "net.net.xml",
                 ],
                 work,

@@ -2,8 +2,13 @@
 
 Each decision step lasts ``delta_time`` simulated seconds. A light asked for a different green
 (and past ``min_green``) shows the yellow state for ``yellow_time`` seconds, then the new green;
-a green held ``max_green`` seconds is ended for the next one. Lane state is read through TraCI
-subscriptions (one batched result per step, no call per lane).
+a green held ``max_green`` seconds is ended for the next one.
+
+Lane state is read once per decision, never per simulated second. Under traci (a socket round
+trip per call) through lane subscriptions, one batched result; under libsumo (an in-process
+call, ~1 µs) through direct getters at the decision second, because SUMO evaluates
+subscriptions at *every* simulated second: measured on the 4x4 grid (80 lanes, 3600 s),
+subscriptions added 0.40 s to a 0.68 s episode, getters 0.23 s.
 """
 
 from __future__ import annotations
@@ -63,6 +68,7 @@ class SumoSimulation:
         self.lanes = network.all_lanes
         self.lane_index = {lane: i for i, lane in enumerate(self.lanes)}
         self._api = None
+        self._module = self._import_backend()  # at worker start, not inside the first reset
         n = network.num_agents
         self.green = np.zeros(n, dtype=np.int64)
         self.next_green = np.zeros(n, dtype=np.int64)
@@ -85,20 +91,27 @@ class SumoSimulation:
             command += ["--start", "--quit-on-end"]
         return command
 
+    def _import_backend(self):
+        if self.backend == "libsumo":
+            import libsumo
+
+            return libsumo
+        import traci
+
+        return traci
+
     def start(self, seed: int) -> None:
         self.close()
         if self.backend == "libsumo":
-            import libsumo as api
-
-            api.start(self.command(seed))
+            self._module.start(self.command(seed))
+            api = self._module
         else:
-            import traci as api
-
-            api.start(self.command(seed), label=self.label)
-            api = api.getConnection(self.label)
+            self._module.start(self.command(seed), label=self.label)
+            api = self._module.getConnection(self.label)
         self._api = api
-        for lane in self.lanes:
-            api.lane.subscribe(lane, [_VEHICLE_NUMBER, _HALTING_NUMBER, _WAITING_TIME, _MEAN_SPEED])
+        if self.backend == "traci":
+            for lane in self.lanes:
+                api.lane.subscribe(lane, [_VEHICLE_NUMBER, _HALTING_NUMBER, _WAITING_TIME, _MEAN_SPEED])
         self.green[:] = 0
         self.next_green[:] = 0
         self.yellow_left[:] = 0
@@ -150,7 +163,8 @@ class SumoSimulation:
     def _begin_green(self, i: int) -> None:
         light = self.network.lights[i]
         self.green[i] = self.next_green[i]
-        self.green_time[i] = 0
+        # counted from the start of the decision step (step() adds delta_time to every light)
+        self.green_time[i] = -(self.timing.yellow_time)
         self.api.trafficlight.setRedYellowGreenState(light.id, light.green_states[self.green[i]])
 
     def _track_trips(self) -> tuple[int, float]:
@@ -168,18 +182,20 @@ class SumoSimulation:
         api = self.api
         if self.signal_control == "agent":
             self._switch(np.asarray(greens, dtype=np.int64))
+        changing = bool(self.yellow_left.any())
         arrived, trip_time, teleports = 0, 0.0, 0
         for _ in range(self.timing.delta_time):
             api.simulationStep()
             n, t = self._track_trips()
             arrived, trip_time = arrived + n, trip_time + t
             teleports += api.simulation.getStartingTeleportNumber()
-            if self.signal_control == "agent":
-                self.green_time += 1
+            if self.signal_control == "agent" and changing:
                 in_yellow = self.yellow_left > 0
                 self.yellow_left[in_yellow] -= 1
                 for i in np.flatnonzero(in_yellow & (self.yellow_left == 0)):
                     self._begin_green(i)
+                changing = bool(self.yellow_left.any())
+        self.green_time += self.timing.delta_time
         if self.signal_control != "agent":
             self._read_program_greens()
         readings = self.read()
@@ -197,11 +213,16 @@ class SumoSimulation:
 
     def read(self) -> dict[str, np.ndarray]:
         """Lane readings ``(n_lanes, 4)`` (vehicles, halting, waiting s, mean speed) and the signal state."""
-        results = self.api.lane.getAllSubscriptionResults()
-        lanes = np.array(
-            [[results[lane][_VEHICLE_NUMBER], results[lane][_HALTING_NUMBER], results[lane][_WAITING_TIME], results[lane][_MEAN_SPEED]] for lane in self.lanes],
-            dtype=np.float64,
-        )
+        lane_api = self.api.lane
+        if self.backend == "traci":
+            results = lane_api.getAllSubscriptionResults()
+            rows = [(r[_VEHICLE_NUMBER], r[_HALTING_NUMBER], r[_WAITING_TIME], r[_MEAN_SPEED]) for r in map(results.__getitem__, self.lanes)]
+        else:
+            rows = [
+                (lane_api.getLastStepVehicleNumber(lane), lane_api.getLastStepHaltingNumber(lane), lane_api.getWaitingTime(lane), lane_api.getLastStepMeanSpeed(lane))
+                for lane in self.lanes
+            ]
+        lanes = np.array(rows, dtype=np.float64)
         return {
             "lanes": lanes,
             "green": self.green.copy(),

@@ -25,11 +25,18 @@ def _check(args: argparse.Namespace) -> None:
     from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
     from ctrlgym.checker import check_vector_env
-    from ctrlgym.registry import make_vector_env
+    from ctrlgym.registry import get_entry, make_vector_env
 
     for mode in ("next_step", "same_step", "disabled"):
-        check_vector_env(make_vector_env(args.env_id, args.num_envs, device=args.device, autoreset_mode=mode))
+        env = make_vector_env(args.env_id, args.num_envs, device=args.device, autoreset_mode=mode)
+        try:
+            check_vector_env(env)
+        finally:
+            env.close()
         print(f"check_vector_env  {mode:<9}  ok")
+    if get_entry(args.env_id).vector_cls.multi_agent:
+        print("single-env checkers: not applicable to a multi-agent env (see ctrlgym.adapters.pettingzoo)")
+        return
     single = gym.make(args.env_id).unwrapped
     check_env(single, skip_render_check=True)
     print("gymnasium check_env         ok")
@@ -88,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser("check", help="run the conformance checkers on a registered env")
     check.add_argument("env_id")
-    check.add_argument("--num-envs", type=int, default=8)
+    check.add_argument("--num-envs", type=int, default=4)
     check.add_argument("--device", default="cpu")
     check.set_defaults(run=_check)
 

@@ -1,0 +1,32 @@
+"""Baselines on SUMO from a config, as a user runs them: evaluate, then report."""
+
+import json
+
+import yaml
+
+from ctrlgym.cli import main
+
+
+def test_baselines_from_a_config_give_a_report_with_traffic_metrics(tmp_path, capsys):
+    config = {
+        "name": "tiny_arterial",
+        "env": {"id": "ctrlgym/TrafficSignalEnv-v0", "num_envs": 1, "kwargs": {"scenario": "arterial", "cols": 2, "demand": 1200, "num_seconds": 300}},
+        "agent": None,
+        "evaluation": {"episodes": 1},
+        "seeds": [0, 1, 2],
+        "output_dir": str(tmp_path / "run"),
+    }
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(config))
+    assert main(["evaluate", str(path), "--no-progress"]) == 0
+    policies = json.loads((tmp_path / "run" / "metrics.json").read_text())["evaluation"]["policies"]
+    assert set(policies) == {"fixed_time", "actuated", "max_pressure", "random"}
+    for per_seed in policies.values():
+        assert set(per_seed) == {"0", "1", "2"}
+        for result in per_seed.values():
+            assert {"queue_length", "waiting_time", "travel_time", "throughput", "mean_speed"} <= set(result["metrics"])
+    assert main(["report", str(path), "-o", str(tmp_path / "report")]) == 0
+    markdown = (tmp_path / "report.md").read_text()
+    assert "baselines only" in markdown and "| max_pressure |" in markdown and "travel_time" in markdown
+    assert main(["train", str(path)]) == 2
+    assert "no agent to train" in capsys.readouterr().err

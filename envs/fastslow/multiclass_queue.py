@@ -150,6 +150,64 @@ class MultiClassQueue(TorchVectorEnv):
         self.queue_lengths = torch.zeros(self.num_envs, num_classes, dtype=torch.long, device=self.device)
         self.slow_state = torch.zeros(self.num_envs, dtype=torch.long, device=self.device)
 
+    # ------------------------------------------------------------------ exact model
+    def exact_model(self, device: str | torch.device = "cpu"):
+        """The exact MDP of these parameters, for the solvers (same dynamics as ``step``).
+
+        State index ``s = x * n_slow + z`` with the fast index ``x`` the queue lengths read as a
+        base-(B+1) number (class 0 most significant). Per action, the transition factorises:
+        ``P^a = (T_0^a ⊗ … ⊗ T_{K-1}^a) ⊗ Z``, with ``T_k^a`` the (B+1)x(B+1) service-then-arrival
+        matrix of class k and ``Z`` the slow chain; so ``P^a`` is built by Kronecker products.
+        """
+        import scipy.sparse as sp
+
+        from ctrlgym.solvers.mdp import FiniteMDP
+
+        levels = self.buffer_size + 1
+        arrival = self.arrival_probs.double().cpu().numpy()
+        service = self.service_probs.double().cpu().numpy()
+        slow = self.slow_transition_matrix().cpu().numpy()
+        transitions = []
+        for action in range(self.num_classes):
+            matrix = sp.identity(1, format="csr")
+            for k in range(self.num_classes):
+                matrix = sp.kron(matrix, sp.csr_matrix(self._class_transition(levels, arrival[k], service[k] if k == action else 0.0)), format="csr")
+            transitions.append(sp.kron(matrix, sp.csr_matrix(slow), format="csr"))
+        queues = np.stack(np.unravel_index(np.arange(levels**self.num_classes), (levels,) * self.num_classes), axis=1)  # (n_fast, K)
+        costs = self.holding_costs.double().cpu().numpy()  # (n_slow, K)
+        reward = -(queues[:, None, :] * costs[None, :, :]).sum(-1).reshape(-1)  # (n_fast * n_slow,)
+        rewards = np.repeat(reward[:, None], self.num_classes, axis=1)
+        return FiniteMDP.from_matrices(
+            transitions, rewards, self.discount, num_slow_states=self.num_slow_states, slow_transition=slow,
+            device=device, name=f"{type(self).__name__}(B={self.buffer_size}, K={self.num_classes})",
+        )  # fmt: skip
+
+    @staticmethod
+    def _class_transition(levels: int, arrival: float, service: float) -> np.ndarray:
+        """One class's queue: a served job leaves w.p. μ (if any), then one arrives w.p. λ (unless full)."""
+        matrix = np.zeros((levels, levels))
+        for q in range(levels):
+            leave = service if q > 0 else 0.0
+            for served, p_served in ((1, leave), (0, 1 - leave)):
+                for arrived, p_arrived in ((1, arrival), (0, 1 - arrival)):
+                    matrix[q, min(q - served + arrived, levels - 1)] += p_served * p_arrived
+        return matrix
+
+    def slow_transition_matrix(self) -> torch.Tensor:
+        """The slow chain: stay w.p. 1 − ε, else move uniformly to another slow state."""
+        n = self.num_slow_states
+        if n == 1:
+            return torch.ones(1, 1, dtype=torch.float64)
+        matrix = torch.full((n, n), self.switch_prob / (n - 1), dtype=torch.float64)
+        matrix.fill_diagonal_(1 - self.switch_prob)
+        return matrix
+
+    def state_index(self, observations: torch.Tensor) -> torch.Tensor:
+        """Exact-model state indices ``(num_envs,)`` of a batch of observations."""
+        levels = self.buffer_size + 1
+        weights = levels ** torch.arange(self.num_classes - 1, -1, -1, device=observations.device)
+        return (observations[:, : self.num_classes] * weights).sum(dim=1) * self.num_slow_states + observations[:, self.num_classes]
+
     def _uniform(self, *shape: int) -> torch.Tensor:
         return torch.rand(shape, generator=self.generator, device=self.device)
 

@@ -1,0 +1,148 @@
+"""Exact dynamic programming on a :class:`FiniteMDP`, in torch (CPU or CUDA).
+
+* ``value_iteration`` – Bellman updates with the span-seminorm stopping rule (Puterman,
+  *Markov Decision Processes*, Thm 6.6.6): once sp(v_{n+1} − v_n) < ε(1−γ)/γ the greedy policy
+  is ε-optimal; the returned values are the midpoint of Puterman's bounds
+  v_{n+1} + γ/(1−γ)·[min Δ, max Δ].
+* ``policy_iteration`` – exact evaluation (linear solve) and greedy improvement.
+* ``modified_policy_iteration`` – m partial evaluation sweeps per improvement, same stopping rule.
+* ``backward_induction`` – finite horizon, any terminal values, batched over value columns.
+* ``policy_evaluation`` – V^π = (I − γ P_π)^{-1} r_π, for regret.
+
+Values may carry a trailing batch axis ``(S, B)``: B MDPs that share transitions but differ in
+rewards are solved in one call (e.g. every frozen slow state at once).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+import torch
+
+from ctrlgym.solvers.mdp import FiniteMDP
+
+__all__ = [
+    "SolverResult",
+    "value_iteration",
+    "policy_iteration",
+    "modified_policy_iteration",
+    "backward_induction",
+    "policy_evaluation",
+    "greedy_policy",
+]
+
+
+@dataclass
+class SolverResult:
+    values: torch.Tensor  # (S,)
+    policy: torch.Tensor  # (S,) action indices
+    iterations: int
+    converged: bool
+    history: list[float] = field(default_factory=list)  # span of successive differences
+
+
+def greedy_policy(mdp: FiniteMDP, values: torch.Tensor) -> torch.Tensor:
+    return mdp.q_values(values).argmax(dim=1)
+
+
+def _span(difference: torch.Tensor) -> float:
+    return float(difference.max() - difference.min())
+
+
+def _span_bounds(values: torch.Tensor, difference: torch.Tensor, discount: float) -> torch.Tensor:
+    factor = discount / (1 - discount)
+    return values + factor * 0.5 * (difference.max() + difference.min())
+
+
+def value_iteration(
+    mdp: FiniteMDP, epsilon: float = 1e-4, max_iterations: int = 100_000, initial_values: torch.Tensor | None = None
+) -> SolverResult:
+    """ε-optimal policy by value iteration with span-seminorm stopping."""
+    values = torch.zeros(mdp.num_states, dtype=torch.float64, device=mdp.device) if initial_values is None else initial_values.clone()
+    threshold = epsilon * (1 - mdp.discount) / mdp.discount if mdp.discount > 0 else float("inf")
+    history = []
+    for iteration in range(1, max_iterations + 1):
+        new_values = mdp.q_values(values).max(dim=1).values
+        difference = new_values - values
+        history.append(_span(difference))
+        values = new_values
+        if history[-1] < threshold:
+            return SolverResult(_span_bounds(values, difference, mdp.discount), greedy_policy(mdp, values), iteration, True, history)
+    return SolverResult(values, greedy_policy(mdp, values), max_iterations, False, history)
+
+
+def _solve_linear(matrix: sp.csr_matrix, rhs: np.ndarray) -> np.ndarray:
+    if matrix.shape[0] <= 4096:
+        return np.linalg.solve(matrix.toarray(), rhs)
+    return spla.spsolve(matrix.tocsc(), rhs)
+
+
+def policy_evaluation(mdp: FiniteMDP, policy: torch.Tensor) -> torch.Tensor:
+    """Exact V^π of a deterministic stationary policy ``(S,)``: solve (I − γ P_π) V = r_π."""
+    transition, reward = mdp.policy_matrix(policy)
+    system = sp.identity(mdp.num_states, format="csr") - mdp.discount * transition
+    return torch.as_tensor(_solve_linear(system, reward), dtype=torch.float64, device=mdp.device)
+
+
+def _improve(mdp: FiniteMDP, values: torch.Tensor, policy: torch.Tensor, tolerance: float = 1e-12) -> torch.Tensor:
+    """Greedy improvement that keeps the current action on ties (so policy iteration terminates)."""
+    q = mdp.q_values(values)
+    best = q.argmax(dim=1)
+    current = q.gather(1, policy[:, None])[:, 0]
+    return torch.where(q.max(dim=1).values > current + tolerance, best, policy)
+
+
+def policy_iteration(mdp: FiniteMDP, max_iterations: int = 1000) -> SolverResult:
+    """Optimal policy and its exact values (Howard's policy iteration)."""
+    policy = mdp.rewards.argmax(dim=1)
+    for iteration in range(1, max_iterations + 1):
+        values = policy_evaluation(mdp, policy)
+        new_policy = _improve(mdp, values, policy)
+        if torch.equal(new_policy, policy):
+            return SolverResult(values, policy, iteration, True)
+        policy = new_policy
+    return SolverResult(values, policy, max_iterations, False)
+
+
+def modified_policy_iteration(mdp: FiniteMDP, epsilon: float = 1e-4, sweeps: int = 20, max_iterations: int = 100_000) -> SolverResult:
+    """Modified policy iteration (Puterman §6.5): greedy step, then ``sweeps`` evaluation sweeps of T_π."""
+    values = torch.zeros(mdp.num_states, dtype=torch.float64, device=mdp.device)
+    threshold = epsilon * (1 - mdp.discount) / mdp.discount
+    rows = torch.arange(mdp.num_states, device=mdp.device)
+    history = []
+    for iteration in range(1, max_iterations + 1):
+        q = mdp.q_values(values)
+        new_values, policy = q.max(dim=1)
+        difference = new_values - values
+        history.append(_span(difference))
+        if history[-1] < threshold:
+            return SolverResult(_span_bounds(new_values, difference, mdp.discount), policy, iteration, True, history)
+        values = new_values
+        reward = mdp.rewards[rows, policy]
+        for _ in range(sweeps):
+            values = reward + mdp.discount * mdp.expected_next(values)[rows, policy]
+    return SolverResult(values, policy, max_iterations, False, history)
+
+
+def backward_induction(
+    mdp: FiniteMDP, horizon: int, terminal_values: torch.Tensor | None = None, rewards: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Finite-horizon DP: returns (values at t=0, policies ``(horizon, S[, B])``).
+
+    ``terminal_values`` ``(S,)`` or ``(S, B)``; ``rewards`` overrides ``mdp.rewards`` and may be
+    ``(S, A, B)`` to solve B problems that share transitions in one pass.
+    """
+    rewards = mdp.rewards if rewards is None else rewards
+    batch = rewards.shape[2:] if rewards.dim() == 3 else (terminal_values.shape[1:] if terminal_values is not None else ())
+    values = torch.zeros((mdp.num_states, *batch), dtype=torch.float64, device=mdp.device) if terminal_values is None else terminal_values
+    if rewards.dim() == 2 and batch:
+        rewards = rewards[..., None]
+    policies = []
+    for _ in range(horizon):
+        q = rewards + mdp.discount * mdp.expected_next(values)  # (S, A[, B])
+        values, policy = q.max(dim=1)
+        policies.append(policy)
+    return values, torch.stack(policies[::-1])

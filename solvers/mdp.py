@@ -1,0 +1,147 @@
+"""A finite MDP held once and read by every solver (and built from each env's own parameters).
+
+Transitions are one ``(S, S)`` matrix per action, stored as a torch sparse CSR tensor (or dense
+for small models); rewards are ``(S, A)``. States may factor into a fast part x and a slow part
+y, indexed ``s = x * num_slow_states + y``, with the slow chain's own transition matrix.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+__all__ = ["FiniteMDP", "ROW_SUM_TOLERANCE"]
+
+ROW_SUM_TOLERANCE = 1e-6  # |Σ_s' P(s'|s,a) − 1| allowed per row
+
+
+def _to_torch_csr(matrix, device: torch.device) -> torch.Tensor:
+    matrix = sp.csr_matrix(matrix, dtype=np.float64)
+    with warnings.catch_warnings():  # torch marks sparse CSR as beta; the matmul we use is stable
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.sparse_csr_tensor(
+            torch.as_tensor(matrix.indptr, dtype=torch.int64),
+            torch.as_tensor(matrix.indices, dtype=torch.int64),
+            torch.as_tensor(matrix.data, dtype=torch.float64),
+            size=matrix.shape,
+            check_invariants=False,  # scipy built it: indices are sorted and in range
+        ).to(device)
+
+
+@dataclass
+class FiniteMDP:
+    """``transitions[a]``: ``(S, S)`` (row s: distribution of s' after action a); ``rewards``: ``(S, A)``.
+
+    ``num_slow_states`` > 1 declares the fast/slow factorisation s = x * num_slow_states + y and
+    ``slow_transition`` the ``(n_slow, n_slow)`` matrix of the slow chain (which must not depend
+    on x or the action). Built through :meth:`from_matrices`, which validates.
+    """
+
+    transitions: list[torch.Tensor]
+    rewards: torch.Tensor
+    discount: float
+    num_slow_states: int = 1
+    slow_transition: torch.Tensor | None = None
+    name: str = "mdp"
+
+    @property
+    def num_states(self) -> int:
+        return self.rewards.shape[0]
+
+    @property
+    def num_actions(self) -> int:
+        return self.rewards.shape[1]
+
+    @property
+    def num_fast_states(self) -> int:
+        return self.num_states // self.num_slow_states
+
+    @property
+    def device(self) -> torch.device:
+        return self.rewards.device
+
+    @classmethod
+    def from_matrices(
+        cls,
+        transitions: Sequence | np.ndarray,
+        rewards: np.ndarray | torch.Tensor,
+        discount: float,
+        *,
+        num_slow_states: int = 1,
+        slow_transition: np.ndarray | None = None,
+        device: str | torch.device = "cpu",
+        name: str = "mdp",
+    ) -> FiniteMDP:
+        """Build from pymdptoolbox-style input: ``P`` as ``A`` matrices ``(S, S)`` (numpy, scipy
+        sparse or an ``(A, S, S)`` array) and ``R`` as ``(S, A)``; validated (``ValueError``
+        naming the action and state on a bad row)."""
+        device = torch.device(device)
+        if not 0 <= discount < 1:
+            raise ValueError(f"{name}: discount must be in [0, 1), got {discount}")
+        matrices = [sp.csr_matrix(p, dtype=np.float64) for p in transitions]
+        if not matrices:
+            raise ValueError(f"{name}: no transition matrices")
+        rewards = np.asarray(rewards.cpu() if isinstance(rewards, torch.Tensor) else rewards, dtype=np.float64)
+        num_actions, num_states = len(matrices), matrices[0].shape[0]
+        if rewards.shape != (num_states, num_actions):
+            raise ValueError(f"{name}: rewards must have shape (S, A) = ({num_states}, {num_actions}), got {rewards.shape}")
+        if not np.isfinite(rewards).all():
+            s, a = np.argwhere(~np.isfinite(rewards))[0]
+            raise ValueError(f"{name}: reward of state {s}, action {a} is not finite ({rewards[s, a]})")
+        for a, matrix in enumerate(matrices):
+            if matrix.shape != (num_states, num_states):
+                raise ValueError(f"{name}: P[{a}] has shape {matrix.shape}, expected ({num_states}, {num_states})")
+            if not np.isfinite(matrix.data).all():
+                s = int(np.searchsorted(matrix.indptr, np.flatnonzero(~np.isfinite(matrix.data))[0], side="right") - 1)
+                raise ValueError(f"{name}: P[{a}] row of state {s} holds NaN or inf")
+            if (matrix.data < 0).any():
+                s = int(np.searchsorted(matrix.indptr, np.flatnonzero(matrix.data < 0)[0], side="right") - 1)
+                raise ValueError(f"{name}: P[{a}] row of state {s} has a negative probability")
+            sums = np.asarray(matrix.sum(axis=1)).ravel()
+            bad = np.flatnonzero(np.abs(sums - 1) > ROW_SUM_TOLERANCE)
+            if bad.size:
+                raise ValueError(
+                    f"{name}: P[{a}] row of state {bad[0]} sums to {sums[bad[0]]:.9g}, not 1 (tolerance {ROW_SUM_TOLERANCE})"
+                )
+        if num_states % num_slow_states:
+            raise ValueError(f"{name}: {num_states} states do not factor into {num_slow_states} slow states")
+        slow = None
+        if slow_transition is not None:
+            slow_np = np.asarray(slow_transition, dtype=np.float64)
+            if slow_np.shape != (num_slow_states, num_slow_states) or np.abs(slow_np.sum(1) - 1).max() > ROW_SUM_TOLERANCE:
+                raise ValueError(f"{name}: slow_transition must be a ({num_slow_states}, {num_slow_states}) stochastic matrix")
+            slow = torch.as_tensor(slow_np, device=device)
+        dense = num_states <= 512
+        tensors = [torch.as_tensor(m.toarray(), device=device) if dense else _to_torch_csr(m, device) for m in matrices]
+        return cls(tensors, torch.as_tensor(rewards, device=device), float(discount), num_slow_states, slow, name)
+
+    def expected_next(self, values: torch.Tensor) -> torch.Tensor:
+        """``E[V(s') | s, a]`` for every (s, a): ``(S, A)``, or ``(S, A, B)`` for values ``(S, B)``."""
+        columns = [p @ values for p in self.transitions]
+        return torch.stack(columns, dim=1)
+
+    def q_values(self, values: torch.Tensor) -> torch.Tensor:
+        """Bellman backup ``Q(s, a) = r(s, a) + γ E[V(s') | s, a]``, ``(S, A)``."""
+        return self.rewards + self.discount * self.expected_next(values)
+
+    def policy_matrix(self, policy: torch.Tensor) -> tuple[sp.csr_matrix, np.ndarray]:
+        """``P_π`` (scipy CSR) and ``r_π`` for a deterministic policy ``(S,)`` of action indices."""
+        policy_np = policy.cpu().numpy()
+        rows = []
+        for a, p in enumerate(self.transitions):
+            matrix = sp.csr_matrix(p.to_dense().cpu().numpy() if p.layout != torch.sparse_csr else _csr_to_scipy(p))
+            rows.append(sp.diags((policy_np == a).astype(np.float64)) @ matrix)
+        reward = self.rewards.cpu().numpy()[np.arange(self.num_states), policy_np]
+        return sp.csr_matrix(sum(rows)), reward
+
+
+def _csr_to_scipy(tensor: torch.Tensor) -> sp.csr_matrix:
+    return sp.csr_matrix(
+        (tensor.values().cpu().numpy(), tensor.col_indices().cpu().numpy(), tensor.crow_indices().cpu().numpy()),
+        shape=tuple(tensor.shape),
+    )

@@ -1,0 +1,133 @@
+"""Exact DP solvers against quantecon and pymdptoolbox, and the queue's exact model against its simulator."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+
+from ctrlgym.envs.fastslow import MultiClassQueue
+from ctrlgym.solvers import (
+    FiniteMDP,
+    backward_induction,
+    modified_policy_iteration,
+    policy_evaluation,
+    policy_iteration,
+    value_iteration,
+)
+
+
+def random_mdp(num_states=30, num_actions=4, seed=0, discount=0.95):
+    rng = np.random.default_rng(seed)
+    transitions = rng.random((num_actions, num_states, num_states)) ** 4  # skewed rows
+    transitions /= transitions.sum(axis=2, keepdims=True)
+    rewards = rng.normal(size=(num_states, num_actions))
+    return transitions, rewards, discount
+
+
+@pytest.fixture(scope="module")
+def queue_mdp():
+    return MultiClassQueue(num_envs=1, buffer_size=4).exact_model()  # 5^3 * 2 = 250 states
+
+
+def test_policy_iteration_matches_quantecon_to_1e6():
+    qe = pytest.importorskip("quantecon")
+    transitions, rewards, discount = random_mdp()
+    ours = policy_iteration(FiniteMDP.from_matrices(transitions, rewards, discount))
+    theirs = qe.markov.DiscreteDP(rewards, np.transpose(transitions, (1, 0, 2)), discount).solve(method="policy_iteration")
+    assert np.abs(ours.values.numpy() - theirs.v).max() < 1e-6
+    assert (ours.policy.numpy() == theirs.sigma).all()
+
+
+def test_value_iteration_matches_pymdptoolbox_policy_and_values():
+    mdptoolbox = pytest.importorskip("mdptoolbox.mdp")
+    transitions, rewards, discount = random_mdp(seed=1)
+    exact = policy_iteration(FiniteMDP.from_matrices(transitions, rewards, discount))
+    theirs = mdptoolbox.PolicyIteration(list(transitions), rewards, discount)
+    theirs.run()
+    assert np.abs(exact.values.numpy() - np.array(theirs.V)).max() < 1e-6
+    ours = value_iteration(FiniteMDP.from_matrices([sp.csr_matrix(p) for p in transitions], rewards, discount), epsilon=1e-8)
+    assert (ours.policy.numpy() == np.array(theirs.policy)).all()
+    assert np.abs(ours.values.numpy() - exact.values.numpy()).max() < 1e-6
+
+
+def test_span_stopping_gives_an_epsilon_optimal_policy(queue_mdp):
+    exact = policy_iteration(queue_mdp)
+    for epsilon in (1.0, 1e-2):
+        result = value_iteration(queue_mdp, epsilon=epsilon)
+        assert result.converged
+        regret = exact.values - policy_evaluation(queue_mdp, result.policy)
+        assert regret.max() <= epsilon + 1e-9 and regret.min() >= -1e-9
+
+
+def test_modified_policy_iteration_agrees_with_policy_iteration(queue_mdp):
+    exact = policy_iteration(queue_mdp)
+    mpi = modified_policy_iteration(queue_mdp, epsilon=1e-6, sweeps=10)
+    assert (mpi.values - exact.values).abs().max() < 1e-5
+    assert mpi.iterations < value_iteration(queue_mdp, epsilon=1e-6).iterations
+
+
+def test_backward_induction_converges_to_the_discounted_values_and_batches_rewards(queue_mdp):
+    exact = policy_iteration(queue_mdp)
+    values, policies = backward_induction(queue_mdp, horizon=2000)
+    assert (values - exact.values).abs().max() < 1e-4 and policies.shape == (2000, queue_mdp.num_states)
+    scaled = torch.stack([queue_mdp.rewards, 2 * queue_mdp.rewards], dim=2)  # (S, A, 2): two problems, one pass
+    batched, _ = backward_induction(queue_mdp, horizon=5, rewards=scaled)
+    single, _ = backward_induction(queue_mdp, horizon=5)
+    assert torch.allclose(batched[:, 0], single) and torch.allclose(batched[:, 1], 2 * single)
+
+
+def test_exact_model_rows_are_distributions_and_reward_is_holding_cost(queue_mdp):
+    for matrix in queue_mdp.transitions:
+        dense = matrix.to_dense() if matrix.layout != torch.strided else matrix
+        assert torch.allclose(dense.sum(1), torch.ones(queue_mdp.num_states, dtype=torch.float64))
+    env = MultiClassQueue(num_envs=1, buffer_size=4)
+    obs = torch.tensor([[2, 0, 4, 1]])
+    state = int(env.state_index(obs)[0])
+    assert queue_mdp.rewards[state, 0] == -(3.0 * 2 + 1.0 * 0 + 0.5 * 4)
+
+
+def test_simulator_transition_frequencies_match_the_exact_model(queue_mdp):
+    n = 20_000
+    env = MultiClassQueue(num_envs=n, buffer_size=4, max_episode_steps=None)
+    env.reset(seed=0)
+    for start, action in (([2, 0, 4, 1], 0), ([1, 3, 0, 0], 2)):
+        env.queue_lengths = torch.tensor([start[:3]] * n)
+        env.slow_state = torch.full((n,), start[3])
+        state = int(env.state_index(torch.tensor([start]))[0])
+        obs, *_ = env.step(torch.full((n,), action))
+        counts = torch.bincount(env.state_index(obs), minlength=queue_mdp.num_states).double() / n
+        row = queue_mdp.transitions[action][state]
+        row = row.to_dense() if row.layout != torch.strided else row
+        standard_error = torch.sqrt(row * (1 - row) / n) + 1e-12
+        assert ((counts - row).abs() <= 5 * standard_error + 1e-9).all()
+        assert counts[row == 0].sum() == 0
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda P, R: P.__setitem__((1, 3, 3), P[1, 3, 3] + 0.1), "P\\[1\\] row of state 3 sums to"),
+        (lambda P, R: P.__setitem__((0, 2, slice(None)), np.r_[-0.5, 1.5, np.zeros(P.shape[2] - 2)]), "P\\[0\\] row of state 2 has a negative"),
+        (lambda P, R: P.__setitem__((2, 5, 0), np.nan), "P\\[2\\] row of state 5 holds NaN"),
+        (lambda P, R: R.__setitem__((7, 1), np.nan), "reward of state 7, action 1 is not finite"),
+    ],
+)
+def test_bad_models_raise_value_errors_naming_state_and_action(mutate, message):
+    transitions, rewards, discount = random_mdp(num_states=10, num_actions=3)
+    mutate(transitions, rewards)
+    with pytest.raises(ValueError, match=message):
+        FiniteMDP.from_matrices(transitions, rewards, discount)
+
+
+def test_shape_and_discount_errors():
+    transitions, rewards, discount = random_mdp(num_states=10, num_actions=3)
+    with pytest.raises(ValueError, match="rewards must have shape"):
+        FiniteMDP.from_matrices(transitions, rewards.T, discount)
+    with pytest.raises(ValueError, match="discount"):
+        FiniteMDP.from_matrices(transitions, rewards, 1.0)
+
+
+def test_solvers_run_on_the_env_device(device):
+    mdp = MultiClassQueue(num_envs=1, buffer_size=3).exact_model(device=device)
+    result = value_iteration(mdp, epsilon=1e-3)
+    assert result.values.device.type == torch.device(device).type and result.converged

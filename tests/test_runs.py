@@ -14,6 +14,7 @@ import yaml
 from ctrlgym.cli import main
 from ctrlgym.config import load_config
 from ctrlgym.evaluation import evaluate_run
+from ctrlgym.registry import get_entry
 from ctrlgym.report import mean_ci, write_report
 from ctrlgym.runs import RunDirError
 from ctrlgym.training import latest_checkpoint, train
@@ -49,14 +50,16 @@ def test_train_evaluate_report_end_to_end(tmp_path, capsys):
 
     assert main(["evaluate", str(run_dir), "--no-progress"]) == 0
     evaluation = json.loads((run_dir / "metrics.json").read_text())["evaluation"]
-    assert set(evaluation["policies"]) == {"ppo", "c_mu", "longest_queue", "random"}
+    baselines = set(get_entry("ctrlgym/MultiClassQueue-v0").baselines)
+    assert {"c_mu", "longest_queue", "random", "optimal", "frozen_state", "omit_slow_state"} <= baselines
+    assert set(evaluation["policies"]) == {"ppo"} | baselines
     assert all(set(per_seed) == {"0", "1"} for per_seed in evaluation["policies"].values())
 
     assert main(["report", str(run_dir), "-o", str(tmp_path / "out" / "report")]) == 0
     page = (tmp_path / "out" / "report.html").read_text()
     assert page.count("data:image/png;base64,") == 2 and "src='http" not in page
     markdown = (tmp_path / "out" / "report.md").read_text()
-    for policy in ("ppo", "c_mu", "longest_queue", "random"):
+    for policy in ("ppo", *baselines):
         assert f"| {policy} |" in markdown
     assert "report.html" in capsys.readouterr().out
 

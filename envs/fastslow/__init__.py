@@ -1,6 +1,13 @@
 """Fast-slow MDPs (Wang & Jiang, arXiv 2301.00922): models whose state has a fast and a slow part."""
 
-from ctrlgym.envs.fastslow.baselines import CMuRule, LongestQueue, RandomClass
+from ctrlgym.envs.fastslow.baselines import (
+    CMuRule,
+    LongestQueue,
+    RandomClass,
+    frozen_state_policy,
+    omit_slow_state_policy,
+    optimal_policy,
+)
 from ctrlgym.envs.fastslow.multiclass_queue import MultiClassQueue
 
 from ctrlgym.registry import register_env
@@ -13,6 +20,9 @@ register_env(
         "c_mu": lambda env, seed: CMuRule(env),
         "longest_queue": lambda env, seed: LongestQueue(env),
         "random": lambda env, seed: RandomClass(env, seed),
+        "optimal": lambda env, seed: optimal_policy(env),
+        "frozen_state": lambda env, seed: frozen_state_policy(env),
+        "omit_slow_state": lambda env, seed: omit_slow_state_policy(env),
     },
 )
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 from ctrlgym.envs.fastslow.multiclass_queue import MultiClassQueue
 
-__all__ = ["CMuRule", "LongestQueue", "RandomClass"]
+__all__ = ["CMuRule", "LongestQueue", "RandomClass", "optimal_policy", "frozen_state_policy", "omit_slow_state_policy"]
 
 
 def _split(observations: torch.Tensor, num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -55,3 +55,26 @@ class RandomClass:
     def __call__(self, observations: torch.Tensor) -> torch.Tensor:
         u = torch.rand(observations.shape[0], generator=self.generator, device=self.generator.device)
         return (u * self.num_classes).long().clamp_max(self.num_classes - 1).to(observations.device)
+
+
+def optimal_policy(env: MultiClassQueue, epsilon: float = 1e-4):
+    """The ε-optimal policy of the exact model (value iteration), acting on observations."""
+    from ctrlgym.solvers import value_iteration
+    from ctrlgym.solvers.frozen_state import TabularPolicy
+
+    return TabularPolicy(value_iteration(env.exact_model(device=env.device), epsilon).policy, env.state_index)
+
+
+def frozen_state_policy(env: MultiClassQueue, period: int = 10, epsilon: float = 1e-4):
+    """Frozen-state ADP (Wang & Jiang) with freezing period ``period``: slow state re-read every period."""
+    from ctrlgym.solvers.frozen_state import FrozenStatePolicy, frozen_state_value_iteration
+
+    result = frozen_state_value_iteration(env.exact_model(device=env.device), period, epsilon)
+    return FrozenStatePolicy(result.lower_policies, env.state_index, env.num_slow_states)
+
+
+def omit_slow_state_policy(env: MultiClassQueue, epsilon: float = 1e-4):
+    """The heuristic that ignores the slow state (rewards and dynamics averaged over it)."""
+    from ctrlgym.solvers.frozen_state import TabularPolicy, omit_slow_state
+
+    return TabularPolicy(omit_slow_state(env.exact_model(device=env.device), epsilon)[0], env.state_index)

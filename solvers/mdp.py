@@ -48,6 +48,9 @@ class FiniteMDP:
     num_slow_states: int = 1
     slow_transition: torch.Tensor | None = None
     name: str = "mdp"
+    #: per action ``(n_fast, n_fast)`` when P^a = F^a ⊗ Z (fast dynamics independent of y): the
+    #: Bellman backup then contracts F^a (V Zᵀ) instead of multiplying by the full P^a.
+    fast_transitions: list[torch.Tensor] | None = None
 
     @property
     def num_states(self) -> int:
@@ -76,6 +79,7 @@ class FiniteMDP:
         slow_transition: np.ndarray | None = None,
         device: str | torch.device = "cpu",
         name: str = "mdp",
+        fast_transitions: Sequence | None = None,
     ) -> FiniteMDP:
         """Build from pymdptoolbox-style input: ``P`` as ``A`` matrices ``(S, S)`` (numpy, scipy
         sparse or an ``(A, S, S)`` array) and ``R`` as ``(S, A)``; validated (``ValueError``
@@ -118,11 +122,27 @@ class FiniteMDP:
             slow = torch.as_tensor(slow_np, device=device)
         dense = num_states <= 512
         tensors = [torch.as_tensor(m.toarray(), device=device) if dense else _to_torch_csr(m, device) for m in matrices]
-        return cls(tensors, torch.as_tensor(rewards, device=device), float(discount), num_slow_states, slow, name)
+        factors = None
+        if fast_transitions is not None:
+            if slow is None:
+                raise ValueError(f"{name}: fast_transitions need slow_transition")
+            fast = [sp.csr_matrix(f, dtype=np.float64) for f in fast_transitions]
+            n_fast = num_states // num_slow_states
+            for a, (f, full) in enumerate(zip(fast, matrices)):
+                if f.shape != (n_fast, n_fast) or abs(sp.kron(f, slow_np, format="csr") - full).max() > ROW_SUM_TOLERANCE:
+                    raise ValueError(f"{name}: fast_transitions[{a}] ⊗ slow_transition does not equal P[{a}]")
+            factors = [_to_torch_csr(f, device) for f in fast]
+        return cls(tensors, torch.as_tensor(rewards, device=device), float(discount), num_slow_states, slow, name, factors)
 
     def expected_next(self, values: torch.Tensor) -> torch.Tensor:
         """``E[V(s') | s, a]`` for every (s, a): ``(S, A)``, or ``(S, A, B)`` for values ``(S, B)``."""
-        columns = [p @ values for p in self.transitions]
+        if self.fast_transitions is not None:
+            batch = values.shape[1:]
+            grid = values.reshape(self.num_fast_states, self.num_slow_states, -1)  # (x', y', B)
+            slow_mixed = torch.einsum("zy,xyb->xzb", self.slow_transition, grid).reshape(self.num_fast_states, -1)  # Σ_y' Z[y,y'] V(x',y')
+            columns = [(f @ slow_mixed).reshape(self.num_states, *batch) for f in self.fast_transitions]
+        else:
+            columns = [p @ values for p in self.transitions]
         return torch.stack(columns, dim=1)
 
     def q_values(self, values: torch.Tensor) -> torch.Tensor:

@@ -17,7 +17,10 @@ import gymnasium as gym
 from ctrlgym.single_env import SingleEnv
 from ctrlgym.vector_env import TorchVectorEnv
 
-__all__ = ["Baseline", "EnvEntry", "register_env", "registered_envs", "get_entry", "make_vector_env"]
+__all__ = [
+    "Baseline", "EnvEntry", "EnvUnavailableError", "register_env", "registered_envs", "get_entry", "make_vector_env",
+    "mark_unavailable",
+]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,17 @@ class EnvEntry:
 
 
 _REGISTRY: dict[str, EnvEntry] = {}
+_NEEDS_EXTRA: dict[str, str] = {}  # env id -> the pip extra its family needs, for families not installed
+
+
+def mark_unavailable(env_ids: list[str], extra: str) -> None:
+    """Declare envs of a family whose optional dependencies are missing (a clear error on use)."""
+    for env_id in env_ids:
+        _NEEDS_EXTRA[env_id] = extra
+
+
+class EnvUnavailableError(ValueError):
+    """A known env whose family's optional dependencies are not installed."""
 
 
 def register_env(
@@ -74,6 +88,9 @@ def get_entry(env_id: str) -> EnvEntry:
     """The entry of ``env_id``; ``ValueError`` listing the known ids if there is none."""
     if env_id not in _REGISTRY and f"ctrlgym/{env_id}" in _REGISTRY:
         env_id = f"ctrlgym/{env_id}"
+    if env_id in _NEEDS_EXTRA:
+        extra = _NEEDS_EXTRA[env_id]
+        raise EnvUnavailableError(f"environment {env_id!r} needs the {extra} extra: pip install 'ctrlgym[{extra}]'")
     try:
         return _REGISTRY[env_id]
     except KeyError:

@@ -1,11 +1,13 @@
 """ctrlgym environments, one sub-package per family; importing registers them.
 
-Families whose simulator is an optional extra (traffic needs SUMO) register only when it is installed.
+Families whose simulator is an optional extra (traffic needs SUMO) register only when it is
+installed; otherwise their ids are known and name the extra to install.
 """
 
 import importlib.util
 
 from ctrlgym.envs import fastslow
+from ctrlgym.registry import mark_unavailable
 
 __all__ = ["fastslow"]
 
@@ -13,3 +15,5 @@ if importlib.util.find_spec("sumo") is not None or importlib.util.find_spec("lib
     from ctrlgym.envs import traffic  # noqa: F401
 
     __all__.append("traffic")
+else:
+    mark_unavailable(["ctrlgym/TrafficSignalEnv-v0", "ctrlgym/SingleIntersection-v0"], "traffic")

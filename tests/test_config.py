@@ -5,7 +5,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ctrlgym import registry
 from ctrlgym.config import ConfigError, ExperimentConfig, load_config
+from ctrlgym.registry import EnvUnavailableError, get_entry
 
 CONFIGS = sorted((Path(__file__).parents[1] / "configs").rglob("*.yaml"))
 
@@ -16,7 +18,18 @@ def test_shipped_configs_exist():
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
 def test_shipped_config_validates(path):
+    env_id = yaml.safe_load(path.read_text())["env"]["id"]
+    try:
+        get_entry(env_id)
+    except EnvUnavailableError as error:
+        pytest.skip(str(error))
     assert isinstance(load_config(path), ExperimentConfig)
+
+
+def test_env_of_a_missing_extra_names_the_extra(tmp_path, monkeypatch):
+    monkeypatch.setitem(registry._NEEDS_EXTRA, "ctrlgym/FutureEnv-v0", "future")
+    with pytest.raises(ConfigError, match=r"needs the future extra: pip install 'ctrlgym\[future\]'"):
+        load_config(_write(tmp_path, {"env": {"id": "ctrlgym/FutureEnv-v0"}}))
 
 
 def _write(tmp_path, data) -> Path:

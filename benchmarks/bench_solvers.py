@@ -16,17 +16,11 @@ import time
 import numpy as np
 import scipy.sparse as sp
 import torch
-
 from ctrlgym.envs.fastslow import MultiClassQueue
 from ctrlgym.solvers import modified_policy_iteration, policy_evaluation, value_iteration
 from ctrlgym.solvers.frozen_state import frozen_state_value_iteration
-from ctrlgym.solvers.mdp import _csr_to_scipy
 
 COSTS = ((1.0, 2.0, 3.0), (3.0, 1.0, 0.5), (2.0, 3.0, 1.0), (0.5, 1.0, 4.0))
-
-
-def _scipy_transitions(mdp) -> list[sp.csr_matrix]:
-    return [_csr_to_scipy(p) if p.layout == torch.sparse_csr else sp.csr_matrix(p.cpu().numpy()) for p in mdp.transitions]
 
 
 def timed(function):
@@ -57,7 +51,7 @@ def main() -> None:
             if args.device.startswith("cuda"):
                 torch.cuda.synchronize()
             rows.append((name, seconds, regret(policy)))
-        transitions, rewards = _scipy_transitions(mdp), mdp.rewards.cpu().numpy()
+        transitions, rewards = mdp.scipy_transitions(), mdp.rewards.cpu().numpy()
         try:
             import quantecon as qe
 

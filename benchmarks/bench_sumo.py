@@ -24,7 +24,6 @@ import time
 
 def run_ctrlgym(net: str, routes: str, seconds: int, num_envs: int) -> dict:
     import torch
-
     from ctrlgym.envs.traffic import Scenario, TrafficSignalEnv
 
     env = TrafficSignalEnv(num_envs=num_envs, scenario=Scenario.from_files(net, routes, duration=seconds), num_seconds=seconds)
@@ -66,7 +65,6 @@ def run_sumo_rl(net: str, routes: str, seconds: int) -> dict:
 
 def run_sumo_alone(net: str, routes: str, seconds: int) -> dict:
     import libsumo
-
     from ctrlgym.envs.traffic.scenarios import sumo_binary
 
     start = time.perf_counter()

@@ -63,8 +63,7 @@ def _evaluate(args: argparse.Namespace) -> None:
 
 def _report(args: argparse.Namespace) -> None:
     from ctrlgym.report import write_report
-
-    from ctrlgym.evaluation import resolve_run_dir
+    from ctrlgym.runs import resolve_run_dir
 
     html_path, markdown_path = write_report([resolve_run_dir(path) for path in args.run_dirs], args.output)
     print(f"report: {html_path.resolve()}\nmarkdown: {markdown_path.resolve()}")

@@ -9,10 +9,10 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from ctrlgym.config import ExperimentConfig, load_config, save_config
+from ctrlgym.config import ExperimentConfig
 from ctrlgym.policies import Policy, SB3Policy
 from ctrlgym.registry import get_entry, make_vector_env
-from ctrlgym.runs import RunDirError, open_run_dir, update_metrics
+from ctrlgym.runs import RunDirError, open_run_dir, resolve_run_dir, update_metrics
 from ctrlgym.vector_env import TorchVectorEnv
 
 __all__ = ["evaluate_policy", "evaluate_run"]
@@ -78,20 +78,6 @@ def _load_agent(run_dir: Path, config: ExperimentConfig, seed: int):
     if not path.is_file():
         raise RunDirError(f"{path} is missing: training of seed {seed} has not finished (ctrlgym train CONFIG --resume)")
     return PPO.load(path, device=config.agent.device)
-
-
-def resolve_run_dir(path: Path) -> Path:
-    """A run directory, or the one a config file names (made, with the config, if new)."""
-    if not path.is_file():
-        return path
-    config = load_config(path)
-    run_dir = Path(config.output_dir)
-    stored = run_dir / "config.yaml"
-    if stored.is_file() and load_config(stored).model_dump() != config.model_dump():
-        raise ValueError(f"{run_dir} holds a run of a different config ({stored}); change output_dir in {path}")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    save_config(config, stored)
-    return run_dir
 
 
 def evaluate_run(run_dir: str | Path, progress: bool = True) -> dict[str, Any]:

@@ -17,9 +17,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ctrlgym.config import ExperimentConfig, load_config
+from ctrlgym.config import ExperimentConfig, load_config, save_config
 
-__all__ = ["RunDirError", "open_run_dir", "read_metrics", "write_json_atomic", "update_metrics"]
+__all__ = ["RunDirError", "open_run_dir", "resolve_run_dir", "read_metrics", "write_json_atomic", "update_metrics"]
 
 
 class RunDirError(FileNotFoundError):
@@ -35,6 +35,20 @@ def open_run_dir(run_dir: str | Path) -> tuple[Path, ExperimentConfig]:
     if not config_path.is_file():
         raise RunDirError(f"{run_dir} is not a ctrlgym run directory: {config_path.name} is missing")
     return run_dir, load_config(config_path)
+
+
+def resolve_run_dir(path: Path) -> Path:
+    """A run directory, or the one a config file names (made, with the config, if new)."""
+    if not path.is_file():
+        return path
+    config = load_config(path)
+    run_dir = Path(config.output_dir)
+    stored = run_dir / "config.yaml"
+    if stored.is_file() and load_config(stored).model_dump() != config.model_dump():
+        raise ValueError(f"{run_dir} holds a run of a different config ({stored}); change output_dir in {path}")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    save_config(config, stored)
+    return run_dir
 
 
 def write_json_atomic(path: Path, data: Any) -> None:

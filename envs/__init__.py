@@ -7,6 +7,7 @@ installed; otherwise their ids are known and name the extra to install.
 import importlib.util
 
 from ctrlgym.envs import fastslow
+
 from ctrlgym.registry import mark_unavailable
 
 __all__ = ["fastslow"]

@@ -21,7 +21,6 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 import torch
-
 from ctrlgym.solvers.mdp import FiniteMDP
 
 __all__ = [

@@ -24,15 +24,10 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 import torch
-
 from ctrlgym.solvers.dynamic_programming import value_iteration
-from ctrlgym.solvers.mdp import FiniteMDP, _csr_to_scipy, _to_torch_csr
+from ctrlgym.solvers.mdp import FiniteMDP, _to_torch_csr, to_scipy
 
 __all__ = ["FastSlowStructure", "FrozenStateResult", "frozen_state_value_iteration", "omit_slow_state", "TabularPolicy", "FrozenStatePolicy"]
-
-
-def _scipy(matrix: torch.Tensor) -> sp.csr_matrix:
-    return _csr_to_scipy(matrix) if matrix.layout == torch.sparse_csr else sp.csr_matrix(matrix.cpu().numpy())
 
 
 class FastSlowStructure:
@@ -45,12 +40,16 @@ class FastSlowStructure:
         n_fast, n_slow = mdp.num_fast_states, mdp.num_slow_states
         self.num_fast, self.num_slow = n_fast, n_slow
         self.slow = mdp.slow_transition.double()
+        self.rewards = mdp.rewards.reshape(n_fast, n_slow, mdp.num_actions)  # (x, y, a)
+        if mdp.fast_transitions is not None:  # factors declared (and checked) by the model itself
+            self.fast, self.shared = [[f] for f in mdp.fast_transitions], True
+            return
         slow_np = self.slow.cpu().numpy()
         aggregate = sp.kron(sp.identity(n_fast), np.ones((n_slow, 1)), format="csr")  # (S, n_fast): sum over y'
         self.fast: list[list[torch.Tensor]] = []  # [action][y] -> (n_fast, n_fast), shared when F does not depend on y
         self.shared = True
         for a, transition in enumerate(mdp.transitions):
-            full = _scipy(transition)
+            full = to_scipy(transition)
             marginal = (full @ aggregate).tocsr()  # (S, n_fast): rows (x, y)
             per_slow = [marginal[y::n_slow] for y in range(n_slow)]
             # check the factorisation on every row: P[(x,y),(x',y')] = F_y[x,x'] * Z[y,y']
@@ -60,7 +59,6 @@ class FastSlowStructure:
             shared = all((per_slow[y] - per_slow[0]).count_nonzero() == 0 for y in range(1, n_slow))
             self.shared &= shared
             self.fast.append([_to_torch_csr(per_slow[y], mdp.device) for y in range(1 if shared else n_slow)])
-        self.rewards = mdp.rewards.reshape(n_fast, n_slow, mdp.num_actions)  # (x, y, a)
 
     def _factor_product(self, per_slow: list[sp.csr_matrix], slow_np: np.ndarray) -> sp.csr_matrix:
         """Rebuild P from F_y and Z, rows ordered s = x * n_slow + y."""
@@ -135,7 +133,7 @@ def omit_slow_state(mdp: FiniteMDP, epsilon: float = 1e-4, structure: FastSlowSt
     rewards = (structure.rewards * weights[None, :, None]).sum(dim=1)  # (n_fast, A)
     transitions = []
     for per_slow in structure.fast:
-        matrices = [_scipy(m) for m in per_slow]
+        matrices = [to_scipy(m) for m in per_slow]
         transitions.append(sum(w * m for w, m in zip(stationary, matrices)) if len(matrices) > 1 else matrices[0])
     reduced = FiniteMDP.from_matrices(transitions, rewards, mdp.discount, device=mdp.device, name=f"{mdp.name} without slow state")
     result = value_iteration(reduced, epsilon=epsilon)

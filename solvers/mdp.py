@@ -149,18 +149,22 @@ class FiniteMDP:
         """Bellman backup ``Q(s, a) = r(s, a) + γ E[V(s') | s, a]``, ``(S, A)``."""
         return self.rewards + self.discount * self.expected_next(values)
 
+    def scipy_transitions(self) -> list[sp.csr_matrix]:
+        """The per-action transition matrices as scipy CSR (host memory)."""
+        return [to_scipy(p) for p in self.transitions]
+
     def policy_matrix(self, policy: torch.Tensor) -> tuple[sp.csr_matrix, np.ndarray]:
         """``P_π`` (scipy CSR) and ``r_π`` for a deterministic policy ``(S,)`` of action indices."""
         policy_np = policy.cpu().numpy()
-        rows = []
-        for a, p in enumerate(self.transitions):
-            matrix = sp.csr_matrix(p.to_dense().cpu().numpy() if p.layout != torch.sparse_csr else _csr_to_scipy(p))
-            rows.append(sp.diags((policy_np == a).astype(np.float64)) @ matrix)
+        rows = [sp.diags((policy_np == a).astype(np.float64)) @ matrix for a, matrix in enumerate(self.scipy_transitions())]
         reward = self.rewards.cpu().numpy()[np.arange(self.num_states), policy_np]
         return sp.csr_matrix(sum(rows)), reward
 
 
-def _csr_to_scipy(tensor: torch.Tensor) -> sp.csr_matrix:
+def to_scipy(tensor: torch.Tensor) -> sp.csr_matrix:
+    """A dense or sparse-CSR torch matrix as scipy CSR."""
+    if tensor.layout != torch.sparse_csr:
+        return sp.csr_matrix(tensor.cpu().numpy())
     return sp.csr_matrix(
         (tensor.values().cpu().numpy(), tensor.col_indices().cpu().numpy(), tensor.crow_indices().cpu().numpy()),
         shape=tuple(tensor.shape),

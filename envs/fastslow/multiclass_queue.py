@@ -160,7 +160,6 @@ class MultiClassQueue(TorchVectorEnv):
         matrix of class k and ``Z`` the slow chain; so ``P^a`` is built by Kronecker products.
         """
         import scipy.sparse as sp
-
         from ctrlgym.solvers.mdp import FiniteMDP
 
         levels = self.buffer_size + 1

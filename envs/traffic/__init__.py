@@ -5,6 +5,7 @@ from ctrlgym.envs.traffic.env import OBSERVATION_FEATURES, REWARDS, SingleInters
 from ctrlgym.envs.traffic.network import SignalNetwork
 from ctrlgym.envs.traffic.scenarios import Scenario, ScenarioError, make_scenario
 from ctrlgym.envs.traffic.workers import SumoError
+
 from ctrlgym.registry import Baseline, register_env
 
 _BASELINES = {

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-
 from ctrlgym.envs.traffic.env import TrafficSignalEnv
 
 __all__ = ["MaxPressure", "RandomGreens", "ProgramControl"]

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from gymnasium import spaces
-
 from ctrlgym.envs.traffic.network import SignalNetwork
 from ctrlgym.envs.traffic.scenarios import Scenario, make_scenario
 from ctrlgym.envs.traffic.simulation import SignalTiming
 from ctrlgym.envs.traffic.workers import SumoError, SumoWorkers
+from gymnasium import spaces
+
 from ctrlgym.vector_env import AutoresetMode, TorchVectorEnv
 
 __all__ = ["TrafficSignalEnv", "SingleIntersection", "OBSERVATION_FEATURES", "REWARDS"]

@@ -16,7 +16,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
 from ctrlgym.envs.traffic.network import SignalNetwork, yellow_state
 from ctrlgym.envs.traffic.scenarios import Scenario, sumo_binary
 

@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
-
 from ctrlgym.envs.fastslow import MultiClassQueue
 from ctrlgym.solvers import (
     FiniteMDP,

@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 import torch
-
 from ctrlgym.envs.fastslow import CMuRule, MultiClassQueue
-from ctrlgym.evaluation import evaluate_policy
 from ctrlgym.solvers import FiniteMDP, policy_evaluation, policy_iteration, value_iteration
 from ctrlgym.solvers.frozen_state import FrozenStatePolicy, TabularPolicy, frozen_state_value_iteration, omit_slow_state
+
+from ctrlgym.evaluation import evaluate_policy
 
 KWARGS = {"buffer_size": 4, "switch_prob": 0.02}
 

@@ -3,7 +3,6 @@
 import xml.etree.ElementTree as ElementTree
 
 import pytest
-
 from ctrlgym.envs.traffic import Scenario, ScenarioError, SignalNetwork, make_scenario
 from ctrlgym.envs.traffic.network import yellow_state
 

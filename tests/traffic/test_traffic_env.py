@@ -6,10 +6,10 @@ import signal
 import numpy as np
 import pytest
 import torch
+from ctrlgym.envs.traffic import MaxPressure, RandomGreens, SumoError, TrafficSignalEnv
 from pettingzoo.test import parallel_api_test
 
 from ctrlgym.adapters.pettingzoo import PettingZooEnv
-from ctrlgym.envs.traffic import MaxPressure, RandomGreens, SumoError, TrafficSignalEnv
 from ctrlgym.evaluation import evaluate_policy
 
 SMALL = {"scenario": "arterial", "cols": 2, "demand": 1200, "num_seconds": 600}

@@ -48,8 +48,7 @@ class FastSlowStructure:
         aggregate = sp.kron(sp.identity(n_fast), np.ones((n_slow, 1)), format="csr")  # (S, n_fast): sum over y'
         self.fast: list[list[torch.Tensor]] = []  # [action][y] -> (n_fast, n_fast), shared when F does not depend on y
         self.shared = True
-        for a, transition in enumerate(mdp.transitions):
-            full = to_scipy(transition)
+        for a, full in enumerate(mdp.scipy_transitions()):
             marginal = (full @ aggregate).tocsr()  # (S, n_fast): rows (x, y)
             per_slow = [marginal[y::n_slow] for y in range(n_slow)]
             # check the factorisation on every row: P[(x,y),(x',y')] = F_y[x,x'] * Z[y,y']

@@ -33,23 +33,44 @@ def _to_torch_csr(matrix, device: torch.device) -> torch.Tensor:
         ).to(device)
 
 
+def _validate_stochastic(matrices: list[sp.csr_matrix], size: int, name: str, label: str) -> None:
+    """Square ``size`` matrices with finite, non-negative rows summing to 1, or ValueError naming the row."""
+    for a, matrix in enumerate(matrices):
+        if matrix.shape != (size, size):
+            raise ValueError(f"{name}: {label}[{a}] has shape {matrix.shape}, expected ({size}, {size})")
+        if not np.isfinite(matrix.data).all():
+            s = int(np.searchsorted(matrix.indptr, np.flatnonzero(~np.isfinite(matrix.data))[0], side="right") - 1)
+            raise ValueError(f"{name}: {label}[{a}] row of state {s} holds NaN or inf")
+        if (matrix.data < 0).any():
+            s = int(np.searchsorted(matrix.indptr, np.flatnonzero(matrix.data < 0)[0], side="right") - 1)
+            raise ValueError(f"{name}: {label}[{a}] row of state {s} has a negative probability")
+        sums = np.asarray(matrix.sum(axis=1)).ravel()
+        bad = np.flatnonzero(np.abs(sums - 1) > ROW_SUM_TOLERANCE)
+        if bad.size:
+            raise ValueError(
+                f"{name}: {label}[{a}] row of state {bad[0]} sums to {sums[bad[0]]:.9g}, not 1 (tolerance {ROW_SUM_TOLERANCE})"
+            )
+
+
 @dataclass
 class FiniteMDP:
-    """``transitions[a]``: ``(S, S)`` (row s: distribution of s' after action a); ``rewards``: ``(S, A)``.
+    """``rewards``: ``(S, A)``; transitions per action, either full ``(S, S)`` matrices or, for a
+    fast/slow model whose fast dynamics do not depend on y, the factors ``F^a`` with
+    ``P^a = F^a ⊗ Z`` (then the full matrices are built only on request, by ``transition_matrix``).
 
-    ``num_slow_states`` > 1 declares the fast/slow factorisation s = x * num_slow_states + y and
-    ``slow_transition`` the ``(n_slow, n_slow)`` matrix of the slow chain (which must not depend
-    on x or the action). Built through :meth:`from_matrices`, which validates.
+    ``num_slow_states`` > 1 declares the factorisation s = x * num_slow_states + y and
+    ``slow_transition`` the ``(n_slow, n_slow)`` matrix Z of the slow chain. Built through
+    :meth:`from_matrices`, which validates.
     """
 
-    transitions: list[torch.Tensor]
+    transitions: list[torch.Tensor] | None
     rewards: torch.Tensor
     discount: float
     num_slow_states: int = 1
     slow_transition: torch.Tensor | None = None
     name: str = "mdp"
-    #: per action ``(n_fast, n_fast)`` when P^a = F^a ⊗ Z (fast dynamics independent of y): the
-    #: Bellman backup then contracts F^a (V Zᵀ) instead of multiplying by the full P^a.
+    #: per action ``(n_fast, n_fast)`` when P^a = F^a ⊗ Z: the Bellman backup then contracts
+    #: F^a (V Zᵀ) instead of multiplying by the full P^a.
     fast_transitions: list[torch.Tensor] | None = None
 
     @property
@@ -71,7 +92,7 @@ class FiniteMDP:
     @classmethod
     def from_matrices(
         cls,
-        transitions: Sequence | np.ndarray,
+        transitions: Sequence | np.ndarray | None,
         rewards: np.ndarray | torch.Tensor,
         discount: float,
         *,
@@ -82,57 +103,64 @@ class FiniteMDP:
         fast_transitions: Sequence | None = None,
     ) -> FiniteMDP:
         """Build from pymdptoolbox-style input: ``P`` as ``A`` matrices ``(S, S)`` (numpy, scipy
-        sparse or an ``(A, S, S)`` array) and ``R`` as ``(S, A)``; validated (``ValueError``
-        naming the action and state on a bad row)."""
+        sparse or an ``(A, S, S)`` array) and ``R`` as ``(S, A)``; or, with ``transitions=None``,
+        from ``fast_transitions`` (``A`` matrices ``(n_fast, n_fast)``) and ``slow_transition``.
+        Validated: ``ValueError`` naming the action and state of a bad row."""
         device = torch.device(device)
         if not 0 <= discount < 1:
             raise ValueError(f"{name}: discount must be in [0, 1), got {discount}")
-        matrices = [sp.csr_matrix(p, dtype=np.float64) for p in transitions]
-        if not matrices:
-            raise ValueError(f"{name}: no transition matrices")
+        if transitions is None and fast_transitions is None:
+            raise ValueError(f"{name}: give transitions, or fast_transitions with slow_transition")
         rewards = np.asarray(rewards.cpu() if isinstance(rewards, torch.Tensor) else rewards, dtype=np.float64)
-        num_actions, num_states = len(matrices), matrices[0].shape[0]
-        if rewards.shape != (num_states, num_actions):
-            raise ValueError(f"{name}: rewards must have shape (S, A) = ({num_states}, {num_actions}), got {rewards.shape}")
+        if rewards.ndim != 2:
+            raise ValueError(f"{name}: rewards must have shape (S, A), got {rewards.shape}")
+        num_states, num_actions = rewards.shape
         if not np.isfinite(rewards).all():
             s, a = np.argwhere(~np.isfinite(rewards))[0]
             raise ValueError(f"{name}: reward of state {s}, action {a} is not finite ({rewards[s, a]})")
-        for a, matrix in enumerate(matrices):
-            if matrix.shape != (num_states, num_states):
-                raise ValueError(f"{name}: P[{a}] has shape {matrix.shape}, expected ({num_states}, {num_states})")
-            if not np.isfinite(matrix.data).all():
-                s = int(np.searchsorted(matrix.indptr, np.flatnonzero(~np.isfinite(matrix.data))[0], side="right") - 1)
-                raise ValueError(f"{name}: P[{a}] row of state {s} holds NaN or inf")
-            if (matrix.data < 0).any():
-                s = int(np.searchsorted(matrix.indptr, np.flatnonzero(matrix.data < 0)[0], side="right") - 1)
-                raise ValueError(f"{name}: P[{a}] row of state {s} has a negative probability")
-            sums = np.asarray(matrix.sum(axis=1)).ravel()
-            bad = np.flatnonzero(np.abs(sums - 1) > ROW_SUM_TOLERANCE)
-            if bad.size:
-                raise ValueError(
-                    f"{name}: P[{a}] row of state {bad[0]} sums to {sums[bad[0]]:.9g}, not 1 (tolerance {ROW_SUM_TOLERANCE})"
-                )
         if num_states % num_slow_states:
             raise ValueError(f"{name}: {num_states} states do not factor into {num_slow_states} slow states")
-        slow = None
+        slow, slow_np = None, None
         if slow_transition is not None:
             slow_np = np.asarray(slow_transition, dtype=np.float64)
             if slow_np.shape != (num_slow_states, num_slow_states) or np.abs(slow_np.sum(1) - 1).max() > ROW_SUM_TOLERANCE:
                 raise ValueError(f"{name}: slow_transition must be a ({num_slow_states}, {num_slow_states}) stochastic matrix")
             slow = torch.as_tensor(slow_np, device=device)
-        dense = num_states <= 512
-        tensors = [torch.as_tensor(m.toarray(), device=device) if dense else _to_torch_csr(m, device) for m in matrices]
+        tensors = None
+        if transitions is not None:
+            matrices = [sp.csr_matrix(p, dtype=np.float64) for p in transitions]
+            if len(matrices) != num_actions:
+                raise ValueError(f"{name}: rewards must have shape (S, A) = ({matrices[0].shape[0] if matrices else 0}, {len(matrices)}), got {rewards.shape}")
+            _validate_stochastic(matrices, num_states, name, "P")
+            dense = num_states <= 512
+            tensors = [torch.as_tensor(m.toarray(), device=device) if dense else _to_torch_csr(m, device) for m in matrices]
         factors = None
         if fast_transitions is not None:
-            if slow is None:
+            if slow_np is None:
                 raise ValueError(f"{name}: fast_transitions need slow_transition")
             fast = [sp.csr_matrix(f, dtype=np.float64) for f in fast_transitions]
-            n_fast = num_states // num_slow_states
-            for a, (f, full) in enumerate(zip(fast, matrices)):
-                if f.shape != (n_fast, n_fast) or abs(sp.kron(f, slow_np, format="csr") - full).max() > ROW_SUM_TOLERANCE:
-                    raise ValueError(f"{name}: fast_transitions[{a}] ⊗ slow_transition does not equal P[{a}]")
+            if len(fast) != num_actions:
+                raise ValueError(f"{name}: {len(fast)} fast_transitions for {num_actions} actions")
+            _validate_stochastic(fast, num_states // num_slow_states, name, "F")
+            if transitions is not None:
+                for a, (f, full) in enumerate(zip(fast, matrices)):
+                    if abs(sp.kron(f, slow_np, format="csr") - full).max() > ROW_SUM_TOLERANCE:
+                        raise ValueError(f"{name}: fast_transitions[{a}] ⊗ slow_transition does not equal P[{a}]")
             factors = [_to_torch_csr(f, device) for f in fast]
         return cls(tensors, torch.as_tensor(rewards, device=device), float(discount), num_slow_states, slow, name, factors)
+
+    def scipy_transitions(self) -> list[sp.csr_matrix]:
+        """The per-action transition matrices as scipy CSR (host memory; built from factors if needed)."""
+        if self.transitions is not None:
+            return [to_scipy(p) for p in self.transitions]
+        slow = self.slow_transition.cpu().numpy()
+        return [sp.kron(to_scipy(f), slow, format="csr") for f in self.fast_transitions]
+
+    def transition_matrix(self, action: int) -> torch.Tensor:
+        """P^action as a torch matrix on the model's device (sparse CSR, or dense for small models)."""
+        if self.transitions is not None:
+            return self.transitions[action]
+        return _to_torch_csr(self.scipy_transitions()[action], self.device)
 
     def expected_next(self, values: torch.Tensor) -> torch.Tensor:
         """``E[V(s') | s, a]`` for every (s, a): ``(S, A)``, or ``(S, A, B)`` for values ``(S, B)``."""
@@ -148,10 +176,6 @@ class FiniteMDP:
     def q_values(self, values: torch.Tensor) -> torch.Tensor:
         """Bellman backup ``Q(s, a) = r(s, a) + γ E[V(s') | s, a]``, ``(S, A)``."""
         return self.rewards + self.discount * self.expected_next(values)
-
-    def scipy_transitions(self) -> list[sp.csr_matrix]:
-        """The per-action transition matrices as scipy CSR (host memory)."""
-        return [to_scipy(p) for p in self.transitions]
 
     def policy_matrix(self, policy: torch.Tensor) -> tuple[sp.csr_matrix, np.ndarray]:
         """``P_π`` (scipy CSR) and ``r_π`` for a deterministic policy ``(S,)`` of action indices."""

@@ -3,12 +3,15 @@
 from ctrlgym.envs.fastslow.baselines import (
     CMuRule,
     LongestQueue,
+    MyopicArms,
+    RandomAction,
     RandomClass,
     frozen_state_policy,
     omit_slow_state_policy,
     optimal_policy,
 )
 from ctrlgym.envs.fastslow.multiclass_queue import MultiClassQueue
+from ctrlgym.envs.fastslow.restless_bandit import RestlessBandit
 
 from ctrlgym.registry import register_env
 
@@ -26,4 +29,17 @@ register_env(
     },
 )
 
-__all__ = ["MultiClassQueue", "CMuRule", "LongestQueue", "RandomClass"]
+register_env(
+    RestlessBandit,
+    family="fastslow",
+    summary="restless bandit: N arms that move on their own, M played per step, payoffs set by a slow state",
+    baselines={
+        "myopic": lambda env, seed: MyopicArms(env),
+        "random": lambda env, seed: RandomAction(env, seed),
+        "optimal": lambda env, seed: optimal_policy(env),
+        "frozen_state": lambda env, seed: frozen_state_policy(env),
+        "omit_slow_state": lambda env, seed: omit_slow_state_policy(env),
+    },
+)
+
+__all__ = ["MultiClassQueue", "RestlessBandit", "CMuRule", "LongestQueue", "RandomClass", "MyopicArms", "RandomAction"]

@@ -1,4 +1,6 @@
-"""Baseline policies for the multi-class queue: c-μ rule, longest queue, uniform random.
+"""Baseline policies of the fast-slow envs: c-μ, longest queue and random for the queue; myopic
+and random for the restless bandit; and, for any env with an exact model, the optimal,
+frozen-state and omit-the-slow-state solver policies.
 
 Each is a :class:`ctrlgym.policies.Policy`: a batch of observations in, a batch of actions out.
 """
@@ -8,7 +10,10 @@ from __future__ import annotations
 import torch
 from ctrlgym.envs.fastslow.multiclass_queue import MultiClassQueue
 
-__all__ = ["CMuRule", "LongestQueue", "RandomClass", "optimal_policy", "frozen_state_policy", "omit_slow_state_policy"]
+__all__ = [
+    "CMuRule", "LongestQueue", "RandomClass", "MyopicArms", "RandomAction",
+    "optimal_policy", "frozen_state_policy", "omit_slow_state_policy",
+]  # fmt: skip
 
 
 def _split(observations: torch.Tensor, num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -57,7 +62,7 @@ class RandomClass:
         return (u * self.num_classes).long().clamp_max(self.num_classes - 1).to(observations.device)
 
 
-def optimal_policy(env: MultiClassQueue, epsilon: float = 1e-4):
+def optimal_policy(env, epsilon: float = 1e-4):
     """The ε-optimal policy of the exact model (value iteration), acting on observations."""
     from ctrlgym.solvers import value_iteration
     from ctrlgym.solvers.frozen_state import TabularPolicy
@@ -65,7 +70,7 @@ def optimal_policy(env: MultiClassQueue, epsilon: float = 1e-4):
     return TabularPolicy(value_iteration(env.exact_model(device=env.device), epsilon).policy, env.state_index)
 
 
-def frozen_state_policy(env: MultiClassQueue, period: int = 10, epsilon: float = 1e-4):
+def frozen_state_policy(env, period: int = 10, epsilon: float = 1e-4):
     """Frozen-state ADP (Wang & Jiang) with freezing period ``period``: slow state re-read every period."""
     from ctrlgym.solvers.frozen_state import FrozenStatePolicy, frozen_state_value_iteration
 
@@ -73,8 +78,34 @@ def frozen_state_policy(env: MultiClassQueue, period: int = 10, epsilon: float =
     return FrozenStatePolicy(result.lower_policies, env.state_index, env.num_slow_states)
 
 
-def omit_slow_state_policy(env: MultiClassQueue, epsilon: float = 1e-4):
+def omit_slow_state_policy(env, epsilon: float = 1e-4):
     """The heuristic that ignores the slow state (rewards and dynamics averaged over it)."""
     from ctrlgym.solvers.frozen_state import TabularPolicy, omit_slow_state
 
     return TabularPolicy(omit_slow_state(env.exact_model(device=env.device), epsilon)[0], env.state_index)
+
+
+class MyopicArms:
+    """Activate the M arms with the largest immediate payoff s_i · m_y[i] (ties: lowest index)."""
+
+    def __init__(self, env) -> None:
+        self.env = env
+        self.num_arms = env.num_arms
+
+    def __call__(self, observations: torch.Tensor) -> torch.Tensor:
+        arms, slow = observations[:, : self.num_arms].float(), observations[:, self.num_arms].long()
+        payoff = arms * self.env.multipliers.to(observations.device)[slow]  # (num_envs, N)
+        subsets = self.env.arm_subsets.to(observations.device).float()  # (n_actions, N)
+        return (payoff @ subsets.T).argmax(dim=1)  # the subset with the largest total payoff
+
+
+class RandomAction:
+    """A uniformly random action of a Discrete action space (seeded)."""
+
+    def __init__(self, env, seed: int = 0) -> None:
+        self.n = int(env.single_action_space.n)
+        self.generator = torch.Generator(device=env.device).manual_seed(seed)
+
+    def __call__(self, observations: torch.Tensor) -> torch.Tensor:
+        u = torch.rand(observations.shape[0], generator=self.generator, device=self.generator.device)
+        return (u * self.n).long().clamp_max(self.n - 1).to(observations.device)

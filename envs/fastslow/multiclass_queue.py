@@ -166,19 +166,18 @@ class MultiClassQueue(TorchVectorEnv):
         arrival = self.arrival_probs.double().cpu().numpy()
         service = self.service_probs.double().cpu().numpy()
         slow = self.slow_transition_matrix().cpu().numpy()
-        transitions, fast_transitions = [], []
+        fast_transitions = []
         for action in range(self.num_classes):
             matrix = sp.identity(1, format="csr")
             for k in range(self.num_classes):
                 matrix = sp.kron(matrix, sp.csr_matrix(self._class_transition(levels, arrival[k], service[k] if k == action else 0.0)), format="csr")
             fast_transitions.append(matrix)
-            transitions.append(sp.kron(matrix, sp.csr_matrix(slow), format="csr"))
         queues = np.stack(np.unravel_index(np.arange(levels**self.num_classes), (levels,) * self.num_classes), axis=1)  # (n_fast, K)
         costs = self.holding_costs.double().cpu().numpy()  # (n_slow, K)
         reward = -(queues[:, None, :] * costs[None, :, :]).sum(-1).reshape(-1)  # (n_fast * n_slow,)
         rewards = np.repeat(reward[:, None], self.num_classes, axis=1)
         return FiniteMDP.from_matrices(
-            transitions, rewards, self.discount, num_slow_states=self.num_slow_states, slow_transition=slow,
+            None, rewards, self.discount, num_slow_states=self.num_slow_states, slow_transition=slow,
             device=device, name=f"{type(self).__name__}(B={self.buffer_size}, K={self.num_classes})",
             fast_transitions=fast_transitions,
         )  # fmt: skip

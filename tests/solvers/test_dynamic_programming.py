@@ -76,7 +76,9 @@ def test_backward_induction_converges_to_the_discounted_values_and_batches_rewar
 
 
 def test_exact_model_rows_are_distributions_and_reward_is_holding_cost(queue_mdp):
-    for matrix in queue_mdp.transitions:
+    assert queue_mdp.transitions is None, "the queue model is held by its factors"
+    for action in range(queue_mdp.num_actions):
+        matrix = queue_mdp.transition_matrix(action)
         dense = matrix.to_dense() if matrix.layout != torch.strided else matrix
         assert torch.allclose(dense.sum(1), torch.ones(queue_mdp.num_states, dtype=torch.float64))
     env = MultiClassQueue(num_envs=1, buffer_size=4)
@@ -95,8 +97,8 @@ def test_simulator_transition_frequencies_match_the_exact_model(queue_mdp):
         state = int(env.state_index(torch.tensor([start]))[0])
         obs, *_ = env.step(torch.full((n,), action))
         counts = torch.bincount(env.state_index(obs), minlength=queue_mdp.num_states).double() / n
-        row = queue_mdp.transitions[action][state]
-        row = row.to_dense() if row.layout != torch.strided else row
+        matrix = queue_mdp.transition_matrix(action)
+        row = (matrix.to_dense() if matrix.layout != torch.strided else matrix)[state]
         standard_error = torch.sqrt(row * (1 - row) / n) + 1e-12
         assert ((counts - row).abs() <= 5 * standard_error + 1e-9).all()
         assert counts[row == 0].sum() == 0

@@ -4,12 +4,14 @@ from ctrlgym.envs.fastslow.baselines import (
     CMuRule,
     LongestQueue,
     MyopicArms,
+    PriceThreshold,
     RandomAction,
     RandomClass,
     frozen_state_policy,
     omit_slow_state_policy,
     optimal_policy,
 )
+from ctrlgym.envs.fastslow.energy_storage import EnergyStorage
 from ctrlgym.envs.fastslow.multiclass_queue import MultiClassQueue
 from ctrlgym.envs.fastslow.restless_bandit import RestlessBandit
 
@@ -42,4 +44,17 @@ register_env(
     },
 )
 
-__all__ = ["MultiClassQueue", "RestlessBandit", "CMuRule", "LongestQueue", "RandomClass", "MyopicArms", "RandomAction"]
+register_env(
+    EnergyStorage,
+    family="fastslow",
+    summary="energy demand response: a battery traded against real-time (fast) and day-ahead (slow) prices",
+    baselines={
+        "threshold": lambda env, seed: PriceThreshold(env),
+        "random": lambda env, seed: RandomAction(env, seed),
+        "optimal": lambda env, seed: optimal_policy(env),
+        "frozen_state": lambda env, seed: frozen_state_policy(env),
+        "omit_slow_state": lambda env, seed: omit_slow_state_policy(env),
+    },
+)
+
+__all__ = ["MultiClassQueue", "RestlessBandit", "EnergyStorage", "PriceThreshold", "CMuRule", "LongestQueue", "RandomClass", "MyopicArms", "RandomAction"]

@@ -1,5 +1,5 @@
 """Baseline policies of the fast-slow envs: c-μ, longest queue and random for the queue; myopic
-and random for the restless bandit; and, for any env with an exact model, the optimal,
+and random for the restless bandit; a price threshold for energy storage; and, for any env with an exact model, the optimal,
 frozen-state and omit-the-slow-state solver policies.
 
 Each is a :class:`ctrlgym.policies.Policy`: a batch of observations in, a batch of actions out.
@@ -11,7 +11,7 @@ import torch
 from ctrlgym.envs.fastslow.multiclass_queue import MultiClassQueue
 
 __all__ = [
-    "CMuRule", "LongestQueue", "RandomClass", "MyopicArms", "RandomAction",
+    "CMuRule", "LongestQueue", "RandomClass", "MyopicArms", "RandomAction", "PriceThreshold",
     "optimal_policy", "frozen_state_policy", "omit_slow_state_policy",
 ]  # fmt: skip
 
@@ -109,3 +109,20 @@ class RandomAction:
     def __call__(self, observations: torch.Tensor) -> torch.Tensor:
         u = torch.rand(observations.shape[0], generator=self.generator, device=self.generator.device)
         return (u * self.n).long().clamp_max(self.n - 1).to(observations.device)
+
+
+class PriceThreshold:
+    """Buy below the mean effective price minus ``margin``, sell above it plus ``margin``."""
+
+    def __init__(self, env, margin: float = 5.0) -> None:
+        self.env = env
+        w = env.realtime_weight
+        self.mean_price = float(w * env.realtime_prices.mean() + (1 - w) * env.dayahead_prices.mean())
+        self.margin = margin
+
+    def __call__(self, observations: torch.Tensor) -> torch.Tensor:
+        env = self.env
+        w = env.realtime_weight
+        price = w * env.realtime_prices.to(observations.device)[observations[:, 1]] + (1 - w) * env.dayahead_prices.to(observations.device)[observations[:, 2]]
+        idle = torch.ones_like(observations[:, 0])
+        return torch.where(price < self.mean_price - self.margin, 0, torch.where(price > self.mean_price + self.margin, 2, idle))

@@ -61,6 +61,18 @@ def _evaluate(args: argparse.Namespace) -> None:
         print(f"{policy:<16} mean return {mean:10.2f} ± {half:.2f} (95% CI, {len(per_seed)} seeds)")
 
 
+def _solve(args: argparse.Namespace) -> None:
+    from ctrlgym.solving import solve_run
+
+    results = solve_run(args.config, progress=not args.no_progress)
+    print(f"{results['model']}: {results['states']:,} states, {results['actions']} actions, γ={results['discount']}, ε={results['epsilon']}")
+    print(f"{'method':<28} {'T':>4} {'seconds':>9} {'x VI time':>10} {'regret %':>10}")
+    for row in results["rows"]:
+        fraction = f"{row['fraction_of_vi_time']:.2f}" if row["fraction_of_vi_time"] is not None else "-"
+        period = row["period"] if row["period"] is not None else "-"
+        print(f"{row['method']:<28} {period:>4} {row['seconds']:>9.3f} {fraction:>10} {row['regret_percent']:>10.4f}")
+
+
 def _report(args: argparse.Namespace) -> None:
     from ctrlgym.report import write_report
     from ctrlgym.runs import resolve_run_dir
@@ -107,6 +119,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("run_dir", type=Path, help="a run directory, or a config (agent: null evaluates baselines only)")
     evaluate.set_defaults(run=_evaluate)
 
+    solve = commands.add_parser("solve", help="exact and frozen-state DP on the env's exact model (config's solve section)")
+    solve.add_argument("config", type=Path)
+    solve.set_defaults(run=_solve)
+
     report = commands.add_parser("report", help="write an HTML + Markdown report for runs")
     report.add_argument("run_dirs", type=Path, nargs="+")
     report.add_argument("-o", "--output", type=Path, default=Path("reports/report"), help="OUTPUT.html and OUTPUT.md")
@@ -117,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--timesteps", type=int, default=None, help="env steps per seed (default: the config's)")
     demo.set_defaults(run=_demo)
 
-    for sub in (train, evaluate, demo):
+    for sub in (train, evaluate, solve, demo):
         sub.add_argument("--no-progress", action="store_true", help="hide progress bars")
     return parser
 

@@ -13,7 +13,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-__all__ = ["ConfigError", "EnvConfig", "AgentConfig", "EvaluationConfig", "ExperimentConfig", "load_config", "save_config"]
+__all__ = [
+    "ConfigError", "EnvConfig", "AgentConfig", "EvaluationConfig", "SolveConfig", "ExperimentConfig", "load_config", "save_config",
+]  # fmt: skip
 
 
 class ConfigError(ValueError):
@@ -79,11 +81,29 @@ class EvaluationConfig(_Strict):
     seed_offset: int = Field(10_000, description="evaluation seed = training seed + seed_offset")
 
 
+SOLVE_METHODS = ("value_iteration", "policy_iteration", "modified_policy_iteration", "frozen_state", "omit_slow_state")
+
+
+class SolveConfig(_Strict):
+    epsilon: float = Field(1e-4, gt=0, description="target accuracy: policies are ε-optimal (span stopping)")
+    methods: list[Literal[SOLVE_METHODS]] = Field(default_factory=lambda: list(SOLVE_METHODS))  # type: ignore[valid-type]
+    periods: list[int] = Field(default_factory=lambda: [1, 5, 10, 25, 50], description="freezing periods T of frozen-state ADP")
+    device: str = Field("cpu", description="torch device of the solvers")
+
+    @field_validator("periods")
+    @classmethod
+    def _positive(cls, periods: list[int]) -> list[int]:
+        if not periods or min(periods) < 1:
+            raise ValueError(f"periods must be a non-empty list of integers >= 1, got {periods}")
+        return periods
+
+
 class ExperimentConfig(_Strict):
     name: str = "ppo_multiclass_queue"
     env: EnvConfig = Field(default_factory=EnvConfig)
     agent: AgentConfig | None = Field(default_factory=AgentConfig, description="null: evaluate baselines only")
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+    solve: SolveConfig | None = Field(None, description="exact and frozen-state solvers on the env's exact model")
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
     output_dir: str = "runs/ppo_multiclass_queue"
 

@@ -80,22 +80,66 @@ def _comparison_plot(name: str, rows: list[dict[str, Any]], agent: str) -> str:
     return _png(figure)
 
 
+def _solve_plot(name: str, solve: dict[str, Any]) -> str:
+    """Regret vs compute: frozen-state ADP over its periods T, the other methods as points."""
+    figure, axis = plt.subplots(figsize=(6, 3.5))
+    frozen = [row for row in solve["rows"] if row["method"] == "frozen_state"]
+    if frozen:
+        axis.plot([r["seconds"] for r in frozen], [r["regret_percent"] for r in frozen], "o-", color="black", label="frozen-state ADP")
+        for r in frozen:
+            axis.annotate(f"T={r['period']}", (r["seconds"], r["regret_percent"]), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    for r in solve["rows"]:
+        if r["method"] != "frozen_state":
+            axis.plot(r["seconds"], r["regret_percent"], "s", label=r["method"])
+    axis.set_yscale("symlog", linthresh=1e-3)
+    axis.set(xlabel="wall-clock seconds", ylabel="regret (% of mean |V*|)", title=f"{name}: regret vs compute ({solve['states']:,} states)")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=8)
+    return _png(figure)
+
+
 def _run_section(run_dir: Path) -> dict[str, Any]:
     run_dir, config = open_run_dir(run_dir)
     metrics = read_metrics(run_dir)
-    if "evaluation" not in metrics:
-        raise RunDirError(f"{run_dir} has no evaluation yet: run ctrlgym evaluate {run_dir}")
-    rows = _comparison(metrics["evaluation"])
+    if "evaluation" not in metrics and "solve" not in metrics:
+        raise RunDirError(f"{run_dir} has no evaluation yet: run ctrlgym evaluate {run_dir} (or ctrlgym solve)")
+    evaluation = metrics.get("evaluation")
+    rows = _comparison(evaluation) if evaluation else []
+    solve = metrics.get("solve")
     return {
         "name": config.name,
         "run_dir": str(run_dir),
         "env": config.env.id,
-        "agent": metrics["evaluation"]["agent"],
+        "agent": evaluation["agent"] if evaluation else None,
         "rows": rows,
         "curve_png": _learning_curve_plot(config.name, metrics.get("training", {})),
-        "comparison_png": _comparison_plot(config.name, rows, metrics["evaluation"]["agent"]),
+        "comparison_png": _comparison_plot(config.name, rows, evaluation["agent"]) if evaluation else None,
+        "solve": solve,
+        "solve_png": _solve_plot(config.name, solve) if solve else None,
         "timesteps": config.agent.total_timesteps if config.agent is not None else 0,
     }
+
+
+def _solve_table(solve: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    header = ["method", "T", "seconds", "fraction of VI time", "regret %"]
+    cells = [
+        [
+            row["method"],
+            str(row["period"]) if row["period"] is not None else "-",
+            f"{row['seconds']:.3f}",
+            f"{row['fraction_of_vi_time']:.2f}" if row["fraction_of_vi_time"] is not None else "-",
+            f"{row['regret_percent']:.4f}",
+        ]
+        for row in solve["rows"]
+    ]
+    return header, cells
+
+
+def _solve_summary(solve: dict[str, Any]) -> str:
+    return (
+        f"Solvers on the exact model {solve['model']}: {solve['states']:,} states, {solve['actions']} actions, "
+        f"γ = {solve['discount']}, ε = {solve['epsilon']}, {solve['device']}; optimal mean value {solve['optimal_mean_value']:.3f}."
+    )
 
 
 def _table(section: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
@@ -117,11 +161,16 @@ def _summary(section: dict[str, Any]) -> str:
 def _markdown(sections: list[dict[str, Any]]) -> str:
     lines = ["# ctrlgym evaluation report", ""]
     for section in sections:
-        header, cells = _table(section)
-        lines += [f"## {section['name']}", "", _summary(section), ""]
-        lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        lines += ["| " + " | ".join(row) + " |" for row in cells]
-        lines.append("")
+        lines += [f"## {section['name']}", ""]
+        tables = []
+        if section["rows"]:
+            tables.append((_summary(section), *_table(section)))
+        if section["solve"]:
+            tables.append((_solve_summary(section["solve"]), *_solve_table(section["solve"])))
+        for summary, header, cells in tables:
+            lines += [summary, "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+            lines += ["| " + " | ".join(row) + " |" for row in cells]
+            lines.append("")
     return "\n".join(lines)
 
 
@@ -134,12 +183,18 @@ def _html(sections: list[dict[str, Any]]) -> str:
         "<h1>ctrlgym evaluation report</h1>",
     ]
     for section in sections:
-        header, cells = _table(section)
-        parts.append(f"<h2>{html.escape(section['name'])}</h2><p>{html.escape(_summary(section))}</p><table>")
-        parts.append("<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>")
-        parts += ["<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in cells]
-        parts.append("</table>")
-        for key in ("curve_png", "comparison_png"):
+        parts.append(f"<h2>{html.escape(section['name'])}</h2>")
+        tables = []
+        if section["rows"]:
+            tables.append((_summary(section), *_table(section)))
+        if section["solve"]:
+            tables.append((_solve_summary(section["solve"]), *_solve_table(section["solve"])))
+        for summary, header, cells in tables:
+            parts.append(f"<p>{html.escape(summary)}</p><table>")
+            parts.append("<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>")
+            parts += ["<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in cells]
+            parts.append("</table>")
+        for key in ("curve_png", "comparison_png", "solve_png"):
             if section[key]:
                 parts.append(f"<p><img alt='{key}' src='data:image/png;base64,{section[key]}'></p>")
     parts.append("</body></html>")

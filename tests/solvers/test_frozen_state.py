@@ -5,7 +5,13 @@ import pytest
 import torch
 from ctrlgym.envs.fastslow import CMuRule, MultiClassQueue
 from ctrlgym.solvers import FiniteMDP, policy_evaluation, policy_iteration, value_iteration
-from ctrlgym.solvers.frozen_state import FrozenStatePolicy, TabularPolicy, frozen_state_value_iteration, omit_slow_state
+from ctrlgym.solvers.frozen_state import (
+    FrozenStatePolicy,
+    TabularPolicy,
+    frozen_state_value_iteration,
+    linear_frozen_state_value_iteration,
+    omit_slow_state,
+)
 
 from ctrlgym.evaluation import evaluate_policy
 
@@ -76,3 +82,23 @@ def test_solver_policies_act_in_the_batched_env(model):
     # acting on a slow state up to T-1 steps stale costs a few percent here (switches every ~50 steps)
     assert optimal >= periodic > optimal * 1.10
     assert env.state_index(torch.tensor([[4, 4, 4, 1]])).item() == mdp.num_states - 1
+
+
+def test_linear_variant_with_one_hot_features_is_the_tabular_method(model):
+    mdp, _ = model
+    one_hot = torch.eye(mdp.num_fast_states, dtype=torch.float64)
+    linear = linear_frozen_state_value_iteration(mdp, period=5, features=one_hot, epsilon=1e-6)
+    tabular = frozen_state_value_iteration(mdp, period=5, epsilon=1e-6)
+    assert linear.converged and torch.equal(linear.first_step_policy, tabular.first_step_policy)
+
+
+def test_linear_variant_with_quadratic_features_is_near_optimal(model):
+    mdp, exact = model
+    levels = KWARGS["buffer_size"] + 1
+    queues = torch.as_tensor(np.stack(np.unravel_index(np.arange(levels**3), (levels,) * 3), axis=1), dtype=torch.float64)
+    features = torch.cat([torch.ones(len(queues), 1), queues, queues**2, queues[:, [0]] * queues[:, 1:], queues[:, [1]] * queues[:, [2]]], 1)
+    result = linear_frozen_state_value_iteration(mdp, period=10, features=features)
+    assert result.converged and result.weights.shape == (10, 2)
+    assert regret_percent(mdp, exact, result.first_step_policy) < 2.0
+    with pytest.raises(ValueError, match="one row per fast state"):
+        linear_frozen_state_value_iteration(mdp, period=10, features=features[:5])

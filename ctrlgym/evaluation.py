@@ -105,7 +105,7 @@ def evaluate_run(run_dir: str | Path, progress: bool = True) -> dict[str, Any]:
         else:
             baseline = entry.baselines[name]
             env_kwargs.update(baseline.env_kwargs)
-            make_policy = lambda env, baseline=baseline: baseline.make(env, eval_seed)  # noqa: E731
+            make_policy = lambda env, baseline=baseline, eval_seed=eval_seed: baseline.make(env, eval_seed)  # noqa: E731
         results[name][str(seed)] = evaluate_policy(
             make_policy,
             config.env.id,

@@ -158,15 +158,21 @@ def _summary(section: dict[str, Any]) -> str:
     return f"Env {section['env']}, {agent}, run {section['run_dir']}."
 
 
+def _tables(section: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
+    """(summary, header, cells) of each table a run section shows: evaluation, then solvers."""
+    tables = []
+    if section["rows"]:
+        tables.append((_summary(section), *_table(section)))
+    if section["solve"]:
+        tables.append((_solve_summary(section["solve"]), *_solve_table(section["solve"])))
+    return tables
+
+
 def _markdown(sections: list[dict[str, Any]]) -> str:
     lines = ["# ctrlgym evaluation report", ""]
     for section in sections:
         lines += [f"## {section['name']}", ""]
-        tables = []
-        if section["rows"]:
-            tables.append((_summary(section), *_table(section)))
-        if section["solve"]:
-            tables.append((_solve_summary(section["solve"]), *_solve_table(section["solve"])))
+        tables = _tables(section)
         for summary, header, cells in tables:
             lines += [summary, "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
             lines += ["| " + " | ".join(row) + " |" for row in cells]
@@ -184,11 +190,7 @@ def _html(sections: list[dict[str, Any]]) -> str:
     ]
     for section in sections:
         parts.append(f"<h2>{html.escape(section['name'])}</h2>")
-        tables = []
-        if section["rows"]:
-            tables.append((_summary(section), *_table(section)))
-        if section["solve"]:
-            tables.append((_solve_summary(section["solve"]), *_solve_table(section["solve"])))
+        tables = _tables(section)
         for summary, header, cells in tables:
             parts.append(f"<p>{html.escape(summary)}</p><table>")
             parts.append("<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>")

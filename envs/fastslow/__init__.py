@@ -17,6 +17,13 @@ from ctrlgym.envs.fastslow.restless_bandit import RestlessBandit
 
 from ctrlgym.registry import register_env
 
+# every fast-slow env exports its exact model, so the solvers' policies are baselines of all of them
+_SOLVER_BASELINES = {
+    "optimal": lambda env, seed: optimal_policy(env),
+    "frozen_state": lambda env, seed: frozen_state_policy(env),
+    "omit_slow_state": lambda env, seed: omit_slow_state_policy(env),
+}
+
 register_env(
     MultiClassQueue,
     family="fastslow",
@@ -25,9 +32,7 @@ register_env(
         "c_mu": lambda env, seed: CMuRule(env),
         "longest_queue": lambda env, seed: LongestQueue(env),
         "random": lambda env, seed: RandomClass(env, seed),
-        "optimal": lambda env, seed: optimal_policy(env),
-        "frozen_state": lambda env, seed: frozen_state_policy(env),
-        "omit_slow_state": lambda env, seed: omit_slow_state_policy(env),
+        **_SOLVER_BASELINES,
     },
 )
 
@@ -38,9 +43,7 @@ register_env(
     baselines={
         "myopic": lambda env, seed: MyopicArms(env),
         "random": lambda env, seed: RandomAction(env, seed),
-        "optimal": lambda env, seed: optimal_policy(env),
-        "frozen_state": lambda env, seed: frozen_state_policy(env),
-        "omit_slow_state": lambda env, seed: omit_slow_state_policy(env),
+        **_SOLVER_BASELINES,
     },
 )
 
@@ -51,9 +54,7 @@ register_env(
     baselines={
         "threshold": lambda env, seed: PriceThreshold(env),
         "random": lambda env, seed: RandomAction(env, seed),
-        "optimal": lambda env, seed: optimal_policy(env),
-        "frozen_state": lambda env, seed: frozen_state_policy(env),
-        "omit_slow_state": lambda env, seed: omit_slow_state_policy(env),
+        **_SOLVER_BASELINES,
     },
 )
 

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+from ctrlgym.envs.fastslow.slow_chain import SlowChainMixin
 from gymnasium import spaces
 
 from ctrlgym.vector_env import AutoresetMode, TorchVectorEnv
@@ -15,7 +16,7 @@ __all__ = ["EnergyStorage"]
 BUY, IDLE, SELL = 0, 1, 2
 
 
-class EnergyStorage(TorchVectorEnv):
+class EnergyStorage(SlowChainMixin, TorchVectorEnv):
     r"""A firm trades energy from a battery against a real-time and a day-ahead price.
 
     ## Description
@@ -106,16 +107,11 @@ class EnergyStorage(TorchVectorEnv):
         self.realtime_level = torch.zeros(self.num_envs, dtype=torch.long, device=self.device)
         self.slow_state = torch.zeros(self.num_envs, dtype=torch.long, device=self.device)
 
-    def _uniform(self, *shape: int) -> torch.Tensor:
-        return torch.rand(shape, generator=self.generator, device=self.device)
-
-    def _levels(self, count: int) -> torch.Tensor:
-        return (self._uniform(self.num_envs) * count).long().clamp_max(count - 1)
 
     def _reset_envs(self, mask: torch.Tensor) -> None:
         self.battery = self.battery.masked_fill(mask, self.capacity // 2)
-        self.realtime_level = torch.where(mask, self._levels(self.num_realtime), self.realtime_level)
-        self.slow_state = torch.where(mask, self._levels(self.num_slow_states), self.slow_state)
+        self.realtime_level = torch.where(mask, self._random_levels(self.num_realtime), self.realtime_level)
+        self.slow_state = torch.where(mask, self._random_levels(self.num_slow_states), self.slow_state)
 
     def effective_price(self) -> torch.Tensor:
         w = self.realtime_weight
@@ -130,10 +126,7 @@ class EnergyStorage(TorchVectorEnv):
         u = self._uniform(self.num_envs)
         move = torch.where(u < self.price_move_prob, -1, torch.where(u < 2 * self.price_move_prob, 1, 0))
         self.realtime_level = self._reflect(self.realtime_level + move)
-        if self.num_slow_states > 1:
-            switches = self._uniform(self.num_envs) < self.switch_prob
-            shift = 1 + (self._uniform(self.num_envs) * (self.num_slow_states - 1)).long().clamp_max(self.num_slow_states - 2)
-            self.slow_state = torch.where(switches, (self.slow_state + shift) % self.num_slow_states, self.slow_state)
+        self._switch_slow_state()
         terminated = torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
         return rewards, terminated, {"battery": self.battery.float(), "price": price}
 
@@ -147,13 +140,6 @@ class EnergyStorage(TorchVectorEnv):
         return torch.stack([self.battery, self.realtime_level, self.slow_state], dim=1)
 
     # ------------------------------------------------------------------ exact model
-    def slow_transition_matrix(self) -> torch.Tensor:
-        n = self.num_slow_states
-        if n == 1:
-            return torch.ones(1, 1, dtype=torch.float64)
-        matrix = torch.full((n, n), self.switch_prob / (n - 1), dtype=torch.float64)
-        matrix.fill_diagonal_(1 - self.switch_prob)
-        return matrix
 
     def realtime_transition_matrix(self) -> np.ndarray:
         """The real-time price chain: down / up one level w.p. q each, reflecting at the ends."""
@@ -169,7 +155,6 @@ class EnergyStorage(TorchVectorEnv):
     def exact_model(self, device: str | torch.device = "cpu"):
         """The exact MDP: ``P^a = (B^a ⊗ R) ⊗ Z``, state s = (b * n_rt + p) * n_da + d."""
         import scipy.sparse as sp
-
         from ctrlgym.solvers.mdp import FiniteMDP
 
         levels = self.capacity + 1

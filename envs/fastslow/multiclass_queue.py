@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+from ctrlgym.envs.fastslow.slow_chain import SlowChainMixin
 from gymnasium import spaces
 
 from ctrlgym.vector_env import AutoresetMode, TorchVectorEnv
@@ -13,7 +14,7 @@ from ctrlgym.vector_env import AutoresetMode, TorchVectorEnv
 __all__ = ["MultiClassQueue"]
 
 
-class MultiClassQueue(TorchVectorEnv):
+class MultiClassQueue(SlowChainMixin, TorchVectorEnv):
     r"""One server, K job classes, holding costs that drift with a slow environmental state.
 
     ## Description
@@ -193,14 +194,6 @@ class MultiClassQueue(TorchVectorEnv):
                     matrix[q, min(q - served + arrived, levels - 1)] += p_served * p_arrived
         return matrix
 
-    def slow_transition_matrix(self) -> torch.Tensor:
-        """The slow chain: stay w.p. 1 − ε, else move uniformly to another slow state."""
-        n = self.num_slow_states
-        if n == 1:
-            return torch.ones(1, 1, dtype=torch.float64)
-        matrix = torch.full((n, n), self.switch_prob / (n - 1), dtype=torch.float64)
-        matrix.fill_diagonal_(1 - self.switch_prob)
-        return matrix
 
     def state_index(self, observations: torch.Tensor) -> torch.Tensor:
         """Exact-model state indices ``(num_envs,)`` of a batch of observations."""
@@ -208,15 +201,10 @@ class MultiClassQueue(TorchVectorEnv):
         weights = levels ** torch.arange(self.num_classes - 1, -1, -1, device=observations.device)
         return (observations[:, : self.num_classes] * weights).sum(dim=1) * self.num_slow_states + observations[:, self.num_classes]
 
-    def _uniform(self, *shape: int) -> torch.Tensor:
-        return torch.rand(shape, generator=self.generator, device=self.device)
-
-    def _random_slow_state(self) -> torch.Tensor:
-        return (self._uniform(self.num_envs) * self.num_slow_states).long().clamp_max(self.num_slow_states - 1)
 
     def _reset_envs(self, mask: torch.Tensor) -> None:
         self.queue_lengths = self.queue_lengths.masked_fill(mask[:, None], 0)
-        self.slow_state = torch.where(mask, self._random_slow_state(), self.slow_state)
+        self.slow_state = torch.where(mask, self._random_levels(self.num_slow_states), self.slow_state)
 
     def _step_envs(self, actions: torch.Tensor):
         costs = self.holding_costs[self.slow_state]  # (num_envs, K)
@@ -227,11 +215,7 @@ class MultiClassQueue(TorchVectorEnv):
         arrives = self._uniform(self.num_envs, self.num_classes) < self.arrival_probs
         self.queue_lengths = (self.queue_lengths - completes.long() + arrives.long()).clamp_max(self.buffer_size)
 
-        if self.num_slow_states > 1:
-            switches = self._uniform(self.num_envs) < self.switch_prob
-            # a uniform draw among the other n_slow - 1 states: shift by 1..n_slow-1
-            shift = 1 + (self._uniform(self.num_envs) * (self.num_slow_states - 1)).long().clamp_max(self.num_slow_states - 2)
-            self.slow_state = torch.where(switches, (self.slow_state + shift) % self.num_slow_states, self.slow_state)
+        self._switch_slow_state()
 
         info = {"queue_lengths": self.queue_lengths.sum(dim=1), "holding_cost": -rewards}
         terminated = torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)

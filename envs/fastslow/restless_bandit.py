@@ -7,6 +7,7 @@ from itertools import combinations
 
 import numpy as np
 import torch
+from ctrlgym.envs.fastslow.slow_chain import SlowChainMixin
 from gymnasium import spaces
 
 from ctrlgym.vector_env import AutoresetMode, TorchVectorEnv
@@ -14,7 +15,7 @@ from ctrlgym.vector_env import AutoresetMode, TorchVectorEnv
 __all__ = ["RestlessBandit"]
 
 
-class RestlessBandit(TorchVectorEnv):
+class RestlessBandit(SlowChainMixin, TorchVectorEnv):
     r"""N restless arms, M activated per step, payoffs modulated by a slowly switching state.
 
     ## Description
@@ -129,12 +130,10 @@ class RestlessBandit(TorchVectorEnv):
         self.slow_state = torch.zeros(self.num_envs, dtype=torch.long, device=self.device)
         self._arms = torch.arange(num_arms, device=self.device)
 
-    def _uniform(self, *shape: int) -> torch.Tensor:
-        return torch.rand(shape, generator=self.generator, device=self.device)
 
     def _reset_envs(self, mask: torch.Tensor) -> None:
         arms = (self._uniform(self.num_envs, self.num_arms) * self.arm_states).long().clamp_max(self.arm_states - 1)
-        slow = (self._uniform(self.num_envs) * self.num_slow_states).long().clamp_max(self.num_slow_states - 1)
+        slow = self._random_levels(self.num_slow_states)
         self.arm_state = torch.where(mask[:, None], arms, self.arm_state)
         self.slow_state = torch.where(mask, slow, self.slow_state)
 
@@ -144,10 +143,7 @@ class RestlessBandit(TorchVectorEnv):
         cdf = torch.where(active[..., None], self._active_cdf[self._arms, self.arm_state], self._passive_cdf[self._arms, self.arm_state])
         draw = self._uniform(self.num_envs, self.num_arms)[..., None]
         self.arm_state = (draw > cdf).sum(-1).clamp_max(self.arm_states - 1)  # inverse CDF: first level with cdf >= u
-        if self.num_slow_states > 1:
-            switches = self._uniform(self.num_envs) < self.switch_prob
-            shift = 1 + (self._uniform(self.num_envs) * (self.num_slow_states - 1)).long().clamp_max(self.num_slow_states - 2)
-            self.slow_state = torch.where(switches, (self.slow_state + shift) % self.num_slow_states, self.slow_state)
+        self._switch_slow_state()
         terminated = torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
         return rewards, terminated, {}
 
@@ -155,18 +151,10 @@ class RestlessBandit(TorchVectorEnv):
         return torch.cat([self.arm_state, self.slow_state[:, None]], dim=1)
 
     # ------------------------------------------------------------------ exact model
-    def slow_transition_matrix(self) -> torch.Tensor:
-        n = self.num_slow_states
-        if n == 1:
-            return torch.ones(1, 1, dtype=torch.float64)
-        matrix = torch.full((n, n), self.switch_prob / (n - 1), dtype=torch.float64)
-        matrix.fill_diagonal_(1 - self.switch_prob)
-        return matrix
 
     def exact_model(self, device: str | torch.device = "cpu"):
         """The exact MDP: per action (arm subset) ``P^a = (⊗_i P_i^{a_i}) ⊗ Z``; s = x * n_env + y."""
         import scipy.sparse as sp
-
         from ctrlgym.solvers.mdp import FiniteMDP
 
         slow = self.slow_transition_matrix().numpy()

@@ -116,7 +116,7 @@ class SumoSimulation:
         self.yellow_left[:] = 0
         self.green_time[:] = 0
         self.depart_time = {}
-        for i, light in enumerate(self.network.lights):
+        for light in self.network.lights:
             if self.signal_control == "agent":
                 api.trafficlight.setRedYellowGreenState(light.id, light.green_states[0])
             else:

@@ -1,0 +1,39 @@
+"""The slow chain shared by the fast-slow envs: y stays w.p. 1 − ε, else moves uniformly to
+another of its ``num_slow_states`` values (independent of the fast state and the action)."""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["SlowChainMixin"]
+
+
+class SlowChainMixin:
+    """For a :class:`TorchVectorEnv` with ``num_slow_states``, ``switch_prob`` and ``slow_state``."""
+
+    num_slow_states: int
+    switch_prob: float
+    slow_state: torch.Tensor
+
+    def _uniform(self, *shape: int) -> torch.Tensor:
+        return torch.rand(shape, generator=self.generator, device=self.device)
+
+    def _random_levels(self, count: int) -> torch.Tensor:
+        """A uniform draw from {0, …, count − 1} per env, ``(num_envs,)``."""
+        return (self._uniform(self.num_envs) * count).long().clamp_max(count - 1)
+
+    def _switch_slow_state(self) -> None:
+        if self.num_slow_states < 2:
+            return
+        switches = self._uniform(self.num_envs) < self.switch_prob
+        shift = 1 + self._random_levels(self.num_slow_states - 1)  # a shift of 1..n−1: another state, uniformly
+        self.slow_state = torch.where(switches, (self.slow_state + shift) % self.num_slow_states, self.slow_state)
+
+    def slow_transition_matrix(self) -> torch.Tensor:
+        """Z: stay w.p. 1 − ε, else move uniformly to another slow state, ``(n_slow, n_slow)``."""
+        n = self.num_slow_states
+        if n == 1:
+            return torch.ones(1, 1, dtype=torch.float64)
+        matrix = torch.full((n, n), self.switch_prob / (n - 1), dtype=torch.float64)
+        matrix.fill_diagonal_(1 - self.switch_prob)
+        return matrix

@@ -91,7 +91,8 @@ def _demo(args: argparse.Namespace) -> None:
     if args.timesteps:
         config.agent.total_timesteps = args.timesteps
     resume = (Path(args.output_dir) / "config.yaml").is_file()
-    print(f"demo: PPO vs c-mu, longest-queue and random on {config.env.id}, seeds {config.seeds}")
+    baselines = ", ".join(config.evaluation.baselines)
+    print(f"demo: PPO vs {baselines} on {config.env.id}, seeds {config.seeds}")
     run_dir = train(config, resume=resume, progress=not args.no_progress)
     evaluate_run(run_dir, progress=not args.no_progress)
     html_path, _ = write_report([run_dir], Path(args.output_dir) / "report")

@@ -6,7 +6,6 @@ from ctrlgym.envs.fastslow.baselines import (
     MyopicArms,
     PriceThreshold,
     RandomAction,
-    RandomClass,
     frozen_state_policy,
     omit_slow_state_policy,
     optimal_policy,
@@ -31,7 +30,7 @@ register_env(
     baselines={
         "c_mu": lambda env, seed: CMuRule(env),
         "longest_queue": lambda env, seed: LongestQueue(env),
-        "random": lambda env, seed: RandomClass(env, seed),
+        "random": lambda env, seed: RandomAction(env, seed),
         **_SOLVER_BASELINES,
     },
 )
@@ -58,4 +57,4 @@ register_env(
     },
 )
 
-__all__ = ["MultiClassQueue", "RestlessBandit", "EnergyStorage", "PriceThreshold", "CMuRule", "LongestQueue", "RandomClass", "MyopicArms", "RandomAction"]
+__all__ = ["MultiClassQueue", "RestlessBandit", "EnergyStorage", "PriceThreshold", "CMuRule", "LongestQueue", "MyopicArms", "RandomAction"]

@@ -11,7 +11,7 @@ import torch
 from ctrlgym.envs.fastslow.multiclass_queue import MultiClassQueue
 
 __all__ = [
-    "CMuRule", "LongestQueue", "RandomClass", "MyopicArms", "RandomAction", "PriceThreshold",
+    "CMuRule", "LongestQueue", "MyopicArms", "RandomAction", "PriceThreshold",
     "optimal_policy", "frozen_state_policy", "omit_slow_state_policy",
 ]  # fmt: skip
 
@@ -47,19 +47,6 @@ class LongestQueue:
     def __call__(self, observations: torch.Tensor) -> torch.Tensor:
         queues, _ = _split(observations, self.num_classes)
         return queues.argmax(dim=1)
-
-
-class RandomClass:
-    """Serve a uniformly random class (seeded, so evaluations repeat)."""
-
-    def __init__(self, env: MultiClassQueue, seed: int = 0) -> None:
-        self.num_classes = env.num_classes
-        self.generator = torch.Generator(device=env.device)
-        self.generator.manual_seed(seed)
-
-    def __call__(self, observations: torch.Tensor) -> torch.Tensor:
-        u = torch.rand(observations.shape[0], generator=self.generator, device=self.generator.device)
-        return (u * self.num_classes).long().clamp_max(self.num_classes - 1).to(observations.device)
 
 
 def optimal_policy(env, epsilon: float = 1e-4):
@@ -100,7 +87,8 @@ class MyopicArms:
 
 
 class RandomAction:
-    """A uniformly random action of a Discrete action space (seeded)."""
+    """A uniformly random action of a Discrete action space (seeded): the class to serve, the arms
+    to play, the trade to make."""
 
     def __init__(self, env, seed: int = 0) -> None:
         self.n = int(env.single_action_space.n)

@@ -2,7 +2,6 @@
 
 import pytest
 import torch
-
 from ctrlgym.envs.fastslow import EnergyStorage, PriceThreshold
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from ctrlgym.envs.fastslow import CMuRule, LongestQueue, MultiClassQueue, RandomClass
+from ctrlgym.envs.fastslow import CMuRule, LongestQueue, MultiClassQueue, RandomAction
 
 from ctrlgym.evaluation import evaluate_policy
 
@@ -99,13 +99,13 @@ def test_c_mu_rule_follows_the_slow_state():
 def test_longest_queue_and_random_baselines():
     env = MultiClassQueue(num_envs=1)
     assert LongestQueue(env)(torch.tensor([[1, 5, 3, 0], [4, 0, 4, 1]])).tolist() == [1, 0]
-    actions = RandomClass(env, seed=0)(torch.zeros(3000, 4, dtype=torch.long))
+    actions = RandomAction(env, seed=0)(torch.zeros(3000, 4, dtype=torch.long))
     assert torch.bincount(actions, minlength=3).min() > 900
 
 
 def test_c_mu_beats_longest_queue_and_random_on_the_default_instance(device):
     score = {
         name: evaluate_policy(make, "ctrlgym/MultiClassQueue-v0", episodes=128, seed=7, device=device)["mean_return"]
-        for name, make in [("c_mu", CMuRule), ("longest", LongestQueue), ("random", lambda env: RandomClass(env, 0))]
+        for name, make in [("c_mu", CMuRule), ("longest", LongestQueue), ("random", lambda env: RandomAction(env, 0))]
     }
     assert score["c_mu"] > score["longest"] > score["random"]

@@ -103,6 +103,7 @@ class EnergyStorage(SlowChainMixin, TorchVectorEnv):
         )
         self.realtime_prices = torch.as_tensor(realtime, dtype=torch.float32, device=self.device)
         self.dayahead_prices = torch.as_tensor(dayahead, dtype=torch.float32, device=self.device)
+        self._realtime_cdf = torch.as_tensor(self.realtime_transition_matrix().cumsum(-1), dtype=torch.float32, device=self.device)  # (n_rt, n_rt)
         self.battery = torch.zeros(self.num_envs, dtype=torch.long, device=self.device)
         self.realtime_level = torch.zeros(self.num_envs, dtype=torch.long, device=self.device)
         self.slow_state = torch.zeros(self.num_envs, dtype=torch.long, device=self.device)
@@ -123,33 +124,26 @@ class EnergyStorage(SlowChainMixin, TorchVectorEnv):
         price = self.effective_price()
         rewards = torch.where(sell, price - self.wear_cost, torch.where(buy, -price - self.wear_cost, torch.zeros_like(price)))
         self.battery = self.battery - sell.long() + buy.long()
-        u = self._uniform(self.num_envs)
-        move = torch.where(u < self.price_move_prob, -1, torch.where(u < 2 * self.price_move_prob, 1, 0))
-        self.realtime_level = self._reflect(self.realtime_level + move)
+        # inverse-CDF draw from the same chain the exact model uses: first level whose cdf >= u
+        u = self._uniform(self.num_envs)[:, None]
+        self.realtime_level = (u > self._realtime_cdf[self.realtime_level]).sum(-1).clamp_max(self.num_realtime - 1)
         self._switch_slow_state()
         terminated = torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
         return rewards, terminated, {"battery": self.battery.float(), "price": price}
-
-    def _reflect(self, level: torch.Tensor) -> torch.Tensor:
-        top = self.num_realtime - 1
-        if top == 0:
-            return torch.zeros_like(level)
-        return torch.where(level < 0, 1, torch.where(level > top, top - 1, level))
 
     def _observe(self) -> torch.Tensor:
         return torch.stack([self.battery, self.realtime_level, self.slow_state], dim=1)
 
     # ------------------------------------------------------------------ exact model
-
     def realtime_transition_matrix(self) -> np.ndarray:
         """The real-time price chain: down / up one level w.p. q each, reflecting at the ends."""
         n, q = self.num_realtime, self.price_move_prob
         matrix = np.zeros((n, n))
         for level in range(n):
-            for step, p in ((-1, q), (1, q), (0, 1 - 2 * q)):
-                target = level + step
-                target = 1 if target < 0 and n > 1 else (n - 2 if target > n - 1 and n > 1 else min(max(target, 0), n - 1))
-                matrix[level, target] += p
+            for target, p in ((level - 1, q), (level + 1, q), (level, 1 - 2 * q)):
+                if n > 1 and not 0 <= target < n:
+                    target = 2 * level - target  # reflect: a step off the end bounces back
+                matrix[level, min(max(target, 0), n - 1)] += p
         return matrix
 
     def exact_model(self, device: str | torch.device = "cpu"):

@@ -151,7 +151,6 @@ class RestlessBandit(SlowChainMixin, TorchVectorEnv):
         return torch.cat([self.arm_state, self.slow_state[:, None]], dim=1)
 
     # ------------------------------------------------------------------ exact model
-
     def exact_model(self, device: str | torch.device = "cpu"):
         """The exact MDP: per action (arm subset) ``P^a = (⊗_i P_i^{a_i}) ⊗ Z``; s = x * n_env + y."""
         import scipy.sparse as sp

@@ -6,7 +6,7 @@ TORCH ?= torch==2.13.0
 EXTRAS ?= dev,torchrl,traffic
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo test test-slow bench bench-sumo check clean
+.PHONY: setup demo test test-slow bench bench-sumo bench-twin calibrate-twin check clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,12 @@ bench: setup  ## env steps/s of the native batch vs gymnasium SyncVectorEnv
 bench-sumo: setup  ## TrafficSignalEnv vs sumo-rl vs SUMO alone (installs sumo-rl into .venv)
 	$(PY) -m pip install --quiet sumo-rl
 	$(PY) benchmarks/bench_sumo.py
+
+bench-twin: setup  ## the torch traffic twin vs the SUMO env: intersection-decisions/s
+	$(PY) benchmarks/bench_twin.py
+
+calibrate-twin: setup  ## the twin vs SUMO on the 4x4 grid: queue, waiting, throughput side by side
+	$(PY) benchmarks/calibrate_twin.py
 
 check: setup  ## the conformance checkers on every registered env
 	$(VENV)/bin/ctrlgym list

@@ -55,7 +55,8 @@ def _evaluate(args: argparse.Namespace) -> None:
     from ctrlgym.evaluation import evaluate_run
     from ctrlgym.report import mean_ci
 
-    evaluation = evaluate_run(args.run_dir, progress=not args.no_progress)
+    evaluation = evaluate_run(args.run_dir, progress=not args.no_progress, env_id=args.env)
+    print(f"evaluated on {evaluation['env']}")
     for policy, per_seed in evaluation["policies"].items():
         mean, half = mean_ci([result["mean_return"] for result in per_seed.values()])
         print(f"{policy:<16} mean return {mean:10.2f} ± {half:.2f} (95% CI, {len(per_seed)} seeds)")
@@ -118,6 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser("evaluate", help="evaluate a run's agent against the env's baselines")
     evaluate.add_argument("run_dir", type=Path, help="a run directory, or a config (agent: null evaluates baselines only)")
+    evaluate.add_argument(
+        "--env", default=None, help="evaluate on another env with the run's kwargs (e.g. trained on the traffic twin, evaluated on SUMO)"
+    )
     evaluate.set_defaults(run=_evaluate)
 
     solve = commands.add_parser("solve", help="exact and frozen-state DP on the env's exact model (config's solve section)")

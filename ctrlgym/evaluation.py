@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 from ctrlgym.config import ExperimentConfig
 from ctrlgym.policies import Policy, SB3Policy
 from ctrlgym.registry import get_entry, make_vector_env
-from ctrlgym.runs import RunDirError, open_run_dir, resolve_run_dir, update_metrics
+from ctrlgym.runs import RunDirError, open_run_dir, read_metrics, resolve_run_dir, update_metrics
 from ctrlgym.vector_env import TorchVectorEnv
 
 __all__ = ["evaluate_policy", "evaluate_run"]
@@ -80,18 +80,26 @@ def _load_agent(run_dir: Path, config: ExperimentConfig, seed: int):
     return PPO.load(path, device=config.agent.device)
 
 
-def evaluate_run(run_dir: str | Path, progress: bool = True) -> dict[str, Any]:
+def evaluate_run(run_dir: str | Path, progress: bool = True, env_id: str | None = None) -> dict[str, Any]:
     """Evaluate the trained agent of every seed and the env's baselines on the same seeds.
 
     ``run_dir`` is a run directory, or a config file (then its ``output_dir`` is used; with
     ``agent: null`` only the baselines run). Seed s is evaluated on env seed
     ``s + evaluation.seed_offset`` for every policy, so the comparison is paired. Results go to
     ``metrics.json`` under ``"evaluation"``.
+
+    ``env_id`` evaluates on another registered env with the run's env kwargs and the same
+    spaces, e.g. an agent trained on the traffic twin, on SUMO; results go under
+    ``"transfer"`` → ``env_id``, beside the evaluation on the training env.
     """
     run_dir, config = open_run_dir(resolve_run_dir(Path(run_dir)))
-    entry = get_entry(config.env.id)
+    env_id = get_entry(env_id).env_id if env_id is not None else config.env.id
+    entry = get_entry(env_id)
     agent_name = config.agent.algo if config.agent is not None else None
     names = ([agent_name] if agent_name else []) + list(config.evaluation.baselines)
+    missing = [name for name in config.evaluation.baselines if name not in entry.baselines]
+    if missing:
+        raise ValueError(f"{env_id} has no baselines {missing} (it has {sorted(entry.baselines)}); set evaluation.baselines")
     results: dict[str, dict[str, Any]] = {name: {} for name in names}
     jobs = [(seed, name) for seed in config.seeds for name in results]
     for seed, name in tqdm(jobs, desc="evaluate", disable=not progress):
@@ -108,12 +116,15 @@ def evaluate_run(run_dir: str | Path, progress: bool = True) -> dict[str, Any]:
             make_policy = lambda env, baseline=baseline, eval_seed=eval_seed: baseline.make(env, eval_seed)  # noqa: E731
         results[name][str(seed)] = evaluate_policy(
             make_policy,
-            config.env.id,
+            env_id,
             episodes=config.evaluation.episodes,
             seed=eval_seed,
             device=config.env.device,
             **env_kwargs,
         )
-    evaluation = {"agent": agent_name, "seeds": config.seeds, "policies": results}
-    update_metrics(run_dir, "evaluation", evaluation)
+    evaluation = {"agent": agent_name, "env": env_id, "seeds": config.seeds, "policies": results}
+    if env_id == get_entry(config.env.id).env_id:
+        update_metrics(run_dir, "evaluation", evaluation)
+    else:
+        update_metrics(run_dir, "transfer", {**read_metrics(run_dir).get("transfer", {}), env_id: evaluation})
     return evaluation

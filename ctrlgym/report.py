@@ -106,6 +106,7 @@ def _run_section(run_dir: Path) -> dict[str, Any]:
     evaluation = metrics.get("evaluation")
     rows = _comparison(evaluation) if evaluation else []
     solve = metrics.get("solve")
+    transfer = [(env_id, _comparison(result)) for env_id, result in metrics.get("transfer", {}).items()]
     return {
         "name": config.name,
         "run_dir": str(run_dir),
@@ -117,6 +118,7 @@ def _run_section(run_dir: Path) -> dict[str, Any]:
         "solve": solve,
         "solve_png": _solve_plot(config.name, solve) if solve else None,
         "timesteps": config.agent.total_timesteps if config.agent is not None else 0,
+        "transfer": transfer,
     }
 
 
@@ -153,8 +155,10 @@ def _table(section: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     return header, cells
 
 
-def _summary(section: dict[str, Any]) -> str:
+def _summary(section: dict[str, Any], env: str | None = None) -> str:
     agent = f"agent {section['agent']} ({section['timesteps']} steps per seed)" if section["agent"] else "baselines only"
+    if env is not None:
+        return f"Evaluated on {env}, trained on {section['env']}: {agent}, run {section['run_dir']}."
     return f"Env {section['env']}, {agent}, run {section['run_dir']}."
 
 
@@ -163,6 +167,8 @@ def _tables(section: dict[str, Any]) -> list[tuple[str, list[str], list[list[str
     tables = []
     if section["rows"]:
         tables.append((_summary(section), *_table(section)))
+    for env, rows in section["transfer"]:
+        tables.append((_summary(section, env), *_table({"rows": rows})))
     if section["solve"]:
         tables.append((_solve_summary(section["solve"]), *_solve_table(section["solve"])))
     return tables

@@ -17,4 +17,4 @@ if importlib.util.find_spec("sumo") is not None or importlib.util.find_spec("lib
 
     __all__.append("traffic")
 else:
-    mark_unavailable(["ctrlgym/TrafficSignalEnv-v0", "ctrlgym/SingleIntersection-v0"], "traffic")
+    mark_unavailable(["ctrlgym/TrafficSignalEnv-v0", "ctrlgym/SingleIntersection-v0", "ctrlgym/TrafficTwinEnv-v0", "ctrlgym/SingleIntersectionTwin-v0"], "traffic")

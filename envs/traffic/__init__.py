@@ -4,6 +4,8 @@ from ctrlgym.envs.traffic.baselines import MaxPressure, ProgramControl, RandomGr
 from ctrlgym.envs.traffic.env import OBSERVATION_FEATURES, REWARDS, SingleIntersection, TrafficSignalEnv
 from ctrlgym.envs.traffic.network import SignalNetwork
 from ctrlgym.envs.traffic.scenarios import Scenario, ScenarioError, make_scenario
+from ctrlgym.envs.traffic.twin import SingleIntersectionTwin, TrafficTwinEnv
+from ctrlgym.envs.traffic.twin_network import QueueNetwork
 from ctrlgym.envs.traffic.workers import SumoError
 
 from ctrlgym.registry import Baseline, register_env
@@ -29,8 +31,22 @@ register_env(
     baselines=_BASELINES,
     check_kwargs={"num_envs": 2},
 )
+register_env(
+    TrafficTwinEnv,
+    family="traffic",
+    summary="torch queue-model twin of a SUMO network, batched on CPU/GPU (same spaces as TrafficSignalEnv)",
+    baselines=_BASELINES,
+    check_kwargs={"scenario": "arterial", "cols": 2, "num_envs": 4},
+)
+register_env(
+    SingleIntersectionTwin,
+    family="traffic",
+    summary="torch twin of SingleIntersection (one light, single-agent), batched on CPU/GPU",
+    baselines=_BASELINES,
+    check_kwargs={"num_envs": 4},
+)
 
 __all__ = [
     "TrafficSignalEnv", "SingleIntersection", "Scenario", "ScenarioError", "SumoError", "SignalNetwork", "make_scenario",
-    "MaxPressure", "RandomGreens", "ProgramControl", "OBSERVATION_FEATURES", "REWARDS",
+    "MaxPressure", "RandomGreens", "ProgramControl", "OBSERVATION_FEATURES", "REWARDS", "TrafficTwinEnv", "SingleIntersectionTwin", "QueueNetwork",
 ]  # fmt: skip

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from ctrlgym.envs.traffic.network import SignalNetwork
+from ctrlgym.envs.traffic.readout import OBSERVATION_FEATURES, REWARDS, LaneReadout
 from ctrlgym.envs.traffic.scenarios import Scenario, make_scenario
 from ctrlgym.envs.traffic.simulation import SignalTiming
 from ctrlgym.envs.traffic.workers import SumoError, SumoWorkers
@@ -17,9 +18,6 @@ from ctrlgym.vector_env import AutoresetMode, TorchVectorEnv
 
 __all__ = ["TrafficSignalEnv", "SingleIntersection", "OBSERVATION_FEATURES", "REWARDS"]
 
-OBSERVATION_FEATURES = ("phase", "min_green", "density", "queue", "neighbours")
-REWARDS = ("diff_waiting_time", "queue", "pressure")
-_VEHICLES, _HALTING, _WAITING, _SPEED = range(4)
 
 
 class TrafficSignalEnv(TorchVectorEnv):
@@ -176,7 +174,7 @@ class TrafficSignalEnv(TorchVectorEnv):
             validate_actions=validate_actions,
         )
         self.neighbour_graph = torch.as_tensor(self.network.adjacency, device=self.device)  # (n_agents, n_agents)
-        self._index_lanes()
+        self.readout = LaneReadout(self.network, self.device)
         self.workers = SumoWorkers(
             self.num_envs,
             {
@@ -195,7 +193,7 @@ class TrafficSignalEnv(TorchVectorEnv):
         self._lanes = np.zeros((self.num_envs, lanes_total, 4))  # (num_envs, n_lanes, [vehicles, halting, waiting, speed])
         self._green = np.zeros((self.num_envs, n_agents), dtype=np.int64)
         self._can_switch = np.zeros((self.num_envs, n_agents), dtype=bool)
-        self._waiting = np.zeros((self.num_envs, n_agents))
+        self._waiting = torch.zeros((self.num_envs, n_agents), device=self.device)
         self._teleports = np.zeros(self.num_envs)
 
     # ------------------------------------------------------------------ layout
@@ -203,32 +201,14 @@ class TrafficSignalEnv(TorchVectorEnv):
         sizes = {"phase": self.network.max_greens, "min_green": 1, "density": self.network.max_lanes, "queue": self.network.max_lanes, "neighbours": 1}
         return sum(sizes[f] for f in self.observation_features)
 
-    def _index_lanes(self) -> None:
-        """Index arrays that gather each light's lanes from the flat lane readings (pad = last slot)."""
-        lane_index = {lane: i for i, lane in enumerate(self.network.all_lanes)}
-        pad = len(lane_index)  # a zero row appended at read time
-        n, width = self.num_agents, self.network.max_lanes
-        width_out = max(len(light.outgoing_lanes) for light in self.network.lights)
-        self._in_lanes = np.full((n, width), pad)
-        self._out_lanes = np.full((n, width_out), pad)
-        self._capacity = np.ones((n, width))
-        for a, light in enumerate(self.network.lights):
-            for k, lane in enumerate(light.incoming_lanes):
-                self._in_lanes[a, k] = lane_index[lane]
-                self._capacity[a, k] = light.lane_capacity[lane]
-            for k, lane in enumerate(light.outgoing_lanes):
-                self._out_lanes[a, k] = lane_index[lane]
-        self._lane_mask = self._in_lanes != pad
-
-    def _gather(self, lanes: np.ndarray, index: np.ndarray) -> np.ndarray:
-        padded = np.concatenate([lanes, np.zeros((lanes.shape[0], 1, lanes.shape[2]))], axis=1)
-        return padded[:, index]  # (num_envs, n_agents, width, 4)
-
     # ------------------------------------------------------------------ TorchVectorEnv
     def _store(self, i: int, readings: dict) -> None:
         self._lanes[i] = readings["lanes"]
         self._green[i] = readings["green"]
         self._can_switch[i] = readings["can_switch"]
+
+    def _lane_tensor(self) -> torch.Tensor:
+        return torch.as_tensor(self._lanes, dtype=torch.float32, device=self.device)  # one copy per step
 
     def _reset_envs(self, mask: torch.Tensor) -> None:
         indices = np.flatnonzero(mask.cpu().numpy())
@@ -242,11 +222,8 @@ class TrafficSignalEnv(TorchVectorEnv):
             raise
         for i, readings in started.items():
             self._store(i, readings)
-            self._waiting[i] = self._incoming(self._lanes[i : i + 1])[..., _WAITING].sum(-1)[0]
             self._teleports[i] = 0.0
-
-    def _incoming(self, lanes: np.ndarray) -> np.ndarray:
-        return self._gather(lanes, self._in_lanes) * self._lane_mask[None, :, :, None]
+        self._waiting = torch.where(mask[:, None], self.readout.waiting(self.readout.incoming(self._lane_tensor())), self._waiting)
 
     def _step_envs(self, actions: torch.Tensor):
         greens = actions.reshape(self.num_envs, -1).cpu().numpy()
@@ -255,13 +232,11 @@ class TrafficSignalEnv(TorchVectorEnv):
         except SumoError:
             self._has_reset = False  # the batch must be reset before it steps again
             raise
-        arrived = np.zeros(self.num_envs)
-        trip_time = np.zeros(self.num_envs)
-        teleports = np.zeros(self.num_envs)
+        counts = np.zeros((3, self.num_envs))  # arrived, trip_time, teleports
         for i, readings in enumerate(results):
             self._store(i, readings)
-            arrived[i], trip_time[i], teleports[i] = readings["arrived"], readings["trip_time"], readings["teleports"]
-        self._teleports += teleports
+            counts[:, i] = readings["arrived"], readings["trip_time"], readings["teleports"]
+        self._teleports += counts[2]
         if self.max_teleports is not None and (self._teleports > self.max_teleports).any():
             worst = int(np.argmax(self._teleports))
             self._has_reset = False
@@ -269,63 +244,25 @@ class TrafficSignalEnv(TorchVectorEnv):
                 f"scenario {self.scenario.name}, env {worst}: teleport storm, {int(self._teleports[worst])} teleports "
                 f"this episode (max_teleports={self.max_teleports}); the network is gridlocked"
             )
-
-        incoming = self._incoming(self._lanes)  # (num_envs, n_agents, max_lanes, 4)
-        waiting = incoming[..., _WAITING].sum(-1)  # (num_envs, n_agents)
-        halting = incoming[..., _HALTING].sum(-1)
-        if self.reward_name == "diff_waiting_time":
-            rewards = (self._waiting - waiting) / 100.0
-        elif self.reward_name == "queue":
-            rewards = -halting
-        else:
-            outgoing = self._gather(self._lanes, self._out_lanes)[..., _VEHICLES].sum(-1)
-            rewards = -np.abs(incoming[..., _VEHICLES].sum(-1) - outgoing)
-        self._waiting = waiting
-
-        vehicles_in = incoming[..., _VEHICLES].sum((1, 2))
-        all_vehicles = self._lanes[..., _VEHICLES].sum(1)
-        metrics = np.stack(
-            [
-                halting.mean(1),  # queue_length
-                np.where(vehicles_in > 0, waiting.sum(1) / np.maximum(vehicles_in, 1), 0.0),  # waiting_time
-                arrived,  # throughput
-                trip_time,
-                np.where(all_vehicles > 0, (self._lanes[..., _SPEED] * self._lanes[..., _VEHICLES]).sum(1) / np.maximum(all_vehicles, 1), 0.0),
-                teleports,
-            ]
-        )  # (6, num_envs): one host-to-device copy for all metrics
-        metrics = torch.as_tensor(metrics, dtype=torch.float32, device=self.device)
-        info = dict(zip(("queue_length", "waiting_time", "throughput", "trip_time", "mean_speed", "teleports"), metrics))
-        rewards = torch.as_tensor(rewards, dtype=torch.float32, device=self.device)
+        lanes = self._lane_tensor()
+        incoming = self.readout.incoming(lanes)
+        rewards = self.readout.rewards(self.reward_name, lanes, incoming, self._waiting)
+        self._waiting = self.readout.waiting(incoming)
+        info = self.readout.metrics(lanes, incoming, *torch.as_tensor(counts, dtype=torch.float32, device=self.device))
         if self.single_agent:
             rewards = rewards[:, 0]
         terminated = torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
         return rewards, terminated, info
 
     def _observe(self) -> torch.Tensor:
-        parts = []
-        incoming = self._incoming(self._lanes)
-        capacity = self._capacity[None]
-        for feature in self.observation_features:
-            if feature == "phase":
-                parts.append(np.eye(self.network.max_greens)[self._green])
-            elif feature == "min_green":
-                parts.append(self._can_switch[..., None].astype(np.float64))
-            elif feature == "density":
-                parts.append(np.clip(incoming[..., _VEHICLES] / capacity, 0, 1))
-            elif feature == "queue":
-                parts.append(np.clip(incoming[..., _HALTING] / capacity, 0, 1))
-            else:  # neighbours: mean queue ratio of the neighbours' incoming lanes
-                queue_ratio = (np.clip(incoming[..., _HALTING] / capacity, 0, 1) * self._lane_mask).sum(-1) / self._lane_mask.sum(-1)
-                adjacency = self.network.adjacency.astype(np.float64)
-                degree = np.maximum(adjacency.sum(1), 1)
-                parts.append((queue_ratio @ adjacency.T / degree)[..., None])
-        obs = torch.as_tensor(np.concatenate(parts, axis=-1), dtype=torch.float32, device=self.device)
+        green = torch.as_tensor(self._green, device=self.device)
+        can_switch = torch.as_tensor(self._can_switch, device=self.device)
+        obs = self.readout.observe(self.observation_features, self.readout.incoming(self._lane_tensor()), green, can_switch)
         return obs[:, 0] if self.single_agent else obs  # (num_envs, [n_agents,] obs_dim)
 
     def lane_vehicle_counts(self) -> torch.Tensor:
         """Vehicles on every controlled lane (incoming and outgoing), ``(num_envs, n_lanes)``."""
-        return torch.as_tensor(self._lanes[..., _VEHICLES], dtype=torch.float32, device=self.device)
+        return self._lane_tensor()[..., 0]
 
     def close(self, **kwargs) -> None:
         if not getattr(self, "closed", False) and hasattr(self, "workers"):

@@ -56,7 +56,7 @@ def test_queue_reward_is_minus_halting_vehicles_on_incoming_lanes():
         env.reset(seed=3)
         for _ in range(20):
             obs, rewards, *_ = env.step(torch.zeros(1, 2, dtype=torch.long))
-        halting = (obs[0] * torch.as_tensor(env._capacity, dtype=torch.float32)).sum(-1)
+        halting = (obs[0] * env.readout.capacity).sum(-1)
         assert torch.allclose(rewards[0], -halting.round(), atol=1e-4)
         assert rewards.min() < 0, "a never-switching light must build a queue"
     finally:

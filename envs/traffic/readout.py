@@ -1,0 +1,104 @@
+"""Observations, rewards and metrics from per-lane readings, shared by SUMO and its torch twin.
+
+Both traffic simulators produce the same lane readings, a tensor ``(num_envs, n_lanes, 4)`` of
+(vehicles, halting vehicles, summed waiting seconds, mean speed m/s) over the network's lanes in
+:attr:`SignalNetwork.all_lanes` order, plus each light's green and whether it may switch. This
+module turns them into what the agent sees, so the two envs cannot disagree on a definition.
+"""
+
+from __future__ import annotations
+
+import torch
+from ctrlgym.envs.traffic.network import SignalNetwork
+
+__all__ = ["LaneReadout", "OBSERVATION_FEATURES", "REWARDS", "METRICS", "VEHICLES", "HALTING", "WAITING", "SPEED"]
+
+OBSERVATION_FEATURES = ("phase", "min_green", "density", "queue", "neighbours")
+REWARDS = ("diff_waiting_time", "queue", "pressure")
+METRICS = ("queue_length", "waiting_time", "throughput", "trip_time", "mean_speed", "teleports")
+VEHICLES, HALTING, WAITING, SPEED = range(4)
+
+
+class LaneReadout:
+    """Per-light views of the lane readings: each light's incoming/outgoing lanes, zero-padded."""
+
+    def __init__(self, network: SignalNetwork, device: torch.device) -> None:
+        lane_index = {lane: i for i, lane in enumerate(network.all_lanes)}
+        pad = len(lane_index)  # index of a zero row appended at read time
+        n, width = network.num_agents, network.max_lanes
+        width_out = max(len(light.outgoing_lanes) for light in network.lights)
+        in_lanes = torch.full((n, width), pad, dtype=torch.long)
+        out_lanes = torch.full((n, width_out), pad, dtype=torch.long)
+        capacity = torch.ones(n, width)
+        for a, light in enumerate(network.lights):
+            for k, lane in enumerate(light.incoming_lanes):
+                in_lanes[a, k] = lane_index[lane]
+                capacity[a, k] = light.lane_capacity[lane]
+            for k, lane in enumerate(light.outgoing_lanes):
+                out_lanes[a, k] = lane_index[lane]
+        self.max_greens = network.max_greens
+        self.in_lanes, self.out_lanes = in_lanes.to(device), out_lanes.to(device)
+        self.capacity = capacity.to(device)  # (n_agents, max_lanes) vehicles a lane holds
+        self.lane_mask = (in_lanes != pad).to(device)
+        adjacency = torch.as_tensor(network.adjacency, dtype=torch.float32)
+        self.neighbour_mean = (adjacency / adjacency.sum(1, keepdim=True).clamp(min=1)).to(device)  # row-normalised
+
+    def _gather(self, lanes: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        padded = torch.cat([lanes, lanes.new_zeros(lanes.shape[0], 1, lanes.shape[2])], dim=1)
+        return padded.index_select(1, index.flatten()).reshape(lanes.shape[0], *index.shape, lanes.shape[2])
+
+    def incoming(self, lanes: torch.Tensor) -> torch.Tensor:
+        """Readings of each light's incoming lanes, ``(num_envs, n_agents, max_lanes, 4)``; the
+        ``incoming`` argument of the methods below (gathered once per step)."""
+        return self._gather(lanes, self.in_lanes)
+
+    @staticmethod
+    def waiting(incoming: torch.Tensor) -> torch.Tensor:
+        """Summed waiting seconds on each light's incoming lanes, ``(num_envs, n_agents)``."""
+        return incoming[..., WAITING].sum(-1)
+
+    def observe(self, features: tuple[str, ...], incoming: torch.Tensor, green: torch.Tensor, can_switch: torch.Tensor) -> torch.Tensor:
+        """The observation ``(num_envs, n_agents, obs_dim)`` in [0, 1] (see the env docstrings)."""
+        parts = []
+        for feature in features:
+            if feature == "phase":
+                parts.append(torch.nn.functional.one_hot(green, self.max_greens).to(incoming.dtype))
+            elif feature == "min_green":
+                parts.append(can_switch[..., None].to(incoming.dtype))
+            elif feature == "density":
+                parts.append((incoming[..., VEHICLES] / self.capacity).clamp(0, 1))
+            elif feature == "queue":
+                parts.append((incoming[..., HALTING] / self.capacity).clamp(0, 1))
+            else:  # neighbours: mean queue ratio over the neighbouring lights' incoming lanes
+                ratio = (incoming[..., HALTING] / self.capacity).clamp(0, 1) * self.lane_mask
+                ratio = ratio.sum(-1) / self.lane_mask.sum(-1)
+                parts.append((ratio @ self.neighbour_mean.T)[..., None])
+        return torch.cat(parts, dim=-1).float()
+
+    def rewards(self, name: str, lanes: torch.Tensor, incoming: torch.Tensor, previous_waiting: torch.Tensor) -> torch.Tensor:
+        """Per-light rewards ``(num_envs, n_agents)``: ``diff_waiting_time`` (drop in waiting, in
+        100 s), ``queue`` (minus halting vehicles), ``pressure`` (minus |in − out vehicles|)."""
+        if name == "diff_waiting_time":
+            return (previous_waiting - incoming[..., WAITING].sum(-1)) / 100.0
+        if name == "queue":
+            return -incoming[..., HALTING].sum(-1)
+        outgoing = self._gather(lanes, self.out_lanes)[..., VEHICLES].sum(-1)
+        return -(incoming[..., VEHICLES].sum(-1) - outgoing).abs()
+
+    def metrics(
+        self, lanes: torch.Tensor, incoming: torch.Tensor, arrived: torch.Tensor, trip_time: torch.Tensor, teleports: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        """Per-env metrics of one step, named as in :data:`METRICS`."""
+        vehicles_in = incoming[..., VEHICLES].sum((1, 2))
+        waiting = incoming[..., WAITING].sum((1, 2))
+        vehicles = lanes[..., VEHICLES].sum(1)
+        moving = (lanes[..., SPEED] * lanes[..., VEHICLES]).sum(1)
+        values = (
+            incoming[..., HALTING].sum(-1).mean(1),  # queue_length: halting vehicles per light
+            torch.where(vehicles_in > 0, waiting / vehicles_in.clamp(min=1), 0.0),  # waiting_time per vehicle
+            arrived,  # throughput
+            trip_time,
+            torch.where(vehicles > 0, moving / vehicles.clamp(min=1), 0.0),  # mean_speed
+            teleports,
+        )
+        return {name: value.float() for name, value in zip(METRICS, values)}

@@ -1,0 +1,401 @@
+"""The torch twin of a SUMO signal network: a batched store-and-forward queue model."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from ctrlgym.envs.traffic.network import SignalNetwork
+from ctrlgym.envs.traffic.readout import OBSERVATION_FEATURES, REWARDS, LaneReadout
+from ctrlgym.envs.traffic.scenarios import Scenario, make_scenario
+from ctrlgym.envs.traffic.simulation import SIGNAL_CONTROLS, SignalTiming
+from ctrlgym.envs.traffic.twin_network import QueueNetwork
+from gymnasium import spaces
+
+from ctrlgym.vector_env import AutoresetMode, TorchVectorEnv
+
+__all__ = ["TrafficTwinEnv", "SingleIntersectionTwin"]
+
+
+class TrafficTwinEnv(TorchVectorEnv):
+    r"""The signal network of a SUMO scenario as a batched queue model in torch (CPU or GPU).
+
+    ## Description
+    The same network, routes, agents, actions, observations, rewards and metrics as
+    :class:`TrafficSignalEnv`, simulated second by second as a store-and-forward queue network
+    (Aboudolas, Papageorgiou & Kosmatopoulos 2009; the point-queue model of max-pressure,
+    Varaiya 2013) for ``num_envs`` copies at once. Built from the scenario's ``.net.xml`` and
+    route file by :class:`QueueNetwork`. Per lane ``l`` and movement ``m = (l → b)``, each second:
+
+    * vehicles entering ``l`` reach its stop line after the free-flow time ``⌈length/speed⌉``;
+      there they join the queue ``x_m`` of their movement with the turning share ``p_m`` (or
+      leave the network, on exit lanes);
+    * a lane discharges first in first out: its queue ``X_l = Σ_{m ∈ l} x_m`` leaves at the rate
+      ``min(X_l, s / Σ_m (x_m / X_l) / σ_m)``, each movement in proportion to its queue (red
+      movements hold theirs): saturation flow ``s`` (veh/s per lane), signal share ``σ_m`` (1 for
+      ``G``, ``permissive_share`` for ``g``, ``yellow_share`` for yellow, 0 for red), so a slow
+      or red vehicle at the head holds the lane;
+    * spill-back: the discharge into an edge is scaled down to the free space
+      ``Σ_l (length_l / 7.5 m − vehicles_l)`` of its lanes;
+    * new vehicles enter at the network's edge as Poisson arrivals with the route file's rates
+      (averaged per ``demand_bin`` seconds), wait outside while the entry lane is full;
+    * at red, queued vehicles come to a halt, ``1/stop_seconds`` of the still-moving ones per
+      second (they brake first); at green the halted ones start moving at ``start_wave`` veh/s
+      (the start-up wave); a halting vehicle's waiting time grows by one second.
+
+    Signals follow :class:`TrafficSignalEnv`'s rules exactly: a change shows yellow for
+    ``yellow_time`` seconds, requests before ``min_green`` are held, ``max_green`` ends a green.
+    ``signal_control="fixed_time"`` runs each light's own program with its durations,
+    ``"actuated"`` with the program's min/max durations, a green ending (after its minimum)
+    when its movements have less than one vehicle queued.
+
+    ## Action, Observation, Rewards, Metrics
+    As :class:`TrafficSignalEnv`: ``MultiDiscrete`` greens ``(num_envs, n_agents)``; observation
+    ``(num_envs, n_agents, obs_dim)`` from the same lane readings (vehicles, halting vehicles,
+    waiting seconds, mean speed per lane); rewards ``(num_envs, n_agents)``; the same metric
+    names. Quantities are fluid (fractional vehicles). ``trip_time`` is the vehicle-seconds
+    spent in the network in the step, so ``travel_time`` = Σ trip_time / Σ throughput is the
+    mean trip time by Little's law. ``teleports`` is always 0.
+
+    ## Arguments
+    All of :class:`TrafficSignalEnv`'s, so a config switches between SUMO and the twin by the
+    env name alone; the SUMO-only ones (``backend``, ``gui``, ``time_to_teleport``,
+    ``max_teleports``) are accepted and have no effect. Model parameters: ``saturation_flow``
+    (veh/s per lane), ``permissive_share``, ``yellow_share``, ``start_wave`` (veh/s), ``stop_seconds`` (≥ 1 s), ``demand_bin`` (s); the
+    defaults come from ``benchmarks/calibrate_twin.py`` on the 4x4 grid.
+
+    ## Examples
+    >>> env = TrafficTwinEnv(num_envs=4096, scenario="grid")        # doctest: +SKIP
+    >>> obs, info = env.reset(seed=0)                                # (4096, 16, 11)
+
+    ## Version History
+    * v0: initial version.
+    """
+
+    metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
+    multi_agent = True
+    ratio_metrics = {"travel_time": ("trip_time", "throughput")}
+
+    def __init__(
+        self,
+        num_envs: int = 1,
+        *,
+        scenario: str | Scenario = "grid",
+        rows: int = 4,
+        cols: int = 4,
+        demand: float = 2400.0,
+        lanes: int = 1,
+        route_seed: int = 0,
+        tls_type: str = "actuated",
+        net_file: str | Path | None = None,
+        route_file: str | Path | Sequence[str | Path] | None = None,
+        sumocfg: str | Path | None = None,
+        backend: str = "libsumo",
+        signal_control: str = "agent",
+        delta_time: int = 5,
+        yellow_time: int = 2,
+        min_green: int = 5,
+        max_green: int = 60,
+        observation: Sequence[str] = ("phase", "min_green", "density", "queue"),
+        reward: str = "diff_waiting_time",
+        num_seconds: int = 3600,
+        max_episode_steps: int | None = None,
+        gui: bool = False,
+        time_to_teleport: int = 300,
+        max_teleports: int | None = None,
+        single_agent: bool = False,
+        saturation_flow: float = 0.55,
+        permissive_share: float = 0.25,
+        start_wave: float = 1.0,
+        yellow_share: float = 0.0,
+        stop_seconds: float = 6.0,
+        demand_bin: int = 60,
+        device: str | torch.device = "cpu",
+        autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
+        validate_actions: bool = True,
+    ) -> None:
+        name = type(self).__name__
+        unknown = [f for f in observation if f not in OBSERVATION_FEATURES]
+        if unknown or not observation:
+            raise ValueError(f"{name}: unknown observation features {unknown}; choose from {OBSERVATION_FEATURES}")
+        if reward not in REWARDS:
+            raise ValueError(f"{name}: unknown reward {reward!r}; choose one of {REWARDS}")
+        if signal_control not in SIGNAL_CONTROLS:
+            raise ValueError(f"{name}: unknown signal_control {signal_control!r}; choose one of {SIGNAL_CONTROLS}")
+        positive = {"saturation_flow": saturation_flow, "start_wave": start_wave, "demand_bin": demand_bin}
+        for label, value in positive.items():
+            if not value > 0:
+                raise ValueError(f"{name}: {label} must be > 0, got {value}")
+        if not stop_seconds >= 1:
+            raise ValueError(f"{name}: stop_seconds must be >= 1, got {stop_seconds}")
+        for label, value in (("permissive_share", permissive_share), ("yellow_share", yellow_share)):
+            if not 0 <= value <= 1:
+                raise ValueError(f"{name}: {label} must be in [0, 1], got {value}")
+        if sumocfg is not None:
+            self.scenario = Scenario.from_sumocfg(sumocfg)
+        elif net_file is not None:
+            if route_file is None:
+                raise ValueError(f"{name}: net_file needs a route_file")
+            self.scenario = Scenario.from_files(net_file, route_file, duration=num_seconds)
+        elif isinstance(scenario, Scenario):
+            self.scenario = scenario
+        else:
+            self.scenario = make_scenario(
+                scenario, rows=rows, cols=cols, demand=demand, lanes=lanes, duration=num_seconds, seed=route_seed, tls_type=tls_type
+            )
+        self.network = SignalNetwork(self.scenario.net_file)
+        self.model = QueueNetwork(
+            self.scenario, self.network, permissive_share=permissive_share, yellow_share=yellow_share, demand_bin=demand_bin
+        )
+        if signal_control == "actuated" and not self.model.program_actuated.all():
+            raise ValueError(f"{name}: signal_control='actuated' needs actuated programs; {self.scenario.name}'s are static")
+        self.timing = SignalTiming(delta_time, yellow_time, min_green, max_green)
+        self.signal_control, self.backend = signal_control, backend
+        self.observation_features = tuple(observation)
+        self.reward_name = reward
+        self.single_agent = single_agent
+        self.saturation_flow, self.start_wave, self.yellow_share = float(saturation_flow), float(start_wave), float(yellow_share)
+        self.stop_rate = 1.0 / float(stop_seconds)  # share of the still-moving queue that comes to a halt each second
+        n_agents = self.network.num_agents
+        if single_agent and n_agents != 1:
+            raise ValueError(f"{name}: single_agent=True needs a one-light scenario, {self.scenario.name} has {n_agents}")
+        self.agent_ids, self.num_agents = self.network.agent_ids, n_agents
+        self.reward_shape = () if single_agent else (n_agents,)
+        sizes = {"phase": self.network.max_greens, "min_green": 1, "density": self.network.max_lanes, "queue": self.network.max_lanes, "neighbours": 1}
+        obs_dim = sum(sizes[f] for f in self.observation_features)
+        greens = [light.num_greens for light in self.network.lights]
+        if single_agent:
+            observation_space, action_space = spaces.Box(0.0, 1.0, (obs_dim,), np.float32), spaces.Discrete(greens[0])
+        else:
+            observation_space, action_space = spaces.Box(0.0, 1.0, (n_agents, obs_dim), np.float32), spaces.MultiDiscrete(greens)
+        super().__init__(
+            num_envs,
+            observation_space,
+            action_space,
+            device=device,
+            max_episode_steps=max_episode_steps or max(1, num_seconds // delta_time),
+            autoreset_mode=autoreset_mode,
+            validate_actions=validate_actions,
+        )
+        self.neighbour_graph = torch.as_tensor(self.network.adjacency, device=self.device)
+        self.readout = LaneReadout(self.network, self.device)
+        self._build_tables(torch.tensor(greens))
+        self._allocate()
+
+    # ------------------------------------------------------------------ tables and state
+    # State is laid out (lanes or movements, num_envs): gathers and scatters over the network's
+    # rows then move whole contiguous rows of the batch, on CPU and GPU alike.
+    def _build_tables(self, greens: torch.Tensor) -> None:
+        model, device = self.model, self.device
+        tensor = lambda a, dtype=torch.float32: torch.as_tensor(np.asarray(a), dtype=dtype, device=device)  # noqa: E731
+        column = lambda a: tensor(a)[:, None]  # noqa: E731  (rows, 1): broadcasts over the batch
+        self.n_lanes, self.n_movements = len(model.lanes), model.num_movements
+        self.num_greens = greens.to(device)
+        self.movement_in = tensor(model.movement_in, torch.long)
+        self.movement_light = tensor(model.movement_light, torch.long)
+        self.movement_split = column(model.movement_split)
+        self.exit_share = column(model.exit_share)
+        self.lane_capacity = column(model.capacity)
+        self.lane_speed = column(model.speed)
+        self.green_service = tensor(model.green_service)  # (movements, max greens)
+        self.phase_service = tensor(model.phase_service)  # (movements, max phases)
+        self.program_phases = tensor(model.program_phases, torch.long)[:, None]
+        self.phase_duration = tensor(model.phase_duration)  # (lights, max phases)
+        self.phase_min, self.phase_max = tensor(model.phase_min), tensor(model.phase_max)
+        self.phase_green = tensor(model.phase_green, torch.bool)
+        self.phase_to_green = tensor(model.phase_green_index, torch.long)
+        pairs = np.array(model.inflow_pairs) if model.inflow_pairs else np.zeros((0, 3))
+        self.pair_movement, self.pair_lane = tensor(pairs[:, 0], torch.long), tensor(pairs[:, 1], torch.long)
+        self.pair_weight = column(pairs[:, 2])
+        edges = {edge: i for i, edge in enumerate(dict.fromkeys(model.lane_edge))}
+        self.lane_edge = tensor([edges[e] for e in model.lane_edge], torch.long)
+        self.n_edges = len(edges)
+        self.movement_out_edge = self.lane_edge[tensor(model.movement_out, torch.long)]
+        delay = model.free_flow_seconds()
+        self.ring = int(delay.max()) + 1
+        self.lane_delay = tensor(delay, torch.long)
+        self.ring_base = torch.arange(self.n_lanes, device=device) * self.ring
+        entry = np.flatnonzero(model.entry_rate.sum(0) > 0)
+        self.entry_lanes = tensor(entry, torch.long)
+        rates = np.concatenate([model.entry_rate[:, entry], np.zeros((1, len(entry)))])  # a zero row after the demand ends
+        self.entry_rate = tensor(rates.T)  # (entry lanes, demand bins + 1)
+        self.demand_bin = model.demand_bin
+
+    def _allocate(self) -> None:
+        B, L, M, A, device = self.num_envs, self.n_lanes, self.n_movements, self.num_agents, self.device
+        zeros = lambda *shape, dtype=torch.float32: torch.zeros(shape, dtype=dtype, device=device)  # noqa: E731
+        self.transit = zeros(L * self.ring, B)  # vehicles reaching each lane's stop line, by second (a ring per lane)
+        self.vehicles = zeros(L, B)
+        self.queue, self.halting, self.waiting = zeros(M, B), zeros(M, B), zeros(M, B)
+        self.backlog = zeros(len(self.entry_lanes), B)  # vehicles waiting to enter the network
+        self.arrivals = zeros(B)  # vehicles that arrived at the network's edge this episode
+        self.time = zeros(B, dtype=torch.long)
+        self.green, self.next_green = zeros(B, A, dtype=torch.long), zeros(B, A, dtype=torch.long)
+        self.green_time = zeros(B, A, dtype=torch.long)
+        self.phase, self.phase_time = zeros(A, B, dtype=torch.long), zeros(A, B)  # the lights' own programs
+        self._previous_waiting = zeros(B, A)
+        self._incoming = zeros(B, A, self.network.max_lanes, 4)  # the lights' incoming-lane readings, for _observe
+        self.tick = 0  # global second counter: the ring index (the same for every env)
+
+    # ------------------------------------------------------------------ signals
+    def _switch(self, wanted: torch.Tensor) -> torch.Tensor:
+        """:meth:`SumoSimulation._switch`, batched: hold before min_green, end at max_green.
+
+        Returns the lights that change (they show yellow first); a yellow always ends within
+        the step (``yellow_time < delta_time``), so every decision starts on a green.
+        """
+        timing = self.timing
+        forced = (self.green_time >= timing.max_green) & (wanted == self.green)
+        wanted = torch.where(forced, (self.green + 1) % self.num_greens, wanted)
+        change = (wanted != self.green) & (self.green_time >= timing.min_green)
+        self.next_green = torch.where(change, wanted, self.green)
+        return change
+
+    def _green_service(self, green: torch.Tensor) -> torch.Tensor:
+        """Share of saturation flow of every movement under the greens ``(num_envs, n_agents)``: ``(movements, num_envs)``."""
+        return self.green_service.gather(1, green.T.index_select(0, self.movement_light))
+
+    def _program_service(self) -> torch.Tensor:
+        return self.phase_service.gather(1, self.phase.index_select(0, self.movement_light))
+
+    def _advance_programs(self) -> None:
+        """After a simulated second under the lights' own programs: end phases that are due."""
+        self.phase_time += 1
+        lookup = lambda table: table.gather(1, self.phase)  # noqa: E731  (lights, num_envs)
+        if self.signal_control == "fixed_time":
+            end = self.phase_time >= lookup(self.phase_duration)
+        else:  # actuated: a green ends after its minimum once its movements have less than a vehicle queued
+            served = torch.zeros_like(self.phase_time).index_add_(0, self.movement_light, self.queue * (self._program_service() > 0))
+            end = (self.phase_time >= lookup(self.phase_max)) | (
+                lookup(self.phase_green) & (self.phase_time >= lookup(self.phase_min)) & (served < 1.0)
+            )
+        self.phase = torch.where(end, (self.phase + 1) % self.program_phases, self.phase)
+        self.phase_time = torch.where(end, 0.0, self.phase_time)
+        as_green = lookup(self.phase_to_green).T
+        self.green = torch.where(as_green >= 0, as_green, self.green)
+
+    # ------------------------------------------------------------------ one second of traffic
+    def _second(self, service: torch.Tensor, vehicle_seconds: torch.Tensor, arrived: torch.Tensor) -> None:
+        """Advance every env by one simulated second under the movements' ``service`` ``(movements, num_envs)``."""
+        B, L = self.num_envs, self.n_lanes
+        # 1. vehicles reaching the stop lines join their movement's queue, or leave on exit lanes
+        slot = self.ring_base + self.tick % self.ring
+        reaching = self.transit.index_select(0, slot)
+        self.transit.index_fill_(0, slot, 0.0)
+        leaving = reaching * self.exit_share
+        self.queue += reaching.index_select(0, self.movement_in) * self.movement_split
+        self.vehicles -= leaving
+        arrived += leaving.sum(0)
+        # 2. discharge, first in first out: a lane serves its mix of movements at the harmonic rate
+        #    s / Σ_m (x_m / X_l) / σ_m, so a slow (permissive) or red head vehicle holds the lane
+        lane_queue = self.queue.new_zeros(L, B).index_add_(0, self.movement_in, self.queue)
+        head_seconds = self.queue.new_zeros(L, B).index_add_(0, self.movement_in, self.queue / service.clamp(min=1e-3))
+        lane_flow = torch.minimum(self.saturation_flow * lane_queue / head_seconds.clamp(min=1e-6), lane_queue)
+        flow = (lane_flow / lane_queue.clamp(min=1e-6)).index_select(0, self.movement_in) * self.queue * (service > 0)
+        space = (self.lane_capacity - self.vehicles).clamp(min=0)
+        edge_space = space.new_zeros(self.n_edges, B).index_add_(0, self.lane_edge, space)
+        edge_demand = space.new_zeros(self.n_edges, B).index_add_(0, self.movement_out_edge, flow)
+        flow *= (edge_space / edge_demand.clamp(min=1e-6)).clamp(max=1.0).index_select(0, self.movement_out_edge)
+        self.queue -= flow
+        self.vehicles.index_add_(0, self.movement_in, flow, alpha=-1.0)
+        entering = flow.new_zeros(L, B).index_add_(0, self.pair_lane, flow.index_select(0, self.pair_movement) * self.pair_weight)
+        # 3. new vehicles at the network's edge (Poisson), admitted while their entry lane has room
+        bins = (self.time // self.demand_bin).clamp(max=self.entry_rate.shape[1] - 1)
+        new = torch.poisson(self.entry_rate.index_select(1, bins), generator=self.generator)
+        self.backlog += new
+        self.arrivals += new.sum(0)
+        room = (self.lane_capacity - self.vehicles - entering).index_select(0, self.entry_lanes).clamp(min=0)
+        admitted = torch.minimum(self.backlog, room)
+        self.backlog -= admitted
+        entering.index_add_(0, self.entry_lanes, admitted)
+        self.transit.index_add_(0, self.ring_base + (self.tick + self.lane_delay) % self.ring, entering)
+        self.vehicles += entering
+        # 4. halting and waiting: red queues come to a halt; green queues start moving at the start-up wave
+        moving = service > 0
+        stopping = self.halting + (self.queue - self.halting).clamp(min=0) * self.stop_rate
+        still = torch.where(moving, (self.halting - self.start_wave).clamp(min=0), stopping).minimum(self.queue)
+        self.waiting = torch.where(moving, self.waiting * still / self.halting.clamp(min=1e-6), self.waiting) + still
+        self.halting = still
+        vehicle_seconds += self.vehicles.sum(0)
+        self.tick += 1
+        self.time += 1
+
+    # ------------------------------------------------------------------ TorchVectorEnv
+    def _lane_readings(self) -> torch.Tensor:
+        """``(num_envs, n_lanes, 4)``: vehicles, halting, waiting seconds, mean speed (m/s)."""
+        halting = self.halting.new_zeros(self.n_lanes, self.num_envs).index_add_(0, self.movement_in, self.halting)
+        waiting = self.waiting.new_zeros(self.n_lanes, self.num_envs).index_add_(0, self.movement_in, self.waiting)
+        speed = self.lane_speed * (1 - halting / self.vehicles.clamp(min=1e-6)).clamp(0, 1)
+        return torch.stack([self.vehicles, halting, waiting, speed], dim=-1).transpose(0, 1)
+
+    def _reset_envs(self, mask: torch.Tensor) -> None:
+        if self.device.type == "cpu" and not bool(mask.any()):  # most steps reset nothing; on GPU stay sync-free
+            return
+        for name in ("transit", "vehicles", "queue", "halting", "waiting", "backlog", "arrivals", "phase_time", "phase", "time"):
+            getattr(self, name).masked_fill_(mask, 0)
+        for name in ("green", "next_green", "green_time"):
+            getattr(self, name).masked_fill_(mask[:, None], 0)
+        if self.signal_control != "agent":  # programs start in their first phase
+            self.green = torch.where(mask[:, None], self.phase_to_green[:, 0].clamp(min=0), self.green)
+        self._incoming = self._incoming.masked_fill(mask[:, None, None, None], 0.0)  # an empty network reads zeros
+        self._previous_waiting = self._previous_waiting.masked_fill(mask[:, None], 0.0)
+
+    def _step_envs(self, actions: torch.Tensor):
+        vehicle_seconds = torch.zeros(self.num_envs, device=self.device)
+        arrived = torch.zeros(self.num_envs, device=self.device)
+        yellow, delta = self.timing.yellow_time, self.timing.delta_time
+        if self.signal_control == "agent":
+            change = self._switch(actions.reshape(self.num_envs, self.num_agents).long())
+            service = self._green_service(self.green)
+            if yellow > 0:  # ending greens turn yellow; links green before and after keep going
+                ending = change.T.index_select(0, self.movement_light) & (self._green_service(self.next_green) == 0)
+                yellow_service = torch.where(ending, self.yellow_share * service, service)
+                for _ in range(yellow):
+                    self._second(yellow_service, vehicle_seconds, arrived)
+                self.green_time = torch.where(change, -yellow, self.green_time)
+                self.green = self.next_green
+                service = self._green_service(self.green)
+            else:
+                self.green_time = torch.where(change, 0, self.green_time)
+                self.green = self.next_green
+                service = self._green_service(self.green)
+            for _ in range(delta - yellow):
+                self._second(service, vehicle_seconds, arrived)
+        else:
+            for _ in range(delta):
+                self._second(self._program_service(), vehicle_seconds, arrived)
+                self._advance_programs()
+        self.green_time += delta
+        lanes = self._lane_readings()
+        self._incoming = self.readout.incoming(lanes)  # what _observe reads next
+        rewards = self.readout.rewards(self.reward_name, lanes, self._incoming, self._previous_waiting)
+        self._previous_waiting = self.readout.waiting(self._incoming)
+        info = self.readout.metrics(lanes, self._incoming, arrived, vehicle_seconds, torch.zeros_like(arrived))
+        if self.single_agent:
+            rewards = rewards[:, 0]
+        return rewards, torch.zeros(self.num_envs, dtype=torch.bool, device=self.device), info
+
+    def _observe(self) -> torch.Tensor:
+        can_switch = self.green_time >= self.timing.min_green  # every decision starts on a green
+        obs = self.readout.observe(self.observation_features, self._incoming, self.green, can_switch)
+        return obs[:, 0] if self.single_agent else obs
+
+    def lane_vehicle_counts(self) -> torch.Tensor:
+        """Vehicles on every lane, ``(num_envs, n_lanes)`` (what max-pressure reads)."""
+        return self.vehicles.T.clone()
+
+
+class SingleIntersectionTwin(TrafficTwinEnv):
+    """The torch twin of :class:`SingleIntersection`: one 4-arm intersection, single-agent.
+
+    Same defaults, spaces and kwargs as :class:`SingleIntersection`, so an SB3 agent trained here
+    evaluates on SUMO by changing the env name (``ctrlgym evaluate RUN --env SingleIntersection-v0``).
+    """
+
+    multi_agent = False
+
+    def __init__(self, num_envs: int = 1, *, demand: float = 1000.0, num_seconds: int = 1800, **kwargs) -> None:
+        kwargs.setdefault("scenario", "single")
+        super().__init__(num_envs, demand=demand, num_seconds=num_seconds, single_agent=True, **kwargs)

@@ -1,0 +1,261 @@
+"""A SUMO network and its routes as the tables of a queue model (the torch twin's input).
+
+Read once with ``sumolib`` and the route file(s): the lanes of :class:`SignalNetwork` (every
+incoming and outgoing lane of a light) with their lengths, speeds and capacities; the movements
+(lane -> lane links) with the share of green each signal state gives them; the lights' own
+programs (for the fixed-time and actuated baselines); and, from the routes, the turning shares
+of each lane and the entry demand of each lane over time.
+
+Turning shares. For an edge ``e`` let ``P(e2 | e)`` be the share of the vehicles on ``e`` that go
+on to edge ``e2`` (counted over the routes) and ``P(end | e)`` the share that leave the modelled
+network there. A vehicle takes, uniformly, one of the lanes of ``e`` that connect to its next edge,
+so lane ``l`` of ``e`` receives the share ``w(l) = Σ_e2 P(e2|e) [l → e2] / k(e2) + P(end|e) / n(e)``
+of the edge's inflow (``k(e2)`` lanes of ``e`` reach ``e2``; ``n(e)`` lanes in all), and a vehicle
+on ``l`` heads for movement ``l → b`` with probability ``P(edge(b)|e) / (k · c_l) / w(l)`` (``c_l``
+links from ``l`` into that edge).
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ElementTree
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from ctrlgym.envs.traffic.network import SignalNetwork
+from ctrlgym.envs.traffic.scenarios import Scenario, ScenarioError
+
+__all__ = ["QueueNetwork", "read_routes", "Trip"]
+
+
+@dataclass(frozen=True)
+class Trip:
+    """Vehicles (``count``, fractional for flows) that depart uniformly in [begin, end) on ``edges``
+    (at ``begin`` when ``end == begin``)."""
+
+    edges: tuple[str, ...]
+    begin: float
+    end: float
+    count: float = 1.0
+
+
+def _depart(value: str | None) -> float:
+    try:
+        return float(value) if value is not None else 0.0
+    except ValueError:  # "triggered", "now", ...: treat as time 0
+        return 0.0
+
+
+def read_routes(route_files: tuple[Path, ...], duration: float) -> list[Trip]:
+    """The trips of SUMO route files: ``<vehicle>`` with a nested or named ``<route>``, and ``<flow>``.
+
+    Unrouted ``<trip>`` elements raise :class:`ScenarioError` (route them with ``duarouter``).
+    """
+    named: dict[str, tuple[str, ...]] = {}
+    trips: list[Trip] = []
+    for path in route_files:
+        try:
+            root = ElementTree.parse(path).getroot()
+        except ElementTree.ParseError as err:
+            raise ScenarioError(f"{path} is not valid XML: {err}") from None
+        for route in root.findall("route"):
+            named[route.get("id")] = tuple(route.get("edges", "").split())
+        for element in root:
+            if element.tag not in ("vehicle", "flow", "trip"):
+                continue
+            nested = element.find("route")
+            if nested is not None:
+                edges = tuple(nested.get("edges", "").split())
+            elif element.get("route") in named:
+                edges = named[element.get("route")]
+            else:
+                raise ScenarioError(
+                    f"{path}: {element.tag} {element.get('id')!r} has no route the twin can read "
+                    "(unrouted trips need `duarouter`; route distributions are not supported)"
+                )
+            if element.tag == "flow":
+                begin, end = _depart(element.get("begin")), float(element.get("end", duration))
+                span = max(end - begin, 1e-9)
+                if element.get("number") is not None:
+                    count = float(element.get("number"))
+                elif element.get("vehsPerHour") is not None:
+                    count = float(element.get("vehsPerHour")) * span / 3600.0
+                elif element.get("period") is not None:
+                    count = span / float(element.get("period").replace("exp(", "").rstrip(")"))
+                elif element.get("probability") is not None:
+                    count = float(element.get("probability")) * span
+                else:
+                    raise ScenarioError(f"{path}: flow {element.get('id')!r} gives no number, vehsPerHour, period or probability")
+                trips.append(Trip(edges, begin, end, count))
+            else:
+                depart = _depart(element.get("depart"))
+                trips.append(Trip(edges, depart, depart))
+    if not trips:
+        raise ScenarioError(f"no vehicles in the route files {[str(p) for p in route_files]}")
+    return trips
+
+
+class QueueNetwork:
+    """Numpy tables of the queue model of ``scenario`` (see the module docstring).
+
+    ``permissive_share`` and ``yellow_share`` are the shares of saturation flow a permissive green
+    (``g``, yielding to opposing traffic) and a yellow get; ``demand_bin`` the seconds over which
+    departures are averaged.
+    """
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        network: SignalNetwork | None = None,
+        *,
+        permissive_share: float = 0.25,
+        yellow_share: float = 0.0,
+        demand_bin: int = 60,
+    ) -> None:
+        import sumolib
+
+        self.network = network or SignalNetwork(scenario.net_file)
+        net = sumolib.net.readNet(str(scenario.net_file), withPrograms=True)
+        self.lanes = self.network.all_lanes
+        lane_index = {lane: i for i, lane in enumerate(self.lanes)}
+        sumo_lanes = [net.getLane(lane) for lane in self.lanes]
+        self.length = np.array([lane.getLength() for lane in sumo_lanes])
+        self.speed = np.array([lane.getSpeed() for lane in sumo_lanes])
+        self.capacity = np.maximum(1.0, self.length / 7.5)
+        self.lane_edge = [lane.getEdge().getID() for lane in sumo_lanes]
+        edge_lanes: dict[str, list[int]] = defaultdict(list)
+        for i, edge in enumerate(self.lane_edge):
+            edge_lanes[edge].append(i)
+
+        # movements, in light order then link order
+        movements, light_of, links, service = [], [], [], []
+        max_greens = self.network.max_greens
+        for a, light in enumerate(self.network.lights):
+            for in_lane, out_lane, link in sorted(light.movements, key=lambda m: m[2]):
+                movements.append((lane_index[in_lane], lane_index[out_lane]))
+                light_of.append(a)
+                links.append(link)
+                row = [_share(state[link], permissive_share) for state in light.green_states]
+                service.append(row + [0.0] * (max_greens - len(row)))
+        self.movement_in = np.array([m[0] for m in movements])
+        self.movement_out = np.array([m[1] for m in movements])
+        self.movement_light = np.array(light_of)
+        self.movement_link = np.array(links)  # index into the light's state string
+        self.green_service = np.array(service)  # (movements, max_greens): share of saturation flow
+        self._read_programs(net, permissive_share, yellow_share)
+        self._read_demand(scenario, edge_lanes, demand_bin)
+
+    @property
+    def num_movements(self) -> int:
+        return len(self.movement_in)
+
+    def _read_programs(self, net, permissive_share: float, yellow_share: float) -> None:
+        """The lights' own programs (program ``0``): per phase its service, duration, min/max."""
+        programs = []
+        for light in self.network.lights:
+            tls = net.getTLS(light.id)
+            all_programs = tls.getPrograms()
+            programs.append(all_programs.get("0") or next(iter(all_programs.values())))
+        n_phases = [len(p.getPhases()) for p in programs]
+        width = max(n_phases)
+        n_lights = len(programs)
+        self.program_phases = np.array(n_phases)
+        self.program_actuated = np.array([p.getType() == "actuated" for p in programs])
+        self.phase_duration = np.ones((n_lights, width))
+        self.phase_min = np.ones((n_lights, width))
+        self.phase_max = np.ones((n_lights, width))
+        self.phase_green = np.zeros((n_lights, width), dtype=bool)
+        self.phase_green_index = np.full((n_lights, width), -1)  # which of the light's greens a phase is (-1: none)
+        self.phase_service = np.zeros((self.num_movements, width))
+        for a, program in enumerate(programs):
+            for p, phase in enumerate(program.getPhases()):
+                duration = float(phase.duration)
+                self.phase_duration[a, p] = duration
+                self.phase_min[a, p] = phase.minDur if phase.minDur is not None and phase.minDur >= 0 else duration
+                self.phase_max[a, p] = phase.maxDur if phase.maxDur is not None and phase.maxDur >= 0 else duration
+                self.phase_green[a, p] = any(c in "Gg" for c in phase.state) and "y" not in phase.state
+                greens = self.network.lights[a].green_states
+                self.phase_green_index[a, p] = greens.index(phase.state) if phase.state in greens else -1
+        for m, (a, link) in enumerate(zip(self.movement_light, self.movement_link)):
+            for p, phase in enumerate(programs[a].getPhases()):
+                self.phase_service[m, p] = _share(phase.state[link], permissive_share, yellow_share)
+
+    def _read_demand(self, scenario: Scenario, edge_lanes: dict[str, list[int]], demand_bin: int) -> None:
+        trips = read_routes(scenario.route_files, scenario.duration)
+        movement_edges = {(self.lane_edge[i], self.lane_edge[o]) for i, o in zip(self.movement_in, self.movement_out)}
+        onward: dict[str, Counter] = defaultdict(Counter)  # edge -> next edge (None: leaves the model) -> vehicles
+        entries: list[tuple[str, float, float, float]] = []
+        for trip in trips:
+            previous = None
+            for edge in trip.edges:
+                if edge not in edge_lanes:  # not a modelled edge
+                    if previous is not None:
+                        onward[previous][None] += trip.count
+                    previous = None
+                    continue
+                if previous is not None and (previous, edge) in movement_edges:
+                    onward[previous][edge] += trip.count
+                else:
+                    if previous is not None:
+                        onward[previous][None] += trip.count
+                    entries.append((edge, trip.begin, trip.end, trip.count))
+                previous = edge
+            if previous is not None:
+                onward[previous][None] += trip.count
+
+        n_lanes = len(self.lanes)
+        lane_weight = np.zeros(n_lanes)  # w(l): share of its edge's inflow
+        movement_split = np.zeros(self.num_movements)  # P(movement | on its in-lane)
+        exit_share = np.zeros(n_lanes)
+        links_into: dict[tuple[int, str], list[int]] = defaultdict(list)  # (lane, next edge) -> movements
+        for m, (i, o) in enumerate(zip(self.movement_in, self.movement_out)):
+            links_into[(i, self.lane_edge[o])].append(m)
+        for edge, lanes in edge_lanes.items():
+            counts = onward.get(edge)
+            next_edges = {self.lane_edge[self.movement_out[m]] for lane in lanes for m in range(self.num_movements) if self.movement_in[m] == lane}
+            if counts is None or sum(counts.values()) == 0:  # no route passes: uniform over the links
+                counts = Counter({e2: 1.0 for e2 in next_edges} or {None: 1.0})
+            total = sum(counts.values())
+            for e2, count in counts.items():
+                share = count / total
+                if e2 is None:
+                    for lane in lanes:
+                        lane_weight[lane] += share / len(lanes)
+                        exit_share[lane] += share / len(lanes)
+                    continue
+                reaching = [lane for lane in lanes if (lane, e2) in links_into]
+                for lane in reaching:
+                    lane_weight[lane] += share / len(reaching)
+                    for m in links_into[(lane, e2)]:
+                        movement_split[m] += share / len(reaching) / len(links_into[(lane, e2)])
+        safe = np.maximum(lane_weight, 1e-12)
+        self.lane_weight = lane_weight
+        self.movement_split = movement_split / safe[self.movement_in]  # per in-lane, sums with exit to 1
+        self.exit_share = np.where(lane_weight > 0, exit_share / safe, 1.0)
+        # where flow into each edge goes: every movement's flow is spread over its out-edge's lanes
+        self.inflow_pairs = [(m, lane, lane_weight[lane]) for m in range(self.num_movements) for lane in edge_lanes[self.lane_edge[self.movement_out[m]]] if lane_weight[lane] > 0]
+
+        horizon = max([end for _, _, end, _ in entries], default=0.0)
+        self.demand_bin = int(demand_bin)
+        n_bins = int(horizon // self.demand_bin) + 1
+        rates = np.zeros((n_bins, n_lanes))  # vehicles per second entering each lane
+        for edge, begin, end, count in entries:
+            split = count * lane_weight[edge_lanes[edge]] / self.demand_bin
+            if end <= begin:  # one departure
+                rates[int(begin // self.demand_bin), edge_lanes[edge]] += split
+                continue
+            for b in range(int(begin // self.demand_bin), min(int(end // self.demand_bin), n_bins - 1) + 1):
+                overlap = min(end, (b + 1) * self.demand_bin) - max(begin, b * self.demand_bin)
+                rates[b, edge_lanes[edge]] += split * max(overlap, 0.0) / (end - begin)
+        self.entry_rate = rates  # (demand bins, lanes)
+
+    def free_flow_seconds(self) -> np.ndarray:
+        """Seconds to drive each lane at its speed limit (at least 1)."""
+        return np.maximum(1, np.round(self.length / self.speed)).astype(np.int64)
+
+
+def _share(state: str, permissive_share: float, yellow_share: float = 0.0) -> float:
+    """Share of saturation flow under a link state: ``G`` priority green, ``g`` permissive green
+    (yields to opposing traffic), ``y`` yellow (those who cannot stop still pass), else red."""
+    return {"G": 1.0, "g": permissive_share, "y": yellow_share, "Y": yellow_share}.get(state, 0.0)

@@ -1,0 +1,208 @@
+"""The torch twin: network import, queue dynamics, signal rules, and the switch to SUMO."""
+
+import json
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from ctrlgym.envs.traffic import (
+    MaxPressure,
+    QueueNetwork,
+    RandomGreens,
+    ScenarioError,
+    TrafficSignalEnv,
+    TrafficTwinEnv,
+    make_scenario,
+)
+from ctrlgym.envs.traffic.twin_network import read_routes
+from pettingzoo.test import parallel_api_test
+
+from ctrlgym.adapters.pettingzoo import PettingZooEnv
+from ctrlgym.cli import main
+from ctrlgym.evaluation import evaluate_policy
+
+SMALL = {"scenario": "arterial", "cols": 2, "demand": 1200, "num_seconds": 600}
+
+
+@pytest.fixture(scope="module")
+def grid():
+    return make_scenario("grid", rows=4, cols=4, demand=2400, duration=3600)
+
+
+def test_grid_import_has_every_lane_movement_and_the_route_demand(grid):
+    model = QueueNetwork(grid)
+    assert len(model.lanes) == 80 and model.num_movements == 16 * 12  # 1 lane per direction, 3 turns per arm
+    shares = np.zeros(len(model.lanes))
+    np.add.at(shares, model.movement_in, model.movement_split)
+    assert np.allclose(shares + model.exit_share, 1.0)  # every vehicle reaching a stop line goes somewhere
+    vehicles = sum(trip.count for trip in read_routes(grid.route_files, 3600))
+    assert model.entry_rate.sum() * model.demand_bin == pytest.approx(vehicles)
+    assert vehicles == pytest.approx(2400, rel=0.02)
+    # the fixed-time program is the network's own: green, yellow, green, yellow
+    assert model.phase_duration[0].tolist() == [42, 3, 42, 3] and model.phase_green[0].tolist() == [True, False, True, False]
+    assert model.phase_green_index[0].tolist() == [0, -1, 1, -1]
+
+
+def test_flows_and_named_routes_are_read_and_unrouted_trips_rejected(tmp_path):
+    routes = tmp_path / "r.rou.xml"
+    routes.write_text(
+        textwrap.dedent(
+            """\
+            <routes>
+              <route id="ab" edges="a b"/>
+              <vehicle id="v0" depart="10" route="ab"/>
+              <flow id="f" begin="0" end="1800" vehsPerHour="600"><route edges="b c"/></flow>
+            </routes>"""
+        )
+    )
+    trips = read_routes((routes,), 3600)
+    assert [(t.edges, t.count) for t in trips] == [(("a", "b"), 1.0), (("b", "c"), 300.0)]
+    routes.write_text('<routes><trip id="t" depart="0" from="a" to="b"/></routes>')
+    with pytest.raises(ScenarioError, match="duarouter"):
+        read_routes((routes,), 3600)
+
+
+def test_vehicles_are_conserved_and_the_demand_gets_through():
+    env = TrafficTwinEnv(num_envs=3, **SMALL, signal_control="fixed_time", max_episode_steps=240)  # 1200 s
+    env.reset(seed=0)
+    throughput = torch.zeros(3)
+    for _ in range(240):
+        *_, info = env.step(torch.zeros(3, 2, dtype=torch.long))
+        throughput += info["throughput"]
+        assert (env.vehicles <= env.lane_capacity + 1e-4).all() and (env.queue >= -1e-5).all()  # (lanes, envs)
+    in_system = env.vehicles.sum(0) + env.backlog.sum(0)
+    assert torch.allclose(throughput + in_system, env.arrivals, rtol=1e-4)
+    # demand ends at 600 s and the network drains by 1200 s: about 1200 veh/h x 600 s got through
+    assert in_system.max() < 1.0 and throughput.mean() == pytest.approx(200, rel=0.15)
+
+
+def test_a_light_held_on_one_green_queues_only_the_other_approaches():
+    env = TrafficTwinEnv(num_envs=1, scenario="single", demand=1500, single_agent=True, observation=("queue",), max_green=10_000)
+    env.reset(seed=0)
+    for _ in range(100):
+        obs, *_ = env.step(torch.zeros(1, dtype=torch.long))
+    served = env.green_service[:, 0] > 0
+    red_lanes = env.movement_in[~served].unique()
+    assert env.queue[~served, 0].sum() > 10 * env.queue[served, 0].sum()  # (movements, envs)
+    assert (env.queue[~served, 0] > 0).all()
+    assert obs[0, red_lanes].min() > 0.5  # the halted approaches fill up
+
+
+def test_spill_back_caps_every_lane_at_its_capacity():
+    env = TrafficTwinEnv(num_envs=2, **{**SMALL, "demand": 6000})
+    env.reset(seed=0)
+    for _ in range(120):
+        env.step(torch.zeros(2, 2, dtype=torch.long))
+    assert (env.vehicles <= env.lane_capacity + 1e-4).all()
+    assert (env.vehicles >= env.lane_capacity - 1e-3).any()  # some lane is full: spill-back is binding
+    assert env.backlog.sum() > 0  # and vehicles queue to enter
+
+
+def test_signal_rules_match_the_sumo_env():
+    twin = TrafficTwinEnv(num_envs=1, **SMALL, delta_time=5, yellow_time=2, min_green=10)
+    obs, _ = twin.reset(seed=0)
+    phase = lambda obs: obs[0, :, :2].argmax(-1).tolist()  # noqa: E731
+    switch = torch.ones(1, 2, dtype=torch.long)
+    obs, *_ = twin.step(switch)  # 5 s of green: below min_green, the request is held
+    assert phase(obs) == [0, 0] and obs[0, :, 2].tolist() == [0.0, 0.0]
+    obs, *_ = twin.step(switch)  # 10 s of green: may switch from now on
+    assert phase(obs) == [0, 0] and obs[0, :, 2].tolist() == [1.0, 1.0]
+    obs, *_ = twin.step(switch)  # yellow 2 s, then green 1 for 3 s
+    assert phase(obs) == [1, 1] and obs[0, :, 2].tolist() == [0.0, 0.0]
+    forced = TrafficTwinEnv(num_envs=1, **SMALL, min_green=5, max_green=10)
+    obs, _ = forced.reset(seed=0)
+    for _ in range(3):  # held on green 0 past max_green: ended for the next green
+        obs, *_ = forced.step(torch.zeros(1, 2, dtype=torch.long))
+    assert phase(obs) == [1, 1]
+
+
+def test_same_spaces_observation_features_and_metrics_as_sumo():
+    for kwargs in ({}, {"observation": ("phase", "queue", "neighbours"), "reward": "pressure"}):
+        twin, sumo = TrafficTwinEnv(num_envs=2, **SMALL, **kwargs), TrafficSignalEnv(num_envs=1, **SMALL, **kwargs)
+        try:
+            assert twin.single_observation_space == sumo.single_observation_space
+            assert twin.single_action_space == sumo.single_action_space and twin.agent_ids == sumo.agent_ids
+            assert torch.equal(twin.neighbour_graph, sumo.neighbour_graph)
+            twin.reset(seed=0)
+            sumo.reset(seed=0)
+            twin_info = twin.step(torch.zeros(2, 2, dtype=torch.long))[-1]
+            sumo_info = sumo.step(torch.zeros(1, 2, dtype=torch.long))[-1]
+            assert set(twin_info) == set(sumo_info)
+        finally:
+            sumo.close()
+
+
+def test_same_seed_same_traffic_and_seeds_differ():
+    env = TrafficTwinEnv(num_envs=2, **SMALL)
+
+    def run(seed):
+        env.reset(seed=seed)
+        return torch.stack([env.step(torch.zeros(2, 2, dtype=torch.long))[1] for _ in range(30)])
+
+    first = run(1)
+    assert torch.equal(first, run(1)) and not torch.equal(first, run(2))
+    assert not torch.equal(first[:, 0], first[:, 1])  # the envs of a batch draw their own arrivals
+
+
+def test_max_pressure_and_actuated_beat_random_and_fixed_time_on_queues():
+    scores = {}
+    for name, make, extra in [
+        ("max_pressure", MaxPressure, {}),
+        ("random", lambda env: RandomGreens(env, 0), {}),
+        ("fixed_time", lambda env: RandomGreens(env, 0), {"signal_control": "fixed_time"}),
+        ("actuated", lambda env: RandomGreens(env, 0), {"signal_control": "actuated"}),
+    ]:
+        result = evaluate_policy(make, "ctrlgym/TrafficTwinEnv-v0", episodes=4, seed=0, **{**SMALL, "demand": 1800}, **extra)
+        scores[name] = result["metrics"]
+    assert scores["max_pressure"]["queue_length"] < scores["random"]["queue_length"]
+    assert scores["actuated"]["queue_length"] < scores["fixed_time"]["queue_length"]
+    assert all(0 < s["travel_time"] < 600 for s in scores.values())
+
+
+def test_bad_model_parameters_and_options_raise():
+    with pytest.raises(ValueError, match="saturation_flow"):
+        TrafficTwinEnv(num_envs=1, **SMALL, saturation_flow=0)
+    with pytest.raises(ValueError, match="permissive_share"):
+        TrafficTwinEnv(num_envs=1, **SMALL, permissive_share=1.5)
+    with pytest.raises(ValueError, match="unknown signal_control"):
+        TrafficTwinEnv(num_envs=1, **SMALL, signal_control="adaptive")
+    with pytest.raises(ValueError, match="actuated programs"):
+        TrafficTwinEnv(num_envs=1, **SMALL, tls_type="static", signal_control="actuated")
+    with pytest.raises(ScenarioError, match="file not found"):
+        TrafficTwinEnv(num_envs=1, net_file="missing.net.xml", route_file="missing.rou.xml")
+
+
+def test_pettingzoo_parallel_api():
+    parallel_api_test(PettingZooEnv(TrafficTwinEnv(num_envs=1, **SMALL, autoreset_mode="disabled")), num_cycles=20)
+
+
+def test_runs_on_the_device(device):
+    env = TrafficTwinEnv(num_envs=8, **SMALL, device=device)
+    obs, _ = env.reset(seed=0)
+    obs, rewards, *_ , info = env.step(MaxPressure(env)(obs))
+    assert obs.device.type == rewards.device.type == info["queue_length"].device.type == torch.device(device).type
+
+
+def test_agent_trained_on_the_twin_evaluates_on_sumo_by_changing_the_env_name(tmp_path):
+    kwargs = {"demand": 800, "num_seconds": 300}
+    config = {
+        "name": "twin_to_sumo",
+        "env": {"id": "ctrlgym/SingleIntersectionTwin-v0", "num_envs": 4, "kwargs": kwargs},
+        "agent": {"algo": "ppo", "total_timesteps": 256, "checkpoint_every": 256, "hyperparameters": {"n_steps": 32, "batch_size": 64}},
+        "evaluation": {"episodes": 1, "baselines": ["max_pressure"]},
+        "seeds": [0],
+        "output_dir": str(tmp_path / "run"),
+    }
+    path = tmp_path / "twin.yaml"
+    path.write_text(yaml.safe_dump(config))
+    assert main(["train", str(path), "--no-progress"]) == 0
+    assert main(["evaluate", str(path), "--no-progress"]) == 0
+    assert main(["evaluate", str(path), "--no-progress", "--env", "SingleIntersection-v0"]) == 0
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["evaluation"]["env"] == "ctrlgym/SingleIntersectionTwin-v0"
+    on_sumo = metrics["transfer"]["ctrlgym/SingleIntersection-v0"]["policies"]
+    assert set(on_sumo) == {"ppo", "max_pressure"} and on_sumo["ppo"]["0"]["metrics"]["throughput"] > 0
+    assert main(["report", str(path), "-o", str(tmp_path / "report")]) == 0
+    assert "Evaluated on ctrlgym/SingleIntersection-v0, trained on ctrlgym/SingleIntersectionTwin-v0" in (tmp_path / "report.md").read_text()

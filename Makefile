@@ -6,7 +6,7 @@ TORCH ?= torch==2.13.0
 EXTRAS ?= dev,torchrl,traffic
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo test test-slow bench bench-sumo bench-twin calibrate-twin check clean
+.PHONY: setup demo test test-slow bench bench-sumo bench-twin calibrate-twin report-traffic check clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,15 @@ bench-twin: setup  ## the torch traffic twin vs the SUMO env: intersection-decis
 
 calibrate-twin: setup  ## the twin vs SUMO on the 4x4 grid: queue, waiting, throughput side by side
 	$(PY) benchmarks/calibrate_twin.py
+
+TRAFFIC_RUNS = nash_dqn_grid4x4 idqn_grid4x4 nash_dqn_grid4x4_high idqn_grid4x4_high
+report-traffic: setup  ## Nash DQN vs IDQN vs classic baselines on the 4x4 SUMO grid (trained on the twin; ~45 min)
+	for run in $(TRAFFIC_RUNS); do \
+	  resume=; [ -f runs/$$run/config.yaml ] && resume=--resume; \
+	  $(VENV)/bin/ctrlgym train configs/traffic/$$run.yaml $$resume || exit 1; \
+	  $(VENV)/bin/ctrlgym evaluate configs/traffic/$$run.yaml --env TrafficSignalEnv-v0 || exit 1; \
+	done
+	$(VENV)/bin/ctrlgym report $(addprefix runs/,$(TRAFFIC_RUNS)) -o reports/traffic_nash_dqn
 
 check: setup  ## the conformance checkers on every registered env
 	$(VENV)/bin/ctrlgym list

@@ -27,8 +27,22 @@ class _Strict(BaseModel):
 
 
 def _check_keywords(owner: str, target, keywords: dict[str, Any], reserved: set[str]) -> None:
-    """Raise if ``keywords`` names a parameter that ``target`` does not take (or that we set)."""
-    parameters = inspect.signature(target).parameters
+    """Raise if ``keywords`` names a parameter that ``target`` does not take (or that we set).
+
+    ``target`` is a callable, or a class: then the parameters of every ``__init__`` along its
+    bases count (a subclass passes ``**kwargs`` on to its base).
+    """
+    if isinstance(target, type):
+        parameters = {}
+        for base in target.__mro__:  # up the bases while each __init__ passes **kwargs on
+            if "__init__" not in base.__dict__ or base is object:
+                continue
+            own = inspect.signature(base.__init__).parameters
+            parameters.update(own)
+            if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in own.values()):
+                break
+    else:
+        parameters = dict(inspect.signature(target).parameters)
     for key in keywords:
         if key in reserved:
             raise ValueError(f"{key!r} is set by ctrlgym, not in {owner}")
@@ -48,30 +62,47 @@ class EnvConfig(_Strict):
         from ctrlgym.registry import get_entry
 
         entry = get_entry(self.id)
-        _check_keywords(f"env {self.id}", entry.vector_cls.__init__, self.kwargs, {"num_envs", "device", "autoreset_mode"})
+        _check_keywords(f"env {self.id}", entry.vector_cls, self.kwargs, {"num_envs", "device", "autoreset_mode"})
         return self
 
 
+PPO_DEFAULTS = {"n_steps": 128, "batch_size": 256, "learning_rate": 3e-4, "ent_coef": 0.01, "gamma": 0.99}
+AGENT_ALGOS = ("ppo", "dqn", "nash_dqn")
+
+
 class AgentConfig(_Strict):
-    algo: Literal["ppo"] = Field("ppo", description="Stable-Baselines3 algorithm")
-    policy: str = Field("MlpPolicy", description="SB3 policy class name")
+    algo: Literal[AGENT_ALGOS] = Field(  # type: ignore[valid-type]
+        "ppo", description="ppo (Stable-Baselines3), dqn (independent DQN) or nash_dqn (ctrlgym.agents)"
+    )
+    policy: str = Field("MlpPolicy", description="SB3 policy class name (ppo)")
     total_timesteps: int = Field(100_000, ge=1, description="env steps per seed (summed over the batch)")
     checkpoint_every: int = Field(10_000, ge=1, description="env steps between checkpoints")
     device: str = Field("cpu", description="torch device of the agent's networks")
     normalize_reward: bool = Field(
-        True, description="scale rewards by a running std of the discounted return (SB3 VecNormalize); actions unaffected"
+        True, description="ppo: scale rewards by a running std of the discounted return (SB3 VecNormalize); actions unaffected"
     )
-    hyperparameters: dict[str, Any] = Field(
-        default_factory=lambda: {"n_steps": 128, "batch_size": 256, "learning_rate": 3e-4, "ent_coef": 0.01, "gamma": 0.99},
-        description="keyword arguments of the SB3 algorithm",
+    init_from: str | None = Field(
+        None, description="dqn/nash_dqn: start each seed from the final model of the same seed in this run directory (fine-tuning)"
+    )
+    hyperparameters: dict[str, Any] | None = Field(
+        None, description="keyword arguments of the algorithm (ppo default: a small PPO; dqn/nash_dqn: the agent's defaults)"
     )
 
     @model_validator(mode="after")
     def _known_hyperparameters(self) -> AgentConfig:
-        from stable_baselines3 import PPO
+        if self.hyperparameters is None:
+            self.hyperparameters = dict(PPO_DEFAULTS) if self.algo == "ppo" else {}
+        if self.algo == "ppo":
+            from stable_baselines3 import PPO
 
-        reserved = {"policy", "env", "seed", "device", "tensorboard_log", "verbose", "_init_setup_model"}
-        _check_keywords(f"agent {self.algo}", PPO.__init__, self.hyperparameters, reserved)
+            if self.init_from is not None:
+                raise ValueError("init_from is for dqn and nash_dqn agents")
+            reserved = {"policy", "env", "seed", "device", "tensorboard_log", "verbose", "_init_setup_model"}
+            _check_keywords(f"agent {self.algo}", PPO.__init__, self.hyperparameters, reserved)
+        else:
+            from ctrlgym.agents import AGENTS
+
+            _check_keywords(f"agent {self.algo}", AGENTS[self.algo], self.hyperparameters, {"env", "seed", "device"})
         return self
 
 

@@ -71,13 +71,21 @@ def _run_episodes(env: TorchVectorEnv, policy: Policy, episodes: int, seed: int,
     return {"mean_return": float(returns.mean()), "episode_returns": returns.tolist(), "metrics": metrics}
 
 
-def _load_agent(run_dir: Path, config: ExperimentConfig, seed: int):
-    from stable_baselines3 import PPO
+def _agent_policy(run_dir: Path, config: ExperimentConfig, seed: int) -> Callable[[TorchVectorEnv], Policy]:
+    """``make_policy(env)`` for the trained agent of ``seed`` (greedy / deterministic actions)."""
+    from ctrlgym.training import final_model_path
 
-    path = run_dir / f"seed_{seed}" / "final_model.zip"
+    path = final_model_path(run_dir / f"seed_{seed}", config.agent.algo)
     if not path.is_file():
         raise RunDirError(f"{path} is missing: training of seed {seed} has not finished (ctrlgym train CONFIG --resume)")
-    return PPO.load(path, device=config.agent.device)
+    if config.agent.algo == "ppo":
+        from stable_baselines3 import PPO
+
+        model = PPO.load(path, device=config.agent.device)
+        return lambda env: SB3Policy(model)
+    from ctrlgym.agents import AGENTS
+
+    return lambda env: AGENTS[config.agent.algo].load(path, env, device=config.agent.device, buffer_size=1)
 
 
 def evaluate_run(run_dir: str | Path, progress: bool = True, env_id: str | None = None) -> dict[str, Any]:
@@ -108,8 +116,7 @@ def evaluate_run(run_dir: str | Path, progress: bool = True, env_id: str | None 
         eval_seed = seed + config.evaluation.seed_offset
         env_kwargs = dict(config.env.kwargs)
         if name == agent_name:
-            model = _load_agent(run_dir, config, seed)
-            make_policy = lambda env, model=model: SB3Policy(model)  # noqa: E731
+            make_policy = _agent_policy(run_dir, config, seed)
         else:
             baseline = entry.baselines[name]
             env_kwargs.update(baseline.env_kwargs)

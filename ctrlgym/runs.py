@@ -5,8 +5,9 @@ RUN_DIR/
   config.yaml            resolved experiment config
   metrics.json           learning curves and evaluation results, per seed
   tensorboard/           TensorBoard logs (one sub-folder per seed)
-  seed_<s>/checkpoints/  step_<n>.zip, learning_curve_<n>.json, written atomically
-  seed_<s>/final_model.zip
+  seed_<s>/checkpoints/  step_<n>.zip (PPO) or step_<n>.pt (DQN, Nash DQN; with the replay
+                         buffer, the newest only), learning_curve_<n>.json, written atomically
+  seed_<s>/final_model.zip (PPO) or final_model.pt
 ```
 """
 

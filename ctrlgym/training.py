@@ -1,4 +1,5 @@
-"""Train an SB3 agent on a native batch through the SB3 adapter, with checkpoints and resume."""
+"""Train an agent on a native batch, with checkpoints and resume: PPO through the SB3 adapter,
+independent DQN and Nash DQN (``ctrlgym.agents``) directly on the batch."""
 
 from __future__ import annotations
 
@@ -21,13 +22,78 @@ from ctrlgym.runs import RunDirError, read_metrics, update_metrics, write_json_a
 
 __all__ = ["train", "latest_checkpoint"]
 
-_CHECKPOINT = re.compile(r"step_(\d+)\.zip$")
+_CHECKPOINT = re.compile(r"step_(\d+)\.(zip|pt)$")
 
 
 def latest_checkpoint(seed_dir: Path) -> tuple[int, Path] | None:
     """The (timesteps, path) of the newest complete checkpoint of a seed, or None."""
-    found = [(int(m.group(1)), p) for p in (seed_dir / "checkpoints").glob("step_*.zip") if (m := _CHECKPOINT.search(p.name))]
+    found = [(int(m.group(1)), p) for p in (seed_dir / "checkpoints").glob("step_*") if (m := _CHECKPOINT.search(p.name))]
     return max(found) if found else None
+
+
+def final_model_path(seed_dir: Path, algo: str) -> Path:
+    return seed_dir / ("final_model.zip" if algo == "ppo" else "final_model.pt")
+
+
+def _train_own_agent(config: ExperimentConfig, seed: int, seed_dir: Path, run_dir: Path, bar: tqdm) -> dict[str, Any]:
+    """Independent DQN or Nash DQN on the native batch; checkpoints hold the replay buffer too
+    (only the newest is kept), so a resumed run continues where the checkpoint left off."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    from ctrlgym.agents import AGENTS
+
+    agent_config = config.agent
+    env = make_vector_env(config.env.id, config.env.num_envs, device=config.env.device, autoreset_mode="same_step", **config.env.kwargs)
+    agent_class = AGENTS[agent_config.algo]
+    found = latest_checkpoint(seed_dir)
+    if found is not None:
+        agent = agent_class.load(found[1], env)
+        curve = json.loads((found[1].parent / f"learning_curve_{found[0]}.json").read_text())
+    else:
+        agent = agent_class(env, seed=seed, device=agent_config.device, **agent_config.hyperparameters)
+        curve = []
+        if agent_config.init_from is not None:
+            source = final_model_path(Path(agent_config.init_from) / f"seed_{seed}", agent_config.algo)
+            if not source.is_file():
+                raise RunDirError(f"init_from: {source} is missing (train that run first)")
+            pretrained = agent_class.load(source, env, buffer_size=1)
+            agent.q_network.load_state_dict(pretrained.q_network.state_dict())
+            agent.target_network.load_state_dict(pretrained.q_network.state_dict())
+    bar.update(agent.num_timesteps)
+    folder = seed_dir / "checkpoints"
+    folder.mkdir(parents=True, exist_ok=True)
+    writer = SummaryWriter(str(run_dir / "tensorboard" / f"seed_{seed}"))
+    state = {"next_checkpoint": (agent.num_timesteps // agent_config.checkpoint_every + 1) * agent_config.checkpoint_every, "returns": []}
+
+    def checkpoint() -> None:
+        steps = agent.num_timesteps
+        write_json_atomic(folder / f"learning_curve_{steps}.json", curve)
+        agent.save(folder / f"step_{steps}.pt")
+        for old in folder.glob("step_*.pt"):  # the replay buffer makes these large: keep the newest
+            if old.name != f"step_{steps}.pt":
+                old.unlink()
+
+    def on_step(progress: dict[str, Any]) -> None:
+        bar.update(min(config.env.num_envs, bar.total - bar.n))
+        state["returns"] += progress["episode_returns"]
+        if progress["episode_returns"]:
+            curve.append([progress["timesteps"], float(np.mean(state["returns"]))])
+            writer.add_scalar("rollout/ep_rew_mean", curve[-1][1], progress["timesteps"])
+            state["returns"] = []
+        if progress["timesteps"] % 1000 < config.env.num_envs:
+            writer.add_scalar("train/loss", progress["loss"], progress["timesteps"])
+            writer.add_scalar("rollout/exploration_rate", progress["epsilon"], progress["timesteps"])
+        if progress["timesteps"] >= state["next_checkpoint"]:
+            checkpoint()
+            state["next_checkpoint"] += agent_config.checkpoint_every
+
+    started = time.perf_counter()
+    agent.learn(env, agent_config.total_timesteps, callback=on_step, seed=seed)
+    checkpoint()
+    agent.save(final_model_path(seed_dir, agent_config.algo), with_replay=False)
+    writer.close()
+    env.close()
+    return {"timesteps": int(agent.num_timesteps), "learning_curve": curve, "wall_time_s": round(time.perf_counter() - started, 2)}
 
 
 class _CheckpointAndCurve(BaseCallback):
@@ -133,10 +199,14 @@ def train(config: ExperimentConfig | str | Path, resume: bool = False, progress:
     with tqdm(total=total * len(config.seeds), desc=f"train {config.name}", unit="step", disable=not progress) as bar:
         for seed in config.seeds:
             seed_dir = run_dir / f"seed_{seed}"
-            final = seed_dir / "final_model.zip"
+            final = final_model_path(seed_dir, config.agent.algo)
             bar.set_postfix(seed=seed)
             if final.is_file():
                 bar.update(total)
+                continue
+            if config.agent.algo != "ppo":
+                training[str(seed)] = _train_own_agent(config, seed, seed_dir, run_dir, bar)
+                update_metrics(run_dir, "training", training)
                 continue
             vector_env = make_vector_env(
                 config.env.id, config.env.num_envs, device=config.env.device, autoreset_mode="same_step", **config.env.kwargs

@@ -1,0 +1,67 @@
+"""Off-policy Nash DQN (OPNDQN; Zhang, Wang & Jiang, arXiv 2301.00637) for signal networks.
+
+Agent i's Q-network takes its own observation and scores every joint action of itself and its
+neighbours N(i) (the env's ``neighbour_graph``): ``Q_i(s_i, a_i, a_N(i))``, one output per joint
+action. At a state, the neighbourhood stage game with payoffs ``Q_i`` is solved approximately
+by fictitious play (:mod:`ctrlgym.agents.fictitious_play`), giving mixed strategies π and values
+
+    NashQ_i(s) = Σ_{a_i, a_N(i)} π_i(a_i) Π_{j ∈ N(i)} π_j(a_j) Q_i(s_i, a_i, a_N(i)).
+
+Acting: each agent plays the most likely action of its equilibrium strategy, ε-greedy.
+Learning, from replayed joint actions (the neighbours' actions are shared):
+
+    y_i = r_i + γ (1 − terminated) NashQ_i(s'; θ⁻)              (double Q: π from θ, payoffs θ⁻)
+    L(θ) = E_D Σ_i Huber(Q_i(s_i, a_i, a_N(i); θ) − y_i).
+
+Everything else (replay, target network, exploration, parameter sharing) is
+:class:`~ctrlgym.agents.dqn.IndependentDQN`'s, so a comparison isolates the Nash part.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ctrlgym.agents.dqn import IndependentDQN
+from ctrlgym.agents.fictitious_play import NeighbourGraph, expected_payoffs, fictitious_play, joint_action_index
+from ctrlgym.vector_env import TorchVectorEnv
+
+__all__ = ["NashDQN"]
+
+
+class NashDQN(IndependentDQN):
+    """Nash DQN: IDQN whose greedy step is a fictitious-play equilibrium among neighbours.
+
+    ``fictitious_play_rounds`` best-response rounds per state (vectorised over the batch and
+    the agents). The env must expose ``neighbour_graph`` (``(n_agents, n_agents)`` bool); a
+    single-agent env has no neighbours and Nash DQN reduces to DQN.
+    """
+
+    algo = "nash_dqn"
+
+    def __init__(self, env: TorchVectorEnv, *, fictitious_play_rounds: int = 10, **kwargs) -> None:
+        if fictitious_play_rounds < 1:
+            raise ValueError(f"NashDQN: fictitious_play_rounds must be >= 1, got {fictitious_play_rounds}")
+        self.rounds = fictitious_play_rounds
+        super().__init__(env, **kwargs)
+        self.hyperparameters["fictitious_play_rounds"] = fictitious_play_rounds
+
+    def _setup_game(self, env: TorchVectorEnv) -> None:
+        adjacency = getattr(env, "neighbour_graph", None)
+        if adjacency is None:
+            adjacency = torch.zeros(self.n_agents, self.n_agents, dtype=torch.bool)
+        self.graph = NeighbourGraph.from_adjacency(torch.as_tensor(adjacency).cpu(), self.num_actions.cpu()).to(self.device)
+        self.num_outputs = int(self.num_actions.max()) ** (1 + self.graph.max_degree)
+
+    def greedy(self, q_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        equilibrium = fictitious_play(q_values, self.graph, self.rounds)
+        return equilibrium.actions, equilibrium.values
+
+    def taken(self, q_values: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        return q_values.gather(-1, joint_action_index(actions, self.graph)[..., None])[..., 0]
+
+    def next_values(self, next_observations: torch.Tensor) -> torch.Tensor:
+        target_q = self.target_network(next_observations)
+        if not self.double_q:
+            return self.greedy(target_q)[1]
+        strategies = fictitious_play(self.q_network(next_observations), self.graph, self.rounds).strategies
+        return (expected_payoffs(target_q, strategies, self.graph) * strategies).sum(-1)

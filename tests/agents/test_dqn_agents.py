@@ -1,0 +1,144 @@
+"""Independent DQN and Nash DQN: learning on a tiny twin network, saving, resuming, configs."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+import yaml
+
+pytest.importorskip("sumo", reason="the traffic envs need ctrlgym[traffic]")
+
+from ctrlgym.envs.traffic import TrafficTwinEnv  # noqa: E402
+
+from ctrlgym.agents import IndependentDQN, NashDQN  # noqa: E402
+from ctrlgym.config import ConfigError, parse_config  # noqa: E402
+from ctrlgym.evaluation import evaluate_policy  # noqa: E402
+
+TINY = {"scenario": "arterial", "cols": 2, "demand": 1500, "num_seconds": 300}
+FAST = {"learning_starts": 300, "batch_size": 64, "target_update_interval": 100, "hidden": [32, 32]}
+
+
+def tiny_env(num_envs=16, **kwargs):
+    return TrafficTwinEnv(num_envs=num_envs, autoreset_mode="same_step", **TINY, **kwargs)
+
+
+def greedy_return(agent) -> float:
+    return evaluate_policy(lambda env: agent, "ctrlgym/TrafficTwinEnv-v0", episodes=8, seed=123, **TINY)["mean_return"]
+
+
+@pytest.mark.parametrize("agent_class", [IndependentDQN, NashDQN])
+def test_short_training_on_a_tiny_network_beats_the_initial_policy(agent_class):
+    env = tiny_env()
+    agent = agent_class(env, seed=0, **FAST)
+    before = greedy_return(agent)
+    agent.learn(env, 4_000)
+    after = greedy_return(agent)
+    assert after > before + 0.5, f"return {before:.2f} -> {after:.2f}"
+
+
+def test_nash_dqn_scores_joint_actions_of_each_light_and_its_neighbours():
+    env = TrafficTwinEnv(num_envs=2, scenario="arterial", cols=3)  # a row of three lights: degrees 1, 2, 1
+    agent = NashDQN(env, seed=0)
+    assert agent.graph.neighbours.tolist() == [[1, 3], [0, 2], [1, 3]]  # 3 pads the end lights
+    assert agent.num_outputs == 2**3 and IndependentDQN(env).num_outputs == 2
+    obs, _ = env.reset(seed=0)
+    q = agent.q_network(obs)
+    actions = agent(obs)
+    assert q.shape == (2, 3, 8) and actions.shape == (2, 3) and ((actions >= 0) & (actions < 2)).all()
+
+
+def test_same_seed_same_agent_and_actions_respect_exploration():
+    weights = []
+    for _ in range(2):
+        env = tiny_env(num_envs=4)
+        agent = NashDQN(env, seed=3, **FAST).learn(env, 1_000, seed=3)
+        weights.append(torch.cat([p.flatten() for p in agent.q_network.parameters()]))
+    assert torch.equal(weights[0], weights[1])
+    obs, _ = env.reset(seed=0)
+    greedy = agent.act(obs, epsilon=0.0)
+    assert torch.equal(greedy, agent.act(obs, epsilon=0.0))
+    explored = torch.stack([agent.act(obs, epsilon=1.0) for _ in range(50)])
+    assert (explored != greedy).any() and explored.max() <= 1 and explored.min() >= 0
+
+
+def test_save_and_load_keep_actions_and_reject_other_networks(tmp_path):
+    env = tiny_env(num_envs=4)
+    agent = NashDQN(env, seed=0, shared=True, **FAST).learn(env, 800)
+    agent.save(tmp_path / "agent.pt")
+    loaded = NashDQN.load(tmp_path / "agent.pt", env)
+    obs, _ = env.reset(seed=5)
+    assert torch.equal(agent(obs), loaded(obs)) and loaded.num_timesteps == agent.num_timesteps
+    assert len(loaded.replay) == len(agent.replay)
+    with pytest.raises(ValueError, match="trained on observations"):
+        NashDQN.load(tmp_path / "agent.pt", TrafficTwinEnv(num_envs=1, scenario="arterial", cols=3, autoreset_mode="same_step"))
+    with pytest.raises(ValueError, match="holds a nash_dqn agent"):
+        IndependentDQN.load(tmp_path / "agent.pt", env)
+
+
+def test_learn_needs_same_step_autoreset():
+    env = TrafficTwinEnv(num_envs=2, **TINY)
+    with pytest.raises(ValueError, match="same_step"):
+        IndependentDQN(env).learn(env, 100)
+
+
+def test_runs_on_the_device(device):
+    env = TrafficTwinEnv(num_envs=4, autoreset_mode="same_step", device=device, **TINY)
+    agent = NashDQN(env, seed=0, device=device, learning_starts=64, batch_size=32).learn(env, 200)
+    obs, _ = env.reset(seed=0)
+    assert agent(obs).device.type == torch.device(device).type and agent.num_updates > 0
+
+
+def config(tmp_path, algo, **agent):
+    return {
+        "name": f"{algo}_tiny",
+        "env": {"id": "ctrlgym/TrafficTwinEnv-v0", "num_envs": 8, "kwargs": TINY},
+        "agent": {"algo": algo, "total_timesteps": 3_000, "checkpoint_every": 500, "hyperparameters": dict(FAST), **agent},
+        "evaluation": {"episodes": 1, "baselines": ["max_pressure"]},
+        "seeds": [0],
+        "output_dir": str(tmp_path / "run"),
+    }
+
+
+def test_configs_check_the_agent_keywords(tmp_path):
+    parsed = parse_config(config(tmp_path, "nash_dqn", hyperparameters={"fictitious_play_rounds": 5, "gamma": 0.9}))
+    assert parsed.agent.hyperparameters == {"fictitious_play_rounds": 5, "gamma": 0.9}
+    with pytest.raises(ConfigError, match="agent.*unknown key 'fictitious_play_rounds' for agent dqn"):
+        parse_config(config(tmp_path, "dqn", hyperparameters={"fictitious_play_rounds": 5}))
+    with pytest.raises(ConfigError, match="init_from is for dqn and nash_dqn"):
+        parse_config(config(tmp_path, "ppo", hyperparameters=None, init_from="runs/x"))
+
+
+def test_killed_training_resumes_from_its_checkpoint_and_fine_tunes(tmp_path):
+    path = tmp_path / "nash.yaml"
+    path.write_text(yaml.safe_dump(config(tmp_path, "nash_dqn", total_timesteps=8_000, checkpoint_every=2_000)))
+    process = subprocess.Popen([sys.executable, "-m", "ctrlgym", "train", str(path), "--no-progress"], stderr=subprocess.DEVNULL)
+    checkpoints = tmp_path / "run" / "seed_0" / "checkpoints"
+    deadline = time.time() + 120
+    while not list(checkpoints.glob("step_*.pt")) and time.time() < deadline:
+        time.sleep(0.2)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    saved = int(next(checkpoints.glob("step_*.pt")).stem.split("_")[1])
+    assert 0 < saved < 8_000 and not (tmp_path / "run" / "seed_0" / "final_model.pt").exists()
+    curve_at_kill = json.loads((checkpoints / f"learning_curve_{saved}.json").read_text())
+    assert curve_at_kill  # four 8-env episodes ended before the first checkpoint
+    shorter = yaml.safe_load(path.read_text())
+    subprocess.run([sys.executable, "-m", "ctrlgym", "train", str(path), "--resume", "--no-progress"], check=True, timeout=600)
+    training = json.loads((tmp_path / "run" / "metrics.json").read_text())["training"]["0"]
+    assert training["timesteps"] >= 8_000
+    assert training["learning_curve"][: len(curve_at_kill)] == curve_at_kill  # continued, not restarted
+    # fine-tune: a second run starts from the first run's final networks
+    shorter.update(output_dir=str(tmp_path / "tuned"))
+    shorter["agent"].update(total_timesteps=500, init_from=str(tmp_path / "run"))
+    (tmp_path / "tuned.yaml").write_text(yaml.safe_dump(shorter))
+    subprocess.run([sys.executable, "-m", "ctrlgym", "train", str(tmp_path / "tuned.yaml"), "--no-progress"], check=True, timeout=600)
+    first = torch.load(tmp_path / "run" / "seed_0" / "final_model.pt", weights_only=False)["q_network"]
+    tuned = torch.load(tmp_path / "tuned" / "seed_0" / "final_model.pt", weights_only=False)["q_network"]
+    fresh = NashDQN(tiny_env(num_envs=1), seed=0, **FAST).q_network.state_dict()
+    distance = lambda a, b: sum(float((a[k] - b[k]).abs().sum()) for k in a)  # noqa: E731
+    assert distance(tuned, first) < distance(tuned, fresh)

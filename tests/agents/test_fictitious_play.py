@@ -1,0 +1,98 @@
+"""Fictitious play finds the Nash equilibria of matrix and graphical games."""
+
+import itertools
+
+import pytest
+import torch
+
+from ctrlgym.agents.fictitious_play import NeighbourGraph, expected_payoffs, fictitious_play, joint_action_index
+
+PAIR = torch.tensor([[False, True], [True, False]])
+
+
+def two_player(row: list[list[float]], column: list[list[float]]) -> torch.Tensor:
+    """Stage-game payoffs ``(1, 2, 4)`` of a bimatrix game: Q_i indexed by (own action, other's)."""
+    row, column = torch.tensor(row), torch.tensor(column)
+    return torch.stack([row.flatten(), column.T.flatten()])[None]
+
+
+def test_prisoners_dilemma_ends_in_mutual_defection():
+    payoffs = two_player([[3, 0], [5, 1]], [[3, 5], [0, 1]])  # action 0 cooperate, 1 defect
+    eq = fictitious_play(payoffs, NeighbourGraph.from_adjacency(PAIR, torch.tensor([2, 2])), rounds=10)
+    assert eq.actions.tolist() == [[1, 1]]
+    assert torch.allclose(eq.values, torch.tensor([[1.0, 1.0]]), atol=0.5)
+
+
+@pytest.mark.parametrize("good, bad, expected", [(2.0, 1.0, 0), (1.0, 3.0, 1)])
+def test_coordination_game_converges_to_the_better_pure_equilibrium(good, bad, expected):
+    table = [[good, 0.0], [0.0, bad]]
+    eq = fictitious_play(two_player(table, table), NeighbourGraph.from_adjacency(PAIR, torch.tensor([2, 2])), rounds=30)
+    assert eq.actions.tolist() == [[expected, expected]]
+    assert eq.strategies[0, :, expected].min() > 0.9
+    assert torch.allclose(eq.values, torch.full((1, 2), max(good, bad)), rtol=0.15)
+
+
+def test_matching_pennies_beliefs_approach_the_mixed_equilibrium():
+    row = [[1.0, -1.0], [-1.0, 1.0]]
+    payoffs = two_player(row, [[-v for v in r] for r in row])
+    eq = fictitious_play(payoffs, NeighbourGraph.from_adjacency(PAIR, torch.tensor([2, 2])), rounds=2000)
+    assert torch.allclose(eq.strategies, torch.full((1, 2, 2), 0.5), atol=0.05)
+    assert eq.values.abs().max() < 0.1  # the game's value is 0
+
+
+def random_potential_games(batch: int, adjacency: torch.Tensor, actions: int, generator: torch.Generator):
+    """Graphical potential games: Q_i(a_i, a_N) = θ_i(a_i) + Σ_{j ∈ N(i)} φ_ij(a_i, a_j), φ_ij = φ_jiᵀ."""
+    n = adjacency.shape[0]
+    graph = NeighbourGraph.from_adjacency(adjacency, torch.full((n,), actions))
+    theta = torch.randn(batch, n, actions, generator=generator)
+    phi = torch.randn(batch, n, n, actions, actions, generator=generator)
+    phi = phi + phi.permute(0, 2, 1, 4, 3)  # symmetric interaction: a potential game
+    D = graph.max_degree
+    payoffs = torch.zeros(batch, n, *([actions] * (1 + D)))
+    for i in range(n):
+        for profile in itertools.product(range(actions), repeat=1 + D):
+            value = theta[:, i, profile[0]].clone()
+            for d in range(D):
+                j = int(graph.neighbours[i, d])
+                if j < n:
+                    value += phi[:, i, j, profile[0], profile[1 + d]]
+                elif profile[1 + d] != 0:
+                    value = torch.full_like(value, -1e3)  # the dummy never plays this
+            payoffs[(slice(None), i, *profile)] = value
+    return payoffs.reshape(batch, n, -1), graph
+
+
+def test_graphical_potential_games_reach_pure_nash_equilibria():
+    generator = torch.Generator().manual_seed(0)
+    grid = torch.tensor([[0, 1, 1, 0], [1, 0, 0, 1], [1, 0, 0, 1], [0, 1, 1, 0]], dtype=torch.bool)  # a 2x2 grid
+    payoffs, graph = random_potential_games(64, grid, 3, generator)
+    eq = fictitious_play(payoffs, graph, rounds=300)
+    pure = torch.nn.functional.one_hot(eq.actions, 3).float()
+    utilities = expected_payoffs(payoffs, pure, graph)  # each agent's payoff of every own action, others fixed
+    chosen = utilities.gather(-1, eq.actions[..., None])[..., 0]
+    is_nash = (utilities.max(-1).values <= chosen + 1e-5).all(-1)
+    assert is_nash.float().mean() >= 0.95
+
+
+def test_low_degree_agents_and_masked_actions():
+    chain = torch.tensor([[0, 1, 0], [1, 0, 1], [0, 1, 0]], dtype=torch.bool)
+    graph = NeighbourGraph.from_adjacency(chain, torch.tensor([2, 3, 2]))
+    assert graph.neighbours.tolist() == [[1, 3], [0, 2], [1, 3]]  # 3 is the dummy
+    assert graph.action_mask.tolist() == [[True, True, False], [True, True, True], [True, True, False]]
+    payoffs = torch.zeros(1, 3, 27)
+    payoffs[0, :, :] = -1.0
+    payoffs[0, 1, 2 * 9:] = 5.0  # agent 1 prefers action 2 whatever its neighbours do
+    payoffs[0, 0, 9 * 2:] = 10.0  # agent 0's action 2 would pay, but it has only two actions
+    eq = fictitious_play(payoffs, graph, rounds=5)
+    assert eq.actions[0, 1] == 2 and eq.actions[0, 0] < 2 and eq.strategies[0, 0, 2] == 0
+
+
+def test_joint_index_matches_the_payoff_table():
+    chain = torch.tensor([[0, 1, 0], [1, 0, 1], [0, 1, 0]], dtype=torch.bool)
+    graph = NeighbourGraph.from_adjacency(chain, torch.tensor([2, 2, 2]))
+    payoffs = torch.randn(5, 3, 8, generator=torch.Generator().manual_seed(1))
+    actions = torch.randint(0, 2, (5, 3), generator=torch.Generator().manual_seed(2))
+    pure = torch.nn.functional.one_hot(actions, 2).float()
+    by_index = payoffs.gather(-1, joint_action_index(actions, graph)[..., None])[..., 0]
+    by_contraction = expected_payoffs(payoffs, pure, graph).gather(-1, actions[..., None])[..., 0]
+    assert torch.allclose(by_index, by_contraction)

@@ -8,11 +8,10 @@ from pathlib import Path
 import numpy as np
 import torch
 from ctrlgym.envs.traffic.network import SignalNetwork
-from ctrlgym.envs.traffic.readout import OBSERVATION_FEATURES, REWARDS, LaneReadout
-from ctrlgym.envs.traffic.scenarios import Scenario, make_scenario
+from ctrlgym.envs.traffic.readout import OBSERVATION_FEATURES, REWARDS, LaneReadout, signal_spaces
+from ctrlgym.envs.traffic.scenarios import Scenario, resolve_scenario
 from ctrlgym.envs.traffic.simulation import SignalTiming
 from ctrlgym.envs.traffic.workers import SumoError, SumoWorkers
-from gymnasium import spaces
 
 from ctrlgym.vector_env import AutoresetMode, TorchVectorEnv
 
@@ -123,45 +122,21 @@ class TrafficSignalEnv(TorchVectorEnv):
         validate_actions: bool = True,
     ) -> None:
         name = type(self).__name__
-        unknown = [f for f in observation if f not in OBSERVATION_FEATURES]
-        if unknown or not observation:
-            raise ValueError(f"{name}: unknown observation features {unknown}; choose from {OBSERVATION_FEATURES}")
-        if reward not in REWARDS:
-            raise ValueError(f"{name}: unknown reward {reward!r}; choose one of {REWARDS}")
-        if sumocfg is not None:
-            self.scenario = Scenario.from_sumocfg(sumocfg)
-        elif net_file is not None:
-            if route_file is None:
-                raise ValueError(f"{name}: net_file needs a route_file")
-            self.scenario = Scenario.from_files(net_file, route_file, duration=num_seconds)
-        elif isinstance(scenario, Scenario):
-            self.scenario = scenario
-        else:
-            self.scenario = make_scenario(
-                scenario, rows=rows, cols=cols, demand=demand, lanes=lanes, duration=num_seconds, seed=route_seed, tls_type=tls_type
-            )
+        self.scenario = resolve_scenario(
+            name, scenario, rows=rows, cols=cols, demand=demand, lanes=lanes, route_seed=route_seed, tls_type=tls_type,
+            net_file=net_file, route_file=route_file, sumocfg=sumocfg, num_seconds=num_seconds,
+        )  # fmt: skip
         if gui:
             backend = "traci"  # libsumo from PyPI runs without a GUI; sumo-gui is driven over traci
         self.network = SignalNetwork(self.scenario.net_file)
+        observation_space, action_space = signal_spaces(name, self.network, tuple(observation), reward, single_agent)
         self.timing = SignalTiming(delta_time, yellow_time, min_green, max_green)
         self.observation_features = tuple(observation)
         self.reward_name = reward
         self.max_teleports = max_teleports
         self.single_agent = single_agent
-        n_agents = self.network.num_agents
-        if single_agent and n_agents != 1:
-            raise ValueError(f"{name}: single_agent=True needs a one-light scenario, {self.scenario.name} has {n_agents}")
-        self.agent_ids = self.network.agent_ids
-        self.num_agents = n_agents
-        self.reward_shape = () if single_agent else (n_agents,)
-        obs_dim = self._feature_sizes()
-        greens = [light.num_greens for light in self.network.lights]
-        if single_agent:
-            observation_space = spaces.Box(0.0, 1.0, (obs_dim,), np.float32)
-            action_space = spaces.Discrete(greens[0])
-        else:
-            observation_space = spaces.Box(0.0, 1.0, (n_agents, obs_dim), np.float32)
-            action_space = spaces.MultiDiscrete(greens)
+        self.agent_ids, self.num_agents = self.network.agent_ids, self.network.num_agents
+        self.reward_shape = () if single_agent else (self.num_agents,)
         if max_episode_steps is None:
             max_episode_steps = max(1, num_seconds // delta_time)
         super().__init__(
@@ -189,17 +164,12 @@ class TrafficSignalEnv(TorchVectorEnv):
             self.scenario.name,
         )
         self.backend, self.signal_control = backend, signal_control
-        lanes_total = len(self.network.all_lanes)
+        lanes_total, n_agents = len(self.network.all_lanes), self.num_agents
         self._lanes = np.zeros((self.num_envs, lanes_total, 4))  # (num_envs, n_lanes, [vehicles, halting, waiting, speed])
         self._green = np.zeros((self.num_envs, n_agents), dtype=np.int64)
         self._can_switch = np.zeros((self.num_envs, n_agents), dtype=bool)
         self._waiting = torch.zeros((self.num_envs, n_agents), device=self.device)
         self._teleports = np.zeros(self.num_envs)
-
-    # ------------------------------------------------------------------ layout
-    def _feature_sizes(self) -> int:
-        sizes = {"phase": self.network.max_greens, "min_green": 1, "density": self.network.max_lanes, "queue": self.network.max_lanes, "neighbours": 1}
-        return sum(sizes[f] for f in self.observation_features)
 
     # ------------------------------------------------------------------ TorchVectorEnv
     def _store(self, i: int, readings: dict) -> None:

@@ -8,15 +8,35 @@ module turns them into what the agent sees, so the two envs cannot disagree on a
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from ctrlgym.envs.traffic.network import SignalNetwork
+from gymnasium import spaces
 
-__all__ = ["LaneReadout", "OBSERVATION_FEATURES", "REWARDS", "METRICS", "VEHICLES", "HALTING", "WAITING", "SPEED"]
+__all__ = ["LaneReadout", "signal_spaces", "OBSERVATION_FEATURES", "REWARDS", "METRICS", "VEHICLES", "HALTING", "WAITING", "SPEED"]
 
 OBSERVATION_FEATURES = ("phase", "min_green", "density", "queue", "neighbours")
 REWARDS = ("diff_waiting_time", "queue", "pressure")
 METRICS = ("queue_length", "waiting_time", "throughput", "trip_time", "mean_speed", "teleports")
 VEHICLES, HALTING, WAITING, SPEED = range(4)
+
+
+def signal_spaces(owner: str, network: SignalNetwork, observation: tuple[str, ...], reward: str, single_agent: bool):
+    """Check the observation features and reward named, and build the (observation, action)
+    spaces of a signal network: per light, the features' sizes in order; a green per light."""
+    unknown = [f for f in observation if f not in OBSERVATION_FEATURES]
+    if unknown or not observation:
+        raise ValueError(f"{owner}: unknown observation features {unknown}; choose from {OBSERVATION_FEATURES}")
+    if reward not in REWARDS:
+        raise ValueError(f"{owner}: unknown reward {reward!r}; choose one of {REWARDS}")
+    if single_agent and network.num_agents != 1:
+        raise ValueError(f"{owner}: single_agent=True needs a one-light scenario, the network has {network.num_agents} lights")
+    sizes = {"phase": network.max_greens, "min_green": 1, "density": network.max_lanes, "queue": network.max_lanes, "neighbours": 1}
+    obs_dim = sum(sizes[f] for f in observation)
+    greens = [light.num_greens for light in network.lights]
+    if single_agent:
+        return spaces.Box(0.0, 1.0, (obs_dim,), np.float32), spaces.Discrete(greens[0])
+    return spaces.Box(0.0, 1.0, (network.num_agents, obs_dim), np.float32), spaces.MultiDiscrete(greens)
 
 
 class LaneReadout:

@@ -19,7 +19,7 @@ import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Scenario", "ScenarioError", "make_scenario", "sumo_home", "sumo_binary", "SCENARIO_KINDS"]
+__all__ = ["Scenario", "ScenarioError", "make_scenario", "resolve_scenario", "sumo_home", "sumo_binary", "SCENARIO_KINDS"]
 
 SCENARIO_KINDS = ("single", "arterial", "grid")
 
@@ -197,3 +197,31 @@ def make_scenario(
             if work.exists():
                 shutil.rmtree(work, ignore_errors=True)
     return Scenario(name, net, (routes,), (fixed,), duration=duration, extra=params)
+
+
+def resolve_scenario(
+    owner: str,
+    scenario: str | Scenario = "grid",
+    *,
+    rows: int = 4,
+    cols: int = 4,
+    demand: float = 1200.0,
+    lanes: int = 1,
+    route_seed: int = 0,
+    tls_type: str = "actuated",
+    net_file: str | Path | None = None,
+    route_file: str | Path | list | tuple | None = None,
+    sumocfg: str | Path | None = None,
+    num_seconds: int = 3600,
+) -> Scenario:
+    """The scenario a traffic env's arguments name: ``sumocfg``, else ``net_file`` + ``route_file``,
+    else a :class:`Scenario`, else a built-in kind (errors name ``owner``)."""
+    if sumocfg is not None:
+        return Scenario.from_sumocfg(sumocfg)
+    if net_file is not None:
+        if route_file is None:
+            raise ValueError(f"{owner}: net_file needs a route_file")
+        return Scenario.from_files(net_file, route_file, duration=num_seconds)
+    if isinstance(scenario, Scenario):
+        return scenario
+    return make_scenario(scenario, rows=rows, cols=cols, demand=demand, lanes=lanes, duration=num_seconds, seed=route_seed, tls_type=tls_type)

@@ -8,11 +8,10 @@ from pathlib import Path
 import numpy as np
 import torch
 from ctrlgym.envs.traffic.network import SignalNetwork
-from ctrlgym.envs.traffic.readout import OBSERVATION_FEATURES, REWARDS, LaneReadout
-from ctrlgym.envs.traffic.scenarios import Scenario, make_scenario
+from ctrlgym.envs.traffic.readout import LaneReadout, signal_spaces
+from ctrlgym.envs.traffic.scenarios import Scenario, resolve_scenario
 from ctrlgym.envs.traffic.simulation import SIGNAL_CONTROLS, SignalTiming
 from ctrlgym.envs.traffic.twin_network import QueueNetwork
-from gymnasium import spaces
 
 from ctrlgym.vector_env import AutoresetMode, TorchVectorEnv
 
@@ -117,11 +116,6 @@ class TrafficTwinEnv(TorchVectorEnv):
         validate_actions: bool = True,
     ) -> None:
         name = type(self).__name__
-        unknown = [f for f in observation if f not in OBSERVATION_FEATURES]
-        if unknown or not observation:
-            raise ValueError(f"{name}: unknown observation features {unknown}; choose from {OBSERVATION_FEATURES}")
-        if reward not in REWARDS:
-            raise ValueError(f"{name}: unknown reward {reward!r}; choose one of {REWARDS}")
         if signal_control not in SIGNAL_CONTROLS:
             raise ValueError(f"{name}: unknown signal_control {signal_control!r}; choose one of {SIGNAL_CONTROLS}")
         positive = {"saturation_flow": saturation_flow, "start_wave": start_wave, "demand_bin": demand_bin}
@@ -133,19 +127,12 @@ class TrafficTwinEnv(TorchVectorEnv):
         for label, value in (("permissive_share", permissive_share), ("yellow_share", yellow_share)):
             if not 0 <= value <= 1:
                 raise ValueError(f"{name}: {label} must be in [0, 1], got {value}")
-        if sumocfg is not None:
-            self.scenario = Scenario.from_sumocfg(sumocfg)
-        elif net_file is not None:
-            if route_file is None:
-                raise ValueError(f"{name}: net_file needs a route_file")
-            self.scenario = Scenario.from_files(net_file, route_file, duration=num_seconds)
-        elif isinstance(scenario, Scenario):
-            self.scenario = scenario
-        else:
-            self.scenario = make_scenario(
-                scenario, rows=rows, cols=cols, demand=demand, lanes=lanes, duration=num_seconds, seed=route_seed, tls_type=tls_type
-            )
+        self.scenario = resolve_scenario(
+            name, scenario, rows=rows, cols=cols, demand=demand, lanes=lanes, route_seed=route_seed, tls_type=tls_type,
+            net_file=net_file, route_file=route_file, sumocfg=sumocfg, num_seconds=num_seconds,
+        )  # fmt: skip
         self.network = SignalNetwork(self.scenario.net_file)
+        observation_space, action_space = signal_spaces(name, self.network, tuple(observation), reward, single_agent)
         self.model = QueueNetwork(
             self.scenario, self.network, permissive_share=permissive_share, yellow_share=yellow_share, demand_bin=demand_bin
         )
@@ -158,18 +145,9 @@ class TrafficTwinEnv(TorchVectorEnv):
         self.single_agent = single_agent
         self.saturation_flow, self.start_wave, self.yellow_share = float(saturation_flow), float(start_wave), float(yellow_share)
         self.stop_rate = 1.0 / float(stop_seconds)  # share of the still-moving queue that comes to a halt each second
-        n_agents = self.network.num_agents
-        if single_agent and n_agents != 1:
-            raise ValueError(f"{name}: single_agent=True needs a one-light scenario, {self.scenario.name} has {n_agents}")
-        self.agent_ids, self.num_agents = self.network.agent_ids, n_agents
-        self.reward_shape = () if single_agent else (n_agents,)
-        sizes = {"phase": self.network.max_greens, "min_green": 1, "density": self.network.max_lanes, "queue": self.network.max_lanes, "neighbours": 1}
-        obs_dim = sum(sizes[f] for f in self.observation_features)
+        self.agent_ids, self.num_agents = self.network.agent_ids, self.network.num_agents
+        self.reward_shape = () if single_agent else (self.num_agents,)
         greens = [light.num_greens for light in self.network.lights]
-        if single_agent:
-            observation_space, action_space = spaces.Box(0.0, 1.0, (obs_dim,), np.float32), spaces.Discrete(greens[0])
-        else:
-            observation_space, action_space = spaces.Box(0.0, 1.0, (n_agents, obs_dim), np.float32), spaces.MultiDiscrete(greens)
         super().__init__(
             num_envs,
             observation_space,

@@ -101,10 +101,10 @@ def _solve_plot(name: str, solve: dict[str, Any]) -> str:
 def _run_section(run_dir: Path) -> dict[str, Any]:
     run_dir, config = open_run_dir(run_dir)
     metrics = read_metrics(run_dir)
-    if "evaluation" not in metrics and "solve" not in metrics:
+    if not {"evaluation", "transfer", "solve"} & set(metrics):
         raise RunDirError(f"{run_dir} has no evaluation yet: run ctrlgym evaluate {run_dir} (or ctrlgym solve)")
-    evaluation = metrics.get("evaluation")
-    rows = _comparison(evaluation) if evaluation else []
+    evaluation = metrics.get("evaluation") or next(iter(metrics.get("transfer", {}).values()), None)
+    rows = _comparison(metrics["evaluation"]) if "evaluation" in metrics else []
     solve = metrics.get("solve")
     transfer = [(env_id, _comparison(result)) for env_id, result in metrics.get("transfer", {}).items()]
     return {
@@ -114,7 +114,11 @@ def _run_section(run_dir: Path) -> dict[str, Any]:
         "agent": evaluation["agent"] if evaluation else None,
         "rows": rows,
         "curve_png": _learning_curve_plot(config.name, metrics.get("training", {})),
-        "comparison_png": _comparison_plot(config.name, rows, evaluation["agent"]) if evaluation else None,
+        "comparison_png": (
+            _comparison_plot(config.name if rows else f"{config.name} on {transfer[0][0]}", rows or transfer[0][1], evaluation["agent"])
+            if evaluation
+            else None
+        ),
         "solve": solve,
         "solve_png": _solve_plot(config.name, solve) if solve else None,
         "timesteps": config.agent.total_timesteps if config.agent is not None else 0,

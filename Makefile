@@ -40,7 +40,7 @@ calibrate-twin: setup  ## the twin vs SUMO on the 4x4 grid: queue, waiting, thro
 	$(PY) benchmarks/calibrate_twin.py
 
 TRAFFIC_RUNS = nash_dqn_grid4x4 idqn_grid4x4 nash_dqn_grid4x4_high idqn_grid4x4_high
-report-traffic: setup  ## Nash DQN vs IDQN vs classic baselines on the 4x4 SUMO grid (trained on the twin; ~45 min)
+report-traffic: setup  ## Nash DQN vs IDQN vs classic baselines on the 4x4 SUMO grid (trained on the twin; ~35 min on 2 cores)
 	for run in $(TRAFFIC_RUNS); do \
 	  resume=; [ -f runs/$$run/config.yaml ] && resume=--resume; \
 	  $(VENV)/bin/ctrlgym train configs/traffic/$$run.yaml $$resume || exit 1; \

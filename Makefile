@@ -3,10 +3,10 @@
 PYTHON ?= python3
 VENV ?= .venv
 TORCH ?= torch==2.13.0
-EXTRAS ?= dev,torchrl,traffic
+EXTRAS ?= dev,torchrl,traffic,mixup
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo test test-slow bench bench-sumo bench-twin calibrate-twin report-traffic check clean
+.PHONY: setup demo test test-slow bench bench-sumo bench-twin calibrate-twin report-traffic bench-mixup report-mixup check clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,15 @@ report-traffic: setup  ## Nash DQN vs IDQN vs classic baselines on the 4x4 SUMO 
 	  $(VENV)/bin/ctrlgym evaluate configs/traffic/$$run.yaml --env TrafficSignalEnv-v0 || exit 1; \
 	done
 	$(VENV)/bin/ctrlgym report $(addprefix runs/,$(TRAFFIC_RUNS)) -o reports/traffic_nash_dqn
+
+bench-mixup: setup  ## the vectorised classifier population vs the same classifiers one by one
+	$(PY) benchmarks/bench_mixup.py
+
+report-mixup: setup  ## PPO choosing mix-up operations on digits vs every fixed operation (5 seeds)
+	resume=; [ -f runs/ppo_mixup_digits/config.yaml ] && resume=--resume; \
+	$(VENV)/bin/ctrlgym train configs/mixup/ppo_digits.yaml $$resume
+	$(VENV)/bin/ctrlgym evaluate configs/mixup/ppo_digits.yaml
+	$(VENV)/bin/ctrlgym report configs/mixup/ppo_digits.yaml -o reports/mixup_digits
 
 check: setup  ## the conformance checkers on every registered env
 	$(VENV)/bin/ctrlgym list

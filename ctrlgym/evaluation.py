@@ -31,7 +31,8 @@ def evaluate_policy(
     """Run ``episodes`` episodes in one batch with the policy ``make_policy(env)`` and summarise.
 
     Returns the mean episode return (summed over agents), the per-episode returns, and the
-    episode mean of every per-step scalar metric in ``info`` (queue length, waiting time, ...);
+    episode mean of every per-step scalar metric in ``info`` (queue length, waiting time, ...),
+    or its value at the episode's last step for metrics in the env's ``final_metrics``;
     for metrics named in the env's ``ratio_metrics`` the ratio of their episode sums
     (e.g. travel time = Σ trip_time / Σ throughput).
     """
@@ -48,6 +49,8 @@ def _run_episodes(env: TorchVectorEnv, policy: Policy, episodes: int, seed: int,
     steps = torch.zeros(episodes, dtype=torch.float64, device=env.device)
     metric_sums: dict[str, torch.Tensor] = {}
     done = torch.zeros(episodes, dtype=torch.bool, device=env.device)
+    final_names = tuple(getattr(env, "final_metrics", ()))  # reported at each episode's last step
+    final_values = {key: torch.zeros(episodes, dtype=torch.float64, device=env.device) for key in final_names}
     for _ in range(max_steps):
         with torch.no_grad():
             actions = policy(obs)
@@ -58,12 +61,16 @@ def _run_episodes(env: TorchVectorEnv, policy: Policy, episodes: int, seed: int,
         for key, value in info.items():
             if isinstance(value, torch.Tensor) and not key.startswith("_") and value.shape == (episodes,):
                 metric_sums[key] = metric_sums.get(key, 0) + value.double() * active
+        ending = (terminated | truncated) & ~done
+        for key in final_names:
+            final_values[key] = torch.where(ending, info[key].double(), final_values[key])
         done |= terminated | truncated
         if bool(done.all()):
             break
     else:
         raise RuntimeError(f"{env_id}: episodes did not end within {max_steps} steps; set max_episode_steps")
-    metrics = {key: float((total / steps).mean()) for key, total in metric_sums.items()}
+    metrics = {key: float((total / steps).mean()) for key, total in metric_sums.items() if key not in final_names}
+    metrics.update({key: float(value.mean()) for key, value in final_values.items()})
     for name, (numerator, denominator) in getattr(env, "ratio_metrics", {}).items():
         if numerator in metric_sums and denominator in metric_sums:
             metrics[name] = float(metric_sums[numerator].sum() / metric_sums[denominator].sum().clamp_min(1e-9))

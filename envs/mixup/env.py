@@ -1,0 +1,229 @@
+"""Choosing the mix-up operation while a population of classifiers trains on real data."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from ctrlgym.envs.mixup.data import ImageData, load_dataset
+from ctrlgym.envs.mixup.mixing import MIXERS, OPERATIONS
+from gymnasium import spaces
+
+from ctrlgym.vector_env import AutoresetMode, TorchVectorEnv
+
+__all__ = ["MixupPolicyEnv", "REWARDS", "OBSERVATION_NAMES"]
+
+REWARDS = ("val_acc_gain", "final_val_acc")
+OBSERVATION_NAMES = ("train_loss", "val_loss", "val_accuracy", "val_loss_change", "val_accuracy_change", "log_grad_norm", "progress")
+
+
+class MixupPolicyEnv(TorchVectorEnv):
+    r"""Each env is one classifier in training; the agent picks the mix-up operation per stage.
+
+    ## Description
+    ``num_envs`` small classifiers (an MLP per env, ``hidden`` units, ReLU) train at once on a
+    real data set (``digits`` by default, ``mnist``, or your :class:`ImageData`). The population
+    is one set of stacked weights ``(num_envs, in, out)``: a training step is one batched
+    forward and backward for all of them, and each classifier's update equals training it
+    alone (a test checks this against separate ``nn.Linear`` models). One env step is
+    ``steps_per_action`` SGD steps (momentum 0.9, minibatch ``batch_size``) on minibatches mixed
+    by the operation chosen; an episode is one training run of ``budget`` env steps. The setting
+    of R-Mix (arXiv 2212.04875), where an RL agent chooses the mix-up policy.
+
+    ## Action Space
+    ``Discrete(len(operations))``: the operation for the next stage, from
+    :data:`~ctrlgym.envs.mixup.mixing.OPERATIONS` (none, mixup, cutmix, saliency_mix,
+    random_saliency_mix) or the subset given. Strengths: ``alpha`` (Beta(α, α)) and ``quantile``.
+
+    ## Observation Space
+    ``Box(-10, 10, (7 + len(operations),))``: training loss of the last stage, validation loss
+    and accuracy, their change over the stage, log10 of the gradient norm, progress through the
+    budget (clamped to the box), and a one-hot of the last operation.
+
+    ## Rewards
+    ``val_acc_gain`` (default): the change of validation accuracy over the stage; ``final_val_acc``:
+    the validation accuracy at the end of the budget, 0 before.
+
+    ## Episode End
+    Termination after ``budget`` stages; ``info["test_accuracy"]`` is the final classifier's
+    test accuracy at that step (evaluation reports its final value, not a mean).
+
+    ## Arguments
+    ``dataset``, ``operations``, ``reward``, ``budget``, ``steps_per_action``, ``batch_size``,
+    ``hidden``, ``learning_rate``, ``alpha``, ``quantile``.
+    """
+
+    metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
+    #: reported by evaluation at the episode's last step, not averaged over steps
+    final_metrics = ("test_accuracy",)
+
+    def __init__(
+        self,
+        num_envs: int = 1,
+        *,
+        dataset: str | ImageData = "digits",
+        operations: Sequence[str] = OPERATIONS,
+        reward: str = "val_acc_gain",
+        budget: int = 20,
+        steps_per_action: int = 20,
+        batch_size: int = 64,
+        hidden: int = 64,
+        learning_rate: float = 0.05,
+        alpha: float = 1.0,
+        quantile: float = 0.5,
+        max_episode_steps: int | None = None,
+        device: str | torch.device = "cpu",
+        autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
+        validate_actions: bool = True,
+    ) -> None:
+        name = type(self).__name__
+        unknown = [op for op in operations if op not in OPERATIONS]
+        if unknown or not operations:
+            raise ValueError(f"{name}: unknown operations {unknown}; choose from {OPERATIONS}")
+        if reward not in REWARDS:
+            raise ValueError(f"{name}: unknown reward {reward!r}; choose one of {REWARDS}")
+        for label, value in (("budget", budget), ("steps_per_action", steps_per_action), ("batch_size", batch_size), ("hidden", hidden)):
+            if int(value) < 1:
+                raise ValueError(f"{name}: {label} must be >= 1, got {value}")
+        if not 0 <= quantile < 1 or alpha < 0 or learning_rate <= 0:
+            raise ValueError(f"{name}: need 0 <= quantile < 1, alpha >= 0 and learning_rate > 0")
+        self.data = dataset if isinstance(dataset, ImageData) else load_dataset(dataset)
+        self.operations, self.reward_name = tuple(operations), reward
+        self.budget, self.steps_per_action, self.batch_size = int(budget), int(steps_per_action), int(batch_size)
+        self.hidden, self.learning_rate, self.alpha, self.quantile = int(hidden), float(learning_rate), float(alpha), float(quantile)
+        observation_space = spaces.Box(-10.0, 10.0, (len(OBSERVATION_NAMES) + len(self.operations),), np.float32)
+        super().__init__(
+            num_envs,
+            observation_space,
+            spaces.Discrete(len(self.operations)),
+            device=device,
+            max_episode_steps=max_episode_steps,
+            autoreset_mode=autoreset_mode,
+            validate_actions=validate_actions,
+        )
+        move = lambda t: t.to(self.device)  # noqa: E731
+        data = self.data
+        self.train_x, self.train_y, self.val_x, self.val_y = map(move, (data.train_x, data.train_y, data.val_x, data.val_y))
+        self.test_x, self.test_y = move(data.test_x), move(data.test_y)
+        sizes = (int(np.prod(data.image_shape)), self.hidden, data.num_classes)
+        self.weights = [torch.zeros(num_envs, a, b, device=self.device) for a, b in zip(sizes[:-1], sizes[1:])]
+        self.biases = [torch.zeros(num_envs, b, device=self.device) for b in sizes[1:]]
+        self.velocity = [torch.zeros_like(p) for p in self.parameters]
+        self.stage = torch.zeros(num_envs, dtype=torch.long, device=self.device)
+        self.stats = torch.zeros(num_envs, len(OBSERVATION_NAMES), device=self.device)
+        self.last_operation = torch.zeros(num_envs, dtype=torch.long, device=self.device)
+
+    @property
+    def parameters(self) -> list[torch.Tensor]:
+        return [*self.weights, *self.biases]
+
+    # ------------------------------------------------------------------ the population of classifiers
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """The population's outputs for inputs ``(P, B, C, H, W)`` -> ``(P, B, classes)``."""
+        h = x.flatten(2)
+        for layer, (w, b) in enumerate(zip(self.weights, self.biases)):
+            h = torch.baddbmm(b[:, None], h, w)
+            if layer < len(self.weights) - 1:
+                h = torch.relu(h)
+        return h
+
+    def _initialise(self, mask: torch.Tensor) -> None:
+        """``nn.Linear``'s initialisation, U(±1/√fan_in), for the classifiers in ``mask``."""
+        keep = (~mask).float()
+        for w, b in zip(self.weights, self.biases):
+            bound = 1.0 / np.sqrt(w.shape[1])
+            fresh_w = (torch.rand(w.shape, generator=self.generator, device=self.device) * 2 - 1) * bound
+            fresh_b = (torch.rand(b.shape, generator=self.generator, device=self.device) * 2 - 1) * bound
+            w.mul_(keep[:, None, None]).add_(fresh_w * (1 - keep)[:, None, None])
+            b.mul_(keep[:, None]).add_(fresh_b * (1 - keep)[:, None])
+        for v in self.velocity:
+            v.mul_(keep.reshape(-1, *[1] * (v.dim() - 1)))
+
+    def saliency(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """|∂ loss / ∂ x| summed over channels, per image: ``(P, B, H, W)``."""
+        x = x.detach().requires_grad_(True)
+        loss = self._loss(self.logits(x), y).sum()
+        (grad,) = torch.autograd.grad(loss, x)
+        return grad.abs().sum(2)
+
+    @staticmethod
+    def _loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy with (mixed) soft targets, mean over each classifier's batch: ``(P,)``."""
+        return -(targets * torch.log_softmax(logits, -1)).sum(-1).mean(-1)
+
+    def mixed_batch(self, operations: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """A training minibatch per classifier, mixed by its operation: ``(P, B, C, H, W)``, ``(P, B, K)``."""
+        P, B = self.num_envs, self.batch_size
+        index = torch.randint(0, len(self.train_x), (P, B), generator=self.generator, device=self.device)
+        x, y = self.train_x[index], torch.nn.functional.one_hot(self.train_y[index], self.data.num_classes).float()
+        perm = torch.rand((P, B), generator=self.generator, device=self.device).argsort(-1)
+        needs_saliency = any("saliency" in op for op in self.operations)
+        saliency = self.saliency(x, y) if needs_saliency else None
+        kwargs = {"alpha": self.alpha, "quantile": self.quantile, "generator": self.generator, "saliency": saliency}
+        mixed_x, mixed_y = x.clone(), y.clone()
+        for k, op in enumerate(self.operations):  # every operation for all, kept where chosen: no host sync
+            op_x, op_y = MIXERS[op](x, y, perm, **kwargs)
+            chosen = operations == k
+            mixed_x = torch.where(chosen[:, None, None, None, None], op_x, mixed_x)
+            mixed_y = torch.where(chosen[:, None, None], op_y, mixed_y)
+        return mixed_x, mixed_y
+
+    def sgd_step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One SGD step with momentum 0.9 (as ``torch.optim.SGD``) for every classifier; returns
+        the losses ``(P,)`` and the gradient norms ``(P,)``."""
+        parameters = [p.requires_grad_(True) for p in self.parameters]
+        losses = self._loss(self.logits(x), y)
+        grads = torch.autograd.grad(losses.sum(), parameters)
+        with torch.no_grad():
+            norm = torch.stack([g.flatten(1).pow(2).sum(1) for g in grads]).sum(0).sqrt()
+            for p, g, v in zip(parameters, grads, self.velocity):
+                v.mul_(0.9).add_(g)
+                p.sub_(self.learning_rate * v)
+        for p in parameters:
+            p.requires_grad_(False)
+        return losses.detach(), norm
+
+    @torch.no_grad()
+    def _evaluate(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = self.logits(x.expand(self.num_envs, *x.shape))
+        targets = torch.nn.functional.one_hot(y, self.data.num_classes).float().expand(self.num_envs, -1, -1)
+        return self._loss(logits, targets), (logits.argmax(-1) == y).float().mean(-1)
+
+    # ------------------------------------------------------------------ TorchVectorEnv
+    def _reset_envs(self, mask: torch.Tensor) -> None:
+        self._initialise(mask)
+        val_loss, val_acc = self._evaluate(self.val_x, self.val_y)
+        fresh = torch.stack([val_loss, val_loss, val_acc, torch.zeros_like(val_loss), torch.zeros_like(val_loss), torch.zeros_like(val_loss), torch.zeros_like(val_loss)], -1)
+        self.stats = torch.where(mask[:, None], fresh, self.stats)
+        self.stage = self.stage.masked_fill(mask, 0)
+        self.last_operation = self.last_operation.masked_fill(mask, 0)
+
+    def _step_envs(self, actions: torch.Tensor):
+        operations = actions.long().reshape(self.num_envs)
+        train_loss = torch.zeros(self.num_envs, device=self.device)
+        grad_norm = torch.zeros(self.num_envs, device=self.device)
+        for _ in range(self.steps_per_action):
+            loss, norm = self.sgd_step(*self.mixed_batch(operations))
+            train_loss += loss / self.steps_per_action
+            grad_norm += norm / self.steps_per_action
+        val_loss, val_acc = self._evaluate(self.val_x, self.val_y)
+        previous_loss, previous_acc = self.stats[:, 1], self.stats[:, 2]
+        self.stage += 1
+        progress = self.stage.float() / self.budget
+        self.stats = torch.stack(
+            [train_loss, val_loss, val_acc, val_loss - previous_loss, val_acc - previous_acc, grad_norm.clamp(min=1e-12).log10(), progress], -1
+        )
+        self.last_operation = operations
+        done = self.stage >= self.budget
+        if self.reward_name == "val_acc_gain":
+            rewards = val_acc - previous_acc
+        else:
+            rewards = torch.where(done, val_acc, 0.0)
+        test_accuracy = torch.where(done, self._evaluate(self.test_x, self.test_y)[1], 0.0)
+        info = {"train_loss": train_loss, "val_loss": val_loss, "val_accuracy": val_acc, "test_accuracy": test_accuracy}
+        return rewards, done, info
+
+    def _observe(self) -> torch.Tensor:
+        last = torch.nn.functional.one_hot(self.last_operation, len(self.operations)).float()
+        return torch.cat([self.stats.clamp(-10.0, 10.0), last], -1)

@@ -1,0 +1,128 @@
+"""Mix operations, the data sets, and the population of classifiers behind MixupPolicyEnv."""
+
+import pytest
+import torch
+from torch import nn
+
+pytest.importorskip("sklearn", reason="the mixup family needs ctrlgym[mixup]")
+
+from ctrlgym.envs.mixup import ImageData, MixupPolicyEnv, load_dataset  # noqa: E402
+from ctrlgym.envs.mixup.mixing import MIXERS, OPERATIONS  # noqa: E402
+
+from ctrlgym.evaluation import evaluate_policy  # noqa: E402
+
+
+def batch(P=3, B=16, K=10, H=8, W=8, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(P, B, 1, H, W, generator=g)
+    y = nn.functional.one_hot(torch.randint(0, K, (P, B), generator=g), K).float()
+    perm = torch.rand(P, B, generator=g).argsort(-1)
+    saliency = torch.rand(P, B, H, W, generator=g)
+    return x, y, perm, saliency
+
+
+@pytest.mark.parametrize("op", OPERATIONS)
+def test_mixed_labels_keep_their_mass_and_shapes(op):
+    x, y, perm, saliency = batch()
+    mixed_x, mixed_y = MIXERS[op](x, y, perm, alpha=1.0, quantile=0.5, saliency=saliency, generator=torch.Generator().manual_seed(1))
+    assert mixed_x.shape == x.shape and mixed_y.shape == y.shape
+    assert torch.allclose(mixed_y.sum(-1), torch.ones(3, 16))
+    assert (mixed_y >= 0).all() and (mixed_y.max(-1).values >= 0.5 - 1e-6).all()  # the kept sample dominates
+    if op != "none":
+        assert not torch.equal(mixed_x, x)
+
+
+@pytest.mark.parametrize("op", ["mixup", "cutmix", "saliency_mix"])
+def test_alpha_to_zero_gives_the_identity(op):
+    x, y, perm, saliency = batch()
+    mixed_x, mixed_y = MIXERS[op](x, y, perm, alpha=0.0, saliency=saliency, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(mixed_x, x) and torch.equal(mixed_y, y)
+
+
+def test_random_saliency_mix_pastes_the_salient_share_and_quantile_one_is_identity():
+    x, y, perm, saliency = batch()
+    mixed_x, mixed_y = MIXERS["random_saliency_mix"](x, y, perm, saliency=saliency, quantile=0.0, generator=torch.Generator().manual_seed(2))
+    pasted = (mixed_x != x).flatten(2).float().mean(-1)  # share of pixels taken from the partner
+    kept = (mixed_y * y).sum(-1)  # label weight left on the kept sample (partners with other labels)
+    other = (y.argmax(-1) != y.gather(1, perm[..., None].expand_as(y)).argmax(-1))
+    assert torch.allclose(kept[other], 1 - pasted[other], atol=1e-6)
+    same_x, same_y = MIXERS["random_saliency_mix"](x, y, perm, saliency=saliency, quantile=0.999999, generator=torch.Generator().manual_seed(2))
+    assert torch.allclose(same_x, x) and torch.allclose(same_y, y)
+
+
+def test_cutmix_label_weight_is_the_clipped_box_area():
+    x, y, perm, _ = batch(P=2, B=64)
+    mixed_x, mixed_y = MIXERS["cutmix"](x, y, perm, alpha=1.0, generator=torch.Generator().manual_seed(3))
+    pasted = (mixed_x != x).flatten(2).float().mean(-1)
+    other = (y.argmax(-1) != y.gather(1, perm[..., None].expand_as(y)).argmax(-1))
+    assert torch.allclose((mixed_y * y).sum(-1)[other], 1 - pasted[other], atol=1e-6)
+
+
+def test_built_in_data_have_fixed_splits_and_custom_data_is_checked():
+    digits = load_dataset("digits")
+    assert digits.image_shape == (1, 8, 8) and digits.num_classes == 10
+    assert len(digits.train_x) + len(digits.val_x) + len(digits.test_x) == 1797
+    assert 0 <= digits.train_x.min() and digits.train_x.max() <= 1
+    again = ImageData.from_tensors(torch.cat([digits.train_x, digits.val_x, digits.test_x]), torch.cat([digits.train_y, digits.val_y, digits.test_y]))
+    assert len(again.test_x) == len(digits.test_x)
+    with pytest.raises(ValueError, match="NaN"):
+        ImageData.from_tensors(torch.full((10, 4, 4), float("nan")), torch.zeros(10))
+    with pytest.raises(ValueError, match="unknown data set"):
+        load_dataset("cifar")
+    mnist = load_dataset("mnist")
+    assert mnist.image_shape == (1, 28, 28) and len(mnist.train_x) == 3000
+
+
+def test_population_trains_exactly_like_separate_classifiers():
+    env = MixupPolicyEnv(num_envs=4, hidden=16, batch_size=32, learning_rate=0.1)
+    env.reset(seed=0)
+    models = []
+    for p in range(4):
+        model = nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, 10))
+        with torch.no_grad():
+            model[1].weight.copy_(env.weights[0][p].T), model[1].bias.copy_(env.biases[0][p])
+            model[3].weight.copy_(env.weights[1][p].T), model[3].bias.copy_(env.biases[1][p])
+        models.append((model, torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)))
+    operations = torch.tensor([0, 1, 2, 4])
+    for _ in range(5):
+        x, y = env.mixed_batch(operations)
+        env.sgd_step(x, y)
+        for p, (model, optimiser) in enumerate(models):
+            optimiser.zero_grad()
+            loss = -(y[p] * torch.log_softmax(model(x[p]), -1)).sum(-1).mean()
+            loss.backward()
+            optimiser.step()
+    for p, (model, _) in enumerate(models):
+        assert torch.allclose(env.weights[0][p], model[1].weight.T, atol=1e-4)
+        assert torch.allclose(env.biases[1][p], model[3].bias, atol=1e-4)
+
+
+def test_episode_ends_after_the_budget_with_the_test_accuracy():
+    result = evaluate_policy(lambda env: (lambda obs: torch.zeros(env.num_envs, dtype=torch.long)), "ctrlgym/MixupPolicyEnv-v0", episodes=3, seed=0, budget=5, steps_per_action=20)
+    assert 0.8 < result["metrics"]["test_accuracy"] <= 1.0  # the final classifier, not a mean over stages
+    env = MixupPolicyEnv(num_envs=2, budget=3, steps_per_action=2)
+    env.reset(seed=0)
+    for stage in range(3):
+        obs, rewards, terminated, truncated, info = env.step(torch.tensor([1, 3]))
+        assert terminated.tolist() == [stage == 2] * 2
+    assert (info["test_accuracy"] > 0).all() and torch.allclose(obs[:, 6], torch.ones(2))
+
+
+def test_training_lowers_validation_loss_and_bad_options_raise():
+    env = MixupPolicyEnv(num_envs=2, budget=4)
+    obs, _ = env.reset(seed=0)
+    start = obs[:, 1].clone()
+    for _ in range(4):
+        obs, *_ = env.step(torch.zeros(2, dtype=torch.long))
+    assert (obs[:, 1] < start / 3).all()  # validation loss
+    with pytest.raises(ValueError, match="unknown operations"):
+        MixupPolicyEnv(operations=("mixup", "blend"))
+    with pytest.raises(ValueError, match="unknown reward"):
+        MixupPolicyEnv(reward="accuracy")
+
+
+def test_runs_on_the_device(device):
+    env = MixupPolicyEnv(num_envs=2, budget=2, steps_per_action=2, device=device)
+    obs, _ = env.reset(seed=0)
+    obs, rewards, *_ = env.step(torch.tensor([3, 4], device=device))
+    assert obs.device.type == rewards.device.type == torch.device(device).type

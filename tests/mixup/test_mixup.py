@@ -74,16 +74,16 @@ def test_built_in_data_have_fixed_splits_and_custom_data_is_checked():
 
 
 def test_population_trains_exactly_like_separate_classifiers():
-    env = MixupPolicyEnv(num_envs=4, hidden=16, batch_size=32, learning_rate=0.1)
+    env = MixupPolicyEnv(num_envs=64, hidden=16, batch_size=32, learning_rate=0.1)
     env.reset(seed=0)
     models = []
-    for p in range(4):
+    for p in range(64):
         model = nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, 10))
         with torch.no_grad():
             model[1].weight.copy_(env.weights[0][p].T), model[1].bias.copy_(env.biases[0][p])
             model[3].weight.copy_(env.weights[1][p].T), model[3].bias.copy_(env.biases[1][p])
         models.append((model, torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)))
-    operations = torch.tensor([0, 1, 2, 4])
+    operations = torch.arange(64) % len(OPERATIONS)  # every operation, including the saliency ones
     for _ in range(5):
         x, y = env.mixed_batch(operations)
         env.sgd_step(x, y)

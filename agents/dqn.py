@@ -174,7 +174,7 @@ class IndependentDQN:
             actions = self.act(observations, epsilon)
             next_observations, rewards, terminated, truncated, info = env.step(actions)
             done = terminated | truncated
-            final = torch.where(done.reshape(-1, *[1] * (next_observations.dim() - 1)), info["final_obs"], next_observations) if "final_obs" in info else next_observations
+            final = torch.where(done.reshape(-1, *[1] * (next_observations.dim() - 1)), info["final_obs"], next_observations)
             rewards = rewards.reshape(env.num_envs, -1).expand(-1, self.n_agents)
             self.replay.add(self._as_agents(observations), actions.reshape(env.num_envs, -1), rewards, self._as_agents(final), terminated.float())
             observations = next_observations

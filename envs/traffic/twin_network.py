@@ -213,8 +213,8 @@ class QueueNetwork:
             links_into[(i, self.lane_edge[o])].append(m)
         for edge, lanes in edge_lanes.items():
             counts = onward.get(edge)
-            next_edges = {self.lane_edge[self.movement_out[m]] for lane in lanes for m in range(self.num_movements) if self.movement_in[m] == lane}
             if counts is None or sum(counts.values()) == 0:  # no route passes: uniform over the links
+                next_edges = {e2 for (lane, e2) in links_into if lane in lanes}
                 counts = Counter({e2: 1.0 for e2 in next_edges} or {None: 1.0})
             total = sum(counts.values())
             for e2, count in counts.items():

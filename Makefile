@@ -6,7 +6,7 @@ TORCH ?= torch==2.13.0
 EXTRAS ?= dev,torchrl,traffic,mixup
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo test test-slow bench bench-sumo bench-twin calibrate-twin report-traffic bench-mixup report-mixup check clean
+.PHONY: setup demo test test-slow bench bench-sumo bench-twin calibrate-twin report-traffic bench-mixup report-mixup bench-beamforming report-beamforming check clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,18 @@ report-mixup: setup  ## PPO choosing mix-up operations on digits vs every fixed 
 	$(VENV)/bin/ctrlgym train configs/mixup/ppo_digits.yaml $$resume
 	$(VENV)/bin/ctrlgym evaluate configs/mixup/ppo_digits.yaml
 	$(VENV)/bin/ctrlgym report configs/mixup/ppo_digits.yaml -o reports/mixup_digits
+
+bench-beamforming: setup  ## the batched beamforming env vs a numpy loop over the same cells
+	$(PY) benchmarks/bench_beamforming.py
+
+BEAMFORMING_RUNS = cnn_rate_loss cnn_mse ppo_rzf sac_rzf
+report-beamforming: setup  ## sum rate vs user speed: CNN predictors (rate / MSE loss), PPO, SAC, MRT/ZF/RZF on stale, predicted, perfect CSI
+	for run in $(BEAMFORMING_RUNS); do \
+	  resume=; [ -f runs/beamforming_$$run/config.yaml ] && resume=--resume; \
+	  $(VENV)/bin/ctrlgym train configs/beamforming/$$run.yaml $$resume || exit 1; \
+	  $(VENV)/bin/ctrlgym evaluate configs/beamforming/$$run.yaml || exit 1; \
+	done
+	$(VENV)/bin/ctrlgym report $(addprefix runs/beamforming_,$(BEAMFORMING_RUNS)) -o reports/beamforming
 
 check: setup  ## the conformance checkers on every registered env
 	$(VENV)/bin/ctrlgym list

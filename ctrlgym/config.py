@@ -14,7 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 __all__ = [
-    "ConfigError", "EnvConfig", "AgentConfig", "EvaluationConfig", "SolveConfig", "ExperimentConfig", "load_config", "save_config",
+    "ConfigError", "SB3_ALGOS", "sb3_class", "EnvConfig", "AgentConfig", "EvaluationConfig", "SolveConfig", "ExperimentConfig", "load_config", "save_config",
 ]  # fmt: skip
 
 
@@ -67,19 +67,28 @@ class EnvConfig(_Strict):
 
 
 PPO_DEFAULTS = {"n_steps": 128, "batch_size": 256, "learning_rate": 3e-4, "ent_coef": 0.01, "gamma": 0.99}
-AGENT_ALGOS = ("ppo", "dqn", "nash_dqn")
+AGENT_ALGOS = ("ppo", "sac", "dqn", "nash_dqn", "channel_predictor")
+SB3_ALGOS = ("ppo", "sac")
+
+
+def sb3_class(algo: str):
+    """The Stable-Baselines3 class of an SB3 algo name."""
+    from stable_baselines3 import PPO, SAC
+
+    return {"ppo": PPO, "sac": SAC}[algo]
 
 
 class AgentConfig(_Strict):
     algo: Literal[AGENT_ALGOS] = Field(  # type: ignore[valid-type]
-        "ppo", description="ppo (Stable-Baselines3), dqn (independent DQN) or nash_dqn (ctrlgym.agents)"
+        "ppo",
+        description="ppo or sac (Stable-Baselines3); dqn (independent DQN), nash_dqn or channel_predictor (ctrlgym.agents)",
     )
-    policy: str = Field("MlpPolicy", description="SB3 policy class name (ppo)")
+    policy: str = Field("MlpPolicy", description="SB3 policy class name (ppo, sac)")
     total_timesteps: int = Field(100_000, ge=1, description="env steps per seed (summed over the batch)")
     checkpoint_every: int = Field(10_000, ge=1, description="env steps between checkpoints")
     device: str = Field("cpu", description="torch device of the agent's networks")
     normalize_reward: bool = Field(
-        True, description="ppo: scale rewards by a running std of the discounted return (SB3 VecNormalize); actions unaffected"
+        True, description="ppo, sac: scale rewards by a running std of the discounted return (SB3 VecNormalize); actions unaffected"
     )
     init_from: str | None = Field(
         None, description="dqn/nash_dqn: start each seed from the final model of the same seed in this run directory (fine-tuning)"
@@ -92,13 +101,11 @@ class AgentConfig(_Strict):
     def _known_hyperparameters(self) -> AgentConfig:
         if self.hyperparameters is None:
             self.hyperparameters = dict(PPO_DEFAULTS) if self.algo == "ppo" else {}
-        if self.algo == "ppo":
-            from stable_baselines3 import PPO
-
-            if self.init_from is not None:
-                raise ValueError("init_from is for dqn and nash_dqn agents")
+        if self.init_from is not None and self.algo not in ("dqn", "nash_dqn"):
+            raise ValueError("init_from is for dqn and nash_dqn agents")
+        if self.algo in SB3_ALGOS:
             reserved = {"policy", "env", "seed", "device", "tensorboard_log", "verbose", "_init_setup_model"}
-            _check_keywords(f"agent {self.algo}", PPO.__init__, self.hyperparameters, reserved)
+            _check_keywords(f"agent {self.algo}", sb3_class(self.algo).__init__, self.hyperparameters, reserved)
         else:
             from ctrlgym.agents import AGENTS
 
@@ -110,6 +117,17 @@ class EvaluationConfig(_Strict):
     episodes: int = Field(32, ge=1, description="episodes per policy and seed (run as one batch)")
     baselines: list[str] | None = Field(None, description="baseline names; default: every baseline of the env")
     seed_offset: int = Field(10_000, description="evaluation seed = training seed + seed_offset")
+    sweep: dict[str, list[Any]] | None = Field(
+        None, description="{env kwarg: [values]}: evaluate every policy again at each value (e.g. {speed_kmh: [3, 30, 120]})"
+    )
+    sweep_metric: str = Field("mean_return", description="what the report plots against the swept values: mean_return or an info metric")
+
+    @field_validator("sweep")
+    @classmethod
+    def _one_parameter(cls, sweep: dict[str, list[Any]] | None) -> dict[str, list[Any]] | None:
+        if sweep is not None and (len(sweep) != 1 or not next(iter(sweep.values()))):
+            raise ValueError(f"sweep takes one env kwarg with a non-empty list of values, got {sweep}")
+        return sweep
 
 
 SOLVE_METHODS = ("value_iteration", "policy_iteration", "modified_policy_iteration", "frozen_state", "omit_slow_state")
@@ -155,6 +173,8 @@ class ExperimentConfig(_Strict):
         for name in self.evaluation.baselines:
             if name not in known:
                 raise ValueError(f"unknown baseline {name!r} for {self.env.id}; known: {', '.join(sorted(known))}")
+        if self.evaluation.sweep:
+            _check_keywords(f"evaluation.sweep of env {self.env.id}", get_entry(self.env.id).vector_cls, self.evaluation.sweep, {"num_envs", "device", "autoreset_mode"})
         return self
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from ctrlgym.config import ExperimentConfig
+from ctrlgym.config import SB3_ALGOS, ExperimentConfig, sb3_class
 from ctrlgym.policies import Policy, SB3Policy
 from ctrlgym.registry import get_entry, make_vector_env
 from ctrlgym.runs import RunDirError, open_run_dir, read_metrics, resolve_run_dir, update_metrics
@@ -85,14 +85,13 @@ def _agent_policy(run_dir: Path, config: ExperimentConfig, seed: int) -> Callabl
     path = final_model_path(run_dir / f"seed_{seed}", config.agent.algo)
     if not path.is_file():
         raise RunDirError(f"{path} is missing: training of seed {seed} has not finished (ctrlgym train CONFIG --resume)")
-    if config.agent.algo == "ppo":
-        from stable_baselines3 import PPO
-
-        model = PPO.load(path, device=config.agent.device)
+    if config.agent.algo in SB3_ALGOS:
+        model = sb3_class(config.agent.algo).load(path, device=config.agent.device)
         return lambda env: SB3Policy(model)
     from ctrlgym.agents import AGENTS
 
-    return lambda env: AGENTS[config.agent.algo].load(path, env, device=config.agent.device, buffer_size=1)
+    overrides = {"buffer_size": 1} if config.agent.algo in ("dqn", "nash_dqn") else {}  # no replay needed to act
+    return lambda env: AGENTS[config.agent.algo].load(path, env, device=config.agent.device, **overrides)
 
 
 def evaluate_run(run_dir: str | Path, progress: bool = True, env_id: str | None = None) -> dict[str, Any]:
@@ -106,20 +105,24 @@ def evaluate_run(run_dir: str | Path, progress: bool = True, env_id: str | None 
     ``env_id`` evaluates on another registered env with the run's env kwargs and the same
     spaces, e.g. an agent trained on the traffic twin, on SUMO; results go under
     ``"transfer"`` → ``env_id``, beside the evaluation on the training env.
+
+    ``evaluation.sweep`` (``{param: [values]}``) evaluates every policy again with the env kwarg
+    ``param`` set to each value (e.g. the user speed); results go under ``"sweep"``.
     """
     run_dir, config = open_run_dir(resolve_run_dir(Path(run_dir)))
     env_id = get_entry(env_id).env_id if env_id is not None else config.env.id
     entry = get_entry(env_id)
     agent_name = config.agent.algo if config.agent is not None else None
-    names = ([agent_name] if agent_name else []) + list(config.evaluation.baselines)
     missing = [name for name in config.evaluation.baselines if name not in entry.baselines]
     if missing:
         raise ValueError(f"{env_id} has no baselines {missing} (it has {sorted(entry.baselines)}); set evaluation.baselines")
-    results: dict[str, dict[str, Any]] = {name: {} for name in names}
-    jobs = [(seed, name) for seed in config.seeds for name in results]
-    for seed, name in tqdm(jobs, desc="evaluate", disable=not progress):
-        if name == agent_name and config.agent is None:
-            continue
+    sweep = config.evaluation.sweep if env_id == get_entry(config.env.id).env_id else None
+    param, values = next(iter(sweep.items())) if sweep else (None, [])
+    settings = [{}] + [{param: value} for value in values]
+    names = ([agent_name] if agent_name else []) + list(config.evaluation.baselines)
+    jobs = [(setting, seed, name) for setting in range(len(settings)) for seed in config.seeds for name in names]
+    results: list[dict[str, dict[str, Any]]] = [{name: {} for name in names} for _ in settings]
+    for setting, seed, name in tqdm(jobs, desc="evaluate", disable=not progress):
         eval_seed = seed + config.evaluation.seed_offset
         env_kwargs = dict(config.env.kwargs)
         if name == agent_name:
@@ -128,7 +131,8 @@ def evaluate_run(run_dir: str | Path, progress: bool = True, env_id: str | None 
             baseline = entry.baselines[name]
             env_kwargs.update(baseline.env_kwargs)
             make_policy = lambda env, baseline=baseline, eval_seed=eval_seed: baseline.make(env, eval_seed)  # noqa: E731
-        results[name][str(seed)] = evaluate_policy(
+        env_kwargs.update(settings[setting])
+        results[setting][name][str(seed)] = evaluate_policy(
             make_policy,
             env_id,
             episodes=config.evaluation.episodes,
@@ -136,9 +140,12 @@ def evaluate_run(run_dir: str | Path, progress: bool = True, env_id: str | None 
             device=config.env.device,
             **env_kwargs,
         )
-    evaluation = {"agent": agent_name, "env": env_id, "seeds": config.seeds, "policies": results}
-    if env_id == get_entry(config.env.id).env_id:
-        update_metrics(run_dir, "evaluation", evaluation)
-    else:
+    evaluation = {"agent": agent_name, "env": env_id, "seeds": config.seeds, "policies": results[0]}
+    if env_id != get_entry(config.env.id).env_id:
         update_metrics(run_dir, "transfer", {**read_metrics(run_dir).get("transfer", {}), env_id: evaluation})
+        return evaluation
+    update_metrics(run_dir, "evaluation", evaluation)
+    if sweep:
+        policies = {name: {str(value): results[i + 1][name] for i, value in enumerate(values)} for name in names}
+        update_metrics(run_dir, "sweep", {"param": param, "values": values, "agent": agent_name, "seeds": config.seeds, "policies": policies})
     return evaluation

@@ -1,7 +1,9 @@
 """Evaluation reports: one self-contained HTML file (plots embedded) and a Markdown twin.
 
 Per run: learning curves (mean over seeds ± 95% CI band) and a policy comparison (mean
-evaluation return over seeds ± 95% CI, Student t with n−1 degrees of freedom).
+evaluation return over seeds ± 95% CI, Student t with n−1 degrees of freedom). Runs evaluated
+over a sweep of an env parameter (``evaluation.sweep``) share one plot and table of the metric
+against that parameter.
 """
 
 from __future__ import annotations
@@ -98,6 +100,52 @@ def _solve_plot(name: str, solve: dict[str, Any]) -> str:
     return _png(figure)
 
 
+def _sweep_value(result: dict[str, Any], metric: str) -> float:
+    return result["mean_return"] if metric == "mean_return" else result["metrics"][metric]
+
+
+def _sweep_rows(sections: list[dict[str, Any]]) -> tuple[str, str, list[Any], list[dict[str, Any]]] | None:
+    """The swept parameter, the metric, the values and one row per policy (mean ± 95% CI over
+    seeds at each value) across every run with a sweep of the same parameter; a trained agent is
+    named after its run, a baseline appears once."""
+    swept = [section for section in sections if section["sweep"]]
+    if not swept:
+        return None
+    param, metric, values = swept[0]["sweep"]["param"], swept[0]["sweep_metric"], swept[0]["sweep"]["values"]
+    rows, seen = [], set()
+    for section in swept:
+        sweep = section["sweep"]
+        if sweep["param"] != param or section["sweep_metric"] != metric:
+            continue
+        for policy, per_value in sweep["policies"].items():
+            label = section["name"] if policy == sweep["agent"] else policy
+            if label in seen:
+                continue
+            seen.add(label)
+            cells = [mean_ci([_sweep_value(r, metric) for r in per_value[str(v)].values()]) if str(v) in per_value else (float("nan"), 0.0) for v in values]
+            rows.append({"label": label, "agent": policy == sweep["agent"], "cells": cells})
+    return param, metric, values, rows
+
+
+def _sweep_plot(param: str, metric: str, values: list[Any], rows: list[dict[str, Any]]) -> str:
+    figure, axis = plt.subplots(figsize=(7, 4.2))
+    x = np.asarray(values, dtype=float)
+    for row in rows:
+        means, halves = np.array([c[0] for c in row["cells"]]), np.array([c[1] for c in row["cells"]])
+        style = {"linewidth": 2.2, "marker": "o"} if row["agent"] else {"linewidth": 1.0, "marker": ".", "alpha": 0.8}
+        line = axis.plot(x, means, label=row["label"], **style)[0]
+        axis.fill_between(x, means - halves, means + halves, color=line.get_color(), alpha=0.12)
+    axis.set(xlabel=param, ylabel=metric, title=f"{metric} vs {param} (mean over seeds ± 95% CI)")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=7, ncol=2)
+    return _png(figure)
+
+
+def _sweep_table(values: list[Any], rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    header = ["policy", *(str(v) for v in values)]
+    return header, [[row["label"], *(f"{m:.3f} ± {h:.3f}" for m, h in row["cells"])] for row in rows]
+
+
 def _run_section(run_dir: Path) -> dict[str, Any]:
     run_dir, config = open_run_dir(run_dir)
     metrics = read_metrics(run_dir)
@@ -123,6 +171,8 @@ def _run_section(run_dir: Path) -> dict[str, Any]:
         "solve_png": _solve_plot(config.name, solve) if solve else None,
         "timesteps": config.agent.total_timesteps if config.agent is not None else 0,
         "transfer": transfer,
+        "sweep": metrics.get("sweep"),
+        "sweep_metric": config.evaluation.sweep_metric,
     }
 
 
@@ -187,6 +237,12 @@ def _markdown(sections: list[dict[str, Any]]) -> str:
             lines += [summary, "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
             lines += ["| " + " | ".join(row) + " |" for row in cells]
             lines.append("")
+    sweep = _sweep_rows(sections)
+    if sweep:
+        param, metric, values, rows = sweep
+        header, cells = _sweep_table(values, rows)
+        lines += [f"## {metric} vs {param}", "", "Mean over seeds ± 95% CI at each value.", ""]
+        lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header), *("| " + " | ".join(row) + " |" for row in cells), ""]
     return "\n".join(lines)
 
 
@@ -209,6 +265,14 @@ def _html(sections: list[dict[str, Any]]) -> str:
         for key in ("curve_png", "comparison_png", "solve_png"):
             if section[key]:
                 parts.append(f"<p><img alt='{key}' src='data:image/png;base64,{section[key]}'></p>")
+    sweep = _sweep_rows(sections)
+    if sweep:
+        param, metric, values, rows = sweep
+        header, cells = _sweep_table(values, rows)
+        parts.append(f"<h2>{html.escape(metric)} vs {html.escape(param)}</h2><p>Mean over seeds ± 95% CI at each value.</p><table>")
+        parts.append("<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>")
+        parts += ["<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in cells]
+        parts.append(f"</table><p><img alt='sweep' src='data:image/png;base64,{_sweep_plot(param, metric, values, rows)}'></p>")
     parts.append("</body></html>")
     return "\n".join(parts)
 

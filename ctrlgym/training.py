@@ -1,5 +1,5 @@
-"""Train an agent on a native batch, with checkpoints and resume: PPO through the SB3 adapter,
-independent DQN and Nash DQN (``ctrlgym.agents``) directly on the batch."""
+"""Train an agent on a native batch, with checkpoints and resume: PPO and SAC through the SB3
+adapter; independent DQN, Nash DQN and the channel predictor (``ctrlgym.agents``) directly on the batch."""
 
 from __future__ import annotations
 
@@ -10,13 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 from tqdm.auto import tqdm
 
 from ctrlgym.adapters.sb3 import SB3VecEnv
-from ctrlgym.config import ExperimentConfig, load_config, save_config
+from ctrlgym.config import SB3_ALGOS, ExperimentConfig, load_config, sb3_class, save_config
 from ctrlgym.registry import make_vector_env
 from ctrlgym.runs import RunDirError, read_metrics, update_metrics, write_json_atomic
 
@@ -32,7 +31,7 @@ def latest_checkpoint(seed_dir: Path) -> tuple[int, Path] | None:
 
 
 def final_model_path(seed_dir: Path, algo: str) -> Path:
-    return seed_dir / ("final_model.zip" if algo == "ppo" else "final_model.pt")
+    return seed_dir / ("final_model.zip" if algo in SB3_ALGOS else "final_model.pt")
 
 
 def _train_own_agent(config: ExperimentConfig, seed: int, seed_dir: Path, run_dir: Path, bar: tqdm) -> dict[str, Any]:
@@ -82,7 +81,8 @@ def _train_own_agent(config: ExperimentConfig, seed: int, seed_dir: Path, run_di
             state["returns"] = []
         if progress["timesteps"] % 1000 < config.env.num_envs:
             writer.add_scalar("train/loss", progress["loss"], progress["timesteps"])
-            writer.add_scalar("rollout/exploration_rate", progress["epsilon"], progress["timesteps"])
+            if "epsilon" in progress:
+                writer.add_scalar("rollout/exploration_rate", progress["epsilon"], progress["timesteps"])
         if progress["timesteps"] >= state["next_checkpoint"]:
             checkpoint()
             state["next_checkpoint"] += agent_config.checkpoint_every
@@ -166,7 +166,7 @@ def _make_agent(config: ExperimentConfig, env: VecEnv, seed: int, seed_dir: Path
         else:
             env = VecNormalize(env, norm_obs=False, norm_reward=True, gamma=config.agent.hyperparameters.get("gamma", 0.99))
     if found is None:
-        model = PPO(
+        model = sb3_class(config.agent.algo)(
             config.agent.policy,
             env,
             seed=seed,
@@ -177,7 +177,7 @@ def _make_agent(config: ExperimentConfig, env: VecEnv, seed: int, seed_dir: Path
         )
         return model, []
     steps, path = found
-    model = PPO.load(path, env=env, device=config.agent.device)
+    model = sb3_class(config.agent.algo).load(path, env=env, device=config.agent.device)
     env.seed(seed + steps)  # a fresh stream of episodes after the checkpoint
     curve = json.loads((path.parent / f"learning_curve_{steps}.json").read_text())
     return model, curve
@@ -204,7 +204,7 @@ def train(config: ExperimentConfig | str | Path, resume: bool = False, progress:
             if final.is_file():
                 bar.update(total)
                 continue
-            if config.agent.algo != "ppo":
+            if config.agent.algo not in SB3_ALGOS:
                 training[str(seed)] = _train_own_agent(config, seed, seed_dir, run_dir, bar)
                 update_metrics(run_dir, "training", training)
                 continue

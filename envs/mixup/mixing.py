@@ -17,14 +17,21 @@ __all__ = ["OPERATIONS", "MIXERS", "no_mix", "mixup", "cutmix", "saliency_mix", 
 OPERATIONS = ("none", "mixup", "cutmix", "saliency_mix", "random_saliency_mix")
 
 
-def kept_share(shape: tuple[int, ...], alpha: float, generator: torch.Generator, device) -> torch.Tensor:
-    """``max(λ, 1 − λ)`` with ``λ ~ Beta(α, α)``, sampled by inverse transform of two gammas."""
-    if alpha <= 0:
-        return torch.ones(shape, device=device)
-    a = torch._standard_gamma(torch.full(shape, float(alpha), device=device), generator=generator)
-    b = torch._standard_gamma(torch.full(shape, float(alpha), device=device), generator=generator)
+def kept_share(shape: tuple[int, ...], alpha, generator: torch.Generator, device) -> torch.Tensor:
+    """``max(λ, 1 − λ)`` with ``λ ~ Beta(α, α)``, sampled by inverse transform of two gammas.
+
+    ``alpha`` is a float, or a tensor broadcastable to ``shape`` (a strength per classifier,
+    ``(P, 1)``); α ≤ 0 gives 1 (no mixing)."""
+    if not isinstance(alpha, torch.Tensor):
+        if alpha <= 0:
+            return torch.ones(shape, device=device)
+        alpha = torch.tensor(float(alpha), device=device)
+    alpha = alpha.to(device=device, dtype=torch.float32).expand(shape)
+    safe = alpha.clamp(min=1e-3)
+    a = torch._standard_gamma(safe.contiguous(), generator=generator)
+    b = torch._standard_gamma(safe.contiguous(), generator=generator)
     lam = a / (a + b).clamp(min=1e-12)
-    return torch.maximum(lam, 1 - lam)
+    return torch.where(alpha > 0, torch.maximum(lam, 1 - lam), torch.ones_like(lam))
 
 
 def _partners(x: torch.Tensor, perm: torch.Tensor) -> torch.Tensor:
@@ -88,10 +95,11 @@ def saliency_mix(x, y, perm, *, saliency: torch.Tensor, alpha: float, generator:
     return _paste(x, y, perm, _box_mask(centre_r, centre_c, 1 - kept, H, W))
 
 
-def random_saliency_mix(x, y, perm, *, saliency: torch.Tensor, quantile: float, generator: torch.Generator, **_):
+def random_saliency_mix(x, y, perm, *, saliency: torch.Tensor, quantile, generator: torch.Generator, **_):
     """R-Mix's random saliency mix (arXiv 2212.04875): paste the partner's pixels whose saliency
     is above a quantile ``q`` drawn uniformly from [``quantile``, 1) per sample, so the most
-    salient ``1 − q`` share of the partner is pasted; ``quantile`` → 1 gives the identity."""
+    salient ``1 − q`` share of the partner is pasted; ``quantile`` → 1 gives the identity.
+    ``quantile`` is a float or a tensor ``(P, 1)`` (one per classifier)."""
     P, B = perm.shape
     q = quantile + (1 - quantile) * torch.rand((P, B), generator=generator, device=x.device)
     partner = _partners(saliency, perm).flatten(2)

@@ -126,3 +126,65 @@ def test_runs_on_the_device(device):
     obs, _ = env.reset(seed=0)
     obs, rewards, *_ = env.step(torch.tensor([3, 4], device=device))
     assert obs.device.type == rewards.device.type == torch.device(device).type
+
+
+def test_cnn_population_trains_exactly_like_separate_conv_classifiers():
+    env = MixupPolicyEnv(num_envs=8, architecture="cnn", channels=4, hidden=16, batch_size=16, learning_rate=0.1)
+    env.reset(seed=0)
+    conv_weight, conv_bias = env.conv
+    models = []
+    for p in range(8):
+        model = nn.Sequential(
+            nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, 10)
+        )
+        with torch.no_grad():
+            model[0].weight.copy_(conv_weight[p]), model[0].bias.copy_(conv_bias[p])
+            model[4].weight.copy_(env.weights[0][p].T), model[4].bias.copy_(env.biases[0][p])
+            model[6].weight.copy_(env.weights[1][p].T), model[6].bias.copy_(env.biases[1][p])
+        models.append((model, torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)))
+    operations = torch.arange(8) % len(OPERATIONS)
+    for _ in range(4):
+        x, y = env.mixed_batch(operations)
+        env.sgd_step(x, y)
+        for p, (model, optimiser) in enumerate(models):
+            optimiser.zero_grad()
+            (-(y[p] * torch.log_softmax(model(x[p]), -1)).sum(-1).mean()).backward()
+            optimiser.step()
+    for p, (model, _) in enumerate(models):
+        assert torch.allclose(env.conv[0][p], model[0].weight, atol=1e-4)
+        assert torch.allclose(env.weights[1][p], model[6].weight.T, atol=1e-4)
+
+
+def test_strength_is_a_second_action_component():
+    env = MixupPolicyEnv(num_envs=4, operations=("none", "mixup", "random_saliency_mix"), strengths=(0.0, 0.9), budget=2, steps_per_action=2)
+    assert env.single_action_space.nvec.tolist() == [3, 2]
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == (4, 7 + 3 + 1)
+    operations = torch.tensor([1, 1, 2, 2])
+    x, y = env.mixed_batch(operations, torch.tensor([0.0, 0.9, 0.0, 0.9]))
+    # strength 0: Beta(0, 0) keeps each sample whole; quantile 0 for R-Mix pastes most of the partner
+    assert torch.allclose(y[0].max(-1).values, torch.ones(env.batch_size))
+    assert (y[1].max(-1).values < 1).any()
+    assert y[2].max(-1).values.mean() < y[3].max(-1).values.mean()
+    obs, *_ = env.step(torch.tensor([[1, 1], [0, 0], [2, 1], [2, 0]]))
+    assert obs[:, -1].tolist() == [1.0, 0.0, 1.0, 0.0]
+    with pytest.raises(ValueError, match="must be < 1"):
+        MixupPolicyEnv(strengths=(0.5, 1.5))
+
+
+def test_gradient_similarity_reward_is_a_cosine_and_clean_data_scores_higher_than_heavy_mixing():
+    env = MixupPolicyEnv(num_envs=16, reward="gradient_similarity", operations=("none", "cutmix"), alpha=8.0, budget=3)
+    env.reset(seed=0)
+    _, rewards, *_ = env.step(torch.tensor([0] * 8 + [1] * 8))
+    assert bool(((rewards >= -1) & (rewards <= 1)).all())
+    assert rewards[:8].mean() > rewards[8:].mean()
+
+
+def test_a_torchvision_style_dataset_becomes_image_data():
+    digits = load_dataset("digits")
+    items = [(digits.train_x[i], int(digits.train_y[i])) for i in range(100)]  # (C, H, W) tensor, int label
+    data = ImageData.from_dataset(items, name="digits-100", limit=80)
+    assert len(data.train_x) + len(data.val_x) + len(data.test_x) == 80
+    assert data.image_shape == (1, 8, 8)
+    with pytest.raises(ValueError, match="not an \\(image, label\\) pair"):
+        ImageData.from_dataset([digits.train_x[0]])

@@ -1,0 +1,175 @@
+"""A CNN at the transmitter that predicts the downlink channel from recent uplink estimates,
+trained on the MSE of its prediction or on the sum rate of the precoder it feeds (arXiv 2202.07998)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ctrlgym.vector_env import TorchVectorEnv
+
+__all__ = ["ChannelPredictor", "ChannelPredictorNet", "LOSSES"]
+
+LOSSES = ("mse", "rate")
+
+
+class ChannelPredictorNet(nn.Module):
+    """Per user, a CNN over antennas × subcarriers whose input channels are the real and imaginary
+    parts of the ``history`` estimates and their ages; a cell-wide context (features pooled over
+    the cell's users, antennas and subcarriers, from which the net can read the Doppler) joins
+    every position. It outputs complex weights ``w_h`` per position and predicts
+    ``ĥ = y_0 + Σ_h w_h y_h``: the last layer starts at zero, so training starts from the stale
+    estimate ``y_0``, and a Wiener filter (``w`` the same everywhere) is in reach of the net."""
+
+    def __init__(self, history: int, hidden: int = 32) -> None:
+        super().__init__()
+        self.history, self.hidden = history, hidden
+        self.body = nn.Sequential(
+            nn.Conv2d(3 * history, hidden, 3, padding=1), nn.ReLU(), nn.Conv2d(hidden, hidden, 3, padding=1), nn.ReLU()
+        )
+        self.context = nn.Sequential(nn.Linear(hidden, hidden), nn.ReLU())
+        self.head = nn.Sequential(nn.Conv2d(2 * hidden, hidden, 1), nn.ReLU(), nn.Conv2d(hidden, 2 * history, 1))
+        nn.init.zeros_(self.head[-1].weight)
+        nn.init.zeros_(self.head[-1].bias)
+
+    def forward(self, estimates: torch.Tensor, ages: torch.Tensor) -> torch.Tensor:
+        """``estimates`` ``(B, history, K, M, S)`` complex, ``ages`` ``(B, history)`` (scaled) ->
+        the predicted channel ``(B, K, M, S)`` complex."""
+        B, H, K, M, S = estimates.shape
+        per_user = estimates.permute(0, 2, 1, 3, 4).reshape(B * K, H, M, S)
+        age_maps = ages.repeat_interleave(K, 0)[:, :, None, None].expand(B * K, H, M, S)
+        features = self.body(torch.cat([per_user.real, per_user.imag, age_maps], 1))
+        context = self.context(features.mean((2, 3)).reshape(B, K, -1).mean(1)).repeat_interleave(K, 0)
+        weights = self.head(torch.cat([features, context[:, :, None, None].expand_as(features)], 1))
+        weights = torch.complex(weights[:, :H], weights[:, H:])
+        prediction = per_user[:, 0] + (weights * per_user).sum(1)
+        return prediction.reshape(B, K, M, S)
+
+
+class ChannelPredictor:
+    """The CNN predictor as an agent of :class:`~ctrlgym.envs.beamforming.BeamformingEnv`
+    (``action_mode="precoder"``): it predicts the channel at transmission and precodes on the
+    prediction with RZF (``α = K σ²/P``) or ZF.
+
+    ``loss="mse"`` fits ``E‖Ĥ − H‖²``; ``loss="rate"`` maximises the users' sum rate
+    ``Σ_k log2(1 + SINR_k)`` of the precoder computed from ``Ĥ``, on the true channel ``H``
+    (the paper's receiver-performance loss; gradients flow through the precoder's matrix inverse).
+    Training data come from the env itself: each env step gives one minibatch of
+    ``num_envs`` (observation, true channel) pairs and one Adam step.
+    """
+
+    algo = "channel_predictor"
+
+    def __init__(
+        self,
+        env: TorchVectorEnv,
+        *,
+        loss: str = "rate",
+        precoder: str = "rzf",
+        hidden: int = 32,
+        learning_rate: float = 1e-3,
+        seed: int = 0,
+        device: str | torch.device = "cpu",
+    ) -> None:
+        if getattr(env, "action_mode", None) != "precoder":
+            raise ValueError(f"ChannelPredictor needs a BeamformingEnv with action_mode='precoder', got {type(env).__name__}")
+        if loss not in LOSSES or precoder not in ("rzf", "zf"):
+            raise ValueError(f"ChannelPredictor: loss must be one of {LOSSES} and precoder 'rzf' or 'zf', got {loss!r}, {precoder!r}")
+        self.hyperparameters = {"loss": loss, "precoder": precoder, "hidden": hidden, "learning_rate": learning_rate, "seed": seed}
+        self.env, self.loss_name, self.precoder_name = env, loss, precoder
+        self.device = torch.device(device)
+        torch.manual_seed(seed)
+        self.network = ChannelPredictorNet(env.history, hidden).to(self.device)
+        self.optimizer = torch.optim.Adam(self.network.parameters(), lr=learning_rate)
+        self.num_timesteps = 0
+
+    # ------------------------------------------------------------------ prediction and precoding
+    def predict(self, observations: torch.Tensor) -> torch.Tensor:
+        """The predicted channel at transmission, ``(B, K, M, S)`` complex, on the env's device."""
+        estimates, _, ages = self.env.split_observation(observations.to(self.device))
+        return self.network(estimates, ages / self.env.age_scale).to(observations.device)
+
+    def precoders(self, channel: torch.Tensor) -> torch.Tensor:
+        """Precoders ``(B, S, M, K)`` for a channel ``(B, K, M, S)``."""
+        from ctrlgym.envs.beamforming.precoding import optimal_regularisation, regularised_zero_forcing, zero_forcing
+
+        per_subcarrier = channel.permute(0, 3, 1, 2)
+        if self.precoder_name == "zf":
+            return zero_forcing(per_subcarrier)
+        return regularised_zero_forcing(per_subcarrier, optimal_regularisation(self.env.users, self.env.noise_power))
+
+    def __call__(self, observations: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return self.env.precoder_action(self.precoders(self.predict(observations)))
+
+    def loss(self, observations: torch.Tensor, true_channel: torch.Tensor) -> torch.Tensor:
+        """The training loss on a batch: MSE of the prediction, or minus the mean sum rate."""
+        from ctrlgym.envs.beamforming.precoding import user_rates
+
+        prediction = self.network(*self._inputs(observations))
+        true_channel = true_channel.to(self.device)
+        if self.loss_name == "mse":
+            return (prediction - true_channel).abs().square().mean()
+        rates = user_rates(true_channel.permute(0, 3, 1, 2), self.precoders(prediction), self.env.noise_power)
+        return -rates.sum(-1).mean()
+
+    def _inputs(self, observations: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        estimates, _, ages = self.env.split_observation(observations.to(self.device))
+        return estimates, ages / self.env.age_scale
+
+    # ------------------------------------------------------------------ training
+    def learn(
+        self, env: TorchVectorEnv, total_timesteps: int, callback: Callable[[dict[str, Any]], None] | None = None, seed: int = 0
+    ) -> ChannelPredictor:
+        """Step ``env`` with the current predictor and fit it on every step's (observation, true
+        channel) pairs until ``total_timesteps`` env steps (summed over the batch)."""
+        self.env = env
+        observations, _ = env.reset(seed=seed + self.num_timesteps)
+        while self.num_timesteps < total_timesteps:
+            loss = self.loss(observations, env.true_channel())
+            self.optimizer.zero_grad()
+            loss.backward()
+            self.optimizer.step()
+            observations, _, _, _, info = env.step(self(observations))
+            self.num_timesteps += env.num_envs
+            returns = info["episode"]["r"][info["_episode"]].tolist() if "episode" in info else []
+            if callback is not None:
+                callback({"timesteps": self.num_timesteps, "loss": float(loss.detach()), "episode_returns": returns})
+        return self
+
+    def state_dict(self, with_replay: bool = True) -> dict[str, Any]:
+        """Everything needed to resume (``with_replay`` is accepted for the training loop; there is no replay)."""
+        return {
+            "algo": self.algo,
+            "hyperparameters": self.hyperparameters,
+            "history": self.env.history,
+            "network": self.network.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "num_timesteps": self.num_timesteps,
+        }
+
+    def save(self, path: str | Path, with_replay: bool = True) -> None:
+        """Write the predictor atomically to ``path``."""
+        path = Path(path)
+        partial = path.with_name(path.name + ".partial")
+        torch.save(self.state_dict(with_replay), partial)
+        os.replace(partial, path)
+
+    @classmethod
+    def load(cls, path: str | Path, env: TorchVectorEnv, device: str | torch.device | None = None, **overrides: Any) -> ChannelPredictor:
+        """The predictor saved at ``path``, for ``env`` (same ``history``)."""
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        if state["algo"] != cls.algo:
+            raise ValueError(f"{path} holds a {state['algo']} agent, not {cls.algo}")
+        if state["history"] != getattr(env, "history", None):
+            raise ValueError(f"{path} was trained with history={state['history']}; the env has history={getattr(env, 'history', None)}")
+        agent = cls(env, **{**state["hyperparameters"], **overrides}, device=device or "cpu")
+        agent.network.load_state_dict(state["network"])
+        agent.optimizer.load_state_dict(state["optimizer"])
+        agent.num_timesteps = state["num_timesteps"]
+        return agent

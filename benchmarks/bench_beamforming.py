@@ -1,0 +1,116 @@
+"""Env-steps per second: the batched BeamformingEnv vs a numpy loop over the same cells.
+
+M = 32 antennas, K = 4 users, flat Rayleigh fading with Jakes ageing (sum of 16 sinusoids per
+link, or ``--fading ar1``), SRS every 5 slots, 2 slots of uplink delay, 4 estimates observed; the action is a fixed
+precoder (precoder mode, no policy cost). One step of one cell = the sum rate on the current
+channel, one slot of channel ageing, the SRS estimate when due and the observation. Peer: the
+same per-cell model in numpy (complex128 -> complex64 arrays), stepped cell after cell in a
+Python loop. Ratios printed from one run.
+
+    python benchmarks/bench_beamforming.py                    # CPU
+    python benchmarks/bench_beamforming.py --fading ar1
+    python benchmarks/bench_beamforming.py --device cuda      # adds the GPU at large batches
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+
+import numpy as np
+import torch
+from scipy.special import j0
+from ctrlgym.envs.beamforming import BeamformingEnv, doppler_frequency
+
+ANTENNAS, USERS, SINUSOIDS, SRS_PERIOD, DELAY, HISTORY = 32, 4, 16, 5, 2, 4
+
+
+class NumpyCell:
+    """One cell of the same model, in numpy: sum-of-sinusoids (or AR(1)) channel, SRS ring, sum rate."""
+
+    def __init__(self, rng: np.random.Generator, doppler: float, fading: str, slot: float = 0.5e-3, snr_db: float = 10.0) -> None:
+        shape = (USERS, ANTENNAS, SINUSOIDS)
+        self.rng, self.noise, self.fading = rng, 10 ** (-snr_db / 10), fading
+        self.rho = float(j0(2 * math.pi * doppler * slot))
+        self.gains = ((rng.standard_normal(shape[:2]) + 1j * rng.standard_normal(shape[:2])) / math.sqrt(2)).astype(np.complex64)
+        self.phasors = np.exp(1j * rng.uniform(0, 2 * math.pi, shape)).astype(np.complex64)
+        self.turns = np.exp(1j * 2 * math.pi * doppler * slot * np.cos(rng.uniform(0, 2 * math.pi, shape))).astype(np.complex64)
+        self.time = 0
+        self.estimates = [self.channel() for _ in range(HISTORY + 1)]
+        self.times = [-SRS_PERIOD * i for i in range(HISTORY + 1)]
+
+    def channel(self) -> np.ndarray:
+        if self.fading == "ar1":
+            return self.gains
+        return self.phasors.sum(-1) / math.sqrt(SINUSOIDS)
+
+    def age(self) -> None:
+        if self.fading == "ar1":
+            fresh = (self.rng.standard_normal(self.gains.shape) + 1j * self.rng.standard_normal(self.gains.shape)) / math.sqrt(2)
+            self.gains = (self.rho * self.gains + math.sqrt(1 - self.rho**2) * fresh).astype(np.complex64)
+        else:
+            self.phasors *= self.turns
+
+    def step(self, precoder: np.ndarray) -> tuple[np.ndarray, float]:
+        gains = np.abs(self.channel() @ precoder) ** 2
+        signal = np.diag(gains)
+        rate = float(np.log2(1 + signal / (gains.sum(1) - signal + self.noise)).sum())
+        self.age()
+        self.time += 1
+        if self.time % SRS_PERIOD == 0:
+            noise = (self.rng.standard_normal((USERS, ANTENNAS)) + 1j * self.rng.standard_normal((USERS, ANTENNAS))) * math.sqrt(0.005)
+            self.estimates = [self.channel() + noise.astype(np.complex64), *self.estimates[:-1]]
+            self.times = [self.time, *self.times[:-1]]
+        usable = [e for e, t in zip(self.estimates, self.times) if t <= self.time - DELAY][:HISTORY]
+        observation = np.concatenate([np.stack([e.real, e.imag], -1).ravel() for e in usable])
+        return observation, rate
+
+
+def numpy_steps_per_second(cells: int, steps: int, fading: str) -> float:
+    rng = np.random.default_rng(0)
+    population = [NumpyCell(rng, doppler_frequency(30.0, 3.5e9), fading) for _ in range(cells)]
+    precoder = np.ones((ANTENNAS, USERS), dtype=np.complex64) / math.sqrt(ANTENNAS * USERS)
+    start = time.perf_counter()
+    for _ in range(steps):
+        for cell in population:
+            cell.step(precoder)
+    return cells * steps / (time.perf_counter() - start)
+
+
+def batched_steps_per_second(cells: int, steps: int, device: str, fading: str) -> float:
+    env = BeamformingEnv(
+        cells, antennas=ANTENNAS, users=USERS, fading=fading, sinusoids=SINUSOIDS, srs_period=SRS_PERIOD,
+        uplink_delay=DELAY, history=HISTORY, max_episode_steps=None, device=device, validate_actions=False,
+    )  # fmt: skip
+    env.reset(seed=0)
+    action = torch.full((cells, env.single_action_space.shape[0]), 0.1, device=env.device)
+    env.step(action)  # warm-up
+    sync = torch.cuda.synchronize if env.device.type == "cuda" else (lambda: None)
+    sync()
+    start = time.perf_counter()
+    for _ in range(steps):
+        env.step(action)
+    sync()
+    return cells * steps / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--fading", choices=("sum_of_sinusoids", "ar1"), default="sum_of_sinusoids")
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    peer = numpy_steps_per_second(64, args.steps, args.fading)
+    print(f"M={ANTENNAS}, K={USERS}, fading {args.fading}, {args.steps} steps")
+    print(f"{'contender':<34}{'env-steps/s':>14}{'vs numpy loop':>16}")
+    print(f"{'numpy loop over 64 cells':<34}{peer:>14,.0f}{1.0:>15.1f}x")
+    sizes = [1, 64, 1024, 4096] + ([16384, 65536] if args.device.startswith("cuda") else [])
+    for cells in sizes:
+        rate = batched_steps_per_second(cells, args.steps, args.device, args.fading)
+        print(f"{f'BeamformingEnv N={cells} ({args.device})':<34}{rate:>14,.0f}{rate / peer:>15.1f}x")
+
+
+if __name__ == "__main__":
+    main()

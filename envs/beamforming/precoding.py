@@ -1,0 +1,80 @@
+"""Linear downlink precoders, user rates and the Wiener channel predictor, batched in torch.
+
+Conventions: the channel of one subcarrier is ``H`` ``(..., K, M)`` (row k: user k's channel to
+the M base-station antennas), a precoder is ``W`` ``(..., M, K)`` (column k: user k's beam), the
+received signal is ``y = H W s + n`` with ``E|s_k|² = 1``, noise power ``σ²`` and total transmit
+power ``‖W‖_F² = P = 1``. The SNR is ``P / σ²``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+__all__ = [
+    "normalise_power", "mrt", "zero_forcing", "regularised_zero_forcing", "optimal_regularisation", "dft_codebook",
+    "user_rates", "wiener_weights",
+]  # fmt: skip
+
+
+def normalise_power(precoder: torch.Tensor, power: float = 1.0) -> torch.Tensor:
+    """Scale ``W`` to ``‖W‖_F² = power`` (an all-zero precoder stays zero)."""
+    norm = torch.linalg.matrix_norm(precoder).clamp(min=1e-12)[..., None, None]
+    return precoder * (math.sqrt(power) / norm)
+
+
+def mrt(channel: torch.Tensor) -> torch.Tensor:
+    """Maximum-ratio transmission ``W ∝ Hᴴ`` (matched filter: maximises each user's own gain)."""
+    return normalise_power(channel.mH)
+
+
+def regularised_zero_forcing(channel: torch.Tensor, regularisation: torch.Tensor | float) -> torch.Tensor:
+    """Regularised ZF ``W ∝ Hᴴ (H Hᴴ + α I)⁻¹`` (Peel, Hochwald & Swindlehurst, IEEE TCOM 2005);
+    ``α`` scalar or ``(...,)``. α → ∞ gives MRT's direction, α → 0 zero-forcing."""
+    users = channel.shape[-2]
+    gram = channel @ channel.mH
+    alpha = torch.as_tensor(regularisation, dtype=gram.real.dtype, device=gram.device)
+    eye = torch.eye(users, dtype=gram.dtype, device=gram.device)
+    regularised = gram + alpha.reshape(*alpha.shape, 1, 1) * eye
+    return normalise_power(channel.mH @ torch.linalg.inv(regularised))
+
+
+def zero_forcing(channel: torch.Tensor) -> torch.Tensor:
+    """Zero-forcing ``W ∝ Hᴴ (H Hᴴ)⁻¹``: ``H W`` is diagonal, no inter-user interference (K ≤ M)."""
+    return normalise_power(channel.mH @ torch.linalg.pinv(channel @ channel.mH, hermitian=True))
+
+
+def optimal_regularisation(users: int, noise_power: torch.Tensor | float, power: float = 1.0) -> torch.Tensor | float:
+    """``α = K σ² / P``, the regularisation that maximises the large-system SINR of RZF."""
+    return users * noise_power / power
+
+
+def dft_codebook(antennas: int, device=None) -> torch.Tensor:
+    """The ``M`` orthonormal DFT beams of a uniform linear array, columns ``f_i[m] = e^{j2π m i / M} / √M``."""
+    m = torch.arange(antennas, device=device, dtype=torch.float64)
+    phase = 2 * math.pi * m[:, None] * m[None, :] / antennas
+    return (torch.polar(torch.ones_like(phase), phase) / math.sqrt(antennas)).to(torch.complex64)
+
+
+def user_rates(channel: torch.Tensor, precoder: torch.Tensor, noise_power: torch.Tensor | float) -> torch.Tensor:
+    """Achievable rates ``log2(1 + SINR_k)`` in bit/s/Hz, ``(..., K)``, with
+    ``SINR_k = |h_k w_k|² / (Σ_{j≠k} |h_k w_j|² + σ²)``; ``noise_power`` scalar or ``(...,)``."""
+    gains = (channel @ precoder).abs().square()  # (..., K, K): row k, column j = |h_k w_j|²
+    signal = gains.diagonal(dim1=-2, dim2=-1)
+    interference = gains.sum(-1) - signal
+    noise = torch.as_tensor(noise_power, dtype=gains.dtype, device=gains.device)
+    noise = noise.reshape(*noise.shape, 1) if noise.dim() else noise
+    return torch.log2(1 + signal / (interference.clamp(min=0) + noise))
+
+
+def wiener_weights(correlation: torch.Tensor, ages: torch.Tensor, noise_variance: float) -> torch.Tensor:
+    """LMMSE (Wiener) prediction weights ``w = (R + σ_e² I)⁻¹ r`` for ``ĥ(t) = Σ_i w_i y_i``.
+
+    ``y_i = h(t − a_i) + e_i`` are noisy estimates of a unit-power process at ages ``ages``
+    ``(B, n)`` slots; ``correlation(lags)`` gives its time correlation ``(B, ...)`` at integer lags,
+    so ``R_ij = r(a_i − a_j)`` and ``r_i = r(a_i)``. Returns ``(B, n)``.
+    """
+    lags = ages[:, :, None] - ages[:, None, :]
+    gram = correlation(lags) + noise_variance * torch.eye(ages.shape[1], device=ages.device)
+    return torch.linalg.solve(gram, correlation(ages)[..., None])[..., 0]

@@ -161,3 +161,19 @@ def test_a_sweep_over_an_unknown_env_argument_is_a_config_error(tmp_path):
     config = write_config(tmp_path, evaluation={"sweep": {"speed_mph": [3]}})
     with pytest.raises(ConfigError, match="speed_mph"):
         load_config(config)
+
+
+def test_sac_trains_on_the_rzf_parameter_mode_and_evaluates(tmp_path):
+    config = write_config(
+        tmp_path,
+        name="tiny_sac",
+        env={"id": ENV_ID, "num_envs": 4, "kwargs": {"antennas": 4, "users": 2, "action_mode": "rzf"}},
+        agent={"algo": "sac", "total_timesteps": 200, "checkpoint_every": 100, "hyperparameters": {"learning_starts": 40, "batch_size": 32, "gamma": 0.0}},
+        evaluation={"episodes": 2, "baselines": ["rzf_stale"]},
+        seeds=[0],
+    )
+    run_dir = train(config, progress=False)
+    assert (run_dir / "seed_0" / "final_model.zip").is_file()
+    evaluation = evaluate_run(config, progress=False)
+    assert set(evaluation["policies"]) == {"sac", "rzf_stale"}
+    assert evaluation["policies"]["sac"]["0"]["metrics"]["sum_rate"] > 0

@@ -6,11 +6,13 @@ from ctrlgym.envs.fastslow.baselines import (
     MyopicArms,
     PriceThreshold,
     RandomAction,
+    ReorderPoint,
     frozen_state_policy,
     omit_slow_state_policy,
     optimal_policy,
 )
 from ctrlgym.envs.fastslow.energy_storage import EnergyStorage
+from ctrlgym.envs.fastslow.inventory_control import InventoryControl
 from ctrlgym.envs.fastslow.multiclass_queue import MultiClassQueue
 from ctrlgym.envs.fastslow.restless_bandit import RestlessBandit
 
@@ -57,4 +59,15 @@ register_env(
     },
 )
 
-__all__ = ["MultiClassQueue", "RestlessBandit", "EnergyStorage", "PriceThreshold", "CMuRule", "LongestQueue", "MyopicArms", "RandomAction"]
+register_env(
+    InventoryControl,
+    family="fastslow",
+    summary="inventory control with a fixed order cost while the wholesale cost drifts slowly",
+    baselines={
+        "reorder_point": lambda env, seed: ReorderPoint(env),
+        "random": lambda env, seed: RandomAction(env, seed),
+        **_SOLVER_BASELINES,
+    },
+)
+
+__all__ = ["MultiClassQueue", "RestlessBandit", "EnergyStorage", "InventoryControl", "ReorderPoint", "PriceThreshold", "CMuRule", "LongestQueue", "MyopicArms", "RandomAction"]

@@ -1,5 +1,6 @@
 """Baseline policies of the fast-slow envs: c-μ, longest queue and random for the queue; myopic
-and random for the restless bandit; a price threshold for energy storage; and, for any env with an exact model, the optimal,
+and random for the restless bandit; a price threshold for energy storage; an (s, S) reorder rule for
+inventory; and, for any env with an exact model, the optimal,
 frozen-state and omit-the-slow-state solver policies.
 
 Each is a :class:`ctrlgym.policies.Policy`: a batch of observations in, a batch of actions out.
@@ -11,7 +12,7 @@ import torch
 from ctrlgym.envs.fastslow.multiclass_queue import MultiClassQueue
 
 __all__ = [
-    "CMuRule", "LongestQueue", "MyopicArms", "RandomAction", "PriceThreshold",
+    "CMuRule", "LongestQueue", "MyopicArms", "RandomAction", "PriceThreshold", "ReorderPoint",
     "optimal_policy", "frozen_state_policy", "omit_slow_state_policy",
 ]  # fmt: skip
 
@@ -114,3 +115,26 @@ class PriceThreshold:
         price = w * env.realtime_prices.to(observations.device)[observations[:, 1]] + (1 - w) * env.dayahead_prices.to(observations.device)[observations[:, 2]]
         idle = torch.ones_like(observations[:, 0])
         return torch.where(price < self.mean_price - self.margin, 0, torch.where(price > self.mean_price + self.margin, 2, idle))
+
+
+class ReorderPoint:
+    """The (s, S) rule: when stock is at most s, order up to S (as far as ``max_order`` allows).
+
+    Defaults from the demand and cost parameters, blind to the slow state: S − s is the economic
+    order quantity √(2Kλ/h) and s covers one period's demand with a 95% normal safety margin,
+    ``λ + 1.65 √λ``.
+    """
+
+    def __init__(self, env, reorder_point: int | None = None, order_up_to: int | None = None) -> None:
+        import math
+
+        lam = env.mean_demand
+        s = math.ceil(lam + 1.65 * math.sqrt(lam)) if reorder_point is None else reorder_point
+        big_s = s + round(math.sqrt(2 * env.order_cost * lam / max(env.holding_cost, 1e-9))) if order_up_to is None else order_up_to
+        self.reorder_point, self.order_up_to = min(s, env.capacity), min(big_s, env.capacity)
+        self.max_order = env.max_order
+
+    def __call__(self, observations: torch.Tensor) -> torch.Tensor:
+        stock = observations[:, 0]
+        order = (self.order_up_to - stock).clamp(0, self.max_order)
+        return torch.where(stock <= self.reorder_point, order, torch.zeros_like(order))

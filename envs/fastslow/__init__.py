@@ -4,6 +4,7 @@ from ctrlgym.envs.fastslow.baselines import (
     CMuRule,
     LongestQueue,
     MyopicArms,
+    MyopicPrice,
     PriceThreshold,
     RandomAction,
     ReorderPoint,
@@ -11,6 +12,7 @@ from ctrlgym.envs.fastslow.baselines import (
     omit_slow_state_policy,
     optimal_policy,
 )
+from ctrlgym.envs.fastslow.dynamic_pricing import DynamicPricing
 from ctrlgym.envs.fastslow.energy_storage import EnergyStorage
 from ctrlgym.envs.fastslow.inventory_control import InventoryControl
 from ctrlgym.envs.fastslow.multiclass_queue import MultiClassQueue
@@ -70,4 +72,15 @@ register_env(
     },
 )
 
-__all__ = ["MultiClassQueue", "RestlessBandit", "EnergyStorage", "InventoryControl", "ReorderPoint", "PriceThreshold", "CMuRule", "LongestQueue", "MyopicArms", "RandomAction"]
+register_env(
+    DynamicPricing,
+    family="fastslow",
+    summary="dynamic pricing with loss-averse reference-price demand while the market size changes slowly",
+    baselines={
+        "myopic": lambda env, seed: MyopicPrice(env),
+        "random": lambda env, seed: RandomAction(env, seed),
+        **_SOLVER_BASELINES,
+    },
+)
+
+__all__ = ["MultiClassQueue", "RestlessBandit", "EnergyStorage", "InventoryControl", "DynamicPricing", "MyopicPrice", "ReorderPoint", "PriceThreshold", "CMuRule", "LongestQueue", "MyopicArms", "RandomAction"]

@@ -1,6 +1,6 @@
 """Baseline policies of the fast-slow envs: c-μ, longest queue and random for the queue; myopic
 and random for the restless bandit; a price threshold for energy storage; an (s, S) reorder rule for
-inventory; and, for any env with an exact model, the optimal,
+inventory; the revenue-maximising price of the moment for pricing; and, for any env with an exact model, the optimal,
 frozen-state and omit-the-slow-state solver policies.
 
 Each is a :class:`ctrlgym.policies.Policy`: a batch of observations in, a batch of actions out.
@@ -12,7 +12,7 @@ import torch
 from ctrlgym.envs.fastslow.multiclass_queue import MultiClassQueue
 
 __all__ = [
-    "CMuRule", "LongestQueue", "MyopicArms", "RandomAction", "PriceThreshold", "ReorderPoint",
+    "CMuRule", "LongestQueue", "MyopicArms", "RandomAction", "PriceThreshold", "ReorderPoint", "MyopicPrice",
     "optimal_policy", "frozen_state_policy", "omit_slow_state_policy",
 ]  # fmt: skip
 
@@ -138,3 +138,18 @@ class ReorderPoint:
         stock = observations[:, 0]
         order = (self.order_up_to - stock).clamp(0, self.max_order)
         return torch.where(stock <= self.reorder_point, order, torch.zeros_like(order))
+
+
+class MyopicPrice:
+    """The price with the largest expected revenue now, p · λ(p, r, z), blind to its effect on the
+    reference price (a low price today lowers what buyers accept tomorrow)."""
+
+    def __init__(self, env) -> None:
+        self.env = env
+
+    def __call__(self, observations: torch.Tensor) -> torch.Tensor:
+        env = self.env
+        prices = env.prices.to(observations.device)
+        reference = prices[observations[:, 0]][:, None]
+        market = env.market_sizes.to(observations.device)[observations[:, 1]][:, None]
+        return (prices[None, :] * env.demand_rate(prices[None, :], reference, market)).argmax(dim=1)

@@ -60,7 +60,7 @@ report-mixup: setup  ## PPO choosing mix-up operations on digits vs every fixed 
 bench-beamforming: setup  ## the batched beamforming env vs a numpy loop over the same cells
 	$(PY) benchmarks/bench_beamforming.py
 
-BEAMFORMING_RUNS = cnn_rate_loss cnn_mse ppo_rzf sac_rzf
+BEAMFORMING_RUNS = cnn_rate_loss cnn_mse ppo_rzf sac_rzf ppo_precoder
 report-beamforming: setup  ## sum rate vs user speed: CNN predictors (rate / MSE loss), PPO, SAC, MRT/ZF/RZF on stale, predicted, perfect CSI
 	for run in $(BEAMFORMING_RUNS); do \
 	  resume=; [ -f runs/beamforming_$$run/config.yaml ] && resume=--resume; \

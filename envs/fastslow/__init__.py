@@ -2,6 +2,7 @@
 
 from ctrlgym.envs.fastslow.baselines import (
     CMuRule,
+    GoToTask,
     LongestQueue,
     MyopicArms,
     MyopicPrice,
@@ -17,6 +18,7 @@ from ctrlgym.envs.fastslow.energy_storage import EnergyStorage
 from ctrlgym.envs.fastslow.inventory_control import InventoryControl
 from ctrlgym.envs.fastslow.multiclass_queue import MultiClassQueue
 from ctrlgym.envs.fastslow.restless_bandit import RestlessBandit
+from ctrlgym.envs.fastslow.task_gridworld import TaskGridworld
 
 from ctrlgym.registry import register_env
 
@@ -83,4 +85,15 @@ register_env(
     },
 )
 
-__all__ = ["MultiClassQueue", "RestlessBandit", "EnergyStorage", "InventoryControl", "DynamicPricing", "MyopicPrice", "ReorderPoint", "PriceThreshold", "CMuRule", "LongestQueue", "MyopicArms", "RandomAction"]
+register_env(
+    TaskGridworld,
+    family="fastslow",
+    summary="a robot on a grid serves spatial tasks; which site has the task changes slowly",
+    baselines={
+        "go_to_task": lambda env, seed: GoToTask(env),
+        "random": lambda env, seed: RandomAction(env, seed),
+        **_SOLVER_BASELINES,
+    },
+)
+
+__all__ = ["MultiClassQueue", "RestlessBandit", "EnergyStorage", "InventoryControl", "DynamicPricing", "TaskGridworld", "GoToTask", "MyopicPrice", "ReorderPoint", "PriceThreshold", "CMuRule", "LongestQueue", "MyopicArms", "RandomAction"]

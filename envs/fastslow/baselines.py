@@ -1,6 +1,7 @@
 """Baseline policies of the fast-slow envs: c-μ, longest queue and random for the queue; myopic
 and random for the restless bandit; a price threshold for energy storage; an (s, S) reorder rule for
-inventory; the revenue-maximising price of the moment for pricing; and, for any env with an exact model, the optimal,
+inventory; the revenue-maximising price of the moment for pricing; walking to the active task in the
+gridworld; and, for any env with an exact model, the optimal,
 frozen-state and omit-the-slow-state solver policies.
 
 Each is a :class:`ctrlgym.policies.Policy`: a batch of observations in, a batch of actions out.
@@ -12,7 +13,7 @@ import torch
 from ctrlgym.envs.fastslow.multiclass_queue import MultiClassQueue
 
 __all__ = [
-    "CMuRule", "LongestQueue", "MyopicArms", "RandomAction", "PriceThreshold", "ReorderPoint", "MyopicPrice",
+    "CMuRule", "LongestQueue", "MyopicArms", "RandomAction", "PriceThreshold", "ReorderPoint", "MyopicPrice", "GoToTask",
     "optimal_policy", "frozen_state_policy", "omit_slow_state_policy",
 ]  # fmt: skip
 
@@ -153,3 +154,16 @@ class MyopicPrice:
         reference = prices[observations[:, 0]][:, None]
         market = env.market_sizes.to(observations.device)[observations[:, 1]][:, None]
         return (prices[None, :] * env.demand_rate(prices[None, :], reference, market)).argmax(dim=1)
+
+
+class GoToTask:
+    """Walk toward the active site, rows first, and stay once there."""
+
+    def __init__(self, env) -> None:
+        self.sites = torch.tensor(env.sites, device=env.device)
+
+    def __call__(self, observations: torch.Tensor) -> torch.Tensor:
+        target = self.sites.to(observations.device)[observations[:, 2]]
+        d_row, d_column = target[:, 0] - observations[:, 0], target[:, 1] - observations[:, 1]
+        horizontal = torch.where(d_column < 0, 3, torch.where(d_column > 0, 4, 0))
+        return torch.where(d_row < 0, 1, torch.where(d_row > 0, 2, horizontal))

@@ -157,7 +157,6 @@ class DynamicPricing(SlowChainMixin, TorchVectorEnv):
     def exact_model(self, device: str | torch.device = "cpu"):
         """The exact MDP: ``P^a = F^a ⊗ Z``, state s = r · n_z + z, expected revenue p λ."""
         import scipy.sparse as sp
-        from ctrlgym.solvers.mdp import FiniteMDP
 
         n, grid = self.num_prices, self._grid_np
         lower, upper, up_prob = self._reference_moves()
@@ -169,8 +168,4 @@ class DynamicPricing(SlowChainMixin, TorchVectorEnv):
             fast_transitions.append(sp.csr_matrix((data, (np.tile(rows, 2), columns)), shape=(n, n)))
             rate = self.demand_rate(grid[action], grid[:, None], self._markets_np[None, :])  # (r, z)
             rewards.append((grid[action] * rate).reshape(-1))
-        return FiniteMDP.from_matrices(
-            None, np.stack(rewards, axis=1), self.discount, num_slow_states=self.num_slow_states,
-            slow_transition=self.slow_transition_matrix().numpy(), device=device,
-            name=f"{type(self).__name__}(prices={n})", fast_transitions=fast_transitions,
-        )  # fmt: skip
+        return self.factored_model(fast_transitions, rewards, device, f"prices={n}")

@@ -149,7 +149,6 @@ class EnergyStorage(SlowChainMixin, TorchVectorEnv):
     def exact_model(self, device: str | torch.device = "cpu"):
         """The exact MDP: ``P^a = (B^a ⊗ R) ⊗ Z``, state s = (b * n_rt + p) * n_da + d."""
         import scipy.sparse as sp
-        from ctrlgym.solvers.mdp import FiniteMDP
 
         levels = self.capacity + 1
         realtime = sp.csr_matrix(self.realtime_transition_matrix())
@@ -164,11 +163,7 @@ class EnergyStorage(SlowChainMixin, TorchVectorEnv):
             sign = {BUY: -1.0, IDLE: 0.0, SELL: 1.0}[action]
             reward = can[:, None, None] * (sign * price.T[None, :, :] - self.wear_cost)  # (b, p, d)
             rewards.append(np.where(can[:, None, None], reward, 0.0).reshape(-1))
-        return FiniteMDP.from_matrices(
-            None, np.stack(rewards, axis=1), self.discount, num_slow_states=self.num_slow_states,
-            slow_transition=self.slow_transition_matrix().numpy(), device=device,
-            name=f"{type(self).__name__}(B={self.capacity})", fast_transitions=fast_transitions,
-        )  # fmt: skip
+        return self.factored_model(fast_transitions, rewards, device, f"B={self.capacity}")
 
     def state_index(self, observations: torch.Tensor) -> torch.Tensor:
         return (observations[:, 0] * self.num_realtime + observations[:, 1]) * self.num_slow_states + observations[:, 2]

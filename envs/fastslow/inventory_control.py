@@ -139,7 +139,6 @@ class InventoryControl(SlowChainMixin, TorchVectorEnv):
     def exact_model(self, device: str | torch.device = "cpu"):
         """The exact MDP: ``P^a = F^a ⊗ Z``, state s = x · n_z + z, rewards in expectation over D."""
         import scipy.sparse as sp
-        from ctrlgym.solvers.mdp import FiniteMDP
 
         levels, pmf = self.capacity + 1, self.demand_pmf()
         stock = np.arange(levels)
@@ -155,8 +154,4 @@ class InventoryControl(SlowChainMixin, TorchVectorEnv):
             ordered = available - stock
             per_cost = expected[:, None] - self.order_cost * (ordered > 0)[:, None] - self._costs_np[None, :] * ordered[:, None]
             rewards.append(per_cost.reshape(-1))
-        return FiniteMDP.from_matrices(
-            None, np.stack(rewards, axis=1), self.discount, num_slow_states=self.num_slow_states,
-            slow_transition=self.slow_transition_matrix().numpy(), device=device,
-            name=f"{type(self).__name__}(X={self.capacity})", fast_transitions=fast_transitions,
-        )  # fmt: skip
+        return self.factored_model(fast_transitions, rewards, device, f"X={self.capacity}")

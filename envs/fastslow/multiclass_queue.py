@@ -161,12 +161,10 @@ class MultiClassQueue(SlowChainMixin, TorchVectorEnv):
         matrix of class k and ``Z`` the slow chain; so ``P^a`` is built by Kronecker products.
         """
         import scipy.sparse as sp
-        from ctrlgym.solvers.mdp import FiniteMDP
 
         levels = self.buffer_size + 1
         arrival = self.arrival_probs.double().cpu().numpy()
         service = self.service_probs.double().cpu().numpy()
-        slow = self.slow_transition_matrix().cpu().numpy()
         fast_transitions = []
         for action in range(self.num_classes):
             matrix = sp.identity(1, format="csr")
@@ -177,11 +175,7 @@ class MultiClassQueue(SlowChainMixin, TorchVectorEnv):
         costs = self.holding_costs.double().cpu().numpy()  # (n_slow, K)
         reward = -(queues[:, None, :] * costs[None, :, :]).sum(-1).reshape(-1)  # (n_fast * n_slow,)
         rewards = np.repeat(reward[:, None], self.num_classes, axis=1)
-        return FiniteMDP.from_matrices(
-            None, rewards, self.discount, num_slow_states=self.num_slow_states, slow_transition=slow,
-            device=device, name=f"{type(self).__name__}(B={self.buffer_size}, K={self.num_classes})",
-            fast_transitions=fast_transitions,
-        )  # fmt: skip
+        return self.factored_model(fast_transitions, rewards, device, f"B={self.buffer_size}, K={self.num_classes}")
 
     @staticmethod
     def _class_transition(levels: int, arrival: float, service: float) -> np.ndarray:

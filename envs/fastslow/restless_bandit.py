@@ -154,9 +154,7 @@ class RestlessBandit(SlowChainMixin, TorchVectorEnv):
     def exact_model(self, device: str | torch.device = "cpu"):
         """The exact MDP: per action (arm subset) ``P^a = (⊗_i P_i^{a_i}) ⊗ Z``; s = x * n_env + y."""
         import scipy.sparse as sp
-        from ctrlgym.solvers.mdp import FiniteMDP
 
-        slow = self.slow_transition_matrix().numpy()
         subsets = self.arm_subsets.cpu().numpy()
         arm_levels = np.stack(np.unravel_index(np.arange(self.arm_states**self.num_arms), (self.arm_states,) * self.num_arms), axis=1)
         fast_transitions, rewards = [], []
@@ -167,11 +165,7 @@ class RestlessBandit(SlowChainMixin, TorchVectorEnv):
             fast_transitions.append(matrix)
             payoff = (arm_levels[:, None, :] * self._multiplier_np[None, :, :] * subset).sum(-1)  # (n_fast, n_env)
             rewards.append(payoff.reshape(-1))
-        return FiniteMDP.from_matrices(
-            None, np.stack(rewards, axis=1), self.discount, num_slow_states=self.num_slow_states,
-            slow_transition=slow, device=device, name=f"{type(self).__name__}(N={self.num_arms}, M={self.active_arms})",
-            fast_transitions=fast_transitions,
-        )  # fmt: skip
+        return self.factored_model(fast_transitions, rewards, device, f"N={self.num_arms}, M={self.active_arms}")
 
     def state_index(self, observations: torch.Tensor) -> torch.Tensor:
         weights = self.arm_states ** torch.arange(self.num_arms - 1, -1, -1, device=observations.device)

@@ -3,6 +3,7 @@ another of its ``num_slow_states`` values (independent of the fast state and the
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 __all__ = ["SlowChainMixin"]
@@ -37,3 +38,16 @@ class SlowChainMixin:
         matrix = torch.full((n, n), self.switch_prob / (n - 1), dtype=torch.float64)
         matrix.fill_diagonal_(1 - self.switch_prob)
         return matrix
+
+    def factored_model(self, fast_transitions, rewards, device, label: str):
+        """The exact :class:`~ctrlgym.solvers.mdp.FiniteMDP` ``P^a = F^a ⊗ Z`` from per-action fast
+        transitions ``(n_fast, n_fast)`` and per-action rewards ``(n_fast · n_slow,)`` (or an
+        ``(S, A)`` array), states s = x · n_slow + y, discount ``self.discount``."""
+        from ctrlgym.solvers.mdp import FiniteMDP
+
+        rewards = np.stack(rewards, axis=1) if isinstance(rewards, (list, tuple)) else rewards
+        return FiniteMDP.from_matrices(
+            None, rewards, self.discount, num_slow_states=self.num_slow_states,
+            slow_transition=self.slow_transition_matrix().cpu().numpy(), device=device,
+            name=f"{type(self).__name__}({label})", fast_transitions=fast_transitions,
+        )  # fmt: skip

@@ -127,7 +127,6 @@ class TaskGridworld(SlowChainMixin, TorchVectorEnv):
     def exact_model(self, device: str | torch.device = "cpu"):
         """The exact MDP: ``P^a = F^a ⊗ Z``, state s = cell · n_sites + z."""
         import scipy.sparse as sp
-        from ctrlgym.solvers.mdp import FiniteMDP
 
         n, cells = self.size, np.arange(self.size * self.size)
         row, column = cells // n, cells % n
@@ -146,8 +145,4 @@ class TaskGridworld(SlowChainMixin, TorchVectorEnv):
             matrix = sp.csr_matrix((data, (np.tile(cells, len(targets)), np.concatenate(targets))), shape=(cells.size, cells.size))
             fast_transitions.append(matrix)
             rewards.append((on_task - self.move_cost * (action != 0)).reshape(-1))
-        return FiniteMDP.from_matrices(
-            None, np.stack(rewards, axis=1), self.discount, num_slow_states=self.num_slow_states,
-            slow_transition=self.slow_transition_matrix().numpy(), device=device,
-            name=f"{type(self).__name__}({n}x{n})", fast_transitions=fast_transitions,
-        )  # fmt: skip
+        return self.factored_model(fast_transitions, rewards, device, f"{n}x{n}")

@@ -3,7 +3,6 @@ trained on the MSE of its prediction or on the sum rate of the precoder it feeds
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ctrlgym.runs import torch_save_atomic
 from ctrlgym.vector_env import TorchVectorEnv
 
 __all__ = ["ChannelPredictor", "ChannelPredictorNet", "LOSSES"]
@@ -155,10 +155,7 @@ class ChannelPredictor:
 
     def save(self, path: str | Path, with_replay: bool = True) -> None:
         """Write the predictor atomically to ``path``."""
-        path = Path(path)
-        partial = path.with_name(path.name + ".partial")
-        torch.save(self.state_dict(with_replay), partial)
-        os.replace(partial, path)
+        torch_save_atomic(self.state_dict(with_replay), path)
 
     @classmethod
     def load(cls, path: str | Path, env: TorchVectorEnv, device: str | torch.device | None = None, **overrides: Any) -> ChannelPredictor:

@@ -13,7 +13,6 @@ the neighbourhood stage game and keeps everything else, so the two differ only t
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from torch import nn
 
 from ctrlgym.agents.networks import AgentQNetwork
 from ctrlgym.agents.replay import ReplayBuffer
+from ctrlgym.runs import torch_save_atomic
 from ctrlgym.vector_env import AutoresetMode, TorchVectorEnv
 
 __all__ = ["IndependentDQN"]
@@ -208,10 +208,7 @@ class IndependentDQN:
 
     def save(self, path: str | Path, with_replay: bool = True) -> None:
         """Write the agent (and its replay buffer) atomically to ``path``."""
-        path = Path(path)
-        partial = path.with_name(path.name + ".partial")
-        torch.save(self.state_dict(with_replay), partial)
-        os.replace(partial, path)
+        torch_save_atomic(self.state_dict(with_replay), path)
 
     @classmethod
     def load(cls, path: str | Path, env: TorchVectorEnv, device: str | torch.device | None = None, **overrides: Any) -> IndependentDQN:

@@ -20,7 +20,7 @@ from typing import Any
 
 from ctrlgym.config import ExperimentConfig, load_config, save_config
 
-__all__ = ["RunDirError", "open_run_dir", "resolve_run_dir", "read_metrics", "write_json_atomic", "update_metrics"]
+__all__ = ["RunDirError", "open_run_dir", "resolve_run_dir", "read_metrics", "write_json_atomic", "torch_save_atomic", "update_metrics"]
 
 
 class RunDirError(FileNotFoundError):
@@ -57,6 +57,16 @@ def write_json_atomic(path: Path, data: Any) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(data, indent=1))
     os.replace(tmp, path)
+
+
+def torch_save_atomic(obj: Any, path: str | Path) -> None:
+    """``torch.save`` through a ``.partial`` file renamed into place: a killed run never leaves half a checkpoint."""
+    import torch
+
+    path = Path(path)
+    partial = path.with_name(path.name + ".partial")
+    torch.save(obj, partial)
+    os.replace(partial, path)
 
 
 def read_metrics(run_dir: Path) -> dict[str, Any]:

@@ -29,71 +29,24 @@ _SOLVER_BASELINES = {
     "omit_slow_state": lambda env, seed: omit_slow_state_policy(env),
 }
 
-register_env(
-    MultiClassQueue,
-    family="fastslow",
-    summary="one server, K job classes, holding costs driven by a slowly switching state (c-mu scheduling)",
-    baselines={
-        "c_mu": lambda env, seed: CMuRule(env),
-        "longest_queue": lambda env, seed: LongestQueue(env),
-        "random": lambda env, seed: RandomAction(env, seed),
-        **_SOLVER_BASELINES,
-    },
-)
+# env, one-line summary, the heuristics of its problem
+_MODELS = (
+    (MultiClassQueue, "one server, K job classes, holding costs driven by a slowly switching state (c-mu scheduling)",
+     {"c_mu": lambda env, seed: CMuRule(env), "longest_queue": lambda env, seed: LongestQueue(env)}),
+    (RestlessBandit, "restless bandit: N arms that move on their own, M played per step, payoffs set by a slow state",
+     {"myopic": lambda env, seed: MyopicArms(env)}),
+    (EnergyStorage, "energy demand response: a battery traded against real-time (fast) and day-ahead (slow) prices",
+     {"threshold": lambda env, seed: PriceThreshold(env)}),
+    (InventoryControl, "inventory control with a fixed order cost while the wholesale cost drifts slowly",
+     {"reorder_point": lambda env, seed: ReorderPoint(env)}),
+    (DynamicPricing, "dynamic pricing with loss-averse reference-price demand while the market size changes slowly",
+     {"myopic": lambda env, seed: MyopicPrice(env)}),
+    (TaskGridworld, "a robot on a grid serves spatial tasks; which site has the task changes slowly",
+     {"go_to_task": lambda env, seed: GoToTask(env)}),
+)  # fmt: skip
 
-register_env(
-    RestlessBandit,
-    family="fastslow",
-    summary="restless bandit: N arms that move on their own, M played per step, payoffs set by a slow state",
-    baselines={
-        "myopic": lambda env, seed: MyopicArms(env),
-        "random": lambda env, seed: RandomAction(env, seed),
-        **_SOLVER_BASELINES,
-    },
-)
-
-register_env(
-    EnergyStorage,
-    family="fastslow",
-    summary="energy demand response: a battery traded against real-time (fast) and day-ahead (slow) prices",
-    baselines={
-        "threshold": lambda env, seed: PriceThreshold(env),
-        "random": lambda env, seed: RandomAction(env, seed),
-        **_SOLVER_BASELINES,
-    },
-)
-
-register_env(
-    InventoryControl,
-    family="fastslow",
-    summary="inventory control with a fixed order cost while the wholesale cost drifts slowly",
-    baselines={
-        "reorder_point": lambda env, seed: ReorderPoint(env),
-        "random": lambda env, seed: RandomAction(env, seed),
-        **_SOLVER_BASELINES,
-    },
-)
-
-register_env(
-    DynamicPricing,
-    family="fastslow",
-    summary="dynamic pricing with loss-averse reference-price demand while the market size changes slowly",
-    baselines={
-        "myopic": lambda env, seed: MyopicPrice(env),
-        "random": lambda env, seed: RandomAction(env, seed),
-        **_SOLVER_BASELINES,
-    },
-)
-
-register_env(
-    TaskGridworld,
-    family="fastslow",
-    summary="a robot on a grid serves spatial tasks; which site has the task changes slowly",
-    baselines={
-        "go_to_task": lambda env, seed: GoToTask(env),
-        "random": lambda env, seed: RandomAction(env, seed),
-        **_SOLVER_BASELINES,
-    },
-)
+for model, summary, heuristics in _MODELS:
+    baselines = {**heuristics, "random": lambda env, seed: RandomAction(env, seed), **_SOLVER_BASELINES}
+    register_env(model, family="fastslow", summary=summary, baselines=baselines)
 
 __all__ = ["MultiClassQueue", "RestlessBandit", "EnergyStorage", "InventoryControl", "DynamicPricing", "TaskGridworld", "GoToTask", "MyopicPrice", "ReorderPoint", "PriceThreshold", "CMuRule", "LongestQueue", "MyopicArms", "RandomAction"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
@@ -72,6 +72,7 @@ class FiniteMDP:
     #: per action ``(n_fast, n_fast)`` when P^a = F^a ⊗ Z: the Bellman backup then contracts
     #: F^a (V Zᵀ) instead of multiplying by the full P^a.
     fast_transitions: list[torch.Tensor] | None = None
+    _stacked_fast: torch.Tensor | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def num_states(self) -> int:
@@ -162,16 +163,23 @@ class FiniteMDP:
             return self.transitions[action]
         return _to_torch_csr(self.scipy_transitions()[action], self.device)
 
+    def stacked_fast_transitions(self) -> torch.Tensor:
+        """The fast transitions of all actions stacked row-wise, ``(A · n_fast, n_fast)`` sparse CSR (built once)."""
+        if self._stacked_fast is None:
+            stacked = sp.vstack([to_scipy(f) for f in self.fast_transitions], format="csr")
+            self._stacked_fast = _to_torch_csr(stacked, self.device)
+        return self._stacked_fast
+
     def expected_next(self, values: torch.Tensor) -> torch.Tensor:
         """``E[V(s') | s, a]`` for every (s, a): ``(S, A)``, or ``(S, A, B)`` for values ``(S, B)``."""
-        if self.fast_transitions is not None:
-            batch = values.shape[1:]
-            grid = values.reshape(self.num_fast_states, self.num_slow_states, -1)  # (x', y', B)
-            slow_mixed = torch.einsum("zy,xyb->xzb", self.slow_transition, grid).reshape(self.num_fast_states, -1)  # Σ_y' Z[y,y'] V(x',y')
-            columns = [(f @ slow_mixed).reshape(self.num_states, *batch) for f in self.fast_transitions]
-        else:
-            columns = [p @ values for p in self.transitions]
-        return torch.stack(columns, dim=1)
+        if self.fast_transitions is None:
+            return torch.stack([p @ values for p in self.transitions], dim=1)
+        batch = values.shape[1:]
+        grid = values.reshape(self.num_fast_states, self.num_slow_states, -1)  # (x', y', B)
+        slow_mixed = torch.einsum("zy,xyb->xzb", self.slow_transition, grid).reshape(self.num_fast_states, -1)  # Σ_y' Z[y,y'] V(x',y')
+        # every action's F^a in one sparse product: (A · n_fast, n_fast) @ (n_fast, n_slow · B)
+        expected = (self.stacked_fast_transitions() @ slow_mixed).reshape(self.num_actions, self.num_states, *batch)
+        return expected.movedim(0, 1)
 
     def q_values(self, values: torch.Tensor) -> torch.Tensor:
         """Bellman backup ``Q(s, a) = r(s, a) + γ E[V(s') | s, a]``, ``(S, A)``."""

@@ -36,6 +36,12 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--skip-pymdptoolbox-above", type=int, default=6000, help="states; it needs dense memory")
     args = parser.parse_args()
+    try:  # compile quantecon's numba kernels once, so its times below exclude the JIT
+        import quantecon as qe
+
+        qe.markov.DiscreteDP(np.zeros((2, 2)), np.full((2, 2, 2), 0.5), 0.9).solve(method="value_iteration")
+    except ImportError:
+        pass
     for buffer_size in args.buffers:
         env = MultiClassQueue(num_envs=1, buffer_size=buffer_size, holding_costs=COSTS, switch_prob=0.01, discount=0.99)
         mdp = env.exact_model(device=args.device)

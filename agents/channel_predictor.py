@@ -91,17 +91,13 @@ class ChannelPredictor:
     # ------------------------------------------------------------------ prediction and precoding
     def predict(self, observations: torch.Tensor) -> torch.Tensor:
         """The predicted channel at transmission, ``(B, K, M, S)`` complex, on the env's device."""
-        estimates, _, ages = self.env.split_observation(observations.to(self.device))
-        return self.network(estimates, ages / self.env.age_scale).to(observations.device)
+        return self.network(*self._inputs(observations)).to(observations.device)
 
     def precoders(self, channel: torch.Tensor) -> torch.Tensor:
         """Precoders ``(B, S, M, K)`` for a channel ``(B, K, M, S)``."""
-        from ctrlgym.envs.beamforming.precoding import optimal_regularisation, regularised_zero_forcing, zero_forcing
+        from ctrlgym.envs.beamforming.precoding import linear_precoder
 
-        per_subcarrier = channel.permute(0, 3, 1, 2)
-        if self.precoder_name == "zf":
-            return zero_forcing(per_subcarrier)
-        return regularised_zero_forcing(per_subcarrier, optimal_regularisation(self.env.users, self.env.noise_power))
+        return linear_precoder(channel.permute(0, 3, 1, 2), self.precoder_name, self.env.noise_power)
 
     def __call__(self, observations: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():

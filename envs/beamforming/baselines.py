@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import torch
 from ctrlgym.envs.beamforming.env import BeamformingEnv
-from ctrlgym.envs.beamforming.precoding import mrt, optimal_regularisation, regularised_zero_forcing, wiener_weights, zero_forcing
+from ctrlgym.envs.beamforming.precoding import LINEAR_PRECODERS, linear_precoder, wiener_weights
 
 __all__ = ["PRECODERS", "CSI_SOURCES", "ClassicPrecoder", "BeamSweep", "RandomPrecoder", "predict_channel"]
 
-PRECODERS = ("mrt", "zf", "rzf")
+PRECODERS = LINEAR_PRECODERS
 CSI_SOURCES = ("stale", "predicted", "perfect")
 
 
@@ -44,13 +44,7 @@ class ClassicPrecoder:
 
     def __call__(self, observations: torch.Tensor) -> torch.Tensor:
         channel = self.channel_state(observations).permute(0, 3, 1, 2)  # (B, S, K, M)
-        if self.precoder == "mrt":
-            precoders = mrt(channel)
-        elif self.precoder == "zf":
-            precoders = zero_forcing(channel)
-        else:
-            precoders = regularised_zero_forcing(channel, optimal_regularisation(self.env.users, self.env.noise_power))
-        return self.env.precoder_action(precoders)
+        return self.env.precoder_action(linear_precoder(channel, self.precoder, self.env.noise_power))
 
 
 class BeamSweep:

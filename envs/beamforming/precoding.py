@@ -14,7 +14,7 @@ import torch
 
 __all__ = [
     "normalise_power", "mrt", "zero_forcing", "regularised_zero_forcing", "optimal_regularisation", "dft_codebook",
-    "user_rates", "wiener_weights",
+    "user_rates", "wiener_weights", "LINEAR_PRECODERS", "linear_precoder",
 ]  # fmt: skip
 
 
@@ -48,6 +48,20 @@ def zero_forcing(channel: torch.Tensor) -> torch.Tensor:
 def optimal_regularisation(users: int, noise_power: torch.Tensor | float, power: float = 1.0) -> torch.Tensor | float:
     """``α = K σ² / P``, the regularisation that maximises the large-system SINR of RZF."""
     return users * noise_power / power
+
+
+LINEAR_PRECODERS = ("mrt", "zf", "rzf")
+
+
+def linear_precoder(channel: torch.Tensor, name: str, noise_power: float) -> torch.Tensor:
+    """MRT, ZF or RZF with the optimal ``α = K σ²/P`` for a channel ``(..., K, M)``."""
+    if name == "mrt":
+        return mrt(channel)
+    if name == "zf":
+        return zero_forcing(channel)
+    if name == "rzf":
+        return regularised_zero_forcing(channel, optimal_regularisation(channel.shape[-2], noise_power))
+    raise ValueError(f"unknown precoder {name!r}; choose one of {LINEAR_PRECODERS}")
 
 
 def dft_codebook(antennas: int, device=None) -> torch.Tensor:

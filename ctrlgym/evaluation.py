@@ -122,11 +122,14 @@ def evaluate_run(run_dir: str | Path, progress: bool = True, env_id: str | None 
     names = ([agent_name] if agent_name else []) + list(config.evaluation.baselines)
     jobs = [(setting, seed, name) for setting in range(len(settings)) for seed in config.seeds for name in names]
     results: list[dict[str, dict[str, Any]]] = [{name: {} for name in names} for _ in settings]
+    agent_policies: dict[int, Callable[[TorchVectorEnv], Policy]] = {}  # loaded once per seed, used at every sweep value
     for setting, seed, name in tqdm(jobs, desc="evaluate", disable=not progress):
         eval_seed = seed + config.evaluation.seed_offset
         env_kwargs = dict(config.env.kwargs)
         if name == agent_name:
-            make_policy = _agent_policy(run_dir, config, seed)
+            if seed not in agent_policies:
+                agent_policies[seed] = _agent_policy(run_dir, config, seed)
+            make_policy = agent_policies[seed]
         else:
             baseline = entry.baselines[name]
             env_kwargs.update(baseline.env_kwargs)

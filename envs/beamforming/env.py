@@ -157,8 +157,7 @@ class BeamformingEnv(TorchVectorEnv):
         self.subband_of = torch.arange(S, device=self.device) * self.subbands // S
         self.subband_centres = torch.tensor([int(np.flatnonzero(self.subband_of.cpu().numpy() == b).mean()) for b in range(self.subbands)], device=self.device)
         # SRS bookkeeping: a ring of the newest estimates (newest first) with their slot times
-        self._max_pending = -(-self.uplink_delay // self.srs_period)
-        ring = H + self._max_pending
+        ring = H + -(-self.uplink_delay // self.srs_period)  # history + the SRS not yet usable (at most ⌈D/P⌉)
         self.estimates = torch.zeros((num_envs, ring, K, M, S), dtype=torch.complex64, device=self.device)
         self.estimate_times = torch.zeros((num_envs, ring), dtype=torch.long, device=self.device)
         self.time = torch.zeros(num_envs, dtype=torch.long, device=self.device)

@@ -1,11 +1,14 @@
 """Time to an ε-optimal policy: ctrlgym's solvers vs quantecon and pymdptoolbox, same MDP, one run.
 
-The multi-class queue with 3 classes and 4 slow states (buffers 10 and 20: 5,324 and 37,044
-states), discount 0.99, ε = 1e-4. Every policy found is checked against the exact optimum
-(its regret is printed), so a fast wrong answer cannot win.
+The multi-class queue with 3 classes and 4 slow states (buffers 10, 20 and 30: 5,324, 37,044
+and 119,164 states), discount 0.99, ε = 1e-4. Every policy found is checked against the exact
+optimum (its regret is printed), so a fast wrong answer cannot win. The peers run to their own
+ε-stopping rule (quantecon's ``max_iter`` default of 250 would stop its VI early, so it is
+lifted); their policy iteration and pymdptoolbox, which hold dense or factorised systems, run
+only up to ``--peer-pi-max-states``.
 
     pip install quantecon pymdptoolbox
-    python benchmarks/bench_solvers.py [--buffers 10 20] [--device cuda] [--skip-pymdptoolbox-above 6000]
+    python benchmarks/bench_solvers.py [--buffers 10 20 30] [--device cuda] [--peer-pi-max-states 6000]
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 from ctrlgym.envs.fastslow import MultiClassQueue
-from ctrlgym.solvers import modified_policy_iteration, policy_evaluation, value_iteration
+from ctrlgym.solvers import inexact_policy_iteration, modified_policy_iteration, policy_evaluation, value_iteration
 from ctrlgym.solvers.frozen_state import frozen_state_value_iteration
 
 COSTS = ((1.0, 2.0, 3.0), (3.0, 1.0, 0.5), (2.0, 3.0, 1.0), (0.5, 1.0, 4.0))
@@ -31,26 +34,28 @@ def timed(function):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--buffers", type=int, nargs="+", default=[10, 20])
+    parser.add_argument("--buffers", type=int, nargs="+", default=[10, 20, 30])
     parser.add_argument("--epsilon", type=float, default=1e-4)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--skip-pymdptoolbox-above", type=int, default=6000, help="states; it needs dense memory")
+    parser.add_argument("--peer-pi-max-states", type=int, default=6000, help="largest model given to the peers' PI and to pymdptoolbox")
     args = parser.parse_args()
     try:  # compile quantecon's numba kernels once, so its times below exclude the JIT
         import quantecon as qe
 
-        qe.markov.DiscreteDP(np.zeros((2, 2)), np.full((2, 2, 2), 0.5), 0.9).solve(method="value_iteration")
+        for method in ("value_iteration", "modified_policy_iteration", "policy_iteration"):
+            qe.markov.DiscreteDP(np.zeros((2, 2)), np.full((2, 2, 2), 0.5), 0.9).solve(method=method)
     except ImportError:
         pass
     for buffer_size in args.buffers:
         env = MultiClassQueue(num_envs=1, buffer_size=buffer_size, holding_costs=COSTS, switch_prob=0.01, discount=0.99)
         mdp = env.exact_model(device=args.device)
-        reference = modified_policy_iteration(mdp, epsilon=1e-8).values
+        reference = inexact_policy_iteration(mdp, epsilon=1e-8).values
         regret = lambda policy: float((reference - policy_evaluation(mdp, policy)).max())  # noqa: E731
         rows = []
         for name, solve in [
             ("ctrlgym value_iteration", lambda: value_iteration(mdp, args.epsilon).policy),
             ("ctrlgym modified_policy_iteration", lambda: modified_policy_iteration(mdp, args.epsilon).policy),
+            ("ctrlgym inexact_policy_iteration", lambda: inexact_policy_iteration(mdp, args.epsilon).policy),
             ("ctrlgym frozen_state T=10", lambda: frozen_state_value_iteration(mdp, 10, args.epsilon).first_step_policy),
         ]:
             policy, seconds = timed(solve)
@@ -61,38 +66,44 @@ def main() -> None:
         try:
             import quantecon as qe
 
-            def quantecon_vi():
+            def quantecon(method):
                 # state-action pair formulation keeps it sparse: rows (s, a)
                 s_indices = np.repeat(np.arange(mdp.num_states), mdp.num_actions)
                 a_indices = np.tile(np.arange(mdp.num_actions), mdp.num_states)
                 q = sp.vstack([sp.csr_matrix(t) for t in transitions], format="csr")  # (A*S, S), action-major
                 order = (np.arange(mdp.num_states)[:, None] + mdp.num_states * np.arange(mdp.num_actions)[None, :]).ravel()
                 dp = qe.markov.DiscreteDP(rewards.ravel(), q[order], mdp.discount, s_indices, a_indices)
-                return torch.as_tensor(dp.solve(method="value_iteration", epsilon=args.epsilon).sigma)
+                return torch.as_tensor(dp.solve(method=method, epsilon=args.epsilon, max_iter=10**6).sigma)
 
-            policy, seconds = timed(quantecon_vi)
-            rows.append(("quantecon DiscreteDP value_iteration", seconds, regret(policy.to(mdp.device))))
+            small = mdp.num_states <= args.peer_pi_max_states
+            for method in ("value_iteration", "modified_policy_iteration") + (("policy_iteration",) if small else ()):
+                policy, seconds = timed(lambda: quantecon(method))
+                rows.append((f"quantecon DiscreteDP {method}", seconds, regret(policy.to(mdp.device))))
         except ImportError:
             rows.append(("quantecon (not installed)", float("nan"), float("nan")))
-        if mdp.num_states <= args.skip_pymdptoolbox_above:
+        if mdp.num_states <= args.peer_pi_max_states:
             try:
                 import mdptoolbox.mdp
 
-                def toolbox_vi():
-                    solver = mdptoolbox.mdp.ValueIteration(transitions, rewards, mdp.discount, epsilon=args.epsilon, max_iter=100_000)
+                def toolbox(solver_class, **kwargs):
+                    solver = solver_class(transitions, rewards, mdp.discount, **kwargs)
                     solver.run()
                     return torch.as_tensor(np.array(solver.policy))
 
-                policy, seconds = timed(toolbox_vi)
-                rows.append(("pymdptoolbox ValueIteration", seconds, regret(policy.to(mdp.device))))
+                for name, solver_class, kwargs in [
+                    ("ValueIteration", mdptoolbox.mdp.ValueIteration, {"epsilon": args.epsilon, "max_iter": 100_000}),
+                    ("PolicyIterationModified", mdptoolbox.mdp.PolicyIterationModified, {"epsilon": args.epsilon, "max_iter": 100_000}),
+                ]:
+                    policy, seconds = timed(lambda: toolbox(solver_class, **kwargs))
+                    rows.append((f"pymdptoolbox {name}", seconds, regret(policy.to(mdp.device))))
             except ImportError:
                 rows.append(("pymdptoolbox (not installed)", float("nan"), float("nan")))
         best_peer = min((s for n, s, _ in rows if not n.startswith("ctrlgym") and s == s), default=float("nan"))
         print(f"\nqueue B={buffer_size}: {mdp.num_states:,} states, {mdp.num_actions} actions, γ={mdp.discount}, ε={args.epsilon}, {args.device}")
-        print(f"{'solver':<40} {'seconds':>9} {'max regret':>11} {'speed-up vs best peer':>22}")
+        print(f"{'solver':<45} {'seconds':>9} {'max regret':>11} {'speed-up vs best peer':>22}")
         for name, seconds, loss in rows:
             ratio = best_peer / seconds if name.startswith("ctrlgym") and seconds == seconds else float("nan")
-            print(f"{name:<40} {seconds:>9.3f} {loss:>11.2e} {ratio:>21.1f}x")
+            print(f"{name:<45} {seconds:>9.3f} {loss:>11.2e} {ratio:>21.1f}x")
 
 
 if __name__ == "__main__":

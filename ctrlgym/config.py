@@ -130,7 +130,9 @@ class EvaluationConfig(_Strict):
         return sweep
 
 
-SOLVE_METHODS = ("value_iteration", "policy_iteration", "modified_policy_iteration", "frozen_state", "omit_slow_state")
+SOLVE_METHODS = (
+    "value_iteration", "policy_iteration", "modified_policy_iteration", "inexact_policy_iteration", "frozen_state", "omit_slow_state",
+)  # fmt: skip
 
 
 class SolveConfig(_Strict):

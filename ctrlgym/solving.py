@@ -29,7 +29,13 @@ def _timed(function):
 
 def solve_run(path: str | Path, progress: bool = True) -> dict[str, Any]:
     """Run the config's ``solve`` section; results go to ``metrics.json`` under ``"solve"``."""
-    from ctrlgym.solvers import modified_policy_iteration, policy_evaluation, policy_iteration, value_iteration
+    from ctrlgym.solvers import (
+        inexact_policy_iteration,
+        modified_policy_iteration,
+        policy_evaluation,
+        policy_iteration,
+        value_iteration,
+    )
     from ctrlgym.solvers.frozen_state import frozen_state_value_iteration, omit_slow_state
 
     run_dir, config = open_run_dir(resolve_run_dir(Path(path)))
@@ -40,7 +46,7 @@ def solve_run(path: str | Path, progress: bool = True) -> dict[str, Any]:
     if not hasattr(env, "exact_model"):
         raise ValueError(f"{config.env.id} has no exact model to solve")
     mdp, build_seconds = _timed(lambda: env.exact_model(device=solve.device))
-    reference, reference_seconds = _timed(lambda: modified_policy_iteration(mdp, epsilon=solve.epsilon * 1e-4).values)
+    reference, reference_seconds = _timed(lambda: inexact_policy_iteration(mdp, epsilon=solve.epsilon * 1e-4).values)
     scale = float(reference.abs().mean())
 
     def regret(policy: torch.Tensor) -> float:
@@ -51,14 +57,14 @@ def solve_run(path: str | Path, progress: bool = True) -> dict[str, Any]:
         jobs += [(method, period) for period in solve.periods] if method == "frozen_state" else [(method, None)]
     rows = []
     for method, period in tqdm(jobs, desc=f"solve {config.name}", disable=not progress):
-        if method == "value_iteration":
-            result, seconds = _timed(lambda: value_iteration(mdp, solve.epsilon))
-            policy, iterations = result.policy, result.iterations
-        elif method == "modified_policy_iteration":
-            result, seconds = _timed(lambda: modified_policy_iteration(mdp, solve.epsilon))
-            policy, iterations = result.policy, result.iterations
-        elif method == "policy_iteration":
-            result, seconds = _timed(lambda: policy_iteration(mdp))
+        exact_solvers = {
+            "value_iteration": lambda: value_iteration(mdp, solve.epsilon),
+            "modified_policy_iteration": lambda: modified_policy_iteration(mdp, solve.epsilon),
+            "inexact_policy_iteration": lambda: inexact_policy_iteration(mdp, solve.epsilon),
+            "policy_iteration": lambda: policy_iteration(mdp),
+        }
+        if method in exact_solvers:
+            result, seconds = _timed(exact_solvers[method])
             policy, iterations = result.policy, result.iterations
         elif method == "frozen_state":
             result, seconds = _timed(lambda: frozen_state_value_iteration(mdp, period, solve.epsilon))

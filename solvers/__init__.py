@@ -4,6 +4,7 @@ from ctrlgym.solvers.dynamic_programming import (
     SolverResult,
     backward_induction,
     greedy_policy,
+    inexact_policy_iteration,
     modified_policy_iteration,
     policy_evaluation,
     policy_iteration,
@@ -12,6 +13,6 @@ from ctrlgym.solvers.dynamic_programming import (
 from ctrlgym.solvers.mdp import FiniteMDP
 
 __all__ = [
-    "FiniteMDP", "SolverResult", "value_iteration", "policy_iteration", "modified_policy_iteration",
+    "FiniteMDP", "SolverResult", "value_iteration", "policy_iteration", "modified_policy_iteration", "inexact_policy_iteration",
     "backward_induction", "policy_evaluation", "greedy_policy",
 ]  # fmt: skip

@@ -74,7 +74,7 @@ class FastSlowStructure:
     def expected_fast(self, values: torch.Tensor) -> torch.Tensor:
         """``E[U(x', y) | x, y, a]`` with y frozen: values ``(n_fast, n_slow)`` -> ``(n_fast, n_slow, A)``."""
         if self.mdp.fast_transitions is not None:  # every action in one sparse product
-            stacked = self.mdp.stacked_fast_transitions() @ values  # (A · n_fast, n_slow)
+            stacked = self.mdp.stacked_transitions() @ values  # (A · n_fast, n_slow)
             return stacked.reshape(self.mdp.num_actions, self.num_fast, self.num_slow).permute(1, 2, 0)
         columns = []
         for per_slow in self.fast:

@@ -3,11 +3,13 @@
 import numpy as np
 import pytest
 import scipy.sparse as sp
+import scipy.sparse.linalg  # noqa: F401  (sp.linalg)
 import torch
 from ctrlgym.envs.fastslow import MultiClassQueue
 from ctrlgym.solvers import (
     FiniteMDP,
     backward_induction,
+    inexact_policy_iteration,
     modified_policy_iteration,
     policy_evaluation,
     policy_iteration,
@@ -63,6 +65,41 @@ def test_modified_policy_iteration_agrees_with_policy_iteration(queue_mdp):
     mpi = modified_policy_iteration(queue_mdp, epsilon=1e-6, sweeps=10)
     assert (mpi.values - exact.values).abs().max() < 1e-5
     assert mpi.iterations < value_iteration(queue_mdp, epsilon=1e-6).iterations
+
+
+def test_inexact_policy_iteration_matches_quantecon_and_certifies_epsilon(queue_mdp):
+    qe = pytest.importorskip("quantecon")
+    transitions, rewards, discount = random_mdp(seed=2, discount=0.99)
+    ours = inexact_policy_iteration(FiniteMDP.from_matrices(transitions, rewards, discount), epsilon=1e-8)
+    theirs = qe.markov.DiscreteDP(rewards, np.transpose(transitions, (1, 0, 2)), discount).solve(method="policy_iteration")
+    assert ours.converged and np.abs(ours.values.numpy() - theirs.v).max() < 1e-6
+    assert (ours.policy.numpy() == theirs.sigma).all()
+    exact = policy_iteration(queue_mdp)
+    for epsilon in (1.0, 1e-3):
+        result = inexact_policy_iteration(queue_mdp, epsilon=epsilon)
+        regret = exact.values - policy_evaluation(queue_mdp, result.policy)
+        assert result.converged and regret.max() <= epsilon + 1e-9
+    # far fewer outer steps than value iteration needs sweeps at the same ε
+    assert result.iterations * 5 < value_iteration(queue_mdp, epsilon=1e-3).iterations
+
+
+@pytest.mark.parametrize("factored, gather", [(True, True), (True, False), (False, False)])
+def test_policy_operator_is_the_chosen_actions_rows(queue_mdp, factored, gather, monkeypatch):
+    monkeypatch.setattr("ctrlgym.solvers.mdp.GATHER_MAX_ACTIONS", queue_mdp.num_actions if gather else 0)
+    mdp = queue_mdp if factored else FiniteMDP.from_matrices(queue_mdp.scipy_transitions(), queue_mdp.rewards, queue_mdp.discount)
+    policy = torch.randint(0, mdp.num_actions, (mdp.num_states,), generator=torch.Generator().manual_seed(0))
+    values = torch.randn(mdp.num_states, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    expected = mdp.expected_next(values)[torch.arange(mdp.num_states), policy]  # (S, 3)
+    assert torch.allclose(mdp.policy_operator(policy)(values), expected, atol=1e-12)
+    assert torch.allclose(mdp.policy_operator(policy)(values[:, 0]), expected[:, 0], atol=1e-12)
+
+
+def test_large_policy_evaluation_matches_a_sparse_direct_solve():
+    mdp = MultiClassQueue(num_envs=1, buffer_size=10, discount=0.99).exact_model()  # 5,324 states: the iterative path
+    policy = mdp.rewards.argmax(dim=1)
+    transition, reward = mdp.policy_matrix(policy)
+    direct = sp.linalg.spsolve((sp.identity(mdp.num_states) - 0.99 * transition).tocsc(), reward)
+    assert np.abs(policy_evaluation(mdp, policy).numpy() - direct).max() < 1e-6
 
 
 def test_backward_induction_converges_to_the_discounted_values_and_batches_rewards(queue_mdp):
@@ -130,5 +167,27 @@ def test_shape_and_discount_errors():
 
 def test_solvers_run_on_the_env_device(device):
     mdp = MultiClassQueue(num_envs=1, buffer_size=3).exact_model(device=device)
-    result = value_iteration(mdp, epsilon=1e-3)
-    assert result.values.device.type == torch.device(device).type and result.converged
+    for solve in (value_iteration, inexact_policy_iteration):
+        result = solve(mdp, epsilon=1e-3)
+        assert result.values.device.type == torch.device(device).type and result.converged
+    assert policy_evaluation(mdp, result.policy).device.type == torch.device(device).type
+
+
+def test_bicgstab_solves_a_nonsymmetric_system_to_its_tolerance():
+    from ctrlgym.solvers.krylov import bicgstab
+
+    generator = torch.Generator().manual_seed(0)
+    matrix = torch.eye(50, dtype=torch.float64) + 0.3 * torch.rand(50, 50, dtype=torch.float64, generator=generator) / 50 ** 0.5
+    rhs = torch.randn(50, dtype=torch.float64, generator=generator)
+    solution, residual, products = bicgstab(lambda v: matrix @ v, rhs, torch.zeros(50, dtype=torch.float64), 1e-10)
+    assert residual <= 1e-10 and products < 100
+    assert torch.allclose(solution, torch.linalg.solve(matrix, rhs), atol=1e-8)
+
+
+def test_bicgstab_returns_its_best_iterate_when_the_recursion_breaks_down():
+    from ctrlgym.solvers.krylov import bicgstab
+
+    swap = torch.tensor([[0.0, 1.0], [1.0, 0.0]], dtype=torch.float64)  # b ⟂ A b: the first step breaks down
+    rhs, start = torch.tensor([1.0, 0.0], dtype=torch.float64), torch.zeros(2, dtype=torch.float64)
+    solution, residual, _ = bicgstab(lambda v: swap @ v, rhs, start, 1e-10)
+    assert residual == 1.0 and torch.equal(solution, start)  # no exception: the caller sees it failed

@@ -131,7 +131,8 @@ class EvaluationConfig(_Strict):
 
 
 SOLVE_METHODS = (
-    "value_iteration", "policy_iteration", "modified_policy_iteration", "inexact_policy_iteration", "frozen_state", "omit_slow_state",
+    "value_iteration", "policy_iteration", "modified_policy_iteration", "inexact_policy_iteration", "frozen_state",
+    "frozen_state_mpi", "omit_slow_state",
 )  # fmt: skip
 
 
@@ -139,6 +140,7 @@ class SolveConfig(_Strict):
     epsilon: float = Field(1e-4, gt=0, description="target accuracy: policies are ε-optimal (span stopping)")
     methods: list[Literal[SOLVE_METHODS]] = Field(default_factory=lambda: list(SOLVE_METHODS))  # type: ignore[valid-type]
     periods: list[int] = Field(default_factory=lambda: [1, 5, 10, 25, 50], description="freezing periods T of frozen-state ADP")
+    evaluation_sweeps: int = Field(20, ge=1, description="upper-level evaluations per backup of frozen_state_mpi")
     device: str = Field("cpu", description="torch device of the solvers")
 
     @field_validator("periods")

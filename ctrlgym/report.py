@@ -83,15 +83,16 @@ def _comparison_plot(name: str, rows: list[dict[str, Any]], agent: str) -> str:
 
 
 def _solve_plot(name: str, solve: dict[str, Any]) -> str:
-    """Regret vs compute: frozen-state ADP over its periods T, the other methods as points."""
+    """Regret vs compute: frozen-state ADP (VI or MPI upper level) over its periods T, the other methods as points."""
     figure, axis = plt.subplots(figsize=(6, 3.5))
-    frozen = [row for row in solve["rows"] if row["method"] == "frozen_state"]
-    if frozen:
-        axis.plot([r["seconds"] for r in frozen], [r["regret_percent"] for r in frozen], "o-", color="black", label="frozen-state ADP")
-        for r in frozen:
-            axis.annotate(f"T={r['period']}", (r["seconds"], r["regret_percent"]), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    for method, style in (("frozen_state", "o-k"), ("frozen_state_mpi", "^--b")):
+        frozen = [row for row in solve["rows"] if row["method"] == method]
+        if frozen:
+            axis.plot([r["seconds"] for r in frozen], [r["regret_percent"] for r in frozen], style, label=method)
+            for r in frozen:
+                axis.annotate(f"T={r['period']}", (r["seconds"], r["regret_percent"]), textcoords="offset points", xytext=(4, 4), fontsize=8)
     for r in solve["rows"]:
-        if r["method"] != "frozen_state":
+        if r["period"] is None:
             axis.plot(r["seconds"], r["regret_percent"], "s", label=r["method"])
     axis.set_yscale("symlog", linthresh=1e-3)
     axis.set(xlabel="wall-clock seconds", ylabel="regret (% of mean |V*|)", title=f"{name}: regret vs compute ({solve['states']:,} states)")

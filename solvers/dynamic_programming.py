@@ -146,7 +146,12 @@ def modified_policy_iteration(mdp: FiniteMDP, epsilon: float = 1e-4, sweeps: int
 
 
 def inexact_policy_iteration(
-    mdp: FiniteMDP, epsilon: float = 1e-4, forcing: float = 0.1, max_iterations: int = 1000, max_products: int = 2000
+    mdp: FiniteMDP,
+    epsilon: float = 1e-4,
+    forcing: float = 0.1,
+    max_iterations: int = 1000,
+    max_products: int = 2000,
+    fallback_sweeps: int = 20,
 ) -> SolverResult:
     """ε-optimal policy by inexact policy iteration.
 
@@ -165,14 +170,16 @@ def inexact_policy_iteration(
         history.append(_span(difference))
         if history[-1] < threshold:
             return SolverResult(_span_bounds(new_values, difference, mdp.discount), policy, iteration, True, history)
-        transition = mdp.policy_operator(policy)
-        values, _, _ = bicgstab(
-            lambda v: v - mdp.discount * transition(v),
-            mdp.rewards[rows, policy],
-            new_values,
-            tolerance=max(forcing * history[-1], 0.25 * threshold),
-            max_iterations=max_products,
+        transition, reward = mdp.policy_operator(policy), mdp.rewards[rows, policy]
+        tolerance = max(forcing * history[-1], 0.25 * threshold)
+        values, residual, _ = bicgstab(
+            lambda v: v - mdp.discount * transition(v), reward, new_values, tolerance, max_products, stall_rate=mdp.discount
         )
+        for _ in range(fallback_sweeps if residual > tolerance else 0):  # Krylov fell behind plain sweeps: a few of them (MPI)
+            swept = reward + mdp.discount * transition(values)
+            residual, values = float((swept - values).abs().max()), swept
+            if residual <= tolerance:
+                break
     return SolverResult(values, greedy_policy(mdp, values), max_iterations, False, history)
 
 

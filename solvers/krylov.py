@@ -15,16 +15,24 @@ __all__ = ["bicgstab"]
 
 
 def bicgstab(
-    operator: Callable[[torch.Tensor], torch.Tensor], rhs: torch.Tensor, initial: torch.Tensor, tolerance: float, max_iterations: int = 1000
+    operator: Callable[[torch.Tensor], torch.Tensor],
+    rhs: torch.Tensor,
+    initial: torch.Tensor,
+    tolerance: float,
+    max_iterations: int = 1000,
+    stall_rate: float | None = None,
 ) -> tuple[torch.Tensor, float, int]:
     """Solve ``operator(x) = rhs`` from ``initial`` until ``‖rhs − operator(x)‖_∞ ≤ tolerance``.
 
     Returns ``(x, residual max-norm, matrix-vector products used)``; the best iterate seen is kept,
-    so a stalled solve never returns worse than it started.
+    so a stalled solve never returns worse than it started. With ``stall_rate`` it gives up once,
+    after 30 products, the best residual has fallen more slowly than ``stall_rate`` per product
+    (for (I − γP)x = r, a plain sweep x ← r + γPx shrinks it by γ per product).
     """
     x = initial.clone()
     residual = rhs - operator(x)
     best, best_norm, products = x.clone(), float(residual.abs().max()), 1
+    initial_norm = best_norm
     shadow, direction, image = residual.clone(), torch.zeros_like(x), torch.zeros_like(x)
     rho = alpha = omega = 1.0
     fresh = True  # the Krylov space was (re)started from the current residual
@@ -56,4 +64,6 @@ def bicgstab(
             break
         if norm < best_norm:
             best, best_norm = x.clone(), norm
+        if stall_rate is not None and products >= 30 and best_norm > initial_norm * stall_rate**products:
+            break
     return best, best_norm, products

@@ -191,3 +191,30 @@ def test_bicgstab_returns_its_best_iterate_when_the_recursion_breaks_down():
     rhs, start = torch.tensor([1.0, 0.0], dtype=torch.float64), torch.zeros(2, dtype=torch.float64)
     solution, residual, _ = bicgstab(lambda v: swap @ v, rhs, start, 1e-10)
     assert residual == 1.0 and torch.equal(solution, start)  # no exception: the caller sees it failed
+
+
+def cycle_mdp(num_states=300, discount=0.99):
+    """Deterministic moves round a cycle (one or two steps ahead): P_π is a shift, the worst case for Krylov."""
+    shift = np.roll(np.identity(num_states), 1, axis=1)
+    rewards = np.stack([np.sin(np.arange(num_states) / 7.0), 0.5 * np.cos(np.arange(num_states) / 5.0)], axis=1)
+    return FiniteMDP.from_matrices([sp.csr_matrix(shift), sp.csr_matrix(shift @ shift)], rewards, discount)
+
+
+def test_bicgstab_gives_up_when_it_falls_behind_plain_sweeps():
+    from ctrlgym.solvers.krylov import bicgstab
+
+    mdp = cycle_mdp()
+    transition = mdp.policy_operator(torch.zeros(mdp.num_states, dtype=torch.int64))
+    system = lambda v: v - mdp.discount * transition(v)  # noqa: E731
+    rhs, start = mdp.rewards[:, 0], torch.zeros(mdp.num_states, dtype=torch.float64)
+    _, residual, products = bicgstab(system, rhs, start, 1e-10, 1000, stall_rate=mdp.discount)
+    assert residual > 1e-10 and products <= 32
+    _, _, patient = bicgstab(system, rhs, start, 1e-10, 1000)
+    assert patient > products
+
+
+def test_inexact_policy_iteration_falls_back_to_sweeps_on_a_deterministic_cycle():
+    mdp = cycle_mdp()
+    exact = policy_iteration(mdp)
+    result = inexact_policy_iteration(mdp, epsilon=1e-4)
+    assert result.converged and (exact.values - policy_evaluation(mdp, result.policy)).max() <= 1e-4

@@ -102,3 +102,29 @@ def test_linear_variant_with_quadratic_features_is_near_optimal(model):
     assert regret_percent(mdp, exact, result.first_step_policy) < 2.0
     with pytest.raises(ValueError, match="one row per fast state"):
         linear_frozen_state_value_iteration(mdp, period=10, features=features[:5])
+
+
+@pytest.mark.parametrize("factored", [True, False])
+def test_upper_level_mpi_reaches_the_same_fixed_point_in_fewer_backups(model, factored):
+    from ctrlgym.envs.fastslow import InventoryControl
+
+    mdp = InventoryControl(num_envs=1).exact_model()  # 11 order sizes: the planned-action evaluation is cheap
+    if not factored:
+        mdp = FiniteMDP.from_matrices(mdp.scipy_transitions(), mdp.rewards, mdp.discount, num_slow_states=mdp.num_slow_states,
+                                      slow_transition=mdp.slow_transition.numpy())  # fmt: skip
+    vi = frozen_state_value_iteration(mdp, period=5, epsilon=1e-8)
+    mpi = frozen_state_value_iteration(mdp, period=5, epsilon=1e-8, evaluation_sweeps=10)
+    assert mpi.converged and (mpi.values - vi.values).abs().max() < 1e-5
+    assert torch.equal(mpi.first_step_policy, vi.first_step_policy)
+    assert mpi.upper_iterations * 3 < vi.upper_iterations
+
+
+def test_planned_fast_reads_the_planned_action(model):
+    from ctrlgym.solvers.frozen_state import FastSlowStructure
+
+    structure = FastSlowStructure(model[0])
+    generator = torch.Generator().manual_seed(0)
+    policy = torch.randint(0, model[0].num_actions, (structure.num_fast, structure.num_slow), generator=generator)
+    values = torch.randn(structure.num_fast, structure.num_slow, dtype=torch.float64, generator=generator)
+    expected = structure.expected_fast(values).gather(2, policy[..., None])[..., 0]
+    assert torch.allclose(structure.planned_fast(policy)(values), expected, atol=1e-12)

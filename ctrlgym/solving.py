@@ -56,14 +56,14 @@ def solve_run(path: str | Path, progress: bool = True) -> dict[str, Any]:
     jobs: list[tuple[str, int | None]] = []
     for method in solve.methods:
         jobs += [(method, period) for period in solve.periods] if method.startswith("frozen_state") else [(method, None)]
+    exact_solvers = {
+        "value_iteration": lambda: value_iteration(mdp, solve.epsilon),
+        "modified_policy_iteration": lambda: modified_policy_iteration(mdp, solve.epsilon),
+        "inexact_policy_iteration": lambda: inexact_policy_iteration(mdp, solve.epsilon),
+        "policy_iteration": lambda: policy_iteration(mdp),
+    }
     rows = []
     for method, period in tqdm(jobs, desc=f"solve {config.name}", disable=not progress):
-        exact_solvers = {
-            "value_iteration": lambda: value_iteration(mdp, solve.epsilon),
-            "modified_policy_iteration": lambda: modified_policy_iteration(mdp, solve.epsilon),
-            "inexact_policy_iteration": lambda: inexact_policy_iteration(mdp, solve.epsilon),
-            "policy_iteration": lambda: policy_iteration(mdp),
-        }
         if method in exact_solvers:
             result, seconds = _timed(exact_solvers[method])
             policy, iterations = result.policy, result.iterations

@@ -81,6 +81,12 @@ def value_iteration(
     return SolverResult(values, greedy_policy(mdp, values), max_iterations, False, history)
 
 
+def _solve_linear(matrix: sp.csr_matrix, rhs: np.ndarray) -> np.ndarray:
+    if matrix.shape[0] <= 4096:
+        return np.linalg.solve(matrix.toarray(), rhs)
+    return spla.spsolve(matrix.tocsc(), rhs)
+
+
 def policy_evaluation(mdp: FiniteMDP, policy: torch.Tensor, relative_tolerance: float = 1e-10) -> torch.Tensor:
     """V^π of a deterministic stationary policy ``(S,)``: solve (I − γ P_π) V = r_π.
 
@@ -89,20 +95,16 @@ def policy_evaluation(mdp: FiniteMDP, policy: torch.Tensor, relative_tolerance: 
     ‖(I − γP_π)⁻¹‖_∞ = 1/(1 − γ), V is then within ``relative_tolerance`` · max(1, max|r_π|) of
     the exact values. A sparse LU is the fallback should the iteration stall.
     """
-    rows = torch.arange(mdp.num_states, device=mdp.device)
-    reward = mdp.rewards[rows, policy.to(mdp.device)]
-    if mdp.num_states <= 4096:
-        transition, reward_np = mdp.policy_matrix(policy)
-        system = np.identity(mdp.num_states) - mdp.discount * transition.toarray()
-        return torch.as_tensor(np.linalg.solve(system, reward_np), dtype=torch.float64, device=mdp.device)
-    transition = mdp.policy_operator(policy)
-    tolerance = relative_tolerance * (1 - mdp.discount) * max(float(reward.abs().max()), 1.0)
-    values, residual, _ = bicgstab(lambda v: v - mdp.discount * transition(v), reward, reward / (1 - mdp.discount), tolerance, 20_000)
-    if residual <= tolerance:
-        return values
-    transition, reward_np = mdp.policy_matrix(policy)
-    system = sp.identity(mdp.num_states, format="csc") - mdp.discount * transition.tocsc()
-    return torch.as_tensor(spla.spsolve(system, reward_np), dtype=torch.float64, device=mdp.device)
+    if mdp.num_states > 4096:
+        reward = mdp.rewards[torch.arange(mdp.num_states, device=mdp.device), policy.to(mdp.device)]
+        transition = mdp.policy_operator(policy)
+        tolerance = relative_tolerance * (1 - mdp.discount) * max(float(reward.abs().max()), 1.0)
+        values, residual, _ = bicgstab(lambda v: v - mdp.discount * transition(v), reward, reward / (1 - mdp.discount), tolerance, 20_000)
+        if residual <= tolerance:
+            return values
+    transition, reward = mdp.policy_matrix(policy)
+    system = sp.identity(mdp.num_states, format="csr") - mdp.discount * transition
+    return torch.as_tensor(_solve_linear(system, reward), dtype=torch.float64, device=mdp.device)
 
 
 def _improve(mdp: FiniteMDP, values: torch.Tensor, policy: torch.Tensor, tolerance: float = 1e-12) -> torch.Tensor:

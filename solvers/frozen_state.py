@@ -30,7 +30,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 from ctrlgym.solvers.dynamic_programming import value_iteration
-from ctrlgym.solvers.mdp import FiniteMDP, _select_rows, _to_torch_csr, to_scipy
+from ctrlgym.solvers.mdp import FiniteMDP, _to_torch_csr, to_scipy
 
 __all__ = [
     "FastSlowStructure", "FrozenStateResult", "frozen_state_value_iteration", "LinearFrozenStateResult",
@@ -87,18 +87,15 @@ class FastSlowStructure:
                 columns.append(torch.stack([per_slow[y] @ values[:, y] for y in range(self.num_slow)], dim=1))
         return torch.stack(columns, dim=2)
 
-
     def planned_fast(self, policy: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
         """``U ↦ E[U(x', y) | x, y, a = policy(x, y)]`` with y frozen, ``(n_fast, n_slow)`` both ways.
 
-        For a factored model only the planned action's rows of F are read (one sparse matrix over
-        (x, y) × (x', y)), a factor A cheaper than ``expected_fast``; otherwise the planned action
-        is gathered from the full backup."""
+        For a factored model only the planned action's rows of F are read
+        (``FiniteMDP.chosen_rows``), a factor A cheaper than ``expected_fast``; otherwise the
+        planned action is gathered from the full backup."""
         if self.mdp.fast_transitions is None:
             return lambda values: self.expected_fast(values).gather(2, policy[..., None])[..., 0]
-        states = torch.arange(self.mdp.num_states, device=self.mdp.device)
-        rows = policy.reshape(-1) * self.num_fast + states // self.num_slow
-        matrix = _select_rows(self.mdp.stacked_transitions(), rows, states % self.num_slow, self.num_slow)
+        matrix = self.mdp.chosen_rows(policy)
         return lambda values: (matrix @ values.reshape(-1)).reshape(self.num_fast, self.num_slow)
 
 

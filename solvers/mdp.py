@@ -176,35 +176,35 @@ class FiniteMDP:
             self._stacked = _to_torch_csr(stacked, self.device)
         return self._stacked
 
+    def chosen_rows(self, policy: torch.Tensor) -> torch.Tensor:
+        """The chosen action's transition rows, ``(S, S)`` sparse CSR: P_π itself, or for a factored
+        model the rows F^{π(x,y)}[x, ·] laid out over columns (x', y), to be applied to V Zᵀ (or,
+        with y frozen, to U itself)."""
+        slow = self.num_slow_states if self.fast_transitions is not None else 1
+        states = torch.arange(self.num_states, device=self.device)
+        rows = policy.reshape(-1).to(self.device) * (self.num_states // slow) + states // slow  # row in the stack
+        return _select_rows(self.stacked_transitions(), rows, states % slow if slow > 1 else None, slow)
+
     def policy_operator(self, policy: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
         """``v ↦ P_π v`` for a deterministic policy ``(S,)``, touching only the chosen action's rows.
 
         For a factored model, row (x, y) of P_π applied to V is Σ_x' F^{π(x,y)}[x, x'] W[x', y] with
-        W = V Zᵀ, so one sparse matrix over (x, y) × (x', y) of nnz(F rows) · n_slow entries serves,
-        a factor A cheaper than the full backup ``expected_next``.
+        W = V Zᵀ, so one sparse matrix over (x, y) × (x', y) of nnz(F rows) · n_slow entries serves
+        (``chosen_rows``), a factor A cheaper than the full backup ``expected_next``.
         """
-        slow = self.num_slow_states if self.fast_transitions is not None else 1
-        states = torch.arange(self.num_states, device=self.device)
-        if slow > 1 and self.num_actions <= GATHER_MAX_ACTIONS:
-            chosen = policy.to(self.device) * self.num_states + states  # into (A · S) rows
+        if self.fast_transitions is None:
+            matrix = self.chosen_rows(policy)
+            return lambda values: matrix @ values
+        if self.num_actions <= GATHER_MAX_ACTIONS:
+            chosen = policy.to(self.device) * self.num_states + torch.arange(self.num_states, device=self.device)  # into (A · S) rows
 
             def gather(values: torch.Tensor) -> torch.Tensor:
                 expected = self._expected_by_action(values).reshape(self.num_actions * self.num_states, -1)
                 return torch.index_select(expected, 0, chosen).reshape(values.shape)
 
             return gather
-        rows = policy.to(self.device) * (self.num_states // slow) + states // slow  # row of the chosen action in the stack
-        matrix = _select_rows(self.stacked_transitions(), rows, states % slow if slow > 1 else None, slow)
-        if slow == 1:
-            return lambda values: matrix @ values
-        shape = (self.num_fast_states, slow)
-
-        def apply(values: torch.Tensor) -> torch.Tensor:
-            grid = values.reshape(*shape, -1)
-            mixed = torch.einsum("zy,xyb->xzb", self.slow_transition, grid).reshape(self.num_states, -1)
-            return (matrix @ mixed).reshape(values.shape)
-
-        return apply
+        matrix = self.chosen_rows(policy)
+        return lambda values: (matrix @ self._slow_mixed(values).reshape(self.num_states, -1)).reshape(values.shape)
 
     def expected_next(self, values: torch.Tensor) -> torch.Tensor:
         """``E[V(s') | s, a]`` for every (s, a): ``(S, A)``, or ``(S, A, B)`` for values ``(S, B)``."""
@@ -214,10 +214,14 @@ class FiniteMDP:
 
     def _expected_by_action(self, values: torch.Tensor) -> torch.Tensor:
         """``expected_next`` of a factored model laid out ``(A, S[, B])``."""
-        grid = values.reshape(self.num_fast_states, self.num_slow_states, -1)  # (x', y', B)
-        slow_mixed = torch.einsum("zy,xyb->xzb", self.slow_transition, grid).reshape(self.num_fast_states, -1)  # Σ_y' Z[y,y'] V(x',y')
+        slow_mixed = self._slow_mixed(values).reshape(self.num_fast_states, -1)
         # every action's F^a in one sparse product: (A · n_fast, n_fast) @ (n_fast, n_slow · B)
         return (self.stacked_transitions() @ slow_mixed).reshape(self.num_actions, self.num_states, *values.shape[1:])
+
+    def _slow_mixed(self, values: torch.Tensor) -> torch.Tensor:
+        """W[x', y, b] = Σ_y' Z[y, y'] V(x', y', b): ``(n_fast, n_slow, B)`` for values ``(S[, B])``."""
+        grid = values.reshape(self.num_fast_states, self.num_slow_states, -1)  # (x', y', B)
+        return torch.einsum("zy,xyb->xzb", self.slow_transition, grid)
 
     def q_values(self, values: torch.Tensor) -> torch.Tensor:
         """Bellman backup ``Q(s, a) = r(s, a) + γ E[V(s') | s, a]``, ``(S, A)``."""

@@ -52,14 +52,19 @@ def _train(args: argparse.Namespace) -> None:
 
 
 def _evaluate(args: argparse.Namespace) -> None:
-    from ctrlgym.evaluation import evaluate_run
+    from ctrlgym.evaluation import evaluate_run, succeeded
     from ctrlgym.report import mean_ci
 
     evaluation = evaluate_run(args.run_dir, progress=not args.no_progress, env_id=args.env)
     print(f"evaluated on {evaluation['env']}")
     for policy, per_seed in evaluation["policies"].items():
-        mean, half = mean_ci([result["mean_return"] for result in per_seed.values()])
-        print(f"{policy:<16} mean return {mean:10.2f} ± {half:.2f} (95% CI, {len(per_seed)} seeds)")
+        ran = succeeded(per_seed)
+        if ran:
+            mean, half = mean_ci([result["mean_return"] for result in ran.values()])
+            print(f"{policy:<16} mean return {mean:10.2f} ± {half:.2f} (95% CI, {len(ran)} seeds)")
+        for seed, result in per_seed.items():
+            if seed not in ran:
+                print(f"{policy:<16} FAILED on seed {seed}: {result['failed']}")
 
 
 def _solve(args: argparse.Namespace) -> None:

@@ -1,7 +1,15 @@
-"""Evaluate policies on the native batch: one episode per env, the same seeds for every policy."""
+"""Evaluate policies on the native batch: one episode per env, the same seeds for every policy.
+
+Each (env setting, policy, seed) job writes its result to ``RUN/evaluation_jobs/<key>.json``
+(atomically, keyed by everything the result depends on), so a rerun skips finished jobs and an
+interrupted evaluation resumes. A policy that fails on a setting is recorded with its message
+(``{"failed": "..."}``) and the other jobs still run; a rerun tries the failed ones again.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,10 +20,25 @@ from tqdm.auto import tqdm
 from ctrlgym.config import SB3_ALGOS, ExperimentConfig, sb3_class
 from ctrlgym.policies import Policy, SB3Policy
 from ctrlgym.registry import get_entry, make_vector_env
-from ctrlgym.runs import RunDirError, open_run_dir, read_metrics, resolve_run_dir, update_metrics
+from ctrlgym.runs import RunDirError, open_run_dir, read_metrics, resolve_run_dir, update_metrics, write_json_atomic
 from ctrlgym.vector_env import TorchVectorEnv
 
-__all__ = ["evaluate_policy", "evaluate_run"]
+__all__ = ["evaluate_policy", "evaluate_run", "succeeded"]
+
+
+def succeeded(per_seed: dict[str, Any]) -> dict[str, Any]:
+    """The seeds of a policy whose evaluation ran (failed jobs hold only ``{"failed": message}``)."""
+    return {seed: result for seed, result in per_seed.items() if "failed" not in result}
+
+
+def _job_key(env_id: str, env_kwargs: dict[str, Any], policy: str, seed: int, episodes: int, model_stamp: float | None) -> str:
+    payload = json.dumps([env_id, env_kwargs, policy, seed, episodes, model_stamp], sort_keys=True, default=str)
+    return hashlib.sha1(payload.encode()).hexdigest()[:16]
+
+
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split()) or type(error).__name__
+    return f"{type(error).__name__}: {text}"[:500]
 
 
 def evaluate_policy(
@@ -63,7 +86,8 @@ def _run_episodes(env: TorchVectorEnv, policy: Policy, episodes: int, seed: int,
                 metric_sums[key] = metric_sums.get(key, 0) + value.double() * active
         ending = (terminated | truncated) & ~done
         for key in final_names:
-            final_values[key] = torch.where(ending, info[key].double(), final_values[key])
+            if key in info:  # present at the steps where some episode ends
+                final_values[key] = torch.where(ending, info[key].double(), final_values[key])
         done |= terminated | truncated
         if bool(done.all()):
             break
@@ -123,26 +147,45 @@ def evaluate_run(run_dir: str | Path, progress: bool = True, env_id: str | None 
     jobs = [(setting, seed, name) for setting in range(len(settings)) for seed in config.seeds for name in names]
     results: list[dict[str, dict[str, Any]]] = [{name: {} for name in names} for _ in settings]
     agent_policies: dict[int, Callable[[TorchVectorEnv], Policy]] = {}  # loaded once per seed, used at every sweep value
-    for setting, seed, name in tqdm(jobs, desc="evaluate", disable=not progress):
+    jobs_dir = run_dir / "evaluation_jobs"
+    jobs_dir.mkdir(exist_ok=True)
+    bar = tqdm(jobs, desc="evaluate", disable=not progress)
+    for setting, seed, name in bar:
         eval_seed = seed + config.evaluation.seed_offset
         env_kwargs = dict(config.env.kwargs)
-        if name == agent_name:
-            if seed not in agent_policies:
-                agent_policies[seed] = _agent_policy(run_dir, config, seed)
-            make_policy = agent_policies[seed]
-        else:
+        model_stamp = None
+        if name != agent_name:
             baseline = entry.baselines[name]
             env_kwargs.update(baseline.env_kwargs)
-            make_policy = lambda env, baseline=baseline, eval_seed=eval_seed: baseline.make(env, eval_seed)  # noqa: E731
+        else:
+            from ctrlgym.training import final_model_path
+
+            model = final_model_path(run_dir / f"seed_{seed}", config.agent.algo)
+            model_stamp = model.stat().st_mtime if model.is_file() else None
         env_kwargs.update(settings[setting])
-        results[setting][name][str(seed)] = evaluate_policy(
-            make_policy,
-            env_id,
-            episodes=config.evaluation.episodes,
-            seed=eval_seed,
-            device=config.env.device,
-            **env_kwargs,
-        )
+        job = jobs_dir / f"{_job_key(env_id, env_kwargs, name, eval_seed, config.evaluation.episodes, model_stamp)}.json"
+        bar.set_postfix_str(f"{name} seed {seed}" + (f" {param}={settings[setting][param]}" if setting else ""))
+        if job.is_file():
+            cached = json.loads(job.read_text())
+            if "failed" not in cached:
+                results[setting][name][str(seed)] = cached
+                continue
+        try:
+            if name == agent_name:
+                if seed not in agent_policies:
+                    agent_policies[seed] = _agent_policy(run_dir, config, seed)
+                make_policy = agent_policies[seed]
+            else:
+                make_policy = lambda env, baseline=baseline, eval_seed=eval_seed: baseline.make(env, eval_seed)  # noqa: E731
+            result = evaluate_policy(make_policy, env_id, episodes=config.evaluation.episodes, seed=eval_seed, device=config.env.device, **env_kwargs)
+        except (KeyboardInterrupt, RunDirError):
+            raise
+        except Exception as error:  # one failing policy must not lose the others' results
+            result = {"failed": _one_line(error)}
+            where = f" at {param}={settings[setting][param]}" if setting else ""
+            tqdm.write(f"evaluate: {name} failed on seed {seed}{where}: {result['failed']}")
+        write_json_atomic(job, result)
+        results[setting][name][str(seed)] = result
     evaluation = {"agent": agent_name, "env": env_id, "seeds": config.seeds, "policies": results[0]}
     if env_id != get_entry(config.env.id).env_id:
         update_metrics(run_dir, "transfer", {**read_metrics(run_dir).get("transfer", {}), env_id: evaluation})

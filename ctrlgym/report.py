@@ -62,9 +62,35 @@ def _learning_curve_plot(name: str, training: dict[str, Any]) -> str | None:
     return _png(figure)
 
 
+def _failures(policies: dict[str, dict[str, Any]], where: str = "") -> list[str]:
+    """One sentence per policy that failed on some seeds (evaluate records the message and goes on)."""
+    lines = []
+    for policy, per_seed in policies.items():
+        failed = {seed: result["failed"] for seed, result in per_seed.items() if "failed" in result}
+        for message in dict.fromkeys(failed.values()):
+            seeds = ", ".join(seed for seed, m in failed.items() if m == message)
+            lines.append(f"{policy} failed on seeds {seeds}{where}: {message}")
+    return lines
+
+
+def _metric_order(env_id: str, names) -> list[str]:
+    """Metric names in the env's report order (its ``report_metrics``, e.g. delay first), then the rest sorted."""
+    try:
+        from ctrlgym.registry import get_entry
+
+        preferred = list(getattr(get_entry(env_id).vector_cls, "report_metrics", ()))
+    except Exception:  # an env whose family is not installed here: plain order
+        preferred = []
+    names = set(names)
+    return [n for n in preferred if n in names] + sorted(names - set(preferred))
+
+
 def _comparison(evaluation: dict[str, Any]) -> list[dict[str, Any]]:
     rows = []
     for policy, per_seed in evaluation["policies"].items():
+        per_seed = {seed: result for seed, result in per_seed.items() if "failed" not in result}
+        if not per_seed:
+            continue
         returns = [result["mean_return"] for result in per_seed.values()]
         mean, half = mean_ci(returns)
         metric_names = sorted({key for result in per_seed.values() for key in result["metrics"]})
@@ -123,9 +149,56 @@ def _sweep_rows(sections: list[dict[str, Any]]) -> tuple[str, str, list[Any], li
             if label in seen:
                 continue
             seen.add(label)
-            cells = [mean_ci([_sweep_value(r, metric) for r in per_value[str(v)].values()]) if str(v) in per_value else (float("nan"), 0.0) for v in values]
-            rows.append({"label": label, "agent": policy == sweep["agent"], "cells": cells})
+            cells = [_cell([_sweep_value(r, metric) for r in per_value.get(str(v), {}).values() if "failed" not in r]) for v in values]
+            rows.append({"label": label, "agent": policy == sweep["agent"], "cells": cells, "per_value": per_value})
     return param, metric, values, rows
+
+
+def _cell(values: list[float]) -> tuple[float, float]:
+    return mean_ci(values) if values else (float("nan"), 0.0)
+
+
+def _categorical(values: list[Any]) -> bool:
+    """A sweep over names (e.g. scenarios), not numbers: shown as a table per value and grouped bars."""
+    return not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+
+
+def _per_value_tables(env_id: str, values: list[Any], rows: list[dict[str, Any]]) -> list[tuple[str, list[str], list[list[str]]]]:
+    """For a categorical sweep: per value, every policy's metrics (mean ± 95% CI over seeds)."""
+    tables = []
+    for value in values:
+        results = {row["label"]: [r for r in row["per_value"].get(str(value), {}).values() if "failed" not in r] for row in rows}
+        names = _metric_order(env_id, {key for rs in results.values() for r in rs for key in r["metrics"]})
+        header = ["policy", "seeds", *names]
+        cells = []
+        for label, rs in results.items():
+            if not rs:
+                continue
+            stats_ = [_cell([r["metrics"][n] for r in rs if n in r["metrics"]]) for n in names]
+            cells.append([label, str(len(rs)), *(f"{m:.2f} ± {h:.2f}" for m, h in stats_)])
+        failed = _failures({row["label"]: row["per_value"].get(str(value), {}) for row in rows})
+        tables.append((f"{value}" + (f" — {'; '.join(failed)}" if failed else ""), header, cells))
+    return tables
+
+
+def _grouped_bars(param: str, metric: str, values: list[Any], rows: list[dict[str, Any]]) -> str:
+    """Horizontal bars of ``metric`` per value (one group per value, one bar per policy) ± 95% CI; a log
+    axis where the values span more than a decade."""
+    figure, axis = plt.subplots(figsize=(8, 0.5 + 0.32 * len(values) * len(rows)))
+    height = 0.8 / max(1, len(rows))
+    positives = [c[0] for row in rows for c in row["cells"] if c[0] > 0]
+    for k, row in enumerate(rows):
+        y = np.arange(len(values)) + k * height
+        means, halves = np.array([c[0] for c in row["cells"]]), np.array([c[1] for c in row["cells"]])
+        axis.barh(y, means, height=height, xerr=halves, label=row["label"], capsize=2)
+    axis.set_yticks(np.arange(len(values)) + 0.4 - height / 2, [str(v) for v in values])
+    axis.invert_yaxis()
+    if positives and max(positives) / min(positives) > 10:
+        axis.set_xscale("log")
+    axis.set(xlabel=f"{metric} (mean over seeds ± 95% CI)", title=f"{metric} per {param}")
+    axis.grid(axis="x", alpha=0.3)
+    axis.legend(fontsize=7, loc="lower right")
+    return _png(figure)
 
 
 def _sweep_plot(param: str, metric: str, values: list[Any], rows: list[dict[str, Any]]) -> str:
@@ -174,6 +247,7 @@ def _run_section(run_dir: Path) -> dict[str, Any]:
         "transfer": transfer,
         "sweep": metrics.get("sweep"),
         "sweep_metric": config.evaluation.sweep_metric,
+        "failures": _failures(metrics["evaluation"]["policies"]) if "evaluation" in metrics else [],
     }
 
 
@@ -201,7 +275,7 @@ def _solve_summary(solve: dict[str, Any]) -> str:
 
 def _table(section: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     """Header and formatted cells of a run's policy table (shared by HTML and Markdown)."""
-    metric_names = sorted({key for row in section["rows"] for key in row["metrics"]})
+    metric_names = _metric_order(section.get("env", ""), {key for row in section["rows"] for key in row["metrics"]})
     header = ["policy", "mean return", "±95% CI", "seeds", *metric_names]
     cells = [
         [row["policy"], f"{row['mean']:.2f}", f"{row['ci']:.2f}", str(row["seeds"]), *(f"{row['metrics'].get(name, float('nan')):.3f}" for name in metric_names)]
@@ -223,7 +297,7 @@ def _tables(section: dict[str, Any]) -> list[tuple[str, list[str], list[list[str
     if section["rows"]:
         tables.append((_summary(section), *_table(section)))
     for env, rows in section["transfer"]:
-        tables.append((_summary(section, env), *_table({"rows": rows})))
+        tables.append((_summary(section, env), *_table({"rows": rows, "env": env})))
     if section["solve"]:
         tables.append((_solve_summary(section["solve"]), *_solve_table(section["solve"])))
     return tables
@@ -238,12 +312,17 @@ def _markdown(sections: list[dict[str, Any]]) -> str:
             lines += [summary, "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
             lines += ["| " + " | ".join(row) + " |" for row in cells]
             lines.append("")
+        lines += [f"- {failure}" for failure in section["failures"]] + ([""] if section["failures"] else [])
     sweep = _sweep_rows(sections)
     if sweep:
         param, metric, values, rows = sweep
         header, cells = _sweep_table(values, rows)
         lines += [f"## {metric} vs {param}", "", "Mean over seeds ± 95% CI at each value.", ""]
         lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header), *("| " + " | ".join(row) + " |" for row in cells), ""]
+        if _categorical(values):
+            for title, header, cells in _per_value_tables(sections[0]["env"], values, rows):
+                lines += [f"### {param} = {title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+                lines += ["| " + " | ".join(row) + " |" for row in cells] + [""]
     return "\n".join(lines)
 
 
@@ -252,7 +331,7 @@ def _html(sections: list[dict[str, Any]]) -> str:
         "<!doctype html><html><head><meta charset='utf-8'><title>ctrlgym report</title>",
         "<style>body{font-family:sans-serif;max-width:960px;margin:auto;padding:1em}"
         "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}"
-        "td:first-child,th:first-child{text-align:left}img{max-width:100%}</style></head><body>",
+        "td:first-child,th:first-child{text-align:left}img{max-width:100%}.failed{color:#a00}</style></head><body>",
         "<h1>ctrlgym evaluation report</h1>",
     ]
     for section in sections:
@@ -263,6 +342,7 @@ def _html(sections: list[dict[str, Any]]) -> str:
             parts.append("<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>")
             parts += ["<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in cells]
             parts.append("</table>")
+        parts += [f"<p class='failed'>{html.escape(failure)}</p>" for failure in section["failures"]]
         for key in ("curve_png", "comparison_png", "solve_png"):
             if section[key]:
                 parts.append(f"<p><img alt='{key}' src='data:image/png;base64,{section[key]}'></p>")
@@ -273,7 +353,14 @@ def _html(sections: list[dict[str, Any]]) -> str:
         parts.append(f"<h2>{html.escape(metric)} vs {html.escape(param)}</h2><p>Mean over seeds ± 95% CI at each value.</p><table>")
         parts.append("<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>")
         parts += ["<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in cells]
-        parts.append(f"</table><p><img alt='sweep' src='data:image/png;base64,{_sweep_plot(param, metric, values, rows)}'></p>")
+        plot = _grouped_bars(param, metric, values, rows) if _categorical(values) else _sweep_plot(param, metric, values, rows)
+        parts.append(f"</table><p><img alt='sweep' src='data:image/png;base64,{plot}'></p>")
+        if _categorical(values):
+            for title, header, cells in _per_value_tables(sections[0]["env"], values, rows):
+                parts.append(f"<h3>{html.escape(param)} = {html.escape(title)}</h3><table>")
+                parts.append("<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>")
+                parts += ["<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in cells]
+                parts.append("</table>")
     parts.append("</body></html>")
     return "\n".join(parts)
 

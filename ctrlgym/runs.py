@@ -8,6 +8,7 @@ RUN_DIR/
   seed_<s>/checkpoints/  step_<n>.zip (PPO) or step_<n>.pt (DQN, Nash DQN; with the replay
                          buffer, the newest only), learning_curve_<n>.json, written atomically
   seed_<s>/final_model.zip (PPO) or final_model.pt
+  evaluation_jobs/<key>.json  one evaluation job's result (policy x seed x env setting), atomic
 ```
 """
 
@@ -45,8 +46,13 @@ def resolve_run_dir(path: Path) -> Path:
     config = load_config(path)
     run_dir = Path(config.output_dir)
     stored = run_dir / "config.yaml"
-    if stored.is_file() and load_config(stored).model_dump() != config.model_dump():
-        raise ValueError(f"{run_dir} holds a run of a different config ({stored}); change output_dir in {path}")
+    if stored.is_file():
+        # the evaluation section may change (baselines, episodes, sweeps): evaluate re-runs what it needs
+        before, after = load_config(stored).model_dump(), config.model_dump()
+        before.pop("evaluation"), after.pop("evaluation")
+        if before != after:
+            changed = sorted(key for key in after if before.get(key) != after.get(key))
+            raise ValueError(f"{run_dir} holds a run of a different config ({stored}: {', '.join(changed)} differ); change output_dir in {path}")
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(config, stored)
     return run_dir

@@ -1,9 +1,9 @@
 """Traffic signal networks on real SUMO (``pip install 'ctrlgym[traffic]'``)."""
 
-from ctrlgym.envs.traffic.baselines import MaxPressure, ProgramControl, RandomGreens
+from ctrlgym.envs.traffic.baselines import MaxPressure, MaxWave, ProgramControl, RandomGreens
 from ctrlgym.envs.traffic.env import OBSERVATION_FEATURES, REWARDS, SingleIntersection, TrafficSignalEnv
 from ctrlgym.envs.traffic.network import SignalNetwork
-from ctrlgym.envs.traffic.scenarios import Scenario, ScenarioError, make_scenario
+from ctrlgym.envs.traffic.scenarios import RESCO_MAPS, Scenario, ScenarioError, make_scenario, resco_scenario
 from ctrlgym.envs.traffic.twin import SingleIntersectionTwin, TrafficTwinEnv
 from ctrlgym.envs.traffic.twin_network import QueueNetwork
 from ctrlgym.envs.traffic.workers import SumoError
@@ -14,6 +14,7 @@ _BASELINES = {
     "fixed_time": Baseline(lambda env, seed: ProgramControl(env), {"signal_control": "fixed_time"}),
     "actuated": Baseline(lambda env, seed: ProgramControl(env), {"signal_control": "actuated"}),
     "max_pressure": Baseline(lambda env, seed: MaxPressure(env)),
+    "max_wave": Baseline(lambda env, seed: MaxWave(env)),
     "random": Baseline(lambda env, seed: RandomGreens(env, seed)),
 }
 
@@ -48,5 +49,5 @@ register_env(
 
 __all__ = [
     "TrafficSignalEnv", "SingleIntersection", "Scenario", "ScenarioError", "SumoError", "SignalNetwork", "make_scenario",
-    "MaxPressure", "RandomGreens", "ProgramControl", "OBSERVATION_FEATURES", "REWARDS", "TrafficTwinEnv", "SingleIntersectionTwin", "QueueNetwork",
+    "MaxPressure", "MaxWave", "RandomGreens", "RESCO_MAPS", "resco_scenario", "ProgramControl", "OBSERVATION_FEATURES", "REWARDS", "TrafficTwinEnv", "SingleIntersectionTwin", "QueueNetwork",
 ]  # fmt: skip

@@ -1,4 +1,4 @@
-"""Classic signal-control baselines: max-pressure and random as policies; fixed-time and
+"""Classic signal-control baselines: max-pressure, max-wave and random as policies; fixed-time and
 actuated as SUMO's own programs (``signal_control`` set on the env, actions ignored)."""
 
 from __future__ import annotations
@@ -7,19 +7,38 @@ import numpy as np
 import torch
 from ctrlgym.envs.traffic.env import TrafficSignalEnv
 
-__all__ = ["MaxPressure", "RandomGreens", "ProgramControl"]
+__all__ = ["MaxPressure", "MaxWave", "RandomGreens", "ProgramControl"]
 
 
-class MaxPressure:
+class _GreedyGreens:
+    """Shared by the greedy controllers: per light and green a weight per lane; the light serves
+    the green of largest weighted lane count. When a green has been held ``max_green`` seconds
+    the env would force a change, so the best *other* green is served: every green stays reachable."""
+
+    def __init__(self, env: TrafficSignalEnv, weights: np.ndarray, valid: np.ndarray) -> None:
+        self.env = env
+        self.weights = torch.as_tensor(weights, dtype=torch.float32, device=env.device)  # (agents, greens, lanes)
+        self.invalid = torch.as_tensor(~valid, device=env.device)
+
+    def __call__(self, observations: torch.Tensor) -> torch.Tensor:
+        counts = self.env.lane_vehicle_counts()  # (num_envs, n_lanes)
+        score = torch.einsum("nl,agl->nag", counts, self.weights).masked_fill(self.invalid, -torch.inf)
+        green, seconds = self.env.signal_state()  # (num_envs, n_agents) each
+        held_out = (seconds >= self.env.timing.max_green)[..., None] & (torch.arange(score.shape[-1], device=score.device) == green[..., None])
+        actions = score.masked_fill(held_out, -torch.inf).argmax(dim=-1)  # (num_envs, n_agents)
+        return actions[:, 0] if self.env.single_agent else actions
+
+
+class MaxPressure(_GreedyGreens):
     r"""Max-pressure control (Varaiya 2013): each light serves the green of largest pressure.
 
     The pressure of green p at light i is :math:`\sum_{(l, m) \in p} (x_l - x_m)`, the vehicles on
     each served movement's incoming lane l minus those on its outgoing lane m. It reads lane
-    counts from the env it is given (they are not all in the observation).
+    counts from the env it is given (they are not all in the observation). A green held
+    ``max_green`` seconds gives way to the best other green.
     """
 
     def __init__(self, env: TrafficSignalEnv) -> None:
-        self.env = env
         lanes = {lane: k for k, lane in enumerate(env.network.all_lanes)}
         weights = np.zeros((env.num_agents, env.network.max_greens, len(lanes)))  # (agents, greens, lanes)
         valid = np.zeros((env.num_agents, env.network.max_greens), dtype=bool)
@@ -29,14 +48,25 @@ class MaxPressure:
                 for in_lane, out_lane in light.served_movements(g):
                     weights[a, g, lanes[in_lane]] += 1
                     weights[a, g, lanes[out_lane]] -= 1
-        self.weights = torch.as_tensor(weights, dtype=torch.float32, device=env.device)
-        self.invalid = torch.as_tensor(~valid, device=env.device)
+        super().__init__(env, weights, valid)
 
-    def __call__(self, observations: torch.Tensor) -> torch.Tensor:
-        counts = self.env.lane_vehicle_counts()  # (num_envs, n_lanes)
-        pressure = torch.einsum("nl,agl->nag", counts, self.weights).masked_fill(self.invalid, -torch.inf)
-        actions = pressure.argmax(dim=-1)  # (num_envs, n_agents)
-        return actions[:, 0] if self.env.single_agent else actions
+
+class MaxWave(_GreedyGreens):
+    """Greedy "max wave" control (RESCO's strongest classic controller, Ault & Sharon 2021): each
+    light serves the green whose incoming lanes (those with a movement it serves) hold the most
+    vehicles, approaching or queued. A green held ``max_green`` seconds gives way to the best other.
+    """
+
+    def __init__(self, env: TrafficSignalEnv) -> None:
+        lanes = {lane: k for k, lane in enumerate(env.network.all_lanes)}
+        weights = np.zeros((env.num_agents, env.network.max_greens, len(lanes)))
+        valid = np.zeros((env.num_agents, env.network.max_greens), dtype=bool)
+        for a, light in enumerate(env.network.lights):
+            for g in range(light.num_greens):
+                valid[a, g] = True
+                for in_lane in {in_lane for in_lane, _ in light.served_movements(g)}:
+                    weights[a, g, lanes[in_lane]] = 1.0
+        super().__init__(env, weights, valid)
 
 
 class RandomGreens:

@@ -9,9 +9,10 @@ import numpy as np
 import torch
 from ctrlgym.envs.traffic.network import SignalNetwork
 from ctrlgym.envs.traffic.readout import OBSERVATION_FEATURES, REWARDS, LaneReadout, signal_spaces
-from ctrlgym.envs.traffic.scenarios import Scenario, resolve_scenario
-from ctrlgym.envs.traffic.simulation import SignalTiming
-from ctrlgym.envs.traffic.workers import SumoError, SumoWorkers
+from ctrlgym.envs.traffic.scenarios import Scenario, actuated_programs, resolve_scenario
+from ctrlgym.envs.traffic.scenarios import validate_routes as check_routes
+from ctrlgym.envs.traffic.simulation import EPISODE_METRICS, ReadingLayout, SignalTiming, episode_clock, parse_sumo_args
+from ctrlgym.envs.traffic.workers import WORKER_KINDS, InlineSimulation, SumoError, SumoWorkers
 
 from ctrlgym.vector_env import AutoresetMode, TorchVectorEnv
 
@@ -55,30 +56,61 @@ class TrafficSignalEnv(TorchVectorEnv):
     drop in total waiting time on its incoming lanes, in 100 s), ``queue`` (minus its halting
     vehicles), ``pressure`` (minus |vehicles on incoming − vehicles on outgoing lanes|).
 
-    ## Metrics (``info``, per env and step)
-    ``queue_length`` (halting vehicles per light), ``waiting_time`` (mean accumulated waiting
-    time of the vehicles on controlled lanes, s), ``throughput`` (vehicles that finished their
-    trip in the step), ``mean_speed`` (m/s), ``trip_time`` (summed travel times of those trips;
-    ``evaluate`` reports ``travel_time`` = Σ trip_time / Σ throughput), ``teleports``.
+    ## Metrics (``info``)
+    Per env and step: ``queue_length`` (halting vehicles per light), ``waiting_time`` (mean
+    accumulated waiting time of the vehicles on controlled lanes, s), ``throughput`` (vehicles
+    that finished their trip in the step), ``mean_speed`` (m/s), ``trip_time`` (summed travel
+    times of those trips; ``evaluate`` reports ``travel_time`` = Σ trip_time / Σ throughput),
+    ``teleports``, ``insertion_backlog`` (vehicles due to depart that SUMO could not insert yet:
+    ``simulation.getPendingVehicles()``).
+
+    Per episode, at its last step (with the masks ``info["_delay"]`` …, and so in ``final_info``
+    and in ``evaluate``), RESCO's definitions from SUMO's own records:
+
+    | metric | meaning (SUMO's names) |
+    |---|---|
+    | ``delay`` | s per vehicle: mean of ``timeLoss + departDelay`` over every vehicle due to depart — arrived (SUMO's trip statistics ``device.tripinfo.*``), en route (``vehicle.getTimeLoss`` + ``getDepartDelay`` so far) and never inserted (their ``departDelay`` so far) |
+    | ``mean_trip_time`` | s: mean ``duration`` of the trips that arrived (tripinfo) |
+    | ``arrived`` | vehicles that arrived |
+    | ``vehicles`` | vehicles counted in ``delay`` (arrived + en route + waiting to enter) |
+    | ``total_teleports`` | teleports in the episode |
+    | ``final_backlog`` | vehicles still waiting to enter at the end |
 
     ## Starting State
-    The scenario's routes from time 0, SUMO seeded from the batch generator; all lights on
-    their first green (agent control).
+    SUMO at the scenario's begin time (a ``.sumocfg``'s ``<begin>``, e.g. 25200 s on RESCO's
+    cologne maps), seeded from the batch generator; all lights on their first green (agent
+    control).
 
     ## Episode End
-    * Termination: never. * Truncation: after ``num_seconds`` simulated seconds.
+    * Termination: never. * Truncation: after ``num_seconds`` simulated seconds; by default the
+      scenario's own span (``<end> − <begin>`` of a ``.sumocfg``, else 3600 s). SUMO gets
+      ``--end`` = begin + the episode's length.
 
     ## Arguments
-    ``scenario`` (``"single"``, ``"arterial"``, ``"grid"`` or a :class:`Scenario`), ``rows``,
-    ``cols``, ``demand`` (veh/h), ``lanes``, ``route_seed``, ``tls_type`` for built-in scenarios;
-    ``net_file`` + ``route_file`` or ``sumocfg`` for your own network; ``backend``,
-    ``signal_control``, ``delta_time``, ``yellow_time``, ``min_green``, ``max_green``,
-    ``observation``, ``reward``, ``num_seconds``, ``gui`` (``sumo-gui`` to watch),
-    ``max_teleports`` (raise ``SumoError`` when an episode exceeds it).
+    ``scenario`` (``"single"``, ``"arterial"``, ``"grid"``, ``"resco:<map>"`` for one of RESCO's
+    eight maps from the ``sumo-rl`` package, or a :class:`Scenario`), ``rows``, ``cols``,
+    ``demand`` (veh/h), ``lanes``, ``route_seed``, ``tls_type`` for built-in scenarios;
+    ``net_file`` + ``route_file`` or ``sumocfg`` (run as the file says) for your own network;
+    ``sumo_args`` (more SUMO options, e.g. ``["--tripinfo-output", "trips.xml"]``; ``--begin``,
+    ``--end``, ``--step-length`` and ``-a`` there are honoured, the options ctrlgym sets — config,
+    net, routes, seed, port — are refused); ``time_to_teleport`` (default: SUMO's or the
+    config's; ``-1`` disables teleports, as RESCO runs); ``validate_routes`` (check every route's
+    edges against the network before SUMO starts); ``backend``, ``signal_control``,
+    ``delta_time`` and ``yellow_time`` (default: the scenario's, RESCO's 10 s and 3 s on its
+    maps, else 5 s and 2 s), ``min_green``, ``max_green``, ``observation``, ``reward``,
+    ``num_seconds``, ``gui`` (``sumo-gui`` to watch), ``max_teleports`` (raise ``SumoError``
+    when an episode exceeds it), ``step_timeout`` (s to wait for a SUMO step before
+    ``SumoError``), ``workers`` (``"process"``: one worker process per env; ``"inline"``: one
+    libsumo simulation in this process, ``num_envs=1``).
+
+    With ``signal_control="actuated"`` on a network whose programs are all static, ctrlgym
+    builds SUMO actuated programs from the static phases (greens between ``min_green`` and
+    ``max_green``), so SUMO's actuated control runs on every map.
 
     ## Examples
     >>> env = TrafficSignalEnv(num_envs=2, scenario="grid")        # doctest: +SKIP
     >>> obs, info = env.reset(seed=0)                                # (2, 16, 11)
+    >>> env = TrafficSignalEnv(scenario="resco:cologne8", time_to_teleport=-1)  # doctest: +SKIP
 
     ## Version History
     * v0: initial version.
@@ -88,6 +120,10 @@ class TrafficSignalEnv(TorchVectorEnv):
     multi_agent = True
     #: evaluation reports travel_time = Σ trip_time / Σ throughput over an episode
     ratio_metrics = {"travel_time": ("trip_time", "throughput")}
+    #: reported at each episode's last step (RESCO's per-episode metrics from SUMO's records)
+    final_metrics = EPISODE_METRICS
+    #: the order reports show metrics in: the field's headline first
+    report_metrics = ("delay", "final_backlog", "insertion_backlog", "waiting_time", "queue_length", "mean_trip_time", "travel_time", "throughput", "arrived")
 
     def __init__(
         self,
@@ -103,82 +139,93 @@ class TrafficSignalEnv(TorchVectorEnv):
         net_file: str | Path | None = None,
         route_file: str | Path | Sequence[str | Path] | None = None,
         sumocfg: str | Path | None = None,
+        sumo_args: Sequence[str] = (),
+        time_to_teleport: float | None = None,
+        validate_routes: bool = True,
         backend: str = "libsumo",
         signal_control: str = "agent",
-        delta_time: int = 5,
-        yellow_time: int = 2,
+        delta_time: int | None = None,
+        yellow_time: int | None = None,
         min_green: int = 5,
         max_green: int = 60,
         observation: Sequence[str] = ("phase", "min_green", "density", "queue"),
         reward: str = "diff_waiting_time",
-        num_seconds: int = 3600,
+        num_seconds: int | None = None,
         max_episode_steps: int | None = None,
         gui: bool = False,
-        time_to_teleport: int = 300,
         max_teleports: int | None = None,
+        step_timeout: float = 300.0,
+        workers: str = "process",
         single_agent: bool = False,
         device: str | torch.device = "cpu",
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
         validate_actions: bool = True,
     ) -> None:
         name = type(self).__name__
+        if workers not in WORKER_KINDS:
+            raise ValueError(f"{name}: unknown workers {workers!r}; choose one of {WORKER_KINDS}")
+        if not step_timeout > 0:
+            raise ValueError(f"{name}: step_timeout must be > 0 seconds, got {step_timeout}")
+        passed_args, read_args = parse_sumo_args(name, sumo_args)
         self.scenario = resolve_scenario(
             name, scenario, rows=rows, cols=cols, demand=demand, lanes=lanes, route_seed=route_seed, tls_type=tls_type,
             net_file=net_file, route_file=route_file, sumocfg=sumocfg, num_seconds=num_seconds,
         )  # fmt: skip
+        clock = episode_clock(name, self.scenario, read_args, num_seconds, delta_time, yellow_time, max_episode_steps)
+        if "time_to_teleport" in read_args:
+            if time_to_teleport is not None and float(read_args["time_to_teleport"]) != float(time_to_teleport):
+                raise ValueError(f"{name}: time_to_teleport={time_to_teleport} and sumo_args --time-to-teleport {read_args['time_to_teleport']} disagree; give one")
+            time_to_teleport = float(read_args["time_to_teleport"])
+        if validate_routes:
+            check_routes(self.scenario)
         if gui:
             backend = "traci"  # libsumo from PyPI runs without a GUI; sumo-gui is driven over traci
         self.network = SignalNetwork(self.scenario.net_file)
         observation_space, action_space = signal_spaces(name, self.network, tuple(observation), reward, single_agent)
-        self.timing = SignalTiming(delta_time, yellow_time, min_green, max_green)
+        self.timing = SignalTiming(clock.delta_time, clock.yellow_time, min_green, max_green)
+        self.clock = clock
         self.observation_features = tuple(observation)
         self.reward_name = reward
         self.max_teleports = max_teleports
         self.single_agent = single_agent
         self.agent_ids, self.num_agents = self.network.agent_ids, self.network.num_agents
         self.reward_shape = () if single_agent else (self.num_agents,)
-        if max_episode_steps is None:
-            max_episode_steps = max(1, num_seconds // delta_time)
         super().__init__(
             num_envs,
             observation_space,
             action_space,
             device=device,
-            max_episode_steps=max_episode_steps,
+            max_episode_steps=clock.max_episode_steps,
             autoreset_mode=autoreset_mode,
             validate_actions=validate_actions,
         )
+        if workers == "inline" and self.num_envs != 1:
+            raise ValueError(f"{name}: workers='inline' runs one simulation in this process; num_envs must be 1, got {self.num_envs}")
+        additional = tuple(Path(a) for a in read_args.get("additional", "").split(",") if a)
+        if signal_control == "actuated":
+            built = actuated_programs(self.scenario, min_green, max_green)  # static-only networks get SUMO actuated programs
+            additional += (built,) if built is not None else ()
         self.neighbour_graph = torch.as_tensor(self.network.adjacency, device=self.device)  # (n_agents, n_agents)
         self.readout = LaneReadout(self.network, self.device)
-        self.workers = SumoWorkers(
-            self.num_envs,
-            {
-                "scenario": self.scenario,
-                "network": self.network,
-                "timing": self.timing,
-                "backend": backend,
-                "signal_control": signal_control,
-                "gui": gui,
-                "time_to_teleport": time_to_teleport,
-            },
-            self.scenario.name,
-        )
-        self.backend, self.signal_control = backend, signal_control
-        lanes_total, n_agents = len(self.network.all_lanes), self.num_agents
-        self._lanes = np.zeros((self.num_envs, lanes_total, 4))  # (num_envs, n_lanes, [vehicles, halting, waiting, speed])
-        self._green = np.zeros((self.num_envs, n_agents), dtype=np.int64)
-        self._can_switch = np.zeros((self.num_envs, n_agents), dtype=bool)
-        self._waiting = torch.zeros((self.num_envs, n_agents), device=self.device)
+        simulation_kwargs = {
+            "scenario": self.scenario, "network": self.network, "timing": self.timing, "backend": backend,
+            "signal_control": signal_control, "gui": gui, "time_to_teleport": time_to_teleport, "sumo_args": passed_args,
+            "additional_files": additional, "begin": clock.begin, "end": clock.end, "step_length": clock.step_length,
+        }  # fmt: skip
+        self.layout = ReadingLayout(len(self.network.all_lanes), self.num_agents)
+        if workers == "inline":
+            self.workers = InlineSimulation(simulation_kwargs, self.scenario.name)
+        else:
+            self.workers = SumoWorkers(self.num_envs, simulation_kwargs, self.scenario.name, step_timeout)
+        self.backend, self.signal_control, self.time_to_teleport = backend, signal_control, time_to_teleport
+        self._rows = np.zeros((self.num_envs, self.layout.size))  # the latest readings of every env (one flat row each)
+        self._steps = np.zeros(self.num_envs, dtype=np.int64)  # decision steps of each env's episode, on the host
+        self._waiting = torch.zeros((self.num_envs, self.num_agents), device=self.device)
         self._teleports = np.zeros(self.num_envs)
 
     # ------------------------------------------------------------------ TorchVectorEnv
-    def _store(self, i: int, readings: dict) -> None:
-        self._lanes[i] = readings["lanes"]
-        self._green[i] = readings["green"]
-        self._can_switch[i] = readings["can_switch"]
-
     def _lane_tensor(self) -> torch.Tensor:
-        return torch.as_tensor(self._lanes, dtype=torch.float32, device=self.device)  # one copy per step
+        return torch.as_tensor(self.layout.lanes(self._rows), dtype=torch.float32, device=self.device)  # one copy per step
 
     def _reset_envs(self, mask: torch.Tensor) -> None:
         indices = np.flatnonzero(mask.cpu().numpy())
@@ -186,26 +233,26 @@ class TrafficSignalEnv(TorchVectorEnv):
             return
         seeds = torch.randint(0, 2**31 - 1, (self.num_envs,), generator=self.generator, device=self.device).cpu().numpy()
         try:
-            started = self.workers.start({int(i): int(seeds[i]) for i in indices})
+            self.workers.start({int(i): int(seeds[i]) for i in indices}, self._rows)
         except SumoError:
             self._has_reset = False
             raise
-        for i, readings in started.items():
-            self._store(i, readings)
-            self._teleports[i] = 0.0
+        self._teleports[indices] = 0.0
+        self._steps[indices] = 0
         self._waiting = torch.where(mask[:, None], self.readout.waiting(self.readout.incoming(self._lane_tensor())), self._waiting)
 
     def _step_envs(self, actions: torch.Tensor):
         greens = actions.reshape(self.num_envs, -1).cpu().numpy()
+        pending = self._autoreset_pending.cpu().numpy()
+        final = (self._steps + 1 >= self.max_episode_steps) & ~pending  # this step ends the episode: SUMO reports it
         try:
-            results = self.workers.step(list(greens))
+            self.workers.step(greens, final, self._rows)
         except SumoError:
             self._has_reset = False  # the batch must be reset before it steps again
             raise
-        counts = np.zeros((3, self.num_envs))  # arrived, trip_time, teleports
-        for i, readings in enumerate(results):
-            self._store(i, readings)
-            counts[:, i] = readings["arrived"], readings["trip_time"], readings["teleports"]
+        self._steps += 1
+        layout, rows = self.layout, self._rows
+        counts = np.stack([layout.value(rows, key) for key in ("trips_ended", "trip_time", "teleports", "insertion_backlog")])
         self._teleports += counts[2]
         if self.max_teleports is not None and (self._teleports > self.max_teleports).any():
             worst = int(np.argmax(self._teleports))
@@ -219,16 +266,25 @@ class TrafficSignalEnv(TorchVectorEnv):
         rewards = self.readout.rewards(self.reward_name, lanes, incoming, self._waiting)
         self._waiting = self.readout.waiting(incoming)
         info = self.readout.metrics(lanes, incoming, *torch.as_tensor(counts, dtype=torch.float32, device=self.device))
+        if final.any():
+            mask = torch.as_tensor(final, device=self.device)
+            for key in EPISODE_METRICS:
+                info[key] = torch.as_tensor(layout.value(rows, key), dtype=torch.float32, device=self.device)
+                info[f"_{key}"] = mask
         if self.single_agent:
             rewards = rewards[:, 0]
         terminated = torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
         return rewards, terminated, info
 
     def _observe(self) -> torch.Tensor:
-        green = torch.as_tensor(self._green, device=self.device)
-        can_switch = torch.as_tensor(self._can_switch, device=self.device)
+        green, can_switch = self.signal_state()[0], torch.as_tensor(self.layout.part(self._rows, "can_switch") > 0, device=self.device)
         obs = self.readout.observe(self.observation_features, self.readout.incoming(self._lane_tensor()), green, can_switch)
         return obs[:, 0] if self.single_agent else obs  # (num_envs, [n_agents,] obs_dim)
+
+    def signal_state(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each light's current green index and the seconds it has shown it, ``(num_envs, n_agents)`` each."""
+        green = torch.as_tensor(self.layout.part(self._rows, "green"), device=self.device).long()
+        return green, torch.as_tensor(self.layout.part(self._rows, "green_seconds"), dtype=torch.float32, device=self.device)
 
     def lane_vehicle_counts(self) -> torch.Tensor:
         """Vehicles on every controlled lane (incoming and outgoing), ``(num_envs, n_lanes)``."""

@@ -17,7 +17,7 @@ __all__ = ["LaneReadout", "signal_spaces", "OBSERVATION_FEATURES", "REWARDS", "M
 
 OBSERVATION_FEATURES = ("phase", "min_green", "density", "queue", "neighbours")
 REWARDS = ("diff_waiting_time", "queue", "pressure")
-METRICS = ("queue_length", "waiting_time", "throughput", "trip_time", "mean_speed", "teleports")
+METRICS = ("queue_length", "waiting_time", "throughput", "trip_time", "mean_speed", "teleports", "insertion_backlog")
 VEHICLES, HALTING, WAITING, SPEED = range(4)
 
 
@@ -106,7 +106,8 @@ class LaneReadout:
         return -(incoming[..., VEHICLES].sum(-1) - outgoing).abs()
 
     def metrics(
-        self, lanes: torch.Tensor, incoming: torch.Tensor, arrived: torch.Tensor, trip_time: torch.Tensor, teleports: torch.Tensor
+        self, lanes: torch.Tensor, incoming: torch.Tensor, arrived: torch.Tensor, trip_time: torch.Tensor, teleports: torch.Tensor,
+        backlog: torch.Tensor,
     ) -> dict[str, torch.Tensor]:
         """Per-env metrics of one step, named as in :data:`METRICS`."""
         vehicles_in = incoming[..., VEHICLES].sum((1, 2))
@@ -120,5 +121,6 @@ class LaneReadout:
             trip_time,
             torch.where(vehicles > 0, moving / vehicles.clamp(min=1), 0.0),  # mean_speed
             teleports,
+            backlog,  # insertion_backlog: vehicles due to depart, waiting outside the network
         )
         return {name: value.float() for name, value in zip(METRICS, values)}

@@ -3,12 +3,17 @@
 Built-in scenarios (``single``, ``arterial``, ``grid``) are made at first use with ``netgenerate``
 and ``tools/randomTrips.py`` from the ``eclipse-sumo`` wheel, seeded, and cached under
 ``$CTRLGYM_CACHE`` (default ``~/.cache/ctrlgym``) by their parameters. Any user network works
-too: ``Scenario.from_files("my.net.xml", "my.rou.xml")`` or ``Scenario.from_sumocfg(...)``.
+too: ``Scenario.from_files("my.net.xml", "my.rou.xml")`` or ``Scenario.from_sumocfg(...)``, which
+runs as its ``.sumocfg`` says (SUMO is handed the config itself). RESCO's eight benchmark maps
+(Ault & Sharon 2021) load from the installed ``sumo-rl`` package: ``resco_scenario("cologne8")``,
+or ``scenario="resco:cologne8"`` in an env.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import importlib.util
 import json
 import os
 import shutil
@@ -19,9 +24,15 @@ import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Scenario", "ScenarioError", "make_scenario", "resolve_scenario", "sumo_home", "sumo_binary", "SCENARIO_KINDS"]
+__all__ = [
+    "Scenario", "ScenarioError", "make_scenario", "resolve_scenario", "resco_scenario", "validate_routes", "actuated_programs",
+    "sumo_home", "sumo_binary", "SCENARIO_KINDS", "RESCO_MAPS",
+]  # fmt: skip
 
 SCENARIO_KINDS = ("single", "arterial", "grid")
+RESCO_MAPS = ("grid4x4", "arterial4x4", "cologne1", "cologne3", "cologne8", "ingolstadt1", "ingolstadt7", "ingolstadt21")
+#: RESCO's signal timing on every map (its ``map_config``): a decision every 10 s, 3 s of yellow
+RESCO_TIMING = {"delta_time": 10, "yellow_time": 3}
 
 
 class ScenarioError(ValueError):
@@ -50,14 +61,25 @@ def sumo_binary(name: str = "sumo") -> str:
 
 @dataclass(frozen=True)
 class Scenario:
-    """A SUMO network with its demand: what a traffic env simulates."""
+    """A SUMO network with its demand: what a traffic env simulates.
+
+    ``sumocfg`` set: SUMO is started with ``-c sumocfg``, so every option in the file holds
+    (begin, end, step length, teleports, routing, outputs); ``begin``/``end``/``step_length`` are
+    the file's, read here so the env can count time. ``defaults`` are env keyword defaults the
+    scenario comes with (RESCO's decision interval and yellow time).
+    """
 
     name: str
     net_file: Path
     route_files: tuple[Path, ...]
     additional_files: tuple[Path, ...] = ()
-    duration: int = 3600  # seconds of demand in the route files
+    duration: int = 3600  # seconds of demand: end - begin of a sumocfg, else the route files' span
     extra: dict = field(default_factory=dict, compare=False)
+    sumocfg: Path | None = None
+    begin: float = 0.0
+    end: float | None = None
+    step_length: float = 1.0
+    defaults: dict = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
         for path in (self.net_file, *self.route_files, *self.additional_files):
@@ -69,6 +91,8 @@ class Scenario:
             raise ScenarioError(f"scenario {self.name!r}: {self.net_file} is not valid XML: {err}") from None
         if root.tag != "net":
             raise ScenarioError(f"scenario {self.name!r}: {self.net_file} is not a SUMO network (root <{root.tag}>)")
+        if not self.step_length > 0:
+            raise ScenarioError(f"scenario {self.name!r}: step-length must be > 0, got {self.step_length}")
 
     @classmethod
     def from_files(cls, net_file: str | Path, route_files: str | Path | list, name: str | None = None, duration: int = 3600) -> Scenario:
@@ -77,25 +101,159 @@ class Scenario:
         return cls(name or Path(net_file).name.split(".")[0], Path(net_file), tuple(Path(r) for r in routes), duration=duration)
 
     @classmethod
-    def from_sumocfg(cls, config_file: str | Path, name: str | None = None) -> Scenario:
-        """The network and routes named in a ``.sumocfg`` file."""
+    def from_sumocfg(cls, config_file: str | Path, name: str | None = None, defaults: dict | None = None) -> Scenario:
+        """The scenario a ``.sumocfg`` file describes; SUMO runs the file itself (``-c``)."""
         config_file = Path(config_file)
         if not config_file.is_file():
             raise ScenarioError(f"sumocfg file not found: {config_file}")
-        root = ElementTree.parse(config_file).getroot()
+        try:
+            root = ElementTree.parse(config_file).getroot()
+        except ElementTree.ParseError as err:
+            raise ScenarioError(f"{config_file} is not valid XML: {err}") from None
 
-        def values(tag: str) -> list[Path]:
-            element = root.find(f".//{tag}")
-            if element is None:
-                return []
-            return [config_file.parent / v.strip() for v in element.get("value", "").split(",") if v.strip()]
+        def value(*tags: str) -> str | None:
+            for tag in tags:
+                element = root.find(f".//{tag}")
+                if element is not None and element.get("value") is not None:
+                    return element.get("value").strip()
+            return None
 
-        nets = values("net-file")
+        def files(*tags: str) -> list[Path]:
+            return [config_file.parent / v.strip() for v in (value(*tags) or "").split(",") if v.strip()]
+
+        def seconds(*tags: str) -> float | None:
+            text = value(*tags)
+            if text is None:
+                return None
+            try:
+                return _sumo_time(text)
+            except ValueError:
+                raise ScenarioError(f"{config_file}: <{tags[0]}> is not a time: {text!r}") from None
+
+        nets = files("net-file", "n")
         if not nets:
             raise ScenarioError(f"{config_file}: no <net-file> in the configuration")
-        end = root.find(".//end")
-        duration = int(float(end.get("value"))) if end is not None else 3600
-        return cls(name or config_file.name.split(".")[0], nets[0], tuple(values("route-files")), tuple(values("additional-files")), duration)
+        begin, end = seconds("begin", "b") or 0.0, seconds("end", "e")
+        if end is not None and end <= begin:
+            raise ScenarioError(f"{config_file}: <end> {end} is not after <begin> {begin}")
+        return cls(
+            name or config_file.name.split(".")[0], nets[0], tuple(files("route-files", "r")), tuple(files("additional-files", "a")),
+            duration=int(end - begin) if end is not None else 3600, sumocfg=config_file.resolve(), begin=begin, end=end,
+            step_length=seconds("step-length") or 1.0, defaults=dict(defaults or {}),
+        )  # fmt: skip
+
+
+def _sumo_time(text: str) -> float:
+    """Seconds from a SUMO time value: ``25200``, ``25200.5`` or ``7:00:00`` (h:m:s)."""
+    parts = [float(p) for p in str(text).split(":")]
+    seconds = 0.0
+    for part in parts:
+        seconds = seconds * 60 + part
+    return seconds
+
+
+def resco_scenario(name: str) -> Scenario:
+    """One of RESCO's eight benchmark maps (Ault & Sharon, NeurIPS 2021 Datasets and Benchmarks),
+    read from the ``sumo-rl`` package's ``nets/RESCO/<map>/<map>.sumocfg``; its env defaults are
+    RESCO's 10 s decision interval and 3 s yellow."""
+    if name not in RESCO_MAPS:
+        raise ScenarioError(f"unknown RESCO map {name!r}; choose one of {RESCO_MAPS}")
+    spec = importlib.util.find_spec("sumo_rl")  # found, not imported: sumo_rl's import needs $SUMO_HOME
+    if spec is None or not spec.submodule_search_locations:
+        raise ScenarioError(f"scenario 'resco:{name}' needs the RESCO maps of sumo-rl: pip install 'ctrlgym[benchmarks]' (or pip install sumo-rl)")
+    config = Path(spec.submodule_search_locations[0]) / "nets" / "RESCO" / name / f"{name}.sumocfg"
+    if not config.is_file():
+        raise ScenarioError(f"scenario 'resco:{name}': {config} is missing from the installed sumo-rl; reinstall it (pip install --force-reinstall sumo-rl)")
+    return Scenario.from_sumocfg(config, name=f"resco:{name}", defaults=RESCO_TIMING)
+
+
+@functools.lru_cache(maxsize=32)
+def _net_contents(net_file: Path, stamp: float) -> tuple[frozenset[str], dict[str, set[str]]]:
+    """The non-internal edge ids of a network and each light's program types (read once per file version)."""
+    edges, programs = set(), {}
+    try:
+        for _, element in ElementTree.iterparse(net_file):
+            if element.tag == "edge" and element.get("function") != "internal":
+                edges.add(element.get("id"))
+            elif element.tag == "tlLogic":
+                programs.setdefault(element.get("id"), set()).add(element.get("type", "static"))
+            element.clear()
+    except ElementTree.ParseError as err:
+        raise ScenarioError(f"{net_file} is not valid XML: {err}") from None
+    return frozenset(edges), programs
+
+
+def net_contents(net_file: Path) -> tuple[frozenset[str], dict[str, set[str]]]:
+    net_file = Path(net_file).resolve()
+    return _net_contents(net_file, net_file.stat().st_mtime)
+
+
+_EDGE_ATTRIBUTES = {"route": ("edges",), "trip": ("from", "to", "via"), "flow": ("from", "to", "via"), "vehicle": ("from", "to", "via")}
+
+
+def validate_routes(scenario: Scenario) -> None:
+    """Check, before SUMO starts, that every edge a route, trip, flow or vehicle names is in the
+    network; ``ScenarioError`` naming the vehicle, the edge and the file otherwise."""
+    edges, _ = net_contents(scenario.net_file)
+    for path in scenario.route_files:
+        unknown: list[tuple[str, str, str]] = []
+        owner_stack: list[tuple[str, str]] = []
+        try:
+            for event, element in ElementTree.iterparse(path, events=("start", "end")):
+                tag = element.tag
+                if event == "start":
+                    if tag in ("vehicle", "trip", "flow", "route"):
+                        owner_stack.append((tag, element.get("id", "?")))
+                    continue
+                for attribute in _EDGE_ATTRIBUTES.get(tag, ()):
+                    for edge in (element.get(attribute) or "").split():
+                        if edge not in edges:
+                            owner = next((o for o in reversed(owner_stack[:-1]) if o[0] != "route"), owner_stack[-1]) if owner_stack else (tag, "?")
+                            unknown.append((*owner, edge))
+                if tag in ("vehicle", "trip", "flow", "route") and owner_stack:
+                    owner_stack.pop()
+                if not owner_stack:
+                    element.clear()
+        except ElementTree.ParseError as err:
+            raise ScenarioError(f"scenario {scenario.name!r}: {path} is not valid XML: {err}") from None
+        if unknown:
+            tag, owner, edge = unknown[0]
+            more = f" (and {len(unknown) - 1} more unknown edges)" if len(unknown) > 1 else ""
+            raise ScenarioError(
+                f"scenario {scenario.name!r}: {path}: {tag} {owner!r} uses edge {edge!r}, which is not in the network {Path(scenario.net_file).name}{more}"
+            )
+
+
+def actuated_programs(scenario: Scenario, min_green: float, max_green: float) -> Path | None:
+    """An additional file with a SUMO ``actuated`` program per light whose network has only static
+    ones: the same phases, each green given ``minDur=min_green`` and ``maxDur=max_green`` (SUMO's
+    gap-based actuation, detectors built by SUMO); ``None`` when every light has an actuated program.
+    Cached by the network file's path and version and the two durations."""
+    _, programs = net_contents(scenario.net_file)
+    if all("actuated" in types for types in programs.values()):
+        return None
+    net_file = Path(scenario.net_file).resolve()
+    key = json.dumps([str(net_file), net_file.stat().st_mtime, min_green, max_green])
+    out = _cache_root() / "actuated" / f"{net_file.name.split('.')[0]}-{hashlib.sha1(key.encode()).hexdigest()[:10]}.add.xml"
+    if out.is_file():
+        return out
+    additional, seen = ElementTree.Element("additional"), set()
+    for logic in ElementTree.parse(net_file).getroot().iter("tlLogic"):
+        if logic.get("id") in seen or "actuated" in programs.get(logic.get("id"), ()):
+            continue
+        seen.add(logic.get("id"))
+        program = ElementTree.SubElement(additional, "tlLogic", id=logic.get("id"), type="actuated", programID="ctrlgym-actuated", offset="0")
+        for phase in logic.iter("phase"):
+            state = phase.get("state")
+            attributes = {"duration": phase.get("duration"), "state": state}
+            if ("G" in state or "g" in state) and "y" not in state:
+                attributes.update(minDur=f"{min_green:g}", maxDur=f"{max_green:g}")
+            ElementTree.SubElement(program, "phase", **attributes)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(f".{out.name}.{os.getpid()}")
+    ElementTree.ElementTree(additional).write(partial)
+    os.replace(partial, out)
+    return out
 
 
 def _cache_root() -> Path:
@@ -212,16 +370,22 @@ def resolve_scenario(
     net_file: str | Path | None = None,
     route_file: str | Path | list | tuple | None = None,
     sumocfg: str | Path | None = None,
-    num_seconds: int = 3600,
+    num_seconds: int | None = None,
 ) -> Scenario:
     """The scenario a traffic env's arguments name: ``sumocfg``, else ``net_file`` + ``route_file``,
-    else a :class:`Scenario`, else a built-in kind (errors name ``owner``)."""
+    else a :class:`Scenario`, else ``"resco:<map>"``, else a built-in kind (errors name ``owner``)."""
     if sumocfg is not None:
         return Scenario.from_sumocfg(sumocfg)
     if net_file is not None:
         if route_file is None:
             raise ValueError(f"{owner}: net_file needs a route_file")
-        return Scenario.from_files(net_file, route_file, duration=num_seconds)
+        return Scenario.from_files(net_file, route_file, duration=num_seconds or 3600)
     if isinstance(scenario, Scenario):
         return scenario
-    return make_scenario(scenario, rows=rows, cols=cols, demand=demand, lanes=lanes, duration=num_seconds, seed=route_seed, tls_type=tls_type)
+    if isinstance(scenario, str) and scenario.startswith("resco:"):
+        return resco_scenario(scenario.removeprefix("resco:"))
+    if scenario not in SCENARIO_KINDS:
+        raise ScenarioError(f"{owner}: unknown scenario {scenario!r}; choose one of {SCENARIO_KINDS}, 'resco:<map>' with a map of {RESCO_MAPS}, or pass sumocfg= / net_file=")
+    return make_scenario(
+        scenario, rows=rows, cols=cols, demand=demand, lanes=lanes, duration=num_seconds or 3600, seed=route_seed, tls_type=tls_type
+    )

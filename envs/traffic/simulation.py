@@ -1,28 +1,40 @@
 """One SUMO simulation driven at the signal level (libsumo or traci), numpy in and out.
 
-Each decision step lasts ``delta_time`` simulated seconds. A light asked for a different green
-(and past ``min_green``) shows the yellow state for ``yellow_time`` seconds, then the new green;
-a green held ``max_green`` seconds is ended for the next one.
+Each decision step lasts ``delta_time`` simulated seconds (``delta_time / step_length`` SUMO
+steps). A light asked for a different green (and past ``min_green``) shows the yellow state for
+``yellow_time`` seconds, then the new green; a green held ``max_green`` seconds is ended for the
+next one.
+
+SUMO is started from the scenario's ``.sumocfg`` (``-c``) when it has one, so every option of
+the file holds; ctrlgym adds only what it needs: the seed, the episode's ``--begin``/``--end``,
+``--duration-log.statistics`` (SUMO's trip statistics, read for the delay), a long waiting-time
+memory, and the user's ``sumo_args``.
 
 Lane state is read once per decision, never per simulated second. Under traci (a socket round
 trip per call) through lane subscriptions, one batched result; under libsumo (an in-process
 call, ~1 µs) through direct getters at the decision second, because SUMO evaluates
-subscriptions at *every* simulated second: measured on the 4x4 grid (80 lanes, 3600 s),
-subscriptions added 0.40 s to a 0.68 s episode, getters 0.23 s.
+subscriptions at *every* simulated second. A step's readings come back as one flat float64
+array (:class:`ReadingLayout`), one compact message per step from a worker process.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from ctrlgym.envs.traffic.network import SignalNetwork, yellow_state
 from ctrlgym.envs.traffic.scenarios import Scenario, sumo_binary
 
-__all__ = ["SignalTiming", "SumoSimulation", "SIGNAL_CONTROLS", "BACKENDS"]
+__all__ = ["SignalTiming", "SumoSimulation", "ReadingLayout", "SIGNAL_CONTROLS", "BACKENDS", "STEP_VALUES", "EPISODE_METRICS"]
 
 SIGNAL_CONTROLS = ("agent", "fixed_time", "actuated")
 BACKENDS = ("libsumo", "traci")
+#: per-step scalars: SUMO time (s), trips ended, their summed travel time (s), teleports started, vehicles waiting to enter
+STEP_VALUES = ("time", "trips_ended", "trip_time", "teleports", "insertion_backlog")
+#: per-episode values, filled at an episode's last step (NaN before): see TrafficSignalEnv's docs
+EPISODE_METRICS = ("delay", "mean_trip_time", "arrived", "vehicles", "total_teleports", "final_backlog")
 
 # TraCI variable ids (traci.constants), fixed by the TraCI protocol
 _VEHICLE_NUMBER, _HALTING_NUMBER, _WAITING_TIME, _MEAN_SPEED = 0x10, 0x14, 0x7A, 0x11
@@ -42,8 +54,39 @@ class SignalTiming:
             raise ValueError(f"need 0 < min_green <= max_green, got {self.min_green}, {self.max_green}")
 
 
+class ReadingLayout:
+    """Where each reading sits in the flat float64 array one simulation step returns."""
+
+    def __init__(self, n_lanes: int, n_lights: int) -> None:
+        sizes = {"lanes": n_lanes * 4, "green": n_lights, "can_switch": n_lights, "green_seconds": n_lights,
+                 "step": len(STEP_VALUES), "episode": len(EPISODE_METRICS)}  # fmt: skip
+        self.slices, offset = {}, 0
+        for name, size in sizes.items():
+            self.slices[name] = slice(offset, offset + size)
+            offset += size
+        self.size, self.n_lanes = offset, n_lanes
+        assert not set(STEP_VALUES) & set(EPISODE_METRICS), "a reading's name must say which part it is in"
+
+    def lanes(self, rows: np.ndarray) -> np.ndarray:
+        """``(..., n_lanes, 4)`` lane readings of one or many arrays."""
+        return rows[..., self.slices["lanes"]].reshape(*rows.shape[:-1], self.n_lanes, 4)
+
+    def part(self, rows: np.ndarray, name: str) -> np.ndarray:
+        return rows[..., self.slices[name]]
+
+    def value(self, rows: np.ndarray, name: str) -> np.ndarray:
+        """One per-step or per-episode scalar (a name of STEP_VALUES or EPISODE_METRICS)."""
+        if name in STEP_VALUES:
+            return rows[..., self.slices["step"].start + STEP_VALUES.index(name)]
+        return rows[..., self.slices["episode"].start + EPISODE_METRICS.index(name)]
+
+
 class SumoSimulation:
-    """A single SUMO run of ``scenario``; ``start(seed)``, then ``step(greens)`` per decision."""
+    """A single SUMO run of ``scenario``; ``start(seed)``, then ``step(greens)`` per decision.
+
+    ``begin`` and ``end`` are the episode's SUMO times; ``step_length`` SUMO's step (s);
+    ``additional_files`` are added to the scenario's own; ``sumo_args`` go to SUMO last.
+    """
 
     def __init__(
         self,
@@ -54,7 +97,12 @@ class SumoSimulation:
         backend: str = "libsumo",
         signal_control: str = "agent",
         gui: bool = False,
-        time_to_teleport: int = 300,
+        time_to_teleport: float | None = None,
+        sumo_args: tuple[str, ...] = (),
+        additional_files: tuple[Path, ...] = (),
+        begin: float = 0.0,
+        end: float = 3600.0,
+        step_length: float = 1.0,
         label: str = "ctrlgym",
     ) -> None:
         if backend not in BACKENDS:
@@ -63,32 +111,45 @@ class SumoSimulation:
             raise ValueError(f"unknown signal_control {signal_control!r}; choose one of {SIGNAL_CONTROLS}")
         self.scenario, self.network, self.timing = scenario, network, timing
         self.backend, self.signal_control, self.gui = backend, signal_control, gui
-        self.time_to_teleport, self.label = time_to_teleport, label
+        self.time_to_teleport, self.sumo_args, self.label = time_to_teleport, tuple(sumo_args), label
+        self.additional_files = tuple(additional_files)
+        self.begin, self.end, self.step_length = begin, end, step_length
+        self.steps_per_decision = round(timing.delta_time / step_length)
+        self.yellow_steps = round(timing.yellow_time / step_length)
         self.lanes = network.all_lanes
-        self.lane_index = {lane: i for i, lane in enumerate(self.lanes)}
+        self.layout = ReadingLayout(len(self.lanes), network.num_agents)
         self._api = None
         self._module = self._import_backend()  # at worker start, not inside the first reset
         n = network.num_agents
+        self.num_greens = np.array([light.num_greens for light in network.lights])
         self.green = np.zeros(n, dtype=np.int64)
         self.next_green = np.zeros(n, dtype=np.int64)
-        self.yellow_left = np.zeros(n, dtype=np.int64)
-        self.green_time = np.zeros(n, dtype=np.int64)  # seconds since the current green began
-        self.depart_time: dict[str, float] = {}
+        self.yellow_left = np.zeros(n, dtype=np.int64)  # SUMO steps of yellow still to show
+        self.green_time = np.zeros(n, dtype=np.float64)  # seconds since the current green began
+        self._trips = (0.0, 0.0)  # SUMO's trip count and summed travel time at the last decision
+        self._teleports = self._teleports_read = 0.0  # teleports this episode, and at the last reading
+        self.sumo_seconds = 0.0  # wall time inside SUMO's simulationStep (what any env must pay)
 
     # ------------------------------------------------------------------ lifecycle
     def command(self, seed: int) -> list[str]:
         s = self.scenario
-        command = [
-            sumo_binary("sumo-gui" if self.gui else "sumo"),
-            "-n", str(s.net_file), "-r", ",".join(map(str, s.route_files)),
-            "--seed", str(int(seed)), "--no-step-log", "true", "--no-warnings", "true",
-            "--time-to-teleport", str(self.time_to_teleport), "--waiting-time-memory", "10000",
+        command = [sumo_binary("sumo-gui" if self.gui else "sumo")]
+        if s.sumocfg is not None:
+            command += ["-c", str(s.sumocfg)]
+        else:
+            command += ["-n", str(s.net_file), "-r", ",".join(map(str, s.route_files))]
+        if self.additional_files or (s.additional_files and s.sumocfg is None):
+            command += ["-a", ",".join(map(str, (*s.additional_files, *self.additional_files)))]  # replaces the config's list
+        command += [
+            "--seed", str(int(seed)), "--begin", f"{self.begin:g}", "--end", f"{self.end:g}", "--step-length", f"{self.step_length:g}",
+            "--no-step-log", "true", "--no-warnings", "true", "--waiting-time-memory", "10000",
+            "--duration-log.statistics", "true",
         ]  # fmt: skip
-        if s.additional_files:
-            command += ["-a", ",".join(map(str, s.additional_files))]
+        if self.time_to_teleport is not None:
+            command += ["--time-to-teleport", f"{self.time_to_teleport:g}"]
         if self.gui:
             command += ["--start", "--quit-on-end"]
-        return command
+        return command + list(self.sumo_args)
 
     def _import_backend(self):
         if self.backend == "libsumo":
@@ -99,7 +160,8 @@ class SumoSimulation:
 
         return traci
 
-    def start(self, seed: int) -> None:
+    def start(self, seed: int) -> np.ndarray:
+        """(Re)start SUMO with ``seed`` at the episode's begin; return the readings there."""
         self.close()
         if self.backend == "libsumo":
             self._module.start(self.command(seed))
@@ -115,14 +177,13 @@ class SumoSimulation:
         self.next_green[:] = 0
         self.yellow_left[:] = 0
         self.green_time[:] = 0
-        self.depart_time = {}
+        self._trips, self._teleports, self._teleports_read = (0.0, 0.0), 0.0, 0.0
         for light in self.network.lights:
             if self.signal_control == "agent":
                 api.trafficlight.setRedYellowGreenState(light.id, light.green_states[0])
             else:
                 api.trafficlight.setProgram(light.id, self._program_for(light.id))
-        api.simulationStep()
-        self._track_trips()
+        return self.read()  # at the episode's begin: after k decisions SUMO's time is begin + k * delta_time
 
     def _program_for(self, light_id: str) -> str:
         """The program id that runs under ``signal_control`` (SUMO activates the last one loaded)."""
@@ -148,14 +209,14 @@ class SumoSimulation:
     def _switch(self, wanted: np.ndarray) -> None:
         api = self.api
         forced = (self.green_time >= self.timing.max_green) & (wanted == self.green)
-        wanted = np.where(forced, (self.green + 1) % np.array([l.num_greens for l in self.network.lights]), wanted)
+        wanted = np.where(forced, (self.green + 1) % self.num_greens, wanted)
         change = (wanted != self.green) & (self.green_time >= self.timing.min_green) & (self.yellow_left == 0)
         for i in np.flatnonzero(change):
             light = self.network.lights[i]
             self.next_green[i] = wanted[i]
-            if self.timing.yellow_time > 0:
+            if self.yellow_steps > 0:
                 api.trafficlight.setRedYellowGreenState(light.id, yellow_state(light.green_states[self.green[i]], light.green_states[wanted[i]]))
-                self.yellow_left[i] = self.timing.yellow_time
+                self.yellow_left[i] = self.yellow_steps
             else:
                 self._begin_green(i)
 
@@ -163,31 +224,21 @@ class SumoSimulation:
         light = self.network.lights[i]
         self.green[i] = self.next_green[i]
         # counted from the start of the decision step (step() adds delta_time to every light)
-        self.green_time[i] = -(self.timing.yellow_time)
+        self.green_time[i] = -float(self.timing.yellow_time)
         self.api.trafficlight.setRedYellowGreenState(light.id, light.green_states[self.green[i]])
 
-    def _track_trips(self) -> tuple[int, float]:
-        """Record departures; return (arrivals, their summed travel times) of the last second."""
-        api = self.api
-        now = api.simulation.getTime()
-        for vehicle in api.simulation.getDepartedIDList():
-            self.depart_time[vehicle] = now
-        arrived = api.simulation.getArrivedIDList()
-        total = sum(now - self.depart_time.pop(vehicle, now) for vehicle in arrived)
-        return len(arrived), total
-
-    def step(self, greens: np.ndarray) -> dict[str, np.ndarray]:
-        """Run one decision step with the requested green index per light; return the readings."""
+    def step(self, greens: np.ndarray, final: bool = False) -> np.ndarray:
+        """Run one decision step with the requested green index per light; return the readings
+        (with the episode's metrics when ``final``)."""
         api = self.api
         if self.signal_control == "agent":
             self._switch(np.asarray(greens, dtype=np.int64))
         changing = bool(self.yellow_left.any())
-        arrived, trip_time, teleports = 0, 0.0, 0
-        for _ in range(self.timing.delta_time):
+        for _ in range(self.steps_per_decision):
+            started = time.perf_counter()
             api.simulationStep()
-            n, t = self._track_trips()
-            arrived, trip_time = arrived + n, trip_time + t
-            teleports += api.simulation.getStartingTeleportNumber()
+            self.sumo_seconds += time.perf_counter() - started
+            self._teleports += api.simulation.getStartingTeleportNumber()
             if self.signal_control == "agent" and changing:
                 in_yellow = self.yellow_left > 0
                 self.yellow_left[in_yellow] -= 1
@@ -197,11 +248,7 @@ class SumoSimulation:
         self.green_time += self.timing.delta_time
         if self.signal_control != "agent":
             self._read_program_greens()
-        readings = self.read()
-        readings["arrived"] = np.array(arrived, dtype=np.float64)
-        readings["trip_time"] = np.array(trip_time, dtype=np.float64)
-        readings["teleports"] = np.array(teleports, dtype=np.float64)
-        return readings
+        return self.read(final)
 
     def _read_program_greens(self) -> None:
         """Under SUMO's own programs, map each light's state to its green index (yellow keeps the last)."""
@@ -210,30 +257,135 @@ class SumoSimulation:
             if state in light.green_states:
                 self.green[i] = light.green_states.index(state)
 
-    def read(self) -> dict[str, np.ndarray]:
-        """Lane readings ``(n_lanes, 4)`` (vehicles, halting, waiting s, mean speed) and the signal state."""
-        lane_api = self.api.lane
+    def _trip_statistics(self, name: str) -> float:
+        """SUMO's running trip statistic ``device.tripinfo.<name>`` over the vehicles arrived so far."""
+        return float(self.api.simulation.getParameter("", f"device.tripinfo.{name}") or 0.0)
+
+    def episode_metrics(self) -> dict[str, float]:
+        """The episode so far, RESCO's way (Ault & Sharon 2021): ``delay`` is the mean over every
+        vehicle due to depart of ``timeLoss + departDelay`` — arrived ones from SUMO's trip
+        statistics, those en route with their time loss so far, those still waiting to enter with
+        their wait so far."""
+        api = self.api
+        arrived = self._trip_statistics("count")
+        loss = arrived * (self._trip_statistics("timeLoss") + self._trip_statistics("departDelay"))
+        running, pending = api.vehicle.getIDList(), api.simulation.getPendingVehicles()
+        loss += sum(api.vehicle.getTimeLoss(v) + api.vehicle.getDepartDelay(v) for v in running)
+        loss += sum(api.vehicle.getDepartDelay(v) for v in pending)
+        vehicles = arrived + len(running) + len(pending)
+        return {
+            "delay": loss / vehicles if vehicles else 0.0,
+            "mean_trip_time": self._trip_statistics("duration") if arrived else 0.0,
+            "arrived": arrived,
+            "vehicles": float(vehicles),
+            "total_teleports": self._teleports,
+            "final_backlog": float(len(pending)),
+        }
+
+    def read(self, final: bool = False) -> np.ndarray:
+        """The readings as one flat array (see :class:`ReadingLayout`): lanes ``(n_lanes, 4)``
+        (vehicles, halting, waiting s, mean speed), the signal state, the step's trips, teleports
+        and insertion backlog, and (``final``) the episode's metrics."""
+        api, layout = self.api, self.layout
+        lane_api = api.lane
         if self.backend == "traci":
             results = lane_api.getAllSubscriptionResults()
-            rows = [(r[_VEHICLE_NUMBER], r[_HALTING_NUMBER], r[_WAITING_TIME], r[_MEAN_SPEED]) for r in map(results.__getitem__, self.lanes)]
+            empty = {_VEHICLE_NUMBER: 0, _HALTING_NUMBER: 0, _WAITING_TIME: 0.0, _MEAN_SPEED: 0.0}  # before SUMO's first step
+            rows = [(r[_VEHICLE_NUMBER], r[_HALTING_NUMBER], r[_WAITING_TIME], r[_MEAN_SPEED]) for r in (results.get(lane, empty) for lane in self.lanes)]
         else:
             rows = [
                 (lane_api.getLastStepVehicleNumber(lane), lane_api.getLastStepHaltingNumber(lane), lane_api.getWaitingTime(lane), lane_api.getLastStepMeanSpeed(lane))
                 for lane in self.lanes
             ]
-        lanes = np.array(rows, dtype=np.float64)
-        return {
-            "lanes": lanes,
-            "green": self.green.copy(),
-            "can_switch": (self.green_time >= self.timing.min_green) & (self.yellow_left == 0),
-            "time": np.array(self.api.simulation.getTime(), dtype=np.float64),
-            "arrived": np.array(0.0),
-            "trip_time": np.array(0.0),
-            "teleports": np.array(0.0),
-        }
+        out = np.full(layout.size, np.nan)
+        out[layout.slices["lanes"]] = np.asarray(rows, dtype=np.float64).ravel()
+        out[layout.slices["green"]] = self.green
+        out[layout.slices["can_switch"]] = (self.green_time >= self.timing.min_green) & (self.yellow_left == 0)
+        out[layout.slices["green_seconds"]] = self.green_time
+        trips = (self._trip_statistics("count"), self._trip_statistics("totalTravelTime"))
+        backlog = len(api.simulation.getPendingVehicles())
+        step = (api.simulation.getTime(), trips[0] - self._trips[0], trips[1] - self._trips[1], self._teleports - self._teleports_read, backlog)
+        out[layout.slices["step"]] = step
+        self._trips, self._teleports_read = trips, self._teleports
+        if final:
+            out[layout.slices["episode"]] = list(self.episode_metrics().values())
+        return out
 
     @property
     def api(self):
         if self._api is None:
             raise RuntimeError(f"scenario {self.scenario.name}: the SUMO simulation is not running")
         return self._api
+
+
+#: SUMO options ctrlgym sets itself: given in ``sumo_args`` they are an error naming the keyword to use
+_OWNED_OPTIONS = {
+    "-c": "sumocfg=", "--configuration-file": "sumocfg=", "-n": "net_file= or sumocfg=", "--net-file": "net_file= or sumocfg=",
+    "-r": "route_file= or sumocfg=", "--route-files": "route_file= or sumocfg=", "--seed": "reset(seed=...)",
+    "--random": "reset(seed=...)", "--remote-port": "backend=", "--num-clients": "backend=",
+}  # fmt: skip
+#: SUMO options ctrlgym reads from ``sumo_args`` (they decide the episode's clock) and passes on itself
+_READ_OPTIONS = {"-b": "begin", "--begin": "begin", "-e": "end", "--end": "end", "--step-length": "step_length",
+                 "--time-to-teleport": "time_to_teleport", "-a": "additional", "--additional-files": "additional"}  # fmt: skip
+
+
+def parse_sumo_args(owner: str, sumo_args) -> tuple[tuple[str, ...], dict[str, str]]:
+    """Split the user's SUMO options into those passed on as they are and those ctrlgym reads
+    (``begin``, ``end``, ``step_length``, ``time_to_teleport``, ``additional``); options ctrlgym
+    owns raise ``ValueError`` naming the keyword to use instead."""
+    if isinstance(sumo_args, str) or not all(isinstance(a, (str, int, float)) for a in sumo_args):
+        raise ValueError(f"{owner}: sumo_args must be a list of strings, e.g. ['--tripinfo-output', 'trips.xml'], got {sumo_args!r}")
+    args, passed, read = [str(a) for a in sumo_args], [], {}
+    i = 0
+    while i < len(args):
+        name, _, inline = args[i].partition("=")
+        if name in _OWNED_OPTIONS:
+            raise ValueError(f"{owner}: sumo_args may not set {name}: ctrlgym sets it; use {_OWNED_OPTIONS[name]} instead")
+        if name in _READ_OPTIONS:
+            if not inline and i + 1 >= len(args):
+                raise ValueError(f"{owner}: sumo_args option {name} has no value")
+            read[_READ_OPTIONS[name]] = inline or args[i + 1]
+            i += 1 if inline else 2
+            continue
+        passed.append(args[i])
+        i += 1
+    return tuple(passed), read
+
+
+@dataclass(frozen=True)
+class EpisodeClock:
+    """When an episode runs in SUMO time and how its decisions divide it."""
+
+    begin: float  # SUMO time of the episode's start (s)
+    end: float  # begin + max_episode_steps * delta_time: SUMO's --end
+    step_length: float  # SUMO's step (s)
+    delta_time: int  # seconds per decision
+    yellow_time: int
+    max_episode_steps: int
+
+
+def episode_clock(owner: str, scenario: Scenario, read_args: dict[str, str], num_seconds: int | None, delta_time: int | None,
+                  yellow_time: int | None, max_episode_steps: int | None) -> EpisodeClock:  # fmt: skip
+    """The episode's clock: it starts at the scenario's begin (``--begin`` in ``sumo_args`` wins)
+    and lasts ``num_seconds``, else the scenario's ``end − begin``, else its duration; decisions
+    every ``delta_time`` s (default: the scenario's, else 5), yellow ``yellow_time`` (else 2)."""
+    from ctrlgym.envs.traffic.scenarios import _sumo_time
+
+    delta = int(delta_time if delta_time is not None else scenario.defaults.get("delta_time", 5))
+    yellow = int(yellow_time if yellow_time is not None else scenario.defaults.get("yellow_time", 2))
+    try:
+        begin = _sumo_time(read_args["begin"]) if "begin" in read_args else float(scenario.begin)
+        end = _sumo_time(read_args["end"]) if "end" in read_args else scenario.end
+        step_length = float(read_args.get("step_length", scenario.step_length))
+    except ValueError as error:
+        raise ValueError(f"{owner}: a time in sumo_args is not a number: {error}") from None
+    if not step_length > 0:
+        raise ValueError(f"{owner}: step length must be > 0 s, got {step_length}")
+    for label, value in (("delta_time", delta), ("yellow_time", yellow)):
+        if abs(value / step_length - round(value / step_length)) > 1e-9:
+            raise ValueError(f"{owner}: {label}={value} s is not a whole number of SUMO steps of {step_length:g} s (the scenario's step-length)")
+    seconds = num_seconds if num_seconds is not None else (end - begin if end is not None else scenario.duration)
+    if not seconds > 0:
+        raise ValueError(f"{owner}: the episode must last > 0 s, got {seconds} (num_seconds, or the scenario's end {end} - begin {begin})")
+    steps = int(max_episode_steps) if max_episode_steps is not None else max(1, int(seconds // delta))
+    return EpisodeClock(begin, begin + steps * delta, step_length, delta, yellow, steps)

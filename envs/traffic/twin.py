@@ -10,7 +10,8 @@ import torch
 from ctrlgym.envs.traffic.network import SignalNetwork
 from ctrlgym.envs.traffic.readout import LaneReadout, signal_spaces
 from ctrlgym.envs.traffic.scenarios import Scenario, resolve_scenario
-from ctrlgym.envs.traffic.simulation import SIGNAL_CONTROLS, SignalTiming
+from ctrlgym.envs.traffic.scenarios import validate_routes as check_routes
+from ctrlgym.envs.traffic.simulation import SIGNAL_CONTROLS, SignalTiming, episode_clock, parse_sumo_args
 from ctrlgym.envs.traffic.twin_network import QueueNetwork
 
 from ctrlgym.vector_env import AutoresetMode, TorchVectorEnv
@@ -61,7 +62,9 @@ class TrafficTwinEnv(TorchVectorEnv):
     ## Arguments
     All of :class:`TrafficSignalEnv`'s, so a config switches between SUMO and the twin by the
     env name alone; the SUMO-only ones (``backend``, ``gui``, ``time_to_teleport``,
-    ``max_teleports``) are accepted and have no effect. Model parameters: ``saturation_flow``
+    ``max_teleports``, ``sumo_args``, ``time_to_teleport``, ``step_timeout``, ``workers``) are accepted
+    and have no effect. ``signal_control="actuated"`` on static programs actuates their greens
+    between ``min_green`` and ``max_green``, as the SUMO env's built actuated programs do. Model parameters: ``saturation_flow``
     (veh/s per lane), ``permissive_share``, ``yellow_share``, ``start_wave`` (veh/s), ``stop_seconds`` (≥ 1 s), ``demand_bin`` (s); the
     defaults come from ``benchmarks/calibrate_twin.py`` on the 4x4 grid.
 
@@ -91,19 +94,23 @@ class TrafficTwinEnv(TorchVectorEnv):
         net_file: str | Path | None = None,
         route_file: str | Path | Sequence[str | Path] | None = None,
         sumocfg: str | Path | None = None,
+        sumo_args: Sequence[str] = (),
+        time_to_teleport: float | None = None,
+        validate_routes: bool = True,
         backend: str = "libsumo",
         signal_control: str = "agent",
-        delta_time: int = 5,
-        yellow_time: int = 2,
+        delta_time: int | None = None,
+        yellow_time: int | None = None,
         min_green: int = 5,
         max_green: int = 60,
         observation: Sequence[str] = ("phase", "min_green", "density", "queue"),
         reward: str = "diff_waiting_time",
-        num_seconds: int = 3600,
+        num_seconds: int | None = None,
         max_episode_steps: int | None = None,
         gui: bool = False,
-        time_to_teleport: int = 300,
         max_teleports: int | None = None,
+        step_timeout: float = 300.0,
+        workers: str = "process",
         single_agent: bool = False,
         saturation_flow: float = 0.55,
         permissive_share: float = 0.25,
@@ -131,14 +138,20 @@ class TrafficTwinEnv(TorchVectorEnv):
             name, scenario, rows=rows, cols=cols, demand=demand, lanes=lanes, route_seed=route_seed, tls_type=tls_type,
             net_file=net_file, route_file=route_file, sumocfg=sumocfg, num_seconds=num_seconds,
         )  # fmt: skip
+        clock = episode_clock(name, self.scenario, parse_sumo_args(name, sumo_args)[1], num_seconds, delta_time, yellow_time, max_episode_steps)
+        if validate_routes:
+            check_routes(self.scenario)
         self.network = SignalNetwork(self.scenario.net_file)
         observation_space, action_space = signal_spaces(name, self.network, tuple(observation), reward, single_agent)
         self.model = QueueNetwork(
             self.scenario, self.network, permissive_share=permissive_share, yellow_share=yellow_share, demand_bin=demand_bin
         )
-        if signal_control == "actuated" and not self.model.program_actuated.all():
-            raise ValueError(f"{name}: signal_control='actuated' needs actuated programs; {self.scenario.name}'s are static")
-        self.timing = SignalTiming(delta_time, yellow_time, min_green, max_green)
+        if signal_control == "actuated":  # static programs actuate between min_green and max_green, as the SUMO env builds them
+            static = ~self.model.program_actuated
+            self.model.phase_min[static] = np.where(self.model.phase_green[static], min_green, self.model.phase_min[static])
+            self.model.phase_max[static] = np.where(self.model.phase_green[static], max_green, self.model.phase_max[static])
+        self.timing = SignalTiming(clock.delta_time, clock.yellow_time, min_green, max_green)
+        self.clock = clock
         self.signal_control, self.backend = signal_control, backend
         self.observation_features = tuple(observation)
         self.reward_name = reward
@@ -153,7 +166,7 @@ class TrafficTwinEnv(TorchVectorEnv):
             observation_space,
             action_space,
             device=device,
-            max_episode_steps=max_episode_steps or max(1, num_seconds // delta_time),
+            max_episode_steps=clock.max_episode_steps,
             autoreset_mode=autoreset_mode,
             validate_actions=validate_actions,
         )
@@ -350,7 +363,7 @@ class TrafficTwinEnv(TorchVectorEnv):
         self._incoming = self.readout.incoming(lanes)  # what _observe reads next
         rewards = self.readout.rewards(self.reward_name, lanes, self._incoming, self._previous_waiting)
         self._previous_waiting = self.readout.waiting(self._incoming)
-        info = self.readout.metrics(lanes, self._incoming, arrived, vehicle_seconds, torch.zeros_like(arrived))
+        info = self.readout.metrics(lanes, self._incoming, arrived, vehicle_seconds, torch.zeros_like(arrived), self.backlog.sum(0))
         if self.single_agent:
             rewards = rewards[:, 0]
         return rewards, torch.zeros(self.num_envs, dtype=torch.bool, device=self.device), info
@@ -363,6 +376,10 @@ class TrafficTwinEnv(TorchVectorEnv):
     def lane_vehicle_counts(self) -> torch.Tensor:
         """Vehicles on every lane, ``(num_envs, n_lanes)`` (what max-pressure reads)."""
         return self.vehicles.T.clone()
+
+    def signal_state(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each light's current green index and the seconds it has shown it, ``(num_envs, n_agents)`` each."""
+        return self.green.clone(), self.green_time.float()
 
 
 class SingleIntersectionTwin(TrafficTwinEnv):

@@ -123,7 +123,7 @@ def test_killed_sumo_is_a_clear_error_and_reset_recovers(arterial):
     arterial.reset(seed=0)
     os.kill(arterial.workers.processes[1].pid, signal.SIGKILL)
     arterial.workers.processes[1].join()
-    with pytest.raises(SumoError, match="arterial1x2.*env 1 died"):
+    with pytest.raises(SumoError, match="arterial1x2, env 1: the SUMO process died"):
         arterial.step(torch.zeros(2, 2, dtype=torch.long))
     with pytest.raises(RuntimeError, match="reset"):
         arterial.step(torch.zeros(2, 2, dtype=torch.long))
@@ -147,20 +147,6 @@ def test_killed_sumo_under_traci_reports_sumo_message():
                 env.step(torch.zeros(1, 2, dtype=torch.long))
         env.reset(seed=0)
         env.step(torch.zeros(1, 2, dtype=torch.long))
-    finally:
-        env.close()
-
-
-def test_bad_route_file_names_the_scenario_and_sumo_message(tmp_path):
-    from ctrlgym.envs.traffic import make_scenario
-
-    net = make_scenario("single", demand=600, duration=300).net_file
-    routes = tmp_path / "bad.rou.xml"
-    routes.write_text("<routes><vehicle id='v' depart='0'><route edges='no_such_edge'/></vehicle></routes>")
-    env = TrafficSignalEnv(num_envs=1, net_file=net, route_file=routes, num_seconds=300)
-    try:
-        with pytest.raises(SumoError, match="scenario net, env 0: SUMO failed: .*no_such_edge"):
-            env.reset(seed=0)
     finally:
         env.close()
 

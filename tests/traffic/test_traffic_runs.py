@@ -20,11 +20,11 @@ def test_baselines_from_a_config_give_a_report_with_traffic_metrics(tmp_path, ca
     path.write_text(yaml.safe_dump(config))
     assert main(["evaluate", str(path), "--no-progress"]) == 0
     policies = json.loads((tmp_path / "run" / "metrics.json").read_text())["evaluation"]["policies"]
-    assert set(policies) == {"fixed_time", "actuated", "max_pressure", "random"}
+    assert set(policies) == {"fixed_time", "actuated", "max_pressure", "max_wave", "random"}
     for per_seed in policies.values():
         assert set(per_seed) == {"0", "1", "2"}
         for result in per_seed.values():
-            assert {"queue_length", "waiting_time", "travel_time", "throughput", "mean_speed"} <= set(result["metrics"])
+            assert {"queue_length", "waiting_time", "travel_time", "throughput", "mean_speed", "delay", "insertion_backlog"} <= set(result["metrics"])
     assert main(["report", str(path), "-o", str(tmp_path / "report")]) == 0
     markdown = (tmp_path / "report.md").read_text()
     assert "baselines only" in markdown and "| max_pressure |" in markdown and "travel_time" in markdown

@@ -168,8 +168,6 @@ def test_bad_model_parameters_and_options_raise():
         TrafficTwinEnv(num_envs=1, **SMALL, permissive_share=1.5)
     with pytest.raises(ValueError, match="unknown signal_control"):
         TrafficTwinEnv(num_envs=1, **SMALL, signal_control="adaptive")
-    with pytest.raises(ValueError, match="actuated programs"):
-        TrafficTwinEnv(num_envs=1, **SMALL, tls_type="static", signal_control="actuated")
     with pytest.raises(ScenarioError, match="file not found"):
         TrafficTwinEnv(num_envs=1, net_file="missing.net.xml", route_file="missing.rou.xml")
 

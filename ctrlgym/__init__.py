@@ -2,6 +2,7 @@
 
 from ctrlgym.checker import VectorEnvCheckError, check_vector_env
 from ctrlgym.registry import get_entry, make_vector_env, register_env, registered_envs
+from ctrlgym.threads import get_num_threads, set_num_threads
 from ctrlgym.vector_env import AutoresetMode, TorchVectorEnv
 
 from ctrlgym import envs  # noqa: E402  (registers every env)
@@ -16,5 +17,7 @@ __all__ = [
     "registered_envs",
     "get_entry",
     "make_vector_env",
+    "set_num_threads",
+    "get_num_threads",
     "envs",
 ]

@@ -21,6 +21,7 @@ from ctrlgym.config import SB3_ALGOS, ExperimentConfig, sb3_class
 from ctrlgym.policies import Policy, SB3Policy
 from ctrlgym.registry import get_entry, make_vector_env
 from ctrlgym.runs import RunDirError, open_run_dir, read_metrics, resolve_run_dir, update_metrics, write_json_atomic
+from ctrlgym.threads import hot_path
 from ctrlgym.vector_env import TorchVectorEnv
 
 __all__ = ["evaluate_policy", "evaluate_run", "succeeded"]
@@ -41,6 +42,7 @@ def _one_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {text}"[:500]
 
 
+@hot_path
 def evaluate_policy(
     make_policy: Callable[[TorchVectorEnv], Policy],
     env_id: str,

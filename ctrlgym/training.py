@@ -18,6 +18,7 @@ from ctrlgym.adapters.sb3 import SB3VecEnv
 from ctrlgym.config import SB3_ALGOS, ExperimentConfig, load_config, sb3_class, save_config
 from ctrlgym.registry import make_vector_env
 from ctrlgym.runs import RunDirError, read_metrics, update_metrics, write_json_atomic
+from ctrlgym.threads import hot_path
 
 __all__ = ["train", "latest_checkpoint"]
 
@@ -183,6 +184,7 @@ def _make_agent(config: ExperimentConfig, env: VecEnv, seed: int, seed_dir: Path
     return model, curve
 
 
+@hot_path
 def train(config: ExperimentConfig | str | Path, resume: bool = False, progress: bool = True) -> Path:
     """Train the config's agent on every seed; return the run directory.
 

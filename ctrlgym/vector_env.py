@@ -23,6 +23,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from ctrlgym.spaces import SUPPORTED_ACTION_SPACES, sample_actions, validate_actions
+from ctrlgym.threads import limited_threads
 
 __all__ = ["TorchVectorEnv", "AutoresetMode", "parse_autoreset_mode", "resolve_device"]
 
@@ -136,8 +137,23 @@ class TorchVectorEnv(VectorEnv):
         """Steps taken in the current episode of each env, ``(num_envs,)``."""
         return self._elapsed_steps.clone()
 
+    #: intra-op threads for this env's reset/step on CPU (None: ``ctrlgym.set_num_threads``, default 1; 0: torch's own)
+    num_threads: int | None = None
+
+    def _threads(self):
+        return limited_threads(self.num_threads) if self.device.type == "cpu" else limited_threads(0)
+
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         """Reset all envs, or those in ``options["reset_mask"]``; ``seed`` reseeds the generator."""
+        with self._threads():
+            return self._reset(seed=seed, options=options)
+
+    def step(self, actions):
+        """Step every env; returns ``(obs, rewards, terminations, truncations, info)`` as tensors."""
+        with self._threads():
+            return self._step(actions)
+
+    def _reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         if seed is not None:
             if isinstance(seed, (list, tuple, np.ndarray)):
                 raise ValueError(
@@ -168,8 +184,7 @@ class TorchVectorEnv(VectorEnv):
         self._has_reset = True
         return self._observe(), {}
 
-    def step(self, actions):
-        """Step every env; returns ``(obs, rewards, terminations, truncations, info)`` as tensors."""
+    def _step(self, actions):
         if not self._has_reset:
             raise RuntimeError(f"{self.env_name}: call reset() before step()")
         actions = validate_actions(

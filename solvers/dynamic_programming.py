@@ -29,6 +29,7 @@ import scipy.sparse.linalg as spla
 import torch
 from ctrlgym.solvers.krylov import bicgstab
 from ctrlgym.solvers.mdp import FiniteMDP
+from ctrlgym.threads import hot_path
 
 __all__ = [
     "SolverResult",
@@ -64,6 +65,7 @@ def _span_bounds(values: torch.Tensor, difference: torch.Tensor, discount: float
     return values + factor * 0.5 * (difference.max() + difference.min())
 
 
+@hot_path
 def value_iteration(
     mdp: FiniteMDP, epsilon: float = 1e-4, max_iterations: int = 100_000, initial_values: torch.Tensor | None = None
 ) -> SolverResult:
@@ -87,6 +89,7 @@ def _solve_linear(matrix: sp.csr_matrix, rhs: np.ndarray) -> np.ndarray:
     return spla.spsolve(matrix.tocsc(), rhs)
 
 
+@hot_path
 def policy_evaluation(mdp: FiniteMDP, policy: torch.Tensor, relative_tolerance: float = 1e-10) -> torch.Tensor:
     """V^π of a deterministic stationary policy ``(S,)``: solve (I − γ P_π) V = r_π.
 
@@ -115,6 +118,7 @@ def _improve(mdp: FiniteMDP, values: torch.Tensor, policy: torch.Tensor, toleran
     return torch.where(q.max(dim=1).values > current + tolerance, best, policy)
 
 
+@hot_path
 def policy_iteration(mdp: FiniteMDP, max_iterations: int = 1000) -> SolverResult:
     """Optimal policy and its exact values (Howard's policy iteration)."""
     policy = mdp.rewards.argmax(dim=1)
@@ -127,6 +131,7 @@ def policy_iteration(mdp: FiniteMDP, max_iterations: int = 1000) -> SolverResult
     return SolverResult(values, policy, max_iterations, False)
 
 
+@hot_path
 def modified_policy_iteration(mdp: FiniteMDP, epsilon: float = 1e-4, sweeps: int = 20, max_iterations: int = 100_000) -> SolverResult:
     """Modified policy iteration (Puterman §6.5): greedy step, then ``sweeps`` evaluation sweeps of T_π."""
     values = torch.zeros(mdp.num_states, dtype=torch.float64, device=mdp.device)
@@ -147,6 +152,7 @@ def modified_policy_iteration(mdp: FiniteMDP, epsilon: float = 1e-4, sweeps: int
     return SolverResult(values, policy, max_iterations, False, history)
 
 
+@hot_path
 def inexact_policy_iteration(
     mdp: FiniteMDP,
     epsilon: float = 1e-4,
@@ -185,6 +191,7 @@ def inexact_policy_iteration(
     return SolverResult(values, greedy_policy(mdp, values), max_iterations, False, history)
 
 
+@hot_path
 def backward_induction(
     mdp: FiniteMDP, horizon: int, terminal_values: torch.Tensor | None = None, rewards: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:

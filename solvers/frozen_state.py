@@ -31,6 +31,7 @@ import scipy.sparse as sp
 import torch
 from ctrlgym.solvers.dynamic_programming import value_iteration
 from ctrlgym.solvers.mdp import FiniteMDP, _to_torch_csr, to_scipy
+from ctrlgym.threads import hot_path
 
 __all__ = [
     "FastSlowStructure", "FrozenStateResult", "frozen_state_value_iteration", "LinearFrozenStateResult",
@@ -110,6 +111,7 @@ class FrozenStateResult:
     converged: bool
 
 
+@hot_path
 def frozen_state_value_iteration(
     mdp: FiniteMDP,
     period: int,
@@ -161,6 +163,7 @@ def frozen_state_value_iteration(
     )
 
 
+@hot_path
 def omit_slow_state(mdp: FiniteMDP, epsilon: float = 1e-4, structure: FastSlowStructure | None = None):
     """The heuristic that drops y: average rewards and fast transitions over the slow chain's
     stationary distribution, solve the fast-only MDP, and act on x alone. Returns (policy ``(S,)``, result)."""
@@ -223,6 +226,7 @@ class LinearFrozenStateResult:
     converged: bool
 
 
+@hot_path
 def linear_frozen_state_value_iteration(
     mdp: FiniteMDP,
     period: int,

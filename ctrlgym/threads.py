@@ -1,0 +1,78 @@
+"""Intra-op threads in ctrlgym's hot paths (env steps, solvers, training).
+
+torch's default intra-op pool has one thread per core. Its OpenMP threads meet at a barrier
+after every parallel op, so when another busy process holds one of the cores (a second
+training job, SUMO workers, a data loader) each op waits for a descheduled thread: measured on
+a 2-core machine beside one busy process, ``MultiClassQueue`` at 1,024 envs stepped 5x slower
+with two threads than with one (``benchmarks/bench_contention.py``). ctrlgym therefore runs its
+own hot paths with **one** intra-op thread by default, scoped to each call (the caller's torch
+setting is restored after it), and leaves torch's global setting alone.
+
+``ctrlgym.set_num_threads(n)`` (or ``CTRLGYM_NUM_THREADS=n``) picks another count for every
+hot path; ``0`` means "torch's own setting" (no scoping). An env's ``num_threads`` attribute
+overrides it for that env. CUDA work is never affected.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+
+__all__ = ["set_num_threads", "get_num_threads", "limited_threads", "hot_path"]
+
+
+def _from_environment() -> int:
+    value = os.environ.get("CTRLGYM_NUM_THREADS", "1")
+    try:
+        threads = int(value)
+    except ValueError:
+        raise ValueError(f"CTRLGYM_NUM_THREADS must be a whole number >= 0, got {value!r}") from None
+    if threads < 0:
+        raise ValueError(f"CTRLGYM_NUM_THREADS must be >= 0, got {threads}")
+    return threads
+
+
+_threads = _from_environment()
+
+
+def set_num_threads(threads: int) -> None:
+    """Intra-op threads for ctrlgym's hot paths: ``n >= 1``, or ``0`` for torch's own setting."""
+    global _threads
+    if not isinstance(threads, int) or threads < 0:
+        raise ValueError(f"set_num_threads takes a whole number >= 0 (0: torch's own setting), got {threads!r}")
+    _threads = threads
+
+
+def get_num_threads() -> int:
+    """The count ctrlgym's hot paths run with (``0``: torch's own setting)."""
+    return _threads
+
+
+@contextmanager
+def limited_threads(threads: int | None = None) -> Iterator[None]:
+    """Run the block with ``threads`` intra-op threads (default: :func:`get_num_threads`), then restore."""
+    threads = _threads if threads is None else threads
+    previous = torch.get_num_threads()
+    if threads == 0 or threads == previous:
+        yield
+        return
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def hot_path(function):
+    """Decorate a function to run under :func:`limited_threads`."""
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        with limited_threads():
+            return function(*args, **kwargs)
+
+    return wrapper

@@ -6,7 +6,7 @@ TORCH ?= torch==2.13.0
 EXTRAS ?= dev,torchrl,traffic,mixup,benchmarks
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo test test-slow bench bench-sumo bench-twin calibrate-twin report-traffic bench-mixup report-mixup bench-beamforming report-beamforming check clean
+.PHONY: setup demo test test-slow bench bench-sumo bench-contention bench-twin calibrate-twin report-traffic report-resco gpu-check bench-mixup report-mixup bench-beamforming report-beamforming check clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,8 +29,7 @@ test-slow: setup  ## only the long runs marked @pytest.mark.slow
 bench: setup  ## env steps/s of the native batch vs gymnasium SyncVectorEnv
 	$(PY) benchmarks/bench_vector.py
 
-bench-sumo: setup  ## TrafficSignalEnv vs sumo-rl vs SUMO alone (installs sumo-rl into .venv)
-	$(PY) -m pip install --quiet sumo-rl
+bench-sumo: setup  ## TrafficSignalEnv vs sumo-rl vs SUMO alone, generated 4x4 grid and sumo-rl's 4x4-Lucas net
 	$(PY) benchmarks/bench_sumo.py
 
 bench-twin: setup  ## the torch traffic twin vs the SUMO env: intersection-decisions/s
@@ -47,6 +46,16 @@ report-traffic: setup  ## Nash DQN vs IDQN vs classic baselines on the 4x4 SUMO 
 	  $(VENV)/bin/ctrlgym evaluate configs/traffic/$$run.yaml --env TrafficSignalEnv-v0 || exit 1; \
 	done
 	$(VENV)/bin/ctrlgym report $(addprefix runs/,$(TRAFFIC_RUNS)) -o reports/traffic_nash_dqn
+
+report-resco: setup  ## every classic controller on RESCO's 8 maps, 5 seeds, full episodes on SUMO (resumable; ~25 min on 2 cores)
+	$(VENV)/bin/ctrlgym evaluate configs/traffic/resco_baselines.yaml
+	$(VENV)/bin/ctrlgym report configs/traffic/resco_baselines.yaml -o reports/resco_baselines
+
+gpu-check: setup  ## the prepared GPU run: CUDA tests, no-sync over every env, benchmarks at GPU sizes (dry run without CUDA)
+	PY=$(PY) bash benchmarks/gpu_check.sh
+
+bench-contention: setup  ## every family's throughput quiet and beside one busy process (ctrlgym's threads vs torch's default)
+	$(PY) benchmarks/bench_contention.py
 
 bench-mixup: setup  ## the vectorised classifier population vs the same classifiers one by one
 	$(PY) benchmarks/bench_mixup.py

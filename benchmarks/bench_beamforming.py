@@ -3,9 +3,10 @@
 M = 32 antennas, K = 4 users, flat Rayleigh fading with Jakes ageing (sum of 16 sinusoids per
 link, or ``--fading ar1``), SRS every 5 slots, 2 slots of uplink delay, 4 estimates observed; the action is a fixed
 precoder (precoder mode, no policy cost). One step of one cell = the sum rate on the current
-channel, one slot of channel ageing, the SRS estimate when due and the observation. Peer: the
-same per-cell model in numpy (complex128 -> complex64 arrays), stepped cell after cell in a
-Python loop. Ratios printed from one run.
+channel, one slot of channel ageing, the SRS estimate when due and the observation. Peers: the
+same model in numpy vectorised over the cells (one batched matmul per step: the peer a user would
+write), and per cell in a Python loop (extra row). Ratios printed from one run; provenance and
+results in ``benchmarks/results/bench_beamforming.json``.
 
     python benchmarks/bench_beamforming.py                    # CPU
     python benchmarks/bench_beamforming.py --fading ar1
@@ -67,6 +68,54 @@ class NumpyCell:
         return observation, rate
 
 
+class NumpyBatch:
+    """The same model vectorised over cells in numpy (what a user would write): arrays ``(cells, K, M, ...)``,
+    the cells' SRS rings in step (they share the clock), rates by one batched matmul."""
+
+    def __init__(self, rng: np.random.Generator, cells: int, doppler: float, fading: str, slot: float = 0.5e-3, snr_db: float = 10.0) -> None:
+        shape = (cells, USERS, ANTENNAS, SINUSOIDS)
+        self.rng, self.noise, self.fading, self.cells = rng, 10 ** (-snr_db / 10), fading, cells
+        self.rho = float(j0(2 * math.pi * doppler * slot))
+        self.gains = ((rng.standard_normal(shape[:3]) + 1j * rng.standard_normal(shape[:3])) / math.sqrt(2)).astype(np.complex64)
+        self.phasors = np.exp(1j * rng.uniform(0, 2 * math.pi, shape)).astype(np.complex64)
+        self.turns = np.exp(1j * 2 * math.pi * doppler * slot * np.cos(rng.uniform(0, 2 * math.pi, shape))).astype(np.complex64)
+        self.time = 0
+        self.estimates = np.repeat(self.channel()[:, None], HISTORY + 1, axis=1)  # (cells, ring, K, M)
+        self.times = np.array([-SRS_PERIOD * i for i in range(HISTORY + 1)])
+
+    def channel(self) -> np.ndarray:
+        return self.gains if self.fading == "ar1" else self.phasors.sum(-1) / math.sqrt(SINUSOIDS)
+
+    def step(self, precoder: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        gains = np.abs(self.channel() @ precoder) ** 2  # (cells, K, K)
+        signal = np.einsum("ckk->ck", gains)
+        rates = np.log2(1 + signal / (gains.sum(-1) - signal + self.noise)).sum(-1)
+        if self.fading == "ar1":
+            fresh = (self.rng.standard_normal(self.gains.shape) + 1j * self.rng.standard_normal(self.gains.shape)) / math.sqrt(2)
+            self.gains = (self.rho * self.gains + math.sqrt(1 - self.rho**2) * fresh).astype(np.complex64)
+        else:
+            self.phasors *= self.turns
+        self.time += 1
+        if self.time % SRS_PERIOD == 0:
+            noise = (self.rng.standard_normal((self.cells, USERS, ANTENNAS)) + 1j * self.rng.standard_normal((self.cells, USERS, ANTENNAS))) * math.sqrt(0.005)
+            self.estimates = np.concatenate([(self.channel() + noise.astype(np.complex64))[:, None], self.estimates[:, :-1]], axis=1)
+            self.times = np.concatenate([[self.time], self.times[:-1]])
+        usable = np.flatnonzero(self.times <= self.time - DELAY)[:HISTORY]
+        chosen = self.estimates[:, usable]
+        observation = np.stack([chosen.real, chosen.imag], -1).reshape(self.cells, -1)
+        return observation, rates
+
+
+def numpy_batch_steps_per_second(cells: int, steps: int, fading: str) -> float:
+    batch = NumpyBatch(np.random.default_rng(0), cells, doppler_frequency(30.0, 3.5e9), fading)
+    precoder = np.ones((ANTENNAS, USERS), dtype=np.complex64) / math.sqrt(ANTENNAS * USERS)
+    batch.step(precoder)  # warm-up
+    start = time.perf_counter()
+    for _ in range(steps):
+        batch.step(precoder)
+    return cells * steps / (time.perf_counter() - start)
+
+
 def numpy_steps_per_second(cells: int, steps: int, fading: str) -> float:
     rng = np.random.default_rng(0)
     population = [NumpyCell(rng, doppler_frequency(30.0, 3.5e9), fading) for _ in range(cells)]
@@ -96,20 +145,33 @@ def batched_steps_per_second(cells: int, steps: int, device: str, fading: str) -
 
 
 def main() -> None:
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from provenance import header, provenance, write_results
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--fading", choices=("sum_of_sinusoids", "ar1"), default="sum_of_sinusoids")
+    parser.add_argument("--json", default=str(Path(__file__).parent / "results" / "bench_beamforming.json"))
     args = parser.parse_args()
     torch.manual_seed(0)
-    peer = numpy_steps_per_second(64, args.steps, args.fading)
-    print(f"M={ANTENNAS}, K={USERS}, fading {args.fading}, {args.steps} steps")
-    print(f"{'contender':<34}{'env-steps/s':>14}{'vs numpy loop':>16}")
-    print(f"{'numpy loop over 64 cells':<34}{peer:>14,.0f}{1.0:>15.1f}x")
-    sizes = [1, 64, 1024, 4096] + ([16384, 65536] if args.device.startswith("cuda") else [])
+    info = provenance(args.device)
+    print(header(info))
+    loop = numpy_steps_per_second(64, args.steps, args.fading)
+    sizes = [1, 64, 1024, 4096] + ([16384, 65536, 100_000] if args.device.startswith("cuda") else [])
+    print(f"M={ANTENNAS}, K={USERS}, fading {args.fading}, {args.steps} steps; peers: numpy vectorised over the same cells, numpy loop over 64 cells")
+    print(f"{'cells':>7} {'ctrlgym env-steps/s':>20} {'numpy batch':>14} {'vs numpy batch':>15} {'vs numpy loop':>14}")
+    rows = []
     for cells in sizes:
-        rate = batched_steps_per_second(cells, args.steps, args.device, args.fading)
-        print(f"{f'BeamformingEnv N={cells} ({args.device})':<34}{rate:>14,.0f}{rate / peer:>15.1f}x")
+        ours = batched_steps_per_second(cells, args.steps, args.device, args.fading)
+        peer = numpy_batch_steps_per_second(cells, args.steps, args.fading) if cells <= 16384 else float("nan")
+        rows.append({"cells": cells, "ctrlgym": ours, "numpy_batch": peer, "numpy_loop_64": loop})
+        print(f"{cells:>7} {ours:>20,.0f} {peer:>14,.0f} {ours / peer:>14.1f}x {ours / loop:>13.1f}x")
+    print(f"numpy loop over 64 cells: {loop:,.0f} env-steps/s")
+    print(f"results: {write_results(args.json, info, {'fading': args.fading, 'steps': args.steps, 'rows': rows})}")
 
 
 if __name__ == "__main__":

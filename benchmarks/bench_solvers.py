@@ -33,12 +33,22 @@ def timed(function):
 
 
 def main() -> None:
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from provenance import header, provenance, write_results
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--buffers", type=int, nargs="+", default=[10, 20, 30])
     parser.add_argument("--epsilon", type=float, default=1e-4)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--peer-pi-max-states", type=int, default=6000, help="largest model given to the peers' PI and to pymdptoolbox")
+    parser.add_argument("--json", default=str(Path(__file__).parent / "results" / "bench_solvers.json"))
     args = parser.parse_args()
+    info = provenance(args.device)
+    print(header(info))
+    results = []
     try:  # compile quantecon's numba kernels once, so its times below exclude the JIT
         import quantecon as qe
 
@@ -104,6 +114,8 @@ def main() -> None:
         for name, seconds, loss in rows:
             ratio = best_peer / seconds if name.startswith("ctrlgym") and seconds == seconds else float("nan")
             print(f"{name:<45} {seconds:>9.3f} {loss:>11.2e} {ratio:>21.1f}x")
+        results.append({"states": mdp.num_states, "actions": mdp.num_actions, "rows": [{"solver": n, "seconds": t, "max_regret": r} for n, t, r in rows]})
+    print(f"results: {write_results(args.json, info, results)}")
 
 
 if __name__ == "__main__":

@@ -2,8 +2,9 @@
 
 Two networks, each with the same net and routes for every contender: the 4x4 grid ctrlgym
 generates (static programs) and sumo-rl's own ``4x4-Lucas`` net (``4x4c1c2c1c2.rou.xml``).
-Same signal timing (delta_time 5 s, yellow 2 s, min green 5 s, max green 50 s), random actions,
-libsumo for everyone. Each contender runs in its own process (libsumo allows one simulation
+Same signal timing (delta_time 5 s, yellow 2 s, min green 5 s, max green 50 s), the same
+controller for both RL envs (every light cycles through its greens, one change every 4
+decisions: the same traffic for both, unlike independently drawn random actions), libsumo for everyone. Each contender runs in its own process (libsumo allows one simulation
 per process); the median of ``--repeats`` runs is reported, as wall time *and* CPU time per
 episode (ctrlgym's CPU time adds its worker processes'). Provenance and results go to
 ``benchmarks/results/bench_sumo.json``.
@@ -12,8 +13,8 @@ episode (ctrlgym's CPU time adds its worker processes'). Provenance and results 
     python benchmarks/bench_sumo.py [--seconds 3600] [--repeats 3]
 
 "SUMO alone" is libsumo stepping the same simulation for the same simulated time under the
-network's own programs, with no reads and no control. Random control congests the network
-more than its own programs do, so SUMO itself works harder under every RL env; the floor for
+network's own programs, with no reads and no control. The cycling controller gives other
+traffic than the network's own programs, so SUMO's own work differs; the floor for
 ctrlgym is its own time inside ``simulationStep`` in the same run (measured with
 ``workers='inline'``), reported as "its own time inside SUMO's simulationStep". "N envs"
 runs N = cores simulations in one batch (worker processes): ideal scaling is N x one env.
@@ -33,6 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 TIMING = {"delta_time": 5, "yellow_time": 2, "min_green": 5, "max_green": 50}
+CHANGE_EVERY = 4  # decisions between green changes of the cycling controller
 
 
 def run_ctrlgym(net: str, routes: str, seconds: int, num_envs: int, workers: str) -> dict:
@@ -42,12 +44,12 @@ def run_ctrlgym(net: str, routes: str, seconds: int, num_envs: int, workers: str
 
     scenario = Scenario.from_files(net, routes, duration=seconds)
     env = TrafficSignalEnv(num_envs=num_envs, scenario=scenario, num_seconds=seconds, workers=workers, **TIMING)
-    generator = torch.Generator().manual_seed(0)
+    greens = torch.tensor([light.num_greens for light in env.network.lights])
     cpu, start = time.process_time(), time.perf_counter()
     env.reset(seed=0)
     steps = 0
-    for _ in range(env.max_episode_steps):
-        env.step(env.random_actions(generator))
+    for k in range(env.max_episode_steps):
+        env.step(((k // CHANGE_EVERY) % greens).expand(num_envs, -1))
         steps += 1
     elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     if workers == "process":
@@ -71,7 +73,7 @@ def run_sumo_rl(net: str, routes: str, seconds: int) -> dict:
     env.reset()
     steps, done = 0, False
     while not done:
-        actions = {agent: env.action_spaces(agent).sample() for agent in env.ts_ids}
+        actions = {agent: (steps // CHANGE_EVERY) % env.action_spaces(agent).n for agent in env.ts_ids}
         _, _, dones, _ = env.step(actions)
         done = dones["__all__"]
         steps += 1
@@ -144,7 +146,7 @@ def main() -> None:
     info = provenance()
     cores = os.cpu_count() or 1
     print(header(info))
-    print(f"{args.seconds} s episodes, libsumo, random actions, median of {args.repeats} runs per contender")
+    print(f"{args.seconds} s episodes, libsumo, cycling controller (a change every {CHANGE_EVERY} decisions), median of {args.repeats} runs per contender")
     all_results = {}
     for net_name, (net, routes) in networks(args).items():
         contenders = {

@@ -43,13 +43,22 @@ def decisions_per_second(env, seconds: float) -> float:
 
 
 def main() -> None:
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from provenance import header, provenance, write_results
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--sizes", type=int, nargs="+", default=[1, 256, 4096])
     parser.add_argument("--sumo-envs", type=int, nargs="+", default=[1, os.cpu_count() or 1], help="SUMO worker processes")
     parser.add_argument("--seconds", type=float, default=10.0, help="wall time per measurement")
+    parser.add_argument("--json", default=str(Path(__file__).parent / "results" / "bench_twin.json"))
     args = parser.parse_args()
-
+    info = provenance(args.device)
+    print(header(info))
+    rows = []
     print(f"4x4 grid, {SCENARIO['demand']:.0f} veh/h, random greens; twin on {args.device}, {torch.get_num_threads()} threads")
     print(f"{'contender':<28} {'decisions/s':>14}")
     sumo_rates = {}
@@ -60,11 +69,14 @@ def main() -> None:
         finally:
             env.close()
         print(f"{f'SUMO env (libsumo) N={n}':<28} {sumo_rates[n]:>14,.0f}")
+        rows.append({"contender": f"SUMO env N={n}", "decisions_per_second": sumo_rates[n]})
     best_sumo = max(sumo_rates.values())
     for n in args.sizes:
         env = TrafficTwinEnv(num_envs=n, **SCENARIO, device=args.device, validate_actions=False)
         rate = decisions_per_second(env, args.seconds)
         print(f"{f'twin N={n}':<28} {rate:>14,.0f}   {rate / best_sumo:>8,.1f}x SUMO (best N)")
+        rows.append({"contender": f"twin N={n}", "decisions_per_second": rate, "vs_best_sumo": rate / best_sumo})
+    print(f"results: {write_results(args.json, info, rows)}")
 
 
 if __name__ == "__main__":

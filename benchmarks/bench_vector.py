@@ -54,22 +54,36 @@ def sync_vector_steps_per_second(num_envs: int, seconds: float) -> float:
 
 
 def main() -> None:
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from provenance import header, provenance, write_results
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--sizes", type=int, nargs="+", default=[1, 64, 1024, 16384])
     parser.add_argument("--peer-sizes", type=int, nargs="+", default=[64, 1024])
     parser.add_argument("--seconds", type=float, default=2.0, help="measuring time per point")
+    parser.add_argument("--threads", type=int, default=None, help="ctrlgym.set_num_threads for env steps (default: ctrlgym's 1; 0: torch's own)")
+    parser.add_argument("--json", default=str(Path(__file__).parent / "results" / "bench_vector.json"))
     args = parser.parse_args()
-    torch.set_num_threads(max(1, torch.get_num_threads()))
-    print(f"ctrlgym {ctrlgym.__version__}, torch {torch.__version__}, device {args.device}, threads {torch.get_num_threads()}")
+    if args.threads is not None:
+        ctrlgym.set_num_threads(args.threads)
+    info = provenance(args.device)
+    info["ctrlgym_threads"] = ctrlgym.get_num_threads()
+    print(header(info) + f"; env steps with {ctrlgym.get_num_threads() or 'torch'} thread(s)")
+    rows = []
     peer = {n: sync_vector_steps_per_second(n, args.seconds) for n in args.peer_sizes}
     print(f"{'num_envs':>9} {'ctrlgym steps/s':>16} {'SyncVectorEnv steps/s':>22} {'ratio':>8}")
     for n in sorted(set(args.sizes) | set(args.peer_sizes)):
         native = native_steps_per_second(n, args.device, args.seconds)
+        rows.append({"num_envs": n, "ctrlgym": native, "sync_vector_env": peer.get(n)})
         if n in peer:
             print(f"{n:>9} {native:>16,.0f} {peer[n]:>22,.0f} {native / peer[n]:>7,.0f}x")
         else:
             print(f"{n:>9} {native:>16,.0f} {'-':>22} {'-':>8}")
+    print(f"results: {write_results(args.json, info, rows)}")
 
 
 if __name__ == "__main__":

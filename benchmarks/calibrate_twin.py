@@ -37,6 +37,12 @@ def run(env_id: str, policy: str, demand: float, episodes: int, seconds: int, **
 
 
 def main() -> None:
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from provenance import header, provenance, write_results
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--demand", type=float, nargs="+", default=[2400.0, 3600.0], help="network inflow, veh/h")
     parser.add_argument("--policies", nargs="+", default=list(POLICIES), choices=list(POLICIES))
@@ -47,6 +53,8 @@ def main() -> None:
     )
     parser.add_argument("--output", type=Path, default=Path("reports/calibrate_twin.json"))
     args = parser.parse_args()
+    info = provenance()
+    print(header(info))
 
     cases = list(itertools.product(args.demand, args.policies))
     sumo = {case: run("ctrlgym/TrafficSignalEnv-v0", case[1], case[0], args.episodes, args.seconds) for case in cases}
@@ -70,9 +78,8 @@ def main() -> None:
         cells = [f"{sumo[case][m]:.2f} / {twin[case][m]:.2f} ({gaps[case][m]:+.0%})" for m in METRICS]
         print(f"| {case[0]:.0f} | {case[1]} | {' | '.join(cells)} |")
     print(f"worst gap over queue length, waiting time and throughput: {worst:.1%}")
-    args.output.parent.mkdir(parents=True, exist_ok=True)
     rows = [{"demand": d, "policy": p, "sumo": sumo[(d, p)], "twin": twin[(d, p)], "gap": gaps[(d, p)]} for d, p in cases]
-    args.output.write_text(json.dumps({"model": model, "rows": rows}, indent=1))
+    print(f"results: {write_results(args.output, info, {'model': model, 'rows': rows})}")
 
 
 if __name__ == "__main__":

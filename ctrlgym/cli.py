@@ -55,13 +55,20 @@ def _evaluate(args: argparse.Namespace) -> None:
     from ctrlgym.evaluation import evaluate_run, succeeded
     from ctrlgym.report import mean_ci
 
+    from ctrlgym.registry import get_entry
+
     evaluation = evaluate_run(args.run_dir, progress=not args.no_progress, env_id=args.env)
     print(f"evaluated on {evaluation['env']}")
+    headline = next(iter(getattr(get_entry(evaluation["env"]).vector_cls, "report_metrics", ())), None)  # e.g. traffic: delay
     for policy, per_seed in evaluation["policies"].items():
         ran = succeeded(per_seed)
         if ran:
+            first = ""
+            if headline and all(headline in r["metrics"] for r in ran.values()):
+                value, spread = mean_ci([r["metrics"][headline] for r in ran.values()])
+                first = f"{headline} {value:9.2f} ± {spread:.2f}, "
             mean, half = mean_ci([result["mean_return"] for result in ran.values()])
-            print(f"{policy:<16} mean return {mean:10.2f} ± {half:.2f} (95% CI, {len(ran)} seeds)")
+            print(f"{policy:<16} {first}mean return {mean:10.2f} ± {half:.2f} (95% CI, {len(ran)} seeds)")
         for seed, result in per_seed.items():
             if seed not in ran:
                 print(f"{policy:<16} FAILED on seed {seed}: {result['failed']}")

@@ -233,6 +233,7 @@ def _run_section(run_dir: Path) -> dict[str, Any]:
         "name": config.name,
         "run_dir": str(run_dir),
         "env": config.env.id,
+        "env_kwargs": dict(config.env.kwargs),
         "agent": evaluation["agent"] if evaluation else None,
         "rows": rows,
         "curve_png": _learning_curve_plot(config.name, metrics.get("training", {})),
@@ -288,7 +289,8 @@ def _summary(section: dict[str, Any], env: str | None = None) -> str:
     agent = f"agent {section['agent']} ({section['timesteps']} steps per seed)" if section["agent"] else "baselines only"
     if env is not None:
         return f"Evaluated on {env}, trained on {section['env']}: {agent}, run {section['run_dir']}."
-    return f"Env {section['env']}, {agent}, run {section['run_dir']}."
+    kwargs = ", ".join(f"{k}={v}" for k, v in section.get("env_kwargs", {}).items())
+    return f"Env {section['env']}" + (f" ({kwargs})" if kwargs else "") + f", {agent}, run {section['run_dir']}."
 
 
 def _tables(section: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
@@ -330,7 +332,7 @@ def _html(sections: list[dict[str, Any]]) -> str:
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'><title>ctrlgym report</title>",
         "<style>body{font-family:sans-serif;max-width:960px;margin:auto;padding:1em}"
-        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}"
+        "table{border-collapse:collapse;display:block;overflow-x:auto;max-width:100%}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}"
         "td:first-child,th:first-child{text-align:left}img{max-width:100%}.failed{color:#a00}</style></head><body>",
         "<h1>ctrlgym evaluation report</h1>",
     ]

@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+# the CUDA cases carry the `cuda` marker, so `pytest -m cuda` (make gpu-check) selects exactly them
+DEVICES = ["cpu"] + ([pytest.param("cuda", marks=pytest.mark.cuda)] if torch.cuda.is_available() else [])
 
 
 @pytest.fixture(params=DEVICES)

@@ -234,6 +234,7 @@ def test_env_device_matches_the_device_its_tensors_report(device):
 
 
 @pytest.mark.parametrize("mode", MODES)
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_step_does_not_sync_with_the_host_on_cuda_when_validation_is_off(mode):
     env = MultiClassQueue(num_envs=256, device="cuda", autoreset_mode=mode, validate_actions=False, max_episode_steps=5)

@@ -37,12 +37,18 @@ def regularised_zero_forcing(channel: torch.Tensor, regularisation: torch.Tensor
     alpha = torch.as_tensor(regularisation, dtype=gram.real.dtype, device=gram.device)
     eye = torch.eye(users, dtype=gram.dtype, device=gram.device)
     regularised = gram + alpha.reshape(*alpha.shape, 1, 1) * eye
-    return normalise_power(channel.mH @ torch.linalg.inv(regularised))
+    # Hᴴ (G + αI)⁻¹ = ((G + αI)⁻¹ H)ᴴ for Hermitian G: a linear solve, no inverse; solve_ex does not sync with the host
+    return normalise_power(torch.linalg.solve_ex(regularised, channel, check_errors=False).result.mH)
 
 
 def zero_forcing(channel: torch.Tensor) -> torch.Tensor:
-    """Zero-forcing ``W ∝ Hᴴ (H Hᴴ)⁻¹``: ``H W`` is diagonal, no inter-user interference (K ≤ M)."""
-    return normalise_power(channel.mH @ torch.linalg.pinv(channel @ channel.mH, hermitian=True))
+    """Zero-forcing ``W ∝ Hᴴ (H Hᴴ)⁻¹``: ``H W`` is diagonal, no inter-user interference (K ≤ M).
+
+    Through the QR factorisation ``Hᴴ = Q R``: ``W = Q R⁻ᴴ`` (a triangular solve), which keeps the
+    condition number of ``H`` instead of squaring it as the Gram matrix ``H Hᴴ`` would."""
+    q, r = torch.linalg.qr(channel.mH)  # (..., M, K), (..., K, K)
+    eye = torch.eye(r.shape[-1], dtype=r.dtype, device=r.device).expand_as(r)
+    return normalise_power(q @ torch.linalg.solve_triangular(r.mH, eye, upper=False))
 
 
 def optimal_regularisation(users: int, noise_power: torch.Tensor | float, power: float = 1.0) -> torch.Tensor | float:
@@ -76,7 +82,8 @@ def user_rates(channel: torch.Tensor, precoder: torch.Tensor, noise_power: torch
     ``SINR_k = |h_k w_k|² / (Σ_{j≠k} |h_k w_j|² + σ²)``; ``noise_power`` scalar or ``(...,)``."""
     gains = (channel @ precoder).abs().square()  # (..., K, K): row k, column j = |h_k w_j|²
     signal = gains.diagonal(dim1=-2, dim2=-1)
-    interference = gains.sum(-1) - signal
+    others = 1.0 - torch.eye(gains.shape[-1], dtype=gains.dtype, device=gains.device)
+    interference = (gains * others).sum(-1)  # summed directly: total − signal loses precision when the signal dominates
     noise = torch.as_tensor(noise_power, dtype=gains.dtype, device=gains.device)
     noise = noise.reshape(*noise.shape, 1) if noise.dim() else noise
     return torch.log2(1 + signal / (interference.clamp(min=0) + noise))
@@ -91,4 +98,4 @@ def wiener_weights(correlation: torch.Tensor, ages: torch.Tensor, noise_variance
     """
     lags = ages[:, :, None] - ages[:, None, :]
     gram = correlation(lags) + noise_variance * torch.eye(ages.shape[1], device=ages.device)
-    return torch.linalg.solve(gram, correlation(ages)[..., None])[..., 0]
+    return torch.linalg.solve_ex(gram, correlation(ages)[..., None], check_errors=False).result[..., 0]

@@ -219,13 +219,20 @@ class TrafficSignalEnv(TorchVectorEnv):
             self.workers = SumoWorkers(self.num_envs, simulation_kwargs, self.scenario.name, step_timeout)
         self.backend, self.signal_control, self.time_to_teleport = backend, signal_control, time_to_teleport
         self._rows = np.zeros((self.num_envs, self.layout.size))  # the latest readings of every env (one flat row each)
+        self._refresh()
         self._steps = np.zeros(self.num_envs, dtype=np.int64)  # decision steps of each env's episode, on the host
         self._waiting = torch.zeros((self.num_envs, self.num_agents), device=self.device)
         self._teleports = np.zeros(self.num_envs)
 
     # ------------------------------------------------------------------ TorchVectorEnv
+    def _refresh(self) -> None:
+        """The latest readings as one tensor (one host-to-device copy per step); lanes and signals are views of it."""
+        self._state = torch.as_tensor(self._rows, dtype=torch.float32, device=self.device)
+        self._lanes_now = self.layout.lanes(self._state)  # (num_envs, n_lanes, 4)
+        self._incoming = self.readout.incoming(self._lanes_now)
+
     def _lane_tensor(self) -> torch.Tensor:
-        return torch.as_tensor(self.layout.lanes(self._rows), dtype=torch.float32, device=self.device)  # one copy per step
+        return self._lanes_now
 
     def _reset_envs(self, mask: torch.Tensor) -> None:
         indices = np.flatnonzero(mask.cpu().numpy())
@@ -239,7 +246,8 @@ class TrafficSignalEnv(TorchVectorEnv):
             raise
         self._teleports[indices] = 0.0
         self._steps[indices] = 0
-        self._waiting = torch.where(mask[:, None], self.readout.waiting(self.readout.incoming(self._lane_tensor())), self._waiting)
+        self._refresh()
+        self._waiting = torch.where(mask[:, None], self.readout.waiting(self._incoming), self._waiting)
 
     def _step_envs(self, actions: torch.Tensor):
         greens = actions.reshape(self.num_envs, -1).cpu().numpy()
@@ -252,8 +260,7 @@ class TrafficSignalEnv(TorchVectorEnv):
             raise
         self._steps += 1
         layout, rows = self.layout, self._rows
-        counts = np.stack([layout.value(rows, key) for key in ("trips_ended", "trip_time", "teleports", "insertion_backlog")])
-        self._teleports += counts[2]
+        self._teleports += layout.value(rows, "teleports")
         if self.max_teleports is not None and (self._teleports > self.max_teleports).any():
             worst = int(np.argmax(self._teleports))
             self._has_reset = False
@@ -261,11 +268,11 @@ class TrafficSignalEnv(TorchVectorEnv):
                 f"scenario {self.scenario.name}, env {worst}: teleport storm, {int(self._teleports[worst])} teleports "
                 f"this episode (max_teleports={self.max_teleports}); the network is gridlocked"
             )
-        lanes = self._lane_tensor()
-        incoming = self.readout.incoming(lanes)
+        self._refresh()
+        lanes, incoming = self._lanes_now, self._incoming
         rewards = self.readout.rewards(self.reward_name, lanes, incoming, self._waiting)
         self._waiting = self.readout.waiting(incoming)
-        info = self.readout.metrics(lanes, incoming, *torch.as_tensor(counts, dtype=torch.float32, device=self.device))
+        info = self.readout.metrics(lanes, incoming, *(self.layout.value(self._state, key) for key in ("trips_ended", "trip_time", "teleports", "insertion_backlog")))
         if final.any():
             mask = torch.as_tensor(final, device=self.device)
             for key in EPISODE_METRICS:
@@ -277,18 +284,17 @@ class TrafficSignalEnv(TorchVectorEnv):
         return rewards, terminated, info
 
     def _observe(self) -> torch.Tensor:
-        green, can_switch = self.signal_state()[0], torch.as_tensor(self.layout.part(self._rows, "can_switch") > 0, device=self.device)
-        obs = self.readout.observe(self.observation_features, self.readout.incoming(self._lane_tensor()), green, can_switch)
+        green, can_switch = self.signal_state()[0], self.layout.part(self._state, "can_switch") > 0
+        obs = self.readout.observe(self.observation_features, self._incoming, green, can_switch)
         return obs[:, 0] if self.single_agent else obs  # (num_envs, [n_agents,] obs_dim)
 
     def signal_state(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Each light's current green index and the seconds it has shown it, ``(num_envs, n_agents)`` each."""
-        green = torch.as_tensor(self.layout.part(self._rows, "green"), device=self.device).long()
-        return green, torch.as_tensor(self.layout.part(self._rows, "green_seconds"), dtype=torch.float32, device=self.device)
+        return self.layout.part(self._state, "green").long(), self.layout.part(self._state, "green_seconds").clone()
 
     def lane_vehicle_counts(self) -> torch.Tensor:
         """Vehicles on every controlled lane (incoming and outgoing), ``(num_envs, n_lanes)``."""
-        return self._lane_tensor()[..., 0]
+        return self._lanes_now[..., 0].clone()
 
     def close(self, **kwargs) -> None:
         if not getattr(self, "closed", False) and hasattr(self, "workers"):

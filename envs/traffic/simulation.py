@@ -233,18 +233,19 @@ class SumoSimulation:
         api = self.api
         if self.signal_control == "agent":
             self._switch(np.asarray(greens, dtype=np.int64))
-        changing = bool(self.yellow_left.any())
-        for _ in range(self.steps_per_decision):
+        # a yellow starts only at a decision and lasts yellow_steps < steps_per_decision: they all end on the same SUMO step
+        changing = np.flatnonzero(self.yellow_left > 0) if self.signal_control == "agent" else ()
+        teleports = 0
+        for k in range(self.steps_per_decision):
             started = time.perf_counter()
             api.simulationStep()
             self.sumo_seconds += time.perf_counter() - started
-            self._teleports += api.simulation.getStartingTeleportNumber()
-            if self.signal_control == "agent" and changing:
-                in_yellow = self.yellow_left > 0
-                self.yellow_left[in_yellow] -= 1
-                for i in np.flatnonzero(in_yellow & (self.yellow_left == 0)):
+            teleports += api.simulation.getStartingTeleportNumber()
+            if k + 1 == self.yellow_steps and len(changing):
+                self.yellow_left[changing] = 0
+                for i in changing:
                     self._begin_green(i)
-                changing = bool(self.yellow_left.any())
+        self._teleports += teleports
         self.green_time += self.timing.delta_time
         if self.signal_control != "agent":
             self._read_program_greens()

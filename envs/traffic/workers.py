@@ -53,6 +53,10 @@ def _worker_main(connection, simulation_kwargs: dict[str, Any], log_path: str) -
     if "torch" in sys.modules:  # a worker only steps SUMO: one thread, never spinning beside it
         sys.modules["torch"].set_num_threads(1)
     simulation = None
+    try:  # built now, while the parent finishes its own set-up; a failure is reported at the first command
+        simulation = SumoSimulation(**simulation_kwargs)
+    except Exception:
+        pass
     while True:
         try:
             command, payload = connection.recv()
@@ -85,7 +89,7 @@ def _context():
     methods = multiprocessing.get_all_start_methods()
     if "forkserver" in methods:
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["ctrlgym.envs.traffic.workers"])  # forked children start warm
+        context.set_forkserver_preload(["ctrlgym.envs.traffic.workers", "libsumo"])  # forked children start warm (a missing module is skipped)
         return context
     return multiprocessing.get_context("spawn")
 

@@ -5,7 +5,7 @@ generates (static programs) and sumo-rl's own ``4x4-Lucas`` net (``4x4c1c2c1c2.r
 Same signal timing (delta_time 5 s, yellow 2 s, min green 5 s, max green 50 s), the same
 controller for both RL envs (every light cycles through its greens, one change every 4
 decisions: the same traffic for both, unlike independently drawn random actions), libsumo for everyone. Each contender runs in its own process (libsumo allows one simulation
-per process); the median of ``--repeats`` runs is reported, as wall time *and* CPU time per
+per process); contenders run round-robin, ``--repeats`` times (default 5), and the median is reported, as wall time *and* CPU time per
 episode (ctrlgym's CPU time adds its worker processes'). Provenance and results go to
 ``benchmarks/results/bench_sumo.json``.
 
@@ -95,18 +95,34 @@ def run_sumo_alone(net: str, routes: str, seconds: int) -> dict:
     return {"seconds": elapsed, "cpu_seconds": cpu, "decisions": seconds // TIMING["delta_time"], "episodes": 1}
 
 
-def measure(contender: str, net: str, routes: str, args, extra: list[str]) -> dict | None:
+def run_once(contender: str, net: str, routes: str, args, extra: list[str]) -> dict | None:
     command = [sys.executable, __file__, "--worker", contender, "--net", net, "--routes", routes, "--seconds", str(args.seconds), *extra]
-    runs = []
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        print(f"{contender}: failed: {result.stderr.strip().splitlines()[-1] if result.stderr.strip() else result.returncode}")
+        return None
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def measure_all(contenders: dict[str, tuple[str, list[str]]], net: str, routes: str, args) -> dict[str, dict | None]:
+    """Every contender ``--repeats`` times, round-robin (a drift of the machine hits all alike); the median of each."""
+    runs: dict[str, list[dict]] = {name: [] for name in contenders}
     for _ in range(args.repeats):
-        result = subprocess.run(command, capture_output=True, text=True)
-        if result.returncode != 0:
-            print(f"{contender}: failed: {result.stderr.strip().splitlines()[-1] if result.stderr.strip() else result.returncode}")
-            return None
-        runs.append(json.loads(result.stdout.strip().splitlines()[-1]))
-    median = lambda key: statistics.median(r[key] for r in runs)  # noqa: E731
-    return {"seconds": median("seconds"), "cpu_seconds": median("cpu_seconds"), "sumo_seconds": median("sumo_seconds") if "sumo_seconds" in runs[0] else None,
-            "decisions": runs[0]["decisions"], "episodes": runs[0]["episodes"]}  # fmt: skip
+        for name, (contender, extra) in contenders.items():
+            result = run_once(contender, net, routes, args, extra)
+            if result is not None:
+                runs[name].append(result)
+    medians = {}
+    for name, results in runs.items():
+        if not results:
+            medians[name] = None
+            continue
+        median = lambda key: statistics.median(r[key] for r in results)  # noqa: E731
+        medians[name] = {"seconds": median("seconds"), "cpu_seconds": median("cpu_seconds"),
+                         "sumo_seconds": median("sumo_seconds") if "sumo_seconds" in results[0] else None,
+                         "decisions": results[0]["decisions"], "episodes": results[0]["episodes"],
+                         "runs_seconds": [r["seconds"] for r in results]}  # fmt: skip
+    return medians
 
 
 def networks(args) -> dict[str, tuple[str, str]]:
@@ -125,7 +141,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=3600, help="simulated seconds per episode")
     parser.add_argument("--demand", type=float, default=2400.0, help="vehicles per hour on the generated grid")
-    parser.add_argument("--repeats", type=int, default=3, help="runs per contender; the median is reported")
+    parser.add_argument("--repeats", type=int, default=5, help="runs per contender (round-robin); the median is reported")
     parser.add_argument("--json", default=str(Path(__file__).parent / "results" / "bench_sumo.json"))
     parser.add_argument("--worker", choices=["ctrlgym", "ctrlgym-inline", "sumo-rl", "sumo-alone"], help=argparse.SUPPRESS)
     parser.add_argument("--net", help=argparse.SUPPRESS)
@@ -146,16 +162,16 @@ def main() -> None:
     info = provenance()
     cores = os.cpu_count() or 1
     print(header(info))
-    print(f"{args.seconds} s episodes, libsumo, cycling controller (a change every {CHANGE_EVERY} decisions), median of {args.repeats} runs per contender")
+    print(f"{args.seconds} s episodes, libsumo, cycling controller (a change every {CHANGE_EVERY} decisions), median of {args.repeats} round-robin runs per contender")
     all_results = {}
     for net_name, (net, routes) in networks(args).items():
-        contenders = {
-            "SUMO alone": measure("sumo-alone", net, routes, args, []),
-            "sumo-rl SumoEnvironment": measure("sumo-rl", net, routes, args, []),
-            "ctrlgym, 1 env (worker process)": measure("ctrlgym", net, routes, args, []),
-            "ctrlgym, 1 env (workers='inline')": measure("ctrlgym-inline", net, routes, args, []),
-            f"ctrlgym, {cores} envs on {cores} cores": measure("ctrlgym", net, routes, args, ["--num-envs", str(cores)]),
-        }
+        contenders = measure_all({
+            "SUMO alone": ("sumo-alone", []),
+            "sumo-rl SumoEnvironment": ("sumo-rl", []),
+            "ctrlgym, 1 env (worker process)": ("ctrlgym", []),
+            "ctrlgym, 1 env (workers='inline')": ("ctrlgym-inline", []),
+            f"ctrlgym, {cores} envs on {cores} cores": ("ctrlgym", ["--num-envs", str(cores)]),
+        }, net, routes, args)  # fmt: skip
         print(f"\n{net_name}")
         print(f"{'contender':<36} {'wall s/episode':>14} {'CPU s/episode':>14} {'decisions/s':>12}")
         for name, r in contenders.items():

@@ -112,9 +112,31 @@ def _demo(args: argparse.Namespace) -> None:
     print(f"report: {html_path.resolve()}")
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("ctrlgym")
+    except PackageNotFoundError:
+        from ctrlgym import __version__
+
+        return __version__
+
+
+def _configs(args: argparse.Namespace) -> None:
+    from ctrlgym.config import shipped_configs
+
+    for name, path in shipped_configs().items():
+        first = next((line.lstrip("# ").strip() for line in path.read_text().splitlines() if line.startswith("#")), "")
+        print(f"{name:<44} {first}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ctrlgym", description="Batched torch RL control environments, agents and solvers.")
+    parser.add_argument("--version", action="version", version=f"ctrlgym {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
+
+    commands.add_parser("configs", help="list the experiment configs that ship with ctrlgym (run one by name)").set_defaults(run=_configs)
 
     commands.add_parser("list", help="list the registered environments").set_defaults(run=_list)
 
@@ -125,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(run=_check)
 
     train = commands.add_parser("train", help="train the agent of a YAML experiment config")
-    train.add_argument("config", type=Path)
+    train.add_argument("config", type=Path, help="a YAML file, or the name of a shipped config (`ctrlgym configs`)")
     train.add_argument("--resume", action="store_true", help="continue from the newest checkpoints of the run")
     train.set_defaults(run=_train)
 

@@ -14,7 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 __all__ = [
-    "ConfigError", "SB3_ALGOS", "sb3_class", "EnvConfig", "AgentConfig", "EvaluationConfig", "SolveConfig", "ExperimentConfig", "load_config", "save_config",
+    "ConfigError", "SB3_ALGOS", "sb3_class", "shipped_configs", "config_path", "EnvConfig", "AgentConfig", "EvaluationConfig", "SolveConfig", "ExperimentConfig", "load_config", "save_config",
 ]  # fmt: skip
 
 
@@ -202,11 +202,29 @@ def parse_config(data: dict[str, Any], source: str = "config") -> ExperimentConf
         raise _one_line(error, source) from None
 
 
+def shipped_configs() -> dict[str, Path]:
+    """The configs that ship with ctrlgym, by name (``fastslow/ppo_multiclass_queue``) -> file."""
+    from importlib.resources import files
+
+    root = Path(str(files("ctrlgym.configs")))
+    return {str(path.relative_to(root).with_suffix("")): path for path in sorted(root.glob("*/*.yaml"))}
+
+
+def config_path(path_or_name: str | Path) -> Path:
+    """A config file: the path itself if it exists, else the shipped config of that name (``.yaml`` optional)."""
+    path = Path(path_or_name)
+    if path.is_file():
+        return path
+    shipped = shipped_configs()
+    name = str(path_or_name).removesuffix(".yaml").removeprefix("configs/")
+    if name in shipped:
+        return shipped[name]
+    raise ConfigError(f"{path_or_name}: config file not found, and no shipped config has that name (`ctrlgym configs` lists them)")
+
+
 def load_config(path: str | Path) -> ExperimentConfig:
-    """Read and validate a YAML experiment config."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: config file not found")
+    """Read and validate a YAML experiment config (a path, or the name of a shipped config)."""
+    path = config_path(path)
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as error:

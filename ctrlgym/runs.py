@@ -40,9 +40,16 @@ def open_run_dir(run_dir: str | Path) -> tuple[Path, ExperimentConfig]:
 
 
 def resolve_run_dir(path: Path) -> Path:
-    """A run directory, or the one a config file names (made, with the config, if new)."""
-    if not path.is_file():
+    """A run directory, or the one a config file (or shipped config name) names (made, with the config, if new)."""
+    if path.is_dir():
         return path
+    if not path.is_file():
+        from ctrlgym.config import ConfigError, config_path
+
+        try:
+            path = config_path(path)
+        except ConfigError:
+            return path  # neither: open_run_dir says the directory does not exist
     config = load_config(path)
     run_dir = Path(config.output_dir)
     stored = run_dir / "config.yaml"

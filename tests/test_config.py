@@ -67,3 +67,13 @@ def test_missing_and_malformed_files_are_clear_errors(tmp_path):
     broken.write_text("env: [unclosed\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(broken)
+
+
+def test_shipped_configs_load_by_name_and_unknown_names_are_one_clear_error():
+    from ctrlgym.config import ConfigError, load_config, shipped_configs
+
+    assert "fastslow/ppo_multiclass_queue" in shipped_configs() and "traffic/resco_baselines" in shipped_configs()
+    assert load_config("quickstart/ppo_multiclass_queue_tiny").agent.total_timesteps == 4096
+    assert load_config("configs/quickstart/ppo_multiclass_queue_tiny.yaml").name == "ppo_multiclass_queue_tiny"
+    with pytest.raises(ConfigError, match=r"no/such: config file not found, and no shipped config has that name \(`ctrlgym configs` lists them\)"):
+        load_config("no/such")

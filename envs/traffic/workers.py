@@ -52,6 +52,10 @@ def _worker_main(connection, simulation_kwargs: dict[str, Any], log_path: str) -
     os.dup2(log, 2)
     if "torch" in sys.modules:  # a worker only steps SUMO: one thread, never spinning beside it
         sys.modules["torch"].set_num_threads(1)
+    try:  # Linux: a woken worker does not preempt the parent, which sends every env its actions first
+        os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
+    except (AttributeError, OSError):
+        pass
     simulation = None
     try:  # built now, while the parent finishes its own set-up; a failure is reported at the first command
         simulation = SumoSimulation(**simulation_kwargs)

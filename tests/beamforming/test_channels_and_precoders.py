@@ -141,3 +141,26 @@ def test_usable_estimates_are_noisy_copies_of_the_channel_uplink_delay_slots_or_
         if newest_time in past:
             torch.testing.assert_close(estimates[:, 0], past[newest_time], atol=1e-4, rtol=0)
         env.step(actions)
+
+
+@pytest.mark.parametrize("snr_db", [20, 30])
+def test_float32_rates_match_float64_with_interference_summed_directly(snr_db):
+    """RZF/ZF through linear solves (no inverse, no pinv) and interference summed over the other beams:
+    float32 sum rates within 1e-5 of float64 at M=16, K=4; at K=M=8 for 95% of channels (ill-conditioned
+    channels reach ~6e-5: float32 precoders of a badly conditioned H)."""
+    import math
+
+    from ctrlgym.envs.beamforming.precoding import optimal_regularisation, regularised_zero_forcing, user_rates, zero_forcing
+
+    generator = torch.Generator().manual_seed(0)
+    noise = 10 ** (-snr_db / 10)
+    for users, antennas, quantile in ((4, 16, 1.0), (8, 8, 0.95)):
+        shape = (2000, users, antennas)
+        channel = torch.complex(torch.randn(shape, generator=generator), torch.randn(shape, generator=generator)) / math.sqrt(2)
+        for precoder in (lambda h: regularised_zero_forcing(h, optimal_regularisation(users, noise)), zero_forcing):
+            low = user_rates(channel, precoder(channel), noise).sum(-1).double()
+            high = user_rates(channel.to(torch.complex128), precoder(channel.to(torch.complex128)), noise).sum(-1)
+            assert torch.quantile(((low - high) / high).abs(), quantile) < 1e-5
+        gains = (channel @ zero_forcing(channel)).abs().square()
+        off_diagonal = (gains * (1 - torch.eye(users))).sum(-1)
+        assert torch.quantile(off_diagonal / gains.diagonal(dim1=-2, dim2=-1), 0.99) < 1e-5  # ZF leaves no interference

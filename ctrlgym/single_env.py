@@ -58,6 +58,14 @@ class SingleEnv(gym.Env):
         """An entry point for ``gymnasium.register``: keyword arguments go to ``vector_cls``."""
 
         def make(**kwargs: Any) -> SingleEnv:
+            if vector_cls.multi_agent:  # refused before anything (a SUMO process) is started
+                name = vector_cls.__name__
+                raise ValueError(
+                    f"{name} is multi-agent (one agent per traffic light) and has no single-env Gymnasium view: use "
+                    f"gymnasium.make_vec('ctrlgym/{name}-v0', num_envs=N, vectorization_mode='vector_entry_point'), "
+                    f"ctrlgym.adapters.pettingzoo.PettingZooEnv({name}(num_envs=1, autoreset_mode='disabled')), "
+                    f"or ctrlgym.adapters.torchrl.TorchRLEnv"
+                )
             for key in ("num_envs", "autoreset_mode"):
                 if key in kwargs:
                     raise ValueError(f"{vector_cls.__name__}: {key} is fixed for the single env; use gymnasium.make_vec")

@@ -247,3 +247,10 @@ def test_step_does_not_sync_with_the_host_on_cuda_when_validation_is_off(mode):
             env.step(actions)
     finally:
         torch.cuda.set_sync_debug_mode("default")
+
+
+@pytest.mark.parametrize("env_id", [entry.env_id for entry in ENTRIES if entry.vector_cls.multi_agent])
+def test_gym_make_of_a_multi_agent_env_is_one_clear_error_naming_the_ways_in(env_id):
+    with pytest.raises(ValueError, match=r"is multi-agent .* no single-env Gymnasium view: use gymnasium.make_vec.*PettingZooEnv.*TorchRLEnv") as error:
+        gym.make(env_id)
+    assert "\n" not in str(error.value)

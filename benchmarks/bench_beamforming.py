@@ -23,6 +23,8 @@ import numpy as np
 import torch
 from scipy.special import j0
 from ctrlgym.envs.beamforming import BeamformingEnv, doppler_frequency
+from pathlib import Path
+from provenance import header, provenance, write_results  # benchmarks/provenance.py: run as scripts, their folder is on sys.path
 
 ANTENNAS, USERS, SINUSOIDS, SRS_PERIOD, DELAY, HISTORY = 32, 4, 16, 5, 2, 4
 
@@ -145,12 +147,6 @@ def batched_steps_per_second(cells: int, steps: int, device: str, fading: str) -
 
 
 def main() -> None:
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from provenance import header, provenance, write_results
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--steps", type=int, default=50)

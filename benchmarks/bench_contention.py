@@ -14,14 +14,13 @@ Results and provenance go to ``benchmarks/results/bench_contention.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
+from provenance import header, provenance, write_results  # benchmarks/provenance.py: run as scripts, their folder is on sys.path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 COMPETITOR = "import torch\ntorch.set_num_threads(1)\nx = torch.randn(1024, 1024)\nwhile True:\n    x = torch.tanh(x @ x * 1e-3)\n"
 
@@ -94,8 +93,6 @@ def main() -> None:
     if args.worker:
         print(WORKLOADS[args.worker](args.seconds))
         return
-
-    from provenance import header, provenance, write_results
 
     info = provenance()
     print(header(info))

@@ -21,6 +21,8 @@ import torch
 from ctrlgym.envs.mixup import MixupPolicyEnv
 from ctrlgym.envs.mixup.mixing import mixup
 from torch import nn
+from pathlib import Path
+from provenance import header, provenance, write_results  # benchmarks/provenance.py: run as scripts, their folder is on sys.path
 
 
 def _sync(device: torch.device) -> None:
@@ -101,12 +103,6 @@ def vmap_steps_per_second(population: int, steps: int, device: str) -> float:
 
 
 def main() -> None:
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from provenance import header, provenance, write_results
-
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--population", type=int, default=64)

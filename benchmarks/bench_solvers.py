@@ -22,6 +22,8 @@ import torch
 from ctrlgym.envs.fastslow import MultiClassQueue
 from ctrlgym.solvers import inexact_policy_iteration, modified_policy_iteration, policy_evaluation, value_iteration
 from ctrlgym.solvers.frozen_state import frozen_state_value_iteration
+from pathlib import Path
+from provenance import header, provenance, write_results  # benchmarks/provenance.py: run as scripts, their folder is on sys.path
 
 COSTS = ((1.0, 2.0, 3.0), (3.0, 1.0, 0.5), (2.0, 3.0, 1.0), (0.5, 1.0, 4.0))
 
@@ -33,12 +35,6 @@ def timed(function):
 
 
 def main() -> None:
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from provenance import header, provenance, write_results
-
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--buffers", type=int, nargs="+", default=[10, 20, 30])
     parser.add_argument("--epsilon", type=float, default=1e-4)

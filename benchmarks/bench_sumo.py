@@ -31,8 +31,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from provenance import header, provenance, write_results  # benchmarks/provenance.py: run as scripts, their folder is on sys.path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 TIMING = {"delta_time": 5, "yellow_time": 2, "min_green": 5, "max_green": 50}
 CHANGE_EVERY = 4  # decisions between green changes of the cycling controller
 
@@ -156,8 +156,6 @@ def main() -> None:
             result = {"sumo-rl": run_sumo_rl, "sumo-alone": run_sumo_alone}[args.worker](args.net, args.routes, args.seconds)
         print(json.dumps(result))
         return
-
-    from provenance import header, provenance, write_results
 
     info = provenance()
     cores = os.cpu_count() or 1

@@ -15,6 +15,8 @@ import time
 
 import torch
 from ctrlgym.envs.traffic import TrafficSignalEnv, TrafficTwinEnv
+from pathlib import Path
+from provenance import header, provenance, write_results  # benchmarks/provenance.py: run as scripts, their folder is on sys.path
 
 SCENARIO = {"scenario": "grid", "rows": 4, "cols": 4, "demand": 2400.0}
 
@@ -43,12 +45,6 @@ def decisions_per_second(env, seconds: float) -> float:
 
 
 def main() -> None:
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from provenance import header, provenance, write_results
-
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--sizes", type=int, nargs="+", default=[1, 256, 4096])

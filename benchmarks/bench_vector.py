@@ -17,6 +17,8 @@ import torch
 from ctrlgym.envs.fastslow import MultiClassQueue
 
 import ctrlgym
+from pathlib import Path
+from provenance import header, provenance, write_results  # benchmarks/provenance.py: run as scripts, their folder is on sys.path
 
 
 def _sync(device: torch.device) -> None:
@@ -54,12 +56,6 @@ def sync_vector_steps_per_second(num_envs: int, seconds: float) -> float:
 
 
 def main() -> None:
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from provenance import header, provenance, write_results
-
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--sizes", type=int, nargs="+", default=[1, 64, 1024, 16384])

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 from pathlib import Path
 
 from ctrlgym.envs.traffic import MaxPressure, ProgramControl  # noqa: F401  (registers the traffic envs)
 
 from ctrlgym.evaluation import evaluate_policy
+from provenance import header, provenance, write_results  # benchmarks/provenance.py: run as scripts, their folder is on sys.path
 
 METRICS = ("queue_length", "waiting_time", "throughput", "travel_time")
 POLICIES = {
@@ -37,12 +37,6 @@ def run(env_id: str, policy: str, demand: float, episodes: int, seconds: int, **
 
 
 def main() -> None:
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from provenance import header, provenance, write_results
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--demand", type=float, nargs="+", default=[2400.0, 3600.0], help="network inflow, veh/h")
     parser.add_argument("--policies", nargs="+", default=list(POLICIES), choices=list(POLICIES))

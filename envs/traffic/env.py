@@ -220,7 +220,6 @@ class TrafficSignalEnv(TorchVectorEnv):
         self.backend, self.signal_control, self.time_to_teleport = backend, signal_control, time_to_teleport
         self._rows = np.zeros((self.num_envs, self.layout.size))  # the latest readings of every env (one flat row each)
         self._refresh()
-        self._steps = np.zeros(self.num_envs, dtype=np.int64)  # decision steps of each env's episode, on the host
         self._waiting = torch.zeros((self.num_envs, self.num_agents), device=self.device)
         self._teleports = np.zeros(self.num_envs)
 
@@ -230,9 +229,6 @@ class TrafficSignalEnv(TorchVectorEnv):
         self._state = torch.as_tensor(self._rows, dtype=torch.float32, device=self.device)
         self._lanes_now = self.layout.lanes(self._state)  # (num_envs, n_lanes, 4)
         self._incoming = self.readout.incoming(self._lanes_now)
-
-    def _lane_tensor(self) -> torch.Tensor:
-        return self._lanes_now
 
     def _reset_envs(self, mask: torch.Tensor) -> None:
         indices = np.flatnonzero(mask.cpu().numpy())
@@ -245,22 +241,19 @@ class TrafficSignalEnv(TorchVectorEnv):
             self._has_reset = False
             raise
         self._teleports[indices] = 0.0
-        self._steps[indices] = 0
         self._refresh()
         self._waiting = torch.where(mask[:, None], self.readout.waiting(self._incoming), self._waiting)
 
     def _step_envs(self, actions: torch.Tensor):
         greens = actions.reshape(self.num_envs, -1).cpu().numpy()
-        pending = self._autoreset_pending.cpu().numpy()
-        final = (self._steps + 1 >= self.max_episode_steps) & ~pending  # this step ends the episode: SUMO reports it
+        # this step ends the episode (the base class truncates at max_episode_steps): SUMO reports its metrics
+        final = ((self._elapsed_steps + 1 >= self.max_episode_steps) & ~self._autoreset_pending).cpu().numpy()
         try:
             self.workers.step(greens, final, self._rows)
         except SumoError:
             self._has_reset = False  # the batch must be reset before it steps again
             raise
-        self._steps += 1
-        layout, rows = self.layout, self._rows
-        self._teleports += layout.value(rows, "teleports")
+        self._teleports += self.layout.value(self._rows, "teleports")
         if self.max_teleports is not None and (self._teleports > self.max_teleports).any():
             worst = int(np.argmax(self._teleports))
             self._has_reset = False
@@ -276,7 +269,7 @@ class TrafficSignalEnv(TorchVectorEnv):
         if final.any():
             mask = torch.as_tensor(final, device=self.device)
             for key in EPISODE_METRICS:
-                info[key] = torch.as_tensor(layout.value(rows, key), dtype=torch.float32, device=self.device)
+                info[key] = self.layout.value(self._state, key)
                 info[f"_{key}"] = mask
         if self.single_agent:
             rewards = rewards[:, 0]

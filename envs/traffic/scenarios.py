@@ -126,7 +126,7 @@ class Scenario:
             if text is None:
                 return None
             try:
-                return _sumo_time(text)
+                return sumo_time(text)
             except ValueError:
                 raise ScenarioError(f"{config_file}: <{tags[0]}> is not a time: {text!r}") from None
 
@@ -143,7 +143,7 @@ class Scenario:
         )  # fmt: skip
 
 
-def _sumo_time(text: str) -> float:
+def sumo_time(text: str) -> float:
     """Seconds from a SUMO time value: ``25200``, ``25200.5`` or ``7:00:00`` (h:m:s)."""
     parts = [float(p) for p in str(text).split(":")]
     seconds = 0.0

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 from ctrlgym.envs.traffic.network import SignalNetwork, yellow_state
-from ctrlgym.envs.traffic.scenarios import Scenario, sumo_binary
+from ctrlgym.envs.traffic.scenarios import Scenario, sumo_binary, sumo_time
 
 __all__ = ["SignalTiming", "SumoSimulation", "ReadingLayout", "SIGNAL_CONTROLS", "BACKENDS", "STEP_VALUES", "EPISODE_METRICS"]
 
@@ -370,13 +370,11 @@ def episode_clock(owner: str, scenario: Scenario, read_args: dict[str, str], num
     """The episode's clock: it starts at the scenario's begin (``--begin`` in ``sumo_args`` wins)
     and lasts ``num_seconds``, else the scenario's ``end − begin``, else its duration; decisions
     every ``delta_time`` s (default: the scenario's, else 5), yellow ``yellow_time`` (else 2)."""
-    from ctrlgym.envs.traffic.scenarios import _sumo_time
-
     delta = int(delta_time if delta_time is not None else scenario.defaults.get("delta_time", 5))
     yellow = int(yellow_time if yellow_time is not None else scenario.defaults.get("yellow_time", 2))
     try:
-        begin = _sumo_time(read_args["begin"]) if "begin" in read_args else float(scenario.begin)
-        end = _sumo_time(read_args["end"]) if "end" in read_args else scenario.end
+        begin = sumo_time(read_args["begin"]) if "begin" in read_args else float(scenario.begin)
+        end = sumo_time(read_args["end"]) if "end" in read_args else scenario.end
         step_length = float(read_args.get("step_length", scenario.step_length))
     except ValueError as error:
         raise ValueError(f"{owner}: a time in sumo_args is not a number: {error}") from None

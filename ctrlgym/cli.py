@@ -52,7 +52,8 @@ def _train(args: argparse.Namespace) -> None:
 
 
 def _evaluate(args: argparse.Namespace) -> None:
-    from ctrlgym.evaluation import evaluate_run, succeeded
+    from ctrlgym.evaluation import evaluate_run
+    from ctrlgym.runs import succeeded
     from ctrlgym.report import mean_ci
 
     from ctrlgym.registry import get_entry

@@ -20,16 +20,11 @@ from tqdm.auto import tqdm
 from ctrlgym.config import SB3_ALGOS, ExperimentConfig, sb3_class
 from ctrlgym.policies import Policy, SB3Policy
 from ctrlgym.registry import get_entry, make_vector_env
-from ctrlgym.runs import RunDirError, open_run_dir, read_metrics, resolve_run_dir, update_metrics, write_json_atomic
+from ctrlgym.runs import RunDirError, open_run_dir, read_metrics, resolve_run_dir, succeeded, update_metrics, write_json_atomic
 from ctrlgym.threads import hot_path
 from ctrlgym.vector_env import TorchVectorEnv
 
-__all__ = ["evaluate_policy", "evaluate_run", "succeeded"]
-
-
-def succeeded(per_seed: dict[str, Any]) -> dict[str, Any]:
-    """The seeds of a policy whose evaluation ran (failed jobs hold only ``{"failed": message}``)."""
-    return {seed: result for seed, result in per_seed.items() if "failed" not in result}
+__all__ = ["evaluate_policy", "evaluate_run"]
 
 
 def _job_key(env_id: str, env_kwargs: dict[str, Any], policy: str, seed: int, episodes: int, model_stamp: float | None) -> str:

@@ -21,7 +21,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from ctrlgym.runs import RunDirError, open_run_dir, read_metrics  # noqa: E402
+from ctrlgym.runs import RunDirError, open_run_dir, read_metrics, succeeded  # noqa: E402
 
 __all__ = ["mean_ci", "write_report"]
 
@@ -88,7 +88,7 @@ def _metric_order(env_id: str, names) -> list[str]:
 def _comparison(evaluation: dict[str, Any]) -> list[dict[str, Any]]:
     rows = []
     for policy, per_seed in evaluation["policies"].items():
-        per_seed = {seed: result for seed, result in per_seed.items() if "failed" not in result}
+        per_seed = succeeded(per_seed)
         if not per_seed:
             continue
         returns = [result["mean_return"] for result in per_seed.values()]
@@ -149,7 +149,7 @@ def _sweep_rows(sections: list[dict[str, Any]]) -> tuple[str, str, list[Any], li
             if label in seen:
                 continue
             seen.add(label)
-            cells = [_cell([_sweep_value(r, metric) for r in per_value.get(str(v), {}).values() if "failed" not in r]) for v in values]
+            cells = [_cell([_sweep_value(r, metric) for r in succeeded(per_value.get(str(v), {})).values()]) for v in values]
             rows.append({"label": label, "agent": policy == sweep["agent"], "cells": cells, "per_value": per_value})
     return param, metric, values, rows
 
@@ -167,7 +167,7 @@ def _per_value_tables(env_id: str, values: list[Any], rows: list[dict[str, Any]]
     """For a categorical sweep: per value, every policy's metrics (mean ± 95% CI over seeds)."""
     tables = []
     for value in values:
-        results = {row["label"]: [r for r in row["per_value"].get(str(value), {}).values() if "failed" not in r] for row in rows}
+        results = {row["label"]: list(succeeded(row["per_value"].get(str(value), {})).values()) for row in rows}
         names = _metric_order(env_id, {key for rs in results.values() for r in rs for key in r["metrics"]})
         header = ["policy", "seeds", *names]
         cells = []
@@ -305,26 +305,34 @@ def _tables(section: dict[str, Any]) -> list[tuple[str, list[str], list[list[str
     return tables
 
 
+def _md_rows(header: list[str], cells: list[list[str]]) -> list[str]:
+    """A Markdown table: header, separator and one line per row."""
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header), *("| " + " | ".join(row) + " |" for row in cells)]
+
+
+def _html_rows(header: list[str], cells: list[list[str]]) -> list[str]:
+    """The rows of an HTML table (the caller writes ``<table>`` around them)."""
+    return ["<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>",
+            *("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in cells)]  # fmt: skip
+
+
 def _markdown(sections: list[dict[str, Any]]) -> str:
     lines = ["# ctrlgym evaluation report", ""]
     for section in sections:
         lines += [f"## {section['name']}", ""]
         tables = _tables(section)
         for summary, header, cells in tables:
-            lines += [summary, "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-            lines += ["| " + " | ".join(row) + " |" for row in cells]
-            lines.append("")
+            lines += [summary, "", *_md_rows(header, cells), ""]
         lines += [f"- {failure}" for failure in section["failures"]] + ([""] if section["failures"] else [])
     sweep = _sweep_rows(sections)
     if sweep:
         param, metric, values, rows = sweep
         header, cells = _sweep_table(values, rows)
         lines += [f"## {metric} vs {param}", "", "Mean over seeds ± 95% CI at each value.", ""]
-        lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header), *("| " + " | ".join(row) + " |" for row in cells), ""]
+        lines += [*_md_rows(header, cells), ""]
         if _categorical(values):
             for title, header, cells in _per_value_tables(sections[0]["env"], values, rows):
-                lines += [f"### {param} = {title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-                lines += ["| " + " | ".join(row) + " |" for row in cells] + [""]
+                lines += [f"### {param} = {title}", "", *_md_rows(header, cells), ""]
     return "\n".join(lines)
 
 
@@ -340,10 +348,7 @@ def _html(sections: list[dict[str, Any]]) -> str:
         parts.append(f"<h2>{html.escape(section['name'])}</h2>")
         tables = _tables(section)
         for summary, header, cells in tables:
-            parts.append(f"<p>{html.escape(summary)}</p><table>")
-            parts.append("<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>")
-            parts += ["<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in cells]
-            parts.append("</table>")
+            parts += [f"<p>{html.escape(summary)}</p><table>", *_html_rows(header, cells), "</table>"]
         parts += [f"<p class='failed'>{html.escape(failure)}</p>" for failure in section["failures"]]
         for key in ("curve_png", "comparison_png", "solve_png"):
             if section[key]:
@@ -353,16 +358,12 @@ def _html(sections: list[dict[str, Any]]) -> str:
         param, metric, values, rows = sweep
         header, cells = _sweep_table(values, rows)
         parts.append(f"<h2>{html.escape(metric)} vs {html.escape(param)}</h2><p>Mean over seeds ± 95% CI at each value.</p><table>")
-        parts.append("<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>")
-        parts += ["<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in cells]
+        parts += _html_rows(header, cells)
         plot = _grouped_bars(param, metric, values, rows) if _categorical(values) else _sweep_plot(param, metric, values, rows)
         parts.append(f"</table><p><img alt='sweep' src='data:image/png;base64,{plot}'></p>")
         if _categorical(values):
             for title, header, cells in _per_value_tables(sections[0]["env"], values, rows):
-                parts.append(f"<h3>{html.escape(param)} = {html.escape(title)}</h3><table>")
-                parts.append("<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>")
-                parts += ["<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in cells]
-                parts.append("</table>")
+                parts += [f"<h3>{html.escape(param)} = {html.escape(title)}</h3><table>", *_html_rows(header, cells), "</table>"]
     parts.append("</body></html>")
     return "\n".join(parts)
 

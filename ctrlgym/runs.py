@@ -21,7 +21,7 @@ from typing import Any
 
 from ctrlgym.config import ExperimentConfig, load_config, save_config
 
-__all__ = ["RunDirError", "open_run_dir", "resolve_run_dir", "read_metrics", "write_json_atomic", "torch_save_atomic", "update_metrics"]
+__all__ = ["RunDirError", "open_run_dir", "resolve_run_dir", "read_metrics", "write_json_atomic", "torch_save_atomic", "update_metrics", "succeeded"]
 
 
 class RunDirError(FileNotFoundError):
@@ -80,6 +80,11 @@ def torch_save_atomic(obj: Any, path: str | Path) -> None:
     partial = path.with_name(path.name + ".partial")
     torch.save(obj, partial)
     os.replace(partial, path)
+
+
+def succeeded(per_seed: dict[str, Any]) -> dict[str, Any]:
+    """The seeds of a policy whose evaluation ran (failed jobs hold only ``{"failed": message}``)."""
+    return {seed: result for seed, result in per_seed.items() if "failed" not in result}
 
 
 def read_metrics(run_dir: Path) -> dict[str, Any]:

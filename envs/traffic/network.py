@@ -13,9 +13,14 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["TrafficLight", "SignalNetwork", "yellow_state", "VEHICLE_SPACING_M"]
+__all__ = ["TrafficLight", "SignalNetwork", "yellow_state", "is_green_phase", "VEHICLE_SPACING_M"]
 
 VEHICLE_SPACING_M = 7.5  # default car length (5 m) + minimum gap (2.5 m): lane capacity = length / 7.5
+
+
+def is_green_phase(state: str) -> bool:
+    """A green phase of a SUMO program: some link has right of way (G or g) and none shows yellow."""
+    return ("G" in state or "g" in state) and "y" not in state
 
 
 def yellow_state(from_state: str, to_state: str) -> str:
@@ -59,7 +64,7 @@ class SignalNetwork:
             if not programs:
                 raise ValueError(f"{net_file}: traffic light {tls.getID()} has no signal program")
             program = programs.get("0") or next(iter(programs.values()))
-            greens = tuple(p.state for p in program.getPhases() if ("G" in p.state or "g" in p.state) and "y" not in p.state)
+            greens = tuple(p.state for p in program.getPhases() if is_green_phase(p.state))
             if not greens:
                 raise ValueError(f"{net_file}: traffic light {tls.getID()} has no green phase in program {program.getID()}")
             movements, capacity = [], {}

@@ -24,6 +24,8 @@ import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ctrlgym.envs.traffic.network import is_green_phase
+
 __all__ = [
     "Scenario", "ScenarioError", "make_scenario", "resolve_scenario", "resco_scenario", "validate_routes", "actuated_programs",
     "sumo_home", "sumo_binary", "SCENARIO_KINDS", "RESCO_MAPS",
@@ -246,7 +248,7 @@ def actuated_programs(scenario: Scenario, min_green: float, max_green: float) ->
         for phase in logic.iter("phase"):
             state = phase.get("state")
             attributes = {"duration": phase.get("duration"), "state": state}
-            if ("G" in state or "g" in state) and "y" not in state:
+            if is_green_phase(state):
                 attributes.update(minDur=f"{min_green:g}", maxDur=f"{max_green:g}")
             ElementTree.SubElement(program, "phase", **attributes)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from ctrlgym.envs.traffic.network import SignalNetwork
+from ctrlgym.envs.traffic.network import SignalNetwork, is_green_phase
 from ctrlgym.envs.traffic.scenarios import Scenario, ScenarioError
 
 __all__ = ["QueueNetwork", "read_routes", "Trip"]
@@ -174,7 +174,7 @@ class QueueNetwork:
                 self.phase_duration[a, p] = duration
                 self.phase_min[a, p] = phase.minDur if phase.minDur is not None and phase.minDur >= 0 else duration
                 self.phase_max[a, p] = phase.maxDur if phase.maxDur is not None and phase.maxDur >= 0 else duration
-                self.phase_green[a, p] = any(c in "Gg" for c in phase.state) and "y" not in phase.state
+                self.phase_green[a, p] = is_green_phase(phase.state)
                 greens = self.network.lights[a].green_states
                 self.phase_green_index[a, p] = greens.index(phase.state) if phase.state in greens else -1
         for m, (a, link) in enumerate(zip(self.movement_light, self.movement_link)):

@@ -225,12 +225,12 @@ class InlineSimulation:
     _open = 0
 
     def __init__(self, simulation_kwargs: dict[str, Any], scenario_name: str) -> None:
-        if simulation_kwargs["backend"] == "libsumo" and InlineSimulation._open:
+        self._counted = simulation_kwargs["backend"] == "libsumo"  # traci drives its own SUMO process: no limit
+        if self._counted and InlineSimulation._open:
             raise ValueError(f"scenario {scenario_name}: libsumo runs one simulation per process and an inline env is open; use workers='process'")
         self.scenario_name, self.closed = scenario_name, False
         self.simulation = SumoSimulation(**simulation_kwargs)
-        InlineSimulation._open += simulation_kwargs["backend"] == "libsumo"
-        self._counted = simulation_kwargs["backend"] == "libsumo"
+        InlineSimulation._open += self._counted
 
     def _run(self, stage: str, call, *args) -> np.ndarray:
         if self.closed:

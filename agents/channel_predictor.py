@@ -87,6 +87,7 @@ class ChannelPredictor:
         self.network = ChannelPredictorNet(env.history, hidden).to(self.device)
         self.optimizer = torch.optim.Adam(self.network.parameters(), lr=learning_rate)
         self.num_timesteps = 0
+        self._last_obs: torch.Tensor | None = None  # where learn() continues from (saved in training checkpoints)
 
     # ------------------------------------------------------------------ prediction and precoding
     def predict(self, observations: torch.Tensor) -> torch.Tensor:
@@ -125,13 +126,14 @@ class ChannelPredictor:
         """Step ``env`` with the current predictor and fit it on every step's (observation, true
         channel) pairs until ``total_timesteps`` env steps (summed over the batch)."""
         self.env = env
-        observations, _ = env.reset(seed=seed + self.num_timesteps)
+        observations = self._last_obs if self._last_obs is not None else env.reset(seed=seed + self.num_timesteps)[0]
         while self.num_timesteps < total_timesteps:
             loss = self.loss(observations, env.true_channel())
             self.optimizer.zero_grad()
             loss.backward()
             self.optimizer.step()
             observations, _, _, _, info = env.step(self(observations))
+            self._last_obs = observations
             self.num_timesteps += env.num_envs
             returns = info["episode"]["r"][info["_episode"]].tolist() if "episode" in info else []
             if callback is not None:
@@ -139,8 +141,8 @@ class ChannelPredictor:
         return self
 
     def state_dict(self, with_replay: bool = True) -> dict[str, Any]:
-        """Everything needed to resume (``with_replay`` is accepted for the training loop; there is no replay)."""
-        return {
+        """Everything needed to resume; ``with_replay`` (a training checkpoint) adds where learn() stands (there is no replay)."""
+        state = {
             "algo": self.algo,
             "hyperparameters": self.hyperparameters,
             "history": self.env.history,
@@ -148,6 +150,9 @@ class ChannelPredictor:
             "optimizer": self.optimizer.state_dict(),
             "num_timesteps": self.num_timesteps,
         }
+        if with_replay:
+            state["last_obs"] = self._last_obs
+        return state
 
     def save(self, path: str | Path, with_replay: bool = True) -> None:
         """Write the predictor atomically to ``path``."""
@@ -165,4 +170,6 @@ class ChannelPredictor:
         agent.network.load_state_dict(state["network"])
         agent.optimizer.load_state_dict(state["optimizer"])
         agent.num_timesteps = state["num_timesteps"]
+        if state.get("last_obs") is not None:
+            agent._last_obs = state["last_obs"].to(env.device)
         return agent

@@ -95,6 +95,7 @@ class IndependentDQN:
         self.replay = ReplayBuffer(buffer_size, self.obs_shape, self.n_agents, self.device)
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
         self.num_timesteps, self.num_updates = 0, 0
+        self._last_obs: torch.Tensor | None = None  # where learn() continues from (saved in training checkpoints)
 
     # ------------------------------------------------------------------ the per-agent game
     def _setup_game(self, env: TorchVectorEnv) -> None:
@@ -167,8 +168,9 @@ class IndependentDQN:
         step count, ε, the last loss and the returns of the episodes that just ended."""
         if env.autoreset_mode != AutoresetMode.SAME_STEP:
             raise ValueError(f"{type(self).__name__}.learn needs autoreset_mode='same_step' (it stores the true final observations)")
-        observations, _ = env.reset(seed=seed + self.num_timesteps)
-        loss, iteration = float("nan"), 0
+        # a resumed agent continues from its last observations (the env restored with it); else a fresh reset
+        observations = self._last_obs if self._last_obs is not None else env.reset(seed=seed + self.num_timesteps)[0]
+        loss = float("nan")
         while self.num_timesteps < total_timesteps:
             epsilon = self.epsilon(self.num_timesteps / total_timesteps)
             actions = self.act(observations, epsilon)
@@ -177,10 +179,9 @@ class IndependentDQN:
             final = torch.where(done.reshape(-1, *[1] * (next_observations.dim() - 1)), info["final_obs"], next_observations)
             rewards = rewards.reshape(env.num_envs, -1).expand(-1, self.n_agents)
             self.replay.add(self._as_agents(observations), actions.reshape(env.num_envs, -1), rewards, self._as_agents(final), terminated.float())
-            observations = next_observations
+            observations = self._last_obs = next_observations
             self.num_timesteps += env.num_envs
-            iteration += 1
-            if len(self.replay) >= self.learning_starts and iteration % self.train_freq == 0:
+            if len(self.replay) >= self.learning_starts and (self.num_timesteps // env.num_envs) % self.train_freq == 0:
                 for _ in range(self.gradient_steps):
                     loss = self.train_step()
             if callback is not None:
@@ -202,13 +203,23 @@ class IndependentDQN:
             "num_updates": self.num_updates,
             "generator": self.generator.get_state(),
         }
-        if with_replay:
+        if with_replay:  # a training checkpoint: also where learn() stands
             state["replay"] = self.replay.state_dict()
+            state["last_obs"] = self._last_obs
         return state
 
     def save(self, path: str | Path, with_replay: bool = True) -> None:
         """Write the agent (and its replay buffer) atomically to ``path``."""
         torch_save_atomic(self.state_dict(with_replay), path)
+
+    def load_weights_from(self, path: str | Path) -> None:
+        """Start from the networks of an agent saved at ``path`` (fine-tuning: ``agent.init_from``);
+        the optimizer, replay and counters stay fresh."""
+        state = torch.load(path, map_location=self.device, weights_only=False)
+        if state["algo"] != self.algo or tuple(state["obs_shape"]) != self.obs_shape:
+            raise ValueError(f"{path} holds a {state['algo']} agent for observations {tuple(state['obs_shape'])}; this is {self.algo} for {self.obs_shape}")
+        self.q_network.load_state_dict(state["q_network"])
+        self.target_network.load_state_dict(state["q_network"])
 
     @classmethod
     def load(cls, path: str | Path, env: TorchVectorEnv, device: str | torch.device | None = None, **overrides: Any) -> IndependentDQN:
@@ -233,4 +244,6 @@ class IndependentDQN:
             agent.generator.set_state(state["generator"])
         if "replay" in state:
             agent.replay.load_state_dict(state["replay"])
+        if state.get("last_obs") is not None:
+            agent._last_obs = state["last_obs"].to(env.device)
         return agent

@@ -27,6 +27,7 @@ def _check(args: argparse.Namespace) -> None:
     from ctrlgym.checker import check_vector_env
     from ctrlgym.registry import get_entry, make_vector_env
 
+    args.env_id = get_entry(args.env_id).env_id  # "MultiClassQueue-v0" -> "ctrlgym/MultiClassQueue-v0"
     for mode in ("next_step", "same_step", "disabled"):
         env = make_vector_env(args.env_id, args.num_envs, device=args.device, autoreset_mode=mode)
         try:
@@ -47,7 +48,7 @@ def _check(args: argparse.Namespace) -> None:
 def _train(args: argparse.Namespace) -> None:
     from ctrlgym.training import train
 
-    run_dir = train(args.config, resume=args.resume, progress=not args.no_progress)
+    run_dir = train(args.config, resume=args.resume, progress=not args.no_progress, overwrite=args.overwrite)
     print(f"run directory: {run_dir}")
 
 
@@ -135,51 +136,60 @@ def _configs(args: argparse.Namespace) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ctrlgym", description="Batched torch RL control environments, agents and solvers.")
     parser.add_argument("--version", action="version", version=f"ctrlgym {_version()}")
-    commands = parser.add_subparsers(dest="command", required=True)
+    common = argparse.ArgumentParser(add_help=False)  # the flags every command takes
+    common.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    common.add_argument("--threads", type=int, default=None, metavar="N", help="intra-op threads of ctrlgym's hot paths (default 1; CTRLGYM_NUM_THREADS)")
+    subparsers = parser.add_subparsers(dest="command", required=True)
 
-    commands.add_parser("configs", help="list the experiment configs that ship with ctrlgym (run one by name)").set_defaults(run=_configs)
+    def command(name: str, **kwargs) -> argparse.ArgumentParser:
+        return subparsers.add_parser(name, parents=[common], **kwargs)
 
-    commands.add_parser("list", help="list the registered environments").set_defaults(run=_list)
+    command("configs", help="list the experiment configs that ship with ctrlgym (run one by name)").set_defaults(run=_configs)
 
-    check = commands.add_parser("check", help="run the conformance checkers on a registered env")
+    command("list", help="list the registered environments").set_defaults(run=_list)
+
+    check = command("check", help="run the conformance checkers on a registered env")
     check.add_argument("env_id")
     check.add_argument("--num-envs", type=int, default=4)
     check.add_argument("--device", default="cpu")
     check.set_defaults(run=_check)
 
-    train = commands.add_parser("train", help="train the agent of a YAML experiment config")
+    train = command("train", help="train the agent of a YAML experiment config")
     train.add_argument("config", type=Path, help="a YAML file, or the name of a shipped config (`ctrlgym configs`)")
     train.add_argument("--resume", action="store_true", help="continue from the newest checkpoints of the run")
+    train.add_argument("--overwrite", action="store_true", help="delete the run in output_dir and start again")
     train.set_defaults(run=_train)
 
-    evaluate = commands.add_parser("evaluate", help="evaluate a run's agent against the env's baselines")
+    evaluate = command("evaluate", help="evaluate a run's agent against the env's baselines")
     evaluate.add_argument("run_dir", type=Path, help="a run directory, or a config (agent: null evaluates baselines only)")
     evaluate.add_argument(
         "--env", default=None, help="evaluate on another env with the run's kwargs (e.g. trained on the traffic twin, evaluated on SUMO)"
     )
     evaluate.set_defaults(run=_evaluate)
 
-    solve = commands.add_parser("solve", help="exact and frozen-state DP on the env's exact model (config's solve section)")
+    solve = command("solve", help="exact and frozen-state DP on the env's exact model (config's solve section)")
     solve.add_argument("config", type=Path)
     solve.set_defaults(run=_solve)
 
-    report = commands.add_parser("report", help="write an HTML + Markdown report for runs")
+    report = command("report", help="write an HTML + Markdown report for runs")
     report.add_argument("run_dirs", type=Path, nargs="+")
     report.add_argument("-o", "--output", type=Path, default=Path("reports/report"), help="OUTPUT.html and OUTPUT.md")
     report.set_defaults(run=_report)
 
-    demo = commands.add_parser("demo", help="train PPO on MultiClassQueue, evaluate against baselines, report")
+    demo = command("demo", help="train PPO on MultiClassQueue, evaluate against baselines, report")
     demo.add_argument("--output-dir", type=Path, default=Path("runs/demo"))
     demo.add_argument("--timesteps", type=int, default=None, help="env steps per seed (default: the config's)")
     demo.set_defaults(run=_demo)
 
-    for sub in (train, evaluate, solve, demo):
-        sub.add_argument("--no-progress", action="store_true", help="hide progress bars")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.threads is not None:
+        from ctrlgym.threads import set_num_threads
+
+        set_num_threads(args.threads)
     from ctrlgym.config import ConfigError
     from ctrlgym.runs import RunDirError
 

@@ -7,14 +7,15 @@ defaults alone describe the demo experiment (PPO on ``MultiClassQueue``, three s
 from __future__ import annotations
 
 import inspect
+import typing
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, TypeAdapter, ValidationError, field_validator, model_validator
 
 __all__ = [
-    "ConfigError", "SB3_ALGOS", "sb3_class", "shipped_configs", "config_path", "EnvConfig", "AgentConfig", "EvaluationConfig", "SolveConfig", "ExperimentConfig", "load_config", "save_config",
+    "ConfigError", "sb3_algos", "shipped_configs", "config_path", "EnvConfig", "AgentConfig", "EvaluationConfig", "SolveConfig", "ExperimentConfig", "load_config", "save_config",
 ]  # fmt: skip
 
 
@@ -26,29 +27,85 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
-def _check_keywords(owner: str, target, keywords: dict[str, Any], reserved: set[str]) -> None:
-    """Raise if ``keywords`` names a parameter that ``target`` does not take (or that we set).
+class _AtKey(ValueError):
+    """A validator's error about one nested key (``kwargs.buffer_size``), shown after the field's own location."""
 
-    ``target`` is a callable, or a class: then the parameters of every ``__init__`` along its
-    bases count (a subclass passes ``**kwargs`` on to its base).
-    """
-    if isinstance(target, type):
-        parameters = {}
-        for base in target.__mro__:  # up the bases while each __init__ passes **kwargs on
-            if "__init__" not in base.__dict__ or base is object:
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+def _signatures(target) -> list:
+    """The callables whose parameters ``target`` takes: a callable, or for a class every
+    ``__init__`` up its bases while each passes ``**kwargs`` on."""
+    if not isinstance(target, type):
+        return [target]
+    found = []
+    for base in target.__mro__:
+        if "__init__" not in base.__dict__ or base is object:
+            continue
+        found.append(base.__init__)
+        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in inspect.signature(base.__init__).parameters.values()):
+            break
+    return found
+
+
+def takes_keyword(target, name: str) -> bool:
+    """Whether the callable or class ``target`` takes the keyword ``name`` (through its bases' ``**kwargs`` too)."""
+    return any(name in inspect.signature(function).parameters for function in _signatures(target))
+
+
+def _value_error(hint: Any, value: Any) -> str | None:
+    """Why ``value`` does not fit the type hint, or None (also for hints pydantic cannot check)."""
+    try:
+        adapter = TypeAdapter(hint)
+    except Exception:  # e.g. torch.device: not checkable here, the constructor checks it
+        return None
+    try:
+        adapter.validate_python(value)
+    except ValidationError as error:
+        return error.errors()[0]["msg"]
+    return None
+
+
+def _hints(function) -> dict[str, Any]:
+    """The parameter type hints of ``function`` that resolve here (one unresolvable hint, e.g. a
+    name imported only for type checkers, does not lose the others)."""
+    try:
+        return typing.get_type_hints(function)
+    except Exception:
+        pass
+    hints = {}
+    for name, parameter in inspect.signature(function).parameters.items():
+        annotation = parameter.annotation
+        if isinstance(annotation, str):
+            try:
+                annotation = eval(annotation, getattr(function, "__globals__", {}))  # noqa: S307 (the library's own annotations)
+            except Exception:
                 continue
-            own = inspect.signature(base.__init__).parameters
-            parameters.update(own)
-            if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in own.values()):
-                break
-    else:
-        parameters = dict(inspect.signature(target).parameters)
-    for key in keywords:
+        if annotation is not inspect.Parameter.empty:
+            hints[name] = annotation
+    return hints
+
+
+def _check_keywords(owner: str, target, keywords: dict[str, Any], reserved: set[str], prefix: str) -> None:
+    """Raise if ``keywords`` names a parameter that ``target`` does not take (or that we set),
+    or gives a value that does not fit its type hint; the error names ``prefix.key``."""
+    parameters: dict[str, inspect.Parameter] = {}
+    hints: dict[str, Any] = {}
+    for function in reversed(_signatures(target)):  # a subclass's parameters and hints win
+        parameters.update(inspect.signature(function).parameters)
+        hints.update(_hints(function))
+    for key, value in keywords.items():
+        where = f"{prefix}.{key}"
         if key in reserved:
-            raise ValueError(f"{key!r} is set by ctrlgym, not in {owner}")
+            raise _AtKey(where, f"{key!r} is set by ctrlgym, not in {owner}")
         if key not in parameters:
             allowed = sorted(set(parameters) - reserved - {"self", "args", "kwargs"})
-            raise ValueError(f"unknown key {key!r} for {owner}; allowed: {', '.join(allowed)}")
+            raise _AtKey(where, f"unknown key {key!r} for {owner}; allowed: {', '.join(allowed)}")
+        problem = _value_error(hints[key], value) if key in hints else None
+        if problem is not None:
+            raise _AtKey(where, f"{problem}, got {value!r}")
 
 
 class EnvConfig(_Strict):
@@ -62,30 +119,26 @@ class EnvConfig(_Strict):
         from ctrlgym.registry import get_entry
 
         entry = get_entry(self.id)
-        _check_keywords(f"env {self.id}", entry.vector_cls, self.kwargs, {"num_envs", "device", "autoreset_mode"})
+        _check_keywords(f"env {self.id}", entry.vector_cls, self.kwargs, {"num_envs", "device", "autoreset_mode"}, "kwargs")
         return self
 
 
-PPO_DEFAULTS = {"n_steps": 128, "batch_size": 256, "learning_rate": 3e-4, "ent_coef": 0.01, "gamma": 0.99}
-AGENT_ALGOS = ("ppo", "sac", "dqn", "nash_dqn", "channel_predictor")
-SB3_ALGOS = ("ppo", "sac")
+def sb3_algos() -> tuple[str, ...]:
+    """The registered algorithms trained through Stable-Baselines3."""
+    from ctrlgym.algorithms import registered_algorithms
 
-
-def sb3_class(algo: str):
-    """The Stable-Baselines3 class of an SB3 algo name."""
-    from stable_baselines3 import PPO, SAC
-
-    return {"ppo": PPO, "sac": SAC}[algo]
+    return tuple(name for name, entry in registered_algorithms().items() if entry.sb3)
 
 
 class AgentConfig(_Strict):
-    algo: Literal[AGENT_ALGOS] = Field(  # type: ignore[valid-type]
+    algo: str = Field(
         "ppo",
-        description="ppo or sac (Stable-Baselines3); dqn (independent DQN), nash_dqn or channel_predictor (ctrlgym.agents)",
+        description="a registered algorithm (ctrlgym.algorithms): ppo, sac (Stable-Baselines3); dqn, nash_dqn, channel_predictor (ctrlgym.agents)",
     )
     policy: str = Field("MlpPolicy", description="SB3 policy class name (ppo, sac)")
     total_timesteps: int = Field(100_000, ge=1, description="env steps per seed (summed over the batch)")
     checkpoint_every: int = Field(10_000, ge=1, description="env steps between checkpoints")
+    checkpoint_keep: int = Field(2, ge=1, description="complete checkpoints kept per seed (older ones are deleted)")
     device: str = Field("cpu", description="torch device of the agent's networks")
     normalize_reward: bool = Field(
         True, description="ppo, sac: scale rewards by a running std of the discounted return (SB3 VecNormalize); actions unaffected"
@@ -97,19 +150,28 @@ class AgentConfig(_Strict):
         None, description="keyword arguments of the algorithm (ppo default: a small PPO; dqn/nash_dqn: the agent's defaults)"
     )
 
+    @field_validator("algo")
+    @classmethod
+    def _registered(cls, algo: str) -> str:
+        from ctrlgym.algorithms import get_algorithm
+
+        get_algorithm(algo)
+        return algo
+
     @model_validator(mode="after")
     def _known_hyperparameters(self) -> AgentConfig:
-        if self.hyperparameters is None:
-            self.hyperparameters = dict(PPO_DEFAULTS) if self.algo == "ppo" else {}
-        if self.init_from is not None and self.algo not in ("dqn", "nash_dqn"):
-            raise ValueError("init_from is for dqn and nash_dqn agents")
-        if self.algo in SB3_ALGOS:
-            reserved = {"policy", "env", "seed", "device", "tensorboard_log", "verbose", "_init_setup_model"}
-            _check_keywords(f"agent {self.algo}", sb3_class(self.algo).__init__, self.hyperparameters, reserved)
-        else:
-            from ctrlgym.agents import AGENTS
+        from ctrlgym.algorithms import get_algorithm
 
-            _check_keywords(f"agent {self.algo}", AGENTS[self.algo], self.hyperparameters, {"env", "seed", "device"})
+        algorithm = get_algorithm(self.algo)
+        if self.hyperparameters is None:
+            self.hyperparameters = dict(algorithm.defaults)
+        if self.init_from is not None and not hasattr(algorithm.load(), "load_weights_from"):
+            raise ValueError(f"init_from is for agents that start from saved weights (dqn, nash_dqn), not {self.algo}")
+        if algorithm.sb3:
+            reserved = {"policy", "env", "seed", "device", "tensorboard_log", "verbose", "_init_setup_model"}
+            _check_keywords(f"agent {self.algo}", algorithm.load().__init__, self.hyperparameters, reserved, "hyperparameters")
+        else:
+            _check_keywords(f"agent {self.algo}", algorithm.load(), self.hyperparameters, {"env", "seed", "device"}, "hyperparameters")
         return self
 
 
@@ -176,15 +238,69 @@ class ExperimentConfig(_Strict):
             self.evaluation.baselines = list(known)
         for name in self.evaluation.baselines:
             if name not in known:
-                raise ValueError(f"unknown baseline {name!r} for {self.env.id}; known: {', '.join(sorted(known))}")
+                raise _AtKey("evaluation.baselines", f"unknown baseline {name!r} for {self.env.id}; known: {', '.join(sorted(known))}")
         if self.evaluation.sweep:
-            _check_keywords(f"evaluation.sweep of env {self.env.id}", get_entry(self.env.id).vector_cls, self.evaluation.sweep, {"num_envs", "device", "autoreset_mode"})
+            param, values = next(iter(self.evaluation.sweep.items()))
+            for value in values:  # each swept value must be a valid env kwarg
+                _check_keywords(f"env {self.env.id}", get_entry(self.env.id).vector_cls, {param: value}, {"num_envs", "device", "autoreset_mode"}, "evaluation.sweep")
         return self
+
+    @model_validator(mode="after")
+    def _whole_batches(self) -> ExperimentConfig:
+        if self.agent is not None and self.agent.total_timesteps % self.env.num_envs:
+            raise _AtKey(
+                "agent.total_timesteps",
+                f"{self.agent.total_timesteps} is not a multiple of env.num_envs={self.env.num_envs} (each batch step takes num_envs steps)",
+            )
+        return self
+
+    _source: str = PrivateAttr("config")
+
+    def __eq__(self, other: object) -> bool:  # the same settings, wherever they were read from
+        return isinstance(other, ExperimentConfig) and self.model_dump() == other.model_dump()
+
+    @property
+    def source(self) -> str:
+        """Where the config came from (its file), for error messages."""
+        return self._source
+
+    def make_env(self, num_envs: int | None = None, env_id: str | None = None, **overrides: Any):
+        """The config's native batch (``env.num_envs`` copies unless given); a device or kwarg
+        the env rejects is a ``ConfigError`` naming the file and ``env.device`` / ``env.kwargs``."""
+        from ctrlgym.registry import make_vector_env
+        from ctrlgym.vector_env import resolve_device
+
+        try:
+            resolve_device(self.env.device)
+        except (RuntimeError, ValueError) as error:
+            raise self.error("env.device", error) from None
+        kwargs = {**self.env.kwargs, **overrides}
+        try:
+            return make_vector_env(env_id or self.env.id, num_envs or self.env.num_envs, device=self.env.device, **kwargs)
+        except (TypeError, ValueError) as error:
+            raise self.error("env.kwargs", error) from None
+
+    def check_agent_device(self) -> None:
+        """``ConfigError`` naming ``agent.device`` if this torch cannot use it (SB3 would fall back to the CPU silently)."""
+        from ctrlgym.vector_env import resolve_device
+
+        try:
+            resolve_device(self.agent.device)
+        except (RuntimeError, ValueError) as error:
+            raise self.error("agent.device", error) from None
+
+    def error(self, key: str, message: Any) -> ConfigError:
+        """A ``ConfigError`` naming this config's file and ``key`` (e.g. an env kwarg the env rejected)."""
+        return ConfigError(f"{self._source}: {key}: {' '.join(str(message).split())}")
 
 
 def _one_line(error: ValidationError, source: str) -> ConfigError:
     first = error.errors()[0]
-    where = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    parts = [str(part) for part in first["loc"]]
+    at_key = first.get("ctx", {}).get("error")
+    if isinstance(at_key, _AtKey):
+        parts.append(at_key.key)
+    where = ".".join(parts) or "(top level)"
     message = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         message = "unknown key"
@@ -196,10 +312,16 @@ def parse_config(data: dict[str, Any], source: str = "config") -> ExperimentConf
     """Validate a config dict; ``ConfigError`` naming ``source`` and the key on failure."""
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping at the top level, got {type(data).__name__}")
+    if not data:
+        raise ConfigError(f"{source}: the config is empty; it needs at least env.id (`ctrlgym list` names the envs, `ctrlgym configs` shows examples)")
     try:
-        return ExperimentConfig.model_validate(data)
+        config = ExperimentConfig.model_validate(data)
     except ValidationError as error:
         raise _one_line(error, source) from None
+    if not isinstance(data.get("env"), dict) or "id" not in data["env"]:
+        raise ConfigError(f"{source}: env.id: missing; name the env to use (`ctrlgym list`)")
+    config._source = source
+    return config
 
 
 def shipped_configs() -> dict[str, Path]:

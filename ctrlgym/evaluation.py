@@ -17,7 +17,8 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from ctrlgym.config import SB3_ALGOS, ExperimentConfig, sb3_class
+from ctrlgym.algorithms import get_algorithm
+from ctrlgym.config import ExperimentConfig, takes_keyword
 from ctrlgym.policies import Policy, SB3Policy
 from ctrlgym.registry import get_entry, make_vector_env
 from ctrlgym.runs import RunDirError, open_run_dir, read_metrics, resolve_run_dir, succeeded, update_metrics, write_json_atomic
@@ -106,13 +107,13 @@ def _agent_policy(run_dir: Path, config: ExperimentConfig, seed: int) -> Callabl
     path = final_model_path(run_dir / f"seed_{seed}", config.agent.algo)
     if not path.is_file():
         raise RunDirError(f"{path} is missing: training of seed {seed} has not finished (ctrlgym train CONFIG --resume)")
-    if config.agent.algo in SB3_ALGOS:
-        model = sb3_class(config.agent.algo).load(path, device=config.agent.device)
+    algorithm = get_algorithm(config.agent.algo)
+    if algorithm.sb3:
+        model = algorithm.load().load(path, device=config.agent.device)
         return lambda env: SB3Policy(model)
-    from ctrlgym.agents import AGENTS
-
-    overrides = {"buffer_size": 1} if config.agent.algo in ("dqn", "nash_dqn") else {}  # no replay needed to act
-    return lambda env: AGENTS[config.agent.algo].load(path, env, device=config.agent.device, **overrides)
+    agent_class = algorithm.load()
+    overrides = {"buffer_size": 1} if takes_keyword(agent_class, "buffer_size") else {}  # no replay needed to act
+    return lambda env: agent_class.load(path, env, device=config.agent.device, **overrides)
 
 
 def evaluate_run(run_dir: str | Path, progress: bool = True, env_id: str | None = None) -> dict[str, Any]:
@@ -137,6 +138,7 @@ def evaluate_run(run_dir: str | Path, progress: bool = True, env_id: str | None 
     missing = [name for name in config.evaluation.baselines if name not in entry.baselines]
     if missing:
         raise ValueError(f"{env_id} has no baselines {missing} (it has {sorted(entry.baselines)}); set evaluation.baselines")
+    config.make_env(1, env_id).close()  # a kwarg or device the env rejects: one error naming the config's key, before any job
     sweep = config.evaluation.sweep if env_id == get_entry(config.env.id).env_id else None
     param, values = next(iter(sweep.items())) if sweep else (None, [])
     settings = [{}] + [{param: value} for value in values]

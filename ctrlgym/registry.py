@@ -30,6 +30,7 @@ class Baseline:
 
     make: Callable[[TorchVectorEnv, int], Any]
     env_kwargs: dict[str, Any] = field(default_factory=dict)
+    description: str = ""  # one line for reports: what the policy does
 
 
 @dataclass(frozen=True)

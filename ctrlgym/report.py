@@ -1,9 +1,14 @@
 """Evaluation reports: one self-contained HTML file (plots embedded) and a Markdown twin.
 
-Per run: learning curves (mean over seeds ± 95% CI band) and a policy comparison (mean
-evaluation return over seeds ± 95% CI, Student t with n−1 degrees of freedom). Runs evaluated
-over a sweep of an env parameter (``evaluation.sweep``) share one plot and table of the metric
-against that parameter.
+A header says what produced the report (ctrlgym version, commit, date) and how to read it. Per
+run: its setup (env and arguments, agent and hyperparameters, seeds x episodes, training steps
+and wall time), learning curves (training return, mean over seeds ± 95% CI band), and a policy
+comparison: each policy's one-line description, the interquartile mean (IQM) of its evaluation
+returns over seeds x episodes with a stratified-bootstrap 95% CI (:mod:`ctrlgym.statistics`,
+Agarwal et al. 2021) beside the mean, a sentence on which differences the CIs support with the
+probability of improvement, and every metric with its meaning and unit. Several runs get a
+table comparing them; runs evaluated over a sweep of an env parameter (``evaluation.sweep``)
+share one plot and table of the metric against that parameter.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import numpy as np  # noqa: E402
 from scipy import stats  # noqa: E402
 
 from ctrlgym.runs import RunDirError, open_run_dir, read_metrics, succeeded  # noqa: E402
+from ctrlgym.statistics import intervals_overlap, probability_of_improvement_ci, summarize  # noqa: E402
 
 __all__ = ["mean_ci", "write_report"]
 
@@ -56,7 +62,7 @@ def _learning_curve_plot(name: str, training: dict[str, Any]) -> str | None:
         half = resampled.std(axis=0, ddof=1) / np.sqrt(len(curves)) * stats.t.ppf(0.975, len(curves) - 1)
         axis.fill_between(grid, centre - half, centre + half, color="tab:blue", alpha=0.2, label="95% CI")
     axis.plot(grid, centre, color="tab:blue", label=f"mean of {len(curves)} seeds")
-    axis.set(xlabel="env steps", ylabel="episode return", title=f"{name}: learning curve")
+    axis.set(xlabel="env steps", ylabel="training episode return", title=f"{name}: training return (exploring policy, training seeds)")
     axis.legend(loc="lower right")
     axis.grid(alpha=0.3)
     return _png(figure)
@@ -85,7 +91,14 @@ def _metric_order(env_id: str, names) -> list[str]:
     return [n for n in preferred if n in names] + sorted(names - set(preferred))
 
 
+def _scores(per_seed: dict[str, Any]) -> np.ndarray:
+    """Evaluation returns over seeds x episodes (one run each, one task) of the seeds that ran."""
+    return np.asarray([value for result in per_seed.values() for value in result.get("episode_returns", [result["mean_return"]])], dtype=float)
+
+
 def _comparison(evaluation: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per policy that ran: mean over seeds ± t CI, IQM over seeds x episodes with its
+    bootstrap CI, the per-metric means; sorted by IQM, best first."""
     rows = []
     for policy, per_seed in evaluation["policies"].items():
         per_seed = succeeded(per_seed)
@@ -93,18 +106,46 @@ def _comparison(evaluation: dict[str, Any]) -> list[dict[str, Any]]:
             continue
         returns = [result["mean_return"] for result in per_seed.values()]
         mean, half = mean_ci(returns)
+        scores = _scores(per_seed)
+        summary = summarize(scores)
         metric_names = sorted({key for result in per_seed.values() for key in result["metrics"]})
         metrics = {key: float(np.mean([r["metrics"][key] for r in per_seed.values() if key in r["metrics"]])) for key in metric_names}
-        rows.append({"policy": policy, "mean": mean, "ci": half, "seeds": len(returns), "metrics": metrics})
-    return sorted(rows, key=lambda row: -row["mean"])
+        rows.append({
+            "policy": policy, "mean": mean, "ci": half, "seeds": len(returns), "episodes": int(scores.size // len(returns)),
+            "iqm": summary["iqm"], "low": summary["low"], "high": summary["high"], "scores": scores, "metrics": metrics,
+        })  # fmt: skip
+    return sorted(rows, key=lambda row: -row["iqm"])
+
+
+def _verdict(rows: list[dict[str, Any]]) -> str:
+    """Which differences the evidence supports: the best policy by IQM, the policies whose CIs
+    overlap its own (not told apart), and P(best > each other) with its CI."""
+    if len(rows) < 2:
+        return ""
+    best = rows[0]
+    tied = [row["policy"] for row in rows[1:] if intervals_overlap((best["low"], best["high"]), (row["low"], row["high"]))]
+    parts = [f"Best by IQM: {best['policy']}."]
+    if tied:
+        parts.append(f"Its 95% CI overlaps those of {', '.join(tied)}: these cannot be told apart on this evidence.")
+    else:
+        parts.append("Its 95% CI overlaps no other policy's: it is better than every other here.")
+    chances = []
+    for row in rows[1:4]:
+        point, low, high = probability_of_improvement_ci(best["scores"], row["scores"], reps=500)
+        chances.append(f"P({best['policy']} > {row['policy']}) = {point:.2f} [{low:.2f}, {high:.2f}]")
+    return " ".join(parts) + " " + "; ".join(chances) + "."
 
 
 def _comparison_plot(name: str, rows: list[dict[str, Any]], agent: str) -> str:
-    figure, axis = plt.subplots(figsize=(6, 3.5))
+    """Horizontal bars (labels never overlap) of each policy's IQM with its bootstrap 95% CI."""
+    figure, axis = plt.subplots(figsize=(7, 0.8 + 0.38 * len(rows)))
     colours = ["tab:orange" if row["policy"] == agent else "tab:gray" for row in rows]
-    axis.bar([row["policy"] for row in rows], [row["mean"] for row in rows], yerr=[row["ci"] for row in rows], color=colours, capsize=6)
-    axis.set(ylabel="mean episode return", title=f"{name}: policies on the same evaluation seeds (±95% CI)")
-    axis.grid(axis="y", alpha=0.3)
+    iqms = np.array([row["iqm"] for row in rows])
+    errors = np.array([[row["iqm"] - row["low"] for row in rows], [row["high"] - row["iqm"] for row in rows]])
+    axis.barh([row["policy"] for row in rows], iqms, xerr=errors, color=colours, capsize=4)
+    axis.invert_yaxis()
+    axis.set(xlabel="evaluation return: IQM over seeds x episodes (95% bootstrap CI)", title=f"{name}: policies on the same evaluation seeds")
+    axis.grid(axis="x", alpha=0.3)
     return _png(figure)
 
 
@@ -209,6 +250,8 @@ def _sweep_plot(param: str, metric: str, values: list[Any], rows: list[dict[str,
         style = {"linewidth": 2.2, "marker": "o"} if row["agent"] else {"linewidth": 1.0, "marker": ".", "alpha": 0.8}
         line = axis.plot(x, means, label=row["label"], **style)[0]
         axis.fill_between(x, means - halves, means + halves, color=line.get_color(), alpha=0.12)
+    if x.min() > 0 and x.max() / x.min() > 10:  # values spanning decades (e.g. speeds 3-120 km/h)
+        axis.set_xscale("log")
     axis.set(xlabel=param, ylabel=metric, title=f"{metric} vs {param} (mean over seeds ± 95% CI)")
     axis.grid(alpha=0.3)
     axis.legend(fontsize=7, ncol=2)
@@ -220,6 +263,27 @@ def _sweep_table(values: list[Any], rows: list[dict[str, Any]]) -> tuple[list[st
     return header, [[row["label"], *(f"{m:.3f} ± {h:.3f}" for m, h in row["cells"])] for row in rows]
 
 
+def _descriptions(env_id: str, agent: str | None) -> tuple[dict[str, str], dict[str, str]]:
+    """(policy -> one-line description, metric -> meaning and unit) from the registries."""
+    policies, metrics = {}, {}
+    try:
+        from ctrlgym.registry import get_entry
+
+        entry = get_entry(env_id)
+        policies = {name: baseline.description for name, baseline in entry.baselines.items()}
+        metrics = dict(getattr(entry.vector_cls, "metric_descriptions", {}))
+    except Exception:  # an env whose family is not installed here: names only
+        pass
+    if agent:
+        from ctrlgym.algorithms import get_algorithm
+
+        try:
+            policies[agent] = get_algorithm(agent).description
+        except ValueError:
+            pass
+    return policies, metrics
+
+
 def _run_section(run_dir: Path) -> dict[str, Any]:
     run_dir, config = open_run_dir(run_dir)
     metrics = read_metrics(run_dir)
@@ -229,18 +293,25 @@ def _run_section(run_dir: Path) -> dict[str, Any]:
     rows = _comparison(metrics["evaluation"]) if "evaluation" in metrics else []
     solve = metrics.get("solve")
     transfer = [(env_id, _comparison(result)) for env_id, result in metrics.get("transfer", {}).items()]
+    agent = evaluation["agent"] if evaluation else None
+    descriptions, metric_descriptions = _descriptions(config.env.id, agent)
+    training = metrics.get("training", {})
     return {
         "name": config.name,
         "run_dir": str(run_dir),
         "env": config.env.id,
         "env_kwargs": dict(config.env.kwargs),
-        "agent": evaluation["agent"] if evaluation else None,
+        "agent": agent,
+        "hyperparameters": dict(config.agent.hyperparameters or {}) if config.agent is not None else {},
+        "seeds": list(config.seeds),
+        "episodes": config.evaluation.episodes,
+        "wall_time_s": sum(seed.get("wall_time_s", 0.0) for seed in training.values()),
+        "descriptions": descriptions,
+        "metric_descriptions": metric_descriptions,
         "rows": rows,
-        "curve_png": _learning_curve_plot(config.name, metrics.get("training", {})),
+        "curve_png": _learning_curve_plot(config.name, training),
         "comparison_png": (
-            _comparison_plot(config.name if rows else f"{config.name} on {transfer[0][0]}", rows or transfer[0][1], evaluation["agent"])
-            if evaluation
-            else None
+            _comparison_plot(config.name if rows else f"{config.name} on {transfer[0][0]}", rows or transfer[0][1], agent) if evaluation else None
         ),
         "solve": solve,
         "solve_png": _solve_plot(config.name, solve) if solve else None,
@@ -252,6 +323,11 @@ def _run_section(run_dir: Path) -> dict[str, Any]:
     }
 
 
+def _regret(percent: float) -> str:
+    """Regret in % to 4 decimals; a value that rounds to zero (solver tolerance, either sign) prints 0.0000."""
+    return "0.0000" if abs(percent) < 5e-5 else f"{percent:.4f}"
+
+
 def _solve_table(solve: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     header = ["method", "T", "seconds", "fraction of VI time", "regret %"]
     cells = [
@@ -260,7 +336,7 @@ def _solve_table(solve: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
             str(row["period"]) if row["period"] is not None else "-",
             f"{row['seconds']:.3f}",
             f"{row['fraction_of_vi_time']:.2f}" if row["fraction_of_vi_time"] is not None else "-",
-            f"{row['regret_percent']:.4f}",
+            _regret(row["regret_percent"]),
         ]
         for row in solve["rows"]
     ]
@@ -274,35 +350,104 @@ def _solve_summary(solve: dict[str, Any]) -> str:
     )
 
 
+def _interval(row: dict[str, Any]) -> str:
+    return f"{row['iqm']:.2f} [{row['low']:.2f}, {row['high']:.2f}]"
+
+
 def _table(section: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     """Header and formatted cells of a run's policy table (shared by HTML and Markdown)."""
     metric_names = _metric_order(section.get("env", ""), {key for row in section["rows"] for key in row["metrics"]})
-    header = ["policy", "mean return", "±95% CI", "seeds", *metric_names]
+    header = ["policy", "what it is", "IQM return [95% CI]", "mean return ± 95% CI", "seeds × episodes", *metric_names]
+    descriptions = section.get("descriptions", {})
     cells = [
-        [row["policy"], f"{row['mean']:.2f}", f"{row['ci']:.2f}", str(row["seeds"]), *(f"{row['metrics'].get(name, float('nan')):.3f}" for name in metric_names)]
+        [
+            row["policy"], descriptions.get(row["policy"], ""), _interval(row),
+            f"{row['mean']:.2f} ± {row['ci']:.2f}" if row["seeds"] > 1 else f"{row['mean']:.2f} (1 seed: no CI)",
+            f"{row['seeds']} × {row['episodes']}", *(f"{row['metrics'].get(name, float('nan')):.3f}" for name in metric_names),
+        ]  # fmt: skip
         for row in section["rows"]
     ]
     return header, cells
 
 
-def _summary(section: dict[str, Any], env: str | None = None) -> str:
-    agent = f"agent {section['agent']} ({section['timesteps']} steps per seed)" if section["agent"] else "baselines only"
-    if env is not None:
-        return f"Evaluated on {env}, trained on {section['env']}: {agent}, run {section['run_dir']}."
+def _setup(section: dict[str, Any], env: str | None = None) -> str:
+    """What was compared, how and on what: env and its arguments, agent and hyperparameters, seeds, episodes, compute."""
     kwargs = ", ".join(f"{k}={v}" for k, v in section.get("env_kwargs", {}).items())
-    return f"Env {section['env']}" + (f" ({kwargs})" if kwargs else "") + f", {agent}, run {section['run_dir']}."
+    where = f"Evaluated on {env}, trained on {section['env']}" if env is not None else f"Env {section['env']}"
+    parts = [where + (f" ({kwargs})" if kwargs else "") + "."]
+    if section["agent"]:
+        hyper = ", ".join(f"{k}={v}" for k, v in section.get("hyperparameters", {}).items())
+        seconds = section.get("wall_time_s", 0.0)
+        spent = f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
+        parts.append(f"Agent {section['agent']}" + (f" ({hyper})" if hyper else "") + f": {section['timesteps']:,} training steps per seed, {spent} of training in all.")
+    else:
+        parts.append("Baselines only (no agent trained).")
+    seeds = section.get("seeds", [])
+    parts.append(f"Every policy ran on the same {len(seeds)} evaluation seeds × {section.get('episodes', '?')} episodes; run directory {section['run_dir']}.")
+    return " ".join(parts)
+
+
+def _metric_legend(section: dict[str, Any]) -> list[str]:
+    """'name: meaning (unit)' for the return and every metric in the run's tables."""
+    names = _metric_order(section.get("env", ""), {key for row in section["rows"] for key in row["metrics"]})
+    known = section.get("metric_descriptions", {})
+    lines = ["return: sum of rewards over an episode (over agents too), on the evaluation seeds, greedy/deterministic actions; higher is better"]
+    lines += [f"{name}: {known.get(name, 'per-step mean of the env info value')}" for name in names]
+    return lines
 
 
 def _tables(section: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
     """(summary, header, cells) of each table a run section shows: evaluation, then solvers."""
     tables = []
     if section["rows"]:
-        tables.append((_summary(section), *_table(section)))
+        tables.append((_setup(section), *_table(section)))
     for env, rows in section["transfer"]:
-        tables.append((_summary(section, env), *_table({"rows": rows, "env": env})))
+        tables.append((_setup(section, env), *_table({**section, "rows": rows, "env": env})))
     if section["solve"]:
         tables.append((_solve_summary(section["solve"]), *_solve_table(section["solve"])))
     return tables
+
+
+def _runs_table(sections: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]] | None:
+    """With several runs: one line per run (env, agent, compute, best policy, the agent's IQM and rank)."""
+    if len(sections) < 2:
+        return None
+    header = ["run", "env", "agent", "steps per seed", "best policy (IQM)", "agent IQM [95% CI]", "agent rank"]
+    cells = []
+    for section in sections:
+        rows = section["rows"] or (section["transfer"][0][1] if section["transfer"] else [])
+        ranked = [row["policy"] for row in rows]
+        agent_row = next((row for row in rows if row["policy"] == section["agent"]), None)
+        cells.append([
+            section["name"], section["env"], section["agent"] or "-", f"{section['timesteps']:,}" if section["agent"] else "-",
+            f"{rows[0]['policy']} {rows[0]['iqm']:.2f}" if rows else "-", _interval(agent_row) if agent_row else "-",
+            f"{ranked.index(section['agent']) + 1} of {len(ranked)}" if agent_row else "-",
+        ])  # fmt: skip
+    return header, cells
+
+
+def _provenance() -> str:
+    import datetime
+    import subprocess
+
+    from ctrlgym.cli import _version
+
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5, cwd=Path(__file__).parent).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return f"Written {date} by ctrlgym {_version()}" + (f" (commit {commit})" if commit else " (not a git checkout)") + "."
+
+
+HOW_TO_READ = (
+    "How to read this report: policies are ranked by the interquartile mean (IQM: the mean of the middle 50%) of their "
+    "evaluation returns over seeds × episodes, with a 95% stratified-bootstrap confidence interval (Agarwal et al. 2021); "
+    "the mean ± t-interval over seeds is shown beside it. Where two CIs overlap, the data do not tell those policies apart. "
+    "P(A > B) is the probability that a random evaluation episode of A scores above one of B. Learning curves show the "
+    "training return of the exploring policy on the training seeds; tables show the evaluation return of the greedy "
+    "(deterministic) policy on separate evaluation seeds, so the two need not agree."
+)
 
 
 def _md_rows(header: list[str], cells: list[list[str]]) -> list[str]:
@@ -316,54 +461,73 @@ def _html_rows(header: list[str], cells: list[list[str]]) -> list[str]:
             *("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in cells)]  # fmt: skip
 
 
-def _markdown(sections: list[dict[str, Any]]) -> str:
-    lines = ["# ctrlgym evaluation report", ""]
+def _blocks(sections: list[dict[str, Any]]) -> list[tuple]:
+    """The report as a list of blocks, rendered alike to Markdown and HTML: ("h1"|"h2"|"h3"|"p"|"failed", text),
+    ("table", header, cells), ("list", items), ("img", name, base64 png; HTML only)."""
+    blocks: list[tuple] = [("h1", "ctrlgym evaluation report"), ("p", _provenance()), ("p", HOW_TO_READ)]
+    runs = _runs_table(sections)
+    if runs:
+        blocks += [("h2", "Runs compared"), ("table", *runs)]
     for section in sections:
-        lines += [f"## {section['name']}", ""]
-        tables = _tables(section)
-        for summary, header, cells in tables:
-            lines += [summary, "", *_md_rows(header, cells), ""]
-        lines += [f"- {failure}" for failure in section["failures"]] + ([""] if section["failures"] else [])
+        blocks.append(("h2", section["name"]))
+        for summary, header, cells in _tables(section):
+            blocks += [("p", summary), ("table", header, cells)]
+        for rows in [section["rows"], *(rows for _, rows in section["transfer"])]:
+            if _verdict(rows):
+                blocks.append(("p", _verdict(rows)))
+        if section["rows"] or section["transfer"]:
+            blocks.append(("list", _metric_legend(section)))
+        blocks += [("failed", failure) for failure in section["failures"]]
+        blocks += [("img", key, section[key]) for key in ("curve_png", "comparison_png", "solve_png") if section[key]]
     sweep = _sweep_rows(sections)
     if sweep:
         param, metric, values, rows = sweep
-        header, cells = _sweep_table(values, rows)
-        lines += [f"## {metric} vs {param}", "", "Mean over seeds ± 95% CI at each value.", ""]
-        lines += [*_md_rows(header, cells), ""]
+        blocks += [("h2", f"{metric} vs {param}"), ("p", "Mean over seeds ± 95% CI at each value."), ("table", *_sweep_table(values, rows))]
+        plot = _grouped_bars(param, metric, values, rows) if _categorical(values) else _sweep_plot(param, metric, values, rows)
+        blocks.append(("img", "sweep", plot))
         if _categorical(values):
             for title, header, cells in _per_value_tables(sections[0]["env"], values, rows):
-                lines += [f"### {param} = {title}", "", *_md_rows(header, cells), ""]
+                blocks += [("h3", f"{param} = {title}"), ("table", header, cells)]
+    return blocks
+
+
+def _markdown(blocks: list[tuple]) -> str:
+    lines: list[str] = []
+    for kind, *content in blocks:
+        if kind in ("h1", "h2", "h3"):
+            lines += ["#" * int(kind[1]) + " " + content[0], ""]
+        elif kind in ("p", "failed"):
+            lines += [content[0], ""]
+        elif kind == "table":
+            lines += [*_md_rows(*content), ""]
+        elif kind == "list":
+            lines += [*(f"- {item}" for item in content[0]), ""]
     return "\n".join(lines)
 
 
-def _html(sections: list[dict[str, Any]]) -> str:
-    parts = [
-        "<!doctype html><html><head><meta charset='utf-8'><title>ctrlgym report</title>",
-        "<style>body{font-family:sans-serif;max-width:960px;margin:auto;padding:1em}"
-        "table{border-collapse:collapse;display:block;overflow-x:auto;max-width:100%}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}"
-        "td:first-child,th:first-child{text-align:left}img{max-width:100%}.failed{color:#a00}</style></head><body>",
-        "<h1>ctrlgym evaluation report</h1>",
-    ]
-    for section in sections:
-        parts.append(f"<h2>{html.escape(section['name'])}</h2>")
-        tables = _tables(section)
-        for summary, header, cells in tables:
-            parts += [f"<p>{html.escape(summary)}</p><table>", *_html_rows(header, cells), "</table>"]
-        parts += [f"<p class='failed'>{html.escape(failure)}</p>" for failure in section["failures"]]
-        for key in ("curve_png", "comparison_png", "solve_png"):
-            if section[key]:
-                parts.append(f"<p><img alt='{key}' src='data:image/png;base64,{section[key]}'></p>")
-    sweep = _sweep_rows(sections)
-    if sweep:
-        param, metric, values, rows = sweep
-        header, cells = _sweep_table(values, rows)
-        parts.append(f"<h2>{html.escape(metric)} vs {html.escape(param)}</h2><p>Mean over seeds ± 95% CI at each value.</p><table>")
-        parts += _html_rows(header, cells)
-        plot = _grouped_bars(param, metric, values, rows) if _categorical(values) else _sweep_plot(param, metric, values, rows)
-        parts.append(f"</table><p><img alt='sweep' src='data:image/png;base64,{plot}'></p>")
-        if _categorical(values):
-            for title, header, cells in _per_value_tables(sections[0]["env"], values, rows):
-                parts += [f"<h3>{html.escape(param)} = {html.escape(title)}</h3><table>", *_html_rows(header, cells), "</table>"]
+_STYLE = (
+    "body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em;line-height:1.4}"
+    "table{border-collapse:collapse;display:block;overflow-x:auto;max-width:100%;margin:0.5em 0}"
+    "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}td:first-child,th:first-child,td:nth-child(2){text-align:left}"
+    "td:not(:nth-child(2)){white-space:nowrap}img{max-width:100%}.failed{color:#a00}.note{color:#444;font-size:0.92em}"
+)
+
+
+def _html(blocks: list[tuple]) -> str:
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>ctrlgym report</title><style>{_STYLE}</style></head><body>"]
+    for kind, *content in blocks:
+        if kind in ("h1", "h2", "h3"):
+            parts.append(f"<{kind}>{html.escape(content[0])}</{kind}>")
+        elif kind == "p":
+            parts.append(f"<p>{html.escape(content[0])}</p>")
+        elif kind == "failed":
+            parts.append(f"<p class='failed'>{html.escape(content[0])}</p>")
+        elif kind == "table":
+            parts += ["<table>", *_html_rows(*content), "</table>"]
+        elif kind == "list":
+            parts.append("<ul class='note'>" + "".join(f"<li>{html.escape(item)}</li>" for item in content[0]) + "</ul>")
+        elif kind == "img":
+            parts.append(f"<p><img alt='{content[0]}' src='data:image/png;base64,{content[1]}'></p>")
     parts.append("</body></html>")
     return "\n".join(parts)
 
@@ -376,8 +540,8 @@ def write_report(run_dirs: list[str | Path], output: str | Path) -> tuple[Path, 
     output = Path(output)
     base = output.with_suffix("") if output.suffix in (".html", ".md") else output
     base.parent.mkdir(parents=True, exist_ok=True)
-    markdown = _markdown(sections)
+    blocks = _blocks(sections)
     html_path, markdown_path = base.with_suffix(".html"), base.with_suffix(".md")
-    markdown_path.write_text(markdown)
-    html_path.write_text(_html(sections))
+    markdown_path.write_text(_markdown(blocks))
+    html_path.write_text(_html(blocks))
     return html_path, markdown_path

@@ -49,7 +49,11 @@ def resolve_run_dir(path: Path) -> Path:
         try:
             path = config_path(path)
         except ConfigError:
-            return path  # neither: open_run_dir says the directory does not exist
+            if path.suffix in (".yaml", ".yml"):
+                raise
+            raise RunDirError(
+                f"{path}: no such run directory, config file or shipped config (`ctrlgym configs`); a run directory exists once `ctrlgym train CONFIG` ran"
+            ) from None
     config = load_config(path)
     run_dir = Path(config.output_dir)
     stored = run_dir / "config.yaml"

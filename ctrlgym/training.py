@@ -1,122 +1,195 @@
-"""Train an agent on a native batch, with checkpoints and resume: PPO and SAC through the SB3
-adapter; independent DQN, Nash DQN and the channel predictor (``ctrlgym.agents``) directly on the batch."""
+"""Train an agent on a native batch, with checkpoints and exact resume: PPO and SAC through the
+SB3 adapter; independent DQN, Nash DQN and the channel predictor (``ctrlgym.agents``) directly on the batch.
+
+A checkpoint holds everything the rest of the run depends on: the model (and SAC's or DQN's
+replay buffer), the RNG states of torch, numpy and Python, the env itself (its tensors and
+generator; ``env.resumable``), VecNormalize's statistics, the learning curve and the wall time
+so far. SB3 checkpoints are taken between rollouts, so a run killed at any point and resumed
+with ``--resume`` ends with the same policy, metrics and step count as an uninterrupted one.
+Envs whose state lives outside Python (SUMO) restart their episodes on resume, and say so.
+"""
 
 from __future__ import annotations
 
 import json
+import random
 import re
+import shutil
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 from tqdm.auto import tqdm
 
 from ctrlgym.adapters.sb3 import SB3VecEnv
-from ctrlgym.config import SB3_ALGOS, ExperimentConfig, load_config, sb3_class, save_config
-from ctrlgym.registry import make_vector_env
-from ctrlgym.runs import RunDirError, read_metrics, update_metrics, write_json_atomic
+from ctrlgym.algorithms import get_algorithm
+from ctrlgym.config import ConfigError, ExperimentConfig, load_config, save_config
+from ctrlgym.runs import RunDirError, read_metrics, torch_save_atomic, update_metrics, write_json_atomic
 from ctrlgym.threads import hot_path
 
 __all__ = ["train", "latest_checkpoint"]
 
 _CHECKPOINT = re.compile(r"step_(\d+)\.(zip|pt)$")
+_STEP_FILE = re.compile(r"_(\d+)\.[a-z]+$")
 
 
 def latest_checkpoint(seed_dir: Path) -> tuple[int, Path] | None:
-    """The (timesteps, path) of the newest complete checkpoint of a seed, or None."""
+    """The (timesteps, path) of the newest complete checkpoint of a seed, or None (the model file is written last)."""
     found = [(int(m.group(1)), p) for p in (seed_dir / "checkpoints").glob("step_*") if (m := _CHECKPOINT.search(p.name))]
     return max(found) if found else None
 
 
 def final_model_path(seed_dir: Path, algo: str) -> Path:
-    return seed_dir / ("final_model.zip" if algo in SB3_ALGOS else "final_model.pt")
+    return seed_dir / f"final_model{get_algorithm(algo).model_suffix}"
 
 
-def _train_own_agent(config: ExperimentConfig, seed: int, seed_dir: Path, run_dir: Path, bar: tqdm) -> dict[str, Any]:
-    """Independent DQN or Nash DQN on the native batch; checkpoints hold the replay buffer too
-    (only the newest is kept), so a resumed run continues where the checkpoint left off."""
+def _prune_checkpoints(folder: Path, keep: int) -> None:
+    """Delete unfinished files (``.partial``, ``.tmp``) and every file of checkpoints other than the newest ``keep`` complete ones."""
+    for leftover in [*folder.glob("*.partial"), *folder.glob("*.partial.*"), *folder.glob("*.tmp")]:
+        leftover.unlink()
+    complete = sorted({int(m.group(1)) for p in folder.glob("step_*") if (m := _CHECKPOINT.search(p.name))})
+    if not complete:
+        return
+    kept = set(complete[-keep:])
+    for path in folder.iterdir():
+        m = _STEP_FILE.search(path.name)
+        if m and int(m.group(1)) not in kept:
+            path.unlink()
+
+
+def _random_states() -> dict[str, Any]:
+    states = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def _set_random_states(states: dict[str, Any]) -> None:
+    torch.set_rng_state(states["torch"])
+    np.random.set_state(states["numpy"])
+    random.setstate(states["python"])
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+
+
+def _tensorboard_writer(folder: Path, steps: int):
+    """A SummaryWriter that, resumed at ``steps``, makes TensorBoard drop the events the killed run wrote after it."""
     from torch.utils.tensorboard import SummaryWriter
 
-    from ctrlgym.agents import AGENTS
+    return SummaryWriter(str(folder), purge_step=steps if steps else None)
 
+
+def _resumed(seed: int, steps: int, path: Path, exact: bool) -> None:
+    how = "exactly" if exact else "with fresh episodes (the env's state lives outside Python, e.g. SUMO)"
+    tqdm.write(f"seed {seed}: resumed at step {steps:,} from {path}, {how}")
+
+
+class _Clock:
+    """Wall time of a seed's training, accumulated over the processes that ran it."""
+
+    def __init__(self, before: float = 0.0) -> None:
+        self.before, self.started = before, time.perf_counter()
+
+    def seconds(self) -> float:
+        return round(self.before + time.perf_counter() - self.started, 2)
+
+
+# ---------------------------------------------------------------------------------- own agents
+def _train_own_agent(config: ExperimentConfig, seed: int, seed_dir: Path, run_dir: Path, bar: tqdm) -> dict[str, Any]:
+    """Independent DQN, Nash DQN or the channel predictor on the native batch."""
     agent_config = config.agent
-    env = make_vector_env(config.env.id, config.env.num_envs, device=config.env.device, autoreset_mode="same_step", **config.env.kwargs)
-    agent_class = AGENTS[agent_config.algo]
+    agent_class = get_algorithm(agent_config.algo).load()
+    folder = seed_dir / "checkpoints"
+    folder.mkdir(parents=True, exist_ok=True)
+    _prune_checkpoints(folder, agent_config.checkpoint_keep)
     found = latest_checkpoint(seed_dir)
     if found is not None:
-        agent = agent_class.load(found[1], env)
-        curve = json.loads((found[1].parent / f"learning_curve_{found[0]}.json").read_text())
+        steps, path = found
+        trainer = torch.load(folder / f"trainer_{steps}.pt", weights_only=False)
+        env = trainer["env"] if trainer["env"] is not None else config.make_env(autoreset_mode="same_step")
+        agent = agent_class.load(path, env)
+        if trainer["env"] is None:
+            agent._last_obs = None  # the env starts afresh: so do the observations
+            env.reset(seed=seed + steps)
+        _set_random_states(trainer["random"])
+        curve, clock = json.loads((folder / f"learning_curve_{steps}.json").read_text()), _Clock(trainer["wall_time_s"])
+        _resumed(seed, steps, path, trainer["env"] is not None)
     else:
-        agent = agent_class(env, seed=seed, device=agent_config.device, **agent_config.hyperparameters)
-        curve = []
+        env = config.make_env(autoreset_mode="same_step")
+        try:
+            agent = agent_class(env, seed=seed, device=agent_config.device, **agent_config.hyperparameters)
+        except (TypeError, ValueError) as error:
+            raise config.error("agent.hyperparameters", error) from None
+        curve, clock = [], _Clock()
         if agent_config.init_from is not None:
             source = final_model_path(Path(agent_config.init_from) / f"seed_{seed}", agent_config.algo)
             if not source.is_file():
                 raise RunDirError(f"init_from: {source} is missing (train that run first)")
-            pretrained = agent_class.load(source, env, buffer_size=1)
-            agent.q_network.load_state_dict(pretrained.q_network.state_dict())
-            agent.target_network.load_state_dict(pretrained.q_network.state_dict())
+            agent.load_weights_from(source)
     bar.update(agent.num_timesteps)
-    folder = seed_dir / "checkpoints"
-    folder.mkdir(parents=True, exist_ok=True)
-    writer = SummaryWriter(str(run_dir / "tensorboard" / f"seed_{seed}"))
-    state = {"next_checkpoint": (agent.num_timesteps // agent_config.checkpoint_every + 1) * agent_config.checkpoint_every, "returns": []}
+    writer = _tensorboard_writer(run_dir / "tensorboard" / f"seed_{seed}", agent.num_timesteps)
+    every = agent_config.checkpoint_every
+    state = {"next_checkpoint": (agent.num_timesteps // every + 1) * every}
 
     def checkpoint() -> None:
         steps = agent.num_timesteps
         write_json_atomic(folder / f"learning_curve_{steps}.json", curve)
-        agent.save(folder / f"step_{steps}.pt")
-        for old in folder.glob("step_*.pt"):  # the replay buffer makes these large: keep the newest
-            if old.name != f"step_{steps}.pt":
-                old.unlink()
+        trainer = {"env": env if env.resumable else None, "random": _random_states(), "wall_time_s": clock.seconds()}
+        torch_save_atomic(trainer, folder / f"trainer_{steps}.pt")
+        agent.save(folder / f"step_{steps}.pt")  # last: it marks the checkpoint complete
+        _prune_checkpoints(folder, agent_config.checkpoint_keep)
 
     def on_step(progress: dict[str, Any]) -> None:
         bar.update(min(config.env.num_envs, bar.total - bar.n))
-        state["returns"] += progress["episode_returns"]
         if progress["episode_returns"]:
-            curve.append([progress["timesteps"], float(np.mean(state["returns"]))])
+            curve.append([progress["timesteps"], float(np.mean(progress["episode_returns"]))])
             writer.add_scalar("rollout/ep_rew_mean", curve[-1][1], progress["timesteps"])
-            state["returns"] = []
         if progress["timesteps"] % 1000 < config.env.num_envs:
             writer.add_scalar("train/loss", progress["loss"], progress["timesteps"])
             if "epsilon" in progress:
                 writer.add_scalar("rollout/exploration_rate", progress["epsilon"], progress["timesteps"])
-        if progress["timesteps"] >= state["next_checkpoint"]:
+        if progress["timesteps"] >= state["next_checkpoint"] and progress["timesteps"] < agent_config.total_timesteps:
             checkpoint()
-            state["next_checkpoint"] += agent_config.checkpoint_every
+            state["next_checkpoint"] += every
 
-    started = time.perf_counter()
     agent.learn(env, agent_config.total_timesteps, callback=on_step, seed=seed)
     checkpoint()
     agent.save(final_model_path(seed_dir, agent_config.algo), with_replay=False)
     writer.close()
     env.close()
-    return {"timesteps": int(agent.num_timesteps), "learning_curve": curve, "wall_time_s": round(time.perf_counter() - started, 2)}
+    return {"timesteps": int(agent.num_timesteps), "learning_curve": curve, "wall_time_s": clock.seconds()}
 
 
+# ---------------------------------------------------------------------------------- SB3 agents
 class _CheckpointAndCurve(BaseCallback):
-    """Records the learning curve, writes checkpoints every ``every`` steps, advances the bar."""
+    """Records the learning curve, advances the bar, and writes checkpoints between rollouts
+    (at the start of the first rollout at or past each ``every`` steps), where nothing of a
+    rollout is in flight, so that a resumed run repeats the uninterrupted one exactly."""
 
-    def __init__(self, seed_dir: Path, every: int, curve: list[list[float]], bar: tqdm) -> None:
+    def __init__(self, seed_dir: Path, config: ExperimentConfig, curve: list[list[float]], bar: tqdm, clock: _Clock) -> None:
         super().__init__()
-        self.seed_dir, self.every, self.curve, self.bar = seed_dir, every, curve, bar
+        self.seed_dir, self.config, self.curve, self.bar, self.clock = seed_dir, config, curve, bar, clock
+        self.every = config.agent.checkpoint_every
         self.finished_returns: list[float] = []
         self.next_checkpoint = 0
 
     def _on_training_start(self) -> None:
         self.next_checkpoint = (self.num_timesteps // self.every + 1) * self.every
 
+    def _on_rollout_start(self) -> None:
+        if self.num_timesteps >= self.next_checkpoint:
+            self.save_checkpoint()
+            self.next_checkpoint = (self.num_timesteps // self.every + 1) * self.every
+
     def _on_step(self) -> bool:
         self.bar.update(min(self.training_env.num_envs, self.bar.total - self.bar.n))
         for info in self.locals["infos"]:
             if "episode" in info:
                 self.finished_returns.append(info["episode"]["r"])
-        if self.num_timesteps >= self.next_checkpoint:
-            self.save_checkpoint()
-            self.next_checkpoint += self.every
         return True
 
     def _on_rollout_end(self) -> None:
@@ -128,110 +201,169 @@ class _CheckpointAndCurve(BaseCallback):
         folder = self.seed_dir / "checkpoints"
         folder.mkdir(parents=True, exist_ok=True)
         steps = self.num_timesteps
-        # curve first: a model checkpoint is only ever found next to its curve
         write_json_atomic(folder / f"learning_curve_{steps}.json", self.curve)
-        if isinstance(self.training_env, VecNormalize):
-            self.training_env.save(folder / f"vecnormalize_{steps}.pkl")
-        tmp = folder / f"step_{steps}.partial"
-        self.model.save(tmp)
-        tmp.replace(folder / f"step_{steps}.zip")
+        env, inner = self.model.get_env(), self.model.get_env()
+        if isinstance(env, VecNormalize):
+            env.save(folder / f"vecnormalize_{steps}.pkl")
+            inner = env.venv
+        trainer = {
+            "env": inner if inner.env.resumable else None,
+            "vecnormalize_returns": env.returns.copy() if isinstance(env, VecNormalize) else None,
+            "random": _random_states(),
+            "action_space_rng": self.model.action_space.np_random.bit_generator.state,
+            "wall_time_s": self.clock.seconds(),
+        }
+        torch_save_atomic(trainer, folder / f"trainer_{steps}.pt")
+        if hasattr(self.model, "replay_buffer") and self.model.replay_buffer is not None:
+            self.model.save_replay_buffer(folder / f"replay_{steps}.pkl")
+        self.model.save(folder / f"step_{steps}.partial.zip")
+        (folder / f"step_{steps}.partial.zip").replace(folder / f"step_{steps}.zip")  # last: it marks the checkpoint complete
+        _prune_checkpoints(folder, self.config.agent.checkpoint_keep)
 
 
-def _prepare_run_dir(config: ExperimentConfig, resume: bool) -> Path:
+def _sb3_logger(run_dir: Path, seed: int, steps: int):
+    """SB3's logger writing TensorBoard to ``tensorboard/seed_<s>``, continuing (not repeating) after a resume."""
+    from stable_baselines3.common.logger import Logger, TensorBoardOutputFormat
+
+    folder = run_dir / "tensorboard" / f"seed_{seed}"
+    output = TensorBoardOutputFormat(str(folder))
+    output.writer.close()
+    output.writer = _tensorboard_writer(folder, steps)
+    return Logger(folder=str(folder), output_formats=[output])
+
+
+def _make_sb3_agent(config: ExperimentConfig, seed: int, seed_dir: Path):
+    """A fresh SB3 model on a new env, or the one in the newest checkpoint with its env, RNG and
+    VecNormalize state; returns (model, learning curve, clock)."""
+    agent = config.agent
+    algo = get_algorithm(agent.algo).load()
+    folder = seed_dir / "checkpoints"
+    folder.mkdir(parents=True, exist_ok=True)
+    _prune_checkpoints(folder, agent.checkpoint_keep)
+    found = latest_checkpoint(seed_dir)
+    if found is None:
+        env: VecEnv = SB3VecEnv(config.make_env(autoreset_mode="same_step"))
+        if agent.normalize_reward:
+            env = VecNormalize(env, norm_obs=False, norm_reward=True, gamma=agent.hyperparameters.get("gamma", 0.99))
+        try:
+            model = algo(agent.policy, env, seed=seed, device=agent.device, verbose=0, **agent.hyperparameters)
+        except (TypeError, ValueError) as error:
+            raise config.error("agent.hyperparameters", error) from None
+        return model, [], _Clock()
+    steps, path = found
+    trainer = torch.load(folder / f"trainer_{steps}.pt", weights_only=False)
+    exact = trainer["env"] is not None
+    env = trainer["env"] if exact else SB3VecEnv(config.make_env(autoreset_mode="same_step"))
+    if agent.normalize_reward:
+        env = VecNormalize.load(str(folder / f"vecnormalize_{steps}.pkl"), env)
+        if exact:
+            env.returns = trainer["vecnormalize_returns"]
+    model = algo.load(path, env=env, device=agent.device, force_reset=not exact)
+    if (folder / f"replay_{steps}.pkl").is_file():
+        model.load_replay_buffer(folder / f"replay_{steps}.pkl")
+    _set_random_states(trainer["random"])  # after load, which reseeds everything with the run's seed
+    model.action_space.np_random.bit_generator.state = trainer["action_space_rng"]
+    if not exact:
+        env.seed(seed + steps)
+    _resumed(seed, steps, path, exact)
+    return model, json.loads((folder / f"learning_curve_{steps}.json").read_text()), _Clock(trainer["wall_time_s"])
+
+
+def _learn_exactly(model, total: int, callback: BaseCallback) -> None:
+    """Learn until exactly ``total`` env steps: PPO's last rollout is shortened to what is left
+    (SB3 alone would run whole rollouts past ``total``)."""
+    from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
+
+    if isinstance(model, OnPolicyAlgorithm):
+        rollout = model.n_steps * model.n_envs
+        whole = (total - model.num_timesteps) // rollout * rollout
+        if whole:
+            model.learn(total_timesteps=whole, callback=callback, reset_num_timesteps=False)
+        rest = total - model.num_timesteps
+        if rest:
+            model.n_steps = rest // model.n_envs
+            buffer = model.rollout_buffer
+            model.rollout_buffer = type(buffer)(
+                model.n_steps, model.observation_space, model.action_space, device=model.device,
+                gamma=model.gamma, gae_lambda=model.gae_lambda, n_envs=model.n_envs,
+            )  # fmt: skip
+            model.learn(total_timesteps=rest, callback=callback, reset_num_timesteps=False)
+        return
+    model.learn(total_timesteps=max(total - model.num_timesteps, 0), callback=callback, reset_num_timesteps=False)
+
+
+def _train_sb3_agent(config: ExperimentConfig, seed: int, seed_dir: Path, run_dir: Path, bar: tqdm) -> dict[str, Any]:
+    model, curve, clock = _make_sb3_agent(config, seed, seed_dir)
+    model.set_logger(_sb3_logger(run_dir, seed, model.num_timesteps))
+    bar.update(model.num_timesteps)
+    callback = _CheckpointAndCurve(seed_dir, config, curve, bar, clock)
+    _learn_exactly(model, config.agent.total_timesteps, callback)
+    callback.save_checkpoint()
+    final = final_model_path(seed_dir, config.agent.algo)
+    model.save(seed_dir / "final_model.partial.zip")
+    (seed_dir / "final_model.partial.zip").replace(final)
+    model.logger.close()
+    model.get_env().close()
+    return {"timesteps": int(model.num_timesteps), "learning_curve": curve, "wall_time_s": clock.seconds()}
+
+
+# ---------------------------------------------------------------------------------- the run
+def _has_progress(run_dir: Path) -> bool:
+    """Whether a run directory holds anything a restart would lose (a checkpoint, a model, metrics)."""
+    return (run_dir / "metrics.json").is_file() or any(run_dir.glob("seed_*/checkpoints/step_*")) or any(run_dir.glob("seed_*/final_model.*"))
+
+
+def _prepare_run_dir(config: ExperimentConfig, resume: bool, overwrite: bool) -> Path:
     run_dir = Path(config.output_dir)
     stored = run_dir / "config.yaml"
+    if overwrite and stored.is_file():
+        shutil.rmtree(run_dir)
+        tqdm.write(f"overwrite: removed the previous run in {run_dir}")
     if resume:
         if not stored.is_file():
             raise RunDirError(f"cannot resume: {run_dir} holds no run (no config.yaml); start without --resume")
         previous = load_config(stored)
         if previous.model_dump() != config.model_dump():
-            raise ValueError(f"cannot resume {run_dir}: the config differs from the one it was started with ({stored})")
+            changed = sorted(key for key, value in config.model_dump().items() if previous.model_dump().get(key) != value)
+            raise ConfigError(
+                f"cannot resume {run_dir}: {', '.join(changed)} differ from the run's {stored}; "
+                "start it again with --overwrite, or change output_dir"
+            )
     elif stored.is_file():
-        raise FileExistsError(f"{run_dir} already holds a run; pass --resume to continue it, or change output_dir")
+        if _has_progress(run_dir):
+            raise FileExistsError(f"{run_dir} already holds a run; pass --resume to continue it, --overwrite to start again, or change output_dir")
+        tqdm.write(f"{run_dir}: the previous start left no checkpoint; starting again")
     run_dir.mkdir(parents=True, exist_ok=True)
-    save_config(config, stored)
+    save_config(config, stored.with_name("config.yaml.tmp"))
+    stored.with_name("config.yaml.tmp").replace(stored)
     return run_dir
 
 
-def _make_agent(config: ExperimentConfig, env: VecEnv, seed: int, seed_dir: Path, run_dir: Path):
-    """A fresh agent, or the one in the newest checkpoint; returns (model, learning curve).
-
-    With ``normalize_reward`` the env is wrapped in ``VecNormalize`` (rewards only), whose running
-    statistics are restored from the checkpoint.
-    """
-    found = latest_checkpoint(seed_dir)
-    if config.agent.normalize_reward:
-        stats = None if found is None else found[1].parent / f"vecnormalize_{found[0]}.pkl"
-        if stats is not None and stats.is_file():
-            env = VecNormalize.load(str(stats), env)
-        else:
-            env = VecNormalize(env, norm_obs=False, norm_reward=True, gamma=config.agent.hyperparameters.get("gamma", 0.99))
-    if found is None:
-        model = sb3_class(config.agent.algo)(
-            config.agent.policy,
-            env,
-            seed=seed,
-            device=config.agent.device,
-            tensorboard_log=str(run_dir / "tensorboard"),
-            verbose=0,
-            **config.agent.hyperparameters,
-        )
-        return model, []
-    steps, path = found
-    model = sb3_class(config.agent.algo).load(path, env=env, device=config.agent.device)
-    env.seed(seed + steps)  # a fresh stream of episodes after the checkpoint
-    curve = json.loads((path.parent / f"learning_curve_{steps}.json").read_text())
-    return model, curve
-
-
 @hot_path
-def train(config: ExperimentConfig | str | Path, resume: bool = False, progress: bool = True) -> Path:
+def train(config: ExperimentConfig | str | Path, resume: bool = False, progress: bool = True, overwrite: bool = False) -> Path:
     """Train the config's agent on every seed; return the run directory.
 
     ``resume=True`` continues a run from the newest checkpoint of each unfinished seed (seeds
-    with a final model are skipped). Killing a run loses at most ``checkpoint_every`` steps.
+    with a final model are skipped), exactly where the env is ``resumable``; ``overwrite=True``
+    deletes the run in ``output_dir`` first. A run that failed before its first checkpoint can
+    simply be started again.
     """
     if not isinstance(config, ExperimentConfig):
         config = load_config(config)
     if config.agent is None:
         raise ValueError(f"config {config.name} has no agent to train (agent: null); run ctrlgym evaluate CONFIG for its baselines")
-    run_dir = _prepare_run_dir(config, resume)
+    config.check_agent_device()
+    run_dir = _prepare_run_dir(config, resume, overwrite)
     total = config.agent.total_timesteps
     training: dict[str, Any] = read_metrics(run_dir).get("training", {})
     with tqdm(total=total * len(config.seeds), desc=f"train {config.name}", unit="step", disable=not progress) as bar:
         for seed in config.seeds:
             seed_dir = run_dir / f"seed_{seed}"
-            final = final_model_path(seed_dir, config.agent.algo)
             bar.set_postfix(seed=seed)
-            if final.is_file():
+            if final_model_path(seed_dir, config.agent.algo).is_file():
                 bar.update(total)
                 continue
-            if config.agent.algo not in SB3_ALGOS:
-                training[str(seed)] = _train_own_agent(config, seed, seed_dir, run_dir, bar)
-                update_metrics(run_dir, "training", training)
-                continue
-            vector_env = make_vector_env(
-                config.env.id, config.env.num_envs, device=config.env.device, autoreset_mode="same_step", **config.env.kwargs
-            )
-            env = SB3VecEnv(vector_env)
-            model, curve = _make_agent(config, env, seed, seed_dir, run_dir)
-            bar.update(model.num_timesteps)
-            callback = _CheckpointAndCurve(seed_dir, config.agent.checkpoint_every, curve, bar)
-            started = time.perf_counter()
-            model.learn(
-                total_timesteps=max(total - model.num_timesteps, 0),
-                callback=callback,
-                reset_num_timesteps=False,
-                tb_log_name=f"seed_{seed}",
-            )
-            callback.save_checkpoint()
-            model.save(seed_dir / "final_model.partial")
-            (seed_dir / "final_model.partial").replace(final)
-            training[str(seed)] = {
-                "timesteps": int(model.num_timesteps),
-                "learning_curve": curve,
-                "wall_time_s": round(time.perf_counter() - started, 2),
-            }
+            sb3 = get_algorithm(config.agent.algo).sb3
+            training[str(seed)] = (_train_sb3_agent if sb3 else _train_own_agent)(config, seed, seed_dir, run_dir, bar)
             update_metrics(run_dir, "training", training)
-            env.close()
     return run_dir

@@ -29,8 +29,14 @@ __all__ = ["TorchVectorEnv", "AutoresetMode", "parse_autoreset_mode", "resolve_d
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
-    """A torch device with its index filled in (``"cuda"`` -> ``cuda:0``), as tensors report it."""
+    """A torch device with its index filled in (``"cuda"`` -> ``cuda:0``), as tensors report it;
+    ``ValueError`` naming the device if this torch cannot use it."""
     device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        build = "a CPU-only build" if torch.version.cuda is None else f"CUDA {torch.version.cuda}, but no GPU is visible"
+        raise ValueError(f"device {str(device)!r} is not available: torch {torch.__version__} is {build}; use device='cpu'")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ValueError(f"device {str(device)!r} is not available: {torch.cuda.device_count()} CUDA device(s) visible")
     if device.type == "cuda" and device.index is None:
         return torch.device("cuda", torch.cuda.current_device())
     return device
@@ -76,6 +82,11 @@ class TorchVectorEnv(VectorEnv):
     #: True for envs with an agent axis (observations ``(num_envs, n_agents, ...)``); these have
     #: no single-env Gymnasium view (use the PettingZoo adapter).
     multi_agent: bool = False
+    #: True when the whole env (tensors and generator) pickles, so a training checkpoint can hold
+    #: it and a resumed run continues bit for bit; False for envs whose state lives elsewhere (SUMO).
+    resumable: bool = True
+    #: what each info metric measures and in which unit, for reports: ``{"holding_cost": "..."}``
+    metric_descriptions: dict[str, str] = {}
 
     def __init__(
         self,

@@ -1,3 +1,10 @@
+import os
+import random
+import signal
+import subprocess
+import time
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -9,3 +16,29 @@ DEVICES = ["cpu"] + ([pytest.param("cuda", marks=pytest.mark.cuda)] if torch.cud
 def device(request) -> str:
     """Every device test runs on CPU, and on CUDA where a GPU exists."""
     return request.param
+
+
+def _kill_at_a_random_step(command: list[str], seed_dir: Path, total: int) -> int:
+    """Start ``command`` and SIGKILL it at a random step in the first half of training (after a
+    checkpoint past a random target, plus a random fraction of a second); the newest checkpoint's step."""
+    from ctrlgym.training import latest_checkpoint
+
+    target = random.uniform(0, total / 2)
+    process = subprocess.Popen(command, start_new_session=True, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 180
+    while (found := latest_checkpoint(seed_dir)) is None or found[0] < target:
+        assert process.poll() is None, "training ended before it could be killed"
+        assert time.time() < deadline, "no checkpoint appeared"
+        time.sleep(0.02)
+    time.sleep(random.uniform(0.0, 0.1))
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    steps, _ = latest_checkpoint(seed_dir)
+    assert 0 < steps < total and not list(seed_dir.glob("final_model.*")), "killed too late: make the run longer"
+    return steps
+
+
+@pytest.fixture
+def kill_at_a_random_step():
+    """``kill(command, seed_dir, total)``: run a training command and SIGKILL it at a random step after its first checkpoint."""
+    return _kill_at_a_random_step

@@ -27,3 +27,23 @@ def test_readme_example_runs(block, tmp_path):
 
 def test_the_readme_has_examples():
     assert len(BLOCKS) >= 8
+
+
+def _demo_table(markdown: str) -> dict[str, list[str]]:
+    """policy -> [IQM cell, mean cell] of a demo table (README or report)."""
+    rows = {}
+    for line in markdown.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if line.startswith("| ") and len(cells) >= 4 and cells[0] != "policy" and "[" in cells[2]:
+            rows[cells[0]] = [cells[2], cells[3]]
+    return rows
+
+
+def test_readme_demo_table_is_what_make_demo_writes(tmp_path):
+    """`make demo` (ctrlgym demo) from scratch reproduces the README's demo table to the printed digits (~2 min)."""
+    text = README.read_text()
+    in_readme = _demo_table(text[text.index("<!-- demo-table -->") : text.index("<!-- /demo-table -->")])
+    assert len(in_readme) == 7
+    subprocess.run([sys.executable, "-m", "ctrlgym", "demo", "--output-dir", str(tmp_path / "demo"), "--no-progress"], check=True, timeout=900, cwd=tmp_path)
+    produced = _demo_table((tmp_path / "demo" / "report.md").read_text())
+    assert produced == in_readme

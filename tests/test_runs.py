@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -9,7 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
+from stable_baselines3 import PPO
 
 from ctrlgym.cli import main
 from ctrlgym.config import load_config
@@ -23,7 +26,7 @@ from ctrlgym.training import latest_checkpoint, train
 def tiny_config(tmp_path: Path, name: str = "tiny", total: int = 1024, seeds=(0, 1)) -> Path:
     data = {
         "name": name,
-        "env": {"num_envs": 8, "kwargs": {"max_episode_steps": 32}},
+        "env": {"id": "ctrlgym/MultiClassQueue-v0", "num_envs": 8, "kwargs": {"max_episode_steps": 32}},
         "agent": {
             "total_timesteps": total,
             "checkpoint_every": 256,
@@ -62,6 +65,22 @@ def test_train_evaluate_report_end_to_end(tmp_path, capsys):
     for policy in ("ppo", *baselines):
         assert f"| {policy} |" in markdown
     assert "report.html" in capsys.readouterr().out
+    # the report explains itself: provenance, setup, descriptions, IQM with CIs, what the CIs allow, units
+    assert re.search(r"Written \d{4}-\d\d-\d\d \d\d:\d\d UTC by ctrlgym \d", markdown)
+    assert "(max_episode_steps=32). Agent ppo (batch_size=64, n_epochs=2, n_steps=32): 1,024 training steps per seed" in markdown
+    assert "same 2 evaluation seeds × 4 episodes" in markdown
+    assert "| c_mu | c-mu rule: serve the class with the largest holding cost x service rate |" in markdown
+    assert "| policy | what it is | IQM return [95% CI] | mean return ± 95% CI | seeds × episodes |" in markdown
+    verdict = next(line for line in markdown.splitlines() if line.startswith("Best by IQM: "))
+    assert re.search(r"P\(\w+ > \w+\) = [01]\.\d\d \[[01]\.\d\d, [01]\.\d\d\]", verdict)
+    assert "cannot be told apart" in verdict or "overlaps no other" in verdict
+    assert "- holding_cost: holding cost per step" in markdown and "training return of the exploring policy" in markdown
+    # two runs: a table compares them
+    second = train(tiny_config(tmp_path, "second", seeds=(5,)), progress=False)
+    evaluate_run(second, progress=False)
+    write_report([run_dir, second], tmp_path / "both")
+    both = (tmp_path / "both.md").read_text()
+    assert "## Runs compared" in both and "| tiny | ctrlgym/MultiClassQueue-v0 | ppo | 1,024 |" in both
 
 
 def test_training_twice_with_the_same_seed_gives_the_same_result(tmp_path):
@@ -80,13 +99,13 @@ def test_starting_over_an_existing_run_needs_resume(tmp_path):
 
 
 def test_missing_run_dir_is_a_clear_error(tmp_path, capsys):
-    with pytest.raises(RunDirError, match="does not exist"):
+    with pytest.raises(RunDirError, match="nowhere: no such run directory, config file or shipped config"):
         evaluate_run(tmp_path / "nowhere")
     (tmp_path / "empty").mkdir()
     with pytest.raises(RunDirError, match="config.yaml is missing"):
         write_report([tmp_path / "empty"], tmp_path / "r")
     assert main(["evaluate", str(tmp_path / "nowhere")]) == 2
-    assert "does not exist" in capsys.readouterr().err
+    assert "no such run directory" in capsys.readouterr().err
 
 
 def test_unknown_config_key_fails_the_cli_in_one_line(tmp_path, capsys):
@@ -97,26 +116,42 @@ def test_unknown_config_key_fails_the_cli_in_one_line(tmp_path, capsys):
     assert err.count("\n") == 0 and "agent.total_timestep: unknown key" in err
 
 
-def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):
-    config_path = tiny_config(tmp_path, "killed", total=40_000, seeds=(0,))
+def test_killed_run_resumes_exactly(tmp_path, capsys, kill_at_a_random_step):
+    """Kill PPO at a random step, resume: the same policy, curve and step count as the uninterrupted run, bit for bit."""
+    total = 9_000  # 35 rollouts of 256 steps and a last one of 40: the run stops at exactly 9,000
+    killed = tiny_config(tmp_path, "killed", total=total, seeds=(0,))
+    whole = tiny_config(tmp_path, "whole", total=total, seeds=(0,))
     seed_dir = tmp_path / "killed" / "seed_0"
-    process = subprocess.Popen([sys.executable, "-m", "ctrlgym", "train", str(config_path), "--no-progress"], start_new_session=True)
-    deadline = time.time() + 120
-    while latest_checkpoint(seed_dir) is None or latest_checkpoint(seed_dir)[0] < 1024:
-        assert process.poll() is None, "training ended before it could be killed"
-        assert time.time() < deadline, "no checkpoint appeared"
-        time.sleep(0.2)
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
-    assert not (seed_dir / "final_model.zip").exists()
-    steps, _ = latest_checkpoint(seed_dir)
-    saved_curve = json.loads((seed_dir / "checkpoints" / f"learning_curve_{steps}.json").read_text())
+    steps = kill_at_a_random_step([sys.executable, "-m", "ctrlgym", "train", str(killed), "--no-progress"], seed_dir, total)
+    (seed_dir / "checkpoints" / "step_1.partial.zip").write_text("left by a kill")
+    killed_seconds = torch.load(seed_dir / "checkpoints" / f"trainer_{steps}.pt", weights_only=False)["wall_time_s"]
 
+    train(killed, resume=True, progress=False)
+    assert f"seed 0: resumed at step {steps:,}" in capsys.readouterr().out
+    train(whole, progress=False)
+    resumed, uninterrupted = ((tmp_path / run / "metrics.json") for run in ("killed", "whole"))
+    a, b = (json.loads(path.read_text())["training"]["0"] for path in (resumed, uninterrupted))
+    assert a["timesteps"] == b["timesteps"] == total
+    assert a["learning_curve"] == b["learning_curve"]
+    assert 0 < killed_seconds < a["wall_time_s"]  # the killed process's time counts too
+    final = [PPO.load(tmp_path / run / "seed_0" / "final_model.zip").policy.state_dict() for run in ("killed", "whole")]
+    assert all(torch.equal(final[0][key], final[1][key]) for key in final[1])
+    checkpoints = sorted(p.name for p in (seed_dir / "checkpoints").iterdir())
+    assert not [name for name in checkpoints if "partial" in name or name.endswith(".tmp")]
+    assert len([name for name in checkpoints if name.startswith("step_")]) == 2  # checkpoint_keep
+
+
+def test_tensorboard_continues_after_a_resume_without_going_back(tmp_path, kill_at_a_random_step):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    config_path = tiny_config(tmp_path, "tb", total=3_072, seeds=(0,))
+    seed_dir = tmp_path / "tb" / "seed_0"
+    kill_at_a_random_step([sys.executable, "-m", "ctrlgym", "train", str(config_path), "--no-progress"], seed_dir, 3_072)
     train(config_path, resume=True, progress=False)
-    training = json.loads((tmp_path / "killed" / "metrics.json").read_text())["training"]["0"]
-    assert training["timesteps"] >= 40_000
-    assert training["learning_curve"][: len(saved_curve)] == saved_curve
-    assert len(training["learning_curve"]) > len(saved_curve)
+    events = EventAccumulator(str(tmp_path / "tb" / "tensorboard" / "seed_0"))
+    events.Reload()
+    steps = [event.step for event in events.Scalars("train/loss")]
+    assert steps == sorted(set(steps)) and steps[-1] == 3_072
 
 
 def test_mean_ci_uses_the_t_distribution():

@@ -7,14 +7,20 @@ from ctrlgym.envs.beamforming.env import ACTION_MODES, REWARDS, BeamformingEnv
 
 from ctrlgym.registry import Baseline, register_env
 
+_PRECODER_NAMES = {"mrt": "maximum-ratio transmission", "zf": "zero-forcing", "rzf": "regularised zero-forcing (MMSE)"}
+_CSI_NAMES = {"stale": "the stale channel estimate", "predicted": "the Wiener-predicted channel", "perfect": "the true channel (a genie: the ceiling)"}
+
 _BASELINES = {
     **{
-        f"{precoder}_{csi}": Baseline(lambda env, seed, p=precoder, c=csi: ClassicPrecoder(env, p, c), {"action_mode": "precoder"})
+        f"{precoder}_{csi}": Baseline(
+            lambda env, seed, p=precoder, c=csi: ClassicPrecoder(env, p, c), {"action_mode": "precoder"},
+            f"{_PRECODER_NAMES.get(precoder, precoder)} from {_CSI_NAMES[csi]}",
+        )  # fmt: skip
         for precoder in PRECODERS
         for csi in CSI_SOURCES
     },
-    "beam_sweep": Baseline(lambda env, seed: BeamSweep(env), {"action_mode": "codebook"}),
-    "random": Baseline(lambda env, seed: RandomPrecoder(env, seed)),
+    "beam_sweep": Baseline(lambda env, seed: BeamSweep(env), {"action_mode": "codebook"}, "the best beam of a DFT codebook for each user"),
+    "random": Baseline(lambda env, seed: RandomPrecoder(env, seed), description="random unit-power precoders: the floor"),
 }
 
 register_env(

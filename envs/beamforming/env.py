@@ -74,6 +74,12 @@ class BeamformingEnv(TorchVectorEnv):
 
     metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
 
+    metric_descriptions = {
+        "sum_rate": "sum over users of log2(1 + SINR), bit/s/Hz (per-step mean)",
+        "min_rate": "the worst user's rate, bit/s/Hz (per-step mean)",
+        "csi_age_ms": "age of the channel estimate at transmission, ms",
+    }
+
     def __init__(
         self,
         num_envs: int = 1,

@@ -59,6 +59,8 @@ class DynamicPricing(SlowChainMixin, TorchVectorEnv):
     * v0: initial version.
     """
 
+    metric_descriptions = {"price": "price charged (per-step mean)", "sales": "units sold per step", "demand_rate": "expected demand per step"}
+
     def __init__(
         self,
         num_envs: int = 1,

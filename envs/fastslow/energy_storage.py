@@ -59,6 +59,8 @@ class EnergyStorage(SlowChainMixin, TorchVectorEnv):
     * v0: initial version.
     """
 
+    metric_descriptions = {"battery": "battery charge level (units of energy, per-step mean)", "price": "real-time price (per-step mean)"}
+
     def __init__(
         self,
         num_envs: int = 1,

@@ -57,6 +57,10 @@ class InventoryControl(SlowChainMixin, TorchVectorEnv):
     * v0: initial version.
     """
 
+    metric_descriptions = {
+        "stock": "units in stock (per-step mean)", "lost_sales": "demand not served, units per step", "ordered": "units ordered per step",
+    }  # fmt: skip
+
     def __init__(
         self,
         num_envs: int = 1,

@@ -89,6 +89,11 @@ class MultiClassQueue(SlowChainMixin, TorchVectorEnv):
     * v0: initial version.
     """
 
+    metric_descriptions = {
+        "queue_lengths": "jobs waiting, all classes (per-step mean)",
+        "holding_cost": "holding cost per step, sum over classes of cost x jobs (cost units; reward = minus this)",
+    }
+
     def __init__(
         self,
         num_envs: int = 1,
@@ -112,10 +117,12 @@ class MultiClassQueue(SlowChainMixin, TorchVectorEnv):
             raise ValueError(f"{name}: arrival_probs must be a non-empty 1-d sequence, got shape {arrival.shape}")
         num_classes = arrival.size
         if service.shape != (num_classes,):
-            raise ValueError(f"{name}: service_probs must have {num_classes} entries (one per class), got {service.shape}")
+            raise ValueError(
+                f"{name}: arrival_probs has {num_classes} entries but service_probs {service.size}: give both one entry per class"
+            )
         if costs.ndim != 2 or costs.shape[1] != num_classes:
             raise ValueError(
-                f"{name}: holding_costs must be a table of shape (n_slow, {num_classes}), got {costs.shape}"
+                f"{name}: holding_costs must be a table (n_slow, {num_classes}): one column per class of arrival_probs, got shape {costs.shape}"
             )
         for label, values in (("arrival_probs", arrival), ("service_probs", service)):
             if not np.all(np.isfinite(values)) or np.any(values < 0) or np.any(values > 1):

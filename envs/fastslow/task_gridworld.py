@@ -56,6 +56,8 @@ class TaskGridworld(SlowChainMixin, TorchVectorEnv):
     * v0: initial version.
     """
 
+    metric_descriptions = {"on_task": "share of steps the robot is on the task site"}
+
     def __init__(
         self,
         num_envs: int = 1,

@@ -9,9 +9,12 @@ from ctrlgym.envs.mixup.mixing import OPERATIONS
 from ctrlgym.registry import Baseline, register_env
 
 _BASELINES = {
-    **{op: Baseline(lambda env, seed, op=op: FixedOperation(env, op)) for op in OPERATIONS},
-    "random": Baseline(lambda env, seed: RandomOperation(env, seed)),
-    "mixup_then_none": Baseline(lambda env, seed: MixupThenPlain(env)),
+    **{
+        op: Baseline(lambda env, seed, op=op: FixedOperation(env, op), description="plain training, no mixing" if op == "none" else f"{op} at every stage")
+        for op in OPERATIONS
+    },
+    "random": Baseline(lambda env, seed: RandomOperation(env, seed), description="a uniformly random operation at each stage"),
+    "mixup_then_none": Baseline(lambda env, seed: MixupThenPlain(env), description="mixup for the first half of the stages, then plain training"),
 }
 
 register_env(

@@ -69,6 +69,13 @@ class MixupPolicyEnv(TorchVectorEnv):
     #: reported by evaluation at the episode's last step, not averaged over steps
     final_metrics = ("test_accuracy",)
 
+    metric_descriptions = {
+        "train_loss": "classifier training loss (cross-entropy, per-stage mean)",
+        "val_loss": "validation loss (cross-entropy, per-stage mean)",
+        "val_accuracy": "validation accuracy, share correct (per-stage mean)",
+        "test_accuracy": "the final classifiers' test accuracy, share correct",
+    }
+
     def __init__(
         self,
         num_envs: int = 1,

@@ -11,11 +11,11 @@ from ctrlgym.envs.traffic.workers import SumoError
 from ctrlgym.registry import Baseline, register_env
 
 _BASELINES = {
-    "fixed_time": Baseline(lambda env, seed: ProgramControl(env), {"signal_control": "fixed_time"}),
-    "actuated": Baseline(lambda env, seed: ProgramControl(env), {"signal_control": "actuated"}),
-    "max_pressure": Baseline(lambda env, seed: MaxPressure(env)),
-    "max_wave": Baseline(lambda env, seed: MaxWave(env)),
-    "random": Baseline(lambda env, seed: RandomGreens(env, seed)),
+    "fixed_time": Baseline(lambda env, seed: ProgramControl(env), {"signal_control": "fixed_time"}, "the network's own fixed-time signal plans, run by SUMO"),
+    "actuated": Baseline(lambda env, seed: ProgramControl(env), {"signal_control": "actuated"}, "SUMO's gap-based actuated control (detectors extend greens)"),
+    "max_pressure": Baseline(lambda env, seed: MaxPressure(env), description="max-pressure: the green with the largest upstream minus downstream queue (Varaiya 2013)"),
+    "max_wave": Baseline(lambda env, seed: MaxWave(env), description="max-wave: the green serving the most approaching vehicles"),
+    "random": Baseline(lambda env, seed: RandomGreens(env, seed), description="a uniformly random green at every decision: the floor"),
 }
 
 register_env(

@@ -11,7 +11,7 @@ from ctrlgym.envs.traffic.network import SignalNetwork
 from ctrlgym.envs.traffic.readout import OBSERVATION_FEATURES, REWARDS, LaneReadout, signal_spaces
 from ctrlgym.envs.traffic.scenarios import Scenario, actuated_programs, resolve_scenario
 from ctrlgym.envs.traffic.scenarios import validate_routes as check_routes
-from ctrlgym.envs.traffic.simulation import EPISODE_METRICS, ReadingLayout, SignalTiming, episode_clock, parse_sumo_args
+from ctrlgym.envs.traffic.simulation import METRIC_DESCRIPTIONS, EPISODE_METRICS, ReadingLayout, SignalTiming, episode_clock, parse_sumo_args
 from ctrlgym.envs.traffic.workers import WORKER_KINDS, InlineSimulation, SumoError, SumoWorkers
 
 from ctrlgym.vector_env import AutoresetMode, TorchVectorEnv
@@ -120,10 +120,13 @@ class TrafficSignalEnv(TorchVectorEnv):
     multi_agent = True
     #: evaluation reports travel_time = Σ trip_time / Σ throughput over an episode
     ratio_metrics = {"travel_time": ("trip_time", "throughput")}
+    metric_descriptions = METRIC_DESCRIPTIONS
     #: reported at each episode's last step (RESCO's per-episode metrics from SUMO's records)
     final_metrics = EPISODE_METRICS
     #: the order reports show metrics in: the field's headline first
     report_metrics = ("delay", "final_backlog", "insertion_backlog", "waiting_time", "queue_length", "mean_trip_time", "travel_time", "throughput", "arrived")
+    #: the simulations' state lives in SUMO processes: a resumed training run restarts its episodes
+    resumable = False
 
     def __init__(
         self,

@@ -53,7 +53,15 @@ class SignalNetwork:
     def __init__(self, net_file: str | Path) -> None:
         import sumolib
 
-        net = sumolib.net.readNet(str(net_file), withPrograms=True)
+        try:
+            net = sumolib.net.readNet(str(net_file), withPrograms=True)
+        except Exception as error:  # sumolib fails deep inside on incomplete files (e.g. KeyError: 'version')
+            from ctrlgym.envs.traffic.scenarios import ScenarioError
+
+            detail = " ".join(str(error).split()) or "no detail"
+            raise ScenarioError(
+                f"{net_file}: not a readable SUMO network ({type(error).__name__}: {detail}); give a complete .net.xml as netconvert or netgenerate write it"
+            ) from None
         lights = sorted(net.getTrafficLights(), key=lambda tls: tls.getID())
         if not lights:
             raise ValueError(f"{net_file}: the network has no traffic lights to control")

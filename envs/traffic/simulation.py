@@ -35,6 +35,22 @@ BACKENDS = ("libsumo", "traci")
 STEP_VALUES = ("time", "trips_ended", "trip_time", "teleports", "insertion_backlog")
 #: per-episode values, filled at an episode's last step (NaN before): see TrafficSignalEnv's docs
 EPISODE_METRICS = ("delay", "mean_trip_time", "arrived", "vehicles", "total_teleports", "final_backlog")
+#: what each traffic metric measures, in which unit (reports show these); the same for SUMO and the twin
+METRIC_DESCRIPTIONS = {
+    "delay": "s per vehicle: time lost + departure delay over every vehicle due to depart (RESCO's headline metric; lower is better)",
+    "final_backlog": "vehicles still waiting to enter the network at the episode's end",
+    "insertion_backlog": "vehicles due to depart that could not enter yet (per-step mean)",
+    "waiting_time": "s: mean accumulated waiting time of vehicles on controlled lanes (per-step mean)",
+    "queue_length": "halting vehicles per light (per-step mean)",
+    "mean_trip_time": "s: mean duration of the trips that arrived",
+    "travel_time": "s: summed trip times / trips finished in the episode",
+    "throughput": "trips finished per step",
+    "arrived": "vehicles that arrived in the episode",
+    "vehicles": "vehicles counted in delay (arrived + en route + waiting to enter)",
+    "total_teleports": "vehicles SUMO teleported in the episode (jams it resolved by removal)",
+    "teleports": "teleports per step",
+    "mean_speed": "m/s: mean speed on controlled lanes (per-step mean)",
+}
 
 # TraCI variable ids (traci.constants), fixed by the TraCI protocol
 _VEHICLE_NUMBER, _HALTING_NUMBER, _WAITING_TIME, _MEAN_SPEED = 0x10, 0x14, 0x7A, 0x11

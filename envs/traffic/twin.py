@@ -11,7 +11,7 @@ from ctrlgym.envs.traffic.network import SignalNetwork
 from ctrlgym.envs.traffic.readout import LaneReadout, signal_spaces
 from ctrlgym.envs.traffic.scenarios import Scenario, resolve_scenario
 from ctrlgym.envs.traffic.scenarios import validate_routes as check_routes
-from ctrlgym.envs.traffic.simulation import SIGNAL_CONTROLS, SignalTiming, episode_clock, parse_sumo_args
+from ctrlgym.envs.traffic.simulation import METRIC_DESCRIPTIONS, SIGNAL_CONTROLS, SignalTiming, episode_clock, parse_sumo_args
 from ctrlgym.envs.traffic.twin_network import QueueNetwork
 
 from ctrlgym.vector_env import AutoresetMode, TorchVectorEnv
@@ -79,6 +79,7 @@ class TrafficTwinEnv(TorchVectorEnv):
     metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
     multi_agent = True
     ratio_metrics = {"travel_time": ("trip_time", "throughput")}
+    metric_descriptions = METRIC_DESCRIPTIONS
 
     def __init__(
         self,

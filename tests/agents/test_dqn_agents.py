@@ -109,32 +109,32 @@ def test_configs_check_the_agent_keywords(tmp_path):
     assert parsed.agent.hyperparameters == {"fictitious_play_rounds": 5, "gamma": 0.9}
     with pytest.raises(ConfigError, match="agent.*unknown key 'fictitious_play_rounds' for agent dqn"):
         parse_config(config(tmp_path, "dqn", hyperparameters={"fictitious_play_rounds": 5}))
-    with pytest.raises(ConfigError, match="init_from is for dqn and nash_dqn"):
+    with pytest.raises(ConfigError, match=r"init_from is for agents that start from saved weights \(dqn, nash_dqn\), not ppo"):
         parse_config(config(tmp_path, "ppo", hyperparameters=None, init_from="runs/x"))
 
 
-def test_killed_training_resumes_from_its_checkpoint_and_fine_tunes(tmp_path):
-    path = tmp_path / "nash.yaml"
-    path.write_text(yaml.safe_dump(config(tmp_path, "nash_dqn", total_timesteps=8_000, checkpoint_every=2_000)))
-    process = subprocess.Popen([sys.executable, "-m", "ctrlgym", "train", str(path), "--no-progress"], stderr=subprocess.DEVNULL)
-    checkpoints = tmp_path / "run" / "seed_0" / "checkpoints"
-    deadline = time.time() + 120
-    while not list(checkpoints.glob("step_*.pt")) and time.time() < deadline:
-        time.sleep(0.2)
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
-    saved = int(next(checkpoints.glob("step_*.pt")).stem.split("_")[1])
-    assert 0 < saved < 8_000 and not (tmp_path / "run" / "seed_0" / "final_model.pt").exists()
-    curve_at_kill = json.loads((checkpoints / f"learning_curve_{saved}.json").read_text())
-    assert curve_at_kill  # four 8-env episodes ended before the first checkpoint
+def test_killed_training_resumes_exactly_and_fine_tunes(tmp_path, kill_at_a_random_step):
+    """Kill Nash DQN at a random step, resume: the same networks, curve and steps as an uninterrupted run."""
+    from ctrlgym.training import train
+
+    path, whole = tmp_path / "nash.yaml", tmp_path / "whole.yaml"
+    path.write_text(yaml.safe_dump(config(tmp_path, "nash_dqn", total_timesteps=8_000, checkpoint_every=1_000)))
     shorter = yaml.safe_load(path.read_text())
+    whole.write_text(yaml.safe_dump({**shorter, "output_dir": str(tmp_path / "whole")}))
+    seed_dir = tmp_path / "run" / "seed_0"
+    saved = kill_at_a_random_step([sys.executable, "-m", "ctrlgym", "train", str(path), "--no-progress"], seed_dir, 8_000)
+    curve_at_kill = json.loads((seed_dir / "checkpoints" / f"learning_curve_{saved}.json").read_text())
+    assert curve_at_kill  # 8-env episodes of 300 s ended before the first checkpoint
     subprocess.run([sys.executable, "-m", "ctrlgym", "train", str(path), "--resume", "--no-progress"], check=True, timeout=600)
-    training = json.loads((tmp_path / "run" / "metrics.json").read_text())["training"]["0"]
-    assert training["timesteps"] >= 8_000
-    assert training["learning_curve"][: len(curve_at_kill)] == curve_at_kill  # continued, not restarted
+    train(whole, progress=False)
+    resumed, uninterrupted = (json.loads((tmp_path / run / "metrics.json").read_text())["training"]["0"] for run in ("run", "whole"))
+    assert resumed["timesteps"] == uninterrupted["timesteps"] == 8_000
+    assert resumed["learning_curve"] == uninterrupted["learning_curve"]
+    networks = [torch.load(tmp_path / run / "seed_0" / "final_model.pt", weights_only=False)["q_network"] for run in ("run", "whole")]
+    assert all(torch.equal(networks[0][key], networks[1][key]) for key in networks[1])
     # fine-tune: a second run starts from the first run's final networks
     shorter.update(output_dir=str(tmp_path / "tuned"))
-    shorter["agent"].update(total_timesteps=500, init_from=str(tmp_path / "run"))
+    shorter["agent"].update(total_timesteps=512, init_from=str(tmp_path / "run"))
     (tmp_path / "tuned.yaml").write_text(yaml.safe_dump(shorter))
     subprocess.run([sys.executable, "-m", "ctrlgym", "train", str(tmp_path / "tuned.yaml"), "--no-progress"], check=True, timeout=600)
     first = torch.load(tmp_path / "run" / "seed_0" / "final_model.pt", weights_only=False)["q_network"]

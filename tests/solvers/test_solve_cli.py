@@ -37,7 +37,7 @@ def test_solve_writes_regret_and_time_per_method_and_report_plots_them(tmp_path,
 
 def test_solve_needs_a_solve_section(tmp_path, capsys):
     path = tmp_path / "no_solve.yaml"
-    path.write_text(yaml.safe_dump({"agent": None, "output_dir": str(tmp_path / "run")}))
+    path.write_text(yaml.safe_dump({"env": {"id": "ctrlgym/MultiClassQueue-v0"}, "agent": None, "output_dir": str(tmp_path / "run")}))
     assert main(["solve", str(path)]) == 2
     assert "no solve section" in capsys.readouterr().err
 

@@ -1,0 +1,123 @@
+"""Every way a new user got stuck is one clear, one-line error (or no longer a dead end)."""
+
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from ctrlgym.cli import build_parser, main
+from ctrlgym.config import ConfigError, load_config
+from ctrlgym.training import train
+
+QUEUE = "ctrlgym/MultiClassQueue-v0"
+
+
+def write(tmp_path: Path, data, name: str = "experiment.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(data if isinstance(data, str) else yaml.safe_dump(data))
+    return path
+
+
+def tiny(tmp_path: Path, **env_kwargs) -> dict:
+    return {
+        "name": "tiny",
+        "env": {"id": QUEUE, "num_envs": 8, "kwargs": {"max_episode_steps": 16, **env_kwargs}},
+        "agent": {"total_timesteps": 256, "checkpoint_every": 128, "hyperparameters": {"n_steps": 16, "batch_size": 64, "n_epochs": 1}},
+        "evaluation": {"episodes": 2},
+        "seeds": [0],
+        "output_dir": str(tmp_path / "run"),
+    }
+
+
+def one_line_error(capsys, argv: list[str]) -> str:
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0, err
+    return err
+
+
+def test_a_run_that_failed_at_start_can_be_started_again_and_overwritten(tmp_path, capsys):
+    path = write(tmp_path, tiny(tmp_path, arrival_probs=[0.1, 0.2]))  # the env rejects it at construction
+    err = one_line_error(capsys, ["train", str(path), "--no-progress"])
+    assert f"{path}: env.kwargs: MultiClassQueue: arrival_probs has 2 entries but service_probs 3" in err
+    assert (tmp_path / "run" / "config.yaml").is_file()  # left behind, as before
+    path = write(tmp_path, tiny(tmp_path))  # fixed: the same command now trains
+    assert main(["train", str(path), "--no-progress"]) == 0
+    assert "--overwrite" in one_line_error(capsys, ["train", str(path), "--no-progress"])
+    assert main(["train", str(path), "--no-progress", "--overwrite"]) == 0
+    changed = write(tmp_path, {**tiny(tmp_path), "seeds": [0, 1]})
+    err = one_line_error(capsys, ["train", str(changed), "--resume", "--no-progress"])
+    assert "seeds differ" in err and "--overwrite" in err
+
+
+def test_an_empty_config_or_one_without_env_id_is_an_error(tmp_path, capsys):
+    assert "the config is empty; it needs at least env.id" in one_line_error(capsys, ["train", str(write(tmp_path, ""))])
+    no_env = write(tmp_path, {"name": "x", "output_dir": str(tmp_path / "x")})
+    assert "env.id: missing" in one_line_error(capsys, ["train", str(no_env)])
+    assert not (tmp_path / "x").exists() and not Path("runs/ppo_multiclass_queue").exists()
+
+
+@pytest.mark.parametrize(
+    "change, where",
+    [
+        ({"agent": {"algo": "dqn", "total_timesteps": 256, "hyperparameters": {"buffer_size": "ten"}}}, "agent.hyperparameters.buffer_size: Input should be a valid integer"),
+        ({"agent": {"hyperparameters": {"n_steps": "many"}}}, "agent.hyperparameters.n_steps: Input should be a valid integer"),
+        ({"env": {"id": QUEUE, "kwargs": {"switch_prob": "often"}}}, "env.kwargs.switch_prob: Input should be a valid number"),
+        ({"evaluation": {"baselines": ["oracle"]}}, "evaluation.baselines: unknown baseline 'oracle'"),
+        ({"evaluation": {"sweep": {"switch_prob": [0.1, "high"]}}}, "evaluation.sweep.switch_prob: Input should be a valid number"),
+        ({"agent": {"total_timesteps": 100}}, "agent.total_timesteps: 100 is not a multiple of env.num_envs=16"),
+    ],
+)
+def test_config_value_errors_name_the_file_and_the_key(tmp_path, change, where):
+    data = {"env": {"id": QUEUE}, **change}
+    path = write(tmp_path, data)
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    message = str(error.value)
+    assert message.startswith(f"{path}: ") and where in message and "\n" not in message
+
+
+def test_env_ids_resolve_without_the_prefix_and_unknown_ones_are_named(capsys):
+    assert main(["check", "MultiClassQueue-v0", "--num-envs", "2"]) == 0
+    assert "gymnasium check_env         ok" in capsys.readouterr().out
+    err = one_line_error(capsys, ["check", "NoSuchEnv-v0"])
+    assert "unknown environment 'NoSuchEnv-v0'" in err and "ctrlgym/MultiClassQueue-v0" in err
+
+
+def test_a_malformed_network_is_a_scenario_error_naming_the_file(tmp_path):
+    pytest.importorskip("sumolib", reason="the traffic envs need ctrlgym[traffic]")
+    from ctrlgym.envs.traffic.network import SignalNetwork
+    from ctrlgym.envs.traffic.scenarios import ScenarioError
+
+    garbage = tmp_path / "garbage.net.xml"
+    garbage.write_text("<net>\n<edge id='a'/>\n</net>\n")  # XML with a <net> root, not a network sumolib can read
+    with pytest.raises(ScenarioError, match=rf"{garbage}: not a readable SUMO network \(KeyError: 'version'\)"):
+        SignalNetwork(garbage)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a torch without CUDA")
+def test_cuda_without_cuda_names_the_key(tmp_path, capsys):
+    env_on_cuda = write(tmp_path, {**tiny(tmp_path), "env": {**tiny(tmp_path)["env"], "device": "cuda"}})
+    err = one_line_error(capsys, ["train", str(env_on_cuda), "--no-progress"])
+    assert f"{env_on_cuda}: env.device: device 'cuda' is not available: torch {torch.__version__}" in err and "use device='cpu'" in err
+    agent_on_cuda = write(tmp_path, {**tiny(tmp_path), "agent": {**tiny(tmp_path)["agent"], "device": "cuda:0"}})
+    assert "agent.device: device 'cuda:0' is not available" in one_line_error(capsys, ["train", str(agent_on_cuda), "--overwrite"])
+
+
+@pytest.mark.parametrize("command", [["configs"], ["list"], ["check", "x"], ["train", "c"], ["evaluate", "r"], ["solve", "c"], ["report", "r"], ["demo"]])
+def test_every_command_takes_the_common_flags(command):
+    args = build_parser().parse_args([*command, "--no-progress", "--threads", "2"])
+    assert args.no_progress and args.threads == 2
+
+
+def test_solve_on_a_missing_config_says_the_config_is_missing(tmp_path, capsys):
+    err = one_line_error(capsys, ["solve", str(tmp_path / "missing.yaml")])
+    assert "missing.yaml: config file not found" in err and "train first" not in err
+
+
+def test_train_on_a_shipped_name_and_a_run_dir_name_that_is_neither(tmp_path, capsys):
+    err = one_line_error(capsys, ["report", str(tmp_path / "nothing")])
+    assert "no such run directory, config file or shipped config" in err
+    run_dir = train(write(tmp_path, tiny(tmp_path)), progress=False)
+    assert (run_dir / "seed_0" / "final_model.zip").is_file()

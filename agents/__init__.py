@@ -1,10 +1,8 @@
-"""ctrlgym agents: independent DQN and Nash DQN for batched multi-agent envs; the CNN channel predictor for beamforming."""
+"""ctrlgym agents for batched multi-agent envs: independent DQN and Nash DQN (family-specific
+agents live with their family, e.g. ``ctrlgym.envs.beamforming.ChannelPredictor``)."""
 
-from ctrlgym.agents.channel_predictor import ChannelPredictor
 from ctrlgym.agents.dqn import IndependentDQN
 from ctrlgym.agents.fictitious_play import Equilibrium, NeighbourGraph, fictitious_play
 from ctrlgym.agents.nash_dqn import NashDQN
 
-AGENTS = {IndependentDQN.algo: IndependentDQN, NashDQN.algo: NashDQN, ChannelPredictor.algo: ChannelPredictor}
-
-__all__ = ["ChannelPredictor", "IndependentDQN", "NashDQN", "AGENTS", "fictitious_play", "NeighbourGraph", "Equilibrium"]
+__all__ = ["IndependentDQN", "NashDQN", "fictitious_play", "NeighbourGraph", "Equilibrium"]

@@ -69,6 +69,6 @@ register_algorithm(
     "off-policy Nash DQN: targets from the neighbourhood's Nash equilibrium by fictitious play (arXiv 2301.00637), trained in this run",
 )  # fmt: skip
 register_algorithm(
-    "channel_predictor", "ctrlgym.agents.channel_predictor:ChannelPredictor",
+    "channel_predictor", "ctrlgym.envs.beamforming.channel_predictor:ChannelPredictor",
     "CNN channel predictor trained on a receiver-rate loss; precodes from its predicted channel (trained in this run)",
 )  # fmt: skip

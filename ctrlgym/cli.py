@@ -48,7 +48,15 @@ def _check(args: argparse.Namespace) -> None:
 def _train(args: argparse.Namespace) -> None:
     from ctrlgym.training import train
 
-    run_dir = train(args.config, resume=args.resume, progress=not args.no_progress, overwrite=args.overwrite)
+    if args.executor == "ray":
+        from ctrlgym.executors import ray_train
+
+        if args.seeds is not None:
+            raise ValueError("--seeds and --executor ray: Ray runs every seed of the config (each as its own task)")
+        run_dir = ray_train(args.config, address=args.address, resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress)
+        print(f"run directory: {run_dir}")
+        return
+    run_dir = train(args.config, resume=args.resume, progress=not args.no_progress, overwrite=args.overwrite, seeds=args.seeds)
     print(f"run directory: {run_dir}")
 
 
@@ -59,7 +67,14 @@ def _evaluate(args: argparse.Namespace) -> None:
 
     from ctrlgym.registry import get_entry
 
-    evaluation = evaluate_run(args.run_dir, progress=not args.no_progress, env_id=args.env)
+    if args.executor == "ray":
+        from ctrlgym.executors import ray_evaluate
+
+        if args.seeds is not None or args.policies is not None:
+            raise ValueError("--seeds/--policies and --executor ray: Ray runs every (policy, seed) job (each as its own task)")
+        evaluation = ray_evaluate(args.run_dir, address=args.address, env_id=args.env, progress=not args.no_progress)
+    else:
+        evaluation = evaluate_run(args.run_dir, progress=not args.no_progress, env_id=args.env, seeds=args.seeds, policies=args.policies)
     print(f"evaluated on {evaluation['env']}")
     headline = next(iter(getattr(get_entry(evaluation["env"]).vector_cls, "report_metrics", ())), None)  # e.g. traffic: delay
     for policy, per_seed in evaluation["policies"].items():
@@ -79,7 +94,12 @@ def _evaluate(args: argparse.Namespace) -> None:
 def _solve(args: argparse.Namespace) -> None:
     from ctrlgym.solving import solve_run
 
-    results = solve_run(args.config, progress=not args.no_progress)
+    if args.executor == "ray":
+        from ctrlgym.executors import ray_solve
+
+        results = ray_solve(args.config, address=args.address, progress=not args.no_progress)
+    else:
+        results = solve_run(args.config, progress=not args.no_progress)
     print(f"{results['model']}: {results['states']:,} states, {results['actions']} actions, γ={results['discount']}, ε={results['epsilon']}")
     print(f"{'method':<28} {'T':>4} {'seconds':>9} {'x VI time':>10} {'regret %':>10}")
     for row in results["rows"]:
@@ -133,6 +153,13 @@ def _configs(args: argparse.Namespace) -> None:
         print(f"{name:<44} {first}")
 
 
+def _int_list(text: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ctrlgym", description="Batched torch RL control environments, agents and solvers.")
     parser.add_argument("--version", action="version", version=f"ctrlgym {_version()}")
@@ -158,6 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("config", type=Path, help="a YAML file, or the name of a shipped config (`ctrlgym configs`)")
     train.add_argument("--resume", action="store_true", help="continue from the newest checkpoints of the run")
     train.add_argument("--overwrite", action="store_true", help="delete the run in output_dir and start again")
+    train.add_argument("--seeds", type=_int_list, default=None, metavar="S,S", help="train only these of the config's seeds (other processes may train the rest)")
     train.set_defaults(run=_train)
 
     evaluate = command("evaluate", help="evaluate a run's agent against the env's baselines")
@@ -165,11 +193,17 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument(
         "--env", default=None, help="evaluate on another env with the run's kwargs (e.g. trained on the traffic twin, evaluated on SUMO)"
     )
+    evaluate.add_argument("--seeds", type=_int_list, default=None, metavar="S,S", help="evaluate only these of the config's seeds")
+    evaluate.add_argument("--policies", type=lambda text: text.split(","), default=None, metavar="P,P", help="evaluate only these policies")
     evaluate.set_defaults(run=_evaluate)
 
     solve = command("solve", help="exact and frozen-state DP on the env's exact model (config's solve section)")
     solve.add_argument("config", type=Path)
     solve.set_defaults(run=_solve)
+
+    for sub in (train, evaluate, solve):
+        sub.add_argument("--executor", choices=("local", "ray"), default="local", help="local: this process; ray: one Ray task per job (pip install 'ctrlgym[ray]')")
+        sub.add_argument("--address", default=None, help="with --executor ray: the Ray cluster to join (default: start a local Ray)")
 
     report = command("report", help="write an HTML + Markdown report for runs")
     report.add_argument("run_dirs", type=Path, nargs="+")

@@ -133,7 +133,7 @@ def sb3_algos() -> tuple[str, ...]:
 class AgentConfig(_Strict):
     algo: str = Field(
         "ppo",
-        description="a registered algorithm (ctrlgym.algorithms): ppo, sac (Stable-Baselines3); dqn, nash_dqn, channel_predictor (ctrlgym.agents)",
+        description="a registered algorithm (ctrlgym.algorithms): ppo, sac (Stable-Baselines3); dqn, nash_dqn (ctrlgym.agents); channel_predictor (ctrlgym.envs.beamforming)",
     )
     policy: str = Field("MlpPolicy", description="SB3 policy class name (ppo, sac)")
     total_timesteps: int = Field(100_000, ge=1, description="env steps per seed (summed over the batch)")
@@ -256,8 +256,16 @@ class ExperimentConfig(_Strict):
 
     _source: str = PrivateAttr("config")
 
-    def __eq__(self, other: object) -> bool:  # the same settings, wherever they were read from
-        return isinstance(other, ExperimentConfig) and self.model_dump() == other.model_dump()
+    def settings(self) -> dict[str, Any]:
+        """The config as a dict, with paths resolved: what two configs must share to be the same experiment."""
+        data = self.model_dump()
+        data["output_dir"] = str(Path(self.output_dir).resolve())
+        if self.agent is not None and self.agent.init_from is not None:
+            data["agent"]["init_from"] = str(Path(self.agent.init_from).resolve())
+        return data
+
+    def __eq__(self, other: object) -> bool:  # the same settings, wherever they were read from, however paths are spelled
+        return isinstance(other, ExperimentConfig) and self.settings() == other.settings()
 
     @property
     def source(self) -> str:
@@ -355,4 +363,11 @@ def load_config(path: str | Path) -> ExperimentConfig:
 
 
 def save_config(config: ExperimentConfig, path: str | Path) -> None:
-    Path(path).write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
+    """Write the config as YAML atomically (a per-process temporary file renamed into place), so
+    that concurrent writers of one run directory and their readers never see half a file."""
+    import os
+
+    path = Path(path)
+    partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    partial.write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
+    os.replace(partial, path)

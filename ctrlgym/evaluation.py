@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +22,11 @@ from ctrlgym.algorithms import get_algorithm
 from ctrlgym.config import ExperimentConfig, takes_keyword
 from ctrlgym.policies import Policy, SB3Policy
 from ctrlgym.registry import get_entry, make_vector_env
-from ctrlgym.runs import RunDirError, open_run_dir, read_metrics, resolve_run_dir, succeeded, update_metrics, write_json_atomic
+from ctrlgym.runs import RunDirError, open_run_dir, resolve_run_dir, write_json_atomic, write_metrics_snapshot
 from ctrlgym.threads import hot_path
 from ctrlgym.vector_env import TorchVectorEnv
 
-__all__ = ["evaluate_policy", "evaluate_run"]
+__all__ = ["evaluate_policy", "evaluate_run", "collect_evaluation"]
 
 
 def _job_key(env_id: str, env_kwargs: dict[str, Any], policy: str, seed: int, episodes: int, model_stamp: float | None) -> str:
@@ -116,13 +117,85 @@ def _agent_policy(run_dir: Path, config: ExperimentConfig, seed: int) -> Callabl
     return lambda env: agent_class.load(path, env, device=config.agent.device, **overrides)
 
 
-def evaluate_run(run_dir: str | Path, progress: bool = True, env_id: str | None = None) -> dict[str, Any]:
+@dataclass(frozen=True)
+class _Job:
+    """One evaluation job: a policy on one training seed's evaluation seed, at one env setting."""
+
+    setting: int  # 0: the run's env; i > 0: the i-th value of the sweep
+    seed: int
+    policy: str
+    env_kwargs: dict
+    path: Path
+
+
+def _plan(run_dir: Path, config: ExperimentConfig, env_id: str, seeds: list[int] | None = None, policies: list[str] | None = None):
+    """The jobs of an evaluation of ``config`` on ``env_id`` (a subset of seeds or policies if given), and its settings."""
+    from ctrlgym.training import final_model_path
+
+    entry = get_entry(env_id)
+    agent_name = config.agent.algo if config.agent is not None else None
+    sweep = config.evaluation.sweep if env_id == get_entry(config.env.id).env_id else None
+    param, values = next(iter(sweep.items())) if sweep else (None, [])
+    settings = [{}] + [{param: value} for value in values]
+    names = ([agent_name] if agent_name else []) + list(config.evaluation.baselines)
+    jobs = []
+    for setting in range(len(settings)):
+        for seed in config.seeds if seeds is None else seeds:
+            for name in names if policies is None else [n for n in names if n in policies]:
+                env_kwargs, model_stamp = dict(config.env.kwargs), None
+                if name == agent_name:
+                    model = final_model_path(run_dir / f"seed_{seed}", config.agent.algo)
+                    model_stamp = model.stat().st_mtime if model.is_file() else None
+                else:
+                    env_kwargs.update(entry.baselines[name].env_kwargs)
+                env_kwargs.update(settings[setting])
+                key = _job_key(env_id, env_kwargs, name, seed + config.evaluation.seed_offset, config.evaluation.episodes, model_stamp)
+                jobs.append(_Job(setting, seed, name, env_kwargs, run_dir / "evaluation_jobs" / f"{key}.json"))
+    return jobs, settings, names, agent_name
+
+
+def collect_evaluation(run_dir: Path, config: ExperimentConfig, env_id: str) -> dict[str, Any]:
+    """The results of ``config``'s evaluation on ``env_id`` that are on disk (one file per job,
+    whoever wrote it): ``{"evaluation": ...}`` (``"transfer"`` for another env) and ``"sweep"``."""
+    jobs, settings, names, agent_name = _plan(run_dir, config, env_id)
+    results: list[dict[str, dict[str, Any]]] = [{name: {} for name in names} for _ in settings]
+    for job in jobs:
+        if job.path.is_file():
+            result = json.loads(job.path.read_text())
+            result.pop("job", None)
+            results[job.setting][job.policy][str(job.seed)] = result
+    evaluation = {"agent": agent_name, "env": env_id, "seeds": config.seeds, "policies": results[0]}
+    sections: dict[str, Any] = {"evaluation": evaluation}
+    if len(settings) > 1:
+        param = next(iter(settings[1]))
+        values = [setting[param] for setting in settings[1:]]
+        policies = {name: {str(value): results[i + 1][name] for i, value in enumerate(values)} for name in names}
+        sections["sweep"] = {"param": param, "values": values, "agent": agent_name, "seeds": config.seeds, "policies": policies}
+    return sections
+
+
+def evaluated_envs(run_dir: Path) -> set[str]:
+    """The envs a run has evaluation job files for (its own env, and envs it was transferred to)."""
+    envs = set()
+    for path in (run_dir / "evaluation_jobs").glob("*.json"):
+        try:
+            envs.add(json.loads(path.read_text())["job"]["env"])
+        except (KeyError, ValueError, TypeError):  # a job file of an older ctrlgym: no identity
+            continue
+    return envs
+
+
+def evaluate_run(
+    run_dir: str | Path, progress: bool = True, env_id: str | None = None, seeds: list[int] | None = None, policies: list[str] | None = None
+) -> dict[str, Any]:
     """Evaluate the trained agent of every seed and the env's baselines on the same seeds.
 
     ``run_dir`` is a run directory, or a config file (then its ``output_dir`` is used; with
     ``agent: null`` only the baselines run). Seed s is evaluated on env seed
-    ``s + evaluation.seed_offset`` for every policy, so the comparison is paired. Results go to
-    ``metrics.json`` under ``"evaluation"``.
+    ``s + evaluation.seed_offset`` for every policy, so the comparison is paired. Each job writes
+    its own file, so evaluations of other ``seeds`` or ``policies`` (subsets of the config's) can
+    run at the same time, in other processes or on other machines; the result returned (and in
+    ``read_metrics``) merges every job on disk.
 
     ``env_id`` evaluates on another registered env with the run's env kwargs and the same
     spaces, e.g. an agent trained on the traffic twin, on SUMO; results go under
@@ -134,63 +207,40 @@ def evaluate_run(run_dir: str | Path, progress: bool = True, env_id: str | None 
     run_dir, config = open_run_dir(resolve_run_dir(Path(run_dir)))
     env_id = get_entry(env_id).env_id if env_id is not None else config.env.id
     entry = get_entry(env_id)
-    agent_name = config.agent.algo if config.agent is not None else None
     missing = [name for name in config.evaluation.baselines if name not in entry.baselines]
     if missing:
         raise ValueError(f"{env_id} has no baselines {missing} (it has {sorted(entry.baselines)}); set evaluation.baselines")
+    for label, chosen, known in (("seeds", seeds, config.seeds), ("policies", policies, ([config.agent.algo] if config.agent else []) + config.evaluation.baselines)):
+        unknown = [value for value in chosen or [] if value not in known]
+        if unknown:
+            raise ValueError(f"{label} {unknown} are not in the config's {label} {known}")
     config.make_env(1, env_id).close()  # a kwarg or device the env rejects: one error naming the config's key, before any job
-    sweep = config.evaluation.sweep if env_id == get_entry(config.env.id).env_id else None
-    param, values = next(iter(sweep.items())) if sweep else (None, [])
-    settings = [{}] + [{param: value} for value in values]
-    names = ([agent_name] if agent_name else []) + list(config.evaluation.baselines)
-    jobs = [(setting, seed, name) for setting in range(len(settings)) for seed in config.seeds for name in names]
-    results: list[dict[str, dict[str, Any]]] = [{name: {} for name in names} for _ in settings]
+    jobs, settings, _, agent_name = _plan(run_dir, config, env_id, seeds, policies)
     agent_policies: dict[int, Callable[[TorchVectorEnv], Policy]] = {}  # loaded once per seed, used at every sweep value
-    jobs_dir = run_dir / "evaluation_jobs"
-    jobs_dir.mkdir(exist_ok=True)
+    (run_dir / "evaluation_jobs").mkdir(exist_ok=True)
     bar = tqdm(jobs, desc="evaluate", disable=not progress)
-    for setting, seed, name in bar:
-        eval_seed = seed + config.evaluation.seed_offset
-        env_kwargs = dict(config.env.kwargs)
-        model_stamp = None
-        if name != agent_name:
-            baseline = entry.baselines[name]
-            env_kwargs.update(baseline.env_kwargs)
-        else:
-            from ctrlgym.training import final_model_path
-
-            model = final_model_path(run_dir / f"seed_{seed}", config.agent.algo)
-            model_stamp = model.stat().st_mtime if model.is_file() else None
-        env_kwargs.update(settings[setting])
-        job = jobs_dir / f"{_job_key(env_id, env_kwargs, name, eval_seed, config.evaluation.episodes, model_stamp)}.json"
-        bar.set_postfix_str(f"{name} seed {seed}" + (f" {param}={settings[setting][param]}" if setting else ""))
-        if job.is_file():
-            cached = json.loads(job.read_text())
-            if "failed" not in cached:
-                results[setting][name][str(seed)] = cached
-                continue
+    for job in bar:
+        where = "" if not job.setting else " " + ", ".join(f"{k}={v}" for k, v in settings[job.setting].items())
+        bar.set_postfix_str(f"{job.policy} seed {job.seed}{where}")
+        if job.path.is_file() and "failed" not in json.loads(job.path.read_text()):
+            continue
+        eval_seed = job.seed + config.evaluation.seed_offset
         try:
-            if name == agent_name:
-                if seed not in agent_policies:
-                    agent_policies[seed] = _agent_policy(run_dir, config, seed)
-                make_policy = agent_policies[seed]
+            if job.policy == agent_name:
+                if job.seed not in agent_policies:
+                    agent_policies[job.seed] = _agent_policy(run_dir, config, job.seed)
+                make_policy = agent_policies[job.seed]
             else:
+                baseline = entry.baselines[job.policy]
                 make_policy = lambda env, baseline=baseline, eval_seed=eval_seed: baseline.make(env, eval_seed)  # noqa: E731
-            result = evaluate_policy(make_policy, env_id, episodes=config.evaluation.episodes, seed=eval_seed, device=config.env.device, **env_kwargs)
+            result = evaluate_policy(make_policy, env_id, episodes=config.evaluation.episodes, seed=eval_seed, device=config.env.device, **job.env_kwargs)
         except (KeyboardInterrupt, RunDirError):
             raise
         except Exception as error:  # one failing policy must not lose the others' results
             result = {"failed": _one_line(error)}
-            where = f" at {param}={settings[setting][param]}" if setting else ""
-            tqdm.write(f"evaluate: {name} failed on seed {seed}{where}: {result['failed']}")
-        write_json_atomic(job, result)
-        results[setting][name][str(seed)] = result
-    evaluation = {"agent": agent_name, "env": env_id, "seeds": config.seeds, "policies": results[0]}
-    if env_id != get_entry(config.env.id).env_id:
-        update_metrics(run_dir, "transfer", {**read_metrics(run_dir).get("transfer", {}), env_id: evaluation})
-        return evaluation
-    update_metrics(run_dir, "evaluation", evaluation)
-    if sweep:
-        policies = {name: {str(value): results[i + 1][name] for i, value in enumerate(values)} for name in names}
-        update_metrics(run_dir, "sweep", {"param": param, "values": values, "agent": agent_name, "seeds": config.seeds, "policies": policies})
-    return evaluation
+            tqdm.write(f"evaluate: {job.policy} failed on seed {job.seed}{where}: {result['failed']}")
+        result["job"] = {"env": env_id, "policy": job.policy, "seed": job.seed, "setting": settings[job.setting]}
+        write_json_atomic(job.path, result)
+    write_metrics_snapshot(run_dir)
+    sections = collect_evaluation(run_dir, config, env_id)
+    return sections["evaluation"]

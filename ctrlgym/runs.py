@@ -2,14 +2,21 @@
 
 ```
 RUN_DIR/
-  config.yaml            resolved experiment config
-  metrics.json           learning curves and evaluation results, per seed
+  config.yaml            resolved experiment config (written atomically)
+  metrics.json           a merged snapshot of everything below, rewritten after each command
   tensorboard/           TensorBoard logs (one sub-folder per seed)
-  seed_<s>/checkpoints/  step_<n>.zip (PPO) or step_<n>.pt (DQN, Nash DQN; with the replay
-                         buffer, the newest only), learning_curve_<n>.json, written atomically
-  seed_<s>/final_model.zip (PPO) or final_model.pt
-  evaluation_jobs/<key>.json  one evaluation job's result (policy x seed x env setting), atomic
+  seed_<s>/checkpoints/  the newest checkpoint_keep checkpoints: step_<n>.zip|.pt (model, written
+                         last), trainer_<n>.pt (env, RNG, wall time), learning_curve_<n>.json, ...
+  seed_<s>/training.json that seed's training result (steps, learning curve, wall time)
+  seed_<s>/final_model.zip (SB3) or final_model.pt
+  evaluation_jobs/<key>.json  one evaluation job's result (policy x seed x env setting)
+  solve.json             the solvers' results
 ```
+
+Every file is written atomically by the one job it belongs to (a seed's training, an
+evaluation job, a solve), so many processes or machines can share a run directory: train
+different seeds, evaluate different policies or seeds at once. ``read_metrics`` merges them;
+``metrics.json`` is a snapshot of that merge for other tools, never read back as the source.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ from typing import Any
 
 from ctrlgym.config import ExperimentConfig, load_config, save_config
 
-__all__ = ["RunDirError", "open_run_dir", "resolve_run_dir", "read_metrics", "write_json_atomic", "torch_save_atomic", "update_metrics", "succeeded"]
+__all__ = ["RunDirError", "open_run_dir", "resolve_run_dir", "read_metrics", "write_json_atomic", "torch_save_atomic", "succeeded", "write_metrics_snapshot"]
 
 
 class RunDirError(FileNotFoundError):
@@ -59,7 +66,7 @@ def resolve_run_dir(path: Path) -> Path:
     stored = run_dir / "config.yaml"
     if stored.is_file():
         # the evaluation section may change (baselines, episodes, sweeps): evaluate re-runs what it needs
-        before, after = load_config(stored).model_dump(), config.model_dump()
+        before, after = load_config(stored).settings(), config.settings()
         before.pop("evaluation"), after.pop("evaluation")
         if before != after:
             changed = sorted(key for key in after if before.get(key) != after.get(key))
@@ -92,11 +99,43 @@ def succeeded(per_seed: dict[str, Any]) -> dict[str, Any]:
 
 
 def read_metrics(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / "metrics.json"
-    return json.loads(path.read_text()) if path.is_file() else {}
+    """Everything a run has produced, merged from its per-seed, per-job and solve files:
+    ``training`` (seed -> result), ``evaluation`` and ``sweep`` on its env, ``transfer``
+    (env -> evaluation) on others, ``solve``. Runs of older ctrlgym versions fall back to their
+    ``metrics.json``."""
+    run_dir = Path(run_dir)
+    legacy_path = run_dir / "metrics.json"
+    legacy = json.loads(legacy_path.read_text()) if legacy_path.is_file() else {}
+    metrics: dict[str, Any] = {}
+    seed_files = sorted(run_dir.glob("seed_*/training.json"), key=lambda path: int(path.parent.name.removeprefix("seed_")))
+    if seed_files:
+        metrics["training"] = {path.parent.name.removeprefix("seed_"): json.loads(path.read_text()) for path in seed_files}
+    elif "training" in legacy:
+        metrics["training"] = legacy["training"]
+    config_file = run_dir / "config.yaml"
+    if config_file.is_file():
+        from ctrlgym.evaluation import collect_evaluation, evaluated_envs
+        from ctrlgym.registry import get_entry
+
+        config = load_config(config_file)
+        own = get_entry(config.env.id).env_id
+        for env_id in sorted(evaluated_envs(run_dir), key=lambda env: env != own):
+            sections = collect_evaluation(run_dir, config, env_id)
+            if env_id == own:
+                metrics.update(sections)
+            else:
+                metrics.setdefault("transfer", {})[env_id] = sections["evaluation"]
+    for section in ("evaluation", "transfer", "sweep"):
+        if section not in metrics and section in legacy:
+            metrics[section] = legacy[section]
+    solve = run_dir / "solve.json"
+    if solve.is_file():
+        metrics["solve"] = json.loads(solve.read_text())
+    elif "solve" in legacy:
+        metrics["solve"] = legacy["solve"]
+    return metrics
 
 
-def update_metrics(run_dir: Path, section: str, value: Any) -> None:
-    metrics = read_metrics(run_dir)
-    metrics[section] = value
-    write_json_atomic(run_dir / "metrics.json", metrics)
+def write_metrics_snapshot(run_dir: Path) -> None:
+    """Rewrite ``metrics.json`` as the merge :func:`read_metrics` sees now (a convenience for other tools)."""
+    write_json_atomic(Path(run_dir) / "metrics.json", read_metrics(run_dir))

@@ -17,7 +17,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ctrlgym.registry import make_vector_env
-from ctrlgym.runs import open_run_dir, resolve_run_dir, update_metrics
+from ctrlgym.runs import open_run_dir, resolve_run_dir, write_json_atomic, write_metrics_snapshot
 
 __all__ = ["solve_run"]
 
@@ -90,6 +90,7 @@ def solve_run(path: str | Path, progress: bool = True) -> dict[str, Any]:
         "reference_seconds": reference_seconds,
         "rows": rows,
     }
-    update_metrics(run_dir, "solve", results)
+    write_json_atomic(run_dir / "solve.json", results)
+    write_metrics_snapshot(run_dir)
     env.close()
     return results

@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 from ctrlgym.adapters.sb3 import SB3VecEnv
 from ctrlgym.algorithms import get_algorithm
 from ctrlgym.config import ConfigError, ExperimentConfig, load_config, save_config
-from ctrlgym.runs import RunDirError, read_metrics, torch_save_atomic, update_metrics, write_json_atomic
+from ctrlgym.runs import RunDirError, torch_save_atomic, write_json_atomic, write_metrics_snapshot
 from ctrlgym.threads import hot_path
 
 __all__ = ["train", "latest_checkpoint"]
@@ -76,10 +76,20 @@ def _set_random_states(states: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(states["cuda"])
 
 
+def _wait_out_older_event_files(folder: Path) -> None:
+    """A resumed run's TensorBoard file must sort after the killed run's (TensorBoard reads them by
+    name, which starts with the second they were opened): wait until that second has passed."""
+    stamps = [int(m.group(1)) for path in folder.glob("events.out.tfevents.*") if (m := re.match(r"events\.out\.tfevents\.(\d+)\.", path.name))]
+    while stamps and time.time() < max(stamps) + 1:
+        time.sleep(0.05)
+
+
 def _tensorboard_writer(folder: Path, steps: int):
     """A SummaryWriter that, resumed at ``steps``, makes TensorBoard drop the events the killed run wrote after it."""
     from torch.utils.tensorboard import SummaryWriter
 
+    if steps:
+        _wait_out_older_event_files(folder)
     return SummaryWriter(str(folder), purge_step=steps if steps else None)
 
 
@@ -222,13 +232,18 @@ class _CheckpointAndCurve(BaseCallback):
 
 
 def _sb3_logger(run_dir: Path, seed: int, steps: int):
-    """SB3's logger writing TensorBoard to ``tensorboard/seed_<s>``, continuing (not repeating) after a resume."""
+    """SB3's logger writing TensorBoard to ``tensorboard/seed_<s>``; resumed at ``steps``, it
+    starts with the purge marker that ``SummaryWriter(purge_step=steps)`` writes, so the curve
+    continues instead of going back."""
     from stable_baselines3.common.logger import Logger, TensorBoardOutputFormat
+    from tensorboard.compat.proto.event_pb2 import Event, SessionLog
 
     folder = run_dir / "tensorboard" / f"seed_{seed}"
+    if steps:
+        _wait_out_older_event_files(folder)
     output = TensorBoardOutputFormat(str(folder))
-    output.writer.close()
-    output.writer = _tensorboard_writer(folder, steps)
+    if steps:
+        output.writer.file_writer.add_event(Event(step=steps, session_log=SessionLog(status=SessionLog.START)))
     return Logger(folder=str(folder), output_formats=[output])
 
 
@@ -308,62 +323,74 @@ def _train_sb3_agent(config: ExperimentConfig, seed: int, seed_dir: Path, run_di
 
 
 # ---------------------------------------------------------------------------------- the run
-def _has_progress(run_dir: Path) -> bool:
-    """Whether a run directory holds anything a restart would lose (a checkpoint, a model, metrics)."""
-    return (run_dir / "metrics.json").is_file() or any(run_dir.glob("seed_*/checkpoints/step_*")) or any(run_dir.glob("seed_*/final_model.*"))
+def _has_progress(run_dir: Path, seeds: list[int]) -> bool:
+    """Whether these seeds of a run directory hold anything a restart would lose (a checkpoint, a model, a result)."""
+    return any(
+        any((run_dir / f"seed_{seed}").glob(pattern)) for seed in seeds for pattern in ("checkpoints/step_*", "final_model.*", "training.json")
+    )
 
 
-def _prepare_run_dir(config: ExperimentConfig, resume: bool, overwrite: bool) -> Path:
+def _prepare_run_dir(config: ExperimentConfig, seeds: list[int], resume: bool, overwrite: bool) -> Path:
+    """Check the run directory against the config and write it there. The same config may be
+    trained by several processes at once, each on seeds the others do not touch."""
     run_dir = Path(config.output_dir)
     stored = run_dir / "config.yaml"
     if overwrite and stored.is_file():
         shutil.rmtree(run_dir)
         tqdm.write(f"overwrite: removed the previous run in {run_dir}")
-    if resume:
-        if not stored.is_file():
-            raise RunDirError(f"cannot resume: {run_dir} holds no run (no config.yaml); start without --resume")
+    if resume and not stored.is_file():
+        raise RunDirError(f"cannot resume: {run_dir} holds no run (no config.yaml); start without --resume")
+    if stored.is_file():
         previous = load_config(stored)
-        if previous.model_dump() != config.model_dump():
-            changed = sorted(key for key, value in config.model_dump().items() if previous.model_dump().get(key) != value)
-            raise ConfigError(
-                f"cannot resume {run_dir}: {', '.join(changed)} differ from the run's {stored}; "
-                "start it again with --overwrite, or change output_dir"
+        if previous != config:
+            changed = sorted(key for key, value in config.settings().items() if previous.settings().get(key) != value)
+            if resume or _has_progress(run_dir, previous.seeds):
+                raise ConfigError(
+                    f"{run_dir} holds a run of another config ({', '.join(changed)} differ from {stored}); "
+                    "start again with --overwrite, or change output_dir"
+                )
+            tqdm.write(f"{run_dir}: the previous start left no checkpoint; starting again")
+        elif not resume and _has_progress(run_dir, seeds):
+            raise FileExistsError(
+                f"{run_dir} already holds a run of seeds {seeds}; pass --resume to continue it, --overwrite to start again, or change output_dir"
             )
-    elif stored.is_file():
-        if _has_progress(run_dir):
-            raise FileExistsError(f"{run_dir} already holds a run; pass --resume to continue it, --overwrite to start again, or change output_dir")
-        tqdm.write(f"{run_dir}: the previous start left no checkpoint; starting again")
     run_dir.mkdir(parents=True, exist_ok=True)
-    save_config(config, stored.with_name("config.yaml.tmp"))
-    stored.with_name("config.yaml.tmp").replace(stored)
+    save_config(config, stored)  # atomic: concurrent writers and readers never see half a file
     return run_dir
 
 
 @hot_path
-def train(config: ExperimentConfig | str | Path, resume: bool = False, progress: bool = True, overwrite: bool = False) -> Path:
-    """Train the config's agent on every seed; return the run directory.
+def train(
+    config: ExperimentConfig | str | Path, resume: bool = False, progress: bool = True, overwrite: bool = False, seeds: list[int] | None = None
+) -> Path:
+    """Train the config's agent on every seed (or on ``seeds``, a subset); return the run directory.
 
     ``resume=True`` continues a run from the newest checkpoint of each unfinished seed (seeds
     with a final model are skipped), exactly where the env is ``resumable``; ``overwrite=True``
     deletes the run in ``output_dir`` first. A run that failed before its first checkpoint can
-    simply be started again.
+    simply be started again. Processes training different ``seeds`` of one config can share the
+    run directory at the same time.
     """
     if not isinstance(config, ExperimentConfig):
         config = load_config(config)
     if config.agent is None:
         raise ValueError(f"config {config.name} has no agent to train (agent: null); run ctrlgym evaluate CONFIG for its baselines")
     config.check_agent_device()
-    run_dir = _prepare_run_dir(config, resume, overwrite)
+    unknown = [seed for seed in seeds or [] if seed not in config.seeds]
+    if unknown:
+        raise ValueError(f"seeds {unknown} are not in the config's seeds {config.seeds}")
+    seeds = list(config.seeds if seeds is None else seeds)
+    run_dir = _prepare_run_dir(config, seeds, resume, overwrite)
     total = config.agent.total_timesteps
-    training: dict[str, Any] = read_metrics(run_dir).get("training", {})
-    with tqdm(total=total * len(config.seeds), desc=f"train {config.name}", unit="step", disable=not progress) as bar:
-        for seed in config.seeds:
+    with tqdm(total=total * len(seeds), desc=f"train {config.name}", unit="step", disable=not progress) as bar:
+        for seed in seeds:
             seed_dir = run_dir / f"seed_{seed}"
             bar.set_postfix(seed=seed)
             if final_model_path(seed_dir, config.agent.algo).is_file():
                 bar.update(total)
                 continue
             sb3 = get_algorithm(config.agent.algo).sb3
-            training[str(seed)] = (_train_sb3_agent if sb3 else _train_own_agent)(config, seed, seed_dir, run_dir, bar)
-            update_metrics(run_dir, "training", training)
+            result = (_train_sb3_agent if sb3 else _train_own_agent)(config, seed, seed_dir, run_dir, bar)
+            write_json_atomic(seed_dir / "training.json", result)  # this seed's own file: other seeds may train elsewhere
+    write_metrics_snapshot(run_dir)
     return run_dir

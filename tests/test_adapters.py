@@ -72,3 +72,55 @@ def test_torchrl_adapter_requires_disabled_autoreset():
 
     with pytest.raises(ValueError, match="disabled"):
         TorchRLEnv(MultiClassQueue(num_envs=2))
+
+
+def test_torchrl_multi_agent_env_uses_grouped_keys_and_matches_the_env():
+    pytest.importorskip("torchrl")
+    pytest.importorskip("sumo", reason="the traffic envs need ctrlgym[traffic]")
+    from torchrl.envs.utils import check_env_specs
+
+    from ctrlgym.adapters.torchrl import TorchRLEnv
+    from ctrlgym.envs.traffic import TrafficTwinEnv
+
+    kwargs = {"scenario": "arterial", "cols": 3, "num_seconds": 60, "autoreset_mode": "disabled"}
+    env = TorchRLEnv(TrafficTwinEnv(num_envs=3, **kwargs))
+    check_env_specs(env)
+    rollout = env.rollout(20)
+    assert rollout["agents", "observation"].shape == (3, 12, 3, 11)  # 60 s of 5 s decisions: 12 steps, then done
+    assert rollout["next", "agents", "reward"].shape == (3, 12, 3, 1) and rollout["next", "done"].shape == (3, 12, 1)
+    assert rollout["next", "done"][:, -1].all() and not rollout["next", "done"][:, :-1].any()
+    # the same seed and actions through the plain env give the same per-light rewards
+    plain = TrafficTwinEnv(num_envs=3, **kwargs)
+    env.set_seed(7)
+    td = env.reset()
+    plain.generator.manual_seed(7)
+    plain.reset()
+    for step in range(3):
+        td["agents", "action"] = torch.randint(0, 2, (3, 3))
+        td = env.step(td)
+        _, rewards, _, _, _ = plain.step(td["agents", "action"])
+        torch.testing.assert_close(td["next", "agents", "reward"][..., 0], rewards)
+        td = td["next"]
+
+
+def test_torchrl_masks_the_actions_of_lights_with_fewer_greens():
+    pytest.importorskip("torchrl")
+    pytest.importorskip("sumo", reason="the traffic envs need ctrlgym[traffic]")
+    from torchrl.envs.utils import check_env_specs
+
+    from ctrlgym.adapters.torchrl import TorchRLEnv
+    from ctrlgym.envs.traffic import TrafficTwinEnv
+
+    env = TorchRLEnv(TrafficTwinEnv(num_envs=4, scenario="resco:cologne3", autoreset_mode="disabled"))  # lights with 3, 4, 4 greens
+    check_env_specs(env)
+    rollout = env.rollout(50)
+    assert rollout["agents", "action_mask"][0, 0].sum(-1).tolist() == [3, 4, 4]
+    assert rollout["agents", "action"][..., 0].max() <= 2  # random actions respect the mask
+
+
+def test_single_agent_adapters_refuse_a_multi_agent_env():
+    pytest.importorskip("sumo", reason="the traffic envs need ctrlgym[traffic]")
+    from ctrlgym.envs.traffic import TrafficTwinEnv
+
+    with pytest.raises(ValueError, match="SB3VecEnv: TrafficTwinEnv is multi-agent"):
+        SB3VecEnv(TrafficTwinEnv(num_envs=2, scenario="arterial", cols=2, autoreset_mode="same_step"))

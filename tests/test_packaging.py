@@ -49,3 +49,10 @@ def test_a_shipped_config_trains_by_name_from_another_directory(installed_wheel)
     trained = run(venv, elsewhere, "train", "quickstart/ppo_multiclass_queue_tiny", "--no-progress")
     assert trained.returncode == 0, trained.stderr
     assert (elsewhere / "runs" / "ppo_multiclass_queue_tiny" / "seed_0" / "final_model.zip").is_file()
+
+
+def test_import_ctrlgym_stays_light():
+    """``import ctrlgym`` registers every env but loads no simulator, dataset or SciPy: only torch and gymnasium."""
+    code = "import sys, ctrlgym; print(','.join(m for m in ('sumolib', 'traci', 'libsumo', 'sklearn', 'scipy', 'stable_baselines3', 'matplotlib') if m in sys.modules))"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert loaded == ""

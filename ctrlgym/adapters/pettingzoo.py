@@ -63,8 +63,16 @@ class PettingZooEnv(ParallelEnv):
         return {agent: values[i] for i, agent in enumerate(self.possible_agents) if agent in self.agents}
 
     def _infos(self, info: dict[str, Any]) -> dict[str, dict[str, Any]]:
-        shared = {key: float(value[0]) for key, value in info.items() if isinstance(value, torch.Tensor) and value.ndim == 1 and not key.startswith("_")}
-        return {agent: dict(shared) for agent in self.agents}
+        """Each agent's own values (info entries of shape ``(1, n_agents)``, e.g. ``light_queue_length``
+        as ``queue_length``), and the env-wide ones under ``"network"``."""
+        tensors = {key: value for key, value in info.items() if isinstance(value, torch.Tensor) and not key.startswith("_")}
+        network = {key: float(value[0]) for key, value in tensors.items() if value.ndim == 1}
+        n = len(self.possible_agents)
+        own = {key.removeprefix("light_"): value[0] for key, value in tensors.items() if value.shape == (1, n)}
+        return {
+            agent: {**{key: float(values[i]) for key, values in own.items()}, "network": dict(network)}
+            for i, agent in enumerate(self.possible_agents) if agent in self.agents
+        }  # fmt: skip
 
     def reset(self, seed: int | None = None, options: dict | None = None):
         """Reset the episode; ``options`` are accepted for the API and unused (one env, no mask)."""

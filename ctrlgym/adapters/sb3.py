@@ -31,6 +31,11 @@ class SB3VecEnv(VecEnv):
     """
 
     def __init__(self, env: TorchVectorEnv) -> None:
+        if env.multi_agent:
+            raise ValueError(
+                f"SB3VecEnv: {env.env_name} is multi-agent (one agent per light); Stable-Baselines3 trains one agent. "
+                "Use its single-agent variant, ctrlgym.agents (dqn, nash_dqn), or the PettingZoo/TorchRL/RLlib adapters"
+            )
         if env.autoreset_mode != AutoresetMode.SAME_STEP:
             raise ValueError(
                 f"SB3VecEnv: {env.env_name} uses autoreset_mode={env.autoreset_mode.name}; Stable-Baselines3 "

@@ -2,6 +2,7 @@
 estimate while the channel ages (torch only, no extra dependencies)."""
 
 from ctrlgym.envs.beamforming.baselines import CSI_SOURCES, PRECODERS, BeamSweep, ClassicPrecoder, RandomPrecoder, predict_channel
+from ctrlgym.envs.beamforming.channel_predictor import ChannelPredictor
 from ctrlgym.envs.beamforming.channels import PROFILES, ChannelProcess, DelayProfile, doppler_frequency, jakes_correlation
 from ctrlgym.envs.beamforming.env import ACTION_MODES, REWARDS, BeamformingEnv
 
@@ -33,5 +34,5 @@ register_env(
 
 __all__ = [
     "BeamformingEnv", "ACTION_MODES", "REWARDS", "ChannelProcess", "DelayProfile", "PROFILES", "doppler_frequency", "jakes_correlation",
-    "ClassicPrecoder", "BeamSweep", "RandomPrecoder", "predict_channel", "PRECODERS", "CSI_SOURCES",
+    "ChannelPredictor", "ClassicPrecoder", "BeamSweep", "RandomPrecoder", "predict_channel", "PRECODERS", "CSI_SOURCES",
 ]  # fmt: skip

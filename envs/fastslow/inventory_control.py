@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
 import torch
 from ctrlgym.envs.fastslow.slow_chain import SlowChainMixin
 from gymnasium import spaces
-from scipy import stats
 
 from ctrlgym.vector_env import AutoresetMode, TorchVectorEnv
 
@@ -112,8 +112,11 @@ class InventoryControl(SlowChainMixin, TorchVectorEnv):
 
     def demand_pmf(self) -> np.ndarray:
         """P(D = d), d = 0 … max_demand: Poisson(λ) with the tail's mass on max_demand."""
-        pmf = stats.poisson.pmf(np.arange(self.max_demand + 1), self.mean_demand)
-        pmf[-1] = stats.poisson.sf(self.max_demand - 1, self.mean_demand)
+        # Poisson pmf e^-λ λ^k / k! in logs; the last entry takes the tail P(D >= max_demand)
+        k = np.arange(self.max_demand + 1)
+        log_factorial = np.array([math.lgamma(i + 1.0) for i in k])
+        pmf = np.exp(k * math.log(self.mean_demand) - self.mean_demand - log_factorial) if self.mean_demand > 0 else (k == 0).astype(float)
+        pmf[-1] = max(0.0, 1.0 - pmf[:-1].sum())
         return pmf
 
     def _reset_envs(self, mask: torch.Tensor) -> None:

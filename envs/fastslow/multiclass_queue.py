@@ -75,7 +75,7 @@ class MultiClassQueue(SlowChainMixin, TorchVectorEnv):
     >>> env = gym.make("ctrlgym/MultiClassQueue-v0")            # one env, numpy in/out
     >>> obs, info = env.reset(seed=0)
     >>> obs.tolist()
-    [0, 0, 0, 1]
+    [0, 0, 0, 0]
     >>> envs = ctrlgym.envs.fastslow.MultiClassQueue(num_envs=1024)   # the native batch
     >>> obs, info = envs.reset(seed=0)
     >>> tuple(obs.shape)

@@ -108,9 +108,17 @@ class TrafficSignalEnv(TorchVectorEnv):
     ``max_green``), so SUMO's actuated control runs on every map.
 
     ## Examples
-    >>> env = TrafficSignalEnv(num_envs=2, scenario="grid")        # doctest: +SKIP
-    >>> obs, info = env.reset(seed=0)                                # (2, 16, 11)
-    >>> env = TrafficSignalEnv(scenario="resco:cologne8", time_to_teleport=-1)  # doctest: +SKIP
+    >>> env = TrafficSignalEnv(num_envs=2, scenario="arterial", cols=2)  # two SUMO simulations
+    >>> obs, info = env.reset(seed=0)
+    >>> tuple(obs.shape)                                                 # (envs, lights, features)
+    (2, 2, 11)
+    >>> obs, rewards, terminated, truncated, info = env.step(env.action_space.sample())
+    >>> tuple(rewards.shape), tuple(info["queue_length"].shape)          # per light; per env
+    ((2, 2), (2,))
+    >>> env.close()
+    >>> env = TrafficSignalEnv(scenario="resco:cologne8", time_to_teleport=-1)  # a RESCO map, as RESCO runs it
+    >>> len(env.network.lights), env.scenario.begin
+    (8, 25200.0)
 
     ## Version History
     * v0: initial version.

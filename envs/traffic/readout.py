@@ -13,11 +13,13 @@ import torch
 from ctrlgym.envs.traffic.network import SignalNetwork
 from gymnasium import spaces
 
-__all__ = ["LaneReadout", "signal_spaces", "OBSERVATION_FEATURES", "REWARDS", "METRICS", "VEHICLES", "HALTING", "WAITING", "SPEED"]
+__all__ = ["LaneReadout", "signal_spaces", "OBSERVATION_FEATURES", "REWARDS", "METRICS", "LIGHT_METRICS", "VEHICLES", "HALTING", "WAITING", "SPEED"]
 
 OBSERVATION_FEATURES = ("phase", "min_green", "density", "queue", "neighbours")
 REWARDS = ("diff_waiting_time", "queue", "pressure")
 METRICS = ("queue_length", "waiting_time", "throughput", "trip_time", "mean_speed", "teleports", "insertion_backlog")
+#: per light, shape ``(num_envs, n_lights)``: each light's own halting vehicles and mean waiting time (s) on its incoming lanes
+LIGHT_METRICS = ("light_queue_length", "light_waiting_time")
 VEHICLES, HALTING, WAITING, SPEED = range(4)
 
 
@@ -109,7 +111,7 @@ class LaneReadout:
         self, lanes: torch.Tensor, incoming: torch.Tensor, arrived: torch.Tensor, trip_time: torch.Tensor, teleports: torch.Tensor,
         backlog: torch.Tensor,
     ) -> dict[str, torch.Tensor]:
-        """Per-env metrics of one step, named as in :data:`METRICS`."""
+        """Per-env metrics of one step, named as in :data:`METRICS`, and per-light ones (:data:`LIGHT_METRICS`)."""
         vehicles_in = incoming[..., VEHICLES].sum((1, 2))
         waiting = incoming[..., WAITING].sum((1, 2))
         vehicles = lanes[..., VEHICLES].sum(1)
@@ -123,4 +125,9 @@ class LaneReadout:
             teleports,
             backlog,  # insertion_backlog: vehicles due to depart, waiting outside the network
         )
-        return {name: value.float() for name, value in zip(METRICS, values)}
+        per_light_vehicles = incoming[..., VEHICLES].sum(-1)
+        per_light = (
+            incoming[..., HALTING].sum(-1),
+            torch.where(per_light_vehicles > 0, incoming[..., WAITING].sum(-1) / per_light_vehicles.clamp(min=1), 0.0),
+        )
+        return {name: value.float() for name, value in zip(METRICS + LIGHT_METRICS, values + per_light)}

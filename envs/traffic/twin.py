@@ -61,16 +61,19 @@ class TrafficTwinEnv(TorchVectorEnv):
 
     ## Arguments
     All of :class:`TrafficSignalEnv`'s, so a config switches between SUMO and the twin by the
-    env name alone; the SUMO-only ones (``backend``, ``gui``, ``time_to_teleport``,
-    ``max_teleports``, ``sumo_args``, ``time_to_teleport``, ``step_timeout``, ``workers``) are accepted
-    and have no effect. ``signal_control="actuated"`` on static programs actuates their greens
+    env name alone. Options of the SUMO processes (``gui``, ``max_teleports``, ``step_timeout``,
+    ``workers``, ``backend``) raise a ``ValueError`` when set to anything but their defaults;
+    ``sumo_args`` set the episode's begin and end as for SUMO; ``time_to_teleport`` has no
+    effect (the twin never teleports). ``signal_control="actuated"`` on static programs actuates their greens
     between ``min_green`` and ``max_green``, as the SUMO env's built actuated programs do. Model parameters: ``saturation_flow``
     (veh/s per lane), ``permissive_share``, ``yellow_share``, ``start_wave`` (veh/s), ``stop_seconds`` (≥ 1 s), ``demand_bin`` (s); the
     defaults come from ``benchmarks/calibrate_twin.py`` on the 4x4 grid.
 
     ## Examples
-    >>> env = TrafficTwinEnv(num_envs=4096, scenario="grid")        # doctest: +SKIP
-    >>> obs, info = env.reset(seed=0)                                # (4096, 16, 11)
+    >>> env = TrafficTwinEnv(num_envs=4096, scenario="grid")        # 4096 copies of the 4x4 grid in one batch
+    >>> obs, info = env.reset(seed=0)
+    >>> tuple(obs.shape)
+    (4096, 16, 11)
 
     ## Version History
     * v0: initial version.
@@ -135,6 +138,11 @@ class TrafficTwinEnv(TorchVectorEnv):
         for label, value in (("permissive_share", permissive_share), ("yellow_share", yellow_share)):
             if not 0 <= value <= 1:
                 raise ValueError(f"{name}: {label} must be in [0, 1], got {value}")
+        sumo_process = {"gui": (gui, False), "max_teleports": (max_teleports, None), "step_timeout": (step_timeout, 300.0),
+                        "workers": (workers, "process"), "backend": (backend, "libsumo")}  # fmt: skip
+        changed = [f"{key}={value!r}" for key, (value, default) in sumo_process.items() if value != default]
+        if changed:
+            raise ValueError(f"{name}: {', '.join(changed)} set options of the SUMO processes, which the twin does not run; drop them or use TrafficSignalEnv")
         self.scenario = resolve_scenario(
             name, scenario, rows=rows, cols=cols, demand=demand, lanes=lanes, route_seed=route_seed, tls_type=tls_type,
             net_file=net_file, route_file=route_file, sumocfg=sumocfg, num_seconds=num_seconds,

@@ -3,7 +3,7 @@
 import pytest
 import torch
 import yaml
-from ctrlgym.agents import ChannelPredictor
+from ctrlgym.envs.beamforming import ChannelPredictor
 from ctrlgym.envs.beamforming import BeamformingEnv, BeamSweep, ClassicPrecoder, RandomPrecoder
 
 from ctrlgym.config import ConfigError, load_config
@@ -169,11 +169,12 @@ def test_sac_trains_on_the_rzf_parameter_mode_and_evaluates(tmp_path):
         name="tiny_sac",
         env={"id": ENV_ID, "num_envs": 4, "kwargs": {"antennas": 4, "users": 2, "action_mode": "rzf"}},
         agent={"algo": "sac", "total_timesteps": 200, "checkpoint_every": 100, "hyperparameters": {"learning_starts": 40, "batch_size": 32, "gamma": 0.0}},
-        evaluation={"episodes": 2, "baselines": ["rzf_stale"]},
+        evaluation={"episodes": 2, "baselines": ["rzf_stale", "random"]},
         seeds=[0],
     )
     run_dir = train(config, progress=False)
     assert (run_dir / "seed_0" / "final_model.zip").is_file()
     evaluation = evaluate_run(config, progress=False)
-    assert set(evaluation["policies"]) == {"sac", "rzf_stale"}
-    assert evaluation["policies"]["sac"]["0"]["metrics"]["sum_rate"] > 0
+    assert set(evaluation["policies"]) == {"sac", "rzf_stale", "random"}
+    rate = {name: per_seed["0"]["metrics"]["sum_rate"] for name, per_seed in evaluation["policies"].items()}
+    assert rate["sac"] > rate["random"]  # on the same evaluation seeds

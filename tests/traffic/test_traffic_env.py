@@ -116,7 +116,7 @@ def test_max_pressure_and_actuated_beat_random_and_fixed_time_on_queues():
         scores[name] = result["metrics"]
     assert scores["max_pressure"]["queue_length"] < scores["random"]["queue_length"]
     assert scores["actuated"]["queue_length"] < scores["fixed_time"]["queue_length"]
-    assert all(0 < s["travel_time"] < 600 for s in scores.values())
+    assert scores["max_pressure"]["travel_time"] < scores["random"]["travel_time"]
 
 
 def test_killed_sumo_is_a_clear_error_and_reset_recovers(arterial):
@@ -168,6 +168,14 @@ def test_pettingzoo_parallel_api():
         parallel_api_test(env, num_cycles=20)
         observations, _ = env.reset(seed=0)
         assert set(observations) == {"A0", "B0"} and observations["A0"].shape == (11,)
+        differ = 0
+        for _ in range(10):  # two different greens: the lights' own values differ
+            _, _, _, _, infos = env.step({"A0": 0, "B0": 1})
+            own = [infos[agent]["queue_length"] for agent in ("A0", "B0")]
+            network = infos["A0"]["network"]
+            assert infos["B0"]["network"] == network and network["queue_length"] == pytest.approx(sum(own) / 2)  # mean over lights
+            differ += infos["A0"]["waiting_time"] != infos["B0"]["waiting_time"] or own[0] != own[1]
+        assert differ >= 5
     finally:
         env.close()
 
@@ -188,9 +196,12 @@ def test_episode_truncates_after_num_seconds():
     env = TrafficSignalEnv(num_envs=1, **{**SMALL, "num_seconds": 50}, autoreset_mode="same_step")
     try:
         env.reset(seed=0)
+        total = torch.zeros(1, 2)
         for step in range(10):
-            _, _, _, truncated, info = env.step(torch.zeros(1, 2, dtype=torch.long))
+            _, rewards, _, truncated, info = env.step(torch.zeros(1, 2, dtype=torch.long))
+            total += rewards
         assert truncated.all() and info["episode"]["l"].tolist() == [10]
-        assert np.isclose(info["episode"]["r"].shape[-1], 2)
+        assert info["episode"]["r"].shape == (1, 2)  # the return of each light
+        torch.testing.assert_close(info["episode"]["r"], total)
     finally:
         env.close()

@@ -158,7 +158,7 @@ def test_max_pressure_and_actuated_beat_random_and_fixed_time_on_queues():
         scores[name] = result["metrics"]
     assert scores["max_pressure"]["queue_length"] < scores["random"]["queue_length"]
     assert scores["actuated"]["queue_length"] < scores["fixed_time"]["queue_length"]
-    assert all(0 < s["travel_time"] < 600 for s in scores.values())
+    assert scores["max_pressure"]["travel_time"] < scores["random"]["travel_time"]
 
 
 def test_bad_model_parameters_and_options_raise():
@@ -201,6 +201,17 @@ def test_agent_trained_on_the_twin_evaluates_on_sumo_by_changing_the_env_name(tm
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["evaluation"]["env"] == "ctrlgym/SingleIntersectionTwin-v0"
     on_sumo = metrics["transfer"]["ctrlgym/SingleIntersection-v0"]["policies"]
-    assert set(on_sumo) == {"ppo", "max_pressure"} and on_sumo["ppo"]["0"]["metrics"]["throughput"] > 0
+    assert set(on_sumo) == {"ppo", "max_pressure"}
+    sumo_metrics = on_sumo["ppo"]["0"]["metrics"]  # SUMO's own per-vehicle records: only the SUMO env has them
+    assert 0 < sumo_metrics["arrived"] <= sumo_metrics["vehicles"] and sumo_metrics["delay"] > 0
     assert main(["report", str(path), "-o", str(tmp_path / "report")]) == 0
     assert "Evaluated on ctrlgym/SingleIntersection-v0, trained on ctrlgym/SingleIntersectionTwin-v0" in (tmp_path / "report.md").read_text()
+
+
+def test_the_twin_refuses_options_of_the_sumo_processes():
+    from ctrlgym.envs.traffic import TrafficTwinEnv
+
+    for option in ({"gui": True}, {"max_teleports": 5}, {"workers": "inline"}, {"step_timeout": 10.0}, {"backend": "traci"}):
+        with pytest.raises(ValueError, match=f"TrafficTwinEnv: {next(iter(option))}=.* set options of the SUMO processes"):
+            TrafficTwinEnv(num_envs=1, scenario="arterial", cols=2, **option)
+    TrafficTwinEnv(num_envs=1, scenario="arterial", cols=2, time_to_teleport=-1, sumo_args=["--begin", "0"])  # accepted

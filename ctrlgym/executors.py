@@ -51,11 +51,13 @@ def _absolute(config: ExperimentConfig) -> ExperimentConfig:
 
 def job_resources(config: ExperimentConfig) -> dict[str, float]:
     """What one job asks Ray for: a GPU if the env or agent is on CUDA; one CPU, or one per
-    simulation for envs whose simulations are processes of their own (SUMO)."""
+    simulation for envs whose simulations are local processes of their own (SUMO; with
+    ``workers="ray"`` each simulation is an actor that asks Ray for its CPU itself)."""
     from ctrlgym.registry import get_entry
 
     on_cuda = config.env.device.startswith("cuda") or (config.agent is not None and config.agent.device.startswith("cuda"))
     processes = not getattr(get_entry(config.env.id).vector_cls, "resumable", True)  # SUMO: one process per env copy
+    processes = processes and config.env.kwargs.get("workers", "process") == "process"  # workers="ray": the actors ask for their own
     return {"num_cpus": float(config.env.num_envs if processes else 1), "num_gpus": 1.0 if on_cuda else 0.0}
 
 

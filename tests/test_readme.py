@@ -19,8 +19,10 @@ def _marks(block: str):
     "block", [pytest.param(block, marks=_marks(block), id=f"block{i}-{block.splitlines()[0][:40]}") for i, block in enumerate(BLOCKS)]
 )
 def test_readme_example_runs(block, tmp_path):
-    if "ctrlgym.envs.traffic" in block:
+    if "ctrlgym.envs.traffic" in block or "TrafficTwinEnv" in block:
         pytest.importorskip("sumo", reason="the traffic examples need ctrlgym[traffic]")
+    if "ray.rllib" in block:
+        pytest.importorskip("ray.rllib", reason="the RLlib example needs ctrlgym[rllib]")
     result = subprocess.run([sys.executable, "-c", block], capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
 

@@ -65,7 +65,7 @@ class BeamformingEnv(TorchVectorEnv):
 
     ## Arguments
     ``antennas`` (M, 8), ``users`` (K, 4), ``channel`` (``rayleigh`` or ``tdl_a``/``tdl_b``/``tdl_c``),
-    ``fading`` (``ar1`` or ``sum_of_sinusoids`` with ``sinusoids``), ``subcarriers`` (1),
+    ``fading`` (``sum_of_sinusoids``, the default, with ``sinusoids``: autocorrelation J0 at every lag; or ``ar1``: ρⁿ, exact only at one slot), ``subcarriers`` (1),
     ``subbands`` (precoder granularity, 1), ``subcarrier_spacing`` (30 kHz), ``delay_spread``
     (100 ns), ``carrier_frequency`` (3.5 GHz), ``speed_kmh`` (30, or a range), ``slot_duration``
     (0.5 ms), ``snr_db`` (10), ``srs_snr_db`` (20), ``srs_period`` (5 slots), ``uplink_delay``
@@ -87,7 +87,7 @@ class BeamformingEnv(TorchVectorEnv):
         antennas: int = 8,
         users: int = 4,
         channel: str = "rayleigh",
-        fading: str = "ar1",
+        fading: str = "sum_of_sinusoids",
         sinusoids: int = 16,
         subcarriers: int = 1,
         subbands: int = 1,

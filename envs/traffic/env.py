@@ -101,7 +101,8 @@ class TrafficSignalEnv(TorchVectorEnv):
     ``num_seconds``, ``gui`` (``sumo-gui`` to watch), ``max_teleports`` (raise ``SumoError``
     when an episode exceeds it), ``step_timeout`` (s to wait for a SUMO step before
     ``SumoError``), ``workers`` (``"process"``: one worker process per env; ``"inline"``: one
-    libsumo simulation in this process, ``num_envs=1``).
+    libsumo simulation in this process, ``num_envs=1``; ``"ray"``: one Ray actor per env, anywhere
+    in the Ray cluster, same seeds same trajectories, ``ctrlgym[ray]``).
 
     With ``signal_control="actuated"`` on a network whose programs are all static, ctrlgym
     builds SUMO actuated programs from the static phases (greens between ``min_green`` and
@@ -226,6 +227,10 @@ class TrafficSignalEnv(TorchVectorEnv):
         self.layout = ReadingLayout(len(self.network.all_lanes), self.num_agents)
         if workers == "inline":
             self.workers = InlineSimulation(simulation_kwargs, self.scenario.name)
+        elif workers == "ray":
+            from ctrlgym.envs.traffic.ray_workers import RayWorkers
+
+            self.workers = RayWorkers(self.num_envs, simulation_kwargs, self.scenario.name, step_timeout)
         else:
             self.workers = SumoWorkers(self.num_envs, simulation_kwargs, self.scenario.name, step_timeout)
         self.backend, self.signal_control, self.time_to_teleport = backend, signal_control, time_to_teleport

@@ -333,8 +333,9 @@ class TrafficTwinEnv(TorchVectorEnv):
     def _reset_envs(self, mask: torch.Tensor) -> None:
         if self.device.type == "cpu" and not bool(mask.any()):  # most steps reset nothing; on GPU stay sync-free
             return
-        for name in ("transit", "vehicles", "queue", "halting", "waiting", "backlog", "arrivals", "phase_time", "phase", "time"):
+        for name in ("transit", "vehicles", "queue", "halting", "waiting", "backlog", "arrivals", "phase_time", "phase"):
             getattr(self, name).masked_fill_(mask, 0)
+        self.time.masked_fill_(mask, int(self.clock.begin))  # SUMO time: demand is read from the route file's absolute departs
         for name in ("green", "next_green", "green_time"):
             getattr(self, name).masked_fill_(mask[:, None], 0)
         if self.signal_control != "agent":  # programs start in their first phase

@@ -27,7 +27,7 @@ from ctrlgym.envs.traffic.simulation import SumoSimulation
 
 __all__ = ["SumoError", "SumoWorkers", "InlineSimulation", "WORKER_KINDS"]
 
-WORKER_KINDS = ("process", "inline")
+WORKER_KINDS = ("process", "inline", "ray")
 _OK, _ERROR = b"\x00", b"\x01"
 
 

@@ -164,3 +164,27 @@ def test_float32_rates_match_float64_with_interference_summed_directly(snr_db):
         gains = (channel @ zero_forcing(channel)).abs().square()
         off_diagonal = (gains * (1 - torch.eye(users))).sum(-1)
         assert torch.quantile(off_diagonal / gains.diagonal(dim1=-2, dim2=-1), 0.99) < 1e-5  # ZF leaves no interference
+
+
+def test_the_default_env_ages_its_channel_as_jakes_at_the_csi_ages_it_uses():
+    """BeamformingEnv()'s autocorrelation E[h(t) h*(t+k)] / E|h|² matches J0(2π f_D k Δt) within 0.02
+    at every CSI age the env uses (uplink_delay .. uplink_delay + srs_period·history)."""
+    import torch
+
+    from ctrlgym.envs.beamforming import BeamformingEnv, doppler_frequency, jakes_correlation
+
+    env = BeamformingEnv(num_envs=4096)  # 30 km/h, 3.5 GHz, 0.5 ms slots
+    env.reset(seed=0)
+    ages = range(env.uplink_delay, env.uplink_delay + env.srs_period * env.history + 1)
+    start = env.true_channel().clone()
+    correlations = {}
+    for lag in range(1, max(ages) + 1):
+        env.channel.advance()
+        if lag in ages:
+            now = env.true_channel()
+            correlations[lag] = float((now * start.conj()).mean().real / start.abs().square().mean())
+    doppler = doppler_frequency(30.0, env.carrier_frequency)
+    for lag, measured in correlations.items():
+        expected = float(jakes_correlation(torch.tensor(doppler), torch.tensor(lag * env.slot_duration)))
+        assert abs(measured - expected) < 0.02, (lag, measured, expected)
+    assert env.channel.fading == "sum_of_sinusoids"

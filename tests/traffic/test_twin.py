@@ -215,3 +215,24 @@ def test_the_twin_refuses_options_of_the_sumo_processes():
         with pytest.raises(ValueError, match=f"TrafficTwinEnv: {next(iter(option))}=.* set options of the SUMO processes"):
             TrafficTwinEnv(num_envs=1, scenario="arterial", cols=2, **option)
     TrafficTwinEnv(num_envs=1, scenario="arterial", cols=2, time_to_teleport=-1, sumo_args=["--begin", "0"])  # accepted
+
+
+def test_the_twin_starts_a_resco_map_at_its_begin_time_with_its_demand():
+    """cologne3's routes depart from 25200 s: the twin's clock starts there, so its first ten minutes carry that demand."""
+    import torch
+
+    from ctrlgym.envs.traffic import TrafficTwinEnv
+    from ctrlgym.envs.traffic.twin_network import read_routes
+
+    env = TrafficTwinEnv(num_envs=1, scenario="resco:cologne3", signal_control="fixed_time", num_seconds=600)
+    env.reset(seed=0)
+    assert int(env.time[0]) == 25200
+    for _ in range(env.clock.max_episode_steps):
+        env.step(torch.zeros(1, 3, dtype=torch.long))
+    entered = float(env.vehicles.sum() + env.backlog.sum() + env.arrivals.sum())
+    due = sum(
+        trip.count * max(0.0, min(trip.end, 25800) - max(trip.begin, 25200)) / (trip.end - trip.begin)
+        if trip.end > trip.begin else trip.count * (25200 <= trip.begin < 25800)
+        for trip in read_routes(env.scenario.route_files, env.scenario.duration)
+    )  # fmt: skip
+    assert due > 400 and entered > 0.5 * due, (entered, due)

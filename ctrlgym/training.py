@@ -108,18 +108,27 @@ class _Clock:
         return round(self.before + time.perf_counter() - self.started, 2)
 
 
+def _open_checkpoints(config: ExperimentConfig, seed_dir: Path) -> tuple[Path, tuple[int, Path, dict[str, Any]] | None]:
+    """A seed's checkpoint folder (made, and pruned of unfinished files) and its newest complete
+    checkpoint as (steps, model path, trainer state), or None."""
+    folder = seed_dir / "checkpoints"
+    folder.mkdir(parents=True, exist_ok=True)
+    _prune_checkpoints(folder, config.agent.checkpoint_keep)
+    found = latest_checkpoint(seed_dir)
+    if found is None:
+        return folder, None
+    steps, path = found
+    return folder, (steps, path, torch.load(folder / f"trainer_{steps}.pt", weights_only=False))
+
+
 # ---------------------------------------------------------------------------------- own agents
 def _train_own_agent(config: ExperimentConfig, seed: int, seed_dir: Path, run_dir: Path, bar: tqdm) -> dict[str, Any]:
     """Independent DQN, Nash DQN or the channel predictor on the native batch."""
     agent_config = config.agent
     agent_class = get_algorithm(agent_config.algo).load()
-    folder = seed_dir / "checkpoints"
-    folder.mkdir(parents=True, exist_ok=True)
-    _prune_checkpoints(folder, agent_config.checkpoint_keep)
-    found = latest_checkpoint(seed_dir)
+    folder, found = _open_checkpoints(config, seed_dir)
     if found is not None:
-        steps, path = found
-        trainer = torch.load(folder / f"trainer_{steps}.pt", weights_only=False)
+        steps, path, trainer = found
         env = trainer["env"] if trainer["env"] is not None else config.make_env(autoreset_mode="same_step")
         agent = agent_class.load(path, env)
         if trainer["env"] is None:
@@ -252,10 +261,7 @@ def _make_sb3_agent(config: ExperimentConfig, seed: int, seed_dir: Path):
     VecNormalize state; returns (model, learning curve, clock)."""
     agent = config.agent
     algo = get_algorithm(agent.algo).load()
-    folder = seed_dir / "checkpoints"
-    folder.mkdir(parents=True, exist_ok=True)
-    _prune_checkpoints(folder, agent.checkpoint_keep)
-    found = latest_checkpoint(seed_dir)
+    folder, found = _open_checkpoints(config, seed_dir)
     if found is None:
         env: VecEnv = SB3VecEnv(config.make_env(autoreset_mode="same_step"))
         if agent.normalize_reward:
@@ -265,8 +271,7 @@ def _make_sb3_agent(config: ExperimentConfig, seed: int, seed_dir: Path):
         except (TypeError, ValueError) as error:
             raise config.error("agent.hyperparameters", error) from None
         return model, [], _Clock()
-    steps, path = found
-    trainer = torch.load(folder / f"trainer_{steps}.pt", weights_only=False)
+    steps, path, trainer = found
     exact = trainer["env"] is not None
     env = trainer["env"] if exact else SB3VecEnv(config.make_env(autoreset_mode="same_step"))
     if agent.normalize_reward:

@@ -24,7 +24,7 @@ from ctrlgym.registry import Baseline, register_env
 
 # every fast-slow env exports its exact model, so the solvers' policies are baselines of all of them
 _SOLVER_BASELINES = {
-    "optimal": Baseline(lambda env, seed: optimal_policy(env), description="the optimal policy of the exact MDP (policy iteration): the ceiling"),
+    "optimal": Baseline(lambda env, seed: optimal_policy(env), description="the ε-optimal policy of the exact MDP (value iteration): the ceiling"),
     "frozen_state": Baseline(
         lambda env, seed: frozen_state_policy(env), description="frozen-state approximate DP, slow state frozen for T=10 steps (arXiv 2301.00922)"
     ),

@@ -15,7 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, TypeAdapter, ValidationError, field_validator, model_validator
 
 __all__ = [
-    "ConfigError", "sb3_algos", "shipped_configs", "config_path", "EnvConfig", "AgentConfig", "EvaluationConfig", "SolveConfig", "ExperimentConfig", "load_config", "save_config",
+    "ConfigError", "shipped_configs", "config_path", "EnvConfig", "AgentConfig", "EvaluationConfig", "SolveConfig", "ExperimentConfig", "load_config", "save_config",
 ]  # fmt: skip
 
 
@@ -121,13 +121,6 @@ class EnvConfig(_Strict):
         entry = get_entry(self.id)
         _check_keywords(f"env {self.id}", entry.vector_cls, self.kwargs, {"num_envs", "device", "autoreset_mode"}, "kwargs")
         return self
-
-
-def sb3_algos() -> tuple[str, ...]:
-    """The registered algorithms trained through Stable-Baselines3."""
-    from ctrlgym.algorithms import registered_algorithms
-
-    return tuple(name for name, entry in registered_algorithms().items() if entry.sb3)
 
 
 class AgentConfig(_Strict):
@@ -276,12 +269,8 @@ class ExperimentConfig(_Strict):
         """The config's native batch (``env.num_envs`` copies unless given); a device or kwarg
         the env rejects is a ``ConfigError`` naming the file and ``env.device`` / ``env.kwargs``."""
         from ctrlgym.registry import make_vector_env
-        from ctrlgym.vector_env import resolve_device
 
-        try:
-            resolve_device(self.env.device)
-        except (RuntimeError, ValueError) as error:
-            raise self.error("env.device", error) from None
+        self._check_device("env.device", self.env.device)
         kwargs = {**self.env.kwargs, **overrides}
         try:
             return make_vector_env(env_id or self.env.id, num_envs or self.env.num_envs, device=self.env.device, **kwargs)
@@ -290,12 +279,15 @@ class ExperimentConfig(_Strict):
 
     def check_agent_device(self) -> None:
         """``ConfigError`` naming ``agent.device`` if this torch cannot use it (SB3 would fall back to the CPU silently)."""
+        self._check_device("agent.device", self.agent.device)
+
+    def _check_device(self, key: str, device: str) -> None:
         from ctrlgym.vector_env import resolve_device
 
         try:
-            resolve_device(self.agent.device)
+            resolve_device(device)
         except (RuntimeError, ValueError) as error:
-            raise self.error("agent.device", error) from None
+            raise self.error(key, error) from None
 
     def error(self, key: str, message: Any) -> ConfigError:
         """A ``ConfigError`` naming this config's file and ``key`` (e.g. an env kwarg the env rejected)."""

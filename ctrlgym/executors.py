@@ -40,11 +40,7 @@ def _start(address: str | None):
 
 def _absolute(config: ExperimentConfig) -> ExperimentConfig:
     """The config with ``output_dir`` and ``agent.init_from`` as absolute paths (workers start elsewhere)."""
-    data = config.model_dump()
-    data["output_dir"] = str(Path(config.output_dir).resolve())
-    if config.agent is not None and config.agent.init_from is not None:
-        data["agent"]["init_from"] = str(Path(config.agent.init_from).resolve())
-    absolute = ExperimentConfig.model_validate(data)
+    absolute = ExperimentConfig.model_validate(config.settings())  # settings(): the config with its paths resolved
     absolute._source = config.source
     return absolute
 

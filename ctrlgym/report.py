@@ -472,9 +472,8 @@ def _blocks(sections: list[dict[str, Any]]) -> list[tuple]:
         blocks.append(("h2", section["name"]))
         for summary, header, cells in _tables(section):
             blocks += [("p", summary), ("table", header, cells)]
-        for rows in [section["rows"], *(rows for _, rows in section["transfer"])]:
-            if _verdict(rows):
-                blocks.append(("p", _verdict(rows)))
+        verdicts = [_verdict(rows) for rows in [section["rows"], *(rows for _, rows in section["transfer"])]]
+        blocks += [("p", verdict) for verdict in verdicts if verdict]
         if section["rows"] or section["transfer"]:
             blocks.append(("list", _metric_legend(section)))
         blocks += [("failed", failure) for failure in section["failures"]]

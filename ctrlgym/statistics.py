@@ -71,7 +71,7 @@ def stratified_bootstrap_ci(
         value = statistic(data)
         return value, value
     picks = _bootstrap_indices(np.random.default_rng(seed), runs, tasks, reps)
-    resampled = np.take_along_axis(data[None].repeat(reps, axis=0), picks, axis=1)  # (reps, runs, tasks)
+    resampled = data[picks, np.arange(tasks)]  # (reps, runs, tasks): each task's runs drawn from that task
     values = np.array([statistic(sample) for sample in resampled])
     tail = (1 - confidence) / 2 * 100
     low, high = np.percentile(values, [tail, 100 - tail])

@@ -132,8 +132,7 @@ def _train_own_agent(config: ExperimentConfig, seed: int, seed_dir: Path, run_di
         env = trainer["env"] if trainer["env"] is not None else config.make_env(autoreset_mode="same_step")
         agent = agent_class.load(path, env)
         if trainer["env"] is None:
-            agent._last_obs = None  # the env starts afresh: so do the observations
-            env.reset(seed=seed + steps)
+            agent._last_obs = None  # the env starts afresh: learn() resets it with seed + steps
         _set_random_states(trainer["random"])
         curve, clock = json.loads((folder / f"learning_curve_{steps}.json").read_text()), _Clock(trainer["wall_time_s"])
         _resumed(seed, steps, path, trainer["env"] is not None)
@@ -217,8 +216,7 @@ class _CheckpointAndCurve(BaseCallback):
             self.finished_returns = []
 
     def save_checkpoint(self) -> None:
-        folder = self.seed_dir / "checkpoints"
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = self.seed_dir / "checkpoints"  # made by _open_checkpoints
         steps = self.num_timesteps
         write_json_atomic(folder / f"learning_curve_{steps}.json", self.curve)
         env, inner = self.model.get_env(), self.model.get_env()
@@ -235,9 +233,15 @@ class _CheckpointAndCurve(BaseCallback):
         torch_save_atomic(trainer, folder / f"trainer_{steps}.pt")
         if hasattr(self.model, "replay_buffer") and self.model.replay_buffer is not None:
             self.model.save_replay_buffer(folder / f"replay_{steps}.pkl")
-        self.model.save(folder / f"step_{steps}.partial.zip")
-        (folder / f"step_{steps}.partial.zip").replace(folder / f"step_{steps}.zip")  # last: it marks the checkpoint complete
+        _save_sb3_atomic(self.model, folder / f"step_{steps}.zip")  # last: it marks the checkpoint complete
         _prune_checkpoints(folder, self.config.agent.checkpoint_keep)
+
+
+def _save_sb3_atomic(model, path: Path) -> None:
+    """``model.save`` through a ``.partial.zip`` renamed into place (SB3 adds ``.zip`` to other names)."""
+    partial = path.with_name(path.stem + ".partial.zip")
+    model.save(partial)
+    partial.replace(path)
 
 
 def _sb3_logger(run_dir: Path, seed: int, steps: int):
@@ -319,9 +323,7 @@ def _train_sb3_agent(config: ExperimentConfig, seed: int, seed_dir: Path, run_di
     callback = _CheckpointAndCurve(seed_dir, config, curve, bar, clock)
     _learn_exactly(model, config.agent.total_timesteps, callback)
     callback.save_checkpoint()
-    final = final_model_path(seed_dir, config.agent.algo)
-    model.save(seed_dir / "final_model.partial.zip")
-    (seed_dir / "final_model.partial.zip").replace(final)
+    _save_sb3_atomic(model, final_model_path(seed_dir, config.agent.algo))
     model.logger.close()
     model.get_env().close()
     return {"timesteps": int(model.num_timesteps), "learning_curve": curve, "wall_time_s": clock.seconds()}

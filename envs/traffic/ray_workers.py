@@ -81,10 +81,7 @@ class RayWorkers:
     def _gather(self, calls: dict[int, Any], stage: str, out: np.ndarray) -> None:
         """Wait for every call (already sent) into ``out[i]``; the first failure wins, failed actors are replaced at the next start."""
         ray, first_error = self.ray, None
-        try:
-            ready, _ = ray.wait(list(calls.values()), num_returns=len(calls), timeout=self.step_timeout)
-        except Exception:  # pragma: no cover - ray.wait itself failing
-            ready = []
+        ready, _ = ray.wait(list(calls.values()), num_returns=len(calls), timeout=self.step_timeout)
         ready = set(ready)
         for i, call in calls.items():
             try:

@@ -23,13 +23,13 @@ from torch import nn
 
 from ctrlgym.agents.networks import AgentQNetwork
 from ctrlgym.agents.replay import ReplayBuffer
-from ctrlgym.runs import torch_save_atomic
+from ctrlgym.policies import CheckpointedAgent
 from ctrlgym.vector_env import AutoresetMode, TorchVectorEnv
 
 __all__ = ["IndependentDQN"]
 
 
-class IndependentDQN:
+class IndependentDQN(CheckpointedAgent):
     """IDQN over all agents of a :class:`TorchVectorEnv` batch, on CPU or CUDA.
 
     Works with multi-agent envs (observations ``(num_envs, n_agents, obs_dim)``,
@@ -208,42 +208,28 @@ class IndependentDQN:
             state["last_obs"] = self._last_obs
         return state
 
-    def save(self, path: str | Path, with_replay: bool = True) -> None:
-        """Write the agent (and its replay buffer) atomically to ``path``."""
-        torch_save_atomic(self.state_dict(with_replay), path)
-
     def load_weights_from(self, path: str | Path) -> None:
         """Start from the networks of an agent saved at ``path`` (fine-tuning: ``agent.init_from``);
         the optimizer, replay and counters stay fresh."""
-        state = torch.load(path, map_location=self.device, weights_only=False)
-        if state["algo"] != self.algo or tuple(state["obs_shape"]) != self.obs_shape:
+        state = self.read_state(path, self.device)
+        if tuple(state["obs_shape"]) != self.obs_shape:
             raise ValueError(f"{path} holds a {state['algo']} agent for observations {tuple(state['obs_shape'])}; this is {self.algo} for {self.obs_shape}")
         self.q_network.load_state_dict(state["q_network"])
         self.target_network.load_state_dict(state["q_network"])
 
-    @classmethod
-    def load(cls, path: str | Path, env: TorchVectorEnv, device: str | torch.device | None = None, **overrides: Any) -> IndependentDQN:
-        """The agent saved at ``path``, for ``env`` (whose spaces must match the ones it learned on)."""
-        state = torch.load(path, map_location="cpu", weights_only=False)
-        if state["algo"] != cls.algo:
-            raise ValueError(f"{path} holds a {state['algo']} agent, not {cls.algo}")
-        hyperparameters = {**state["hyperparameters"], **overrides}
-        if device is not None:
-            hyperparameters["device"] = device
-        agent = cls(env, **hyperparameters)
-        if agent.obs_shape != tuple(state["obs_shape"]) or not torch.equal(agent.num_actions.cpu(), state["num_actions"]):
+    def check_compatible(self, state: dict[str, Any], env: TorchVectorEnv, path: str | Path) -> None:
+        if self.obs_shape != tuple(state["obs_shape"]) or not torch.equal(self.num_actions.cpu(), state["num_actions"]):
             raise ValueError(
                 f"{path} was trained on observations {tuple(state['obs_shape'])} and actions {state['num_actions'].tolist()}; "
-                f"{env.env_name} has {agent.obs_shape} and {agent.num_actions.tolist()}"
+                f"{env.env_name} has {self.obs_shape} and {self.num_actions.tolist()}"
             )
-        agent.q_network.load_state_dict(state["q_network"])
-        agent.target_network.load_state_dict(state["target_network"])
-        agent.optimizer.load_state_dict(state["optimizer"])
-        agent.num_timesteps, agent.num_updates = state["num_timesteps"], state["num_updates"]
-        if agent.generator.device.type == "cpu":
-            agent.generator.set_state(state["generator"])
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.q_network.load_state_dict(state["q_network"])
+        self.target_network.load_state_dict(state["target_network"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.num_timesteps, self.num_updates = state["num_timesteps"], state["num_updates"]
+        if self.generator.device.type == "cpu":
+            self.generator.set_state(state["generator"])
         if "replay" in state:
-            agent.replay.load_state_dict(state["replay"])
-        if state.get("last_obs") is not None:
-            agent._last_obs = state["last_obs"].to(env.device)
-        return agent
+            self.replay.load_state_dict(state["replay"])

@@ -15,6 +15,9 @@ def _list(args: argparse.Namespace) -> None:
     entries = registered_envs()
     width = max(len(entry.env_id) for entry in entries)
     for entry in entries:
+        if not entry.available:
+            print(f"{entry.env_id:<{width}}  [{entry.family}]  {entry.summary}  (needs pip install 'ctrlgym[{entry.extra}]')")
+            continue
         baselines = ", ".join(entry.baselines) or "-"
         print(f"{entry.env_id:<{width}}  [{entry.family}]  {entry.summary}  (baselines: {baselines})")
 

@@ -6,6 +6,7 @@ defaults alone describe the demo experiment (PPO on ``MultiClassQueue``, three s
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import typing
 from pathlib import Path
@@ -45,14 +46,33 @@ def _signatures(target) -> list:
         if "__init__" not in base.__dict__ or base is object:
             continue
         found.append(base.__init__)
+        if "option_types" in base.__dict__:  # its **options are the option types' fields, not its bases' parameters
+            break
         if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in inspect.signature(base.__init__).parameters.values()):
             break
     return found
 
 
+def _keywords(target) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The keyword parameters ``target`` takes and their type hints: its (and its bases') signature,
+    plus the fields of the option dataclasses a class lists in ``option_types`` (it takes them as ``**options``)."""
+    parameters: dict[str, Any] = {}
+    hints: dict[str, Any] = {}
+    for function in reversed(_signatures(target)):  # a subclass's parameters and hints win
+        parameters.update({n: p for n, p in inspect.signature(function).parameters.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)})
+        hints.update(_hints(function))
+    for kind in getattr(target, "option_types", ()):
+        kind_hints = typing.get_type_hints(kind)
+        for option in dataclasses.fields(kind):
+            parameters.setdefault(option.name, option)
+            hints.setdefault(option.name, kind_hints[option.name])
+    return parameters, hints
+
+
 def takes_keyword(target, name: str) -> bool:
-    """Whether the callable or class ``target`` takes the keyword ``name`` (through its bases' ``**kwargs`` too)."""
-    return any(name in inspect.signature(function).parameters for function in _signatures(target))
+    """Whether the callable or class ``target`` takes the keyword ``name`` (through its bases' ``**kwargs``
+    or its ``option_types`` too)."""
+    return name in _keywords(target)[0]
 
 
 def _value_error(hint: Any, value: Any) -> str | None:
@@ -91,11 +111,7 @@ def _hints(function) -> dict[str, Any]:
 def _check_keywords(owner: str, target, keywords: dict[str, Any], reserved: set[str], prefix: str) -> None:
     """Raise if ``keywords`` names a parameter that ``target`` does not take (or that we set),
     or gives a value that does not fit its type hint; the error names ``prefix.key``."""
-    parameters: dict[str, inspect.Parameter] = {}
-    hints: dict[str, Any] = {}
-    for function in reversed(_signatures(target)):  # a subclass's parameters and hints win
-        parameters.update(inspect.signature(function).parameters)
-        hints.update(_hints(function))
+    parameters, hints = _keywords(target)
     for key, value in keywords.items():
         where = f"{prefix}.{key}"
         if key in reserved:

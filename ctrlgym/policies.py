@@ -15,7 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import torch
 
-__all__ = ["Policy", "Agent", "SB3Policy"]
+__all__ = ["Policy", "Agent", "CheckpointedAgent", "SB3Policy"]
 
 
 @runtime_checkable
@@ -45,6 +45,64 @@ class Agent(Protocol):
 
     @classmethod
     def load(cls, path: str | Path, env: Any, device: str | torch.device | None = None, **overrides: Any) -> Agent: ...
+
+
+class CheckpointedAgent:
+    """``save`` and ``load`` of :class:`Agent`, written once for ctrlgym's own algorithms.
+
+    A subclass has a class attribute ``algo``, a ``hyperparameters`` dict (its constructor's
+    keywords), ``_last_obs`` (where learn() stands, saved as ``"last_obs"`` in a checkpoint), and implements ``state_dict(with_replay)`` (including ``"algo"`` and
+    ``"hyperparameters"``), ``load_state_dict(state)`` and ``check_compatible(state, env, path)``.
+    """
+
+    algo: str
+    hyperparameters: dict[str, Any]
+
+    def state_dict(self, with_replay: bool = True) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def check_compatible(self, state: dict[str, Any], env: Any, path: str | Path) -> None:
+        """Raise ``ValueError`` if the agent saved as ``state`` cannot act in ``env``."""
+
+    def save(self, path: str | Path, with_replay: bool = True) -> None:
+        """Write the agent atomically to ``path``: a training checkpoint (``with_replay``: also where
+        learn() stands, and the replay buffer) or the final model."""
+        from ctrlgym.runs import torch_save_atomic
+
+        torch_save_atomic(self.state_dict(with_replay), path)
+
+    @classmethod
+    def read_state(cls, path: str | Path, device: str | torch.device = "cpu") -> dict[str, Any]:
+        """The state saved at ``path``; ``ValueError`` naming the file if it is missing, unreadable,
+        or holds another algorithm."""
+        try:
+            state = torch.load(path, map_location=device, weights_only=False)
+        except FileNotFoundError:
+            raise ValueError(f"{path}: no saved agent there") from None
+        except Exception as error:  # a truncated or foreign file
+            raise ValueError(f"{path}: not a saved ctrlgym agent ({type(error).__name__}: {error})") from None
+        if not isinstance(state, dict) or state.get("algo") != cls.algo:
+            held = state.get("algo") if isinstance(state, dict) else type(state).__name__
+            raise ValueError(f"{path} holds a {held} agent, not {cls.algo}")
+        return state
+
+    @classmethod
+    def load(cls, path: str | Path, env: Any, device: str | torch.device | None = None, **overrides: Any):
+        """The agent saved at ``path`` (a checkpoint or a final model), for ``env``, whose spaces must
+        match the ones it learned on; ``overrides`` replace saved hyperparameters."""
+        state = cls.read_state(path)
+        hyperparameters = {**state["hyperparameters"], **overrides}
+        if device is not None:
+            hyperparameters["device"] = device
+        agent = cls(env, **hyperparameters)
+        agent.check_compatible(state, env, path)
+        agent.load_state_dict(state)
+        if state.get("last_obs") is not None:  # a training checkpoint: learn() continues from these observations
+            agent._last_obs = state["last_obs"].to(env.device)
+        return agent
 
 
 class SB3Policy:

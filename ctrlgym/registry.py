@@ -1,15 +1,21 @@
 """The registry of ctrlgym environments, mirrored into Gymnasium's.
 
-``register_env`` records an env class with its family, a one-line summary and its baseline
-policies, and registers ``ctrlgym/<Name>-v<version>`` with Gymnasium: ``gymnasium.make`` gives
-the single numpy env, ``gymnasium.make_vec(..., vectorization_mode="vector_entry_point")`` the
-native batch.
+``register_env`` records an env with its family, a one-line summary and its baseline policies,
+and registers ``ctrlgym/<Name>-v<version>`` with Gymnasium: ``gymnasium.make`` gives the single
+numpy env, ``gymnasium.make_vec(..., vectorization_mode="vector_entry_point")`` the native batch.
+
+Envs and baselines are given as entry-point strings (``"package.module:Name"``), as Gymnasium's
+own registry does: registering imports nothing, and a family's modules (and its simulator or data
+sets) load on first use. ``import ctrlgym`` therefore stays light.
 """
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import gymnasium as gym
@@ -17,10 +23,7 @@ import gymnasium as gym
 from ctrlgym.single_env import SingleEnv
 from ctrlgym.vector_env import TorchVectorEnv
 
-__all__ = [
-    "Baseline", "EnvEntry", "EnvUnavailableError", "register_env", "registered_envs", "get_entry", "make_vector_env",
-    "mark_unavailable",
-]  # fmt: skip
+__all__ = ["Baseline", "EnvEntry", "EnvUnavailableError", "register_env", "registered_envs", "get_entry", "make_vector_env", "load_entry_point"]
 
 
 @dataclass(frozen=True)
@@ -33,70 +36,112 @@ class Baseline:
     description: str = ""  # one line for reports: what the policy does
 
 
-@dataclass(frozen=True)
-class EnvEntry:
-    env_id: str
-    family: str
-    summary: str
-    vector_cls: type[TorchVectorEnv]
-    baselines: dict[str, Baseline] = field(default_factory=dict)
-    check_kwargs: dict[str, Any] = field(default_factory=dict)  # a small instance for the conformance tests
-
-
-_REGISTRY: dict[str, EnvEntry] = {}
-_NEEDS_EXTRA: dict[str, str] = {}  # env id -> the pip extra its family needs, for families not installed
-
-
-def mark_unavailable(env_ids: list[str], extra: str) -> None:
-    """Declare envs of a family whose optional dependencies are missing (a clear error on use)."""
-    for env_id in env_ids:
-        _NEEDS_EXTRA[env_id] = extra
-
-
 class EnvUnavailableError(ValueError):
     """A known env whose family's optional dependencies are not installed."""
 
 
+def load_entry_point(entry_point: str) -> Any:
+    """The object an entry-point string ``"package.module:attribute"`` names (imported on call)."""
+    module_name, _, attribute = entry_point.partition(":")
+    if not attribute:
+        raise ValueError(f"entry point {entry_point!r} is not of the form 'package.module:attribute'")
+    target: Any = importlib.import_module(module_name)
+    for part in attribute.split("."):
+        target = getattr(target, part)
+    return target
+
+
+@dataclass(frozen=True)
+class EnvEntry:
+    """One registered env. ``vector_cls`` and ``baselines`` are resolved (imported) on first access."""
+
+    env_id: str
+    family: str
+    summary: str
+    entry_point: str | type[TorchVectorEnv]
+    baselines_entry_point: str | dict[str, Baseline] | None = None
+    check_kwargs: dict[str, Any] = field(default_factory=dict)  # a small instance for the conformance tests
+    requires: tuple[str, ...] = ()  # modules the family needs; missing ones make the env unavailable
+    extra: str | None = None  # the pip extra that installs them
+
+    @property
+    def available(self) -> bool:
+        return all(importlib.util.find_spec(module) is not None for module in self.requires)
+
+    def _require(self) -> None:
+        if not self.available:
+            missing = ", ".join(m for m in self.requires if importlib.util.find_spec(m) is None)
+            raise EnvUnavailableError(f"environment {self.env_id!r} needs {missing}: pip install 'ctrlgym[{self.extra}]'")
+
+    @cached_property
+    def vector_cls(self) -> type[TorchVectorEnv]:
+        self._require()
+        return load_entry_point(self.entry_point) if isinstance(self.entry_point, str) else self.entry_point
+
+    @cached_property
+    def baselines(self) -> dict[str, Baseline]:
+        self._require()
+        raw = self.baselines_entry_point
+        raw = load_entry_point(raw) if isinstance(raw, str) else (raw or {})
+        return {name: b if isinstance(b, Baseline) else Baseline(b) for name, b in raw.items()}
+
+
+_REGISTRY: dict[str, EnvEntry] = {}
+
+
 def register_env(
-    vector_cls: type[TorchVectorEnv],
+    entry_point: str | type[TorchVectorEnv],
     *,
     family: str,
     summary: str,
-    baselines: dict[str, Baseline | Callable[[TorchVectorEnv, int], Any]] | None = None,
+    baselines: str | dict[str, Baseline | Callable[[TorchVectorEnv, int], Any]] | None = None,
     check_kwargs: dict[str, Any] | None = None,
     version: int = 0,
+    requires: tuple[str, ...] = (),
+    extra: str | None = None,
 ) -> EnvEntry:
-    """Register ``vector_cls`` as ``ctrlgym/<ClassName>-v<version>`` here and in Gymnasium.
+    """Register an env as ``ctrlgym/<ClassName>-v<version>`` here and in Gymnasium.
 
-    ``baselines`` maps names to :class:`Baseline` (or plain ``make(env, seed)`` callables);
-    ``check_kwargs`` are constructor arguments of a small instance for the test suite.
+    ``entry_point`` is ``"package.module:ClassName"`` (imported on first use) or the class itself;
+    ``baselines`` maps names to :class:`Baseline` (or plain ``make(env, seed)`` callables), or is the
+    entry point of such a dict; ``check_kwargs`` are constructor arguments of a small instance for
+    the test suite; ``requires`` lists the modules the env needs and ``extra`` the pip extra that
+    brings them (an env whose modules are missing stays listed and names the extra on use).
     """
-    env_id = f"ctrlgym/{vector_cls.__name__}-v{version}"
-    wrapped = {name: b if isinstance(b, Baseline) else Baseline(b) for name, b in (baselines or {}).items()}
-    entry = EnvEntry(env_id, family, summary, vector_cls, wrapped, dict(check_kwargs or {}))
+    name = entry_point.rpartition(":")[2].rpartition(".")[2] if isinstance(entry_point, str) else entry_point.__name__
+    env_id = f"ctrlgym/{name}-v{version}"
+    entry = EnvEntry(env_id, family, summary, entry_point, baselines, dict(check_kwargs or {}), tuple(requires), extra)
     _REGISTRY[env_id] = entry
     if env_id not in gym.registry:
-        gym.register(id=env_id, entry_point=SingleEnv.factory(vector_cls), vector_entry_point=vector_cls)
+        gym.register(id=env_id, entry_point=SingleEnv.factory(lambda: get_entry(env_id).vector_cls, name), vector_entry_point=_vector_factory(env_id))
     return entry
 
 
+def _vector_factory(env_id: str) -> Callable[..., TorchVectorEnv]:
+    def make(**kwargs: Any) -> TorchVectorEnv:
+        return get_entry(env_id).vector_cls(**kwargs)
+
+    make.__name__ = f"make_vector_{env_id.split('/')[-1].split('-')[0]}"
+    return make
+
+
 def registered_envs() -> list[EnvEntry]:
-    """Every registered env, sorted by family then id."""
+    """Every registered env (available or not), sorted by family then id."""
     return sorted(_REGISTRY.values(), key=lambda entry: (entry.family, entry.env_id))
 
 
 def get_entry(env_id: str) -> EnvEntry:
-    """The entry of ``env_id``; ``ValueError`` listing the known ids if there is none."""
+    """The entry of ``env_id`` (the ``ctrlgym/`` prefix may be left out); ``ValueError`` listing the known
+    ids if there is none, :class:`EnvUnavailableError` naming the extra if its family is not installed."""
     if env_id not in _REGISTRY and f"ctrlgym/{env_id}" in _REGISTRY:
         env_id = f"ctrlgym/{env_id}"
-    if env_id in _NEEDS_EXTRA:
-        extra = _NEEDS_EXTRA[env_id]
-        raise EnvUnavailableError(f"environment {env_id!r} needs the {extra} extra: pip install 'ctrlgym[{extra}]'")
     try:
-        return _REGISTRY[env_id]
+        entry = _REGISTRY[env_id]
     except KeyError:
         known = ", ".join(sorted(_REGISTRY)) or "none"
         raise ValueError(f"unknown environment {env_id!r}; registered: {known}") from None
+    entry._require()
+    return entry
 
 
 def make_vector_env(env_id: str, num_envs: int = 1, **kwargs: Any) -> TorchVectorEnv:

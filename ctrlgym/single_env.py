@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import gymnasium as gym
@@ -54,12 +55,17 @@ class SingleEnv(gym.Env):
         self.render_mode = None
 
     @classmethod
-    def factory(cls, vector_cls: type[TorchVectorEnv]):
-        """An entry point for ``gymnasium.register``: keyword arguments go to ``vector_cls``."""
+    def factory(cls, vector_cls: type[TorchVectorEnv] | Callable[[], type[TorchVectorEnv]], name: str | None = None):
+        """An entry point for ``gymnasium.register``: keyword arguments go to ``vector_cls``.
+
+        ``vector_cls`` may be a zero-argument function returning the class (resolved on the first
+        ``gymnasium.make``, so registering imports nothing); ``name`` is then the class's name.
+        """
+        name = name or vector_cls.__name__
 
         def make(**kwargs: Any) -> SingleEnv:
-            if vector_cls.multi_agent:  # refused before anything (a SUMO process) is started
-                name = vector_cls.__name__
+            resolved = vector_cls if isinstance(vector_cls, type) else vector_cls()
+            if resolved.multi_agent:  # refused before anything (a SUMO process) is started
                 raise ValueError(
                     f"{name} is multi-agent (one agent per traffic light) and has no single-env Gymnasium view: use "
                     f"gymnasium.make_vec('ctrlgym/{name}-v0', num_envs=N, vectorization_mode='vector_entry_point'), "
@@ -68,11 +74,11 @@ class SingleEnv(gym.Env):
                 )
             for key in ("num_envs", "autoreset_mode"):
                 if key in kwargs:
-                    raise ValueError(f"{vector_cls.__name__}: {key} is fixed for the single env; use gymnasium.make_vec")
+                    raise ValueError(f"{name}: {key} is fixed for the single env; use gymnasium.make_vec")
             kwargs.pop("render_mode", None)
-            return cls(vector_cls(num_envs=1, autoreset_mode=AutoresetMode.DISABLED, **kwargs))
+            return cls(resolved(num_envs=1, autoreset_mode=AutoresetMode.DISABLED, **kwargs))
 
-        make.__name__ = f"make_single_{vector_cls.__name__}"
+        make.__name__ = f"make_single_{name}"
         return make
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):

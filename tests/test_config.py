@@ -27,8 +27,9 @@ def test_shipped_config_validates(path):
 
 
 def test_env_of_a_missing_extra_names_the_extra(tmp_path, monkeypatch):
-    monkeypatch.setitem(registry._NEEDS_EXTRA, "ctrlgym/FutureEnv-v0", "future")
-    with pytest.raises(ConfigError, match=r"needs the future extra: pip install 'ctrlgym\[future\]'"):
+    entry = registry.EnvEntry("ctrlgym/FutureEnv-v0", "future", "-", "future_simulator.env:FutureEnv", requires=("future_simulator",), extra="future")
+    monkeypatch.setitem(registry._REGISTRY, entry.env_id, entry)
+    with pytest.raises(ConfigError, match=r"needs future_simulator: pip install 'ctrlgym\[future\]'"):
         load_config(_write(tmp_path, {"env": {"id": "ctrlgym/FutureEnv-v0"}}))
 
 

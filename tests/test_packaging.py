@@ -52,7 +52,16 @@ def test_a_shipped_config_trains_by_name_from_another_directory(installed_wheel)
 
 
 def test_import_ctrlgym_stays_light():
-    """``import ctrlgym`` registers every env but loads no simulator, dataset or SciPy: only torch and gymnasium."""
-    code = "import sys, ctrlgym; print(','.join(m for m in ('sumolib', 'traci', 'libsumo', 'sklearn', 'scipy', 'stable_baselines3', 'matplotlib') if m in sys.modules))"
-    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
-    assert loaded == ""
+    """``import ctrlgym`` registers every env by entry point but imports no family, simulator, data set
+    or SciPy; making an env imports its family (and only it)."""
+    code = (
+        "import sys, ctrlgym\n"
+        "heavy = ('sumolib', 'traci', 'libsumo', 'sklearn', 'scipy', 'stable_baselines3', 'matplotlib')\n"
+        "families = lambda: sorted({m.split('.')[2] for m in sys.modules if m.startswith('ctrlgym.envs.')})\n"
+        "print(','.join(m for m in heavy if m in sys.modules), families(), len(ctrlgym.registered_envs()))\n"
+        "ctrlgym.make_vector_env('ctrlgym/BeamformingEnv-v0', 2)\n"
+        "print(families())"
+    )
+    lines = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.splitlines()
+    assert lines[0] == " [] 12"  # nothing heavy, no family, all twelve envs registered
+    assert lines[1] == "['beamforming']"

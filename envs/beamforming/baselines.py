@@ -5,27 +5,35 @@ from __future__ import annotations
 
 import torch
 from ctrlgym.envs.beamforming.env import BeamformingEnv
-from ctrlgym.envs.beamforming.precoding import LINEAR_PRECODERS, linear_precoder, wiener_weights
+from ctrlgym.envs.beamforming.precoding import LINEAR_PRECODERS, blind_wiener_prediction, linear_precoder, wiener_weights
+from ctrlgym.registry import Baseline
 
-__all__ = ["PRECODERS", "CSI_SOURCES", "ClassicPrecoder", "BeamSweep", "RandomPrecoder", "predict_channel"]
+__all__ = ["BASELINES", "PRECODERS", "CSI_SOURCES", "ClassicPrecoder", "BeamSweep", "RandomPrecoder", "predict_channel"]
 
 PRECODERS = LINEAR_PRECODERS
-CSI_SOURCES = ("stale", "predicted", "perfect")
+CSI_SOURCES = ("stale", "estimated", "predicted", "perfect")
 
 
-def predict_channel(env: BeamformingEnv, observations: torch.Tensor) -> torch.Tensor:
-    """The Wiener (LMMSE) prediction of the channel at transmission from the observed estimates,
-    using the env's Doppler frequencies and fading correlation (:func:`.precoding.wiener_weights`):
-    ``(B, K, M, S)``."""
+def predict_channel(env: BeamformingEnv, observations: torch.Tensor, doppler: str = "genie") -> torch.Tensor:
+    """The Wiener (LMMSE) prediction of the channel at transmission from the observed estimates
+    (:func:`.precoding.wiener_weights`), ``(B, K, M, S)``. ``doppler="genie"`` uses the env's true
+    Doppler frequencies and fading correlation; ``"estimated"`` estimates each cell's Doppler from
+    its SRS history and assumes Jakes' J0 (:func:`.precoding.blind_wiener_prediction`): no genie."""
     estimates, _, ages = env.split_observation(observations)
-    weights = wiener_weights(env.channel.correlation, ages.round().long(), env.estimation_noise)
+    lags = ages.round().long()
+    if doppler == "estimated":
+        return blind_wiener_prediction(estimates, lags, env.estimation_noise, env.slot_duration)
+    if doppler != "genie":
+        raise ValueError(f"predict_channel: doppler must be 'genie' or 'estimated', got {doppler!r}")
+    weights = wiener_weights(env.channel.correlation, lags, env.estimation_noise)
     return torch.einsum("bh,bhkms->bkms", weights.to(estimates.dtype), estimates)
 
 
 class ClassicPrecoder:
     """MRT, ZF or RZF (``α = K σ²/P``) per subcarrier, on ``stale`` CSI (the newest estimate),
-    ``predicted`` CSI (:func:`predict_channel`) or ``perfect`` CSI (the true channel at
-    transmission, a genie). Acts in ``precoder`` mode."""
+    ``estimated`` CSI (the Wiener prediction with the Doppler estimated from the SRS history),
+    ``predicted`` CSI (the Wiener prediction told the true Doppler: :func:`predict_channel`) or
+    ``perfect`` CSI (the true channel at transmission, a genie). Acts in ``precoder`` mode."""
 
     def __init__(self, env: BeamformingEnv, precoder: str, csi: str) -> None:
         if precoder not in PRECODERS or csi not in CSI_SOURCES:
@@ -38,8 +46,8 @@ class ClassicPrecoder:
         """The CSI this policy precodes on, ``(B, K, M, S)``."""
         if self.csi == "perfect":
             return self.env.true_channel()
-        if self.csi == "predicted":
-            return predict_channel(self.env, observations)
+        if self.csi in ("predicted", "estimated"):
+            return predict_channel(self.env, observations, "genie" if self.csi == "predicted" else "estimated")
         return self.env.split_observation(observations)[0][:, 0]
 
     def __call__(self, observations: torch.Tensor) -> torch.Tensor:
@@ -73,3 +81,22 @@ class RandomPrecoder:
         from ctrlgym.spaces import sample_actions
 
         return sample_actions(self.env.single_action_space, self.env.num_envs, self.generator, self.env.device)
+
+
+_PRECODER_NAMES = {"mrt": "maximum-ratio transmission", "zf": "zero-forcing", "rzf": "regularised zero-forcing (MMSE)"}
+_CSI_NAMES = {
+    "stale": "the stale channel estimate", "estimated": "the Wiener prediction with the Doppler estimated from the SRS history (no genie)",
+    "predicted": "the Wiener prediction told the true Doppler (a genie)", "perfect": "the true channel (a genie: the ceiling)"}
+
+BASELINES = {  # the registry's baselines of BeamformingEnv
+    **{
+        f"{precoder}_{csi}": Baseline(
+            lambda env, seed, p=precoder, c=csi: ClassicPrecoder(env, p, c), {"action_mode": "precoder"},
+            f"{_PRECODER_NAMES.get(precoder, precoder)} from {_CSI_NAMES[csi]}",
+        )  # fmt: skip
+        for precoder in PRECODERS
+        for csi in CSI_SOURCES
+    },
+    "beam_sweep": Baseline(lambda env, seed: BeamSweep(env), {"action_mode": "codebook"}, "the best beam of a DFT codebook for each user"),
+    "random": Baseline(lambda env, seed: RandomPrecoder(env, seed), description="random unit-power precoders: the floor"),
+}

@@ -10,12 +10,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from ctrlgym.runs import torch_save_atomic
+from ctrlgym.policies import CheckpointedAgent
 from ctrlgym.vector_env import TorchVectorEnv
 
 __all__ = ["ChannelPredictor", "ChannelPredictorNet", "LOSSES"]
 
 LOSSES = ("mse", "rate")
+START_FROM = ("wiener", "stale")  # the base prediction the net corrects
 
 
 class ChannelPredictorNet(nn.Module):
@@ -23,8 +24,10 @@ class ChannelPredictorNet(nn.Module):
     parts of the ``history`` estimates and their ages; a cell-wide context (features pooled over
     the cell's users, antennas and subcarriers, from which the net can read the Doppler) joins
     every position. It outputs complex weights ``w_h`` per position and predicts
-    ``ĥ = y_0 + Σ_h w_h y_h``: the last layer starts at zero, so training starts from the stale
-    estimate ``y_0``, and a Wiener filter (``w`` the same everywhere) is in reach of the net."""
+    ``ĥ = b + Σ_h w_h y_h`` from a base prediction ``b``: the stale estimate ``y_0``, or the
+    blind Wiener prediction (Doppler estimated from the same history,
+    :func:`.precoding.blind_wiener_prediction`), so the net learns a correction to the classical
+    predictor. The last layer starts at zero, so training starts from ``b``."""
 
     def __init__(self, history: int, hidden: int = 32) -> None:
         super().__init__()
@@ -37,9 +40,9 @@ class ChannelPredictorNet(nn.Module):
         nn.init.zeros_(self.head[-1].weight)
         nn.init.zeros_(self.head[-1].bias)
 
-    def forward(self, estimates: torch.Tensor, ages: torch.Tensor) -> torch.Tensor:
-        """``estimates`` ``(B, history, K, M, S)`` complex, ``ages`` ``(B, history)`` (scaled) ->
-        the predicted channel ``(B, K, M, S)`` complex."""
+    def forward(self, estimates: torch.Tensor, ages: torch.Tensor, base: torch.Tensor | None = None) -> torch.Tensor:
+        """``estimates`` ``(B, history, K, M, S)`` complex, ``ages`` ``(B, history)`` (scaled), the base
+        prediction ``(B, K, M, S)`` (default: the newest estimate) -> the predicted channel ``(B, K, M, S)``."""
         B, H, K, M, S = estimates.shape
         per_user = estimates.permute(0, 2, 1, 3, 4).reshape(B * K, H, M, S)
         age_maps = ages.repeat_interleave(K, 0)[:, :, None, None].expand(B * K, H, M, S)
@@ -47,11 +50,12 @@ class ChannelPredictorNet(nn.Module):
         context = self.context(features.mean((2, 3)).reshape(B, K, -1).mean(1)).repeat_interleave(K, 0)
         weights = self.head(torch.cat([features, context[:, :, None, None].expand_as(features)], 1))
         weights = torch.complex(weights[:, :H], weights[:, H:])
-        prediction = per_user[:, 0] + (weights * per_user).sum(1)
+        start = per_user[:, 0] if base is None else base.reshape(B * K, M, S)
+        prediction = start + (weights * per_user).sum(1)
         return prediction.reshape(B, K, M, S)
 
 
-class ChannelPredictor:
+class ChannelPredictor(CheckpointedAgent):
     """The CNN predictor as an agent of :class:`~ctrlgym.envs.beamforming.BeamformingEnv`
     (``action_mode="precoder"``): it predicts the channel at transmission and precodes on the
     prediction with RZF (``α = K σ²/P``) or ZF.
@@ -60,7 +64,9 @@ class ChannelPredictor:
     ``Σ_k log2(1 + SINR_k)`` of the precoder computed from ``Ĥ``, on the true channel ``H``
     (the paper's receiver-performance loss; gradients flow through the precoder's matrix inverse).
     Training data come from the env itself: each env step gives one minibatch of
-    ``num_envs`` (observation, true channel) pairs and one Adam step.
+    ``num_envs`` (observation, true channel) pairs and one Adam step. ``start_from="wiener"``
+    (default) has the net correct the blind Wiener prediction (Doppler estimated from the same
+    estimates: no genie), ``"stale"`` the newest estimate.
     """
 
     algo = "channel_predictor"
@@ -73,14 +79,18 @@ class ChannelPredictor:
         precoder: str = "rzf",
         hidden: int = 32,
         learning_rate: float = 1e-3,
+        start_from: str = "wiener",
         seed: int = 0,
         device: str | torch.device = "cpu",
     ) -> None:
+        if start_from not in START_FROM:
+            raise ValueError(f"ChannelPredictor: start_from must be one of {START_FROM}, got {start_from!r}")
         if getattr(env, "action_mode", None) != "precoder":
             raise ValueError(f"ChannelPredictor needs a BeamformingEnv with action_mode='precoder', got {type(env).__name__}")
         if loss not in LOSSES or precoder not in ("rzf", "zf"):
             raise ValueError(f"ChannelPredictor: loss must be one of {LOSSES} and precoder 'rzf' or 'zf', got {loss!r}, {precoder!r}")
-        self.hyperparameters = {"loss": loss, "precoder": precoder, "hidden": hidden, "learning_rate": learning_rate, "seed": seed}
+        self.hyperparameters = {"loss": loss, "precoder": precoder, "hidden": hidden, "learning_rate": learning_rate, "start_from": start_from, "seed": seed}
+        self.start_from = start_from
         self.env, self.loss_name, self.precoder_name = env, loss, precoder
         self.device = torch.device(device)
         torch.manual_seed(seed)
@@ -115,9 +125,14 @@ class ChannelPredictor:
         rates = user_rates(true_channel.permute(0, 3, 1, 2), self.precoders(prediction), self.env.noise_power)
         return -rates.sum(-1).mean()
 
-    def _inputs(self, observations: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _inputs(self, observations: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         estimates, _, ages = self.env.split_observation(observations.to(self.device))
-        return estimates, ages / self.env.age_scale
+        base = None
+        if self.start_from == "wiener":
+            from ctrlgym.envs.beamforming.precoding import blind_wiener_prediction
+
+            base = blind_wiener_prediction(estimates, ages.round().long(), self.env.estimation_noise, self.env.slot_duration)
+        return estimates, ages / self.env.age_scale, base
 
     # ------------------------------------------------------------------ training
     def learn(
@@ -154,22 +169,11 @@ class ChannelPredictor:
             state["last_obs"] = self._last_obs
         return state
 
-    def save(self, path: str | Path, with_replay: bool = True) -> None:
-        """Write the predictor atomically to ``path``."""
-        torch_save_atomic(self.state_dict(with_replay), path)
-
-    @classmethod
-    def load(cls, path: str | Path, env: TorchVectorEnv, device: str | torch.device | None = None, **overrides: Any) -> ChannelPredictor:
-        """The predictor saved at ``path``, for ``env`` (same ``history``)."""
-        state = torch.load(path, map_location="cpu", weights_only=False)
-        if state["algo"] != cls.algo:
-            raise ValueError(f"{path} holds a {state['algo']} agent, not {cls.algo}")
+    def check_compatible(self, state: dict[str, Any], env: TorchVectorEnv, path: str | Path) -> None:
         if state["history"] != getattr(env, "history", None):
             raise ValueError(f"{path} was trained with history={state['history']}; the env has history={getattr(env, 'history', None)}")
-        agent = cls(env, **{**state["hyperparameters"], **overrides}, device=device or "cpu")
-        agent.network.load_state_dict(state["network"])
-        agent.optimizer.load_state_dict(state["optimizer"])
-        agent.num_timesteps = state["num_timesteps"]
-        if state.get("last_obs") is not None:
-            agent._last_obs = state["last_obs"].to(env.device)
-        return agent
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.network.load_state_dict(state["network"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.num_timesteps = state["num_timesteps"]

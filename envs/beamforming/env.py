@@ -65,7 +65,7 @@ class BeamformingEnv(TorchVectorEnv):
 
     ## Arguments
     ``antennas`` (M, 8), ``users`` (K, 4), ``channel`` (``rayleigh`` or ``tdl_a``/``tdl_b``/``tdl_c``),
-    ``fading`` (``sum_of_sinusoids``, the default, with ``sinusoids``: autocorrelation J0 at every lag; or ``ar1``: ρⁿ, exact only at one slot), ``subcarriers`` (1),
+    ``fading`` (``sum_of_sinusoids``, the default, with ``sinusoids``: autocorrelation J0 at every lag; ``ar1``: ρⁿ, exact only at one slot; ``sionna``: Sionna's TR 38.901 TDL generator, TDL profiles only, ``ctrlgym[sionna]``), ``subcarriers`` (1),
     ``subbands`` (precoder granularity, 1), ``subcarrier_spacing`` (30 kHz), ``delay_spread``
     (100 ns), ``carrier_frequency`` (3.5 GHz), ``speed_kmh`` (30, or a range), ``slot_duration``
     (0.5 ms), ``snr_db`` (10), ``srs_snr_db`` (20), ``srs_period`` (5 slots), ``uplink_delay``
@@ -109,7 +109,7 @@ class BeamformingEnv(TorchVectorEnv):
         validate_actions: bool = True,
     ) -> None:
         name = type(self).__name__
-        for label, value, choices in (("channel", channel, PROFILES), ("fading", fading, FADING), ("action_mode", action_mode, ACTION_MODES), ("reward", reward, REWARDS)):  # fmt: skip
+        for label, value, choices in (("channel", channel, PROFILES), ("fading", fading, (*FADING, "sionna")), ("action_mode", action_mode, ACTION_MODES), ("reward", reward, REWARDS)):  # fmt: skip
             if value not in choices:
                 raise ValueError(f"{name}: unknown {label} {value!r}; choose one of {choices}")
         for label, value in (("antennas", antennas), ("users", users), ("subcarriers", subcarriers), ("subbands", subbands), ("srs_period", srs_period), ("history", history), ("sinusoids", sinusoids)):  # fmt: skip
@@ -153,17 +153,28 @@ class BeamformingEnv(TorchVectorEnv):
             autoreset_mode=autoreset_mode,
             validate_actions=validate_actions,
         )
-        self.channel = ChannelProcess(
-            num_envs, K, M, S, DelayProfile.named(channel, delay_spread),
-            subcarrier_spacing=subcarrier_spacing, slot_duration=slot_duration, fading=fading, sinusoids=sinusoids,
-            generator=self.generator, device=self.device,
-        )  # fmt: skip
+        ring = H + -(-self.uplink_delay // self.srs_period)  # history + the SRS not yet usable (at most ⌈D/P⌉)
+        if fading == "sionna":  # Sionna's TDL generator: one trajectory per episode
+            from ctrlgym.envs.beamforming.sionna_channels import SionnaTDLProcess
+
+            if max_episode_steps is None:
+                raise ValueError(f"{name}: fading='sionna' draws whole episodes; give max_episode_steps")
+            self.channel = SionnaTDLProcess(
+                num_envs, K, M, S, channel, delay_spread=delay_spread, carrier_frequency=carrier_frequency,
+                subcarrier_spacing=subcarrier_spacing, slot_duration=slot_duration, past_slots=(ring - 1) * self.srs_period,
+                future_slots=int(max_episode_steps), sinusoids=sinusoids, generator=self.generator, device=self.device,
+            )  # fmt: skip
+        else:
+            self.channel = ChannelProcess(
+                num_envs, K, M, S, DelayProfile.named(channel, delay_spread),
+                subcarrier_spacing=subcarrier_spacing, slot_duration=slot_duration, fading=fading, sinusoids=sinusoids,
+                generator=self.generator, device=self.device,
+            )  # fmt: skip
         self.codebook = dft_codebook(M, device=self.device)
         # subcarrier -> its subband, and each subband's centre subcarrier
         self.subband_of = torch.arange(S, device=self.device) * self.subbands // S
         self.subband_centres = torch.tensor([int(np.flatnonzero(self.subband_of.cpu().numpy() == b).mean()) for b in range(self.subbands)], device=self.device)
         # SRS bookkeeping: a ring of the newest estimates (newest first) with their slot times
-        ring = H + -(-self.uplink_delay // self.srs_period)  # history + the SRS not yet usable (at most ⌈D/P⌉)
         self.estimates = torch.zeros((num_envs, ring, K, M, S), dtype=torch.complex64, device=self.device)
         self.estimate_times = torch.zeros((num_envs, ring), dtype=torch.long, device=self.device)
         self.time = torch.zeros(num_envs, dtype=torch.long, device=self.device)

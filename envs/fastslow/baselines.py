@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import torch
 from ctrlgym.envs.fastslow.multiclass_queue import MultiClassQueue
+from ctrlgym.registry import Baseline
 
 __all__ = [
     "CMuRule", "LongestQueue", "MyopicArms", "RandomAction", "PriceThreshold", "ReorderPoint", "MyopicPrice", "GoToTask",
@@ -167,3 +168,33 @@ class GoToTask:
         d_row, d_column = target[:, 0] - observations[:, 0], target[:, 1] - observations[:, 1]
         horizontal = torch.where(d_column < 0, 3, torch.where(d_column > 0, 4, 0))
         return torch.where(d_row < 0, 1, torch.where(d_row > 0, 2, horizontal))
+
+
+# every fast-slow env exports its exact model, so the solvers' policies are baselines of all of them
+_SOLVER_BASELINES = {
+    "optimal": Baseline(lambda env, seed: optimal_policy(env), description="the ε-optimal policy of the exact MDP (value iteration): the ceiling"),
+    "frozen_state": Baseline(
+        lambda env, seed: frozen_state_policy(env), description="frozen-state approximate DP, slow state frozen for T=10 steps (arXiv 2301.00922)"
+    ),
+    "omit_slow_state": Baseline(
+        lambda env, seed: omit_slow_state_policy(env), description="DP on the fast state alone, the slow state averaged out"
+    ),
+}
+_RANDOM = Baseline(lambda env, seed: RandomAction(env, seed), description="uniformly random actions: the floor")
+
+
+def _with_common(heuristics: dict[str, Baseline]) -> dict[str, Baseline]:
+    return {**heuristics, "random": _RANDOM, **_SOLVER_BASELINES}
+
+
+# the registry's baselines of each env: its problem's heuristics, random, and the solvers' policies
+MULTICLASS_QUEUE_BASELINES = _with_common({
+    "c_mu": Baseline(lambda env, seed: CMuRule(env), description="c-mu rule: serve the class with the largest holding cost x service rate"),
+    "longest_queue": Baseline(lambda env, seed: LongestQueue(env), description="serve the longest queue"),
+})
+RESTLESS_BANDIT_BASELINES = _with_common({"myopic": Baseline(lambda env, seed: MyopicArms(env), description="play the M arms with the largest immediate expected payoff")})
+ENERGY_STORAGE_BASELINES = _with_common({"threshold": Baseline(lambda env, seed: PriceThreshold(env), description="charge below a price threshold, discharge above it")})
+INVENTORY_CONTROL_BASELINES = _with_common({"reorder_point": Baseline(lambda env, seed: ReorderPoint(env), description="(s, S) policy: order up to S when stock falls below s")})
+DYNAMIC_PRICING_BASELINES = _with_common({"myopic": Baseline(lambda env, seed: MyopicPrice(env), description="the price that maximises this step's expected revenue")})
+TASK_GRIDWORLD_BASELINES = _with_common({"go_to_task": Baseline(lambda env, seed: GoToTask(env), description="walk the shortest path to the current task")})
+

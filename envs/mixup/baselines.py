@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import torch
 from ctrlgym.envs.mixup.env import OBSERVATION_NAMES, MixupPolicyEnv
+from ctrlgym.envs.mixup.mixing import OPERATIONS
+from ctrlgym.registry import Baseline
 
-__all__ = ["FixedOperation", "RandomOperation", "MixupThenPlain"]
+__all__ = ["BASELINES", "FixedOperation", "RandomOperation", "MixupThenPlain"]
 
 
 class FixedOperation:
@@ -47,3 +49,13 @@ class MixupThenPlain:
         early = observations[:, self.progress] < self.switch
         ops = self.env.operations
         return self.env.compose(torch.where(early, ops.index("mixup"), ops.index("none")).long())
+
+
+BASELINES = {  # the registry's baselines of MixupPolicyEnv
+    **{
+        op: Baseline(lambda env, seed, op=op: FixedOperation(env, op), description="plain training, no mixing" if op == "none" else f"{op} at every stage")
+        for op in OPERATIONS
+    },
+    "random": Baseline(lambda env, seed: RandomOperation(env, seed), description="a uniformly random operation at each stage"),
+    "mixup_then_none": Baseline(lambda env, seed: MixupThenPlain(env), description="mixup for the first half of the stages, then plain training"),
+}

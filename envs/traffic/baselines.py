@@ -7,7 +7,9 @@ import numpy as np
 import torch
 from ctrlgym.envs.traffic.env import TrafficSignalEnv
 
-__all__ = ["MaxPressure", "MaxWave", "RandomGreens", "ProgramControl"]
+from ctrlgym.registry import Baseline
+
+__all__ = ["BASELINES", "MaxPressure", "MaxWave", "RandomGreens", "ProgramControl"]
 
 
 class _GreedyGreens:
@@ -95,3 +97,12 @@ class ProgramControl:
     def __call__(self, observations: torch.Tensor) -> torch.Tensor:
         shape = (self.env.num_envs,) if self.env.single_agent else (self.env.num_envs, self.env.num_agents)
         return torch.zeros(shape, dtype=torch.long, device=self.env.device)
+
+
+BASELINES = {  # the registry's baselines of every traffic env
+    "fixed_time": Baseline(lambda env, seed: ProgramControl(env), {"signal_control": "fixed_time"}, "the network's own fixed-time signal plans, run by SUMO"),
+    "actuated": Baseline(lambda env, seed: ProgramControl(env), {"signal_control": "actuated"}, "SUMO's gap-based actuated control (detectors extend greens)"),
+    "max_pressure": Baseline(lambda env, seed: MaxPressure(env), description="max-pressure: the green with the largest upstream minus downstream queue (Varaiya 2013)"),
+    "max_wave": Baseline(lambda env, seed: MaxWave(env), description="max-wave: the green serving the most approaching vehicles"),
+    "random": Baseline(lambda env, seed: RandomGreens(env, seed), description="a uniformly random green at every decision: the floor"),
+}

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
-from ctrlgym.envs.traffic.network import SignalNetwork
-from ctrlgym.envs.traffic.readout import OBSERVATION_FEATURES, REWARDS, LaneReadout, signal_spaces
-from ctrlgym.envs.traffic.scenarios import Scenario, actuated_programs, resolve_scenario
-from ctrlgym.envs.traffic.scenarios import validate_routes as check_routes
-from ctrlgym.envs.traffic.simulation import METRIC_DESCRIPTIONS, EPISODE_METRICS, ReadingLayout, SignalTiming, episode_clock, parse_sumo_args
+from ctrlgym.envs.traffic.options import SignalControlOptions, SumoProcessOptions, prepare_signal_control, split_options
+from ctrlgym.envs.traffic.readout import OBSERVATION_FEATURES, REWARDS, LaneReadout
+from ctrlgym.envs.traffic.scenarios import actuated_programs
+from ctrlgym.envs.traffic.simulation import METRIC_DESCRIPTIONS, EPISODE_METRICS, ReadingLayout
 from ctrlgym.envs.traffic.workers import WORKER_KINDS, InlineSimulation, SumoError, SumoWorkers
 
 from ctrlgym.vector_env import AutoresetMode, TorchVectorEnv
@@ -87,6 +86,9 @@ class TrafficSignalEnv(TorchVectorEnv):
       ``--end`` = begin + the episode's length.
 
     ## Arguments
+    Keywords of :class:`~ctrlgym.envs.traffic.options.SignalControlOptions` (the problem, the same
+    for the twin; ``env.options`` holds them) and of
+    :class:`~ctrlgym.envs.traffic.options.SumoProcessOptions` (how the simulations run):
     ``scenario`` (``"single"``, ``"arterial"``, ``"grid"``, ``"resco:<map>"`` for one of RESCO's
     eight maps from the ``sumo-rl`` package, or a :class:`Scenario`), ``rows``, ``cols``,
     ``demand`` (veh/h), ``lanes``, ``route_seed``, ``tls_type`` for built-in scenarios;
@@ -137,103 +139,72 @@ class TrafficSignalEnv(TorchVectorEnv):
     #: the simulations' state lives in SUMO processes: a resumed training run restarts its episodes
     resumable = False
 
+    #: the keyword options the constructor takes (config validation reads their fields and types)
+    option_types = (SignalControlOptions, SumoProcessOptions)
+
     def __init__(
         self,
         num_envs: int = 1,
         *,
-        scenario: str | Scenario = "grid",
-        rows: int = 4,
-        cols: int = 4,
-        demand: float = 2400.0,
-        lanes: int = 1,
-        route_seed: int = 0,
-        tls_type: str = "actuated",
-        net_file: str | Path | None = None,
-        route_file: str | Path | Sequence[str | Path] | None = None,
-        sumocfg: str | Path | None = None,
-        sumo_args: Sequence[str] = (),
-        time_to_teleport: float | None = None,
-        validate_routes: bool = True,
-        backend: str = "libsumo",
-        signal_control: str = "agent",
-        delta_time: int | None = None,
-        yellow_time: int | None = None,
-        min_green: int = 5,
-        max_green: int = 60,
-        observation: Sequence[str] = ("phase", "min_green", "density", "queue"),
-        reward: str = "diff_waiting_time",
-        num_seconds: int | None = None,
-        max_episode_steps: int | None = None,
-        gui: bool = False,
-        max_teleports: int | None = None,
-        step_timeout: float = 300.0,
-        workers: str = "process",
-        single_agent: bool = False,
         device: str | torch.device = "cpu",
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
         validate_actions: bool = True,
+        **options: Any,
     ) -> None:
         name = type(self).__name__
-        if workers not in WORKER_KINDS:
-            raise ValueError(f"{name}: unknown workers {workers!r}; choose one of {WORKER_KINDS}")
-        if not step_timeout > 0:
-            raise ValueError(f"{name}: step_timeout must be > 0 seconds, got {step_timeout}")
-        passed_args, read_args = parse_sumo_args(name, sumo_args)
-        self.scenario = resolve_scenario(
-            name, scenario, rows=rows, cols=cols, demand=demand, lanes=lanes, route_seed=route_seed, tls_type=tls_type,
-            net_file=net_file, route_file=route_file, sumocfg=sumocfg, num_seconds=num_seconds,
-        )  # fmt: skip
-        clock = episode_clock(name, self.scenario, read_args, num_seconds, delta_time, yellow_time, max_episode_steps)
-        if "time_to_teleport" in read_args:
-            if time_to_teleport is not None and float(read_args["time_to_teleport"]) != float(time_to_teleport):
-                raise ValueError(f"{name}: time_to_teleport={time_to_teleport} and sumo_args --time-to-teleport {read_args['time_to_teleport']} disagree; give one")
-            time_to_teleport = float(read_args["time_to_teleport"])
-        if validate_routes:
-            check_routes(self.scenario)
-        if gui:
-            backend = "traci"  # libsumo from PyPI runs without a GUI; sumo-gui is driven over traci
-        self.network = SignalNetwork(self.scenario.net_file)
-        observation_space, action_space = signal_spaces(name, self.network, tuple(observation), reward, single_agent)
-        self.timing = SignalTiming(clock.delta_time, clock.yellow_time, min_green, max_green)
-        self.clock = clock
-        self.observation_features = tuple(observation)
-        self.reward_name = reward
-        self.max_teleports = max_teleports
-        self.single_agent = single_agent
+        self.options, process = split_options(name, options, SignalControlOptions, SumoProcessOptions)
+        o = self.options
+        if process.workers not in WORKER_KINDS:
+            raise ValueError(f"{name}: unknown workers {process.workers!r}; choose one of {WORKER_KINDS}")
+        if not process.step_timeout > 0:
+            raise ValueError(f"{name}: step_timeout must be > 0 seconds, got {process.step_timeout}")
+        setup = prepare_signal_control(name, o)
+        time_to_teleport = o.time_to_teleport
+        if "time_to_teleport" in setup.read_args:
+            if time_to_teleport is not None and float(setup.read_args["time_to_teleport"]) != float(time_to_teleport):
+                raise ValueError(f"{name}: time_to_teleport={time_to_teleport} and sumo_args --time-to-teleport {setup.read_args['time_to_teleport']} disagree; give one")
+            time_to_teleport = float(setup.read_args["time_to_teleport"])
+        backend = "traci" if process.gui else process.backend  # libsumo from PyPI runs without a GUI; sumo-gui is driven over traci
+        self.scenario, self.network, self.timing, self.clock = setup.scenario, setup.network, setup.timing, setup.clock
+        self.observation_features = tuple(o.observation)
+        self.reward_name = o.reward
+        self.max_teleports = process.max_teleports
+        self.single_agent = o.single_agent
         self.agent_ids, self.num_agents = self.network.agent_ids, self.network.num_agents
-        self.reward_shape = () if single_agent else (self.num_agents,)
+        self.reward_shape = () if o.single_agent else (self.num_agents,)
         super().__init__(
             num_envs,
-            observation_space,
-            action_space,
+            setup.observation_space,
+            setup.action_space,
             device=device,
-            max_episode_steps=clock.max_episode_steps,
+            max_episode_steps=setup.clock.max_episode_steps,
             autoreset_mode=autoreset_mode,
             validate_actions=validate_actions,
         )
-        if workers == "inline" and self.num_envs != 1:
+        if process.workers == "inline" and self.num_envs != 1:
             raise ValueError(f"{name}: workers='inline' runs one simulation in this process; num_envs must be 1, got {self.num_envs}")
-        additional = tuple(Path(a) for a in read_args.get("additional", "").split(",") if a)
-        if signal_control == "actuated":
-            built = actuated_programs(self.scenario, min_green, max_green)  # static-only networks get SUMO actuated programs
+        additional = tuple(Path(a) for a in setup.read_args.get("additional", "").split(",") if a)
+        if o.signal_control == "actuated":
+            built = actuated_programs(self.scenario, o.min_green, o.max_green)  # static-only networks get SUMO actuated programs
             additional += (built,) if built is not None else ()
         self.neighbour_graph = torch.as_tensor(self.network.adjacency, device=self.device)  # (n_agents, n_agents)
         self.readout = LaneReadout(self.network, self.device)
+        clock = setup.clock
         simulation_kwargs = {
             "scenario": self.scenario, "network": self.network, "timing": self.timing, "backend": backend,
-            "signal_control": signal_control, "gui": gui, "time_to_teleport": time_to_teleport, "sumo_args": passed_args,
+            "signal_control": o.signal_control, "gui": process.gui, "time_to_teleport": time_to_teleport, "sumo_args": setup.passed_args,
             "additional_files": additional, "begin": clock.begin, "end": clock.end, "step_length": clock.step_length,
         }  # fmt: skip
         self.layout = ReadingLayout(len(self.network.all_lanes), self.num_agents)
-        if workers == "inline":
+        if process.workers == "inline":
             self.workers = InlineSimulation(simulation_kwargs, self.scenario.name)
-        elif workers == "ray":
+        elif process.workers == "ray":
             from ctrlgym.envs.traffic.ray_workers import RayWorkers
 
-            self.workers = RayWorkers(self.num_envs, simulation_kwargs, self.scenario.name, step_timeout)
+            self.workers = RayWorkers(self.num_envs, simulation_kwargs, self.scenario.name, process.step_timeout)
         else:
-            self.workers = SumoWorkers(self.num_envs, simulation_kwargs, self.scenario.name, step_timeout)
-        self.backend, self.signal_control, self.time_to_teleport = backend, signal_control, time_to_teleport
+            self.workers = SumoWorkers(self.num_envs, simulation_kwargs, self.scenario.name, process.step_timeout)
+        self.backend, self.signal_control, self.time_to_teleport = backend, o.signal_control, time_to_teleport
         self._rows = np.zeros((self.num_envs, self.layout.size))  # the latest readings of every env (one flat row each)
         self._refresh()
         self._waiting = torch.zeros((self.num_envs, self.num_agents), device=self.device)

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
-from ctrlgym.envs.traffic.network import SignalNetwork
-from ctrlgym.envs.traffic.readout import LaneReadout, signal_spaces
-from ctrlgym.envs.traffic.scenarios import Scenario, resolve_scenario
-from ctrlgym.envs.traffic.scenarios import validate_routes as check_routes
-from ctrlgym.envs.traffic.simulation import METRIC_DESCRIPTIONS, SIGNAL_CONTROLS, SignalTiming, episode_clock, parse_sumo_args
+from ctrlgym.envs.traffic.options import SignalControlOptions, SumoProcessOptions, TwinModelOptions, prepare_signal_control, split_options
+from ctrlgym.envs.traffic.readout import LaneReadout
+from ctrlgym.envs.traffic.simulation import METRIC_DESCRIPTIONS
 from ctrlgym.envs.traffic.twin_network import QueueNetwork
 
 from ctrlgym.vector_env import AutoresetMode, TorchVectorEnv
@@ -60,7 +57,10 @@ class TrafficTwinEnv(TorchVectorEnv):
     mean trip time by Little's law. ``teleports`` is always 0.
 
     ## Arguments
-    All of :class:`TrafficSignalEnv`'s, so a config switches between SUMO and the twin by the
+    Keywords of :class:`~ctrlgym.envs.traffic.options.SignalControlOptions` (the problem, as for
+    :class:`TrafficSignalEnv`; ``env.options`` holds them) and
+    :class:`~ctrlgym.envs.traffic.options.TwinModelOptions` (the queue model); all of
+    :class:`TrafficSignalEnv`'s keywords are accepted, so a config switches between SUMO and the twin by the
     env name alone. Options of the SUMO processes (``gui``, ``max_teleports``, ``step_timeout``,
     ``workers``, ``backend``) raise a ``ValueError`` when set to anything but their defaults;
     ``sumo_args`` set the episode's begin and end as for SUMO; ``time_to_teleport`` has no
@@ -84,98 +84,57 @@ class TrafficTwinEnv(TorchVectorEnv):
     ratio_metrics = {"travel_time": ("trip_time", "throughput")}
     metric_descriptions = METRIC_DESCRIPTIONS
 
+    #: the keyword options the constructor takes (config validation reads their fields and types)
+    option_types = (SignalControlOptions, TwinModelOptions, SumoProcessOptions)
+
     def __init__(
         self,
         num_envs: int = 1,
         *,
-        scenario: str | Scenario = "grid",
-        rows: int = 4,
-        cols: int = 4,
-        demand: float = 2400.0,
-        lanes: int = 1,
-        route_seed: int = 0,
-        tls_type: str = "actuated",
-        net_file: str | Path | None = None,
-        route_file: str | Path | Sequence[str | Path] | None = None,
-        sumocfg: str | Path | None = None,
-        sumo_args: Sequence[str] = (),
-        time_to_teleport: float | None = None,
-        validate_routes: bool = True,
-        backend: str = "libsumo",
-        signal_control: str = "agent",
-        delta_time: int | None = None,
-        yellow_time: int | None = None,
-        min_green: int = 5,
-        max_green: int = 60,
-        observation: Sequence[str] = ("phase", "min_green", "density", "queue"),
-        reward: str = "diff_waiting_time",
-        num_seconds: int | None = None,
-        max_episode_steps: int | None = None,
-        gui: bool = False,
-        max_teleports: int | None = None,
-        step_timeout: float = 300.0,
-        workers: str = "process",
-        single_agent: bool = False,
-        saturation_flow: float = 0.55,
-        permissive_share: float = 0.25,
-        start_wave: float = 1.0,
-        yellow_share: float = 0.0,
-        stop_seconds: float = 6.0,
-        demand_bin: int = 60,
         device: str | torch.device = "cpu",
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
         validate_actions: bool = True,
+        **options: Any,
     ) -> None:
         name = type(self).__name__
-        if signal_control not in SIGNAL_CONTROLS:
-            raise ValueError(f"{name}: unknown signal_control {signal_control!r}; choose one of {SIGNAL_CONTROLS}")
-        positive = {"saturation_flow": saturation_flow, "start_wave": start_wave, "demand_bin": demand_bin}
+        self.options, model, process = split_options(name, options, SignalControlOptions, TwinModelOptions, SumoProcessOptions)
+        if process.as_kwargs():  # accepted as keywords (a config switches envs by name), refused when set
+            changed = ", ".join(f"{key}={value!r}" for key, value in process.as_kwargs().items())
+            raise ValueError(f"{name}: {changed} set options of the SUMO processes, which the twin does not run; drop them or use TrafficSignalEnv")
+        positive = {"saturation_flow": model.saturation_flow, "start_wave": model.start_wave, "demand_bin": model.demand_bin}
         for label, value in positive.items():
             if not value > 0:
                 raise ValueError(f"{name}: {label} must be > 0, got {value}")
-        if not stop_seconds >= 1:
-            raise ValueError(f"{name}: stop_seconds must be >= 1, got {stop_seconds}")
-        for label, value in (("permissive_share", permissive_share), ("yellow_share", yellow_share)):
+        if not model.stop_seconds >= 1:
+            raise ValueError(f"{name}: stop_seconds must be >= 1, got {model.stop_seconds}")
+        for label, value in (("permissive_share", model.permissive_share), ("yellow_share", model.yellow_share)):
             if not 0 <= value <= 1:
                 raise ValueError(f"{name}: {label} must be in [0, 1], got {value}")
-        sumo_process = {"gui": (gui, False), "max_teleports": (max_teleports, None), "step_timeout": (step_timeout, 300.0),
-                        "workers": (workers, "process"), "backend": (backend, "libsumo")}  # fmt: skip
-        changed = [f"{key}={value!r}" for key, (value, default) in sumo_process.items() if value != default]
-        if changed:
-            raise ValueError(f"{name}: {', '.join(changed)} set options of the SUMO processes, which the twin does not run; drop them or use TrafficSignalEnv")
-        self.scenario = resolve_scenario(
-            name, scenario, rows=rows, cols=cols, demand=demand, lanes=lanes, route_seed=route_seed, tls_type=tls_type,
-            net_file=net_file, route_file=route_file, sumocfg=sumocfg, num_seconds=num_seconds,
-        )  # fmt: skip
-        clock = episode_clock(name, self.scenario, parse_sumo_args(name, sumo_args)[1], num_seconds, delta_time, yellow_time, max_episode_steps)
-        if validate_routes:
-            check_routes(self.scenario)
-        self.network = SignalNetwork(self.scenario.net_file)
-        observation_space, action_space = signal_spaces(name, self.network, tuple(observation), reward, single_agent)
+        o = self.options
+        setup = prepare_signal_control(name, o)
+        self.scenario, self.network, self.timing, self.clock = setup.scenario, setup.network, setup.timing, setup.clock
         self.model = QueueNetwork(
-            self.scenario, self.network, permissive_share=permissive_share, yellow_share=yellow_share, demand_bin=demand_bin
+            self.scenario, self.network, permissive_share=model.permissive_share, yellow_share=model.yellow_share, demand_bin=model.demand_bin
         )
-        if signal_control == "actuated":  # static programs actuate between min_green and max_green, as the SUMO env builds them
+        if o.signal_control == "actuated":  # static programs actuate between min_green and max_green, as the SUMO env builds them
             static = ~self.model.program_actuated
-            self.model.phase_min[static] = np.where(self.model.phase_green[static], min_green, self.model.phase_min[static])
-            self.model.phase_max[static] = np.where(self.model.phase_green[static], max_green, self.model.phase_max[static])
-        self.timing = SignalTiming(clock.delta_time, clock.yellow_time, min_green, max_green)
-        self.clock = clock
-        self.signal_control, self.backend = signal_control, backend
-        self.observation_features = tuple(observation)
-        self.reward_name = reward
-        self.single_agent = single_agent
-        self.saturation_flow, self.start_wave, self.yellow_share = float(saturation_flow), float(start_wave), float(yellow_share)
-        self.stop_rate = 1.0 / float(stop_seconds)  # share of the still-moving queue that comes to a halt each second
+            self.model.phase_min[static] = np.where(self.model.phase_green[static], o.min_green, self.model.phase_min[static])
+            self.model.phase_max[static] = np.where(self.model.phase_green[static], o.max_green, self.model.phase_max[static])
+        self.signal_control, self.backend = o.signal_control, process.backend
+        self.observation_features = tuple(o.observation)
+        self.reward_name = o.reward
+        self.single_agent = o.single_agent
+        self.saturation_flow, self.start_wave, self.yellow_share = float(model.saturation_flow), float(model.start_wave), float(model.yellow_share)
+        self.stop_rate = 1.0 / float(model.stop_seconds)  # share of the still-moving queue that comes to a halt each second
         self.agent_ids, self.num_agents = self.network.agent_ids, self.network.num_agents
-        self.reward_shape = () if single_agent else (self.num_agents,)
+        self.reward_shape = () if o.single_agent else (self.num_agents,)
         greens = [light.num_greens for light in self.network.lights]
         super().__init__(
             num_envs,
-            observation_space,
-            action_space,
+            setup.observation_space,
+            setup.action_space,
             device=device,
-            max_episode_steps=clock.max_episode_steps,
+            max_episode_steps=setup.clock.max_episode_steps,
             autoreset_mode=autoreset_mode,
             validate_actions=validate_actions,
         )

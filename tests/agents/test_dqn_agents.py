@@ -78,6 +78,11 @@ def test_save_and_load_keep_actions_and_reject_other_networks(tmp_path):
         NashDQN.load(tmp_path / "agent.pt", TrafficTwinEnv(num_envs=1, scenario="arterial", cols=3, autoreset_mode="same_step"))
     with pytest.raises(ValueError, match="holds a nash_dqn agent"):
         IndependentDQN.load(tmp_path / "agent.pt", env)
+    with pytest.raises(ValueError, match="missing.pt: no saved agent there"):
+        NashDQN.load(tmp_path / "missing.pt", env)
+    (tmp_path / "cut.pt").write_bytes((tmp_path / "agent.pt").read_bytes()[:500])  # a half-written file
+    with pytest.raises(ValueError, match="cut.pt: not a saved ctrlgym agent"):
+        NashDQN.load(tmp_path / "cut.pt", env)
 
 
 def test_learn_needs_same_step_autoreset():

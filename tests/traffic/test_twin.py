@@ -217,6 +217,26 @@ def test_the_twin_refuses_options_of_the_sumo_processes():
     TrafficTwinEnv(num_envs=1, scenario="arterial", cols=2, time_to_teleport=-1, sumo_args=["--begin", "0"])  # accepted
 
 
+def test_one_options_object_builds_the_sumo_env_and_its_twin():
+    """Both envs read the same SignalControlOptions: the twin of a SUMO env, built from ``env.options``,
+    has its agents, spaces, clock and timing; an unknown option is named with the ones allowed."""
+    from ctrlgym.envs.traffic import TrafficSignalEnv, TrafficTwinEnv
+    from ctrlgym.envs.traffic.options import SignalControlOptions
+
+    sumo = TrafficSignalEnv(num_envs=1, scenario="arterial", cols=2, min_green=7, reward="queue", num_seconds=300, workers="inline")
+    try:
+        assert sumo.options.as_kwargs() == {"scenario": "arterial", "cols": 2, "min_green": 7, "reward": "queue", "num_seconds": 300}
+        twin = TrafficTwinEnv(num_envs=3, **sumo.options.as_kwargs())
+        assert twin.options == sumo.options and isinstance(twin.options, SignalControlOptions)
+        assert twin.agent_ids == sumo.agent_ids and twin.single_observation_space == sumo.single_observation_space
+        assert twin.single_action_space == sumo.single_action_space
+        assert (twin.clock, twin.timing, twin.reward_name) == (sumo.clock, sumo.timing, "queue")
+    finally:
+        sumo.close()
+    with pytest.raises(TypeError, match=r"TrafficTwinEnv: unknown option\(s\) min_gren; allowed: .*min_green"):
+        TrafficTwinEnv(num_envs=1, scenario="arterial", cols=2, min_gren=7)
+
+
 def test_the_twin_starts_a_resco_map_at_its_begin_time_with_its_demand():
     """cologne3's routes depart from 25200 s: the twin's clock starts there, so its first ten minutes carry that demand."""
     import torch

@@ -60,17 +60,21 @@ bench-contention: setup  ## every family's throughput quiet and beside one busy 
 bench-mixup: setup  ## the vectorised classifier population vs the same classifiers one by one
 	$(PY) benchmarks/bench_mixup.py
 
-report-mixup: setup  ## PPO choosing mix-up operations on digits vs every fixed operation (5 seeds)
-	resume=; [ -f runs/ppo_mixup_digits/config.yaml ] && resume=--resume; \
-	$(VENV)/bin/ctrlgym train configs/mixup/ppo_digits.yaml $$resume
-	$(VENV)/bin/ctrlgym evaluate configs/mixup/ppo_digits.yaml
-	$(VENV)/bin/ctrlgym report configs/mixup/ppo_digits.yaml -o reports/mixup_digits
+report-mixup: setup  ## the regimes table (fixed mixes x label noise), PPO vs every fixed mix and schedule on noisy digits, and on clean digits (5 seeds each)
+	$(VENV)/bin/ctrlgym evaluate configs/mixup/regimes.yaml
+	for run in ppo_noisy_digits ppo_digits; do \
+	  out=$$(grep '^output_dir:' configs/mixup/$$run.yaml | cut -d' ' -f2); \
+	  resume=; [ -f $$out/config.yaml ] && resume=--resume; \
+	  $(VENV)/bin/ctrlgym train configs/mixup/$$run.yaml $$resume || exit 1; \
+	  $(VENV)/bin/ctrlgym evaluate configs/mixup/$$run.yaml || exit 1; \
+	done
+	$(VENV)/bin/ctrlgym report runs/mixup_regimes runs/ppo_mixup_noisy_digits runs/ppo_mixup_digits -o reports/mixup
 
 bench-beamforming: setup  ## the batched beamforming env vs a numpy loop over the same cells
 	$(PY) benchmarks/bench_beamforming.py
 
 BEAMFORMING_RUNS = cnn_rate_loss cnn_mse ppo_rzf sac_rzf ppo_precoder
-report-beamforming: setup  ## sum rate vs user speed: CNN predictors (rate / MSE loss), PPO, SAC, MRT/ZF/RZF on stale, predicted, perfect CSI
+report-beamforming: setup  ## sum rate vs user speed: CNN predictors (rate / MSE loss), PPO, SAC, MRT/ZF/RZF on stale, blind-Wiener, genie-Wiener, perfect CSI
 	for run in $(BEAMFORMING_RUNS); do \
 	  resume=; [ -f runs/beamforming_$$run/config.yaml ] && resume=--resume; \
 	  $(VENV)/bin/ctrlgym train configs/beamforming/$$run.yaml $$resume || exit 1; \

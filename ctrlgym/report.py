@@ -190,13 +190,51 @@ def _sweep_rows(sections: list[dict[str, Any]]) -> tuple[str, str, list[Any], li
             if label in seen:
                 continue
             seen.add(label)
-            cells = [_cell([_sweep_value(r, metric) for r in succeeded(per_value.get(str(v), {})).values()]) for v in values]
-            rows.append({"label": label, "agent": policy == sweep["agent"], "cells": cells, "per_value": per_value})
+            samples = [[_sweep_value(r, metric) for r in succeeded(per_value.get(str(v), {})).values()] for v in values]
+            rows.append({
+                "label": label, "policy": policy, "agent": policy == sweep["agent"], "cells": [_cell(x) for x in samples],
+                "iqm": [_iqm_cell(x) for x in samples], "per_value": per_value,
+            })  # fmt: skip
     return param, metric, values, rows
 
 
 def _cell(values: list[float]) -> tuple[float, float]:
     return mean_ci(values) if values else (float("nan"), 0.0)
+
+
+def _iqm_cell(values: list[float]) -> tuple[float, float, float]:
+    """IQM over seeds with its stratified-bootstrap 95% CI, ``(iqm, low, high)``."""
+    if not values:
+        return float("nan"), float("nan"), float("nan")
+    summary = summarize(np.asarray(values, dtype=float))
+    return summary["iqm"], summary["low"], summary["high"]
+
+
+def _normalised_table(env_id: str, values: list[Any], rows: list[dict[str, Any]]) -> tuple[str, list[str], list[list[str]]] | None:
+    """Each policy's IQM as a percentage of the gap from the env's floor to its ceiling policy at each
+    value (``normalised_score = (floor, ceiling)`` on the env class, e.g. stale → perfect CSI):
+    ``100 · (x − floor) / (ceiling − floor)``, as Atari's human-normalised scores."""
+    from ctrlgym.registry import get_entry
+
+    try:
+        floor_name, ceiling_name = getattr(get_entry(env_id).vector_cls, "normalised_score", (None, None))
+    except ValueError:
+        return None
+    by_policy = {row["policy"]: row for row in rows if not row["agent"]}
+    if floor_name not in by_policy or ceiling_name not in by_policy:
+        return None
+    floor, ceiling = by_policy[floor_name]["iqm"], by_policy[ceiling_name]["iqm"]
+    cells = []
+    for row in rows:
+        entries = []
+        for (x, _, _), (f, _, _), (c, _, _) in zip(row["iqm"], floor, ceiling):
+            entries.append(f"{100 * (x - f) / (c - f):.0f}%" if abs(c - f) > 1e-9 else "-")
+        cells.append([row["label"], *entries])
+    note = (
+        f"IQM as % of the gap from {floor_name} (0%) to {ceiling_name} (100%) at each value: how much of what "
+        f"better information could give a policy recovers. Where the gap is small (the floor is near the ceiling) the percentages are noisy."
+    )
+    return note, ["policy", *(str(v) for v in values)], cells
 
 
 def _categorical(values: list[Any]) -> bool:
@@ -259,8 +297,9 @@ def _sweep_plot(param: str, metric: str, values: list[Any], rows: list[dict[str,
 
 
 def _sweep_table(values: list[Any], rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    """Per policy and value: the IQM over seeds [stratified-bootstrap 95% CI]."""
     header = ["policy", *(str(v) for v in values)]
-    return header, [[row["label"], *(f"{m:.3f} ± {h:.3f}" for m, h in row["cells"])] for row in rows]
+    return header, [[row["label"], *(f"{m:.3f} [{lo:.3f}, {hi:.3f}]" for m, lo, hi in row["iqm"])] for row in rows]
 
 
 def _descriptions(env_id: str, agent: str | None) -> tuple[dict[str, str], dict[str, str]]:
@@ -481,7 +520,14 @@ def _blocks(sections: list[dict[str, Any]]) -> list[tuple]:
     sweep = _sweep_rows(sections)
     if sweep:
         param, metric, values, rows = sweep
-        blocks += [("h2", f"{metric} vs {param}"), ("p", "Mean over seeds ± 95% CI at each value."), ("table", *_sweep_table(values, rows))]
+        blocks += [
+            ("h2", f"{metric} vs {param}"),
+            ("p", "At each value: the interquartile mean over seeds [stratified-bootstrap 95% CI] (the plot: mean ± 95% t-interval)."),
+            ("table", *_sweep_table(values, rows)),
+        ]  # fmt: skip
+        normalised = _normalised_table(sections[0]["env"], values, rows)
+        if normalised:
+            blocks += [("p", normalised[0]), ("table", normalised[1], normalised[2])]
         plot = _grouped_bars(param, metric, values, rows) if _categorical(values) else _sweep_plot(param, metric, values, rows)
         blocks.append(("img", "sweep", plot))
         if _categorical(values):

@@ -5,7 +5,14 @@ from __future__ import annotations
 
 import torch
 from ctrlgym.envs.beamforming.env import BeamformingEnv
-from ctrlgym.envs.beamforming.precoding import LINEAR_PRECODERS, blind_wiener_prediction, linear_precoder, wiener_weights
+from ctrlgym.envs.beamforming.precoding import (
+    LINEAR_PRECODERS,
+    blind_wiener_prediction,
+    linear_precoder,
+    regularised_zero_forcing,
+    robust_regularisation,
+    wiener_prediction,
+)
 from ctrlgym.registry import Baseline
 
 __all__ = ["BASELINES", "PRECODERS", "CSI_SOURCES", "ClassicPrecoder", "BeamSweep", "RandomPrecoder", "predict_channel"]
@@ -14,44 +21,56 @@ PRECODERS = LINEAR_PRECODERS
 CSI_SOURCES = ("stale", "estimated", "predicted", "perfect")
 
 
-def predict_channel(env: BeamformingEnv, observations: torch.Tensor, doppler: str = "genie") -> torch.Tensor:
-    """The Wiener (LMMSE) prediction of the channel at transmission from the observed estimates
-    (:func:`.precoding.wiener_weights`), ``(B, K, M, S)``. ``doppler="genie"`` uses the env's true
-    Doppler frequencies and fading correlation; ``"estimated"`` estimates each cell's Doppler from
-    its SRS history and assumes Jakes' J0 (:func:`.precoding.blind_wiener_prediction`): no genie."""
+def predict_channel(env: BeamformingEnv, observations: torch.Tensor, doppler: str = "genie") -> tuple[torch.Tensor, torch.Tensor]:
+    """The Wiener (LMMSE) prediction of the channel at transmission from the observed estimates,
+    ``(B, K, M, S)``, and its error variance per entry ``(B,)`` (:func:`.precoding.wiener_prediction`).
+    ``doppler="genie"`` uses the env's true Doppler frequencies and fading correlation;
+    ``"estimated"`` estimates each cell's Doppler from its SRS history and assumes Jakes' J0
+    (:func:`.precoding.blind_wiener_prediction`): no genie."""
     estimates, _, ages = env.split_observation(observations)
     lags = ages.round().long()
     if doppler == "estimated":
         return blind_wiener_prediction(estimates, lags, env.estimation_noise, env.slot_duration)
     if doppler != "genie":
         raise ValueError(f"predict_channel: doppler must be 'genie' or 'estimated', got {doppler!r}")
-    weights = wiener_weights(env.channel.correlation, lags, env.estimation_noise)
-    return torch.einsum("bh,bhkms->bkms", weights.to(estimates.dtype), estimates)
+    return wiener_prediction(estimates, lags, env.channel.correlation, env.estimation_noise)
 
 
 class ClassicPrecoder:
     """MRT, ZF or RZF (``α = K σ²/P``) per subcarrier, on ``stale`` CSI (the newest estimate),
     ``estimated`` CSI (the Wiener prediction with the Doppler estimated from the SRS history),
     ``predicted`` CSI (the Wiener prediction told the true Doppler: :func:`predict_channel`) or
-    ``perfect`` CSI (the true channel at transmission, a genie). Acts in ``precoder`` mode."""
+    ``perfect`` CSI (the true channel at transmission, a genie). Acts in ``precoder`` mode.
+
+    ``rzf_robust`` (with ``estimated`` or ``predicted`` CSI) is RZF with the prediction's error
+    variance added to the noise in its regularisation (:func:`.precoding.robust_regularisation`)."""
 
     def __init__(self, env: BeamformingEnv, precoder: str, csi: str) -> None:
-        if precoder not in PRECODERS or csi not in CSI_SOURCES:
+        if precoder not in (*PRECODERS, "rzf_robust") or csi not in CSI_SOURCES:
             raise ValueError(f"ClassicPrecoder: precoder must be one of {PRECODERS} and csi one of {CSI_SOURCES}, got {precoder!r}, {csi!r}")
+        if precoder == "rzf_robust" and csi not in ("estimated", "predicted"):
+            raise ValueError(f"ClassicPrecoder: rzf_robust needs a prediction's error variance: csi 'estimated' or 'predicted', got {csi!r}")
         if env.action_mode != "precoder":
             raise ValueError(f"ClassicPrecoder acts in action_mode='precoder'; the env has {env.action_mode!r}")
         self.env, self.precoder, self.csi = env, precoder, csi
 
     def channel_state(self, observations: torch.Tensor) -> torch.Tensor:
         """The CSI this policy precodes on, ``(B, K, M, S)``."""
+        return self._channel_and_error(observations)[0]
+
+    def _channel_and_error(self, observations: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         if self.csi == "perfect":
-            return self.env.true_channel()
+            return self.env.true_channel(), None
         if self.csi in ("predicted", "estimated"):
             return predict_channel(self.env, observations, "genie" if self.csi == "predicted" else "estimated")
-        return self.env.split_observation(observations)[0][:, 0]
+        return self.env.split_observation(observations)[0][:, 0], None
 
     def __call__(self, observations: torch.Tensor) -> torch.Tensor:
-        channel = self.channel_state(observations).permute(0, 3, 1, 2)  # (B, S, K, M)
+        channel, error = self._channel_and_error(observations)
+        channel = channel.permute(0, 3, 1, 2)  # (B, S, K, M)
+        if self.precoder == "rzf_robust":
+            alpha = robust_regularisation(self.env.users, self.env.noise_power, error)[:, None].expand(-1, channel.shape[1])
+            return self.env.precoder_action(regularised_zero_forcing(channel, alpha))
         return self.env.precoder_action(linear_precoder(channel, self.precoder, self.env.noise_power))
 
 
@@ -96,6 +115,13 @@ BASELINES = {  # the registry's baselines of BeamformingEnv
         )  # fmt: skip
         for precoder in PRECODERS
         for csi in CSI_SOURCES
+    },
+    **{
+        f"rzf_robust_{csi}": Baseline(
+            lambda env, seed, c=csi: ClassicPrecoder(env, "rzf_robust", c), {"action_mode": "precoder"},
+            f"RZF with the prediction error added to its regularisation, from {_CSI_NAMES[csi]}",
+        )  # fmt: skip
+        for csi in ("estimated", "predicted")
     },
     "beam_sweep": Baseline(lambda env, seed: BeamSweep(env), {"action_mode": "codebook"}, "the best beam of a DFT codebook for each user"),
     "random": Baseline(lambda env, seed: RandomPrecoder(env, seed), description="random unit-power precoders: the floor"),

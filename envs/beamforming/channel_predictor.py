@@ -27,7 +27,10 @@ class ChannelPredictorNet(nn.Module):
     ``ĥ = b + Σ_h w_h y_h`` from a base prediction ``b``: the stale estimate ``y_0``, or the
     blind Wiener prediction (Doppler estimated from the same history,
     :func:`.precoding.blind_wiener_prediction`), so the net learns a correction to the classical
-    predictor. The last layer starts at zero, so training starts from ``b``."""
+    predictor, and a gain per user ``g = exp(·) · (b + Σ_h w_h y_h)``: trained on the rate, a net
+    that is unsure of a user's channel can shrink its prediction, which for RZF is a larger
+    regularisation (robust precoding under CSI error). The last layers start at zero, so training
+    starts from ``b`` with ``g = 1``."""
 
     def __init__(self, history: int, hidden: int = 32) -> None:
         super().__init__()
@@ -37,8 +40,10 @@ class ChannelPredictorNet(nn.Module):
         )
         self.context = nn.Sequential(nn.Linear(hidden, hidden), nn.ReLU())
         self.head = nn.Sequential(nn.Conv2d(2 * hidden, hidden, 1), nn.ReLU(), nn.Conv2d(hidden, 2 * history, 1))
-        nn.init.zeros_(self.head[-1].weight)
-        nn.init.zeros_(self.head[-1].bias)
+        self.log_gain = nn.Linear(2 * hidden, 1)  # per user: how far to trust the prediction (shrinks it when unsure)
+        for layer in (self.head[-1], self.log_gain):
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
 
     def forward(self, estimates: torch.Tensor, ages: torch.Tensor, base: torch.Tensor | None = None) -> torch.Tensor:
         """``estimates`` ``(B, history, K, M, S)`` complex, ``ages`` ``(B, history)`` (scaled), the base
@@ -47,11 +52,13 @@ class ChannelPredictorNet(nn.Module):
         per_user = estimates.permute(0, 2, 1, 3, 4).reshape(B * K, H, M, S)
         age_maps = ages.repeat_interleave(K, 0)[:, :, None, None].expand(B * K, H, M, S)
         features = self.body(torch.cat([per_user.real, per_user.imag, age_maps], 1))
-        context = self.context(features.mean((2, 3)).reshape(B, K, -1).mean(1)).repeat_interleave(K, 0)
+        pooled = features.mean((2, 3))  # (B·K, hidden) per user
+        context = self.context(pooled.reshape(B, K, -1).mean(1)).repeat_interleave(K, 0)
         weights = self.head(torch.cat([features, context[:, :, None, None].expand_as(features)], 1))
         weights = torch.complex(weights[:, :H], weights[:, H:])
         start = per_user[:, 0] if base is None else base.reshape(B * K, M, S)
-        prediction = start + (weights * per_user).sum(1)
+        gain = self.log_gain(torch.cat([pooled, context], 1)).exp()[:, :, None]  # (B·K, 1, 1), 1 at the start
+        prediction = gain * (start + (weights * per_user).sum(1))
         return prediction.reshape(B, K, M, S)
 
 
@@ -131,7 +138,7 @@ class ChannelPredictor(CheckpointedAgent):
         if self.start_from == "wiener":
             from ctrlgym.envs.beamforming.precoding import blind_wiener_prediction
 
-            base = blind_wiener_prediction(estimates, ages.round().long(), self.env.estimation_noise, self.env.slot_duration)
+            base = blind_wiener_prediction(estimates, ages.round().long(), self.env.estimation_noise, self.env.slot_duration)[0]
         return estimates, ages / self.env.age_scale, base
 
     # ------------------------------------------------------------------ training

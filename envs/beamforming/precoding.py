@@ -14,7 +14,7 @@ import torch
 
 __all__ = [
     "normalise_power", "mrt", "zero_forcing", "regularised_zero_forcing", "optimal_regularisation", "dft_codebook",
-    "user_rates", "wiener_weights", "estimate_doppler", "blind_wiener_prediction", "MAX_DOPPLER_HZ", "LINEAR_PRECODERS", "linear_precoder",
+    "user_rates", "wiener_weights", "estimate_doppler", "wiener_prediction", "blind_wiener_prediction", "robust_regularisation", "MAX_DOPPLER_HZ", "LINEAR_PRECODERS", "linear_precoder",
 ]  # fmt: skip
 
 
@@ -54,6 +54,12 @@ def zero_forcing(channel: torch.Tensor) -> torch.Tensor:
 def optimal_regularisation(users: int, noise_power: torch.Tensor | float, power: float = 1.0) -> torch.Tensor | float:
     """``α = K σ² / P``, the regularisation that maximises the large-system SINR of RZF."""
     return users * noise_power / power
+
+
+def robust_regularisation(users: int, noise_power: torch.Tensor | float, error_variance: torch.Tensor | float, power: float = 1.0):
+    """RZF's regularisation on an imperfect channel estimate: ``α = K (σ² + ε²) / P``, the CSI error
+    ``ε²`` per entry treated as extra noise (Wagner, Couillet, Debbah & Slock, IEEE Trans. IT 2012)."""
+    return users * (noise_power + error_variance) / power
 
 
 LINEAR_PRECODERS = ("mrt", "zf", "rzf")
@@ -127,17 +133,26 @@ def estimate_doppler(
     return frequencies[misfit.argmin(-1)]
 
 
+def wiener_prediction(
+    estimates: torch.Tensor, ages: torch.Tensor, correlation, noise_variance: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The Wiener prediction of the channel now ``(B, K, M, S)`` from estimates ``(B, n, K, M, S)`` at
+    ages ``(B, n)`` slots, and its error variance per entry ``ε² = 1 − wᵀ r`` ``(B,)`` (the LMMSE
+    error of a unit-power process; :func:`wiener_weights`)."""
+    weights = wiener_weights(correlation, ages, noise_variance)
+    error = (1 - (weights * correlation(ages)).sum(-1)).clamp(min=0)
+    return torch.einsum("bh,bhkms->bkms", weights.to(estimates.dtype), estimates), error
+
+
 def blind_wiener_prediction(
     estimates: torch.Tensor, ages: torch.Tensor, noise_variance: float, slot_duration: float, max_doppler: float = MAX_DOPPLER_HZ
-) -> torch.Tensor:
-    """The Wiener prediction of the channel now, ``(B, K, M, S)``, from the estimates ``(B, n, K, M, S)``
-    at ages ``(B, n)`` slots alone: the Doppler from :func:`estimate_doppler`, Jakes' J0 as the
-    correlation, :func:`wiener_weights` for the filter (no genie: what a base station can compute)."""
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`wiener_prediction` from the estimates ``(B, n, K, M, S)`` at ages ``(B, n)`` slots alone:
+    the Doppler from :func:`estimate_doppler`, Jakes' J0 as the correlation (no genie: what a base
+    station can compute). Returns the prediction and its (estimated) error variance."""
     frequency = estimate_doppler(estimates, ages, noise_variance, slot_duration, max_doppler)
 
     def correlation(lags: torch.Tensor) -> torch.Tensor:
         return torch.special.bessel_j0(2 * math.pi * frequency.reshape(-1, *[1] * (lags.dim() - 1)) * lags.float() * slot_duration)
 
-    weights = wiener_weights(correlation, ages, noise_variance)
-    return torch.einsum("bh,bhkms->bkms", weights.to(estimates.dtype), estimates)
-
+    return wiener_prediction(estimates, ages, correlation, noise_variance)

@@ -8,7 +8,7 @@ from ctrlgym.envs.mixup.env import OBSERVATION_NAMES, MixupPolicyEnv
 from ctrlgym.envs.mixup.mixing import OPERATIONS
 from ctrlgym.registry import Baseline
 
-__all__ = ["BASELINES", "FixedOperation", "RandomOperation", "MixupThenPlain"]
+__all__ = ["BASELINES", "TwoPhaseSchedule", "FixedOperation", "RandomOperation", "MixupThenPlain"]
 
 
 class FixedOperation:
@@ -35,20 +35,28 @@ class RandomOperation:
         return self.env.compose(operations)
 
 
-class MixupThenPlain:
-    """Mixup for the first ``switch`` share of the budget, then no mixing (fine-tune on clean data)."""
+class TwoPhaseSchedule:
+    """One operation for the first ``switch`` share of the budget, another after it (a hand-made
+    schedule: e.g. mixup then plain fine-tuning on clean data, or plain first, mixing late)."""
 
-    def __init__(self, env: MixupPolicyEnv, switch: float = 0.5) -> None:
-        for op in ("mixup", "none"):
+    def __init__(self, env: MixupPolicyEnv, first: str = "mixup", then: str = "none", switch: float = 0.5) -> None:
+        for op in (first, then):
             if op not in env.operations:
-                raise ValueError(f"MixupThenPlain needs the operation {op!r}; the env has {env.operations}")
+                raise ValueError(f"{type(self).__name__} needs the operation {op!r}; the env has {env.operations}")
         self.env, self.switch = env, switch
+        self.first, self.then = env.operations.index(first), env.operations.index(then)
         self.progress = OBSERVATION_NAMES.index("progress")
 
     def __call__(self, observations: torch.Tensor) -> torch.Tensor:
         early = observations[:, self.progress] < self.switch
-        ops = self.env.operations
-        return self.env.compose(torch.where(early, ops.index("mixup"), ops.index("none")).long())
+        return self.env.compose(torch.where(early, self.first, self.then).long())
+
+
+class MixupThenPlain(TwoPhaseSchedule):
+    """Mixup for the first ``switch`` share of the budget, then no mixing (fine-tune on clean data)."""
+
+    def __init__(self, env: MixupPolicyEnv, switch: float = 0.5) -> None:
+        super().__init__(env, "mixup", "none", switch)
 
 
 BASELINES = {  # the registry's baselines of MixupPolicyEnv
@@ -58,4 +66,5 @@ BASELINES = {  # the registry's baselines of MixupPolicyEnv
     },
     "random": Baseline(lambda env, seed: RandomOperation(env, seed), description="a uniformly random operation at each stage"),
     "mixup_then_none": Baseline(lambda env, seed: MixupThenPlain(env), description="mixup for the first half of the stages, then plain training"),
+    "none_then_mixup": Baseline(lambda env, seed: TwoPhaseSchedule(env, "none", "mixup"), description="plain training for the first half of the stages, then mixup"),
 }

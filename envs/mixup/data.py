@@ -37,6 +37,27 @@ class ImageData:
     def image_shape(self) -> tuple[int, ...]:
         return tuple(self.train_x.shape[1:])
 
+    def regime(self, train_size: int | None = None, label_noise: float = 0.0, seed: int = 0) -> ImageData:
+        """The same data with a smaller or noisier training set (validation and test untouched):
+        the first ``train_size`` training images of a seeded permutation, and ``label_noise`` of their
+        labels replaced by a uniformly drawn *other* class (symmetric label noise). Both make a
+        classifier over-fit: the regime where mix-up's regularisation can pay off."""
+        if train_size is None and label_noise == 0:
+            return self
+        if not 0 <= label_noise < 1:
+            raise ValueError(f"data {self.name!r}: label_noise must be in [0, 1), got {label_noise}")
+        size = len(self.train_x) if train_size is None else int(train_size)
+        if not 0 < size <= len(self.train_x):
+            raise ValueError(f"data {self.name!r}: train_size must be in [1, {len(self.train_x)}], got {train_size}")
+        generator = torch.Generator().manual_seed(seed)
+        keep = torch.randperm(len(self.train_x), generator=generator)[:size]
+        x, y = self.train_x[keep], self.train_y[keep].clone()
+        flip = torch.rand(size, generator=generator) < label_noise
+        shift = torch.randint(1, self.num_classes, (size,), generator=generator)
+        y = torch.where(flip, (y + shift) % self.num_classes, y)
+        name = f"{self.name}[train={size}" + (f", noise={label_noise:g}]" if label_noise else "]")
+        return ImageData(x, y, self.val_x, self.val_y, self.test_x, self.test_y, self.num_classes, name)
+
     @classmethod
     def from_dataset(cls, dataset, *, name: str = "custom", split: tuple[float, float] = (0.6, 0.2), seed: int = 0, limit: int | None = None) -> ImageData:
         """A torchvision-style data set (indexable, ``dataset[i] = (image, label)`` with the image a

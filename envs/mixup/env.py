@@ -61,7 +61,9 @@ class MixupPolicyEnv(TorchVectorEnv):
     test accuracy at that step (evaluation reports its final value, not a mean).
 
     ## Arguments
-    ``dataset``, ``operations``, ``reward``, ``budget``, ``steps_per_action``, ``batch_size``,
+    ``dataset``, ``train_size`` (train on the first ``train_size`` images of the training split: a
+    small-data regime), ``label_noise`` (that share of training labels replaced by another class;
+    :meth:`ImageData.regime`), ``operations``, ``reward``, ``budget``, ``steps_per_action``, ``batch_size``,
     ``architecture``, ``hidden``, ``channels``, ``learning_rate``, ``alpha``, ``quantile``, ``strengths``.
     """
 
@@ -81,6 +83,8 @@ class MixupPolicyEnv(TorchVectorEnv):
         num_envs: int = 1,
         *,
         dataset: str | ImageData = "digits",
+        train_size: int | None = None,
+        label_noise: float = 0.0,
         operations: Sequence[str] = OPERATIONS,
         reward: str = "val_acc_gain",
         budget: int = 20,
@@ -115,7 +119,7 @@ class MixupPolicyEnv(TorchVectorEnv):
                 raise ValueError(f"{name}: {label} must be >= 1, got {value}")
         if not 0 <= quantile < 1 or alpha < 0 or learning_rate <= 0:
             raise ValueError(f"{name}: need 0 <= quantile < 1, alpha >= 0 and learning_rate > 0")
-        self.data = dataset if isinstance(dataset, ImageData) else load_dataset(dataset)
+        self.data = (dataset if isinstance(dataset, ImageData) else load_dataset(dataset)).regime(train_size, label_noise)
         self.operations, self.reward_name = tuple(operations), reward
         self.budget, self.steps_per_action, self.batch_size = int(budget), int(steps_per_action), int(batch_size)
         self.hidden, self.learning_rate, self.alpha, self.quantile = int(hidden), float(learning_rate), float(alpha), float(quantile)

@@ -54,7 +54,10 @@ class TrafficTwinEnv(TorchVectorEnv):
     waiting seconds, mean speed per lane); rewards ``(num_envs, n_agents)``; the same metric
     names. Quantities are fluid (fractional vehicles). ``trip_time`` is the vehicle-seconds
     spent in the network in the step, so ``travel_time`` = Σ trip_time / Σ throughput is the
-    mean trip time by Little's law. ``teleports`` is always 0.
+    mean trip time by Little's law. ``teleports`` is always 0. At each episode's last step (masks
+    ``info["_delay"]`` …): ``delay`` (s per vehicle due to depart: the vehicle-seconds spent queued
+    at stop lines or waiting to enter, per vehicle; SUMO's ``timeLoss + departDelay`` less the
+    losses of braking and accelerating), ``arrived``, ``vehicles`` (due to depart), ``final_backlog``.
 
     ## Arguments
     Keywords of :class:`~ctrlgym.envs.traffic.options.SignalControlOptions` (the problem, as for
@@ -83,6 +86,10 @@ class TrafficTwinEnv(TorchVectorEnv):
     multi_agent = True
     ratio_metrics = {"travel_time": ("trip_time", "throughput")}
     metric_descriptions = METRIC_DESCRIPTIONS
+    #: at each episode's last step: delay ≈ vehicle-seconds queued at stop lines or waiting to enter, per
+    #: vehicle due to depart (SUMO's timeLoss + departDelay without the losses of braking and accelerating)
+    final_metrics = ("delay", "arrived", "vehicles", "final_backlog")
+    report_metrics = ("delay", "final_backlog", "insertion_backlog", "waiting_time", "queue_length", "travel_time", "throughput", "arrived")
 
     #: the keyword options the constructor takes (config validation reads their fields and types)
     option_types = (SignalControlOptions, TwinModelOptions, SumoProcessOptions)
@@ -190,6 +197,8 @@ class TrafficTwinEnv(TorchVectorEnv):
         self.queue, self.halting, self.waiting = zeros(M, B), zeros(M, B), zeros(M, B)
         self.backlog = zeros(len(self.entry_lanes), B)  # vehicles waiting to enter the network
         self.arrivals = zeros(B)  # vehicles that arrived at the network's edge this episode
+        self.lost_seconds = zeros(B)  # vehicle-seconds queued at stop lines or waiting to enter: the delay's sum
+        self.arrived_total = zeros(B)  # vehicles that left the network this episode
         self.time = zeros(B, dtype=torch.long)
         self.green, self.next_green = zeros(B, A, dtype=torch.long), zeros(B, A, dtype=torch.long)
         self.green_time = zeros(B, A, dtype=torch.long)
@@ -278,6 +287,7 @@ class TrafficTwinEnv(TorchVectorEnv):
         self.waiting = torch.where(moving, self.waiting * still / self.halting.clamp(min=1e-6), self.waiting) + still
         self.halting = still
         vehicle_seconds += self.vehicles.sum(0)
+        self.lost_seconds += self.queue.sum(0) + self.backlog.sum(0)
         self.tick += 1
         self.time += 1
 
@@ -292,7 +302,7 @@ class TrafficTwinEnv(TorchVectorEnv):
     def _reset_envs(self, mask: torch.Tensor) -> None:
         if self.device.type == "cpu" and not bool(mask.any()):  # most steps reset nothing; on GPU stay sync-free
             return
-        for name in ("transit", "vehicles", "queue", "halting", "waiting", "backlog", "arrivals", "phase_time", "phase"):
+        for name in ("transit", "vehicles", "queue", "halting", "waiting", "backlog", "arrivals", "lost_seconds", "arrived_total", "phase_time", "phase"):
             getattr(self, name).masked_fill_(mask, 0)
         self.time.masked_fill_(mask, int(self.clock.begin))  # SUMO time: demand is read from the route file's absolute departs
         for name in ("green", "next_green", "green_time"):
@@ -333,6 +343,14 @@ class TrafficTwinEnv(TorchVectorEnv):
         rewards = self.readout.rewards(self.reward_name, lanes, self._incoming, self._previous_waiting)
         self._previous_waiting = self.readout.waiting(self._incoming)
         info = self.readout.metrics(lanes, self._incoming, arrived, vehicle_seconds, torch.zeros_like(arrived), self.backlog.sum(0))
+        self.arrived_total += arrived
+        last = self.time >= int(self.clock.end)  # on the device: no host sync
+        episode = {
+            "delay": self.lost_seconds / self.arrivals.clamp(min=1.0), "arrived": self.arrived_total.clone(),
+            "vehicles": self.arrivals.clone(), "final_backlog": self.backlog.sum(0),
+        }  # fmt: skip
+        for key, value in episode.items():  # read at an episode's last step (the masks), as the SUMO env's
+            info[key], info[f"_{key}"] = value, last
         if self.single_agent:
             rewards = rewards[:, 0]
         return rewards, torch.zeros(self.num_envs, dtype=torch.bool, device=self.device), info

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ElementTree
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,12 +48,14 @@ def _depart(value: str | None) -> float:
         return 0.0
 
 
-def read_routes(route_files: tuple[Path, ...], duration: float) -> list[Trip]:
-    """The trips of SUMO route files: ``<vehicle>`` with a nested or named ``<route>``, and ``<flow>``.
-
-    Unrouted ``<trip>`` elements raise :class:`ScenarioError` (route them with ``duarouter``).
+def read_routes(route_files: tuple[Path, ...], duration: float, router: Callable[[str, str, tuple[str, ...]], tuple[str, ...] | None] | None = None) -> list[Trip]:
+    """The trips of SUMO route files: ``<vehicle>`` and ``<flow>`` with a nested or named ``<route>``,
+    and unrouted ``<trip>`` / ``<flow>`` / ``<vehicle>`` given ``from``, ``to`` (and ``via``) edges,
+    which ``router(from, to, via)`` routes (SUMO routes them at insertion by the fastest path; without
+    a router they raise :class:`ScenarioError`, as does a pair with no path).
     """
     named: dict[str, tuple[str, ...]] = {}
+    routed: dict[tuple[str, str, tuple[str, ...]], tuple[str, ...] | None] = {}
     trips: list[Trip] = []
     for path in route_files:
         try:
@@ -69,10 +72,17 @@ def read_routes(route_files: tuple[Path, ...], duration: float) -> list[Trip]:
                 edges = tuple(nested.get("edges", "").split())
             elif element.get("route") in named:
                 edges = named[element.get("route")]
+            elif router is not None and element.get("from") and element.get("to"):
+                key = (element.get("from"), element.get("to"), tuple(element.get("via", "").split()))
+                if key not in routed:
+                    routed[key] = router(*key)
+                if routed[key] is None:
+                    raise ScenarioError(f"{path}: {element.tag} {element.get('id')!r}: no path from edge {key[0]!r} to {key[1]!r} in the network")
+                edges = routed[key]
             else:
                 raise ScenarioError(
                     f"{path}: {element.tag} {element.get('id')!r} has no route the twin can read "
-                    "(unrouted trips need `duarouter`; route distributions are not supported)"
+                    "(give it a route, or from/to edges; route distributions are not supported)"
                 )
             if element.tag == "flow":
                 begin, end = _depart(element.get("begin")), float(element.get("end", duration))
@@ -94,6 +104,24 @@ def read_routes(route_files: tuple[Path, ...], duration: float) -> list[Trip]:
     if not trips:
         raise ScenarioError(f"no vehicles in the route files {[str(p) for p in route_files]}")
     return trips
+
+
+def _fastest_path_router(net) -> Callable[[str, str, tuple[str, ...]], tuple[str, ...] | None]:
+    """Routes ``from → via… → to`` by the fastest path at free-flow speeds for passenger cars
+    (``sumolib``'s Dijkstra), as SUMO routes an unrouted trip when it is inserted into an empty network."""
+
+    def route(origin: str, destination: str, via: tuple[str, ...]) -> tuple[str, ...] | None:
+        stops, edges = (origin, *via, destination), []
+        for a, b in zip(stops[:-1], stops[1:]):
+            if not (net.hasEdge(a) and net.hasEdge(b)):
+                return None
+            path, _ = net.getFastestPath(net.getEdge(a), net.getEdge(b), vClass="passenger")
+            if path is None:
+                return None
+            edges += [edge.getID() for edge in path][1 if edges else 0 :]
+        return tuple(edges)
+
+    return route
 
 
 class QueueNetwork:
@@ -144,7 +172,7 @@ class QueueNetwork:
         self.movement_link = np.array(links)  # index into the light's state string
         self.green_service = np.array(service)  # (movements, max_greens): share of saturation flow
         self._read_programs(net, permissive_share, yellow_share)
-        self._read_demand(scenario, edge_lanes, demand_bin)
+        self._read_demand(scenario, edge_lanes, demand_bin, _fastest_path_router(net))
 
     @property
     def num_movements(self) -> int:
@@ -181,8 +209,8 @@ class QueueNetwork:
             for p, phase in enumerate(programs[a].getPhases()):
                 self.phase_service[m, p] = _share(phase.state[link], permissive_share, yellow_share)
 
-    def _read_demand(self, scenario: Scenario, edge_lanes: dict[str, list[int]], demand_bin: int) -> None:
-        trips = read_routes(scenario.route_files, scenario.duration)
+    def _read_demand(self, scenario: Scenario, edge_lanes: dict[str, list[int]], demand_bin: int, router) -> None:
+        trips = read_routes(scenario.route_files, scenario.duration, router)
         movement_edges = {(self.lane_edge[i], self.lane_edge[o]) for i, o in zip(self.movement_in, self.movement_out)}
         onward: dict[str, Counter] = defaultdict(Counter)  # edge -> next edge (None: leaves the model) -> vehicles
         entries: list[tuple[str, float, float, float]] = []

@@ -147,7 +147,10 @@ class SumoWorkers:
         except (EOFError, ConnectionResetError, BrokenPipeError, OSError):
             process = self.processes[i]
             process.join(timeout=1)
-            raise self._failure(i, f"the SUMO process died while {stage} (exit code {process.exitcode}); reset() restarts it") from None
+            hint = ""
+            if stage == "starting the simulation" and process.exitcode == 1:  # e.g. multiprocessing re-importing an unguarded script
+                hint = "; a script that makes SUMO envs needs `if __name__ == '__main__':` around its code (the worker's traceback is above)"
+            raise self._failure(i, f"the SUMO process died while {stage} (exit code {process.exitcode}){hint}; reset() restarts it") from None
         if data[:1] == _ERROR:
             raise self._failure(i, f"SUMO failed while {stage}: {data[1:].decode(errors='replace')}")
         if out is not None:

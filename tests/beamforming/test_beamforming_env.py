@@ -24,6 +24,8 @@ def test_perfect_csi_beats_stale_csi_and_prediction_sits_between(speed):
     rate = {csi: mean_sum_rate(lambda env, c=csi: ClassicPrecoder(env, "rzf", c), **kwargs) for csi in ("stale", "estimated", "predicted", "perfect")}
     assert rate["perfect"] > rate["predicted"] > rate["stale"]
     assert rate["stale"] < rate["estimated"] <= rate["predicted"] + 0.02  # the blind predictor: no better than the genie
+    robust = mean_sum_rate(lambda env: ClassicPrecoder(env, "rzf_robust", "predicted"), **kwargs)
+    assert robust > rate["predicted"]  # the prediction error as extra noise in RZF's regularisation pays
 
 
 @pytest.mark.parametrize("speed", [3.0, 30.0, 120.0])

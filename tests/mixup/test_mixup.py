@@ -73,6 +73,50 @@ def test_built_in_data_have_fixed_splits_and_custom_data_is_checked():
     assert mnist.image_shape == (1, 28, 28) and len(mnist.train_x) == 3000
 
 
+def test_a_regime_shrinks_and_corrupts_only_the_training_labels():
+    """``regime(train_size, label_noise)``: that many training images, that share of their labels moved
+    to another class (never the same one), validation and test untouched; same seed, same regime."""
+    digits = load_dataset("digits")
+    noisy = digits.regime(train_size=500, label_noise=0.3, seed=0)
+    assert len(noisy.train_x) == 500 and torch.equal(noisy.val_y, digits.val_y) and torch.equal(noisy.test_x, digits.test_x)
+    rows = (noisy.train_x.flatten(1)[:, None] == digits.train_x.flatten(1)[None]).all(-1).float().argmax(1)  # where each image came from
+    wrong = noisy.train_y != digits.train_y[rows]
+    assert 0.25 < float(wrong.float().mean()) < 0.35  # 30% flipped, each to another class
+    assert torch.equal(noisy.train_y, digits.regime(train_size=500, label_noise=0.3, seed=0).train_y)
+    assert digits.regime() is digits
+    with pytest.raises(ValueError, match="label_noise must be in"):
+        digits.regime(label_noise=1.0)
+    with pytest.raises(ValueError, match="train_size must be in"):
+        digits.regime(train_size=5000)
+
+
+def test_with_noisy_labels_mixing_beats_plain_training():
+    """The regime of configs/mixup/ppo_noisy_digits.yaml, shortened: plain training memorises the wrong
+    labels, a mix-up operation does not (test accuracy over 8 classifiers)."""
+    accuracy = {}
+    for op in ("none", "cutmix"):
+        env = MixupPolicyEnv(num_envs=8, train_size=300, label_noise=0.3, budget=10, steps_per_action=20)
+        env.reset(seed=0)
+        for _ in range(env.budget):
+            *_, info = env.step(torch.full((8,), env.operations.index(op)))
+        accuracy[op] = float(info["test_accuracy"].mean())
+    assert accuracy["cutmix"] > accuracy["none"] + 0.03
+
+
+def test_a_two_phase_schedule_switches_at_its_share_of_the_budget():
+    from ctrlgym.envs.mixup.baselines import BASELINES
+
+    env = MixupPolicyEnv(num_envs=2, budget=4, steps_per_action=1, batch_size=8, hidden=8)
+    policy = BASELINES["none_then_mixup"].make(env, 0)
+    observations, _ = env.reset(seed=0)
+    chosen = []
+    for _ in range(env.budget):
+        action = policy(observations)
+        chosen.append(env.operations[int(action[0])])
+        observations, *_ = env.step(action)
+    assert chosen == ["none", "none", "mixup", "mixup"]
+
+
 def test_population_trains_exactly_like_separate_classifiers():
     env = MixupPolicyEnv(num_envs=64, hidden=16, batch_size=32, learning_rate=0.1)
     env.reset(seed=0)

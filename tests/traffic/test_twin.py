@@ -45,7 +45,7 @@ def test_grid_import_has_every_lane_movement_and_the_route_demand(grid):
     assert model.phase_green_index[0].tolist() == [0, -1, 1, -1]
 
 
-def test_flows_and_named_routes_are_read_and_unrouted_trips_rejected(tmp_path):
+def test_flows_named_routes_and_routed_trips_are_read(tmp_path):
     routes = tmp_path / "r.rou.xml"
     routes.write_text(
         textwrap.dedent(
@@ -59,9 +59,14 @@ def test_flows_and_named_routes_are_read_and_unrouted_trips_rejected(tmp_path):
     )
     trips = read_routes((routes,), 3600)
     assert [(t.edges, t.count) for t in trips] == [(("a", "b"), 1.0), (("b", "c"), 300.0)]
-    routes.write_text('<routes><trip id="t" depart="0" from="a" to="b"/></routes>')
-    with pytest.raises(ScenarioError, match="duarouter"):
-        read_routes((routes,), 3600)
+    routes.write_text('<routes><trip id="t" depart="0" from="a" to="c" via="b"/><trip id="u" depart="5" from="a" to="z"/></routes>')
+    with pytest.raises(ScenarioError, match="trip 't' has no route the twin can read"):
+        read_routes((routes,), 3600)  # no router
+    paths = {("a", "c", ("b",)): ("a", "b", "c")}
+    with pytest.raises(ScenarioError, match="trip 'u': no path from edge 'a' to 'z'"):
+        read_routes((routes,), 3600, lambda *key: paths.get(key))
+    paths[("a", "z", ())] = ("a", "z")
+    assert [t.edges for t in read_routes((routes,), 3600, lambda *key: paths.get(key))] == [("a", "b", "c"), ("a", "z")]
 
 
 def test_vehicles_are_conserved_and_the_demand_gets_through():
@@ -129,7 +134,8 @@ def test_same_spaces_observation_features_and_metrics_as_sumo():
             sumo.reset(seed=0)
             twin_info = twin.step(torch.zeros(2, 2, dtype=torch.long))[-1]
             sumo_info = sumo.step(torch.zeros(1, 2, dtype=torch.long))[-1]
-            assert set(twin_info) == set(sumo_info)
+            episode = {key for name in type(twin).final_metrics for key in (name, f"_{name}")}  # the twin reports them every step, masked
+            assert set(twin_info) - episode == set(sumo_info) and set(type(twin).final_metrics) <= set(type(sumo).final_metrics)
         finally:
             sumo.close()
 
@@ -256,3 +262,34 @@ def test_the_twin_starts_a_resco_map_at_its_begin_time_with_its_demand():
         for trip in read_routes(env.scenario.route_files, env.scenario.duration)
     )  # fmt: skip
     assert due > 400 and entered > 0.5 * due, (entered, due)
+
+
+@pytest.mark.parametrize("resco_map", ["cologne8", "ingolstadt7"])
+def test_the_twin_routes_unrouted_trips_of_resco_maps(resco_map):
+    """cologne8 and ingolstadt7 give trips as from/to edges: the twin routes them by the fastest path,
+    as SUMO does at insertion, so every vehicle due enters the model's demand."""
+    from ctrlgym.envs.traffic import TrafficTwinEnv
+    from ctrlgym.envs.traffic.twin_network import read_routes
+
+    env = TrafficTwinEnv(num_envs=1, scenario=f"resco:{resco_map}", num_seconds=300)
+    trips = read_routes(env.scenario.route_files, env.scenario.duration, lambda a, b, via: (a, b))
+    assert env.num_agents == len(env.network.lights) and float(env.model.entry_rate.sum()) > 0
+    assert len(trips) > 1000  # the trips read, each routed (here by a stand-in router)
+    with pytest.raises(Exception, match="has no route the twin can read"):
+        read_routes(env.scenario.route_files, env.scenario.duration)  # without a router
+
+
+def test_the_twin_reports_delay_per_vehicle_and_ranks_random_last():
+    """``delay`` at the episode's end: vehicle-seconds queued or waiting to enter per vehicle due; random
+    greens delay vehicles more than max-pressure."""
+    from ctrlgym.envs.traffic import MaxPressure, RandomGreens
+
+    from ctrlgym.evaluation import evaluate_policy
+
+    kwargs = {"scenario": "arterial", "cols": 3, "num_seconds": 600}
+    delay = {
+        name: evaluate_policy(make, "ctrlgym/TrafficTwinEnv-v0", episodes=4, seed=0, **kwargs)["metrics"]
+        for name, make in (("max_pressure", MaxPressure), ("random", lambda env: RandomGreens(env, 0)))
+    }
+    assert 0 < delay["max_pressure"]["delay"] < delay["random"]["delay"]
+    assert 0 < delay["max_pressure"]["arrived"] <= delay["max_pressure"]["vehicles"]

@@ -9,6 +9,11 @@ wave) for the smallest worst gap over the policies and demands given.
     python benchmarks/calibrate_twin.py                       # 2400 and 3600 veh/h, ~4 min
     python benchmarks/calibrate_twin.py --demand 1800 --episodes 2
     python benchmarks/calibrate_twin.py --grid saturation_flow=0.5,0.6 stop_seconds=1,3
+    python benchmarks/calibrate_twin.py --scenario resco:cologne8 resco:ingolstadt7 --seconds 1800 --episodes 1
+
+``--scenario`` runs a map as it ships (its own demand) under fixed-time, max-pressure, max-wave and
+random greens, reports the twin/SUMO gap in delay, queue, waiting time and throughput, and whether
+the twin ranks the controllers by delay as SUMO does (Kendall's τ; 1 = the same order).
 """
 
 from __future__ import annotations
@@ -17,7 +22,8 @@ import argparse
 import itertools
 from pathlib import Path
 
-from ctrlgym.envs.traffic import MaxPressure, ProgramControl  # noqa: F401  (registers the traffic envs)
+from scipy.stats import kendalltau
+from ctrlgym.envs.traffic import MaxPressure, MaxWave, ProgramControl, RandomGreens
 
 from ctrlgym.evaluation import evaluate_policy
 from provenance import header, provenance, write_results  # benchmarks/provenance.py: run as scripts, their folder is on sys.path
@@ -28,6 +34,36 @@ POLICIES = {
     "max_pressure": (lambda env: MaxPressure(env), {}),
     "actuated": (lambda env: ProgramControl(env), {"signal_control": "actuated"}),
 }
+
+
+RANKED = {
+    "fixed_time": (lambda env: ProgramControl(env), {"signal_control": "fixed_time"}),
+    "max_pressure": (lambda env: MaxPressure(env), {}),
+    "max_wave": (lambda env: MaxWave(env), {}),
+    "random": (lambda env: RandomGreens(env, 0), {}),
+}
+MAP_METRICS = ("delay", "queue_length", "waiting_time", "throughput")
+
+
+def calibrate_maps(scenarios: list[str], episodes: int, seconds: int) -> list[dict]:
+    """Per map: every RANKED controller in SUMO and in the twin; the gaps and Kendall's τ of the delay ranking."""
+    results = []
+    for scenario in scenarios:
+        rows = {}
+        for policy, (make, kwargs) in RANKED.items():
+            rows[policy] = {
+                side: evaluate_policy(make, env_id, episodes=episodes, seed=0, scenario=scenario, num_seconds=seconds, **kwargs)["metrics"]
+                for side, env_id in (("sumo", "ctrlgym/TrafficSignalEnv-v0"), ("twin", "ctrlgym/TrafficTwinEnv-v0"))
+            }
+        tau = kendalltau([rows[p]["sumo"]["delay"] for p in RANKED], [rows[p]["twin"]["delay"] for p in RANKED]).statistic
+        print(f"\n{scenario}, {seconds} s, {episodes} episode(s): Kendall's tau of the delay ranking {tau:+.2f}")
+        print(f"| policy | {' | '.join(f'{m} SUMO / twin (gap)' for m in MAP_METRICS)} |")
+        print("|---|" + "---|" * len(MAP_METRICS))
+        for policy, sides in rows.items():
+            cells = [f"{sides['sumo'][m]:.2f} / {sides['twin'][m]:.2f} ({(sides['twin'][m] - sides['sumo'][m]) / max(abs(sides['sumo'][m]), 1e-9):+.0%})" for m in MAP_METRICS]
+            print(f"| {policy} | {' | '.join(cells)} |", flush=True)
+        results.append({"scenario": scenario, "kendall_tau": float(tau), "rows": {p: {side: {m: v[m] for m in MAP_METRICS} for side, v in sides.items()} for p, sides in rows.items()}})
+    return results
 
 
 def run(env_id: str, policy: str, demand: float, episodes: int, seconds: int, **model) -> dict[str, float]:
@@ -45,10 +81,15 @@ def main() -> None:
     parser.add_argument(
         "--grid", nargs="+", default=[], metavar="NAME=V1,V2", help="search twin parameters, e.g. saturation_flow=0.5,0.6 stop_seconds=1,3"
     )
+    parser.add_argument("--scenario", nargs="+", default=[], metavar="resco:MAP", help="calibrate on these maps as they ship (see above)")
     parser.add_argument("--output", type=Path, default=Path("reports/calibrate_twin.json"))
     args = parser.parse_args()
     info = provenance()
     print(header(info))
+    if args.scenario:
+        results = calibrate_maps(args.scenario, args.episodes, args.seconds)
+        print(f"results: {write_results(args.output, info, {'maps': results})}")
+        return
 
     cases = list(itertools.product(args.demand, args.policies))
     sumo = {case: run("ctrlgym/TrafficSignalEnv-v0", case[1], case[0], args.episodes, args.seconds) for case in cases}

@@ -27,7 +27,7 @@ import numpy as np  # noqa: E402
 from scipy import stats  # noqa: E402
 
 from ctrlgym.runs import RunDirError, open_run_dir, read_metrics, succeeded  # noqa: E402
-from ctrlgym.statistics import intervals_overlap, probability_of_improvement_ci, summarize  # noqa: E402
+from ctrlgym.statistics import intervals_overlap, iqm as iqm_of, probability_of_improvement_ci, summarize  # noqa: E402
 
 __all__ = ["mean_ci", "write_report"]
 
@@ -134,6 +134,56 @@ def _verdict(rows: list[dict[str, Any]]) -> str:
         point, low, high = probability_of_improvement_ci(best["scores"], row["scores"], reps=500)
         chances.append(f"P({best['policy']} > {row['policy']}) = {point:.2f} [{low:.2f}, {high:.2f}]")
     return " ".join(parts) + " " + "; ".join(chances) + "."
+
+
+def _headline(env_id: str, evaluation: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The env's headline metric (``headline_metric = (name, higher_is_better)`` on its class, e.g.
+    mixup's final test accuracy, traffic's delay) per policy: IQM over seeds [bootstrap CI], and
+    P(agent better than each policy) over seeds with its CI."""
+    from ctrlgym.registry import get_entry
+
+    try:
+        name, higher = getattr(get_entry(env_id).vector_cls, "headline_metric", (None, True))
+    except ValueError:
+        return None
+    if name is None or not evaluation:
+        return None
+    values = {
+        policy: np.asarray([r["metrics"][name] for r in succeeded(per_seed).values() if name in r["metrics"]], dtype=float)
+        for policy, per_seed in evaluation["policies"].items()
+    }
+    values = {policy: v for policy, v in values.items() if v.size}
+    agent = evaluation.get("agent")
+    rows = []
+    for policy, v in sorted(values.items(), key=lambda kv: -iqm_of(kv[1]) if higher else iqm_of(kv[1])):
+        summary = summarize(v)
+        chance = None
+        if agent in values and policy != agent:
+            chance = probability_of_improvement_ci(values[agent], v, lower_is_better=not higher, reps=500)
+        rows.append({"policy": policy, "iqm": summary["iqm"], "low": summary["low"], "high": summary["high"], "seeds": v.size, "p_agent": chance})
+    return {"metric": name, "higher_is_better": higher, "agent": agent, "rows": rows}
+
+
+def _headline_blocks(section: dict[str, Any]) -> list[tuple]:
+    headline = section.get("headline")
+    if not headline:
+        return []
+    metric, agent = headline["metric"], headline["agent"]
+    better = "higher" if headline["higher_is_better"] else "lower"
+    header = ["policy", f"{metric}: IQM over seeds [95% CI]", "seeds", *( [f"P({agent} better)"] if agent else [])]
+    cells = []
+    for row in headline["rows"]:
+        cell = [row["policy"], f"{row['iqm']:.4g} [{row['low']:.4g}, {row['high']:.4g}]", str(row["seeds"])]
+        if agent:
+            cell.append("-" if row["p_agent"] is None else "{:.2f} [{:.2f}, {:.2f}]".format(*row["p_agent"]))
+        cells.append(cell)
+    text = (
+        f"The headline metric, {metric} ({better} is better): each seed's value (the mean over its episodes), "
+        f"IQM over seeds with a stratified-bootstrap 95% CI; P({agent} better) is the probability that the agent's "
+        f"seed beats a random seed of that policy (Agarwal et al. 2021), with its CI." if agent else
+        f"The headline metric, {metric} ({better} is better): IQM over seeds with a stratified-bootstrap 95% CI."
+    )
+    return [("h3", f"{section['name']}: {metric}"), ("p", text), ("table", header, cells)]
 
 
 def _comparison_plot(name: str, rows: list[dict[str, Any]], agent: str) -> str:
@@ -359,6 +409,7 @@ def _run_section(run_dir: Path) -> dict[str, Any]:
         "sweep": metrics.get("sweep"),
         "sweep_metric": config.evaluation.sweep_metric,
         "failures": _failures(metrics["evaluation"]["policies"]) if "evaluation" in metrics else [],
+        "headline": _headline(config.env.id, metrics.get("evaluation")),
     }
 
 
@@ -513,6 +564,7 @@ def _blocks(sections: list[dict[str, Any]]) -> list[tuple]:
             blocks += [("p", summary), ("table", header, cells)]
         verdicts = [_verdict(rows) for rows in [section["rows"], *(rows for _, rows in section["transfer"])]]
         blocks += [("p", verdict) for verdict in verdicts if verdict]
+        blocks += _headline_blocks(section)
         if section["rows"] or section["transfer"]:
             blocks.append(("list", _metric_legend(section)))
         blocks += [("failed", failure) for failure in section["failures"]]

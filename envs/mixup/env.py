@@ -70,6 +70,8 @@ class MixupPolicyEnv(TorchVectorEnv):
     metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
     #: reported by evaluation at the episode's last step, not averaged over steps
     final_metrics = ("test_accuracy",)
+    #: what reports rank policies by beside the return: the final classifiers' test accuracy
+    headline_metric = ("test_accuracy", True)
 
     metric_descriptions = {
         "train_loss": "classifier training loss (cross-entropy, per-stage mean)",

@@ -132,6 +132,8 @@ class TrafficSignalEnv(TorchVectorEnv):
     #: evaluation reports travel_time = Σ trip_time / Σ throughput over an episode
     ratio_metrics = {"travel_time": ("trip_time", "throughput")}
     metric_descriptions = METRIC_DESCRIPTIONS
+    #: what reports rank policies by beside the return: RESCO's average delay per vehicle
+    headline_metric = ("delay", False)
     #: reported at each episode's last step (RESCO's per-episode metrics from SUMO's records)
     final_metrics = EPISODE_METRICS
     #: the order reports show metrics in: the field's headline first

@@ -86,6 +86,8 @@ class TrafficTwinEnv(TorchVectorEnv):
     multi_agent = True
     ratio_metrics = {"travel_time": ("trip_time", "throughput")}
     metric_descriptions = METRIC_DESCRIPTIONS
+    #: what reports rank policies by beside the return: RESCO's average delay per vehicle
+    headline_metric = ("delay", False)
     #: at each episode's last step: delay ≈ vehicle-seconds queued at stop lines or waiting to enter, per
     #: vehicle due to depart (SUMO's timeLoss + departDelay without the losses of braking and accelerating)
     final_metrics = ("delay", "arrived", "vehicles", "final_backlog")

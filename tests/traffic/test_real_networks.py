@@ -205,6 +205,9 @@ def test_a_failing_baseline_does_not_abort_evaluate_and_an_edited_evaluation_rer
     assert main(["evaluate", str(path), "--no-progress"]) == 0
     policies = json.loads((tmp_path / "run" / "metrics.json").read_text())["evaluation"]["policies"]
     assert set(policies) == {"max_pressure", "max_wave"}
+    assert main(["report", str(path), "-o", str(tmp_path / "report")]) == 0
+    headline = (tmp_path / "report.md").read_text().split("### tiny: delay")[1]  # the headline metric, lower is better
+    assert "(lower is better)" in headline and "| max_pressure |" in headline and "| max_wave |" in headline
     config["env"]["kwargs"]["num_seconds"] = 60  # another experiment: still refused
     path.write_text(yaml.safe_dump(config))
     assert main(["evaluate", str(path), "--no-progress"]) == 2

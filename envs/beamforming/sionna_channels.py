@@ -51,7 +51,7 @@ class SionnaTDLProcess:
     ) -> None:  # fmt: skip
         if profile not in SIONNA_MODELS:
             raise ValueError(f"fading='sionna' needs one of the TDL profiles {tuple(SIONNA_MODELS)}, got channel={profile!r}")
-        self._config, self._tdl = _sionna()
+        _sionna()  # fails early, naming the extra, where Sionna is missing (not kept: Sionna's global config must not be pickled with the env)
         self.model, self.delay_spread, self.carrier_frequency = SIONNA_MODELS[profile], float(delay_spread), float(carrier_frequency)
         self.num_envs, self.users, self.antennas, self.subcarriers = num_envs, users, antennas, subcarriers
         self.subcarrier_spacing, self.slot_duration, self.sinusoids = float(subcarrier_spacing), float(slot_duration), int(sinusoids)
@@ -72,7 +72,7 @@ class SionnaTDLProcess:
 
     def _generate(self, cells: int, speed: float) -> torch.Tensor:
         """``cells`` trajectories at ``speed`` m/s from Sionna: ``(cells, horizon, K, M, S)``."""
-        model = self._tdl(
+        model = _sionna()[1](
             self.model, delay_spread=self.delay_spread, carrier_frequency=self.carrier_frequency, num_sinusoids=self.sinusoids,
             min_speed=speed, max_speed=speed, num_rx_ant=1, num_tx_ant=self.antennas, device=str(self.device),
         )  # fmt: skip
@@ -86,7 +86,7 @@ class SionnaTDLProcess:
         """Fresh trajectories in the cells of ``mask``: ``past_slots`` of history, then the episode."""
         self.doppler = torch.where(mask, doppler, self.doppler)
         seed = int(torch.randint(0, 2**62, (1,), generator=self.generator, device=self.device).item())
-        self._config.torch_rng(str(self.device)).manual_seed(seed)  # Sionna's draws follow the env's seed
+        _sionna()[0].torch_rng(str(self.device)).manual_seed(seed)  # Sionna's draws follow the env's seed
         cells = torch.nonzero(mask).flatten()
         speeds = (self.doppler[cells] * SPEED_OF_LIGHT / self.carrier_frequency).tolist()
         for speed in sorted(set(speeds)):

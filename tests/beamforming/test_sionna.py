@@ -105,3 +105,16 @@ def test_sionna_fading_needs_a_tdl_profile_and_an_episode_length():
         BeamformingEnv(num_envs=1, channel="rayleigh", fading="sionna")
     with pytest.raises(ValueError, match="give max_episode_steps"):
         BeamformingEnv(num_envs=1, channel="tdl_a", fading="sionna", max_episode_steps=None)
+
+
+def test_a_pickled_sionna_env_continues_as_the_original_across_a_reset():
+    """Exact resume pickles the env: the copy must draw the same Sionna channels at its next reset
+    (Sionna's generator is seeded from the env's at every reset, not kept with the env)."""
+    import pickle
+
+    env = BeamformingEnv(num_envs=4, channel="tdl_a", fading="sionna", speed_kmh=30, max_episode_steps=3)
+    env.reset(seed=0)
+    copy = pickle.loads(pickle.dumps(env))
+    action = torch.zeros(4, env.single_action_space.shape[0])
+    paths = [torch.stack([e.step(action)[0] for _ in range(5)]) for e in (env, copy)]  # an autoreset at the 4th step
+    assert torch.equal(paths[0], paths[1])

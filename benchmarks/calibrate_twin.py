@@ -10,6 +10,7 @@ wave) for the smallest worst gap over the policies and demands given.
     python benchmarks/calibrate_twin.py --demand 1800 --episodes 2
     python benchmarks/calibrate_twin.py --grid saturation_flow=0.5,0.6 stop_seconds=1,3
     python benchmarks/calibrate_twin.py --scenario resco:cologne8 resco:ingolstadt7 --seconds 1800 --episodes 1
+    python benchmarks/calibrate_twin.py --scenario resco:cologne8 --seconds 1800 --episodes 1 --twin saturation_flow=0.85
 
 ``--scenario`` runs a map as it ships (its own demand) under fixed-time, max-pressure, max-wave and
 random greens, reports the twin/SUMO gap in delay, queue, waiting time and throughput, and whether
@@ -45,24 +46,25 @@ RANKED = {
 MAP_METRICS = ("delay", "queue_length", "waiting_time", "throughput")
 
 
-def calibrate_maps(scenarios: list[str], episodes: int, seconds: int) -> list[dict]:
-    """Per map: every RANKED controller in SUMO and in the twin; the gaps and Kendall's τ of the delay ranking."""
+def calibrate_maps(scenarios: list[str], episodes: int, seconds: int, **model: float) -> list[dict]:
+    """Per map: every RANKED controller in SUMO and in the twin (with the twin parameters ``model``);
+    the gaps and Kendall's τ of the delay ranking."""
     results = []
     for scenario in scenarios:
         rows = {}
         for policy, (make, kwargs) in RANKED.items():
             rows[policy] = {
-                side: evaluate_policy(make, env_id, episodes=episodes, seed=0, scenario=scenario, num_seconds=seconds, **kwargs)["metrics"]
-                for side, env_id in (("sumo", "ctrlgym/TrafficSignalEnv-v0"), ("twin", "ctrlgym/TrafficTwinEnv-v0"))
+                side: evaluate_policy(make, env_id, episodes=episodes, seed=0, scenario=scenario, num_seconds=seconds, **kwargs, **extra)["metrics"]
+                for side, env_id, extra in (("sumo", "ctrlgym/TrafficSignalEnv-v0", {}), ("twin", "ctrlgym/TrafficTwinEnv-v0", model))
             }
         tau = kendalltau([rows[p]["sumo"]["delay"] for p in RANKED], [rows[p]["twin"]["delay"] for p in RANKED]).statistic
-        print(f"\n{scenario}, {seconds} s, {episodes} episode(s): Kendall's tau of the delay ranking {tau:+.2f}")
+        print(f"\n{scenario}, {seconds} s, {episodes} episode(s), twin parameters {model or 'default'}: Kendall's tau of the delay ranking {tau:+.2f}")
         print(f"| policy | {' | '.join(f'{m} SUMO / twin (gap)' for m in MAP_METRICS)} |")
         print("|---|" + "---|" * len(MAP_METRICS))
         for policy, sides in rows.items():
             cells = [f"{sides['sumo'][m]:.2f} / {sides['twin'][m]:.2f} ({(sides['twin'][m] - sides['sumo'][m]) / max(abs(sides['sumo'][m]), 1e-9):+.0%})" for m in MAP_METRICS]
             print(f"| {policy} | {' | '.join(cells)} |", flush=True)
-        results.append({"scenario": scenario, "kendall_tau": float(tau), "rows": {p: {side: {m: v[m] for m in MAP_METRICS} for side, v in sides.items()} for p, sides in rows.items()}})
+        results.append({"scenario": scenario, "twin_parameters": model, "kendall_tau": float(tau), "rows": {p: {side: {m: v[m] for m in MAP_METRICS} for side, v in sides.items()} for p, sides in rows.items()}})
     return results
 
 
@@ -82,12 +84,14 @@ def main() -> None:
         "--grid", nargs="+", default=[], metavar="NAME=V1,V2", help="search twin parameters, e.g. saturation_flow=0.5,0.6 stop_seconds=1,3"
     )
     parser.add_argument("--scenario", nargs="+", default=[], metavar="resco:MAP", help="calibrate on these maps as they ship (see above)")
+    parser.add_argument("--twin", nargs="+", default=[], metavar="NAME=VALUE", help="with --scenario: twin parameters, e.g. saturation_flow=0.85")
     parser.add_argument("--output", type=Path, default=Path("reports/calibrate_twin.json"))
     args = parser.parse_args()
     info = provenance()
     print(header(info))
     if args.scenario:
-        results = calibrate_maps(args.scenario, args.episodes, args.seconds)
+        model = {name: float(value) for name, value in (item.split("=", 1) for item in args.twin)}
+        results = calibrate_maps(args.scenario, args.episodes, args.seconds, **model)
         print(f"results: {write_results(args.output, info, {'maps': results})}")
         return
 

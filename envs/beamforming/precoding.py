@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 
 import torch
+from ctrlgym.envs.beamforming.channels import jakes_correlation
 
 __all__ = [
     "normalise_power", "mrt", "zero_forcing", "regularised_zero_forcing", "optimal_regularisation", "dft_codebook",
@@ -59,7 +60,7 @@ def optimal_regularisation(users: int, noise_power: torch.Tensor | float, power:
 def robust_regularisation(users: int, noise_power: torch.Tensor | float, error_variance: torch.Tensor | float, power: float = 1.0):
     """RZF's regularisation on an imperfect channel estimate: ``α = K (σ² + ε²) / P``, the CSI error
     ``ε²`` per entry treated as extra noise (Wagner, Couillet, Debbah & Slock, IEEE Trans. IT 2012)."""
-    return users * (noise_power + error_variance) / power
+    return optimal_regularisation(users, noise_power + error_variance, power)
 
 
 LINEAR_PRECODERS = ("mrt", "zf", "rzf")
@@ -128,7 +129,7 @@ def estimate_doppler(
     cross = (flat[:, rows] * flat[:, cols].conj()).real.mean(-1) / power[:, None]  # (B, pairs)
     lags = (ages[:, cols] - ages[:, rows]).abs().float() * slot_duration  # (B, pairs) seconds
     frequencies = torch.linspace(0.0, max_doppler, grid, device=estimates.device)
-    model = torch.special.bessel_j0(2 * math.pi * frequencies[None, :, None] * lags[:, None, :])  # (B, grid, pairs)
+    model = jakes_correlation(frequencies[None, :, None], lags[:, None, :])  # (B, grid, pairs)
     misfit = (model - cross[:, None, :]).square().sum(-1)
     return frequencies[misfit.argmin(-1)]
 
@@ -153,6 +154,6 @@ def blind_wiener_prediction(
     frequency = estimate_doppler(estimates, ages, noise_variance, slot_duration, max_doppler)
 
     def correlation(lags: torch.Tensor) -> torch.Tensor:
-        return torch.special.bessel_j0(2 * math.pi * frequency.reshape(-1, *[1] * (lags.dim() - 1)) * lags.float() * slot_duration)
+        return jakes_correlation(frequency.reshape(-1, *[1] * (lags.dim() - 1)), lags.float() * slot_duration)
 
     return wiener_prediction(estimates, ages, correlation, noise_variance)

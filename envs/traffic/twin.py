@@ -107,8 +107,9 @@ class TrafficTwinEnv(TorchVectorEnv):
     ) -> None:
         name = type(self).__name__
         self.options, model, process = split_options(name, options, SignalControlOptions, TwinModelOptions, SumoProcessOptions)
-        if process.as_kwargs():  # accepted as keywords (a config switches envs by name), refused when set
-            changed = ", ".join(f"{key}={value!r}" for key, value in process.as_kwargs().items())
+        sumo_only = process.as_kwargs()  # accepted as keywords (a config switches envs by name), refused when set
+        if sumo_only:
+            changed = ", ".join(f"{key}={value!r}" for key, value in sumo_only.items())
             raise ValueError(f"{name}: {changed} set options of the SUMO processes, which the twin does not run; drop them or use TrafficSignalEnv")
         positive = {"saturation_flow": model.saturation_flow, "start_wave": model.start_wave, "demand_bin": model.demand_bin}
         for label, value in positive.items():
@@ -344,12 +345,13 @@ class TrafficTwinEnv(TorchVectorEnv):
         self._incoming = self.readout.incoming(lanes)  # what _observe reads next
         rewards = self.readout.rewards(self.reward_name, lanes, self._incoming, self._previous_waiting)
         self._previous_waiting = self.readout.waiting(self._incoming)
-        info = self.readout.metrics(lanes, self._incoming, arrived, vehicle_seconds, torch.zeros_like(arrived), self.backlog.sum(0))
+        backlog = self.backlog.sum(0)
+        info = self.readout.metrics(lanes, self._incoming, arrived, vehicle_seconds, torch.zeros_like(arrived), backlog)
         self.arrived_total += arrived
         last = self.time >= int(self.clock.end)  # on the device: no host sync
         episode = {
             "delay": self.lost_seconds / self.arrivals.clamp(min=1.0), "arrived": self.arrived_total.clone(),
-            "vehicles": self.arrivals.clone(), "final_backlog": self.backlog.sum(0),
+            "vehicles": self.arrivals.clone(), "final_backlog": backlog,
         }  # fmt: skip
         for key, value in episode.items():  # read at an episode's last step (the masks), as the SUMO env's
             info[key], info[f"_{key}"] = value, last

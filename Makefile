@@ -6,7 +6,7 @@ TORCH ?= torch==2.13.0
 EXTRAS ?= dev,torchrl,traffic,mixup,benchmarks,ray,rllib,sionna
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo test test-slow bench bench-sumo bench-contention bench-twin calibrate-twin report-traffic report-resco gpu-check bench-mixup report-mixup bench-beamforming report-beamforming check clean
+.PHONY: setup demo test test-slow bench bench-sumo bench-contention bench-twin calibrate-twin report-traffic report-resco report-benchmark gpu-check bench-mixup report-mixup bench-beamforming report-beamforming check clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,19 @@ report-traffic: setup  ## Nash DQN vs IDQN vs classic baselines on the 4x4 SUMO 
 report-resco: setup  ## every classic controller on RESCO's 8 maps, 5 seeds, full episodes on SUMO (resumable; ~25 min on 2 cores)
 	$(VENV)/bin/ctrlgym evaluate configs/traffic/resco_baselines.yaml
 	$(VENV)/bin/ctrlgym report configs/traffic/resco_baselines.yaml -o reports/resco_baselines
+
+BENCHMARK_MAPS ?= grid4x4 arterial4x4 cologne8 ingolstadt7
+BENCHMARK_AGENTS ?= nash_dqn idqn
+BENCHMARK_ABLATIONS ?= cologne8_nash_dqn_fp1 cologne8_nash_dqn_fp50 cologne8_nash_dqn_pairwise
+report-benchmark: setup  ## Nash DQN vs IDQN vs every classic controller on 4 RESCO maps, 5 seeds, on SUMO, with ablations (resumable: runs what is missing; ~90 min on 2 cores)
+	$(VENV)/bin/ctrlgym evaluate configs/traffic/benchmark/classics.yaml
+	for run in $(foreach map,$(BENCHMARK_MAPS),$(addprefix $(map)_,$(BENCHMARK_AGENTS))) $(BENCHMARK_ABLATIONS); do \
+	  out=$$(grep '^output_dir:' configs/traffic/benchmark/$$run.yaml | cut -d' ' -f2); \
+	  resume=; [ -f $$out/config.yaml ] && resume=--resume; \
+	  $(VENV)/bin/ctrlgym train configs/traffic/benchmark/$$run.yaml $$resume || exit 1; \
+	  $(VENV)/bin/ctrlgym evaluate configs/traffic/benchmark/$$run.yaml --env TrafficSignalEnv-v0 || exit 1; \
+	done
+	$(VENV)/bin/ctrlgym report --benchmark configs/traffic/benchmark/*.yaml -o reports/traffic_benchmark
 
 gpu-check: setup  ## the prepared GPU run: CUDA tests, no-sync over every env, benchmarks at GPU sizes (dry run without CUDA)
 	PY=$(PY) bash benchmarks/gpu_check.sh

@@ -165,7 +165,8 @@ class IndependentDQN(CheckpointedAgent):
     def learn(self, env: TorchVectorEnv, total_timesteps: int, callback: Callable[[dict[str, Any]], None] | None = None, seed: int = 0) -> IndependentDQN:
         """Collect transitions from ``env`` (``autoreset_mode="same_step"``) and learn until
         ``total_timesteps`` transitions in all; ``callback`` gets, after every batch step, the
-        step count, ε, the last loss and the returns of the episodes that just ended."""
+        step count, ε, the last loss, the returns of the episodes that just ended and their
+        end-of-episode metrics (the env's ``final_metrics``, e.g. traffic's delay)."""
         if env.autoreset_mode != AutoresetMode.SAME_STEP:
             raise ValueError(f"{type(self).__name__}.learn needs autoreset_mode='same_step' (it stores the true final observations)")
         # a resumed agent continues from its last observations (the env restored with it); else a fresh reset
@@ -185,8 +186,12 @@ class IndependentDQN(CheckpointedAgent):
                 for _ in range(self.gradient_steps):
                     loss = self.train_step()
             if callback is not None:
-                returns = info["episode"]["r"].reshape(env.num_envs, -1).sum(-1)[done].tolist() if bool(done.any()) else []
-                callback({"timesteps": self.num_timesteps, "epsilon": epsilon, "loss": loss, "episode_returns": returns})
+                ended = bool(done.any())
+                returns = info["episode"]["r"].reshape(env.num_envs, -1).sum(-1)[done].tolist() if ended else []
+                callback({
+                    "timesteps": self.num_timesteps, "epsilon": epsilon, "loss": loss, "episode_returns": returns,
+                    "episode_metrics": _final_metrics(env, info) if ended else {},
+                })  # fmt: skip
         return self
 
     # ------------------------------------------------------------------ saving
@@ -233,3 +238,12 @@ class IndependentDQN(CheckpointedAgent):
             self.generator.set_state(state["generator"])
         if "replay" in state:
             self.replay.load_state_dict(state["replay"])
+
+
+def _final_metrics(env: TorchVectorEnv, info: dict[str, Any]) -> dict[str, list[float]]:
+    """The env's end-of-episode metrics (``final_metrics``, masked by ``info["_<name>"]``) of the episodes that just ended."""
+    values = {}
+    for name in getattr(env, "final_metrics", ()):
+        if name in info and f"_{name}" in info:
+            values[name] = info[name][info[f"_{name}"]].tolist()
+    return values

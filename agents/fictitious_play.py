@@ -13,6 +13,16 @@ averages converge to a Nash equilibrium in 2x2 games, zero-sum games and potenti
 Nash DQN of Zhang, Wang & Jiang (arXiv 2301.00637). Every round is a few tensor contractions
 over ``(batch, agents, actions^(1+D))``: no Python loop over agents.
 
+Payoff tables come in two shapes. ``joint``: one entry per joint action, ``A^(1+D)`` per agent
+(exact, and exponential in the degree). ``pairwise``: the coordination-graph factorisation
+(Guestrin et al. 2002; Böhmer et al., Deep Coordination Graphs, ICML 2020)
+
+    Q_i(a_i, a_N) = q_i(a_i) + Σ_d q_{i,d}(a_i, a_{j_d}),
+
+stored as ``A + D·A²`` entries; the best response then needs only ``u_i(a_i) = q_i(a_i) +
+Σ_d Σ_b q_{i,d}(a_i, b) π_{j_d}(b)``. RESCO's grid4x4 (8 greens, degree 4) has 32,768 joint
+entries per light and 264 pairwise ones.
+
 Neighbour slots are padded to the largest degree ``D`` with a dummy agent (index ``n_agents``)
 that always plays action 0, so ``Q_i`` of a low-degree agent only uses index 0 of its padded
 slots. Agents with fewer than ``A`` actions mask the rest.
@@ -24,7 +34,9 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["Equilibrium", "NeighbourGraph", "fictitious_play", "expected_payoffs"]
+__all__ = ["Equilibrium", "NeighbourGraph", "PAYOFFS", "fictitious_play", "expected_payoffs", "joint_action_index", "payoff_size", "taken_payoffs"]
+
+PAYOFFS = ("joint", "pairwise")
 
 
 @dataclass(frozen=True)
@@ -76,19 +88,49 @@ def neighbour_strategies(strategies: torch.Tensor, graph: NeighbourGraph) -> tor
     return torch.cat([strategies, dummy], dim=1)[:, graph.neighbours]
 
 
-def expected_payoffs(payoffs: torch.Tensor, strategies: torch.Tensor, graph: NeighbourGraph) -> torch.Tensor:
-    """``u_i(a_i)``: payoffs ``(batch, n, A^(1+D))`` averaged over the neighbours' strategies -> ``(batch, n, A)``."""
+def payoff_size(num_actions: int, degree: int, kind: str = "joint") -> int:
+    """Entries of one agent's payoff table: ``A^(1+D)`` joint, ``A + D·A²`` pairwise."""
+    if kind not in PAYOFFS:
+        raise ValueError(f"unknown payoffs {kind!r}; choose one of {PAYOFFS}")
+    return num_actions ** (1 + degree) if kind == "joint" else num_actions + degree * num_actions**2
+
+
+def _pairwise_parts(payoffs: torch.Tensor, graph: NeighbourGraph) -> tuple[torch.Tensor, torch.Tensor]:
+    """``q_i(a_i)`` ``(batch, n, A)`` and ``q_{i,d}(a_i, b)`` ``(batch, n, D, A, A)`` of pairwise payoffs."""
+    A, D = graph.num_actions, graph.max_degree
+    return payoffs[..., :A], payoffs[..., A:].reshape(*payoffs.shape[:2], D, A, A)
+
+
+def expected_payoffs(payoffs: torch.Tensor, strategies: torch.Tensor, graph: NeighbourGraph, kind: str = "joint") -> torch.Tensor:
+    """``u_i(a_i)``: payoffs ``(batch, n, payoff_size)`` averaged over the neighbours' strategies -> ``(batch, n, A)``."""
     batch, n, _ = payoffs.shape
     A, D = graph.num_actions, graph.max_degree
-    table = payoffs.reshape(batch, n, *([A] * (1 + D)))
     others = neighbour_strategies(strategies, graph)
+    if kind == "pairwise":
+        own, pairs = _pairwise_parts(payoffs, graph)
+        return own + torch.einsum("bndac,bndc->bna", pairs, others)
+    table = payoffs.reshape(batch, n, *([A] * (1 + D)))
     for d in reversed(range(D)):  # contract the last neighbour slot each time
         table = (table * others[:, :, d].reshape(batch, n, *([1] * (d + 1)), A)).sum(-1)
     return table
 
 
-def fictitious_play(payoffs: torch.Tensor, graph: NeighbourGraph, rounds: int = 10) -> Equilibrium:
-    """Approximate Nash equilibrium of the stage games ``payoffs`` ``(batch, n, A^(1+D))``.
+def taken_payoffs(payoffs: torch.Tensor, actions: torch.Tensor, graph: NeighbourGraph, kind: str = "joint") -> torch.Tensor:
+    """``Q_i(a_i, a_N(i))`` of the joint actions played, ``(batch, n)``."""
+    if kind == "joint":
+        return payoffs.gather(-1, joint_action_index(actions, graph)[..., None])[..., 0]
+    own, pairs = _pairwise_parts(payoffs, graph)
+    padded = torch.cat([actions, torch.zeros_like(actions[:, :1])], dim=1)  # the dummy plays 0
+    theirs = padded[:, graph.neighbours]  # (batch, n, D)
+    mine = actions[:, :, None].expand_as(theirs)
+    A = graph.num_actions
+    pair_index = (mine * A + theirs)[..., None]  # (batch, n, D, 1) into the flattened A x A table
+    pair_values = pairs.flatten(-2).gather(-1, pair_index)[..., 0].sum(-1)
+    return own.gather(-1, actions[..., None])[..., 0] + pair_values
+
+
+def fictitious_play(payoffs: torch.Tensor, graph: NeighbourGraph, rounds: int = 10, kind: str = "joint") -> Equilibrium:
+    """Approximate Nash equilibrium of the stage games ``payoffs`` ``(batch, n, payoff_size)`` (``kind``: joint or pairwise).
 
     Starts from uniform strategies over each agent's valid actions and plays ``rounds`` rounds
     of simultaneous fictitious play (module docstring).
@@ -99,10 +141,10 @@ def fictitious_play(payoffs: torch.Tensor, graph: NeighbourGraph, rounds: int = 
     strategies = mask.to(payoffs.dtype).expand(payoffs.shape[0], -1, -1)
     strategies = strategies / strategies.sum(-1, keepdim=True)
     for k in range(1, rounds + 1):
-        utilities = expected_payoffs(payoffs, strategies, graph).masked_fill(~mask, -torch.inf)
+        utilities = expected_payoffs(payoffs, strategies, graph, kind).masked_fill(~mask, -torch.inf)
         best = torch.nn.functional.one_hot(utilities.argmax(-1), graph.num_actions).to(payoffs.dtype)
         strategies = strategies + (best - strategies) / (k + 1)
-    utilities = expected_payoffs(payoffs, strategies, graph)
+    utilities = expected_payoffs(payoffs, strategies, graph, kind)
     values = (utilities * strategies).sum(-1)
     return Equilibrium(strategies, strategies.masked_fill(~mask, -1.0).argmax(-1), values)
 

@@ -7,6 +7,10 @@ by fictitious play (:mod:`ctrlgym.agents.fictitious_play`), giving mixed strateg
 
     NashQ_i(s) = Σ_{a_i, a_N(i)} π_i(a_i) Π_{j ∈ N(i)} π_j(a_j) Q_i(s_i, a_i, a_N(i)).
 
+``payoffs="pairwise"`` factorises ``Q_i`` over the neighbour pairs (coordination graphs:
+``q_i(a_i) + Σ_j q_ij(a_i, a_j)``, :mod:`~ctrlgym.agents.fictitious_play`), so the network has
+``A + D·A²`` outputs instead of ``A^(1+D)``: what makes 8-green, degree-4 grids tractable.
+
 Acting: each agent plays the most likely action of its equilibrium strategy, ε-greedy.
 Learning, from replayed joint actions (the neighbours' actions are shared):
 
@@ -22,7 +26,7 @@ from __future__ import annotations
 import torch
 
 from ctrlgym.agents.dqn import IndependentDQN
-from ctrlgym.agents.fictitious_play import NeighbourGraph, expected_payoffs, fictitious_play, joint_action_index
+from ctrlgym.agents.fictitious_play import PAYOFFS, NeighbourGraph, expected_payoffs, fictitious_play, payoff_size, taken_payoffs
 from ctrlgym.vector_env import TorchVectorEnv
 
 __all__ = ["NashDQN"]
@@ -32,36 +36,39 @@ class NashDQN(IndependentDQN):
     """Nash DQN: IDQN whose greedy step is a fictitious-play equilibrium among neighbours.
 
     ``fictitious_play_rounds`` best-response rounds per state (vectorised over the batch and
-    the agents). The env must expose ``neighbour_graph`` (``(n_agents, n_agents)`` bool); a
+    the agents); ``payoffs``: ``"joint"`` (a table over every joint action, as in the paper) or
+    ``"pairwise"`` (the coordination-graph factorisation). The env must expose ``neighbour_graph`` (``(n_agents, n_agents)`` bool); a
     single-agent env has no neighbours and Nash DQN reduces to DQN.
     """
 
     algo = "nash_dqn"
 
-    def __init__(self, env: TorchVectorEnv, *, fictitious_play_rounds: int = 10, **kwargs) -> None:
+    def __init__(self, env: TorchVectorEnv, *, fictitious_play_rounds: int = 10, payoffs: str = "joint", **kwargs) -> None:
         if fictitious_play_rounds < 1:
             raise ValueError(f"NashDQN: fictitious_play_rounds must be >= 1, got {fictitious_play_rounds}")
-        self.rounds = fictitious_play_rounds
+        if payoffs not in PAYOFFS:
+            raise ValueError(f"NashDQN: unknown payoffs {payoffs!r}; choose one of {PAYOFFS}")
+        self.rounds, self.payoffs = fictitious_play_rounds, payoffs
         super().__init__(env, **kwargs)
-        self.hyperparameters["fictitious_play_rounds"] = fictitious_play_rounds
+        self.hyperparameters.update(fictitious_play_rounds=fictitious_play_rounds, payoffs=payoffs)
 
     def _setup_game(self, env: TorchVectorEnv) -> None:
         adjacency = getattr(env, "neighbour_graph", None)
         if adjacency is None:
             adjacency = torch.zeros(self.n_agents, self.n_agents, dtype=torch.bool)
         self.graph = NeighbourGraph.from_adjacency(torch.as_tensor(adjacency).cpu(), self.num_actions.cpu()).to(self.device)
-        self.num_outputs = int(self.num_actions.max()) ** (1 + self.graph.max_degree)
+        self.num_outputs = payoff_size(int(self.num_actions.max()), self.graph.max_degree, self.payoffs)
 
     def greedy(self, q_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        equilibrium = fictitious_play(q_values, self.graph, self.rounds)
+        equilibrium = fictitious_play(q_values, self.graph, self.rounds, self.payoffs)
         return equilibrium.actions, equilibrium.values
 
     def taken(self, q_values: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        return q_values.gather(-1, joint_action_index(actions, self.graph)[..., None])[..., 0]
+        return taken_payoffs(q_values, actions, self.graph, self.payoffs)
 
     def next_values(self, next_observations: torch.Tensor) -> torch.Tensor:
         target_q = self.target_network(next_observations)
         if not self.double_q:
             return self.greedy(target_q)[1]
-        strategies = fictitious_play(self.q_network(next_observations), self.graph, self.rounds).strategies
-        return (expected_payoffs(target_q, strategies, self.graph) * strategies).sum(-1)
+        strategies = fictitious_play(self.q_network(next_observations), self.graph, self.rounds, self.payoffs).strategies
+        return (expected_payoffs(target_q, strategies, self.graph, self.payoffs) * strategies).sum(-1)

@@ -24,7 +24,7 @@ import itertools
 from pathlib import Path
 
 from scipy.stats import kendalltau
-from ctrlgym.envs.traffic import MaxPressure, MaxWave, ProgramControl, RandomGreens
+from ctrlgym.envs.traffic import MaxPressure, MaxWave, ProgramControl, RandomGreens, TrafficTwinEnv
 
 from ctrlgym.evaluation import evaluate_policy
 from provenance import header, provenance, write_results  # benchmarks/provenance.py: run as scripts, their folder is on sys.path
@@ -58,13 +58,16 @@ def calibrate_maps(scenarios: list[str], episodes: int, seconds: int, **model: f
                 for side, env_id, extra in (("sumo", "ctrlgym/TrafficSignalEnv-v0", {}), ("twin", "ctrlgym/TrafficTwinEnv-v0", model))
             }
         tau = kendalltau([rows[p]["sumo"]["delay"] for p in RANKED], [rows[p]["twin"]["delay"] for p in RANKED]).statistic
-        print(f"\n{scenario}, {seconds} s, {episodes} episode(s), twin parameters {model or 'default'}: Kendall's tau of the delay ranking {tau:+.2f}")
+        twin = TrafficTwinEnv(1, scenario=scenario, **model)
+        used = twin.model_options.as_kwargs()  # the map's calibrated parameters (scenarios.RESCO_TWIN_PARAMETERS) unless given
+        twin.close()
+        print(f"\n{scenario}, {seconds} s, {episodes} episode(s), twin parameters {used or 'default'}: Kendall's tau of the delay ranking {tau:+.2f}")
         print(f"| policy | {' | '.join(f'{m} SUMO / twin (gap)' for m in MAP_METRICS)} |")
         print("|---|" + "---|" * len(MAP_METRICS))
         for policy, sides in rows.items():
             cells = [f"{sides['sumo'][m]:.2f} / {sides['twin'][m]:.2f} ({(sides['twin'][m] - sides['sumo'][m]) / max(abs(sides['sumo'][m]), 1e-9):+.0%})" for m in MAP_METRICS]
             print(f"| {policy} | {' | '.join(cells)} |", flush=True)
-        results.append({"scenario": scenario, "twin_parameters": model, "kendall_tau": float(tau), "rows": {p: {side: {m: v[m] for m in MAP_METRICS} for side, v in sides.items()} for p, sides in rows.items()}})
+        results.append({"scenario": scenario, "twin_parameters": used, "kendall_tau": float(tau), "rows": {p: {side: {m: v[m] for m in MAP_METRICS} for side, v in sides.items()} for p, sides in rows.items()}})
     return results
 
 

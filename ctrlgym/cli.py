@@ -115,7 +115,13 @@ def _report(args: argparse.Namespace) -> None:
     from ctrlgym.report import write_report
     from ctrlgym.runs import resolve_run_dir
 
-    html_path, markdown_path = write_report([resolve_run_dir(path) for path in args.run_dirs], args.output)
+    run_dirs = [resolve_run_dir(path) for path in args.run_dirs]
+    if args.benchmark:
+        from ctrlgym.benchmark import write_benchmark_report
+
+        html_path, markdown_path = write_benchmark_report(run_dirs, args.output, across=args.across, reference=args.reference)
+    else:
+        html_path, markdown_path = write_report(run_dirs, args.output)
     print(f"report: {html_path.resolve()}\nmarkdown: {markdown_path.resolve()}")
 
 
@@ -211,6 +217,9 @@ def build_parser() -> argparse.ArgumentParser:
     report = command("report", help="write an HTML + Markdown report for runs")
     report.add_argument("run_dirs", type=Path, nargs="+")
     report.add_argument("-o", "--output", type=Path, default=Path("reports/report"), help="OUTPUT.html and OUTPUT.md")
+    report.add_argument("--benchmark", action="store_true", help="one benchmark across tasks: per-task IQM [CI], P(reference better), performance profile, cost")
+    report.add_argument("--across", default="scenario", metavar="KWARG", help="with --benchmark: the env kwarg that names a task (default: scenario)")
+    report.add_argument("--reference", default=None, metavar="POLICY", help="with --benchmark: the policy compared with every other (default: the first agent run)")
     report.set_defaults(run=_report)
 
     demo = command("demo", help="train PPO on MultiClassQueue, evaluate against baselines, report")

@@ -345,7 +345,7 @@ def shipped_configs() -> dict[str, Path]:
     from importlib.resources import files
 
     root = Path(str(files("ctrlgym.configs")))
-    return {str(path.relative_to(root).with_suffix("")): path for path in sorted(root.glob("*/*.yaml"))}
+    return {str(path.relative_to(root).with_suffix("")): path for path in sorted(root.glob("**/*.yaml"))}
 
 
 def config_path(path_or_name: str | Path) -> Path:

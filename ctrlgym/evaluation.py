@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -233,7 +234,9 @@ def evaluate_run(
             else:
                 baseline = entry.baselines[job.policy]
                 make_policy = lambda env, baseline=baseline, eval_seed=eval_seed: baseline.make(env, eval_seed)  # noqa: E731
+            started = time.perf_counter()
             result = evaluate_policy(make_policy, env_id, episodes=config.evaluation.episodes, seed=eval_seed, device=config.env.device, **job.env_kwargs)
+            result["wall_time_s"] = time.perf_counter() - started  # the cost tables of reports read it
         except (KeyboardInterrupt, RunDirError):
             raise
         except Exception as error:  # one failing policy must not lose the others' results

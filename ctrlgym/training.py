@@ -99,13 +99,24 @@ def _resumed(seed: int, steps: int, path: Path, exact: bool) -> None:
 
 
 class _Clock:
-    """Wall time of a seed's training, accumulated over the processes that ran it."""
+    """Wall and CPU time (of this process) of a seed's training, accumulated over the processes that ran it."""
 
-    def __init__(self, before: float = 0.0) -> None:
+    def __init__(self, before: float = 0.0, cpu_before: float = 0.0) -> None:
         self.before, self.started = before, time.perf_counter()
+        self.cpu_before, self.cpu_started = cpu_before, time.process_time()
+
+    @classmethod
+    def resumed(cls, trainer: dict[str, Any]) -> _Clock:
+        return cls(trainer["wall_time_s"], trainer.get("cpu_time_s", 0.0))
 
     def seconds(self) -> float:
         return round(self.before + time.perf_counter() - self.started, 2)
+
+    def cpu_seconds(self) -> float:
+        return round(self.cpu_before + time.process_time() - self.cpu_started, 2)
+
+    def times(self) -> dict[str, float]:
+        return {"wall_time_s": self.seconds(), "cpu_time_s": self.cpu_seconds()}
 
 
 def _open_checkpoints(config: ExperimentConfig, seed_dir: Path) -> tuple[Path, tuple[int, Path, dict[str, Any]] | None]:
@@ -134,7 +145,7 @@ def _train_own_agent(config: ExperimentConfig, seed: int, seed_dir: Path, run_di
         if trainer["env"] is None:
             agent._last_obs = None  # the env starts afresh: learn() resets it with seed + steps
         _set_random_states(trainer["random"])
-        curve, clock = json.loads((folder / f"learning_curve_{steps}.json").read_text()), _Clock(trainer["wall_time_s"])
+        curve, clock = json.loads((folder / f"learning_curve_{steps}.json").read_text()), _Clock.resumed(trainer)
         _resumed(seed, steps, path, trainer["env"] is not None)
     else:
         env = config.make_env(autoreset_mode="same_step")
@@ -156,13 +167,16 @@ def _train_own_agent(config: ExperimentConfig, seed: int, seed_dir: Path, run_di
     def checkpoint() -> None:
         steps = agent.num_timesteps
         write_json_atomic(folder / f"learning_curve_{steps}.json", curve)
-        trainer = {"env": env if env.resumable else None, "random": _random_states(), "wall_time_s": clock.seconds()}
+        trainer = {"env": env if env.resumable else None, "random": _random_states(), **clock.times()}
         torch_save_atomic(trainer, folder / f"trainer_{steps}.pt")
         agent.save(folder / f"step_{steps}.pt")  # last: it marks the checkpoint complete
         _prune_checkpoints(folder, agent_config.checkpoint_keep)
 
+    status = _TrainingStatus(env, seed)
+
     def on_step(progress: dict[str, Any]) -> None:
         bar.update(min(config.env.num_envs, bar.total - bar.n))
+        status.show(bar, progress)
         if progress["episode_returns"]:
             curve.append([progress["timesteps"], float(np.mean(progress["episode_returns"]))])
             writer.add_scalar("rollout/ep_rew_mean", curve[-1][1], progress["timesteps"])
@@ -179,7 +193,31 @@ def _train_own_agent(config: ExperimentConfig, seed: int, seed_dir: Path, run_di
     agent.save(final_model_path(seed_dir, agent_config.algo), with_replay=False)
     writer.close()
     env.close()
-    return {"timesteps": int(agent.num_timesteps), "learning_curve": curve, "wall_time_s": clock.seconds()}
+    return {"timesteps": int(agent.num_timesteps), "learning_curve": curve, **clock.times()}
+
+
+class _TrainingStatus:
+    """The bar's postfix: the seed, for envs with a decision clock the simulated hours so far
+    (summed over the batch), and the env's headline metric of the latest episodes (traffic: delay)."""
+
+    def __init__(self, env: Any, seed: int) -> None:
+        clock = getattr(env, "clock", None)
+        self.seconds_per_step = getattr(clock, "delta_time", None)
+        self.headline = getattr(env, "headline_metric", (None, True))[0]
+        self.postfix: dict[str, Any] = {"seed": seed}
+        self.shown_at = -1
+
+    def show(self, bar: tqdm, progress: dict[str, Any]) -> None:
+        latest = progress.get("episode_metrics", {}).get(self.headline)
+        if latest:
+            self.postfix[f"last_{self.headline}"] = f"{np.mean(latest):.4g}"
+        steps = progress["timesteps"]
+        if not latest and steps - self.shown_at < 2000:
+            return
+        if self.seconds_per_step:
+            self.postfix["sim_h"] = f"{steps * self.seconds_per_step / 3600:,.1f}"
+        bar.set_postfix(self.postfix, refresh=False)
+        self.shown_at = steps
 
 
 # ---------------------------------------------------------------------------------- SB3 agents
@@ -228,7 +266,7 @@ class _CheckpointAndCurve(BaseCallback):
             "vecnormalize_returns": env.returns.copy() if isinstance(env, VecNormalize) else None,
             "random": _random_states(),
             "action_space_rng": self.model.action_space.np_random.bit_generator.state,
-            "wall_time_s": self.clock.seconds(),
+            **self.clock.times(),
         }
         torch_save_atomic(trainer, folder / f"trainer_{steps}.pt")
         if hasattr(self.model, "replay_buffer") and self.model.replay_buffer is not None:
@@ -290,7 +328,7 @@ def _make_sb3_agent(config: ExperimentConfig, seed: int, seed_dir: Path):
     if not exact:
         env.seed(seed + steps)
     _resumed(seed, steps, path, exact)
-    return model, json.loads((folder / f"learning_curve_{steps}.json").read_text()), _Clock(trainer["wall_time_s"])
+    return model, json.loads((folder / f"learning_curve_{steps}.json").read_text()), _Clock.resumed(trainer)
 
 
 def _learn_exactly(model, total: int, callback: BaseCallback) -> None:
@@ -326,7 +364,7 @@ def _train_sb3_agent(config: ExperimentConfig, seed: int, seed_dir: Path, run_di
     _save_sb3_atomic(model, final_model_path(seed_dir, config.agent.algo))
     model.logger.close()
     model.get_env().close()
-    return {"timesteps": int(model.num_timesteps), "learning_curve": curve, "wall_time_s": clock.seconds()}
+    return {"timesteps": int(model.num_timesteps), "learning_curve": curve, **clock.times()}
 
 
 # ---------------------------------------------------------------------------------- the run

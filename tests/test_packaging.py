@@ -38,7 +38,7 @@ def test_the_wheel_ships_configs_license_and_version(installed_wheel):
     where = subprocess.run([str(venv / "bin" / "python"), "-c", "import ctrlgym; print(ctrlgym.__file__)"], cwd=elsewhere, capture_output=True, text=True)
     assert str(venv) in where.stdout  # the wheel's copy, not this checkout
     listing = run(venv, elsewhere, "configs")
-    assert listing.returncode == 0 and "fastslow/ppo_multiclass_queue " in listing.stdout and "traffic/resco_baselines" in listing.stdout
+    assert listing.returncode == 0 and "fastslow/ppo_multiclass_queue " in listing.stdout and "traffic/resco_baselines" in listing.stdout and "traffic/benchmark/classics" in listing.stdout
     assert run(venv, elsewhere, "--version").stdout.strip().startswith("ctrlgym ")
     licenses = list((venv / "lib").glob("python*/site-packages/ctrlgym-*.dist-info/licenses/LICENSE"))
     assert licenses and "MIT License" in licenses[0].read_text()

@@ -53,7 +53,9 @@ class TrafficSignalEnv(TorchVectorEnv):
     ## Rewards
     Per light, shape ``(num_envs, n_agents)``, by ``reward``: ``diff_waiting_time`` (default; the
     drop in total waiting time on its incoming lanes, in 100 s), ``queue`` (minus its halting
-    vehicles), ``pressure`` (minus |vehicles on incoming − vehicles on outgoing lanes|).
+    vehicles), ``pressure`` (minus |vehicles on incoming − vehicles on outgoing lanes|),
+    ``delay`` (minus the delay accruing on its incoming lanes, Σ vehicles · (1 − v/v_max), the
+    rate of the time loss the ``delay`` metric sums per trip).
 
     ## Metrics (``info``)
     Per env and step: ``queue_length`` (halting vehicles per light), ``waiting_time`` (mean

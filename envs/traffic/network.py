@@ -36,6 +36,7 @@ class TrafficLight:
     outgoing_lanes: tuple[str, ...]
     lane_capacity: dict[str, float]  # vehicles a lane holds (length / 7.5 m)
     movements: tuple[tuple[str, str, int], ...]  # (in lane, out lane, link index)
+    lane_speed: dict[str, float]  # speed limit of each incoming and outgoing lane, m/s
 
     @property
     def num_greens(self) -> int:
@@ -75,15 +76,16 @@ class SignalNetwork:
             greens = tuple(p.state for p in program.getPhases() if is_green_phase(p.state))
             if not greens:
                 raise ValueError(f"{net_file}: traffic light {tls.getID()} has no green phase in program {program.getID()}")
-            movements, capacity = [], {}
+            movements, capacity, speed = [], {}, {}
             for in_lane, out_lane, link in tls.getConnections():
                 movements.append((in_lane.getID(), out_lane.getID(), int(link)))
                 for lane in (in_lane, out_lane):
                     capacity[lane.getID()] = max(1.0, lane.getLength() / VEHICLE_SPACING_M)
+                    speed[lane.getID()] = max(0.1, lane.getSpeed())
                 node_owner[in_lane.getEdge().getToNode().getID()] = index
             incoming = tuple(dict.fromkeys(a for a, _, _ in sorted(movements, key=lambda m: m[2])))
             outgoing = tuple(dict.fromkeys(b for _, b, _ in sorted(movements, key=lambda m: m[2])))
-            self.lights.append(TrafficLight(tls.getID(), greens, incoming, outgoing, capacity, tuple(movements)))
+            self.lights.append(TrafficLight(tls.getID(), greens, incoming, outgoing, capacity, tuple(movements), speed))
 
         n = len(self.lights)
         adjacency = np.zeros((n, n), dtype=bool)

@@ -16,7 +16,7 @@ from gymnasium import spaces
 __all__ = ["LaneReadout", "signal_spaces", "OBSERVATION_FEATURES", "REWARDS", "METRICS", "LIGHT_METRICS", "VEHICLES", "HALTING", "WAITING", "SPEED"]
 
 OBSERVATION_FEATURES = ("phase", "min_green", "density", "queue", "neighbours")
-REWARDS = ("diff_waiting_time", "queue", "pressure")
+REWARDS = ("diff_waiting_time", "queue", "pressure", "delay")
 METRICS = ("queue_length", "waiting_time", "throughput", "trip_time", "mean_speed", "teleports", "insertion_backlog")
 #: per light, shape ``(num_envs, n_lights)``: each light's own halting vehicles and mean waiting time (s) on its incoming lanes
 LIGHT_METRICS = ("light_queue_length", "light_waiting_time")
@@ -51,16 +51,18 @@ class LaneReadout:
         width_out = max(len(light.outgoing_lanes) for light in network.lights)
         in_lanes = torch.full((n, width), pad, dtype=torch.long)
         out_lanes = torch.full((n, width_out), pad, dtype=torch.long)
-        capacity = torch.ones(n, width)
+        capacity, speed_limit = torch.ones(n, width), torch.ones(n, width)
         for a, light in enumerate(network.lights):
             for k, lane in enumerate(light.incoming_lanes):
                 in_lanes[a, k] = lane_index[lane]
                 capacity[a, k] = light.lane_capacity[lane]
+                speed_limit[a, k] = light.lane_speed[lane]
             for k, lane in enumerate(light.outgoing_lanes):
                 out_lanes[a, k] = lane_index[lane]
         self.max_greens = network.max_greens
         self.in_lanes, self.out_lanes = in_lanes.to(device), out_lanes.to(device)
         self.capacity = capacity.to(device)  # (n_agents, max_lanes) vehicles a lane holds
+        self.speed_limit = speed_limit.to(device)  # (n_agents, max_lanes) m/s
         self.lane_mask = (in_lanes != pad).to(device)
         adjacency = torch.as_tensor(network.adjacency, dtype=torch.float32)
         self.neighbour_mean = (adjacency / adjacency.sum(1, keepdim=True).clamp(min=1)).to(device)  # row-normalised
@@ -78,6 +80,13 @@ class LaneReadout:
     def waiting(incoming: torch.Tensor) -> torch.Tensor:
         """Summed waiting seconds on each light's incoming lanes, ``(num_envs, n_agents)``."""
         return incoming[..., WAITING].sum(-1)
+
+    def delay_rate(self, incoming: torch.Tensor) -> torch.Tensor:
+        """Seconds of delay accruing per second on each light's incoming lanes, ``(num_envs, n_agents)``:
+        Σ_lanes n·(1 − v̄/v_max) = Σ_vehicles (1 − v/v_max), the rate of the time loss that the
+        ``delay`` metric sums per trip (RESCO's delay; SUMO's ``timeLoss``)."""
+        slowdown = (1 - incoming[..., SPEED] / self.speed_limit).clamp(0, 1)
+        return (incoming[..., VEHICLES] * slowdown).sum(-1)
 
     def observe(self, features: tuple[str, ...], incoming: torch.Tensor, green: torch.Tensor, can_switch: torch.Tensor) -> torch.Tensor:
         """The observation ``(num_envs, n_agents, obs_dim)`` in [0, 1] (see the env docstrings)."""
@@ -99,11 +108,14 @@ class LaneReadout:
 
     def rewards(self, name: str, lanes: torch.Tensor, incoming: torch.Tensor, previous_waiting: torch.Tensor) -> torch.Tensor:
         """Per-light rewards ``(num_envs, n_agents)``: ``diff_waiting_time`` (drop in waiting, in
-        100 s), ``queue`` (minus halting vehicles), ``pressure`` (minus |in − out vehicles|)."""
+        100 s), ``queue`` (minus halting vehicles), ``pressure`` (minus |in − out vehicles|),
+        ``delay`` (minus :meth:`delay_rate`)."""
         if name == "diff_waiting_time":
             return (previous_waiting - incoming[..., WAITING].sum(-1)) / 100.0
         if name == "queue":
             return -incoming[..., HALTING].sum(-1)
+        if name == "delay":
+            return -self.delay_rate(incoming)
         outgoing = self._gather(lanes, self.out_lanes)[..., VEHICLES].sum(-1)
         return -(incoming[..., VEHICLES].sum(-1) - outgoing).abs()
 

@@ -35,6 +35,10 @@ SCENARIO_KINDS = ("single", "arterial", "grid")
 RESCO_MAPS = ("grid4x4", "arterial4x4", "cologne1", "cologne3", "cologne8", "ingolstadt1", "ingolstadt7", "ingolstadt21")
 #: RESCO's signal timing on every map (its ``map_config``): a decision every 10 s, 3 s of yellow
 RESCO_TIMING = {"delta_time": 10, "yellow_time": 3}
+#: the twin's queue-model parameters per map where ``benchmarks/calibrate_twin.py`` found better
+#: ones than the 4x4-grid defaults (``benchmarks/results/calibrate_twin_resco_sat085.json``: on both
+#: cologne maps, 0.85 veh/s brings the twin's delay under fixed-time and max-wave within 3% and 25% of SUMO's)
+RESCO_TWIN_PARAMETERS = {"cologne3": {"saturation_flow": 0.85}, "cologne8": {"saturation_flow": 0.85}}
 
 
 class ScenarioError(ValueError):
@@ -68,7 +72,8 @@ class Scenario:
     ``sumocfg`` set: SUMO is started with ``-c sumocfg``, so every option in the file holds
     (begin, end, step length, teleports, routing, outputs); ``begin``/``end``/``step_length`` are
     the file's, read here so the env can count time. ``defaults`` are env keyword defaults the
-    scenario comes with (RESCO's decision interval and yellow time).
+    scenario comes with (RESCO's decision interval and yellow time; under ``"twin"``, the twin's
+    queue-model parameters calibrated for the map).
     """
 
     name: str
@@ -166,7 +171,8 @@ def resco_scenario(name: str) -> Scenario:
     config = Path(spec.submodule_search_locations[0]) / "nets" / "RESCO" / name / f"{name}.sumocfg"
     if not config.is_file():
         raise ScenarioError(f"scenario 'resco:{name}': {config} is missing from the installed sumo-rl; reinstall it (pip install --force-reinstall sumo-rl)")
-    return Scenario.from_sumocfg(config, name=f"resco:{name}", defaults=RESCO_TIMING)
+    defaults = {**RESCO_TIMING, "twin": RESCO_TWIN_PARAMETERS.get(name, {})}
+    return Scenario.from_sumocfg(config, name=f"resco:{name}", defaults=defaults)
 
 
 @functools.lru_cache(maxsize=32)

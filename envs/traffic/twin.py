@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from typing import Any
 
 import numpy as np
@@ -70,7 +72,8 @@ class TrafficTwinEnv(TorchVectorEnv):
     effect (the twin never teleports). ``signal_control="actuated"`` on static programs actuates their greens
     between ``min_green`` and ``max_green``, as the SUMO env's built actuated programs do. Model parameters: ``saturation_flow``
     (veh/s per lane), ``permissive_share``, ``yellow_share``, ``start_wave`` (veh/s), ``stop_seconds`` (≥ 1 s), ``demand_bin`` (s); the
-    defaults come from ``benchmarks/calibrate_twin.py`` on the 4x4 grid.
+    defaults come from ``benchmarks/calibrate_twin.py`` on the 4x4 grid; a RESCO map may bring its own
+    (``scenarios.RESCO_TWIN_PARAMETERS``), which keywords given here override (``env.model_options`` holds those in use).
 
     ## Examples
     >>> env = TrafficTwinEnv(num_envs=4096, scenario="grid")        # 4096 copies of the 4x4 grid in one batch
@@ -111,6 +114,10 @@ class TrafficTwinEnv(TorchVectorEnv):
         if sumo_only:
             changed = ", ".join(f"{key}={value!r}" for key, value in sumo_only.items())
             raise ValueError(f"{name}: {changed} set options of the SUMO processes, which the twin does not run; drop them or use TrafficSignalEnv")
+        o = self.options
+        setup = prepare_signal_control(name, o)
+        calibrated = {key: value for key, value in setup.scenario.defaults.get("twin", {}).items() if key not in options}
+        self.model_options = model = dataclasses.replace(model, **calibrated)  # the map's calibrated parameters, unless given
         positive = {"saturation_flow": model.saturation_flow, "start_wave": model.start_wave, "demand_bin": model.demand_bin}
         for label, value in positive.items():
             if not value > 0:
@@ -120,8 +127,6 @@ class TrafficTwinEnv(TorchVectorEnv):
         for label, value in (("permissive_share", model.permissive_share), ("yellow_share", model.yellow_share)):
             if not 0 <= value <= 1:
                 raise ValueError(f"{name}: {label} must be in [0, 1], got {value}")
-        o = self.options
-        setup = prepare_signal_control(name, o)
         self.scenario, self.network, self.timing, self.clock = setup.scenario, setup.network, setup.timing, setup.clock
         self.model = QueueNetwork(
             self.scenario, self.network, permissive_share=model.permissive_share, yellow_share=model.yellow_share, demand_bin=model.demand_bin

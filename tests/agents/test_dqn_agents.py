@@ -1,5 +1,6 @@
 """Independent DQN and Nash DQN: learning on a tiny twin network, saving, resuming, configs."""
 
+import functools
 import json
 import os
 import signal
@@ -31,7 +32,7 @@ def greedy_return(agent) -> float:
     return evaluate_policy(lambda env: agent, "ctrlgym/TrafficTwinEnv-v0", episodes=8, seed=123, **TINY)["mean_return"]
 
 
-@pytest.mark.parametrize("agent_class", [IndependentDQN, NashDQN])
+@pytest.mark.parametrize("agent_class", [IndependentDQN, NashDQN, functools.partial(NashDQN, payoffs="pairwise")], ids=["idqn", "nash_joint", "nash_pairwise"])
 def test_short_training_on_a_tiny_network_beats_the_initial_policy(agent_class):
     env = tiny_env()
     agent = agent_class(env, seed=0, **FAST)
@@ -39,6 +40,29 @@ def test_short_training_on_a_tiny_network_beats_the_initial_policy(agent_class):
     agent.learn(env, 4_000)
     after = greedy_return(agent)
     assert after > before + 0.5, f"return {before:.2f} -> {after:.2f}"
+
+
+def test_learning_reports_the_delay_of_ended_episodes_and_the_bar_shows_simulated_hours():
+    """Each episode's delay reaches the callback when it ends; the training bar shows simulated
+    hours (decisions × delta_time, summed over the batch) and the latest delay."""
+    from tqdm.auto import tqdm
+
+    from ctrlgym.training import _TrainingStatus
+
+    env = tiny_env(num_envs=4)
+    agent = IndependentDQN(env, seed=0, **FAST)
+    seen = []
+    agent.learn(env, 4 * env.clock.max_episode_steps, callback=seen.append)
+    ended = [p for p in seen if p["episode_returns"]]
+    assert len(ended) == 1 and len(ended[0]["episode_metrics"]["delay"]) == 4  # all four twins end together
+    assert all(d > 0 for d in ended[0]["episode_metrics"]["delay"]) and not seen[0]["episode_metrics"]
+    with tqdm(total=10, disable=False, file=open(os.devnull, "w")) as bar:
+        status = _TrainingStatus(env, seed=3)
+        for progress in seen:
+            status.show(bar, progress)
+        hours = seen[-1]["timesteps"] * env.clock.delta_time / 3600
+        delay = sum(ended[0]["episode_metrics"]["delay"]) / 4
+        assert bar.postfix == f"seed=3, last_delay={delay:.4g}, sim_h={hours:,.1f}"
 
 
 def test_nash_dqn_scores_joint_actions_of_each_light_and_its_neighbours():

@@ -96,3 +96,37 @@ def test_joint_index_matches_the_payoff_table():
     by_index = payoffs.gather(-1, joint_action_index(actions, graph)[..., None])[..., 0]
     by_contraction = expected_payoffs(payoffs, pure, graph).gather(-1, actions[..., None])[..., 0]
     assert torch.allclose(by_index, by_contraction)
+
+
+def test_pairwise_payoffs_play_as_their_expanded_joint_table():
+    """A pairwise table q_i(a_i) + Σ_d q_id(a_i, a_jd), expanded to every joint action, gives the same
+    best responses, equilibrium and taken values as the pairwise form (a 3x2 grid, degrees 2-3, masks)."""
+    from ctrlgym.agents.fictitious_play import payoff_size, taken_payoffs
+
+    rows, cols = 2, 3
+    n = rows * cols
+    adjacency = torch.zeros(n, n, dtype=torch.bool)
+    for i in range(n):
+        r, c = divmod(i, cols)
+        for j in (i + 1 if c + 1 < cols else None, i + cols if r + 1 < rows else None):
+            if j is not None:
+                adjacency[i, j] = adjacency[j, i] = True
+    graph = NeighbourGraph.from_adjacency(adjacency, torch.tensor([3, 2, 3, 3, 3, 2]))
+    A, D, batch = graph.num_actions, graph.max_degree, 4
+    assert payoff_size(A, D, "pairwise") == A + D * A * A < payoff_size(A, D, "joint") == A ** (1 + D)
+    generator = torch.Generator().manual_seed(0)
+    pairwise = torch.randn(batch, n, A + D * A * A, generator=generator)
+    own, pairs = pairwise[..., :A], pairwise[..., A:].reshape(batch, n, D, A, A)
+    joint = own.reshape(batch, n, A, *([1] * D)).expand(batch, n, *([A] * (1 + D))).clone()
+    for d in range(D):
+        shape = [batch, n, A] + [A if k == d else 1 for k in range(D)]
+        joint = joint + pairs[:, :, d].reshape(shape)
+    joint = joint.reshape(batch, n, -1)
+    strategies = torch.softmax(torch.randn(batch, n, A, generator=generator), -1)
+    assert torch.allclose(expected_payoffs(pairwise, strategies, graph, "pairwise"), expected_payoffs(joint, strategies, graph), atol=1e-5)
+    a, b = fictitious_play(pairwise, graph, 20, "pairwise"), fictitious_play(joint, graph, 20)
+    assert torch.equal(a.actions, b.actions) and torch.allclose(a.values, b.values, atol=1e-5)
+    actions = torch.stack([torch.randint(0, int(k), (batch,), generator=generator) for k in graph.action_mask.sum(1)], dim=1)
+    assert torch.allclose(taken_payoffs(pairwise, actions, graph, "pairwise"), taken_payoffs(joint, actions, graph), atol=1e-5)
+    with pytest.raises(ValueError, match="unknown payoffs 'full'"):
+        payoff_size(A, D, "full")

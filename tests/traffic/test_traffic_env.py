@@ -62,6 +62,28 @@ def test_queue_reward_is_minus_halting_vehicles_on_incoming_lanes():
     finally:
         env.close()
 
+def test_delay_reward_counts_halting_vehicles_fully_and_slow_moving_ones_in_part():
+    """``delay`` = −Σ vehicles·(1 − v/v_max) per light: at least the queue (a halted vehicle loses
+    ≥ 1 − 0.1/v_max s per s), at most the vehicles present, and more than the queue alone once
+    vehicles queue up behind a red (they approach below the limit)."""
+    env = TrafficSignalEnv(num_envs=1, **SMALL, reward="delay", observation=("density", "queue"))
+    try:
+        env.reset(seed=3)
+        lanes = env.network.max_lanes
+        beyond_queue = []
+        for _ in range(20):
+            obs, rewards, *_ = env.step(torch.zeros(1, 2, dtype=torch.long))
+            vehicles = (obs[0, :, :lanes] * env.readout.capacity).sum(-1).round()
+            halting = (obs[0, :, lanes:] * env.readout.capacity).sum(-1).round()
+            delay = -rewards[0]
+            assert (delay >= 0.99 * halting - 1e-4).all() and (delay <= vehicles + 1e-4).all()
+            beyond_queue.append((delay - halting).max().item())
+        assert max(beyond_queue) > 0.1, "moving vehicles below the speed limit must add delay"
+        assert rewards.min() < -1, "a never-switching light must build delay"
+    finally:
+        env.close()
+
+
 
 def test_unknown_options_and_bad_actions_raise():
     with pytest.raises(ValueError, match="unknown reward"):

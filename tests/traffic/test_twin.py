@@ -279,6 +279,31 @@ def test_the_twin_routes_unrouted_trips_of_resco_maps(resco_map):
         read_routes(env.scenario.route_files, env.scenario.duration)  # without a router
 
 
+def test_a_resco_map_brings_its_calibrated_twin_parameters_and_keywords_override_them():
+    """cologne8's twin runs at its calibrated saturation flow (0.85 veh/s, ``RESCO_TWIN_PARAMETERS``):
+    more vehicles leave a queue per green second than at the grid default, unless the keyword says otherwise."""
+    import torch
+
+    from ctrlgym.envs.traffic import MaxPressure, TrafficTwinEnv
+    from ctrlgym.envs.traffic.scenarios import RESCO_TWIN_PARAMETERS
+
+    calibrated = TrafficTwinEnv(num_envs=1, scenario="resco:cologne8", num_seconds=600)
+    given = TrafficTwinEnv(num_envs=1, scenario="resco:cologne8", num_seconds=600, saturation_flow=0.55)
+    grid = TrafficTwinEnv(num_envs=1, scenario="resco:grid4x4", num_seconds=60)
+    assert calibrated.model_options.saturation_flow == RESCO_TWIN_PARAMETERS["cologne8"]["saturation_flow"] == 0.85
+    assert given.model_options.saturation_flow == 0.55 and grid.model_options.as_kwargs() == {}
+    queues = []
+    for env in (calibrated, given):
+        obs, _ = env.reset(seed=0)
+        policy, total = MaxPressure(env), 0.0
+        for _ in range(env.clock.max_episode_steps):
+            obs, _, _, _, info = env.step(policy(obs))
+            total += float(info["queue_length"][0])
+        queues.append(total)
+    assert queues[0] < queues[1], queues  # the faster discharge keeps shorter queues under the same controller
+    assert torch.equal(calibrated.neighbour_graph, given.neighbour_graph)
+
+
 def test_the_twin_reports_delay_per_vehicle_and_ranks_random_last():
     """``delay`` at the episode's end: vehicle-seconds queued or waiting to enter per vehicle due; random
     greens delay vehicles more than max-pressure."""

@@ -52,7 +52,7 @@ report-resco: setup  ## every classic controller on RESCO's 8 maps, 5 seeds, ful
 	$(VENV)/bin/ctrlgym report configs/traffic/resco_baselines.yaml -o reports/resco_baselines
 
 BENCHMARK_MAPS ?= grid4x4 arterial4x4 cologne8 ingolstadt7
-BENCHMARK_AGENTS ?= nash_dqn idqn
+BENCHMARK_AGENTS ?= nash_dqn idqn nash_dqn_sumo_finetune
 BENCHMARK_ABLATIONS ?= cologne8_nash_dqn_fp1 cologne8_nash_dqn_fp50 cologne8_nash_dqn_pairwise
 report-benchmark: setup  ## Nash DQN vs IDQN vs every classic controller on 4 RESCO maps, 5 seeds, on SUMO, with ablations (resumable: runs what is missing; ~90 min on 2 cores)
 	$(VENV)/bin/ctrlgym evaluate configs/traffic/benchmark/classics.yaml
@@ -62,7 +62,7 @@ report-benchmark: setup  ## Nash DQN vs IDQN vs every classic controller on 4 RE
 	  $(VENV)/bin/ctrlgym train configs/traffic/benchmark/$$run.yaml $$resume || exit 1; \
 	  $(VENV)/bin/ctrlgym evaluate configs/traffic/benchmark/$$run.yaml --env TrafficSignalEnv-v0 || exit 1; \
 	done
-	$(VENV)/bin/ctrlgym report --benchmark configs/traffic/benchmark/*.yaml -o reports/traffic_benchmark
+	$(VENV)/bin/ctrlgym report --benchmark --reference nash_dqn configs/traffic/benchmark/*.yaml -o reports/traffic_benchmark
 
 gpu-check: setup  ## the prepared GPU run: CUDA tests, no-sync over every env, benchmarks at GPU sizes (dry run without CUDA)
 	PY=$(PY) bash benchmarks/gpu_check.sh

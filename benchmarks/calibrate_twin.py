@@ -11,10 +11,12 @@ wave) for the smallest worst gap over the policies and demands given.
     python benchmarks/calibrate_twin.py --grid saturation_flow=0.5,0.6 stop_seconds=1,3
     python benchmarks/calibrate_twin.py --scenario resco:cologne8 resco:ingolstadt7 --seconds 1800 --episodes 1
     python benchmarks/calibrate_twin.py --scenario resco:cologne8 --seconds 1800 --episodes 1 --twin saturation_flow=0.85
+    python benchmarks/calibrate_twin.py --scenario resco:cologne8 --agents runs/benchmark/cologne8/nash_dqn runs/benchmark/cologne8/idqn
 
 ``--scenario`` runs a map as it ships (its own demand) under fixed-time, max-pressure, max-wave and
 random greens, reports the twin/SUMO gap in delay, queue, waiting time and throughput, and whether
-the twin ranks the controllers by delay as SUMO does (Kendall's τ; 1 = the same order).
+the twin ranks the controllers by delay as SUMO does (Kendall's τ; 1 = the same order); ``--agents``
+adds trained agents (a run's seed 0) of the same maps to the ranking.
 """
 
 from __future__ import annotations
@@ -46,18 +48,33 @@ RANKED = {
 MAP_METRICS = ("delay", "queue_length", "waiting_time", "throughput")
 
 
-def calibrate_maps(scenarios: list[str], episodes: int, seconds: int, **model: float) -> list[dict]:
-    """Per map: every RANKED controller in SUMO and in the twin (with the twin parameters ``model``);
-    the gaps and Kendall's τ of the delay ranking."""
+def trained_agents(run_dirs: list[str]) -> dict[str, list[tuple[str, object, dict]]]:
+    """Per scenario, the trained agents of ``run_dirs`` (seed 0's final model) as (name, make_policy, env kwargs)."""
+    from ctrlgym.evaluation import _agent_policy
+    from ctrlgym.runs import open_run_dir
+
+    agents: dict[str, list] = {}
+    for path in run_dirs:
+        run_dir, config = open_run_dir(path)
+        kwargs = {k: v for k, v in config.env.kwargs.items() if k not in ("scenario", "time_to_teleport")}  # as the controllers run here
+        agents.setdefault(config.env.kwargs["scenario"], []).append((config.name, _agent_policy(run_dir, config, config.seeds[0]), kwargs))
+    return agents
+
+
+def calibrate_maps(scenarios: list[str], episodes: int, seconds: int, agents: dict | None = None, **model: float) -> list[dict]:
+    """Per map: every RANKED controller (and the trained ``agents`` of that map) in SUMO and in the
+    twin (with the twin parameters ``model``); the gaps and Kendall's τ of the delay ranking."""
     results = []
     for scenario in scenarios:
         rows = {}
-        for policy, (make, kwargs) in RANKED.items():
+        controllers = [(policy, make, kwargs) for policy, (make, kwargs) in RANKED.items()]
+        controllers += [(name, make, kwargs) for name, make, kwargs in (agents or {}).get(scenario, [])]
+        for policy, make, kwargs in controllers:
             rows[policy] = {
-                side: evaluate_policy(make, env_id, episodes=episodes, seed=0, scenario=scenario, num_seconds=seconds, **kwargs, **extra)["metrics"]
+                side: evaluate_policy(make, env_id, episodes=episodes, seed=0, **{**kwargs, "scenario": scenario, "num_seconds": seconds}, **extra)["metrics"]
                 for side, env_id, extra in (("sumo", "ctrlgym/TrafficSignalEnv-v0", {}), ("twin", "ctrlgym/TrafficTwinEnv-v0", model))
             }
-        tau = kendalltau([rows[p]["sumo"]["delay"] for p in RANKED], [rows[p]["twin"]["delay"] for p in RANKED]).statistic
+        tau = kendalltau([rows[p]["sumo"]["delay"] for p in rows], [rows[p]["twin"]["delay"] for p in rows]).statistic
         twin = TrafficTwinEnv(1, scenario=scenario, **model)
         used = twin.model_options.as_kwargs()  # the map's calibrated parameters (scenarios.RESCO_TWIN_PARAMETERS) unless given
         twin.close()
@@ -88,13 +105,14 @@ def main() -> None:
     )
     parser.add_argument("--scenario", nargs="+", default=[], metavar="resco:MAP", help="calibrate on these maps as they ship (see above)")
     parser.add_argument("--twin", nargs="+", default=[], metavar="NAME=VALUE", help="with --scenario: twin parameters, e.g. saturation_flow=0.85")
+    parser.add_argument("--agents", nargs="+", default=[], metavar="RUN_DIR", help="with --scenario: trained agents ranked too (seed 0), on the map of their run")
     parser.add_argument("--output", type=Path, default=Path("reports/calibrate_twin.json"))
     args = parser.parse_args()
     info = provenance()
     print(header(info))
     if args.scenario:
         model = {name: float(value) for name, value in (item.split("=", 1) for item in args.twin)}
-        results = calibrate_maps(args.scenario, args.episodes, args.seconds, **model)
+        results = calibrate_maps(args.scenario, args.episodes, args.seconds, trained_agents(args.agents), **model)
         print(f"results: {write_results(args.output, info, {'maps': results})}")
         return
 

@@ -103,7 +103,8 @@ def collect_benchmark(run_dirs: list[str | Path], across: str = "scenario") -> t
                 entry.timesteps = config.agent.total_timesteps
     if not table:
         raise ValueError("the runs hold no evaluated policy")
-    return env_id, table
+    order = [str(v) for _, config in sweeps for v in config.evaluation.sweep[across]]  # the sweep's order, then the rest
+    return env_id, dict(sorted(table.items(), key=lambda item: order.index(item[0]) if item[0] in order else len(order)))
 
 
 def _short(task: str) -> str:
@@ -134,7 +135,7 @@ def _blocks(env_id: str, table: dict[str, dict[str, PolicyResults]], reference: 
 
     env_class = get_entry(env_id).vector_cls
     metric, higher = getattr(env_class, "headline_metric", ("mean_return", True))
-    report_metrics = [m for m in getattr(env_class, "report_metrics", (metric,)) if m != "insertion_backlog"]
+    report_metrics = [m for m in getattr(env_class, "report_metrics", (metric,)) if m not in ("insertion_backlog", "mean_trip_time")]  # travel_time says it
     tasks = list(table)
     labels = list(dict.fromkeys(label for task in tasks for label in table[task]))
     agents = [label for label in labels if any(table[t].get(label) and table[t][label].kind == "agent" for t in tasks)]
@@ -156,7 +157,7 @@ def _blocks(env_id: str, table: dict[str, dict[str, PolicyResults]], reference: 
     ]  # fmt: skip
 
     summaries = {(t, l): summarize(table[t][l].metric(metric)) for t in tasks for l in table[t] if table[t][l].metric(metric).size}
-    header = ["policy", *(_short(t) for t in tasks)] + ([f"P({reference} better), all tasks"] if reference else [])
+    header = ["policy", *(_short(t) for t in tasks)] + ([f"P({reference} better), over the tasks both ran"] if reference else [])
     cells = []
     for label in labels:
         row = [label]

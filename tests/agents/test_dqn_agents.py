@@ -143,7 +143,8 @@ def test_configs_check_the_agent_keywords(tmp_path):
 
 
 def test_killed_training_resumes_exactly_and_fine_tunes(tmp_path, kill_at_a_random_step):
-    """Kill Nash DQN at a random step, resume: the same networks, curve and steps as an uninterrupted run."""
+    """Kill Nash DQN at a random step, resume: the same networks, curve and steps as an uninterrupted run;
+    then fine-tune it on SUMO (the twin-pretrain, SUMO-fine-tune recipe)."""
     from ctrlgym.training import train
 
     path, whole = tmp_path / "nash.yaml", tmp_path / "whole.yaml"
@@ -161,8 +162,8 @@ def test_killed_training_resumes_exactly_and_fine_tunes(tmp_path, kill_at_a_rand
     assert resumed["learning_curve"] == uninterrupted["learning_curve"]
     networks = [torch.load(tmp_path / run / "seed_0" / "final_model.pt", weights_only=False)["q_network"] for run in ("run", "whole")]
     assert all(torch.equal(networks[0][key], networks[1][key]) for key in networks[1])
-    # fine-tune: a second run starts from the first run's final networks
-    shorter.update(output_dir=str(tmp_path / "tuned"))
+    # fine-tune on SUMO itself (2 SUMO processes): a second run starts from the first run's final networks
+    shorter.update(output_dir=str(tmp_path / "tuned"), env={**shorter["env"], "id": "ctrlgym/TrafficSignalEnv-v0", "num_envs": 2})
     shorter["agent"].update(total_timesteps=512, init_from=str(tmp_path / "run"))
     (tmp_path / "tuned.yaml").write_text(yaml.safe_dump(shorter))
     subprocess.run([sys.executable, "-m", "ctrlgym", "train", str(tmp_path / "tuned.yaml"), "--no-progress"], check=True, timeout=600)

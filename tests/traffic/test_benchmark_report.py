@@ -55,7 +55,7 @@ def test_a_benchmark_report_compares_the_agent_with_every_baseline_per_task(benc
     output = tmp_path / "report"
     assert main(["report", "--benchmark", "--across", "cols", classics, *agents, "-o", str(output)]) == 0
     markdown = (tmp_path / "report.md").read_text()
-    assert "| policy | 2 | 3 | P(nash_dqn better), all tasks |" in markdown
+    assert "| policy | 2 | 3 | P(nash_dqn better), over the tasks both ran |" in markdown
     assert "### cols = 2" in markdown and "### cols = 3" in markdown and "P(nash_dqn better on delay)" in markdown
     assert "- 2: nash_dqn vs the best baseline, " in markdown and "## Cost" in markdown
     assert "<img alt='profile'" in (tmp_path / "report.html").read_text()  # the performance profile, normalised by fixed-time

@@ -31,9 +31,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from ctrlgym.report import _html, _markdown, _png, _provenance  # noqa: E402
+from ctrlgym.report import _png, _provenance, chance_text, iqm_text, write_blocks  # noqa: E402
 from ctrlgym.runs import RunDirError, open_run_dir, read_metrics, succeeded  # noqa: E402
-from ctrlgym.statistics import intervals_overlap, probability_of_improvement_ci, summarize  # noqa: E402
+from ctrlgym.statistics import intervals_overlap, performance_profile, probability_of_improvement_ci, summarize  # noqa: E402
 
 __all__ = ["PolicyResults", "collect_benchmark", "write_benchmark_report"]
 
@@ -56,9 +56,10 @@ class PolicyResults:
 
 
 def _add(table: dict[str, dict[str, PolicyResults]], task: str, label: str, kind: str, per_seed: dict[str, Any], episodes: int) -> PolicyResults | None:
+    """A new entry for ``label`` on ``task``; None if its seeds all failed or an earlier run already gave it."""
     per_seed = succeeded(per_seed)
     if not per_seed or label in table.setdefault(task, {}):
-        return table.get(task, {}).get(label)
+        return None
     entry = table[task][label] = PolicyResults(label, kind, episodes=episodes)
     for seed, result in per_seed.items():
         for name, value in result["metrics"].items():
@@ -70,11 +71,11 @@ def _add(table: dict[str, dict[str, PolicyResults]], task: str, label: str, kind
 
 def collect_benchmark(run_dirs: list[str | Path], across: str = "scenario") -> tuple[str, dict[str, dict[str, PolicyResults]]]:
     """The benchmark env and ``{task: {policy: PolicyResults}}`` from the runs (module docstring)."""
-    opened = [(path, *open_run_dir(path)) for path in run_dirs]
-    sweeps = [(path, config) for _, path, config in opened if config.evaluation.sweep and across in config.evaluation.sweep]
-    env_id = sweeps[0][1].env.id if sweeps else opened[0][2].env.id
+    opened = [open_run_dir(path) for path in run_dirs]
+    sweeps = [config for _, config in opened if config.evaluation.sweep and across in config.evaluation.sweep]
+    env_id = sweeps[0].env.id if sweeps else opened[0][1].env.id
     table: dict[str, dict[str, PolicyResults]] = {}
-    for _, run_dir, config in opened:
+    for run_dir, config in opened:
         metrics = read_metrics(run_dir)
         if config.evaluation.sweep and across in config.evaluation.sweep:
             sweep = metrics.get("sweep")
@@ -103,7 +104,7 @@ def collect_benchmark(run_dirs: list[str | Path], across: str = "scenario") -> t
                 entry.timesteps = config.agent.total_timesteps
     if not table:
         raise ValueError("the runs hold no evaluated policy")
-    order = [str(v) for _, config in sweeps for v in config.evaluation.sweep[across]]  # the sweep's order, then the rest
+    order = [str(v) for config in sweeps for v in config.evaluation.sweep[across]]  # the sweep's order, then the rest
     return env_id, dict(sorted(table.items(), key=lambda item: order.index(item[0]) if item[0] in order else len(order)))
 
 
@@ -111,19 +112,11 @@ def _short(task: str) -> str:
     return task.split(":", 1)[-1]
 
 
-def _interval(summary: dict[str, float]) -> str:
-    return f"{summary['iqm']:.4g} [{summary['low']:.4g}, {summary['high']:.4g}]"
-
-
-def _chance(point_low_high: tuple[float, float, float]) -> str:
-    return "{:.2f} [{:.2f}, {:.2f}]".format(*point_low_high)
-
-
 def _profile_plot(profiles: dict[str, tuple[np.ndarray, np.ndarray]], metric: str, normaliser: str, higher: bool) -> str:
     figure, axis = plt.subplots(figsize=(6.5, 3.8))
     for label, (taus, fraction) in profiles.items():
         axis.plot(taus, fraction, label=label, lw=2 if label.startswith("nash") else 1.2)
-    relation = "≥" if higher else "≤"
+    relation = ">" if higher else "≤"
     axis.set(xlabel=f"τ: {metric} / {normaliser}'s IQM on the same task", ylabel=f"fraction of runs with score {relation} τ", title="performance profile across tasks")
     axis.grid(alpha=0.3)
     axis.legend(fontsize=8)
@@ -157,6 +150,12 @@ def _blocks(env_id: str, table: dict[str, dict[str, PolicyResults]], reference: 
     ]  # fmt: skip
 
     summaries = {(t, l): summarize(table[t][l].metric(metric)) for t in tasks for l in table[t] if table[t][l].metric(metric).size}
+    pick = max if higher else min
+    best = {t: pick(summaries[(t, l)]["iqm"] for l in table[t] if (t, l) in summaries) for t in tasks if any((t, l) in summaries for l in table[t])}
+    chances = {  # P(reference better than label) on each task, computed once for the tables and the verdicts
+        (t, l): probability_of_improvement_ci(table[t][reference].metric(metric), table[t][l].metric(metric), lower_is_better=not higher, reps=500)
+        for t in tasks for l in table[t] if reference and l != reference and (t, reference) in summaries and (t, l) in summaries
+    }  # fmt: skip
     header = ["policy", *(_short(t) for t in tasks)] + ([f"P({reference} better), over the tasks both ran"] if reference else [])
     cells = []
     for label in labels:
@@ -166,9 +165,7 @@ def _blocks(env_id: str, table: dict[str, dict[str, PolicyResults]], reference: 
             if summary is None:
                 row.append("-")
                 continue
-            best = max if higher else min
-            star = " ★" if summary["iqm"] == best(summaries[(task, other)]["iqm"] for other in table[task] if (task, other) in summaries) else ""
-            row.append(_interval(summary) + star)
+            row.append(iqm_text(summary) + (" ★" if summary["iqm"] == best[task] else ""))
         if reference:
             shared = [t for t in tasks if (t, reference) in summaries and (t, label) in summaries]
             if label == reference or not shared:
@@ -176,11 +173,11 @@ def _blocks(env_id: str, table: dict[str, dict[str, PolicyResults]], reference: 
             else:
                 a = _seed_matrix(table, shared, reference, metric)
                 b = _seed_matrix(table, shared, label, metric)
-                row.append(_chance(probability_of_improvement_ci(a, b, lower_is_better=not higher, reps=500)))
+                row.append(chance_text(probability_of_improvement_ci(a, b, lower_is_better=not higher, reps=500)))
         cells.append(row)
     blocks += [("h2", f"{metric} per {across} (IQM over seeds [95% CI]; ★ best IQM)"), ("table", header, cells)]
     if reference:
-        blocks += [("h2", f"What the evidence says about {reference}"), ("list", [_verdict(table, task, reference, metric, higher, summaries) for task in tasks if (task, reference) in summaries])]
+        blocks += [("h2", f"What the evidence says about {reference}"), ("list", [_verdict(table, task, reference, higher, summaries, chances) for task in tasks if (task, reference) in summaries])]
 
     for task in tasks:
         header = ["policy", "seeds", *report_metrics] + ([f"P({reference} better on {metric})"] if reference else [])
@@ -191,13 +188,9 @@ def _blocks(env_id: str, table: dict[str, dict[str, PolicyResults]], reference: 
             row = [label, str(entry.metric(metric).size or len(next(iter(entry.values.values()), {})))]
             for name in report_metrics:
                 values = entry.metric(name)
-                row.append(_interval(summarize(values)) if values.size else "-")
+                row.append(iqm_text(summarize(values)) if values.size else "-")
             if reference:
-                if label == reference or (task, reference) not in summaries or (task, label) not in summaries:
-                    row.append("-")
-                else:
-                    chance = probability_of_improvement_ci(table[task][reference].metric(metric), entry.metric(metric), lower_is_better=not higher, reps=500)
-                    row.append(_chance(chance))
+                row.append(chance_text(chances[(task, label)]) if (task, label) in chances else "-")
             cells.append(row)
         blocks += [("h3", f"{across} = {task}"), ("table", header, cells)]
 
@@ -208,8 +201,8 @@ def _blocks(env_id: str, table: dict[str, dict[str, PolicyResults]], reference: 
         for label in labels:
             ratios = [table[t][label].metric(metric) / summaries[(t, normaliser)]["iqm"] for t in tasks if (t, label) in summaries]
             if len(ratios) == len(tasks):
-                scores = np.concatenate(ratios)
-                profiles[label] = (taus, (scores[None, :] >= taus[:, None]).mean(1) if higher else (scores[None, :] <= taus[:, None]).mean(1))
+                above = performance_profile(np.concatenate(ratios), taus)  # the fraction of runs scoring above each τ
+                profiles[label] = (taus, above if higher else 1.0 - above)
         blocks += [
             ("h2", "Performance profile"),
             ("p", f"Each (task, seed) run's {metric} divided by {normaliser}'s IQM on the same task, for the policies evaluated on every task; "
@@ -245,7 +238,7 @@ def _seed_matrix(table: dict[str, dict[str, PolicyResults]], tasks: list[str], l
     return np.stack([c[:runs] for c in columns], axis=1)
 
 
-def _verdict(table, task: str, reference: str, metric: str, higher: bool, summaries) -> str:
+def _verdict(table, task: str, reference: str, higher: bool, summaries, chances) -> str:
     """One sentence per task: the reference against the best other baseline and every other agent."""
     mine = summaries[(task, reference)]
     others = [(l, summaries[(task, l)]) for l in table[task] if l != reference and (task, l) in summaries]
@@ -255,12 +248,11 @@ def _verdict(table, task: str, reference: str, metric: str, higher: bool, summar
     pick = max if higher else min
     for kind, group in (("the best baseline", [pick(baselines, key=lambda ls: ls[1]["iqm"])] if baselines else []), ("", agents)):
         for label, summary in group:
-            chance = probability_of_improvement_ci(table[task][reference].metric(metric), table[task][label].metric(metric), lower_is_better=not higher, reps=500)
             wins = (mine["iqm"] > summary["iqm"]) == higher and mine["iqm"] != summary["iqm"]
             overlap = intervals_overlap((mine["low"], mine["high"]), (summary["low"], summary["high"]))
             who = f"{kind}, {label}" if kind else label
             verdict = "CIs overlap: not told apart" if overlap else ("better" if wins else "worse")
-            parts.append(f"vs {who}: {_interval(mine)} vs {_interval(summary)}, {verdict}; P(better) = {_chance(chance)}")
+            parts.append(f"vs {who}: {iqm_text(mine)} vs {iqm_text(summary)}, {verdict}; P(better) = {chance_text(chances[(task, label)])}")
     return f"{_short(task)}: {reference} " + "; ".join(parts) + "."
 
 
@@ -269,11 +261,4 @@ def write_benchmark_report(run_dirs: list[str | Path], output: str | Path, acros
     if not run_dirs:
         raise ValueError("a benchmark report needs run directories")
     env_id, table = collect_benchmark(run_dirs, across)
-    blocks = _blocks(env_id, table, reference, across)
-    output = Path(output)
-    base = output.with_suffix("") if output.suffix in (".html", ".md") else output
-    base.parent.mkdir(parents=True, exist_ok=True)
-    html_path, markdown_path = base.with_suffix(".html"), base.with_suffix(".md")
-    markdown_path.write_text(_markdown(blocks))
-    html_path.write_text(_html(blocks))
-    return html_path, markdown_path
+    return write_blocks(_blocks(env_id, table, reference, across), output)

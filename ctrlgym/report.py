@@ -136,6 +136,16 @@ def _verdict(rows: list[dict[str, Any]]) -> str:
     return " ".join(parts) + " " + "; ".join(chances) + "."
 
 
+def iqm_text(summary: dict[str, float]) -> str:
+    """``IQM [low, high]`` of a :func:`~ctrlgym.statistics.summarize` result (4 significant digits)."""
+    return f"{summary['iqm']:.4g} [{summary['low']:.4g}, {summary['high']:.4g}]"
+
+
+def chance_text(point_low_high: tuple[float, float, float]) -> str:
+    """``P [low, high]`` of a probability of improvement with its CI."""
+    return "{:.2f} [{:.2f}, {:.2f}]".format(*point_low_high)
+
+
 def _headline(env_id: str, evaluation: dict[str, Any] | None) -> dict[str, Any] | None:
     """The env's headline metric (``headline_metric = (name, higher_is_better)`` on its class, e.g.
     mixup's final test accuracy, traffic's delay) per policy: IQM over seeds [bootstrap CI], and
@@ -173,9 +183,9 @@ def _headline_blocks(section: dict[str, Any]) -> list[tuple]:
     header = ["policy", f"{metric}: IQM over seeds [95% CI]", "seeds", *( [f"P({agent} better)"] if agent else [])]
     cells = []
     for row in headline["rows"]:
-        cell = [row["policy"], f"{row['iqm']:.4g} [{row['low']:.4g}, {row['high']:.4g}]", str(row["seeds"])]
+        cell = [row["policy"], iqm_text(row), str(row["seeds"])]
         if agent:
-            cell.append("-" if row["p_agent"] is None else "{:.2f} [{:.2f}, {:.2f}]".format(*row["p_agent"]))
+            cell.append("-" if row["p_agent"] is None else chance_text(row["p_agent"]))
         cells.append(cell)
     text = (
         f"The headline metric, {metric} ({better} is better): each seed's value (the mean over its episodes), "
@@ -634,10 +644,14 @@ def write_report(run_dirs: list[str | Path], output: str | Path) -> tuple[Path, 
     if not run_dirs:
         raise ValueError("report needs at least one run directory")
     sections = [_run_section(Path(run_dir)) for run_dir in run_dirs]
+    return write_blocks(_blocks(sections), output)
+
+
+def write_blocks(blocks: list[tuple], output: str | Path) -> tuple[Path, Path]:
+    """Render report blocks to ``OUTPUT.html`` (self-contained) and ``OUTPUT.md``; return both paths."""
     output = Path(output)
     base = output.with_suffix("") if output.suffix in (".html", ".md") else output
     base.parent.mkdir(parents=True, exist_ok=True)
-    blocks = _blocks(sections)
     html_path, markdown_path = base.with_suffix(".html"), base.with_suffix(".md")
     markdown_path.write_text(_markdown(blocks))
     html_path.write_text(_html(blocks))

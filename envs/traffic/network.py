@@ -2,8 +2,15 @@
 
 For every traffic light: its green phases (from the network's static program), the yellow
 state between any two greens, its incoming and outgoing lanes, the movements (lane -> lane
-links) each green serves, and which lights are its neighbours. The SUMO env and (later) its
-torch twin both build on this description.
+links) each green serves, and which lights are its neighbours. The SUMO env and its torch twin
+both build on this description.
+
+Approaches. A light's incoming lane can be a stub a metre long (SUMO splits edges at every
+geometry change; on RESCO's ingolstadt7 half the incoming lanes are under 27 m), with the queue
+standing on the lanes before it. So each incoming lane stands for its *approach*: the lane and
+the lanes upstream of it reached through unsignalled links, breadth-first, until every branch
+covers :data:`APPROACH_M` metres or ends. Readings of an incoming lane sum over its approach,
+and its capacity is the approach's length / 7.5 m. Lanes at least that long are their own approach.
 """
 
 from __future__ import annotations
@@ -13,14 +20,33 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["TrafficLight", "SignalNetwork", "yellow_state", "is_green_phase", "VEHICLE_SPACING_M"]
+__all__ = ["TrafficLight", "SignalNetwork", "yellow_state", "is_green_phase", "VEHICLE_SPACING_M", "APPROACH_M"]
 
 VEHICLE_SPACING_M = 7.5  # default car length (5 m) + minimum gap (2.5 m): lane capacity = length / 7.5
+APPROACH_M = 50.0  # an incoming lane's approach reaches upstream until it covers this many metres
 
 
 def is_green_phase(state: str) -> bool:
     """A green phase of a SUMO program: some link has right of way (G or g) and none shows yellow."""
     return ("G" in state or "g" in state) and "y" not in state
+
+
+def approach(lane, metres: float = APPROACH_M) -> tuple:
+    """``lane`` (a sumolib lane) and the lanes upstream of it through unsignalled links,
+    breadth-first, each branch until it covers ``metres`` (see the module docstring)."""
+    lanes, seen, frontier = [lane], {lane.getID()}, [(lane, lane.getLength())]
+    while frontier:
+        current, covered = frontier.pop(0)
+        if covered >= metres:
+            continue
+        for upstream in current.getIncoming():
+            signalled = any(c.getToLane() is current and c.getTLSID() for c in upstream.getOutgoing())
+            if signalled or upstream.getID() in seen:
+                continue
+            seen.add(upstream.getID())
+            lanes.append(upstream)
+            frontier.append((upstream, covered + upstream.getLength()))
+    return tuple(lanes)
 
 
 def yellow_state(from_state: str, to_state: str) -> str:
@@ -34,7 +60,7 @@ class TrafficLight:
     green_states: tuple[str, ...]  # one SUMO state string per green phase
     incoming_lanes: tuple[str, ...]
     outgoing_lanes: tuple[str, ...]
-    lane_capacity: dict[str, float]  # vehicles a lane holds (length / 7.5 m)
+    lane_capacity: dict[str, float]  # vehicles a lane (an incoming lane: its approach) holds, length / 7.5 m
     movements: tuple[tuple[str, str, int], ...]  # (in lane, out lane, link index)
     lane_speed: dict[str, float]  # speed limit of each incoming and outgoing lane, m/s
 
@@ -51,7 +77,7 @@ class TrafficLight:
 class SignalNetwork:
     """The traffic lights of a network, in a fixed order (sorted ids), and their neighbour graph."""
 
-    def __init__(self, net_file: str | Path) -> None:
+    def __init__(self, net_file: str | Path, approach_m: float = APPROACH_M) -> None:
         import sumolib
 
         try:
@@ -67,6 +93,20 @@ class SignalNetwork:
         if not lights:
             raise ValueError(f"{net_file}: the network has no traffic lights to control")
         self.lights: list[TrafficLight] = []
+        #: each incoming lane's approach (itself first, then upstream lanes); other lanes are their own
+        self.approaches: dict[str, tuple[str, ...]] = {}
+        #: metres of road each lane stands for: its approach's summed length
+        self.lane_length: dict[str, float] = {}
+        for tls in lights:
+            for in_lane, out_lane, _ in tls.getConnections():
+                if in_lane.getID() not in self.approaches:
+                    lanes = approach(in_lane, approach_m)
+                    self.approaches[in_lane.getID()] = tuple(lane.getID() for lane in lanes)
+                    self.lane_length[in_lane.getID()] = sum(lane.getLength() for lane in lanes)
+        for tls in lights:
+            for _, out_lane, _ in tls.getConnections():
+                self.approaches.setdefault(out_lane.getID(), (out_lane.getID(),))
+                self.lane_length.setdefault(out_lane.getID(), out_lane.getLength())
         node_owner: dict[str, int] = {}
         for index, tls in enumerate(lights):
             programs = tls.getPrograms()
@@ -80,7 +120,7 @@ class SignalNetwork:
             for in_lane, out_lane, link in tls.getConnections():
                 movements.append((in_lane.getID(), out_lane.getID(), int(link)))
                 for lane in (in_lane, out_lane):
-                    capacity[lane.getID()] = max(1.0, lane.getLength() / VEHICLE_SPACING_M)
+                    capacity[lane.getID()] = max(1.0, self.lane_length[lane.getID()] / VEHICLE_SPACING_M)
                     speed[lane.getID()] = max(0.1, lane.getSpeed())
                 node_owner[in_lane.getEdge().getToNode().getID()] = index
             incoming = tuple(dict.fromkeys(a for a, _, _ in sorted(movements, key=lambda m: m[2])))
@@ -115,3 +155,16 @@ class SignalNetwork:
     @property
     def all_lanes(self) -> list[str]:
         return list(dict.fromkeys(lane for light in self.lights for lane in (*light.incoming_lanes, *light.outgoing_lanes)))
+
+    @property
+    def read_lanes(self) -> list[str]:
+        """Every SUMO lane read each step: :attr:`all_lanes`, then the rest of their approaches."""
+        return list(dict.fromkeys(lane for own in self.all_lanes for lane in self.approaches[own]))
+
+    def approach_matrix(self) -> np.ndarray:
+        """``(len(all_lanes), len(read_lanes))`` 0/1: row l marks the lanes of l's approach."""
+        column = {lane: k for k, lane in enumerate(self.read_lanes)}
+        matrix = np.zeros((len(self.all_lanes), len(column)))
+        for row, lane in enumerate(self.all_lanes):
+            matrix[row, [column[a] for a in self.approaches[lane]]] = 1.0
+        return matrix

@@ -133,6 +133,8 @@ class SumoSimulation:
         self.steps_per_decision = round(timing.delta_time / step_length)
         self.yellow_steps = round(timing.yellow_time / step_length)
         self.lanes = network.all_lanes
+        self.read_lanes = network.read_lanes  # all_lanes, then the rest of the incoming lanes' approaches
+        self._approach = network.approach_matrix()  # (lanes, read lanes): sums each approach's readings
         self.layout = ReadingLayout(len(self.lanes), network.num_agents)
         self._api = None
         self._module = self._import_backend()  # at worker start, not inside the first reset
@@ -187,7 +189,7 @@ class SumoSimulation:
             api = self._module.getConnection(self.label)
         self._api = api
         if self.backend == "traci":
-            for lane in self.lanes:
+            for lane in self.read_lanes:
                 api.lane.subscribe(lane, [_VEHICLE_NUMBER, _HALTING_NUMBER, _WAITING_TIME, _MEAN_SPEED])
         self.green[:] = 0
         self.next_green[:] = 0
@@ -308,14 +310,14 @@ class SumoSimulation:
         if self.backend == "traci":
             results = lane_api.getAllSubscriptionResults()
             empty = {_VEHICLE_NUMBER: 0, _HALTING_NUMBER: 0, _WAITING_TIME: 0.0, _MEAN_SPEED: 0.0}  # before SUMO's first step
-            rows = [(r[_VEHICLE_NUMBER], r[_HALTING_NUMBER], r[_WAITING_TIME], r[_MEAN_SPEED]) for r in (results.get(lane, empty) for lane in self.lanes)]
+            rows = [(r[_VEHICLE_NUMBER], r[_HALTING_NUMBER], r[_WAITING_TIME], r[_MEAN_SPEED]) for r in (results.get(lane, empty) for lane in self.read_lanes)]
         else:
             rows = [
                 (lane_api.getLastStepVehicleNumber(lane), lane_api.getLastStepHaltingNumber(lane), lane_api.getWaitingTime(lane), lane_api.getLastStepMeanSpeed(lane))
-                for lane in self.lanes
+                for lane in self.read_lanes
             ]
         out = np.full(layout.size, np.nan)
-        out[layout.slices["lanes"]] = np.asarray(rows, dtype=np.float64).ravel()
+        out[layout.slices["lanes"]] = self._approach_readings(np.asarray(rows, dtype=np.float64)).ravel()
         out[layout.slices["green"]] = self.green
         out[layout.slices["can_switch"]] = (self.green_time >= self.timing.min_green) & (self.yellow_left == 0)
         out[layout.slices["green_seconds"]] = self.green_time
@@ -327,6 +329,16 @@ class SumoSimulation:
         if final:
             out[layout.slices["episode"]] = list(self.episode_metrics().values())
         return out
+
+    def _approach_readings(self, rows: np.ndarray) -> np.ndarray:
+        """Per-lane readings ``(read lanes, 4)`` summed over each lane's approach ``(lanes, 4)``:
+        vehicles, halting and waiting add up; the mean speed is vehicle-weighted (an empty
+        approach keeps its own lane's reading, SUMO's speed limit)."""
+        summed = self._approach @ rows
+        vehicles = summed[:, 0]
+        speed = np.divide(self._approach @ (rows[:, 0] * rows[:, 3]), vehicles, out=rows[: len(vehicles), 3].copy(), where=vehicles > 0)
+        summed[:, 3] = speed
+        return summed
 
     @property
     def api(self):

@@ -1,7 +1,7 @@
 """A SUMO network and its routes as the tables of a queue model (the torch twin's input).
 
 Read once with ``sumolib`` and the route file(s): the lanes of :class:`SignalNetwork` (every
-incoming and outgoing lane of a light) with their lengths, speeds and capacities; the movements
+incoming and outgoing lane of a light; an incoming lane stands for its approach) with their lengths, speeds and capacities; the movements
 (lane -> lane links) with the share of green each signal state gives them; the lights' own
 programs (for the fixed-time and actuated baselines); and, from the routes, the turning shares
 of each lane and the entry demand of each lane over time.
@@ -148,7 +148,7 @@ class QueueNetwork:
         self.lanes = self.network.all_lanes
         lane_index = {lane: i for i, lane in enumerate(self.lanes)}
         sumo_lanes = [net.getLane(lane) for lane in self.lanes]
-        self.length = np.array([lane.getLength() for lane in sumo_lanes])
+        self.length = np.array([self.network.lane_length[lane] for lane in self.lanes])  # an incoming lane: its approach
         self.speed = np.array([lane.getSpeed() for lane in sumo_lanes])
         self.capacity = np.maximum(1.0, self.length / 7.5)
         self.lane_edge = [lane.getEdge().getID() for lane in sumo_lanes]

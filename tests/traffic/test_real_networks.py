@@ -294,6 +294,41 @@ def test_resco_maps_start_at_their_begin_with_resco_timing():
         env.close()
 
 
+@pytest.mark.skipif(not HAS_RESCO, reason="needs sumo-rl's RESCO maps: pip install 'ctrlgym[benchmarks]'")
+def test_a_stub_incoming_lane_reads_its_whole_approach_and_max_pressure_serves_it():
+    """ingolstadt7's entry 10425609#0 (43.6 m) reaches light gneJ143 through a 0.92 m stub lane:
+    read alone, its queue is invisible and max-pressure starves it (257 vehicles left outside)."""
+    import sumolib
+
+    env = TrafficSignalEnv(scenario="resco:ingolstadt7", time_to_teleport=-1, num_seconds=900, workers="inline")
+    try:
+        network = env.network
+        stub = "10425609#1_1"
+        assert network.approaches[stub][:2] == (stub, "10425609#0_1")  # the stub, then the entry lane before it
+        assert network.lane_length[stub] >= 0.92 + 43.58 - 0.05
+        net = sumolib.net.readNet(str(env.scenario.net_file))
+        own = {lane: net.getLane(lane).getLength() for lane in network.all_lanes}
+        assert all(network.approaches[lane] == (lane,) for lane in network.all_lanes if own[lane] >= 50.0)  # long lanes: unchanged
+        extended = [lane for lane in network.all_lanes if len(network.approaches[lane]) > 1]
+        assert len(extended) > 20 and all(network.lane_length[lane] > own[lane] for lane in extended)  # ingolstadt7: most stubs
+        light = network.lights[network.agent_ids.index("gneJ143")]
+        assert light.lane_capacity[stub] == pytest.approx(network.lane_length[stub] / 7.5)
+        policy = MaxPressure(env)
+        obs, _ = env.reset(seed=0)
+        api = env.workers.simulation.api
+        index = network.all_lanes.index(stub)
+        seen = []
+        for _ in range(90):
+            obs, _, _, _, info = env.step(policy(obs))
+            counted = float(env.lane_vehicle_counts()[0, index])
+            assert counted == sum(api.lane.getLastStepVehicleNumber(lane) for lane in network.approaches[stub])
+            seen.append(counted)
+        assert max(seen) >= 3  # the queue on the entry edge is seen ...
+        assert float(info["insertion_backlog"][0]) < 10  # ... and served (without approaches: 100+ waiting outside)
+    finally:
+        env.close()
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not HAS_RESCO, reason="needs sumo-rl's RESCO maps: pip install 'ctrlgym[benchmarks]'")
 @pytest.mark.parametrize("name", ["cologne1", "ingolstadt7"])

@@ -46,9 +46,13 @@ class TrafficSignalEnv(TorchVectorEnv):
     | ``density`` | max lanes | vehicles / capacity (length / 7.5 m) per incoming lane |
     | ``queue`` | max lanes | halting vehicles / capacity per incoming lane |
     | ``neighbours`` | 1 | mean queue ratio over the neighbouring lights' incoming lanes |
+    | ``pressure`` | max greens | per green, (1 + p) / 2, p = mean over its movements of density in − density out |
 
     Lights with fewer lanes or greens are zero-padded. ``agent_ids`` and ``neighbour_graph``
-    (a bool tensor ``(n_agents, n_agents)``) describe the agents.
+    (a bool tensor ``(n_agents, n_agents)``) describe the agents. An incoming lane shorter than
+    50 m stands for its *approach*: it and the lanes upstream through unsignalled links up to
+    50 m (``network.approaches``); its readings sum over them and its capacity is their length
+    / 7.5 m, so a queue behind a stub lane (common on RESCO's ingolstadt maps) is seen.
 
     ## Rewards
     Per light, shape ``(num_envs, n_agents)``, by ``reward``: ``diff_waiting_time`` (default; the
@@ -269,7 +273,7 @@ class TrafficSignalEnv(TorchVectorEnv):
 
     def _observe(self) -> torch.Tensor:
         green, can_switch = self.signal_state()[0], self.layout.part(self._state, "can_switch") > 0
-        obs = self.readout.observe(self.observation_features, self._incoming, green, can_switch)
+        obs = self.readout.observe(self.observation_features, self._incoming, green, can_switch, self._lanes_now)
         return obs[:, 0] if self.single_agent else obs  # (num_envs, [n_agents,] obs_dim)
 
     def signal_state(self) -> tuple[torch.Tensor, torch.Tensor]:

@@ -15,7 +15,7 @@ from gymnasium import spaces
 
 __all__ = ["LaneReadout", "signal_spaces", "OBSERVATION_FEATURES", "REWARDS", "METRICS", "LIGHT_METRICS", "VEHICLES", "HALTING", "WAITING", "SPEED"]
 
-OBSERVATION_FEATURES = ("phase", "min_green", "density", "queue", "neighbours")
+OBSERVATION_FEATURES = ("phase", "min_green", "density", "queue", "neighbours", "pressure")
 REWARDS = ("diff_waiting_time", "queue", "pressure", "delay")
 METRICS = ("queue_length", "waiting_time", "throughput", "trip_time", "mean_speed", "teleports", "insertion_backlog")
 #: per light, shape ``(num_envs, n_lights)``: each light's own halting vehicles and mean waiting time (s) on its incoming lanes
@@ -33,7 +33,7 @@ def signal_spaces(owner: str, network: SignalNetwork, observation: tuple[str, ..
         raise ValueError(f"{owner}: unknown reward {reward!r}; choose one of {REWARDS}")
     if single_agent and network.num_agents != 1:
         raise ValueError(f"{owner}: single_agent=True needs a one-light scenario, the network has {network.num_agents} lights")
-    sizes = {"phase": network.max_greens, "min_green": 1, "density": network.max_lanes, "queue": network.max_lanes, "neighbours": 1}
+    sizes = {"phase": network.max_greens, "min_green": 1, "density": network.max_lanes, "queue": network.max_lanes, "neighbours": 1, "pressure": network.max_greens}
     obs_dim = sum(sizes[f] for f in observation)
     greens = [light.num_greens for light in network.lights]
     if single_agent:
@@ -64,6 +64,20 @@ class LaneReadout:
         self.capacity = capacity.to(device)  # (n_agents, max_lanes) vehicles a lane holds
         self.speed_limit = speed_limit.to(device)  # (n_agents, max_lanes) m/s
         self.lane_mask = (in_lanes != pad).to(device)
+        # per light and green: the share of each served movement, (n_agents, max_greens, lanes + 1), to
+        # average density over the in lanes (+) and out lanes (-) of the movements a green serves
+        serves = torch.zeros(n, network.max_greens, pad + 1)
+        lane_capacity = torch.ones(pad + 1)
+        for a, light in enumerate(network.lights):
+            for lane in (*light.incoming_lanes, *light.outgoing_lanes):
+                lane_capacity[lane_index[lane]] = light.lane_capacity[lane]
+            for g in range(light.num_greens):
+                served = light.served_movements(g)
+                for in_lane, out_lane in served:
+                    serves[a, g, lane_index[in_lane]] += 1.0 / len(served)
+                    serves[a, g, lane_index[out_lane]] -= 1.0 / len(served)
+        self.green_serves = serves.to(device)
+        self.all_capacity = lane_capacity.to(device)  # (lanes + 1,) vehicles each lane (its approach) holds
         adjacency = torch.as_tensor(network.adjacency, dtype=torch.float32)
         self.neighbour_mean = (adjacency / adjacency.sum(1, keepdim=True).clamp(min=1)).to(device)  # row-normalised
 
@@ -88,8 +102,18 @@ class LaneReadout:
         slowdown = (1 - incoming[..., SPEED] / self.speed_limit).clamp(0, 1)
         return (incoming[..., VEHICLES] * slowdown).sum(-1)
 
-    def observe(self, features: tuple[str, ...], incoming: torch.Tensor, green: torch.Tensor, can_switch: torch.Tensor) -> torch.Tensor:
-        """The observation ``(num_envs, n_agents, obs_dim)`` in [0, 1] (see the env docstrings)."""
+    def green_pressure(self, lanes: torch.Tensor) -> torch.Tensor:
+        """Per light and green, ``(num_envs, n_agents, max_greens)`` in [0, 1]: (1 + p) / 2 with p the
+        mean over the green's served movements (l -> m) of density(l) − density(m) (density =
+        vehicles / capacity; max-pressure's weight per movement, Varaiya 2013, in lane-size units).
+        Above 0.5 the green drains more than it fills; padding greens read 0.5."""
+        density = torch.cat([lanes[..., VEHICLES], lanes.new_zeros(lanes.shape[0], 1)], dim=1) / self.all_capacity
+        pressure = torch.einsum("nl,agl->nag", density.clamp(0, 1), self.green_serves)
+        return ((1 + pressure) / 2).clamp(0, 1)
+
+    def observe(self, features: tuple[str, ...], incoming: torch.Tensor, green: torch.Tensor, can_switch: torch.Tensor, lanes: torch.Tensor | None = None) -> torch.Tensor:
+        """The observation ``(num_envs, n_agents, obs_dim)`` in [0, 1] (see the env docstrings);
+        ``lanes`` (every lane's readings) is needed for ``pressure``."""
         parts = []
         for feature in features:
             if feature == "phase":
@@ -100,6 +124,8 @@ class LaneReadout:
                 parts.append((incoming[..., VEHICLES] / self.capacity).clamp(0, 1))
             elif feature == "queue":
                 parts.append((incoming[..., HALTING] / self.capacity).clamp(0, 1))
+            elif feature == "pressure":
+                parts.append(self.green_pressure(lanes))
             else:  # neighbours: mean queue ratio over the neighbouring lights' incoming lanes
                 ratio = (incoming[..., HALTING] / self.capacity).clamp(0, 1) * self.lane_mask
                 ratio = ratio.sum(-1) / self.lane_mask.sum(-1)

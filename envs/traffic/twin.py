@@ -212,6 +212,7 @@ class TrafficTwinEnv(TorchVectorEnv):
         self.phase, self.phase_time = zeros(A, B, dtype=torch.long), zeros(A, B)  # the lights' own programs
         self._previous_waiting = zeros(B, A)
         self._incoming = zeros(B, A, self.network.max_lanes, 4)  # the lights' incoming-lane readings, for _observe
+        self._lanes = zeros(B, len(self.network.all_lanes), 4)  # every lane's readings, for _observe
         self.tick = 0  # global second counter: the ring index (the same for every env)
 
     # ------------------------------------------------------------------ signals
@@ -317,6 +318,7 @@ class TrafficTwinEnv(TorchVectorEnv):
         if self.signal_control != "agent":  # programs start in their first phase
             self.green = torch.where(mask[:, None], self.phase_to_green[:, 0].clamp(min=0), self.green)
         self._incoming = self._incoming.masked_fill(mask[:, None, None, None], 0.0)  # an empty network reads zeros
+        self._lanes = self._lanes.masked_fill(mask[:, None, None], 0.0)
         self._previous_waiting = self._previous_waiting.masked_fill(mask[:, None], 0.0)
 
     def _step_envs(self, actions: torch.Tensor):
@@ -346,7 +348,7 @@ class TrafficTwinEnv(TorchVectorEnv):
                 self._advance_programs()
         self.green_time += delta
         lanes = self._lane_readings()
-        self._incoming = self.readout.incoming(lanes)  # what _observe reads next
+        self._incoming, self._lanes = self.readout.incoming(lanes), lanes  # what _observe reads next
         rewards = self.readout.rewards(self.reward_name, lanes, self._incoming, self._previous_waiting)
         self._previous_waiting = self.readout.waiting(self._incoming)
         backlog = self.backlog.sum(0)
@@ -365,7 +367,7 @@ class TrafficTwinEnv(TorchVectorEnv):
 
     def _observe(self) -> torch.Tensor:
         can_switch = self.green_time >= self.timing.min_green  # every decision starts on a green
-        obs = self.readout.observe(self.observation_features, self._incoming, self.green, can_switch)
+        obs = self.readout.observe(self.observation_features, self._incoming, self.green, can_switch, self._lanes)
         return obs[:, 0] if self.single_agent else obs
 
     def lane_vehicle_counts(self) -> torch.Tensor:

@@ -124,7 +124,7 @@ def test_signal_rules_match_the_sumo_env():
 
 
 def test_same_spaces_observation_features_and_metrics_as_sumo():
-    for kwargs in ({}, {"observation": ("phase", "queue", "neighbours"), "reward": "pressure"}):
+    for kwargs in ({}, {"observation": ("phase", "queue", "neighbours", "pressure"), "reward": "pressure"}):
         twin, sumo = TrafficTwinEnv(num_envs=2, **SMALL, **kwargs), TrafficSignalEnv(num_envs=1, **SMALL, **kwargs)
         try:
             assert twin.single_observation_space == sumo.single_observation_space
@@ -138,6 +138,28 @@ def test_same_spaces_observation_features_and_metrics_as_sumo():
             assert set(twin_info) - episode == set(sumo_info) and set(type(twin).final_metrics) <= set(type(sumo).final_metrics)
         finally:
             sumo.close()
+
+
+def test_the_pressure_feature_is_each_greens_mean_density_drop_over_its_movements():
+    env = TrafficTwinEnv(num_envs=2, scenario="grid", rows=2, cols=2, demand=2400, observation=("pressure",))
+    obs, _ = env.reset(seed=0)
+    for _ in range(30):  # queues build under one green
+        obs, *_ = env.step(torch.zeros(2, 4, dtype=torch.long))
+    counts = env.lane_vehicle_counts()
+    lane = {name: k for k, name in enumerate(env.network.all_lanes)}
+    for a, light in enumerate(env.network.lights):
+        for g in range(env.network.max_greens):
+            if g >= light.num_greens:
+                expected = torch.full((2,), 0.5)
+            else:
+                drops = [
+                    (counts[:, lane[i]] / light.lane_capacity[i]).clamp(max=1) - (counts[:, lane[o]] / light.lane_capacity[o]).clamp(max=1)
+                    for i, o in light.served_movements(g)
+                ]
+                expected = (1 + torch.stack(drops).mean(0)) / 2
+            torch.testing.assert_close(obs[:, a, g], expected, atol=1e-5, rtol=0)
+    red = [(a, g) for a, light in enumerate(env.network.lights) for g in range(1, light.num_greens)]
+    assert max(float(obs[:, a, g].max()) for a, g in red) > 0.55  # the red greens' queues press to be served
 
 
 def test_same_seed_same_traffic_and_seeds_differ():

@@ -50,14 +50,14 @@ MAP_METRICS = ("delay", "queue_length", "waiting_time", "throughput")
 
 def trained_agents(run_dirs: list[str]) -> dict[str, list[tuple[str, object, dict]]]:
     """Per scenario, the trained agents of ``run_dirs`` (seed 0's final model) as (name, make_policy, env kwargs)."""
-    from ctrlgym.evaluation import _agent_policy
+    from ctrlgym.evaluation import agent_policy
     from ctrlgym.runs import open_run_dir
 
     agents: dict[str, list] = {}
     for path in run_dirs:
         run_dir, config = open_run_dir(path)
         kwargs = {k: v for k, v in config.env.kwargs.items() if k not in ("scenario", "time_to_teleport")}  # as the controllers run here
-        agents.setdefault(config.env.kwargs["scenario"], []).append((config.name, _agent_policy(run_dir, config, config.seeds[0]), kwargs))
+        agents.setdefault(config.env.kwargs["scenario"], []).append((config.name, agent_policy(run_dir, config, config.seeds[0]), kwargs))
     return agents
 
 

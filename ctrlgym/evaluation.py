@@ -27,7 +27,7 @@ from ctrlgym.runs import RunDirError, open_run_dir, resolve_run_dir, write_json_
 from ctrlgym.threads import hot_path
 from ctrlgym.vector_env import TorchVectorEnv
 
-__all__ = ["evaluate_policy", "evaluate_run", "collect_evaluation"]
+__all__ = ["evaluate_policy", "evaluate_run", "collect_evaluation", "agent_policy"]
 
 
 def _job_key(env_id: str, env_kwargs: dict[str, Any], policy: str, seed: int, episodes: int, model_stamp: float | None) -> str:
@@ -102,8 +102,13 @@ def _run_episodes(env: TorchVectorEnv, policy: Policy, episodes: int, seed: int,
     return {"mean_return": float(returns.mean()), "episode_returns": returns.tolist(), "metrics": metrics}
 
 
-def _agent_policy(run_dir: Path, config: ExperimentConfig, seed: int) -> Callable[[TorchVectorEnv], Policy]:
-    """``make_policy(env)`` for the trained agent of ``seed`` (greedy / deterministic actions)."""
+def agent_policy(run_dir: Path, config: ExperimentConfig, seed: int) -> Callable[[TorchVectorEnv], Policy]:
+    """``make_policy(env)`` for the trained agent of ``seed`` in the run at ``run_dir`` (greedy /
+    deterministic actions), for scripts that drive an env themselves::
+
+        make = agent_policy(Path("runs/nash_dqn"), load_config("runs/nash_dqn/config.yaml"), seed=0)
+        policy = make(env)  # then actions = policy(observations)
+    """
     from ctrlgym.training import final_model_path
 
     path = final_model_path(run_dir / f"seed_{seed}", config.agent.algo)
@@ -229,7 +234,7 @@ def evaluate_run(
         try:
             if job.policy == agent_name:
                 if job.seed not in agent_policies:
-                    agent_policies[job.seed] = _agent_policy(run_dir, config, job.seed)
+                    agent_policies[job.seed] = agent_policy(run_dir, config, job.seed)
                 make_policy = agent_policies[job.seed]
             else:
                 baseline = entry.baselines[job.policy]

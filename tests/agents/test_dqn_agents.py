@@ -80,7 +80,7 @@ def test_same_seed_same_agent_and_actions_respect_exploration():
     weights = []
     for _ in range(2):
         env = tiny_env(num_envs=4)
-        agent = NashDQN(env, seed=3, **FAST).learn(env, 1_000, seed=3)
+        agent = NashDQN(env, seed=3, **FAST).learn(env, 600, seed=3)
         weights.append(torch.cat([p.flatten() for p in agent.q_network.parameters()]))
     assert torch.equal(weights[0], weights[1])
     obs, _ = env.reset(seed=0)
@@ -148,17 +148,17 @@ def test_killed_training_resumes_exactly_and_fine_tunes(tmp_path, kill_at_a_rand
     from ctrlgym.training import train
 
     path, whole = tmp_path / "nash.yaml", tmp_path / "whole.yaml"
-    path.write_text(yaml.safe_dump(config(tmp_path, "nash_dqn", total_timesteps=8_000, checkpoint_every=1_000)))
+    path.write_text(yaml.safe_dump(config(tmp_path, "nash_dqn", total_timesteps=4_000, checkpoint_every=1_000)))
     shorter = yaml.safe_load(path.read_text())
     whole.write_text(yaml.safe_dump({**shorter, "output_dir": str(tmp_path / "whole")}))
     seed_dir = tmp_path / "run" / "seed_0"
-    saved = kill_at_a_random_step([sys.executable, "-m", "ctrlgym", "train", str(path), "--no-progress"], seed_dir, 8_000)
+    saved = kill_at_a_random_step([sys.executable, "-m", "ctrlgym", "train", str(path), "--no-progress"], seed_dir, 4_000)
     curve_at_kill = json.loads((seed_dir / "checkpoints" / f"learning_curve_{saved}.json").read_text())
     assert curve_at_kill  # 8-env episodes of 300 s ended before the first checkpoint
     subprocess.run([sys.executable, "-m", "ctrlgym", "train", str(path), "--resume", "--no-progress"], check=True, timeout=600)
     train(whole, progress=False)
     resumed, uninterrupted = (json.loads((tmp_path / run / "metrics.json").read_text())["training"]["0"] for run in ("run", "whole"))
-    assert resumed["timesteps"] == uninterrupted["timesteps"] == 8_000
+    assert resumed["timesteps"] == uninterrupted["timesteps"] == 4_000
     assert resumed["learning_curve"] == uninterrupted["learning_curve"]
     networks = [torch.load(tmp_path / run / "seed_0" / "final_model.pt", weights_only=False)["q_network"] for run in ("run", "whole")]
     assert all(torch.equal(networks[0][key], networks[1][key]) for key in networks[1])

@@ -41,15 +41,8 @@ class MaxPressure(_GreedyGreens):
     """
 
     def __init__(self, env: TrafficSignalEnv) -> None:
-        lanes = {lane: k for k, lane in enumerate(env.network.all_lanes)}
-        weights = np.zeros((env.num_agents, env.network.max_greens, len(lanes)))  # (agents, greens, lanes)
-        valid = np.zeros((env.num_agents, env.network.max_greens), dtype=bool)
-        for a, light in enumerate(env.network.lights):
-            for g in range(light.num_greens):
-                valid[a, g] = True
-                for in_lane, out_lane in light.served_movements(g):
-                    weights[a, g, lanes[in_lane]] += 1
-                    weights[a, g, lanes[out_lane]] -= 1
+        weights, _ = env.network.pressure_weights()  # (agents, greens, lanes)
+        valid = np.arange(env.network.max_greens) < np.array([light.num_greens for light in env.network.lights])[:, None]
         super().__init__(env, weights, valid)
 
 

@@ -273,7 +273,7 @@ class TrafficSignalEnv(TorchVectorEnv):
 
     def _observe(self) -> torch.Tensor:
         green, can_switch = self.signal_state()[0], self.layout.part(self._state, "can_switch") > 0
-        obs = self.readout.observe(self.observation_features, self._incoming, green, can_switch, self._lanes_now)
+        obs = self.readout.observe(self.observation_features, self._lanes_now, self._incoming, green, can_switch)
         return obs[:, 0] if self.single_agent else obs  # (num_envs, [n_agents,] obs_dim)
 
     def signal_state(self) -> tuple[torch.Tensor, torch.Tensor]:

@@ -107,6 +107,8 @@ class SignalNetwork:
             for _, out_lane, _ in tls.getConnections():
                 self.approaches.setdefault(out_lane.getID(), (out_lane.getID(),))
                 self.lane_length.setdefault(out_lane.getID(), out_lane.getLength())
+        #: vehicles each lane (an incoming lane: its approach) holds, length / 7.5 m, at least 1
+        self.lane_capacity = {lane: max(1.0, length / VEHICLE_SPACING_M) for lane, length in self.lane_length.items()}
         node_owner: dict[str, int] = {}
         for index, tls in enumerate(lights):
             programs = tls.getPrograms()
@@ -120,7 +122,7 @@ class SignalNetwork:
             for in_lane, out_lane, link in tls.getConnections():
                 movements.append((in_lane.getID(), out_lane.getID(), int(link)))
                 for lane in (in_lane, out_lane):
-                    capacity[lane.getID()] = max(1.0, self.lane_length[lane.getID()] / VEHICLE_SPACING_M)
+                    capacity[lane.getID()] = self.lane_capacity[lane.getID()]
                     speed[lane.getID()] = max(0.1, lane.getSpeed())
                 node_owner[in_lane.getEdge().getToNode().getID()] = index
             incoming = tuple(dict.fromkeys(a for a, _, _ in sorted(movements, key=lambda m: m[2])))
@@ -160,6 +162,22 @@ class SignalNetwork:
     def read_lanes(self) -> list[str]:
         """Every SUMO lane read each step: :attr:`all_lanes`, then the rest of their approaches."""
         return list(dict.fromkeys(lane for own in self.all_lanes for lane in self.approaches[own]))
+
+    def pressure_weights(self) -> tuple[np.ndarray, np.ndarray]:
+        """Max-pressure's weights (Varaiya 2013), ``(n_agents, max_greens, len(all_lanes))``: per light
+        and green, +1 on each served movement's incoming lane and −1 on its outgoing lane; and
+        ``(n_agents, max_greens)`` the number of movements each green serves (0: padding)."""
+        column = {lane: k for k, lane in enumerate(self.all_lanes)}
+        weights = np.zeros((self.num_agents, self.max_greens, len(column)))
+        served = np.zeros((self.num_agents, self.max_greens), dtype=np.int64)
+        for a, light in enumerate(self.lights):
+            for g in range(light.num_greens):
+                movements = light.served_movements(g)
+                served[a, g] = len(movements)
+                for in_lane, out_lane in movements:
+                    weights[a, g, column[in_lane]] += 1
+                    weights[a, g, column[out_lane]] -= 1
+        return weights, served
 
     def approach_matrix(self) -> np.ndarray:
         """``(len(all_lanes), len(read_lanes))`` 0/1: row l marks the lanes of l's approach."""

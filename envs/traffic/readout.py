@@ -64,20 +64,11 @@ class LaneReadout:
         self.capacity = capacity.to(device)  # (n_agents, max_lanes) vehicles a lane holds
         self.speed_limit = speed_limit.to(device)  # (n_agents, max_lanes) m/s
         self.lane_mask = (in_lanes != pad).to(device)
-        # per light and green: the share of each served movement, (n_agents, max_greens, lanes + 1), to
-        # average density over the in lanes (+) and out lanes (-) of the movements a green serves
-        serves = torch.zeros(n, network.max_greens, pad + 1)
-        lane_capacity = torch.ones(pad + 1)
-        for a, light in enumerate(network.lights):
-            for lane in (*light.incoming_lanes, *light.outgoing_lanes):
-                lane_capacity[lane_index[lane]] = light.lane_capacity[lane]
-            for g in range(light.num_greens):
-                served = light.served_movements(g)
-                for in_lane, out_lane in served:
-                    serves[a, g, lane_index[in_lane]] += 1.0 / len(served)
-                    serves[a, g, lane_index[out_lane]] -= 1.0 / len(served)
-        self.green_serves = serves.to(device)
-        self.all_capacity = lane_capacity.to(device)  # (lanes + 1,) vehicles each lane (its approach) holds
+        # max-pressure's weights over each green's movements, (n_agents, max_greens, lanes): their
+        # mean density drop, in lanes (+) minus out lanes (-)
+        weights, served = network.pressure_weights()
+        self.green_serves = torch.as_tensor(weights / np.maximum(served, 1)[..., None], dtype=torch.float32, device=device)
+        self.all_capacity = torch.as_tensor([network.lane_capacity[lane] for lane in network.all_lanes], dtype=torch.float32, device=device)  # (lanes,)
         adjacency = torch.as_tensor(network.adjacency, dtype=torch.float32)
         self.neighbour_mean = (adjacency / adjacency.sum(1, keepdim=True).clamp(min=1)).to(device)  # row-normalised
 
@@ -107,13 +98,13 @@ class LaneReadout:
         mean over the green's served movements (l -> m) of density(l) − density(m) (density =
         vehicles / capacity; max-pressure's weight per movement, Varaiya 2013, in lane-size units).
         Above 0.5 the green drains more than it fills; padding greens read 0.5."""
-        density = torch.cat([lanes[..., VEHICLES], lanes.new_zeros(lanes.shape[0], 1)], dim=1) / self.all_capacity
-        pressure = torch.einsum("nl,agl->nag", density.clamp(0, 1), self.green_serves)
+        density = (lanes[..., VEHICLES] / self.all_capacity).clamp(0, 1)
+        pressure = torch.einsum("nl,agl->nag", density, self.green_serves)
         return ((1 + pressure) / 2).clamp(0, 1)
 
-    def observe(self, features: tuple[str, ...], incoming: torch.Tensor, green: torch.Tensor, can_switch: torch.Tensor, lanes: torch.Tensor | None = None) -> torch.Tensor:
-        """The observation ``(num_envs, n_agents, obs_dim)`` in [0, 1] (see the env docstrings);
-        ``lanes`` (every lane's readings) is needed for ``pressure``."""
+    def observe(self, features: tuple[str, ...], lanes: torch.Tensor, incoming: torch.Tensor, green: torch.Tensor, can_switch: torch.Tensor) -> torch.Tensor:
+        """The observation ``(num_envs, n_agents, obs_dim)`` in [0, 1] (see the env docstrings) from
+        every lane's readings (``pressure``) and the incoming ones (the rest)."""
         parts = []
         for feature in features:
             if feature == "phase":

@@ -367,7 +367,7 @@ class TrafficTwinEnv(TorchVectorEnv):
 
     def _observe(self) -> torch.Tensor:
         can_switch = self.green_time >= self.timing.min_green  # every decision starts on a green
-        obs = self.readout.observe(self.observation_features, self._incoming, self.green, can_switch, self._lanes)
+        obs = self.readout.observe(self.observation_features, self._lanes, self._incoming, self.green, can_switch)
         return obs[:, 0] if self.single_agent else obs
 
     def lane_vehicle_counts(self) -> torch.Tensor:

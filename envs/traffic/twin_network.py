@@ -150,7 +150,7 @@ class QueueNetwork:
         sumo_lanes = [net.getLane(lane) for lane in self.lanes]
         self.length = np.array([self.network.lane_length[lane] for lane in self.lanes])  # an incoming lane: its approach
         self.speed = np.array([lane.getSpeed() for lane in sumo_lanes])
-        self.capacity = np.maximum(1.0, self.length / 7.5)
+        self.capacity = np.array([self.network.lane_capacity[lane] for lane in self.lanes])
         self.lane_edge = [lane.getEdge().getID() for lane in sumo_lanes]
         edge_lanes: dict[str, list[int]] = defaultdict(list)
         for i, edge in enumerate(self.lane_edge):

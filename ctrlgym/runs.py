@@ -5,8 +5,9 @@ RUN_DIR/
   config.yaml            resolved experiment config (written atomically)
   metrics.json           a merged snapshot of everything below, rewritten after each command
   tensorboard/           TensorBoard logs (one sub-folder per seed)
-  seed_<s>/checkpoints/  the newest checkpoint_keep checkpoints: step_<n>.zip|.pt (model, written
-                         last), trainer_<n>.pt (env, RNG, wall time), learning_curve_<n>.json, ...
+  seed_<s>/checkpoints/  the newest checkpoint_keep checkpoints (one once the seed is finished):
+                         step_<n>.zip|.pt (model, written last), trainer_<n>.pt (env, RNG, wall
+                         time), learning_curve_<n>.json, ...
   seed_<s>/training.json that seed's training result (steps, learning curve, wall time)
   seed_<s>/final_model.zip (SB3) or final_model.pt
   evaluation_jobs/<key>.json  one evaluation job's result (policy x seed x env setting)

@@ -437,5 +437,6 @@ def train(
             sb3 = get_algorithm(config.agent.algo).sb3
             result = (_train_sb3_agent if sb3 else _train_own_agent)(config, seed, seed_dir, run_dir, bar)
             write_json_atomic(seed_dir / "training.json", result)  # this seed's own file: other seeds may train elsewhere
+            _prune_checkpoints(seed_dir / "checkpoints", 1)  # finished: the newest checkpoint is enough to train it further
     write_metrics_snapshot(run_dir)
     return run_dir

@@ -138,7 +138,7 @@ def test_killed_run_resumes_exactly(tmp_path, capsys, kill_at_a_random_step):
     assert all(torch.equal(final[0][key], final[1][key]) for key in final[1])
     checkpoints = sorted(p.name for p in (seed_dir / "checkpoints").iterdir())
     assert not [name for name in checkpoints if "partial" in name or name.endswith(".tmp")]
-    assert len([name for name in checkpoints if name.startswith("step_")]) == 2  # checkpoint_keep
+    assert [name for name in checkpoints if name.startswith("step_")] == [f"step_{total}.zip"]  # finished: only the newest is kept
 
 
 def test_tensorboard_continues_after_a_resume_without_going_back(tmp_path, kill_at_a_random_step):

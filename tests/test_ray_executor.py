@@ -9,6 +9,9 @@ import torch
 import yaml
 from stable_baselines3 import PPO
 
+from ctrlgym.evaluation import evaluate_run
+from ctrlgym.training import train
+
 pytest.importorskip("ray", reason="the Ray executor needs ctrlgym[ray]")
 
 
@@ -32,12 +35,13 @@ def ctrlgym(tmp_path, *args):
     return result.stdout
 
 
-def test_ray_runs_train_and_evaluate_as_a_local_run_does(tmp_path):
+def test_ray_runs_train_and_evaluate_as_a_local_run_does(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # output_dir is relative
     on_ray, local = config(tmp_path, "on_ray"), config(tmp_path, "local")
     ctrlgym(tmp_path, "train", str(on_ray), "--executor", "ray")
     ctrlgym(tmp_path, "evaluate", str(on_ray), "--executor", "ray")
-    ctrlgym(tmp_path, "train", str(local))
-    ctrlgym(tmp_path, "evaluate", str(local))
+    train(local, progress=False)  # the local run in this process: only the Ray run needs the command line
+    evaluate_run(tmp_path / "local", progress=False)
     ray_metrics, local_metrics = (json.loads((tmp_path / run / "metrics.json").read_text()) for run in ("on_ray", "local"))
     for seed in ("0", "1"):
         for key in ("timesteps", "learning_curve"):

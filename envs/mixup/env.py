@@ -63,7 +63,9 @@ class MixupPolicyEnv(TorchVectorEnv):
     ## Arguments
     ``dataset``, ``train_size`` (train on the first ``train_size`` images of the training split: a
     small-data regime), ``label_noise`` (that share of training labels replaced by another class;
-    :meth:`ImageData.regime`), ``operations``, ``reward``, ``budget``, ``steps_per_action``, ``batch_size``,
+    :meth:`ImageData.regime`; a list of shares: classifier ``i`` trains on the labels of share
+    ``i mod len(list)``, which its observation does not show: the agent must tell clean data from
+    noisy data by how training goes), ``operations``, ``reward``, ``budget``, ``steps_per_action``, ``batch_size``,
     ``architecture``, ``hidden``, ``channels``, ``learning_rate``, ``alpha``, ``quantile``, ``strengths``.
     """
 
@@ -86,7 +88,7 @@ class MixupPolicyEnv(TorchVectorEnv):
         *,
         dataset: str | ImageData = "digits",
         train_size: int | None = None,
-        label_noise: float = 0.0,
+        label_noise: float | Sequence[float] = 0.0,
         operations: Sequence[str] = OPERATIONS,
         reward: str = "val_acc_gain",
         budget: int = 20,
@@ -121,7 +123,12 @@ class MixupPolicyEnv(TorchVectorEnv):
                 raise ValueError(f"{name}: {label} must be >= 1, got {value}")
         if not 0 <= quantile < 1 or alpha < 0 or learning_rate <= 0:
             raise ValueError(f"{name}: need 0 <= quantile < 1, alpha >= 0 and learning_rate > 0")
-        self.data = (dataset if isinstance(dataset, ImageData) else load_dataset(dataset)).regime(train_size, label_noise)
+        levels = (float(label_noise),) if isinstance(label_noise, (int, float)) else tuple(float(v) for v in label_noise)
+        if not levels:
+            raise ValueError(f"{name}: label_noise must be a share or a non-empty list of shares, got {label_noise}")
+        full = dataset if isinstance(dataset, ImageData) else load_dataset(dataset)
+        regimes = [full.regime(train_size, level) for level in levels]  # the same images: only the flipped labels differ
+        self.data, self.label_noise = regimes[0], levels
         self.operations, self.reward_name = tuple(operations), reward
         self.budget, self.steps_per_action, self.batch_size = int(budget), int(steps_per_action), int(batch_size)
         self.hidden, self.learning_rate, self.alpha, self.quantile = int(hidden), float(learning_rate), float(alpha), float(quantile)
@@ -146,6 +153,8 @@ class MixupPolicyEnv(TorchVectorEnv):
         data = self.data
         self.train_x, self.train_y, self.val_x, self.val_y = map(move, (data.train_x, data.train_y, data.val_x, data.val_y))
         self.test_x, self.test_y = move(data.test_x), move(data.test_y)
+        #: each classifier's training labels ``(P, N)``: those of noise level ``i mod len(label_noise)``
+        self.classifier_labels = move(torch.stack([regimes[i % len(levels)].train_y for i in range(num_envs)]))
         C, H, W = data.image_shape
         if architecture == "cnn":
             self.conv = [torch.zeros(num_envs, self.channels, C, 3, 3, device=self.device), torch.zeros(num_envs, self.channels, device=self.device)]
@@ -222,7 +231,7 @@ class MixupPolicyEnv(TorchVectorEnv):
         if given): ``(P, B, C, H, W)``, ``(P, B, K)``."""
         P, B = self.num_envs, self.batch_size
         index = torch.randint(0, len(self.train_x), (P, B), generator=self.generator, device=self.device)
-        x, y = self.train_x[index], torch.nn.functional.one_hot(self.train_y[index], self.data.num_classes).float()
+        x, y = self.train_x[index], torch.nn.functional.one_hot(self.classifier_labels.gather(1, index), self.data.num_classes).float()
         perm = torch.rand((P, B), generator=self.generator, device=self.device).argsort(-1)
         needs_saliency = any("saliency" in op for op in self.operations)
         saliency = self.saliency(x, y) if needs_saliency else None

@@ -103,6 +103,26 @@ def test_with_noisy_labels_mixing_beats_plain_training():
     assert accuracy["cutmix"] > accuracy["none"] + 0.03
 
 
+def test_a_list_of_label_noise_levels_alternates_them_over_the_classifiers():
+    """``label_noise=[0.0, 0.3]``: even classifiers train on the clean labels, odd ones on the noisy
+    ones, each exactly as in an env of that one level (same seed: same images, same draws)."""
+    kwargs = dict(num_envs=4, train_size=300, budget=3, steps_per_action=5, hidden=16)
+    mixed, clean, noisy = (MixupPolicyEnv(label_noise=level, **kwargs) for level in ([0.0, 0.3], 0.0, 0.3))
+    assert mixed.label_noise == (0.0, 0.3) and mixed.observation_space == clean.observation_space  # the level is not observed
+    assert torch.equal(mixed.classifier_labels[2], clean.classifier_labels[0]) and torch.equal(mixed.classifier_labels[3], noisy.classifier_labels[1])
+    assert 0.2 < float((mixed.classifier_labels[0] != mixed.classifier_labels[1]).float().mean()) < 0.4
+    for env in (mixed, clean, noisy):
+        env.reset(seed=0)
+        for _ in range(env.budget):
+            env.step(torch.full((4,), env.operations.index("cutmix")))
+    for p in range(4):
+        same_level = clean if p % 2 == 0 else noisy
+        assert all(torch.equal(a[p], b[p]) for a, b in zip(mixed.parameters, same_level.parameters))
+    assert not torch.equal(mixed.weights[0][1], clean.weights[0][1])
+    with pytest.raises(ValueError, match="label_noise must be a share or a non-empty list"):
+        MixupPolicyEnv(label_noise=[])
+
+
 def test_a_two_phase_schedule_switches_at_its_share_of_the_budget():
     from ctrlgym.envs.mixup.baselines import BASELINES
 

@@ -14,7 +14,7 @@ def config(tmp_path):
     data = {
         "name": "shared",
         "env": {"id": "ctrlgym/MultiClassQueue-v0", "num_envs": 8, "kwargs": {"max_episode_steps": 32}},
-        "agent": {"total_timesteps": 2048, "checkpoint_every": 256, "hyperparameters": {"n_steps": 32, "batch_size": 64, "n_epochs": 2}},
+        "agent": {"total_timesteps": 1024, "checkpoint_every": 256, "hyperparameters": {"n_steps": 32, "batch_size": 64, "n_epochs": 2}},
         "evaluation": {"episodes": 4, "baselines": ["c_mu", "longest_queue", "random"]},
         "seeds": [0, 1, 2],
         "output_dir": str(tmp_path / "run"),
@@ -36,7 +36,7 @@ def test_seeds_and_policies_from_concurrent_processes_all_land(tmp_path):
     run_at_once(["train", str(path), "--seeds", "0"], ["train", str(path), "--seeds", "1,2"])
     metrics = read_metrics(tmp_path / "run")
     assert sorted(metrics["training"]) == ["0", "1", "2"]
-    assert all(seed["timesteps"] == 2048 for seed in metrics["training"].values())
+    assert all(seed["timesteps"] == 1024 for seed in metrics["training"].values())
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["training"].keys() == metrics["training"].keys()
 
     run_at_once(["evaluate", str(path), "--policies", "ppo,c_mu"], ["evaluate", str(path), "--policies", "longest_queue,random"])

@@ -123,6 +123,17 @@ def test_a_list_of_label_noise_levels_alternates_them_over_the_classifiers():
         MixupPolicyEnv(label_noise=[])
 
 
+def test_the_unknown_noise_level_shows_in_the_training_loss():
+    """configs/mixup/ppo_unknown_noise_digits.yaml's regime: after three CutMix stages every clean
+    classifier's training loss (observation 0) is below every noisy one's, so a policy can tell them apart."""
+    env = MixupPolicyEnv(num_envs=16, train_size=500, label_noise=[0.0, 0.3], budget=40)
+    observations, _ = env.reset(seed=5)
+    for _ in range(3):
+        observations, *_ = env.step(torch.full((16,), env.operations.index("cutmix")))
+    train_loss = observations[:, 0]
+    assert float(train_loss[0::2].max()) + 0.2 < float(train_loss[1::2].min())
+
+
 def test_a_two_phase_schedule_switches_at_its_share_of_the_budget():
     from ctrlgym.envs.mixup.baselines import BASELINES
 

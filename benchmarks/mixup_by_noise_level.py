@@ -23,8 +23,9 @@ from ctrlgym.envs.mixup.baselines import BASELINES
 from ctrlgym.evaluation import agent_policy
 
 
-def run_policy(make_policy, config, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Final test accuracy ``(P,)`` and operation counts ``(P, operations)`` of one evaluation batch."""
+def run_policy(make_policy, config, seed: int) -> tuple[np.ndarray, np.ndarray, MixupPolicyEnv]:
+    """Final test accuracy ``(P,)``, each operation's share of the stages ``(P, operations)`` and the
+    env, for one evaluation batch."""
     env = MixupPolicyEnv(num_envs=config.evaluation.episodes, **config.env.kwargs)
     policy = make_policy(env)
     observations, _ = env.reset(seed=seed + config.evaluation.seed_offset)

@@ -61,10 +61,8 @@ def schedules(kind: str) -> list[tuple[str, callable]]:
 
 def run(found, seed: int, reps: int, label_noise: float) -> dict[str, float]:
     """Every schedule on ``reps`` classifiers of one population: mean test accuracy per schedule."""
-    env = MixupPolicyEnv(
-        num_envs=len(found) * reps, strengths=STRENGTHS, dataset="digits", train_size=500, label_noise=label_noise,
-        budget=40, steps_per_action=20, batch_size=64, hidden=64,
-    )  # fmt: skip
+    regime = dict(dataset="digits", train_size=500, label_noise=label_noise, budget=40, steps_per_action=20, batch_size=64, hidden=64)
+    env = MixupPolicyEnv(num_envs=len(found) * reps, strengths=STRENGTHS, **regime)
     env.reset(seed=seed)
     for t in range(env.budget):
         actions = [[env.operations.index(op), s] for _, fn in found for op, s in [fn(t)] for _ in range(reps)]

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 sionna_channel = pytest.importorskip("sionna.phy.channel.tr38901", reason="the [sionna] extra (sionna-no-rt) is not installed")
+from sionna.phy import config as sionna_config  # noqa: E402
 from sionna.phy.ofdm import tdl_freq_cov_mat, tdl_time_cov_mat  # noqa: E402
 
 from ctrlgym.envs.beamforming import BeamformingEnv, ClassicPrecoder  # noqa: E402
@@ -70,6 +71,7 @@ def test_time_autocorrelation_matches_sionna(speed_kmh):
         path.append(process.response()[:, 0, 0, 0])
     ours = torch.stack(path, 1).to(torch.complex128)  # (links, lags)
     ours_correlation = (ours[:, :1].conj() * ours).mean(0).real.numpy()
+    sionna_config.seed = 0  # Sionna's own sampling, seeded: same test, same draws
     model = sionna_channel.TDL("A", delay_spread=100e-9, carrier_frequency=CARRIER, min_speed=speed_kmh / 3.6, device="cpu")
     taps, _ = model(8_000, lags, 1 / SLOT)  # (links, 1, 1, 1, 1, L, T)
     theirs = taps[:, 0, 0, 0, 0].sum(1).to(torch.complex128)  # the response at subcarrier 0: Σ_l g_l

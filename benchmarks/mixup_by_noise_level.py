@@ -54,8 +54,7 @@ def main() -> None:
             make = agent_policy(args.run_dir, config, seed) if baseline is None else (lambda env, b=baseline, s=seed: b.make(env, s + config.evaluation.seed_offset))
             accuracy, shares, env = run_policy(make, config, seed)
             per_seed.append((accuracy, shares))
-        levels = env.label_noise
-        level_of = np.arange(config.evaluation.episodes) % len(levels)
+        levels, level_of = env.label_noise, env.classifier_level.cpu().numpy()
         result[name] = {}
         for k, level in enumerate(levels):
             accuracy = [float(a[level_of == k].mean()) for a, _ in per_seed]

@@ -153,8 +153,10 @@ class MixupPolicyEnv(TorchVectorEnv):
         data = self.data
         self.train_x, self.train_y, self.val_x, self.val_y = map(move, (data.train_x, data.train_y, data.val_x, data.val_y))
         self.test_x, self.test_y = move(data.test_x), move(data.test_y)
-        #: each classifier's training labels ``(P, N)``: those of noise level ``i mod len(label_noise)``
-        self.classifier_labels = move(torch.stack([regimes[i % len(levels)].train_y for i in range(num_envs)]))
+        #: each classifier's index into ``label_noise`` ``(P,)``: classifier i trains on level i mod len
+        self.classifier_level = torch.arange(num_envs, device=self.device) % len(levels)
+        #: each classifier's training labels ``(P, N)``: those of its noise level
+        self.classifier_labels = move(torch.stack([regime.train_y for regime in regimes]))[self.classifier_level]
         C, H, W = data.image_shape
         if architecture == "cnn":
             self.conv = [torch.zeros(num_envs, self.channels, C, 3, 3, device=self.device), torch.zeros(num_envs, self.channels, device=self.device)]

@@ -35,8 +35,10 @@ class TrafficTwinEnv(TorchVectorEnv):
       movements hold theirs): saturation flow ``s`` (veh/s per lane), signal share ``σ_m`` (1 for
       ``G``, ``permissive_share`` for ``g``, ``yellow_share`` for yellow, 0 for red), so a slow
       or red vehicle at the head holds the lane;
-    * spill-back: the discharge into an edge is scaled down to the free space
-      ``Σ_l (length_l / 7.5 m − vehicles_l)`` of its lanes;
+    * spill-back, per lane: a movement sends the share ``w_l`` of its discharge to each lane ``l``
+      of its out-edge (the routes' lane shares); lane ``l`` takes ``min(1, space_l / demand_l)``
+      of what is sent to it, with ``space_l = length_l / 7.5 m − vehicles_l``, and the rest waits
+      at its stop line (a full lane cannot overfill while its edge's other lanes have room);
     * new vehicles enter at the network's edge as Poisson arrivals with the route file's rates
       (averaged per ``demand_bin`` seconds), wait outside while the entry lane is full;
     * at red, queued vehicles come to a halt, ``1/stop_seconds`` of the still-moving ones per
@@ -182,10 +184,6 @@ class TrafficTwinEnv(TorchVectorEnv):
         pairs = np.array(model.inflow_pairs) if model.inflow_pairs else np.zeros((0, 3))
         self.pair_movement, self.pair_lane = tensor(pairs[:, 0], torch.long), tensor(pairs[:, 1], torch.long)
         self.pair_weight = column(pairs[:, 2])
-        edges = {edge: i for i, edge in enumerate(dict.fromkeys(model.lane_edge))}
-        self.lane_edge = tensor([edges[e] for e in model.lane_edge], torch.long)
-        self.n_edges = len(edges)
-        self.movement_out_edge = self.lane_edge[tensor(model.movement_out, torch.long)]
         delay = model.free_flow_seconds()
         self.ring = int(delay.max()) + 1
         self.lane_delay = tensor(delay, torch.long)
@@ -270,13 +268,17 @@ class TrafficTwinEnv(TorchVectorEnv):
         head_seconds = self.queue.new_zeros(L, B).index_add_(0, self.movement_in, self.queue / service.clamp(min=1e-3))
         lane_flow = torch.minimum(self.saturation_flow * lane_queue / head_seconds.clamp(min=1e-6), lane_queue)
         flow = (lane_flow / lane_queue.clamp(min=1e-6)).index_select(0, self.movement_in) * self.queue * (service > 0)
+        #    spill-back per lane: a movement sends w_l of its flow to each lane l of its out-edge; a lane
+        #    takes the share r_l = min(1, space_l / demand_l) of what is sent to it, the rest waits
+        bound = flow.index_select(0, self.pair_movement) * self.pair_weight  # (pairs, B)
         space = (self.lane_capacity - self.vehicles).clamp(min=0)
-        edge_space = space.new_zeros(self.n_edges, B).index_add_(0, self.lane_edge, space)
-        edge_demand = space.new_zeros(self.n_edges, B).index_add_(0, self.movement_out_edge, flow)
-        flow *= (edge_space / edge_demand.clamp(min=1e-6)).clamp(max=1.0).index_select(0, self.movement_out_edge)
+        lane_demand = flow.new_zeros(L, B).index_add_(0, self.pair_lane, bound)
+        fits = (space / lane_demand.clamp(min=1e-6)).clamp(max=1.0).index_select(0, self.pair_lane)
+        entering = flow.new_zeros(L, B).index_add_(0, self.pair_lane, bound * fits)
+        admitted = flow.new_zeros(flow.shape).index_add_(0, self.pair_movement, self.pair_weight * fits)  # Σ_l w_l r_l
+        flow = flow * admitted.clamp(max=1.0)  # never more than the queue, even by rounding
         self.queue -= flow
         self.vehicles.index_add_(0, self.movement_in, flow, alpha=-1.0)
-        entering = flow.new_zeros(L, B).index_add_(0, self.pair_lane, flow.index_select(0, self.pair_movement) * self.pair_weight)
         # 3. new vehicles at the network's edge (Poisson), admitted while their entry lane has room
         bins = (self.time // self.demand_bin).clamp(max=self.entry_rate.shape[1] - 1)
         new = torch.poisson(self.entry_rate.index_select(1, bins), generator=self.generator)

@@ -26,7 +26,8 @@ from ctrlgym.evaluation import agent_policy
 def run_policy(make_policy, config, seed: int) -> tuple[np.ndarray, np.ndarray, MixupPolicyEnv]:
     """Final test accuracy ``(P,)``, each operation's share of the stages ``(P, operations)`` and the
     env, for one evaluation batch."""
-    env = MixupPolicyEnv(num_envs=config.evaluation.episodes, **config.env.kwargs)
+    # as ctrlgym evaluate builds it (no autoreset): the same random stream, so the same classifiers
+    env = MixupPolicyEnv(num_envs=config.evaluation.episodes, autoreset_mode="disabled", **config.env.kwargs)
     policy = make_policy(env)
     observations, _ = env.reset(seed=seed + config.evaluation.seed_offset)
     counts = torch.zeros(env.num_envs, len(env.operations))

@@ -263,3 +263,19 @@ def test_a_torchvision_style_dataset_becomes_image_data():
     assert data.image_shape == (1, 8, 8)
     with pytest.raises(ValueError, match="not an \\(image, label\\) pair"):
         ImageData.from_dataset([digits.train_x[0]])
+
+
+def test_dqn_learns_on_the_population_and_stores_each_episode_end():
+    """ctrlgym's double DQN (configs/mixup/dqn_unknown_noise_digits_10_stages.yaml) on a short run:
+    one transition per classifier and stage, an episode end flagged once per training run, and a
+    greedy policy of valid operations afterwards."""
+    from ctrlgym.agents.dqn import IndependentDQN
+
+    env = MixupPolicyEnv(num_envs=4, train_size=200, label_noise=[0.0, 0.3], budget=3, steps_per_action=5, autoreset_mode="same_step")
+    agent = IndependentDQN(env, learning_starts=8, batch_size=8, gamma=1.0, seed=0)
+    agent.learn(env, total_timesteps=24, seed=0)  # 6 batch steps: 2 training runs per classifier
+    assert len(agent.replay) == 24 and agent.num_updates > 0
+    assert float(agent.replay.terminated[:24].sum()) == 8  # 4 classifiers x 2 runs of 3 stages
+    obs, _ = env.reset(seed=1)
+    actions = agent(obs)
+    assert actions.shape == (4,) and ((actions >= 0) & (actions < len(env.operations))).all()

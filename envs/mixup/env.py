@@ -14,7 +14,7 @@ from ctrlgym.vector_env import AutoresetMode, TorchVectorEnv
 
 __all__ = ["MixupPolicyEnv", "REWARDS", "ARCHITECTURES", "OBSERVATION_NAMES"]
 
-REWARDS = ("val_acc_gain", "final_val_acc", "gradient_similarity")
+REWARDS = ("val_acc_gain", "val_loss_drop", "final_val_acc", "gradient_similarity")
 ARCHITECTURES = ("mlp", "cnn")
 OBSERVATION_NAMES = ("train_loss", "val_loss", "val_accuracy", "val_loss_change", "val_accuracy_change", "log_grad_norm", "progress")
 
@@ -49,7 +49,9 @@ class MixupPolicyEnv(TorchVectorEnv):
     last strength's index / (levels − 1).
 
     ## Rewards
-    ``val_acc_gain`` (default): the change of validation accuracy over the stage; ``final_val_acc``:
+    ``val_acc_gain`` (default): the change of validation accuracy over the stage; ``val_loss_drop``:
+    the fall of the validation cross-entropy over the stage (continuous, so less noisy than an
+    accuracy counted on a few hundred images; it also rewards calibration); ``final_val_acc``:
     the validation accuracy at the end of the budget, 0 before; ``gradient_similarity``: the
     cosine similarity between the gradient of the loss on the mixed training minibatch and on a
     clean validation minibatch, averaged over the stage's SGD steps (does the mixed data push the
@@ -324,6 +326,8 @@ class MixupPolicyEnv(TorchVectorEnv):
         done = self.stage >= self.budget
         if self.reward_name == "val_acc_gain":
             rewards = val_acc - previous_acc
+        elif self.reward_name == "val_loss_drop":
+            rewards = previous_loss - val_loss
         elif self.reward_name == "gradient_similarity":
             rewards = similarity
         else:

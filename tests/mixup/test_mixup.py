@@ -279,3 +279,16 @@ def test_dqn_learns_on_the_population_and_stores_each_episode_end():
     obs, _ = env.reset(seed=1)
     actions = agent(obs)
     assert actions.shape == (4,) and ((actions >= 0) & (actions < len(env.operations))).all()
+
+
+def test_the_validation_loss_reward_is_the_fall_of_the_validation_loss():
+    env = MixupPolicyEnv(num_envs=3, train_size=200, budget=3, steps_per_action=5, reward="val_loss_drop")
+    obs, _ = env.reset(seed=0)
+    before = obs[:, 1].clone()  # the observation's validation loss at the start
+    rewards = []
+    for _ in range(2):
+        obs, reward, _, _, info = env.step(torch.tensor([0, 1, 2]))
+        assert torch.allclose(reward, before - info["val_loss"], atol=1e-6)
+        before = info["val_loss"]
+        rewards.append(reward)
+    assert (rewards[0] > 0).all()  # the first stage of SGD lowers the loss of a fresh classifier

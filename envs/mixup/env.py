@@ -58,6 +58,8 @@ class MixupPolicyEnv(TorchVectorEnv):
     classifier where the held-out data would?; our reading of R-Mix's reward from the similarity
     of gradients, taken on the weights).
 
+    With ``loss_weight`` w > 0, w × the fall of the validation loss is added to the reward chosen.
+
     ## Episode End
     Termination after ``budget`` stages; ``info["test_accuracy"]`` is the final classifier's
     test accuracy at that step (evaluation reports its final value, not a mean).
@@ -68,7 +70,7 @@ class MixupPolicyEnv(TorchVectorEnv):
     :meth:`ImageData.regime`; a list of shares: classifier ``i`` trains on the labels of share
     ``i mod len(list)``, which its observation does not show: the agent must tell clean data from
     noisy data by how training goes), ``operations``, ``reward``, ``budget``, ``steps_per_action``, ``batch_size``,
-    ``architecture``, ``hidden``, ``channels``, ``learning_rate``, ``alpha``, ``quantile``, ``strengths``.
+    ``architecture``, ``hidden``, ``channels``, ``learning_rate``, ``alpha``, ``quantile``, ``strengths``, ``loss_weight``.
     """
 
     metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
@@ -103,6 +105,7 @@ class MixupPolicyEnv(TorchVectorEnv):
         alpha: float = 1.0,
         quantile: float = 0.5,
         strengths: Sequence[float] | None = None,
+        loss_weight: float = 0.0,
         max_episode_steps: int | None = None,
         device: str | torch.device = "cpu",
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
@@ -123,6 +126,8 @@ class MixupPolicyEnv(TorchVectorEnv):
         for label, value in (("budget", budget), ("steps_per_action", steps_per_action), ("batch_size", batch_size), ("hidden", hidden), ("channels", channels)):
             if int(value) < 1:
                 raise ValueError(f"{name}: {label} must be >= 1, got {value}")
+        if loss_weight < 0:
+            raise ValueError(f"{name}: loss_weight must be >= 0, got {loss_weight}")
         if not 0 <= quantile < 1 or alpha < 0 or learning_rate <= 0:
             raise ValueError(f"{name}: need 0 <= quantile < 1, alpha >= 0 and learning_rate > 0")
         levels = (float(label_noise),) if isinstance(label_noise, (int, float)) else tuple(float(v) for v in label_noise)
@@ -136,6 +141,7 @@ class MixupPolicyEnv(TorchVectorEnv):
         self.hidden, self.learning_rate, self.alpha, self.quantile = int(hidden), float(learning_rate), float(alpha), float(quantile)
         self.architecture, self.channels = architecture, int(channels)
         self.strengths = None if strengths is None else tuple(float(v) for v in strengths)
+        self.loss_weight = float(loss_weight)
         extra = 0 if self.strengths is None else 1
         observation_space = spaces.Box(-10.0, 10.0, (len(OBSERVATION_NAMES) + len(self.operations) + extra,), np.float32)
         if self.strengths is None:
@@ -332,6 +338,8 @@ class MixupPolicyEnv(TorchVectorEnv):
             rewards = similarity
         else:
             rewards = torch.where(done, val_acc, 0.0)
+        if self.loss_weight:
+            rewards = rewards + self.loss_weight * (previous_loss - val_loss)
         test_accuracy = torch.where(done, self._evaluate(self.test_x, self.test_y)[1], 0.0)
         info = {"train_loss": train_loss, "val_loss": val_loss, "val_accuracy": val_acc, "test_accuracy": test_accuracy}
         return rewards, done, info

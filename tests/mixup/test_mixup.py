@@ -292,3 +292,13 @@ def test_the_validation_loss_reward_is_the_fall_of_the_validation_loss():
         before = info["val_loss"]
         rewards.append(reward)
     assert (rewards[0] > 0).all()  # the first stage of SGD lowers the loss of a fresh classifier
+
+
+def test_loss_weight_adds_the_fall_of_the_validation_loss_to_the_reward():
+    env = MixupPolicyEnv(num_envs=2, train_size=200, budget=2, steps_per_action=5, loss_weight=0.5)
+    obs, _ = env.reset(seed=0)
+    _, reward, _, _, info = env.step(torch.tensor([0, 1]))
+    expected = (info["val_accuracy"] - obs[:, 2]) + 0.5 * (obs[:, 1] - info["val_loss"])
+    assert torch.allclose(reward, expected, atol=1e-6)
+    with pytest.raises(ValueError, match="loss_weight"):
+        MixupPolicyEnv(num_envs=2, loss_weight=-1.0)

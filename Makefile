@@ -75,13 +75,13 @@ bench-mixup: setup  ## the vectorised classifier population vs the same classifi
 
 report-mixup: setup  ## the regimes table (fixed mixes x label noise), PPO vs every fixed mix and schedule on noisy digits, on unknown noise (half clean, half noisy; PPO and DQN) and on clean digits (5 seeds each)
 	$(VENV)/bin/ctrlgym evaluate configs/mixup/regimes.yaml
-	for run in ppo_noisy_digits ppo_unknown_noise_digits ppo_unknown_noise_digits_10_stages dqn_unknown_noise_digits_10_stages dqn_unknown_noise_digits_10_stages_4x ppo_digits; do \
+	for run in ppo_noisy_digits ppo_unknown_noise_digits ppo_unknown_noise_digits_10_stages dqn_unknown_noise_digits_10_stages dqn_unknown_noise_digits_10_stages_4x dqn_unknown_noise_digits_10_stages_val_loss dqn_unknown_noise_digits_10_stages_acc_and_loss ppo_digits; do \
 	  out=$$(grep '^output_dir:' configs/mixup/$$run.yaml | cut -d' ' -f2); \
 	  resume=; [ -f $$out/config.yaml ] && resume=--resume; \
 	  $(VENV)/bin/ctrlgym train configs/mixup/$$run.yaml $$resume || exit 1; \
 	  $(VENV)/bin/ctrlgym evaluate configs/mixup/$$run.yaml || exit 1; \
 	done
-	$(VENV)/bin/ctrlgym report runs/mixup_regimes runs/ppo_mixup_noisy_digits runs/ppo_mixup_unknown_noise_digits runs/ppo_mixup_unknown_noise_digits_10_stages runs/dqn_mixup_unknown_noise_digits_10_stages runs/dqn_mixup_unknown_noise_digits_10_stages_4x runs/ppo_mixup_digits -o reports/mixup
+	$(VENV)/bin/ctrlgym report runs/mixup_regimes runs/ppo_mixup_noisy_digits runs/ppo_mixup_unknown_noise_digits runs/ppo_mixup_unknown_noise_digits_10_stages runs/dqn_mixup_unknown_noise_digits_10_stages runs/dqn_mixup_unknown_noise_digits_10_stages_4x runs/dqn_mixup_unknown_noise_digits_10_stages_val_loss runs/dqn_mixup_unknown_noise_digits_10_stages_acc_and_loss runs/ppo_mixup_digits -o reports/mixup
 
 bench-beamforming: setup  ## the batched beamforming env vs a numpy loop over the same cells
 	$(PY) benchmarks/bench_beamforming.py

@@ -322,24 +322,22 @@ class MixupPolicyEnv(TorchVectorEnv):
             if cosine is not None:
                 similarity += cosine / self.steps_per_action
         val_loss, val_acc = self._evaluate(self.val_x, self.val_y)
-        previous_loss, previous_acc = self.stats[:, 1], self.stats[:, 2]
+        loss_change, acc_change = val_loss - self.stats[:, 1], val_acc - self.stats[:, 2]  # over the stage
         self.stage += 1
         progress = self.stage.float() / self.budget
-        self.stats = torch.stack(
-            [train_loss, val_loss, val_acc, val_loss - previous_loss, val_acc - previous_acc, grad_norm.clamp(min=1e-12).log10(), progress], -1
-        )
+        self.stats = torch.stack([train_loss, val_loss, val_acc, loss_change, acc_change, grad_norm.clamp(min=1e-12).log10(), progress], -1)
         self.last_operation = operations
         done = self.stage >= self.budget
         if self.reward_name == "val_acc_gain":
-            rewards = val_acc - previous_acc
+            rewards = acc_change
         elif self.reward_name == "val_loss_drop":
-            rewards = previous_loss - val_loss
+            rewards = -loss_change
         elif self.reward_name == "gradient_similarity":
             rewards = similarity
         else:
             rewards = torch.where(done, val_acc, 0.0)
         if self.loss_weight:
-            rewards = rewards + self.loss_weight * (previous_loss - val_loss)
+            rewards = rewards - self.loss_weight * loss_change
         test_accuracy = torch.where(done, self._evaluate(self.test_x, self.test_y)[1], 0.0)
         info = {"train_loss": train_loss, "val_loss": val_loss, "val_accuracy": val_acc, "test_accuracy": test_accuracy}
         return rewards, done, info

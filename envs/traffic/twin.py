@@ -34,7 +34,10 @@ class TrafficTwinEnv(TorchVectorEnv):
       ``min(X_l, s / Σ_m (x_m / X_l) / σ_m)``, each movement in proportion to its queue (red
       movements hold theirs): saturation flow ``s`` (veh/s per lane), signal share ``σ_m`` (1 for
       ``G``, ``permissive_share`` for ``g``, ``yellow_share`` for yellow, 0 for red), so a slow
-      or red vehicle at the head holds the lane;
+      or red vehicle at the head holds the lane; where a route runs from one light's outgoing
+      edge to the next light's incoming edge with no light between (a priority junction, or
+      unmodelled roads), an unsignalled *transfer* movement with ``σ = 1`` carries it on, so the
+      vehicle stays in the network (the roads between are crossed in no time);
     * spill-back, per lane: a movement sends the share ``w_l`` of its discharge to each lane ``l``
       of its out-edge (the routes' lane shares); lane ``l`` takes ``min(1, space_l / demand_l)``
       of what is sent to it, with ``space_l = length_l / 7.5 m − vehicles_l``, and the rest waits
@@ -169,7 +172,8 @@ class TrafficTwinEnv(TorchVectorEnv):
         self.n_lanes, self.n_movements = len(model.lanes), model.num_movements
         self.num_greens = greens.to(device)
         self.movement_in = tensor(model.movement_in, torch.long)
-        self.movement_light = tensor(model.movement_light, torch.long)
+        self.movement_light = tensor(model.movement_light.clip(min=0), torch.long)  # a transfer's rows read 1.0 under any light's state
+        self.movement_signalled = column(model.movement_light >= 0)
         self.movement_split = column(model.movement_split)
         self.exit_share = column(model.exit_share)
         self.lane_capacity = column(model.capacity)
@@ -241,7 +245,7 @@ class TrafficTwinEnv(TorchVectorEnv):
         if self.signal_control == "fixed_time":
             end = self.phase_time >= lookup(self.phase_duration)
         else:  # actuated: a green ends after its minimum once its movements have less than a vehicle queued
-            served = torch.zeros_like(self.phase_time).index_add_(0, self.movement_light, self.queue * (self._program_service() > 0))
+            served = torch.zeros_like(self.phase_time).index_add_(0, self.movement_light, self.queue * self.movement_signalled * (self._program_service() > 0))
             end = (self.phase_time >= lookup(self.phase_max)) | (
                 lookup(self.phase_green) & (self.phase_time >= lookup(self.phase_min)) & (served < 1.0)
             )

@@ -4,7 +4,10 @@ Read once with ``sumolib`` and the route file(s): the lanes of :class:`SignalNet
 incoming and outgoing lane of a light; an incoming lane stands for its approach) with their lengths, speeds and capacities; the movements
 (lane -> lane links) with the share of green each signal state gives them; the lights' own
 programs (for the fixed-time and actuated baselines); and, from the routes, the turning shares
-of each lane and the entry demand of each lane over time.
+of each lane, the entry demand of each lane over time, and the transfers: unsignalled links
+between a light's outgoing edge and the next light's incoming edge that routes take across
+priority junctions or roads the model leaves out (``movement_light == -1``, always served), so
+a vehicle is due once, where it enters the modelled network, and stays in it to its last light.
 
 Turning shares. For an edge ``e`` let ``P(e2 | e)`` be the share of the vehicles on ``e`` that go
 on to edge ``e2`` (counted over the routes) and ``P(end | e)`` the share that leave the modelled
@@ -166,13 +169,20 @@ class QueueNetwork:
                 links.append(link)
                 row = [_share(state[link], permissive_share) for state in light.green_states]
                 service.append(row + [0.0] * (max_greens - len(row)))
+        trips = read_routes(scenario.route_files, scenario.duration, _fastest_path_router(net))
+        signalled = {(self.lane_edge[i], self.lane_edge[o]) for i, o in movements}
+        for in_lane, out_lane in _transfers(trips, edge_lanes, signalled, net, self.lanes):
+            movements.append((in_lane, out_lane))
+            light_of.append(-1)
+            links.append(-1)
+            service.append([1.0] * max_greens)
         self.movement_in = np.array([m[0] for m in movements])
         self.movement_out = np.array([m[1] for m in movements])
-        self.movement_light = np.array(light_of)
-        self.movement_link = np.array(links)  # index into the light's state string
+        self.movement_light = np.array(light_of)  # -1: an unsignalled transfer, always served
+        self.movement_link = np.array(links)  # index into the light's state string (-1: a transfer)
         self.green_service = np.array(service)  # (movements, max_greens): share of saturation flow
         self._read_programs(net, permissive_share, yellow_share)
-        self._read_demand(scenario, edge_lanes, demand_bin, _fastest_path_router(net))
+        self._read_demand(trips, edge_lanes, demand_bin)
 
     @property
     def num_movements(self) -> int:
@@ -206,21 +216,20 @@ class QueueNetwork:
                 greens = self.network.lights[a].green_states
                 self.phase_green_index[a, p] = greens.index(phase.state) if phase.state in greens else -1
         for m, (a, link) in enumerate(zip(self.movement_light, self.movement_link)):
+            if a < 0:  # a transfer: served under every phase
+                self.phase_service[m] = 1.0
+                continue
             for p, phase in enumerate(programs[a].getPhases()):
                 self.phase_service[m, p] = _share(phase.state[link], permissive_share, yellow_share)
 
-    def _read_demand(self, scenario: Scenario, edge_lanes: dict[str, list[int]], demand_bin: int, router) -> None:
-        trips = read_routes(scenario.route_files, scenario.duration, router)
+    def _read_demand(self, trips: list[Trip], edge_lanes: dict[str, list[int]], demand_bin: int) -> None:
         movement_edges = {(self.lane_edge[i], self.lane_edge[o]) for i, o in zip(self.movement_in, self.movement_out)}
         onward: dict[str, Counter] = defaultdict(Counter)  # edge -> next edge (None: leaves the model) -> vehicles
         entries: list[tuple[str, float, float, float]] = []
         for trip in trips:
-            previous = None
+            previous = None  # the last modelled edge (unmodelled ones between are crossed by a transfer)
             for edge in trip.edges:
                 if edge not in edge_lanes:  # not a modelled edge
-                    if previous is not None:
-                        onward[previous][None] += trip.count
-                    previous = None
                     continue
                 if previous is not None and (previous, edge) in movement_edges:
                     onward[previous][edge] += trip.count
@@ -281,6 +290,24 @@ class QueueNetwork:
     def free_flow_seconds(self) -> np.ndarray:
         """Seconds to drive each lane at its speed limit (at least 1)."""
         return np.maximum(1, np.round(self.length / self.speed)).astype(np.int64)
+
+
+def _transfers(trips: list[Trip], edge_lanes: dict[str, list[int]], signalled: set[tuple[str, str]], net, lanes: list[str]) -> list[tuple[int, int]]:
+    """Unsignalled links ``(in lane, out lane)`` between modelled edges that follow each other on a
+    route with no light between them (directly, or across unmodelled roads): a vehicle leaving one
+    light's outgoing edge for the next light's incoming edge stays in the model. The lanes of the
+    first edge with a SUMO connection to the second are linked (all of them where the roads between
+    are unmodelled); the road between is crossed in no time."""
+    pairs: set[tuple[str, str]] = set()
+    for trip in trips:
+        modelled = [edge for edge in trip.edges if edge in edge_lanes]
+        pairs.update((a, b) for a, b in zip(modelled[:-1], modelled[1:]) if (a, b) not in signalled and a != b)
+    links = []
+    for a, b in sorted(pairs):
+        connected = [i for i in edge_lanes[a] if any(c.getToLane().getEdge().getID() == b for c in net.getLane(lanes[i]).getOutgoing())]
+        for i in connected or edge_lanes[a]:
+            links.append((i, edge_lanes[b][0]))  # a movement's flow is spread over its out-edge's lanes
+    return links
 
 
 def _share(state: str, permissive_share: float, yellow_share: float = 0.0) -> float:

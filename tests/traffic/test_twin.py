@@ -26,6 +26,15 @@ from ctrlgym.evaluation import evaluate_policy
 SMALL = {"scenario": "arterial", "cols": 2, "demand": 1200, "num_seconds": 600}
 
 
+def vehicles_due(trips, begin: float, end: float) -> float:
+    """Vehicles of ``trips`` that depart in [begin, end): flows spread uniformly over their span."""
+    return sum(
+        trip.count * max(0.0, min(trip.end, end) - max(trip.begin, begin)) / (trip.end - trip.begin)
+        if trip.end > trip.begin else trip.count * (begin <= trip.begin < end)
+        for trip in trips
+    )  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def grid():
     return make_scenario("grid", rows=4, cols=4, demand=2400, duration=3600)
@@ -278,11 +287,7 @@ def test_the_twin_starts_a_resco_map_at_its_begin_time_with_its_demand():
     for _ in range(env.clock.max_episode_steps):
         env.step(torch.zeros(1, 3, dtype=torch.long))
     entered = float(env.vehicles.sum() + env.backlog.sum() + env.arrivals.sum())
-    due = sum(
-        trip.count * max(0.0, min(trip.end, 25800) - max(trip.begin, 25200)) / (trip.end - trip.begin)
-        if trip.end > trip.begin else trip.count * (25200 <= trip.begin < 25800)
-        for trip in read_routes(env.scenario.route_files, env.scenario.duration)
-    )  # fmt: skip
+    due = vehicles_due(read_routes(env.scenario.route_files, env.scenario.duration), 25200, 25800)
     assert due > 400 and entered > 0.5 * due, (entered, due)
 
 
@@ -377,11 +382,6 @@ def test_a_vehicle_crossing_an_unsignalled_junction_between_lights_stays_in_the_
     for _ in range(env.clock.max_episode_steps):
         env.step(torch.zeros(1, 3, dtype=torch.long))
         carried += float(env.queue[torch.as_tensor(transfers)].sum())
-    begin, end = 25200, 25800
-    due = sum(
-        trip.count * max(0.0, min(trip.end, end) - max(trip.begin, begin)) / (trip.end - trip.begin)
-        if trip.end > trip.begin else trip.count * (begin <= trip.begin < end)
-        for trip in trips
-    )  # fmt: skip
+    due = vehicles_due(trips, 25200, 25800)
     assert carried > 0  # vehicles queue at the transfers' stop lines and go on
     assert float(env.arrivals.sum()) == pytest.approx(due, rel=0.15)  # Poisson arrivals, each vehicle once

@@ -53,7 +53,7 @@ report-resco: setup  ## every classic controller on RESCO's 8 maps, 5 seeds, ful
 
 BENCHMARK_MAPS ?= grid4x4 arterial4x4 cologne8 ingolstadt7
 BENCHMARK_AGENTS ?= nash_dqn idqn nash_dqn_sumo_finetune
-BENCHMARK_ABLATIONS ?= cologne8_nash_dqn_fp1 cologne8_nash_dqn_fp50 cologne8_nash_dqn_pairwise grid4x4_nash_dqn_2x_budget grid4x4_nash_dqn_3x_budget grid4x4_nash_dqn_2x_budget_sumo_finetune arterial4x4_nash_dqn_sumo_finetune_4x arterial4x4_nash_dqn_sumo_finetune_8x ingolstadt7_nash_dqn_2x_budget cologne8_nash_dqn_2x_budget cologne8_idqn_2x_budget ingolstadt7_idqn_2x_budget cologne8_nash_dqn_shared cologne8_idqn_shared
+BENCHMARK_ABLATIONS ?= cologne8_nash_dqn_fp1 cologne8_nash_dqn_fp50 cologne8_nash_dqn_pairwise grid4x4_nash_dqn_2x_budget grid4x4_nash_dqn_3x_budget grid4x4_nash_dqn_2x_budget_sumo_finetune arterial4x4_nash_dqn_sumo_finetune_4x arterial4x4_nash_dqn_sumo_finetune_8x ingolstadt7_nash_dqn_2x_budget cologne8_nash_dqn_2x_budget cologne8_idqn_2x_budget ingolstadt7_idqn_2x_budget cologne8_nash_dqn_shared cologne8_idqn_shared cologne8_nash_dqn_neighbours_400m cologne8_idqn_neighbours_400m ingolstadt7_nash_dqn_neighbours_400m ingolstadt7_idqn_neighbours_400m grid4x4_nash_dqn_fp_prior0 arterial4x4_nash_dqn_fp_prior0 cologne8_nash_dqn_fp_prior0 ingolstadt7_nash_dqn_fp_prior0
 report-benchmark: setup  ## Nash DQN vs IDQN vs every classic controller on 4 RESCO maps, 5 seeds, on SUMO, with ablations (resumable: runs what is missing; about 2.5 h on 2 cores)
 	$(VENV)/bin/ctrlgym evaluate configs/traffic/benchmark/classics.yaml
 	for run in $(foreach map,$(BENCHMARK_MAPS),$(addprefix $(map)_,$(BENCHMARK_AGENTS))) $(BENCHMARK_ABLATIONS); do \
@@ -75,13 +75,13 @@ bench-mixup: setup  ## the vectorised classifier population vs the same classifi
 
 report-mixup: setup  ## the regimes table (fixed mixes x label noise), PPO vs every fixed mix and schedule on noisy digits, on unknown noise (half clean, half noisy; PPO and DQN, 10, 4 and 2 stages) and on clean digits (5 seeds each)
 	$(VENV)/bin/ctrlgym evaluate configs/mixup/regimes.yaml
-	for run in ppo_noisy_digits ppo_unknown_noise_digits ppo_unknown_noise_digits_10_stages dqn_unknown_noise_digits_10_stages dqn_unknown_noise_digits_10_stages_4x dqn_unknown_noise_digits_10_stages_val_loss dqn_unknown_noise_digits_10_stages_acc_and_loss dqn_unknown_noise_digits_4_stages dqn_unknown_noise_digits_4_stages_2x dqn_unknown_noise_digits_2_stages ppo_unknown_noise_digits_4_stages ppo_digits; do \
+	for run in ppo_noisy_digits ppo_unknown_noise_digits ppo_unknown_noise_digits_10_stages dqn_unknown_noise_digits_10_stages dqn_unknown_noise_digits_10_stages_4x dqn_unknown_noise_digits_10_stages_val_loss dqn_unknown_noise_digits_10_stages_acc_and_loss dqn_unknown_noise_digits_4_stages dqn_unknown_noise_digits_4_stages_2x dqn_unknown_noise_digits_4_stages_2x_lr_decay dqn_unknown_noise_digits_2_stages ppo_unknown_noise_digits_4_stages ppo_digits; do \
 	  out=$$(grep '^output_dir:' configs/mixup/$$run.yaml | cut -d' ' -f2); \
 	  resume=; [ -f $$out/config.yaml ] && resume=--resume; \
 	  $(VENV)/bin/ctrlgym train configs/mixup/$$run.yaml $$resume || exit 1; \
 	  $(VENV)/bin/ctrlgym evaluate configs/mixup/$$run.yaml || exit 1; \
 	done
-	$(VENV)/bin/ctrlgym report runs/mixup_regimes runs/ppo_mixup_noisy_digits runs/ppo_mixup_unknown_noise_digits runs/ppo_mixup_unknown_noise_digits_10_stages runs/dqn_mixup_unknown_noise_digits_10_stages runs/dqn_mixup_unknown_noise_digits_10_stages_4x runs/dqn_mixup_unknown_noise_digits_10_stages_val_loss runs/dqn_mixup_unknown_noise_digits_10_stages_acc_and_loss runs/dqn_mixup_unknown_noise_digits_4_stages runs/dqn_mixup_unknown_noise_digits_4_stages_2x runs/dqn_mixup_unknown_noise_digits_2_stages runs/ppo_mixup_unknown_noise_digits_4_stages runs/ppo_mixup_digits -o reports/mixup
+	$(VENV)/bin/ctrlgym report runs/mixup_regimes runs/ppo_mixup_noisy_digits runs/ppo_mixup_unknown_noise_digits runs/ppo_mixup_unknown_noise_digits_10_stages runs/dqn_mixup_unknown_noise_digits_10_stages runs/dqn_mixup_unknown_noise_digits_10_stages_4x runs/dqn_mixup_unknown_noise_digits_10_stages_val_loss runs/dqn_mixup_unknown_noise_digits_10_stages_acc_and_loss runs/dqn_mixup_unknown_noise_digits_4_stages runs/dqn_mixup_unknown_noise_digits_4_stages_2x runs/dqn_mixup_unknown_noise_digits_4_stages_2x_lr_decay runs/dqn_mixup_unknown_noise_digits_2_stages runs/ppo_mixup_unknown_noise_digits_4_stages runs/ppo_mixup_digits -o reports/mixup
 
 bench-beamforming: setup  ## the batched beamforming env vs a numpy loop over the same cells
 	$(PY) benchmarks/bench_beamforming.py

@@ -46,6 +46,7 @@ class IndependentDQN(CheckpointedAgent):
         env: TorchVectorEnv,
         *,
         learning_rate: float = 1e-3,
+        learning_rate_final: float | None = None,
         buffer_size: int = 50_000,
         batch_size: int = 256,
         gamma: float = 0.99,
@@ -71,6 +72,8 @@ class IndependentDQN(CheckpointedAgent):
             num_actions = torch.tensor([int(space.n)])
         else:
             raise ValueError(f"{name} needs Discrete or MultiDiscrete actions, {env.env_name} has {space}")
+        if learning_rate <= 0 or (learning_rate_final is not None and not 0 <= learning_rate_final <= learning_rate):
+            raise ValueError(f"{name}: need learning_rate > 0 and 0 <= learning_rate_final <= learning_rate, got {learning_rate} and {learning_rate_final}")
         if not 0 <= exploration_final_eps <= exploration_initial_eps <= 1:
             raise ValueError(f"{name}: need 0 <= exploration_final_eps <= exploration_initial_eps <= 1")
         self.hyperparameters = {key: value for key, value in locals().items() if key not in ("self", "env", "name", "space", "num_actions", "__class__")}
@@ -86,6 +89,7 @@ class IndependentDQN(CheckpointedAgent):
         self.learning_starts, self.train_freq, self.gradient_steps = learning_starts, train_freq, gradient_steps
         self.target_update_interval, self.max_grad_norm = target_update_interval, max_grad_norm
         self.exploration = (exploration_initial_eps, exploration_final_eps, exploration_fraction)
+        self.learning_rates = (learning_rate, learning_rate if learning_rate_final is None else learning_rate_final)
         self._setup_game(env)
         torch.manual_seed(seed)  # network initialisation
         self.q_network = AgentQNetwork(self.n_agents, self.obs_shape[-1], self.num_outputs, tuple(hidden), shared).to(self.device)
@@ -140,6 +144,12 @@ class IndependentDQN(CheckpointedAgent):
         actions = actions[:, 0] if self.single_agent else actions
         return actions.to(observations.device)
 
+    def learning_rate(self, progress: float) -> float:
+        """Adam's step size at ``progress`` through the run: linear from ``learning_rate`` to
+        ``learning_rate_final`` (constant without it), as SB3's linear schedules."""
+        start, end = self.learning_rates
+        return start + (end - start) * min(progress, 1.0)
+
     def epsilon(self, progress: float) -> float:
         start, end, fraction = self.exploration
         return end if fraction <= 0 else start + (end - start) * min(progress / fraction, 1.0)
@@ -183,6 +193,8 @@ class IndependentDQN(CheckpointedAgent):
             observations = self._last_obs = next_observations
             self.num_timesteps += env.num_envs
             if len(self.replay) >= self.learning_starts and (self.num_timesteps // env.num_envs) % self.train_freq == 0:
+                for group in self.optimizer.param_groups:
+                    group["lr"] = self.learning_rate(self.num_timesteps / total_timesteps)
                 for _ in range(self.gradient_steps):
                     loss = self.train_step()
             if callback is not None:

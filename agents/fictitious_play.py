@@ -7,8 +7,14 @@ neighbours' current strategies,
 
     u_i(a_i) = Σ_{a_N} Q_i(a_i, a_N) Π_d π_{j_d}(a_{j_d}),      b_i = argmax_{a_i} u_i(a_i),
 
-and all strategies move to the running average ``π_i ← π_i + (e_{b_i} − π_i) / (k + 1)``. The
-averages converge to a Nash equilibrium in 2x2 games, zero-sum games and potential games
+and each strategy is the frequency of the best responses played so far, with the uniform start
+counted as ``prior`` plays: ``π_i ← π_i + (e_{b_i} − π_i) / (k + prior)``. With ``prior=0`` this is
+Brown's empirical frequency: an agent whose best response never changes (one without neighbours,
+or with a dominant action) plays it purely and values it at ``max_a Q_i``. With ``prior=1`` (the
+default) every equilibrium keeps 1/(K+1) of the uniform strategy after K rounds: the greedy
+action is the same, and the value at such an agent is (K·max + mean)/(K+1), a softened target
+(like expected SARSA's under 1/(K+1) uniform exploration).
+The frequencies converge to a Nash equilibrium in 2x2 games, zero-sum games and potential games
 (Monderer & Shapley 1996); a fixed number of rounds gives an approximate equilibrium, as in the
 Nash DQN of Zhang, Wang & Jiang (arXiv 2301.00637). Every round is a few tensor contractions
 over ``(batch, agents, actions^(1+D))``: no Python loop over agents.
@@ -34,7 +40,10 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["Equilibrium", "NeighbourGraph", "PAYOFFS", "fictitious_play", "expected_payoffs", "joint_action_index", "payoff_size", "taken_payoffs"]
+__all__ = [
+    "Equilibrium", "NeighbourGraph", "PAYOFFS", "fictitious_play", "expected_payoffs", "joint_action_index", "payoff_size", "taken_payoffs",
+    "best_response_table", "depends_on_neighbours",
+]  # fmt: skip
 
 PAYOFFS = ("joint", "pairwise")
 
@@ -129,21 +138,23 @@ def taken_payoffs(payoffs: torch.Tensor, actions: torch.Tensor, graph: Neighbour
     return own.gather(-1, actions[..., None])[..., 0] + pair_values
 
 
-def fictitious_play(payoffs: torch.Tensor, graph: NeighbourGraph, rounds: int = 10, kind: str = "joint") -> Equilibrium:
+def fictitious_play(payoffs: torch.Tensor, graph: NeighbourGraph, rounds: int = 10, kind: str = "joint", prior: float = 1.0) -> Equilibrium:
     """Approximate Nash equilibrium of the stage games ``payoffs`` ``(batch, n, payoff_size)`` (``kind``: joint or pairwise).
 
-    Starts from uniform strategies over each agent's valid actions and plays ``rounds`` rounds
-    of simultaneous fictitious play (module docstring).
+    Starts from uniform strategies over each agent's valid actions, counted as ``prior`` plays,
+    and plays ``rounds`` rounds of simultaneous fictitious play (module docstring).
     """
     if rounds < 1:
         raise ValueError(f"fictitious_play needs rounds >= 1, got {rounds}")
+    if prior < 0:
+        raise ValueError(f"fictitious_play needs prior >= 0 (plays of the uniform start), got {prior}")
     mask = graph.action_mask
     strategies = mask.to(payoffs.dtype).expand(payoffs.shape[0], -1, -1)
     strategies = strategies / strategies.sum(-1, keepdim=True)
     for k in range(1, rounds + 1):
         utilities = expected_payoffs(payoffs, strategies, graph, kind).masked_fill(~mask, -torch.inf)
         best = torch.nn.functional.one_hot(utilities.argmax(-1), graph.num_actions).to(payoffs.dtype)
-        strategies = strategies + (best - strategies) / (k + 1)
+        strategies = strategies + (best - strategies) / (k + prior)
     utilities = expected_payoffs(payoffs, strategies, graph, kind)
     values = (utilities * strategies).sum(-1)
     return Equilibrium(strategies, strategies.masked_fill(~mask, -1.0).argmax(-1), values)
@@ -157,3 +168,36 @@ def joint_action_index(actions: torch.Tensor, graph: NeighbourGraph) -> torch.Te
     for d in range(D):
         joint = joint * A + padded[:, graph.neighbours[:, d]]
     return joint
+
+
+def best_response_table(payoffs: torch.Tensor, graph: NeighbourGraph, kind: str = "joint") -> tuple[torch.Tensor, torch.Tensor]:
+    """Each agent's best own action against every joint action of its neighbours, ``(batch, n, A^D)``
+    (slot 0 the most significant, as :func:`joint_action_index`), and which of those joint actions
+    the neighbours can play, ``(n, A^D)`` (their action masks; the dummy plays only 0)."""
+    batch, n, _ = payoffs.shape
+    A, D = graph.num_actions, graph.max_degree
+    if kind == "pairwise":  # expand q_i(a_i) + Σ_d q_id(a_i, a_jd) to the joint table
+        own, pairs = _pairwise_parts(payoffs, graph)
+        table = own.reshape(batch, n, A, *([1] * D))
+        for d in range(D):
+            table = table + pairs[:, :, d].reshape(batch, n, A, *([1] * d), A, *([1] * (D - 1 - d)))
+        payoffs = table.reshape(batch, n, -1)
+    table = payoffs.reshape(batch, n, A, A**D).masked_fill(~graph.action_mask[None, :, :, None], -torch.inf)
+    dummy = torch.zeros(1, A, dtype=torch.bool, device=payoffs.device)
+    dummy[0, 0] = True
+    slot_masks = torch.cat([graph.action_mask, dummy])[graph.neighbours]  # (n, D, A)
+    playable = torch.ones(n, 1, dtype=torch.bool, device=payoffs.device)
+    for d in range(D):
+        playable = (playable[:, :, None] & slot_masks[:, d, None, :]).reshape(n, -1)
+    return table.argmax(2), playable
+
+
+def depends_on_neighbours(payoffs: torch.Tensor, graph: NeighbourGraph, kind: str = "joint") -> torch.Tensor:
+    """``(batch, n)`` bool: whether agent i's best action changes with what its neighbours play.
+
+    Where it does not, i has a dominant action: it is the best response to every belief about the
+    neighbours (expected payoffs are linear in the belief), so the neighbourhood equilibrium picks
+    what an independent learner's argmax over any belief would, and equilibrium play adds nothing
+    at that state."""
+    best, playable = best_response_table(payoffs, graph, kind)
+    return ((best != best[..., :1]) & playable).any(-1)  # joint action 0 (all play 0) is always playable

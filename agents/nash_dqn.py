@@ -37,20 +37,25 @@ class NashDQN(IndependentDQN):
 
     ``fictitious_play_rounds`` best-response rounds per state (vectorised over the batch and
     the agents); ``payoffs``: ``"joint"`` (a table over every joint action, as in the paper) or
-    ``"pairwise"`` (the coordination-graph factorisation). The env must expose ``neighbour_graph`` (``(n_agents, n_agents)`` bool); a
-    single-agent env has no neighbours and Nash DQN reduces to DQN.
+    ``"pairwise"`` (the coordination-graph factorisation); ``fictitious_play_prior``: how many plays
+    the uniform start counts as (1: each equilibrium keeps 1/(K+1) of it, a softened target; 0: the
+    best responses' frequency). The env must expose ``neighbour_graph`` (``(n_agents, n_agents)`` bool).
+    With ``fictitious_play_prior=0`` a light without neighbours learns exactly as DQN (a
+    single-agent env: Nash DQN is DQN); with 1 its target is softened.
     """
 
     algo = "nash_dqn"
 
-    def __init__(self, env: TorchVectorEnv, *, fictitious_play_rounds: int = 10, payoffs: str = "joint", **kwargs) -> None:
+    def __init__(self, env: TorchVectorEnv, *, fictitious_play_rounds: int = 10, payoffs: str = "joint", fictitious_play_prior: float = 1.0, **kwargs) -> None:
         if fictitious_play_rounds < 1:
             raise ValueError(f"NashDQN: fictitious_play_rounds must be >= 1, got {fictitious_play_rounds}")
+        if fictitious_play_prior < 0:
+            raise ValueError(f"NashDQN: fictitious_play_prior must be >= 0, got {fictitious_play_prior}")
         if payoffs not in PAYOFFS:
             raise ValueError(f"NashDQN: unknown payoffs {payoffs!r}; choose one of {PAYOFFS}")
-        self.rounds, self.payoffs = fictitious_play_rounds, payoffs
+        self.rounds, self.payoffs, self.prior = fictitious_play_rounds, payoffs, fictitious_play_prior
         super().__init__(env, **kwargs)
-        self.hyperparameters.update(fictitious_play_rounds=fictitious_play_rounds, payoffs=payoffs)
+        self.hyperparameters.update(fictitious_play_rounds=fictitious_play_rounds, payoffs=payoffs, fictitious_play_prior=fictitious_play_prior)
 
     def _setup_game(self, env: TorchVectorEnv) -> None:
         adjacency = getattr(env, "neighbour_graph", None)
@@ -60,7 +65,7 @@ class NashDQN(IndependentDQN):
         self.num_outputs = payoff_size(int(self.num_actions.max()), self.graph.max_degree, self.payoffs)
 
     def greedy(self, q_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        equilibrium = fictitious_play(q_values, self.graph, self.rounds, self.payoffs)
+        equilibrium = fictitious_play(q_values, self.graph, self.rounds, self.payoffs, self.prior)
         return equilibrium.actions, equilibrium.values
 
     def taken(self, q_values: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
@@ -70,5 +75,5 @@ class NashDQN(IndependentDQN):
         target_q = self.target_network(next_observations)
         if not self.double_q:
             return self.greedy(target_q)[1]
-        strategies = fictitious_play(self.q_network(next_observations), self.graph, self.rounds, self.payoffs).strategies
+        strategies = fictitious_play(self.q_network(next_observations), self.graph, self.rounds, self.payoffs, self.prior).strategies
         return (expected_payoffs(target_q, strategies, self.graph, self.payoffs) * strategies).sum(-1)

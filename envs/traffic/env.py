@@ -49,7 +49,10 @@ class TrafficSignalEnv(TorchVectorEnv):
     | ``pressure`` | max greens | per green, (1 + p) / 2, p = mean over its movements of density in − density out |
 
     Lights with fewer lanes or greens are zero-padded. ``agent_ids`` and ``neighbour_graph``
-    (a bool tensor ``(n_agents, n_agents)``) describe the agents. An incoming lane shorter than
+    (a bool tensor ``(n_agents, n_agents)``) describe the agents: lights whose roads meet
+    directly, or, with ``neighbour_reach`` metres, also those reached through unsignalled
+    junctions within that much road (real city maps such as RESCO's cologne8, where most lights
+    meet no other directly). An incoming lane shorter than
     50 m stands for its *approach*: it and the lanes upstream through unsignalled links up to
     50 m (``network.approaches``); its readings sum over them and its capacity is their length
     / 7.5 m, so a queue behind a stub lane (common on RESCO's ingolstadt maps) is seen.

@@ -63,6 +63,7 @@ class SignalControlOptions(_Options):
     num_seconds: int | None = None  # episode length (default: the scenario's span, else 3600)
     max_episode_steps: int | None = None  # or the episode length in decisions
     single_agent: bool = False  # one light, single-agent spaces
+    neighbour_reach: float = 0.0  # m of road through unsignalled junctions within which lights are neighbours (0: roads meet directly)
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,9 @@ def prepare_signal_control(owner: str, options: SignalControlOptions) -> SignalC
     clock = episode_clock(owner, scenario, read_args, o.num_seconds, o.delta_time, o.yellow_time, o.max_episode_steps)
     if o.validate_routes:
         check_routes(scenario)
-    network = SignalNetwork(scenario.net_file)
+    if o.neighbour_reach < 0:
+        raise ValueError(f"{owner}: neighbour_reach must be >= 0 metres, got {o.neighbour_reach}")
+    network = SignalNetwork(scenario.net_file, neighbour_reach_m=o.neighbour_reach)
     observation_space, action_space = signal_spaces(owner, network, tuple(o.observation), o.reward, o.single_agent)
     timing = SignalTiming(clock.delta_time, clock.yellow_time, o.min_green, o.max_green)
     return SignalControlSetup(scenario, clock, network, timing, observation_space, action_space, passed_args, read_args)

@@ -109,6 +109,33 @@ def test_save_and_load_keep_actions_and_reject_other_networks(tmp_path):
         NashDQN.load(tmp_path / "cut.pt", env)
 
 
+def test_learning_rate_falls_linearly_to_its_final_value_and_bad_schedules_are_errors():
+    env = tiny_env(num_envs=4)
+    agent = IndependentDQN(env, seed=0, learning_rate=1e-3, learning_rate_final=1e-5, **FAST)
+    assert agent.learning_rate(0.0) == 1e-3 and agent.learning_rate(0.5) == pytest.approx(5.05e-4) and agent.learning_rate(2.0) == pytest.approx(1e-5)
+    agent.learn(env, 400)
+    assert agent.optimizer.param_groups[0]["lr"] == pytest.approx(1e-5)  # the last update ran at the final rate
+    constant = IndependentDQN(env, seed=0, learning_rate=1e-3)
+    assert constant.learning_rate(0.7) == 1e-3
+    for bad in ({"learning_rate": 0.0}, {"learning_rate": 1e-3, "learning_rate_final": 1e-2}, {"learning_rate_final": -1.0}):
+        with pytest.raises(ValueError, match="learning_rate_final <= learning_rate"):
+            IndependentDQN(env, **bad)
+
+
+def test_nash_dqn_without_neighbours_and_prior_learns_exactly_as_dqn():
+    """One light has no neighbours: with fictitious_play_prior=0 the equilibrium is its argmax and its
+    value the max, so Nash DQN takes DQN's actions and targets and ends with the same weights; with
+    the default prior (1) its targets are softened and the weights differ."""
+    weights = []
+    for agent_class, extra in ((NashDQN, {"fictitious_play_prior": 0}), (IndependentDQN, {}), (NashDQN, {})):
+        env = TrafficTwinEnv(num_envs=4, scenario="single", demand=1200, num_seconds=300, single_agent=True, autoreset_mode="same_step")
+        agent = agent_class(env, seed=0, **FAST, **extra).learn(env, 600, seed=0)
+        weights.append(torch.cat([p.flatten() for p in agent.q_network.parameters()]))
+    assert agent.num_updates > 0 and torch.equal(weights[0], weights[1]) and not torch.equal(weights[2], weights[1])
+    with pytest.raises(ValueError, match="fictitious_play_prior must be >= 0"):
+        NashDQN(env, fictitious_play_prior=-0.5)
+
+
 def test_learn_needs_same_step_autoreset():
     env = TrafficTwinEnv(num_envs=2, **TINY)
     with pytest.raises(ValueError, match="same_step"):

@@ -5,7 +5,7 @@ import itertools
 import pytest
 import torch
 
-from ctrlgym.agents.fictitious_play import NeighbourGraph, expected_payoffs, fictitious_play, joint_action_index
+from ctrlgym.agents.fictitious_play import NeighbourGraph, depends_on_neighbours, expected_payoffs, fictitious_play, joint_action_index
 
 PAIR = torch.tensor([[False, True], [True, False]])
 
@@ -128,5 +128,41 @@ def test_pairwise_payoffs_play_as_their_expanded_joint_table():
     assert torch.equal(a.actions, b.actions) and torch.allclose(a.values, b.values, atol=1e-5)
     actions = torch.stack([torch.randint(0, int(k), (batch,), generator=generator) for k in graph.action_mask.sum(1)], dim=1)
     assert torch.allclose(taken_payoffs(pairwise, actions, graph, "pairwise"), taken_payoffs(joint, actions, graph), atol=1e-5)
+    coupled = depends_on_neighbours(pairwise, graph, "pairwise")
+    assert torch.equal(coupled, depends_on_neighbours(joint, graph)) and 0 < coupled.float().mean() < 1
     with pytest.raises(ValueError, match="unknown payoffs 'full'"):
         payoff_size(A, D, "full")
+
+
+def test_an_action_that_is_best_whatever_the_neighbours_play_does_not_depend_on_them():
+    graph = NeighbourGraph.from_adjacency(PAIR, torch.tensor([2, 2]))
+    dilemma = two_player([[3.0, 0.0], [5.0, 1.0]], [[3.0, 5.0], [0.0, 1.0]])  # defecting is dominant for both
+    coordination = two_player([[2.0, 0.0], [0.0, 1.0]], [[2.0, 0.0], [0.0, 1.0]])  # the best action is the other's
+    assert depends_on_neighbours(torch.cat([dilemma, coordination]), graph).tolist() == [[False, False], [True, True]]
+    # in a chain, agent 0's best action flips only if agent 1 plays an action agent 1 does not have
+    chain = torch.tensor([[0, 1, 0], [1, 0, 1], [0, 1, 0]], dtype=torch.bool)
+    graph = NeighbourGraph.from_adjacency(chain, torch.tensor([2, 2, 3]))
+    payoffs = torch.zeros(1, 3, 27)
+    table = payoffs[0, 0].reshape(3, 3, 3)  # (own, neighbour 1, dummy)
+    table[1] = 1.0
+    table[0, 2] = 5.0  # agent 1 never plays 2
+    for action in range(2):
+        payoffs[0, 1].reshape(3, 3, 3)[action, action] = 1.0  # agent 1 plays what agent 0 plays
+    payoffs[0, 2].reshape(3, 3, 3)[2] = 1.0  # agent 2 always prefers its third action
+    assert depends_on_neighbours(payoffs, graph).tolist() == [[False, True, False]]
+
+
+def test_an_agent_without_neighbours_plays_its_best_action_purely_with_no_prior_and_keeps_the_uniform_share_with_one():
+    """prior=0: the uniform start is round 1's belief, not a play; prior=1 (the default) counts it once."""
+    lonely = NeighbourGraph.from_adjacency(torch.zeros(2, 2, dtype=torch.bool), torch.tensor([4, 3]))
+    payoffs = torch.tensor([[[1.0, 2.0, 3.0, 10.0], [5.0, -1.0, 0.0, 99.0]]])  # agent 1 has 3 actions
+    for rounds in (1, 10):
+        eq = fictitious_play(payoffs, lonely, rounds, prior=0)
+        assert eq.strategies.tolist() == [[[0.0, 0.0, 0.0, 1.0], [1.0, 0.0, 0.0, 0.0]]]
+        assert eq.values.tolist() == [[10.0, 5.0]]
+        soft = fictitious_play(payoffs, lonely, rounds)
+        assert torch.equal(soft.actions, eq.actions)
+        expected = (rounds * torch.tensor([10.0, 5.0]) + torch.tensor([4.0, 4.0 / 3])) / (rounds + 1)  # (K·max + mean) / (K + 1)
+        assert torch.allclose(soft.values[0], expected)
+    with pytest.raises(ValueError, match="prior >= 0"):
+        fictitious_play(payoffs, lonely, 10, prior=-1)

@@ -15,7 +15,7 @@ import yaml
 
 from ctrlgym.cli import main
 from ctrlgym.envs.traffic import (
-    RESCO_MAPS, MaxPressure, MaxWave, ScenarioError, SumoError, TrafficSignalEnv, TrafficTwinEnv, make_scenario, resco_scenario,
+    RESCO_MAPS, MaxPressure, MaxWave, ScenarioError, SignalNetwork, SumoError, TrafficSignalEnv, TrafficTwinEnv, make_scenario, resco_scenario,
 )  # fmt: skip
 from ctrlgym.registry import Baseline, get_entry
 
@@ -344,3 +344,18 @@ def test_a_full_resco_episode_under_every_controller(name):
         finally:
             env.close()
     assert all(0 < d < 600 for d in delays.values()), delays
+
+
+@pytest.mark.skipif(not HAS_RESCO, reason="needs sumo-rl's RESCO maps: pip install 'ctrlgym[benchmarks]'")
+def test_neighbour_reach_links_lights_through_unsignalled_junctions():
+    """On cologne8 only 3 of 8 lights meet another directly; within 400 m of road through
+    unsignalled junctions every light has a neighbour. grid4x4's lights all meet directly: unchanged."""
+    net_file = resco_scenario("cologne8").net_file
+    direct, reach = SignalNetwork(net_file).adjacency, SignalNetwork(net_file, neighbour_reach_m=400).adjacency
+    assert direct.any(1).sum() == 3 and reach.any(1).all()
+    assert (reach >= direct).all() and (reach == reach.T).all() and not reach.diagonal().any()
+    assert SignalNetwork(net_file, neighbour_reach_m=100).adjacency.sum() < reach.sum()  # the reach is in metres of road
+    grid = resco_scenario("grid4x4").net_file
+    assert (SignalNetwork(grid).adjacency == SignalNetwork(grid, neighbour_reach_m=1000).adjacency).all()
+    with pytest.raises(ValueError, match="neighbour_reach must be >= 0 metres, got -1"):
+        TrafficTwinEnv(1, scenario="resco:cologne8", neighbour_reach=-1)

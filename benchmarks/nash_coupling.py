@@ -3,8 +3,8 @@
 The neighbourhood equilibrium (fictitious play over ``Q_i(s, a_i, a_N(i))``) can only choose
 differently from an independent argmax where a light's best action changes with its neighbours'
 actions; where one action is best whatever they do (a dominant action), both pick it. For each
-trained run this counts the lights, those with neighbours (Nash DQN is IDQN at a light without
-any) and the mean degree, then drives the map's twin with the run's greedy Nash DQN policy for one episode
+trained run this counts the lights, those with neighbours (a light without any decides alone)
+and the mean degree, then drives the map's twin with the run's greedy Nash DQN policy for one episode
 (seed 0's model) and counts, over the decisions of lights that have neighbours and can switch:
 
 - ``depends``: the share whose best green under the learned Q changes with the neighbours' greens

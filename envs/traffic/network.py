@@ -20,10 +20,9 @@ directly; within 400 m of road every light has one.
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass
 from pathlib import Path
-
-import heapq
 
 import numpy as np
 
@@ -62,19 +61,21 @@ def downstream_lights(edge, node_owner: dict[str, int], reach_m: float) -> dict[
     light at its own end, however long it is): ``{light index: metres}``, shortest roads first
     (Dijkstra; no U-turns). ``node_owner`` maps a junction to the light that controls it."""
     found: dict[int, float] = {}
-    heap, settled = [(edge.getLength(), edge.getID(), edge)], set()
+    edges, heap, settled = {edge.getID(): edge}, [(edge.getLength(), edge.getID())], set()
     while heap:
-        metres, edge_id, current = heapq.heappop(heap)
+        metres, edge_id = heapq.heappop(heap)
         if edge_id in settled:
             continue
         settled.add(edge_id)
+        current = edges[edge_id]
         node = current.getToNode()
         if node.getID() in node_owner:  # a light: stop here
             found.setdefault(node_owner[node.getID()], metres)
             continue
         for onward in node.getOutgoing():
             if onward.getToNode() is not current.getFromNode() and metres + onward.getLength() <= reach_m:
-                heapq.heappush(heap, (metres + onward.getLength(), onward.getID(), onward))
+                edges[onward.getID()] = onward
+                heapq.heappush(heap, (metres + onward.getLength(), onward.getID()))
     return found
 
 

@@ -54,7 +54,7 @@ report-resco: setup  ## every classic controller on RESCO's 8 maps, 5 seeds, ful
 BENCHMARK_MAPS ?= grid4x4 arterial4x4 cologne8 ingolstadt7
 BENCHMARK_AGENTS ?= nash_dqn idqn nash_dqn_sumo_finetune
 BENCHMARK_ABLATIONS ?= cologne8_nash_dqn_fp1 cologne8_nash_dqn_fp50 cologne8_nash_dqn_pairwise grid4x4_nash_dqn_2x_budget grid4x4_nash_dqn_3x_budget grid4x4_nash_dqn_2x_budget_sumo_finetune arterial4x4_nash_dqn_sumo_finetune_4x arterial4x4_nash_dqn_sumo_finetune_8x ingolstadt7_nash_dqn_2x_budget cologne8_nash_dqn_2x_budget cologne8_idqn_2x_budget ingolstadt7_idqn_2x_budget cologne8_nash_dqn_shared cologne8_idqn_shared cologne8_nash_dqn_neighbours_400m cologne8_idqn_neighbours_400m ingolstadt7_nash_dqn_neighbours_400m ingolstadt7_idqn_neighbours_400m grid4x4_nash_dqn_fp_prior0 arterial4x4_nash_dqn_fp_prior0 cologne8_nash_dqn_fp_prior0 ingolstadt7_nash_dqn_fp_prior0
-report-benchmark: setup  ## Nash DQN vs IDQN vs every classic controller on 4 RESCO maps, 5 seeds, on SUMO, with ablations (resumable: runs what is missing; about 2.5 h on 2 cores)
+report-benchmark: setup  ## Nash DQN vs IDQN vs every classic controller on 4 RESCO maps, 5 seeds, on SUMO, with ablations (resumable: runs what is missing; about 3.5 h on 2 cores)
 	$(VENV)/bin/ctrlgym evaluate configs/traffic/benchmark/classics.yaml
 	for run in $(foreach map,$(BENCHMARK_MAPS),$(addprefix $(map)_,$(BENCHMARK_AGENTS))) $(BENCHMARK_ABLATIONS); do \
 	  out=$$(grep '^output_dir:' configs/traffic/benchmark/$$run.yaml | cut -d' ' -f2); \

@@ -38,7 +38,8 @@ def coupling(run_dir: Path, seed: int = 0, num_envs: int = 4) -> dict[str, float
     env = config.make_env(num_envs=num_envs, autoreset_mode="disabled")
     agent = agent_policy(run_dir, config, seed)(env)
     graph, kind = agent.graph, agent.payoffs
-    has_neighbours = (graph.neighbours < graph.neighbours.shape[0]).any(1) & (graph.action_mask.sum(1) > 1)  # (n,)
+    degree = (graph.neighbours < graph.neighbours.shape[0]).sum(1)  # padded slots point past the last light
+    has_neighbours = (degree > 0) & (graph.action_mask.sum(1) > 1)  # (n,)
     observations, _ = env.reset(seed=seed + config.evaluation.seed_offset)
     counted = depends = differs = worth = 0.0
     done = torch.zeros(env.num_envs, dtype=torch.bool)
@@ -46,8 +47,7 @@ def coupling(run_dir: Path, seed: int = 0, num_envs: int = 4) -> dict[str, float
         can_switch = env.green_time >= env.timing.min_green  # a decision that can change the green
         q_values = agent.q_network(agent._as_agents(observations))
         equilibrium = fictitious_play(q_values, graph, agent.rounds, kind, agent.prior)
-        uniform = graph.action_mask.to(q_values.dtype).expand_as(equilibrium.strategies)
-        independent = expected_payoffs(q_values, uniform / uniform.sum(-1, keepdim=True), graph, kind).masked_fill(~graph.action_mask, -torch.inf).argmax(-1)
+        independent = fictitious_play(q_values, graph, 1, kind, prior=0).actions  # round 1: the best response to uniform beliefs
         values = expected_payoffs(q_values, equilibrium.strategies, graph, kind)  # u_i(a_i) against the neighbours' equilibrium play
         spread = (values.masked_fill(~graph.action_mask, -torch.inf).amax(-1) - values.masked_fill(~graph.action_mask, torch.inf).amin(-1)).clamp(min=1e-9)
         gain = (values.gather(-1, equilibrium.actions[..., None]) - values.gather(-1, independent[..., None]))[..., 0] / spread
@@ -59,7 +59,6 @@ def coupling(run_dir: Path, seed: int = 0, num_envs: int = 4) -> dict[str, float
         observations, _, terminated, truncated, _ = env.step(equilibrium.actions)
         done |= terminated | truncated
     env.close()
-    degree = (graph.neighbours < graph.neighbours.shape[0]).sum(1)
     return {"lights": len(degree), "with_neighbours": int(has_neighbours.sum()), "mean_degree": float(degree.float().mean()), "decisions": counted, "depends": depends / counted, "differs": differs / counted, "worth": worth / counted}
 
 

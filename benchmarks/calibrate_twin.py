@@ -28,7 +28,7 @@ from pathlib import Path
 from scipy.stats import kendalltau
 from ctrlgym.envs.traffic import MaxPressure, MaxWave, ProgramControl, RandomGreens, TrafficTwinEnv
 
-from ctrlgym.evaluation import evaluate_policy
+from ctrlgym.experiment.evaluation import evaluate_policy
 from provenance import header, provenance, write_results  # benchmarks/provenance.py: run as scripts, their folder is on sys.path
 
 METRICS = ("queue_length", "waiting_time", "throughput", "travel_time")
@@ -50,8 +50,8 @@ MAP_METRICS = ("delay", "queue_length", "waiting_time", "throughput")
 
 def trained_agents(run_dirs: list[str]) -> dict[str, list[tuple[str, object, dict]]]:
     """Per scenario, the trained agents of ``run_dirs`` (seed 0's final model) as (name, make_policy, env kwargs)."""
-    from ctrlgym.evaluation import agent_policy
-    from ctrlgym.runs import open_run_dir
+    from ctrlgym.experiment.evaluation import agent_policy
+    from ctrlgym.experiment.runs import open_run_dir
 
     agents: dict[str, list] = {}
     for path in run_dirs:

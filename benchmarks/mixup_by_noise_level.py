@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ctrlgym.config import load_config
+from ctrlgym.experiment.config import load_config
 from ctrlgym.envs.mixup import MixupPolicyEnv
 from ctrlgym.envs.mixup.baselines import BASELINES
-from ctrlgym.evaluation import agent_policy
+from ctrlgym.experiment.evaluation import agent_policy
 
 
 def run_policy(make_policy, config, seed: int) -> tuple[np.ndarray, np.ndarray, MixupPolicyEnv]:

@@ -26,8 +26,8 @@ from pathlib import Path
 import torch
 
 from ctrlgym.agents.fictitious_play import depends_on_neighbours, expected_payoffs, fictitious_play
-from ctrlgym.config import load_config
-from ctrlgym.evaluation import agent_policy
+from ctrlgym.experiment.config import load_config
+from ctrlgym.experiment.evaluation import agent_policy
 from provenance import header, provenance, write_results  # benchmarks/provenance.py: run as scripts, their folder is on sys.path
 
 

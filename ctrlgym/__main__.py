@@ -1,6 +1,6 @@
 import sys
 
-from ctrlgym.cli import main
+from ctrlgym.experiment.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

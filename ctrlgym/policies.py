@@ -3,7 +3,7 @@
 A :class:`Policy` maps a batch of observations ``(num_envs, *obs_shape)`` to a batch of actions
 ``(num_envs, *action_shape)``, both torch tensors on the env's device. ``evaluate`` and the
 reports treat every policy alike through it. An :class:`Agent` is a policy that learns: what
-``ctrlgym train`` needs of ctrlgym's own algorithms (registered in :mod:`ctrlgym.algorithms`);
+``ctrlgym train`` needs of ctrlgym's own algorithms (registered in :mod:`ctrlgym.experiment.algorithms`);
 SB3's algorithms are trained through the SB3 adapter instead.
 """
 
@@ -70,7 +70,7 @@ class CheckpointedAgent:
     def save(self, path: str | Path, with_replay: bool = True) -> None:
         """Write the agent atomically to ``path``: a training checkpoint (``with_replay``: also where
         learn() stands, and the replay buffer) or the final model."""
-        from ctrlgym.runs import torch_save_atomic
+        from ctrlgym.files import torch_save_atomic
 
         torch_save_atomic(self.state_dict(with_replay), path)
 

@@ -27,6 +27,7 @@ __all__ = [
     "performance_profile",
     "summarize",
     "intervals_overlap",
+    "mean_ci",
 ]
 
 
@@ -126,3 +127,15 @@ def summarize(scores, reps: int = 2000, confidence: float = 0.95, seed: int = 0)
 def intervals_overlap(a: tuple[float, float], b: tuple[float, float]) -> bool:
     """Whether two closed intervals (low, high) share a point."""
     return max(a[0], b[0]) <= min(a[1], b[1])
+
+
+def mean_ci(values: list[float], confidence: float = 0.95) -> tuple[float, float]:
+    """Mean and half-width of its confidence interval (t distribution; 0 for one value)."""
+    import scipy.stats
+
+    data = np.asarray(values, dtype=float)
+    if data.size < 2:
+        return float(data.mean()), 0.0
+    sem = data.std(ddof=1) / np.sqrt(data.size)
+    return float(data.mean()), float(sem * scipy.stats.t.ppf(0.5 + confidence / 2, data.size - 1))
+

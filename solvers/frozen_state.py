@@ -30,7 +30,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 from ctrlgym.solvers.dynamic_programming import value_iteration
-from ctrlgym.solvers.mdp import FiniteMDP, _to_torch_csr, to_scipy
+from ctrlgym.solvers.mdp import FiniteMDP, to_torch_csr, to_scipy
 from ctrlgym.threads import hot_path
 
 __all__ = [
@@ -66,7 +66,7 @@ class FastSlowStructure:
                 raise ValueError(f"{mdp.name}: P[{a}] does not factor into fast transitions times an action-independent slow chain")
             shared = all((per_slow[y] - per_slow[0]).count_nonzero() == 0 for y in range(1, n_slow))
             self.shared &= shared
-            self.fast.append([_to_torch_csr(per_slow[y], mdp.device) for y in range(1 if shared else n_slow)])
+            self.fast.append([to_torch_csr(per_slow[y], mdp.device) for y in range(1 if shared else n_slow)])
 
     def _factor_product(self, per_slow: list[sp.csr_matrix], slow_np: np.ndarray) -> sp.csr_matrix:
         """Rebuild P from F_y and Z, rows ordered s = x * n_slow + y."""

@@ -24,7 +24,7 @@ ROW_SUM_TOLERANCE = 1e-6  # |Σ_s' P(s'|s,a) − 1| allowed per row
 GATHER_MAX_ACTIONS = 4
 
 
-def _to_torch_csr(matrix, device: torch.device) -> torch.Tensor:
+def to_torch_csr(matrix, device: torch.device) -> torch.Tensor:
     matrix = sp.csr_matrix(matrix, dtype=np.float64)
     with warnings.catch_warnings():  # torch marks sparse CSR as beta; the matmul we use is stable
         warnings.simplefilter("ignore", UserWarning)
@@ -138,7 +138,7 @@ class FiniteMDP:
                 raise ValueError(f"{name}: rewards must have shape (S, A) = ({matrices[0].shape[0] if matrices else 0}, {len(matrices)}), got {rewards.shape}")
             _validate_stochastic(matrices, num_states, name, "P")
             dense = num_states <= 512
-            tensors = [torch.as_tensor(m.toarray(), device=device) if dense else _to_torch_csr(m, device) for m in matrices]
+            tensors = [torch.as_tensor(m.toarray(), device=device) if dense else to_torch_csr(m, device) for m in matrices]
         factors = None
         if fast_transitions is not None:
             if slow_np is None:
@@ -151,7 +151,7 @@ class FiniteMDP:
                 for a, (f, full) in enumerate(zip(fast, matrices)):
                     if abs(sp.kron(f, slow_np, format="csr") - full).max() > ROW_SUM_TOLERANCE:
                         raise ValueError(f"{name}: fast_transitions[{a}] ⊗ slow_transition does not equal P[{a}]")
-            factors = [_to_torch_csr(f, device) for f in fast]
+            factors = [to_torch_csr(f, device) for f in fast]
         return cls(tensors, torch.as_tensor(rewards, device=device), float(discount), num_slow_states, slow, name, factors)
 
     def scipy_transitions(self) -> list[sp.csr_matrix]:
@@ -165,7 +165,7 @@ class FiniteMDP:
         """P^action as a torch matrix on the model's device (sparse CSR, or dense for small models)."""
         if self.transitions is not None:
             return self.transitions[action]
-        return _to_torch_csr(self.scipy_transitions()[action], self.device)
+        return to_torch_csr(self.scipy_transitions()[action], self.device)
 
     def stacked_transitions(self) -> torch.Tensor:
         """Every action's transition rows stacked, ``(A · n, n)`` sparse CSR (built once): the fast
@@ -173,7 +173,7 @@ class FiniteMDP:
         if self._stacked is None:
             matrices = self.fast_transitions if self.fast_transitions is not None else self.transitions
             stacked = sp.vstack([to_scipy(m) for m in matrices], format="csr")
-            self._stacked = _to_torch_csr(stacked, self.device)
+            self._stacked = to_torch_csr(stacked, self.device)
         return self._stacked
 
     def chosen_rows(self, policy: torch.Tensor) -> torch.Tensor:

@@ -21,7 +21,7 @@ def device(request) -> str:
 def _kill_at_a_random_step(command: list[str], seed_dir: Path, total: int) -> int:
     """Start ``command`` and SIGKILL it at a random step in the first half of training (after a
     checkpoint past a random target, plus a random fraction of a second); the newest checkpoint's step."""
-    from ctrlgym.training import latest_checkpoint
+    from ctrlgym.experiment.training import latest_checkpoint
 
     target = random.uniform(0, total / 2)
     process = subprocess.Popen(command, start_new_session=True, stderr=subprocess.DEVNULL)

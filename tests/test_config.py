@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from ctrlgym import registry
-from ctrlgym.config import ConfigError, ExperimentConfig, load_config
+from ctrlgym.experiment.config import ConfigError, ExperimentConfig, load_config
 from ctrlgym.registry import EnvUnavailableError, get_entry
 
 CONFIGS = sorted((Path(__file__).parents[1] / "configs").rglob("*.yaml"))
@@ -71,7 +71,7 @@ def test_missing_and_malformed_files_are_clear_errors(tmp_path):
 
 
 def test_shipped_configs_load_by_name_and_unknown_names_are_one_clear_error():
-    from ctrlgym.config import ConfigError, load_config, shipped_configs
+    from ctrlgym.experiment.config import ConfigError, load_config, shipped_configs
 
     assert "fastslow/ppo_multiclass_queue" in shipped_configs() and "traffic/resco_baselines" in shipped_configs()
     assert load_config("quickstart/ppo_multiclass_queue_tiny").agent.total_timesteps == 4096

@@ -6,9 +6,9 @@ import pytest
 import torch
 import yaml
 
-from ctrlgym.cli import build_parser, main
-from ctrlgym.config import ConfigError, load_config
-from ctrlgym.training import train
+from ctrlgym.experiment.cli import build_parser, main
+from ctrlgym.experiment.config import ConfigError, load_config
+from ctrlgym.experiment.training import train
 
 QUEUE = "ctrlgym/MultiClassQueue-v0"
 

@@ -7,7 +7,7 @@ import sys
 
 import yaml
 
-from ctrlgym.runs import read_metrics
+from ctrlgym.experiment.runs import read_metrics
 
 
 def config(tmp_path):
@@ -49,7 +49,7 @@ def test_seeds_and_policies_from_concurrent_processes_all_land(tmp_path):
 
 
 def test_a_second_writer_on_the_same_seeds_is_refused(tmp_path, capsys):
-    from ctrlgym.cli import main
+    from ctrlgym.experiment.cli import main
 
     path = config(tmp_path)
     assert main(["train", str(path), "--seeds", "0", "--no-progress"]) == 0

@@ -9,8 +9,8 @@ import torch
 import yaml
 from stable_baselines3 import PPO
 
-from ctrlgym.evaluation import evaluate_run
-from ctrlgym.training import train
+from ctrlgym.experiment.evaluation import evaluate_run
+from ctrlgym.experiment.training import train
 
 pytest.importorskip("ray", reason="the Ray executor needs ctrlgym[ray]")
 

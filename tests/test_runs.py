@@ -14,13 +14,14 @@ import torch
 import yaml
 from stable_baselines3 import PPO
 
-from ctrlgym.cli import main
-from ctrlgym.config import load_config
-from ctrlgym.evaluation import evaluate_run
+from ctrlgym.experiment.cli import main
+from ctrlgym.experiment.config import load_config
+from ctrlgym.experiment.evaluation import evaluate_run
 from ctrlgym.registry import get_entry
-from ctrlgym.report import mean_ci, write_report
-from ctrlgym.runs import RunDirError
-from ctrlgym.training import latest_checkpoint, train
+from ctrlgym.experiment.reports.run_report import write_report
+from ctrlgym.statistics import mean_ci
+from ctrlgym.experiment.runs import RunDirError
+from ctrlgym.experiment.training import latest_checkpoint, train
 
 
 def tiny_config(tmp_path: Path, name: str = "tiny", total: int = 1024, seeds=(0, 1)) -> Path:

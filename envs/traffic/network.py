@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ctrlgym.envs.traffic.errors import ScenarioError
+
 __all__ = ["TrafficLight", "SignalNetwork", "yellow_state", "is_green_phase", "VEHICLE_SPACING_M", "APPROACH_M", "downstream_lights"]
 
 VEHICLE_SPACING_M = 7.5  # default car length (5 m) + minimum gap (2.5 m): lane capacity = length / 7.5
@@ -113,8 +115,6 @@ class SignalNetwork:
         try:
             net = sumolib.net.readNet(str(net_file), withPrograms=True)
         except Exception as error:  # sumolib fails deep inside on incomplete files (e.g. KeyError: 'version')
-            from ctrlgym.envs.traffic.scenarios import ScenarioError
-
             detail = " ".join(str(error).split()) or "no detail"
             raise ScenarioError(
                 f"{net_file}: not a readable SUMO network ({type(error).__name__}: {detail}); give a complete .net.xml as netconvert or netgenerate write it"

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ctrlgym.envs.traffic.simulation import SumoSimulation
-from ctrlgym.envs.traffic.workers import SumoError, _sumo_messages
+from ctrlgym.envs.traffic.workers import SumoError, sumo_messages
 
 __all__ = ["RayWorkers"]
 
@@ -38,7 +38,7 @@ class _SimulationActor:
             return call(*args)
         except Exception as error:
             self.simulation.close()
-            messages = _sumo_messages(self.log_path)
+            messages = sumo_messages(self.log_path)
             raise RuntimeError(f"{type(error).__name__}: {str(error).strip()}" + (f"; SUMO said: {messages}" if messages else "")) from None
 
     def start(self, seed: int) -> np.ndarray:

@@ -24,6 +24,7 @@ import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ctrlgym.envs.traffic.errors import ScenarioError
 from ctrlgym.envs.traffic.network import is_green_phase
 
 __all__ = [
@@ -41,10 +42,6 @@ RESCO_TIMING = {"delta_time": 10, "yellow_time": 3}
 #: fixed-time / max-pressure / max-wave / random; cologne8, whose lights give many permissive greens,
 #: -6% and -14% under max-pressure and max-wave at 0.7 veh/s and a permissive share of 0.45)
 RESCO_TWIN_PARAMETERS = {"cologne3": {"saturation_flow": 0.85}, "cologne8": {"saturation_flow": 0.7, "permissive_share": 0.45}}
-
-
-class ScenarioError(ValueError):
-    """A scenario that cannot be built or read; the message names the file or parameter."""
 
 
 def sumo_home() -> Path:

@@ -35,7 +35,7 @@ class SumoError(RuntimeError):
     """SUMO failed (bad input, a killed or hung process, a teleport storm); the message names the scenario."""
 
 
-def _sumo_messages(log_path: str | None, limit: int = 600) -> str:
+def sumo_messages(log_path: str | None, limit: int = 600) -> str:
     """SUMO's error lines from a worker's log ("Error: ...", "Quitting ..."), the last few."""
     if not log_path or not os.path.isfile(log_path):
         return ""
@@ -129,7 +129,7 @@ class SumoWorkers:
         self.processes[i], self.connections[i] = process, parent
 
     def _failure(self, i: int, what: str) -> SumoError:
-        messages = _sumo_messages(self.logs[i])
+        messages = sumo_messages(self.logs[i])
         return SumoError(f"scenario {self.scenario_name}, env {i}: {what}" + (f"; SUMO said: {messages}" if messages else ""))
 
     def _receive(self, i: int, stage: str, deadline: float, out: np.ndarray | None) -> None:

@@ -17,8 +17,8 @@ pytest.importorskip("sumo", reason="the traffic envs need ctrlgym[traffic]")
 from ctrlgym.envs.traffic import TrafficTwinEnv  # noqa: E402
 
 from ctrlgym.agents import IndependentDQN, NashDQN  # noqa: E402
-from ctrlgym.config import ConfigError, parse_config  # noqa: E402
-from ctrlgym.evaluation import evaluate_policy  # noqa: E402
+from ctrlgym.experiment.config import ConfigError, parse_config  # noqa: E402
+from ctrlgym.experiment.evaluation import evaluate_policy  # noqa: E402
 
 TINY = {"scenario": "arterial", "cols": 2, "demand": 1500, "num_seconds": 300}
 FAST = {"learning_starts": 300, "batch_size": 64, "target_update_interval": 100, "hidden": [32, 32]}
@@ -47,7 +47,7 @@ def test_learning_reports_the_delay_of_ended_episodes_and_the_bar_shows_simulate
     hours (decisions × delta_time, summed over the batch) and the latest delay."""
     from tqdm.auto import tqdm
 
-    from ctrlgym.training import _TrainingStatus
+    from ctrlgym.experiment.training import _TrainingStatus
 
     env = tiny_env(num_envs=4)
     agent = IndependentDQN(env, seed=0, **FAST)
@@ -172,7 +172,7 @@ def test_configs_check_the_agent_keywords(tmp_path):
 def test_killed_training_resumes_exactly_and_fine_tunes(tmp_path, kill_at_a_random_step):
     """Kill Nash DQN at a random step, resume: the same networks, curve and steps as an uninterrupted run;
     then fine-tune it on SUMO (the twin-pretrain, SUMO-fine-tune recipe)."""
-    from ctrlgym.training import train
+    from ctrlgym.experiment.training import train
 
     path, whole = tmp_path / "nash.yaml", tmp_path / "whole.yaml"
     path.write_text(yaml.safe_dump(config(tmp_path, "nash_dqn", total_timesteps=4_000, checkpoint_every=1_000)))

@@ -6,10 +6,10 @@ import yaml
 from ctrlgym.envs.beamforming import ChannelPredictor
 from ctrlgym.envs.beamforming import BeamformingEnv, BeamSweep, ClassicPrecoder, RandomPrecoder
 
-from ctrlgym.config import ConfigError, load_config
-from ctrlgym.evaluation import evaluate_policy, evaluate_run
-from ctrlgym.report import write_report
-from ctrlgym.training import train
+from ctrlgym.experiment.config import ConfigError, load_config
+from ctrlgym.experiment.evaluation import evaluate_policy, evaluate_run
+from ctrlgym.experiment.reports.run_report import write_report
+from ctrlgym.experiment.training import train
 
 ENV_ID = "ctrlgym/BeamformingEnv-v0"
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 from ctrlgym.envs.fastslow import CMuRule, LongestQueue, MultiClassQueue, RandomAction
 
-from ctrlgym.evaluation import evaluate_policy
+from ctrlgym.experiment.evaluation import evaluate_policy
 
 
 def _run(env, policy, steps):

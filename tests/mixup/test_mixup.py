@@ -9,7 +9,7 @@ pytest.importorskip("sklearn", reason="the mixup family needs ctrlgym[mixup]")
 from ctrlgym.envs.mixup import ImageData, MixupPolicyEnv, load_dataset  # noqa: E402
 from ctrlgym.envs.mixup.mixing import MIXERS, OPERATIONS  # noqa: E402
 
-from ctrlgym.evaluation import evaluate_policy  # noqa: E402
+from ctrlgym.experiment.evaluation import evaluate_policy  # noqa: E402
 
 
 def batch(P=3, B=16, K=10, H=8, W=8, seed=0):

@@ -13,7 +13,7 @@ from ctrlgym.solvers.frozen_state import (
     omit_slow_state,
 )
 
-from ctrlgym.evaluation import evaluate_policy
+from ctrlgym.experiment.evaluation import evaluate_policy
 
 KWARGS = {"buffer_size": 4, "switch_prob": 0.02}
 

@@ -5,7 +5,7 @@ import json
 import pytest
 import yaml
 
-from ctrlgym.cli import main
+from ctrlgym.experiment.cli import main
 
 
 @pytest.mark.parametrize("env_id, kwargs", [("ctrlgym/MultiClassQueue-v0", {"buffer_size": 3}), ("ctrlgym/RestlessBandit-v0", {})])

@@ -4,9 +4,9 @@ parameter on SUMO, agent runs trained on the twin and evaluated on SUMO, one rep
 import pytest
 import yaml
 
-from ctrlgym.benchmark import collect_benchmark
-from ctrlgym.cli import main
-from ctrlgym.runs import RunDirError
+from ctrlgym.experiment.reports.benchmark import collect_benchmark
+from ctrlgym.experiment.cli import main
+from ctrlgym.experiment.runs import RunDirError
 
 TASKS = [2, 3]  # arterials of 2 and 3 lights
 KWARGS = {"scenario": "arterial", "demand": 1200, "num_seconds": 300}

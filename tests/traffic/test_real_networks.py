@@ -13,7 +13,7 @@ import pytest
 import torch
 import yaml
 
-from ctrlgym.cli import main
+from ctrlgym.experiment.cli import main
 from ctrlgym.envs.traffic import (
     RESCO_MAPS, MaxPressure, MaxWave, ScenarioError, SignalNetwork, SumoError, TrafficSignalEnv, TrafficTwinEnv, make_scenario, resco_scenario,
 )  # fmt: skip

@@ -10,7 +10,7 @@ from ctrlgym.envs.traffic import MaxPressure, RandomGreens, SumoError, TrafficSi
 from pettingzoo.test import parallel_api_test
 
 from ctrlgym.adapters.pettingzoo import PettingZooEnv
-from ctrlgym.evaluation import evaluate_policy
+from ctrlgym.experiment.evaluation import evaluate_policy
 
 SMALL = {"scenario": "arterial", "cols": 2, "demand": 1200, "num_seconds": 600}
 

@@ -4,7 +4,7 @@ import json
 
 import yaml
 
-from ctrlgym.cli import main
+from ctrlgym.experiment.cli import main
 
 
 def test_baselines_from_a_config_give_a_report_with_traffic_metrics(tmp_path, capsys):

@@ -20,8 +20,8 @@ from ctrlgym.envs.traffic.twin_network import read_routes
 from pettingzoo.test import parallel_api_test
 
 from ctrlgym.adapters.pettingzoo import PettingZooEnv
-from ctrlgym.cli import main
-from ctrlgym.evaluation import evaluate_policy
+from ctrlgym.experiment.cli import main
+from ctrlgym.experiment.evaluation import evaluate_policy
 
 SMALL = {"scenario": "arterial", "cols": 2, "demand": 1200, "num_seconds": 600}
 
@@ -336,7 +336,7 @@ def test_the_twin_reports_delay_per_vehicle_and_ranks_random_last():
     greens delay vehicles more than max-pressure."""
     from ctrlgym.envs.traffic import MaxPressure, RandomGreens
 
-    from ctrlgym.evaluation import evaluate_policy
+    from ctrlgym.experiment.evaluation import evaluate_policy
 
     kwargs = {"scenario": "arterial", "cols": 3, "num_seconds": 600}
     delay = {

@@ -1,0 +1,74 @@
+"""The algorithm registry: every agent a config can name, Stable-Baselines3's and ctrlgym's own.
+
+An entry says where the class lives (an entry-point string, imported on first use), a one-line
+description for reports, whether it is an SB3 algorithm (trained through the SB3 adapter) and
+its config defaults. Adding an algorithm is one class with the :class:`ctrlgym.policies.Agent`
+interface plus one :func:`register_algorithm` call; configs validate ``agent.algo`` and the
+hyperparameters against what is registered here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib import import_module
+from typing import Any
+
+__all__ = ["Algorithm", "register_algorithm", "get_algorithm", "registered_algorithms"]
+
+
+@dataclass(frozen=True)
+class Algorithm:
+    name: str
+    entry_point: str  # "package.module:ClassName"
+    description: str
+    sb3: bool = False  # trained and loaded through Stable-Baselines3 (model.learn, .zip files)
+    defaults: dict[str, Any] = field(default_factory=dict)  # hyperparameters when a config gives none
+
+    def load(self) -> type:
+        """The algorithm's class (imported now)."""
+        module, _, name = self.entry_point.partition(":")
+        return getattr(import_module(module), name)
+
+    @property
+    def model_suffix(self) -> str:
+        return ".zip" if self.sb3 else ".pt"
+
+
+_ALGORITHMS: dict[str, Algorithm] = {}
+
+
+def register_algorithm(name: str, entry_point: str, description: str, *, sb3: bool = False, defaults: dict[str, Any] | None = None) -> Algorithm:
+    """Register an algorithm under ``name`` (what ``agent.algo`` names in a config)."""
+    entry = Algorithm(name, entry_point, description, sb3, dict(defaults or {}))
+    _ALGORITHMS[name] = entry
+    return entry
+
+
+def get_algorithm(name: str) -> Algorithm:
+    """The registered algorithm ``name``; ``ValueError`` listing the known ones."""
+    try:
+        return _ALGORITHMS[name]
+    except KeyError:
+        raise ValueError(f"unknown algorithm {name!r}; registered: {', '.join(sorted(_ALGORITHMS))}") from None
+
+
+def registered_algorithms() -> dict[str, Algorithm]:
+    return dict(_ALGORITHMS)
+
+
+register_algorithm(
+    "ppo", "stable_baselines3:PPO", "PPO (Schulman et al. 2017; Stable-Baselines3), the policy trained in this run",
+    sb3=True, defaults={"n_steps": 128, "batch_size": 256, "learning_rate": 3e-4, "ent_coef": 0.01, "gamma": 0.99},
+)  # fmt: skip
+register_algorithm("sac", "stable_baselines3:SAC", "SAC (Haarnoja et al. 2018; Stable-Baselines3), the policy trained in this run", sb3=True)
+register_algorithm(
+    "dqn", "ctrlgym.agents.dqn:IndependentDQN", "independent double DQN, one learner per agent (Tan 1993; Mnih et al. 2015), trained in this run"
+)
+register_algorithm(
+    "nash_dqn", "ctrlgym.agents.nash_dqn:NashDQN",
+    "off-policy Nash DQN: targets from the neighbourhood's Nash equilibrium by fictitious play (arXiv 2301.00637), trained in this run",
+)  # fmt: skip
+register_algorithm(
+    "channel_predictor", "ctrlgym.envs.beamforming.channel_predictor:ChannelPredictor",
+    "CNN channel predictor correcting the blind Wiener prediction, trained on its `loss` (rate: the sum rate it yields; mse); precodes with RZF on it (trained in this run)",
+)  # fmt: skip

@@ -1,0 +1,242 @@
+"""The ``ctrlgym`` command: list, check, train, evaluate, report, demo."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+__all__ = ["main"]
+
+
+def _list(args: argparse.Namespace) -> None:
+    from ctrlgym.registry import registered_envs
+
+    entries = registered_envs()
+    width = max(len(entry.env_id) for entry in entries)
+    for entry in entries:
+        if not entry.available:
+            print(f"{entry.env_id:<{width}}  [{entry.family}]  {entry.summary}  (needs pip install 'ctrlgym[{entry.extra}]')")
+            continue
+        baselines = ", ".join(entry.baselines) or "-"
+        print(f"{entry.env_id:<{width}}  [{entry.family}]  {entry.summary}  (baselines: {baselines})")
+
+
+def _check(args: argparse.Namespace) -> None:
+    import gymnasium as gym
+    from gymnasium.utils.env_checker import check_env
+    from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+    from ctrlgym.checker import check_vector_env
+    from ctrlgym.registry import get_entry, make_vector_env
+
+    args.env_id = get_entry(args.env_id).env_id  # "MultiClassQueue-v0" -> "ctrlgym/MultiClassQueue-v0"
+    for mode in ("next_step", "same_step", "disabled"):
+        env = make_vector_env(args.env_id, args.num_envs, device=args.device, autoreset_mode=mode)
+        try:
+            check_vector_env(env)
+        finally:
+            env.close()
+        print(f"check_vector_env  {mode:<9}  ok")
+    if get_entry(args.env_id).vector_cls.multi_agent:
+        print("single-env checkers: not applicable to a multi-agent env (see ctrlgym.adapters.pettingzoo)")
+        return
+    single = gym.make(args.env_id).unwrapped
+    check_env(single, skip_render_check=True)
+    print("gymnasium check_env         ok")
+    sb3_check_env(single)
+    print("stable-baselines3 check_env ok")
+
+
+def _train(args: argparse.Namespace) -> None:
+    from ctrlgym.experiment.training import train
+
+    if args.executor == "ray":
+        from ctrlgym.experiment.executors import ray_train
+
+        if args.seeds is not None:
+            raise ValueError("--seeds and --executor ray: Ray runs every seed of the config (each as its own task)")
+        run_dir = ray_train(args.config, address=args.address, resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress)
+        print(f"run directory: {run_dir}")
+        return
+    run_dir = train(args.config, resume=args.resume, progress=not args.no_progress, overwrite=args.overwrite, seeds=args.seeds)
+    print(f"run directory: {run_dir}")
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    from ctrlgym.experiment.evaluation import evaluate_run
+    from ctrlgym.experiment.runs import succeeded
+    from ctrlgym.statistics import mean_ci
+
+    from ctrlgym.registry import get_entry
+
+    if args.executor == "ray":
+        from ctrlgym.experiment.executors import ray_evaluate
+
+        if args.seeds is not None or args.policies is not None:
+            raise ValueError("--seeds/--policies and --executor ray: Ray runs every (policy, seed) job (each as its own task)")
+        evaluation = ray_evaluate(args.run_dir, address=args.address, env_id=args.env, progress=not args.no_progress)
+    else:
+        evaluation = evaluate_run(args.run_dir, progress=not args.no_progress, env_id=args.env, seeds=args.seeds, policies=args.policies)
+    print(f"evaluated on {evaluation['env']}")
+    headline = next(iter(getattr(get_entry(evaluation["env"]).vector_cls, "report_metrics", ())), None)  # e.g. traffic: delay
+    for policy, per_seed in evaluation["policies"].items():
+        ran = succeeded(per_seed)
+        if ran:
+            first = ""
+            if headline and all(headline in r["metrics"] for r in ran.values()):
+                value, spread = mean_ci([r["metrics"][headline] for r in ran.values()])
+                first = f"{headline} {value:9.2f} ± {spread:.2f}, "
+            mean, half = mean_ci([result["mean_return"] for result in ran.values()])
+            print(f"{policy:<16} {first}mean return {mean:10.2f} ± {half:.2f} (95% CI, {len(ran)} seeds)")
+        for seed, result in per_seed.items():
+            if seed not in ran:
+                print(f"{policy:<16} FAILED on seed {seed}: {result['failed']}")
+
+
+def _solve(args: argparse.Namespace) -> None:
+    from ctrlgym.experiment.solving import solve_run
+
+    if args.executor == "ray":
+        from ctrlgym.experiment.executors import ray_solve
+
+        results = ray_solve(args.config, address=args.address, progress=not args.no_progress)
+    else:
+        results = solve_run(args.config, progress=not args.no_progress)
+    print(f"{results['model']}: {results['states']:,} states, {results['actions']} actions, γ={results['discount']}, ε={results['epsilon']}")
+    print(f"{'method':<28} {'T':>4} {'seconds':>9} {'x VI time':>10} {'regret %':>10}")
+    for row in results["rows"]:
+        fraction = f"{row['fraction_of_vi_time']:.2f}" if row["fraction_of_vi_time"] is not None else "-"
+        period = row["period"] if row["period"] is not None else "-"
+        print(f"{row['method']:<28} {period:>4} {row['seconds']:>9.3f} {fraction:>10} {row['regret_percent']:>10.4f}")
+
+
+def _report(args: argparse.Namespace) -> None:
+    from ctrlgym.experiment.reports.run_report import write_report
+    from ctrlgym.experiment.runs import RunDir
+
+    run_dirs = [RunDir.resolve(path) for path in args.run_dirs]
+    if args.benchmark:
+        from ctrlgym.experiment.reports.benchmark import write_benchmark_report
+
+        html_path, markdown_path = write_benchmark_report(run_dirs, args.output, across=args.across, reference=args.reference)
+    else:
+        html_path, markdown_path = write_report(run_dirs, args.output)
+    print(f"report: {html_path.resolve()}\nmarkdown: {markdown_path.resolve()}")
+
+
+def _demo(args: argparse.Namespace) -> None:
+    from ctrlgym.experiment.config import ExperimentConfig
+    from ctrlgym.experiment.evaluation import evaluate_run
+    from ctrlgym.experiment.reports.run_report import write_report
+    from ctrlgym.experiment.training import train
+
+    config = ExperimentConfig(name="demo_ppo_multiclass_queue", output_dir=str(args.output_dir))
+    if args.timesteps:
+        config.agent.total_timesteps = args.timesteps
+    resume = (Path(args.output_dir) / "config.yaml").is_file()
+    baselines = ", ".join(config.evaluation.baselines)
+    print(f"demo: PPO vs {baselines} on {config.env.id}, seeds {config.seeds}")
+    run_dir = train(config, resume=resume, progress=not args.no_progress)
+    evaluate_run(run_dir, progress=not args.no_progress)
+    html_path, _ = write_report([run_dir], Path(args.output_dir) / "report")
+    print(f"report: {html_path.resolve()}")
+
+
+def _configs(args: argparse.Namespace) -> None:
+    from ctrlgym.experiment.config import shipped_configs
+
+    for name, path in shipped_configs().items():
+        first = next((line.lstrip("# ").strip() for line in path.read_text().splitlines() if line.startswith("#")), "")
+        print(f"{name:<44} {first}")
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from ctrlgym.experiment.provenance import version
+
+    parser = argparse.ArgumentParser(prog="ctrlgym", description="Batched torch RL control environments, agents and solvers.")
+    parser.add_argument("--version", action="version", version=f"ctrlgym {version()}")
+    common = argparse.ArgumentParser(add_help=False)  # the flags every command takes
+    common.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    common.add_argument("--threads", type=int, default=None, metavar="N", help="intra-op threads of ctrlgym's hot paths (default 1; CTRLGYM_NUM_THREADS)")
+    subparsers = parser.add_subparsers(dest="command", required=True)
+
+    def command(name: str, **kwargs) -> argparse.ArgumentParser:
+        return subparsers.add_parser(name, parents=[common], **kwargs)
+
+    command("configs", help="list the experiment configs that ship with ctrlgym (run one by name)").set_defaults(run=_configs)
+
+    command("list", help="list the registered environments").set_defaults(run=_list)
+
+    check = command("check", help="run the conformance checkers on a registered env")
+    check.add_argument("env_id")
+    check.add_argument("--num-envs", type=int, default=4)
+    check.add_argument("--device", default="cpu")
+    check.set_defaults(run=_check)
+
+    train = command("train", help="train the agent of a YAML experiment config")
+    train.add_argument("config", type=Path, help="a YAML file, or the name of a shipped config (`ctrlgym configs`)")
+    train.add_argument("--resume", action="store_true", help="continue from the newest checkpoints of the run")
+    train.add_argument("--overwrite", action="store_true", help="delete the run in output_dir and start again")
+    train.add_argument("--seeds", type=_int_list, default=None, metavar="S,S", help="train only these of the config's seeds (other processes may train the rest)")
+    train.set_defaults(run=_train)
+
+    evaluate = command("evaluate", help="evaluate a run's agent against the env's baselines")
+    evaluate.add_argument("run_dir", type=Path, help="a run directory, or a config (agent: null evaluates baselines only)")
+    evaluate.add_argument(
+        "--env", default=None, help="evaluate on another env with the run's kwargs (e.g. trained on the traffic twin, evaluated on SUMO)"
+    )
+    evaluate.add_argument("--seeds", type=_int_list, default=None, metavar="S,S", help="evaluate only these of the config's seeds")
+    evaluate.add_argument("--policies", type=lambda text: text.split(","), default=None, metavar="P,P", help="evaluate only these policies")
+    evaluate.set_defaults(run=_evaluate)
+
+    solve = command("solve", help="exact and frozen-state DP on the env's exact model (config's solve section)")
+    solve.add_argument("config", type=Path)
+    solve.set_defaults(run=_solve)
+
+    for sub in (train, evaluate, solve):
+        sub.add_argument("--executor", choices=("local", "ray"), default="local", help="local: this process; ray: one Ray task per job (pip install 'ctrlgym[ray]')")
+        sub.add_argument("--address", default=None, help="with --executor ray: the Ray cluster to join (default: start a local Ray)")
+
+    report = command("report", help="write an HTML + Markdown report for runs")
+    report.add_argument("run_dirs", type=Path, nargs="+")
+    report.add_argument("-o", "--output", type=Path, default=Path("reports/report"), help="OUTPUT.html and OUTPUT.md")
+    report.add_argument("--benchmark", action="store_true", help="one benchmark across tasks: per-task IQM [CI], P(reference better), performance profile, cost")
+    report.add_argument("--across", default="scenario", metavar="KWARG", help="with --benchmark: the env kwarg that names a task (default: scenario)")
+    report.add_argument("--reference", default=None, metavar="POLICY", help="with --benchmark: the policy compared with every other (default: the first agent run)")
+    report.set_defaults(run=_report)
+
+    demo = command("demo", help="train PPO on MultiClassQueue, evaluate against baselines, report")
+    demo.add_argument("--output-dir", type=Path, default=Path("runs/demo"))
+    demo.add_argument("--timesteps", type=int, default=None, help="env steps per seed (default: the config's)")
+    demo.set_defaults(run=_demo)
+
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.threads is not None:
+        from ctrlgym.threads import set_num_threads
+
+        set_num_threads(args.threads)
+    from ctrlgym.experiment.config import ConfigError
+    from ctrlgym.experiment.runs import RunDirError
+
+    try:
+        args.run(args)
+    except (ConfigError, RunDirError, FileExistsError, ValueError) as error:
+        print(f"ctrlgym: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

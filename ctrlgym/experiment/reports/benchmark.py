@@ -1,0 +1,268 @@
+"""Benchmark reports: several policies across several tasks (traffic: RESCO maps), compared with
+the statistics of Agarwal et al. 2021 (:mod:`ctrlgym.statistics`).
+
+The runs given are of two kinds. A baselines run sweeps the task parameter (``evaluation.sweep:
+{scenario: [...]}``, ``agent: null``); an agent run trains on one task (its ``env.kwargs``) and is
+evaluated on the benchmark env, its own or another one (``ctrlgym evaluate RUN --env ...``: trained
+on the traffic twin, evaluated on SUMO). A policy is named by its baseline name or by the agent
+run's ``name``, so runs of one agent on different maps share a name (``nash_dqn``) and ablations
+get their own (``nash_dqn_fp1``).
+
+The report has, for the env's headline metric (traffic: delay, lower is better):
+
+- per task, each policy's IQM over seeds [stratified-bootstrap 95% CI], the best marked, and for
+  the reference policy (Nash DQN) P(reference better than each policy), per task and averaged
+  over tasks (the probability of improvement), with CIs, and a plain sentence where CIs overlap;
+- per task, every report metric as IQM [CI];
+- a performance profile across tasks: the fraction of (task, seed) runs whose score, divided by
+  the task's normaliser policy IQM (fixed-time), is at most τ;
+- the cost: training wall and CPU time per seed, evaluation wall time per episode.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+
+from ctrlgym.experiment.provenance import provenance_line
+from ctrlgym.experiment.reports.plots import png
+from ctrlgym.experiment.reports.render import write_blocks
+from ctrlgym.experiment.reports.run_report import chance_text, iqm_text
+from ctrlgym.experiment.runs import RunDir, RunDirError, succeeded
+from ctrlgym.statistics import intervals_overlap, performance_profile, probability_of_improvement_ci, summarize
+
+__all__ = ["PolicyResults", "collect_benchmark", "write_benchmark_report"]
+
+
+@dataclass
+class PolicyResults:
+    """One policy on one task: per-seed metric values, and what it cost."""
+
+    label: str
+    kind: str  # "agent" or "baseline"
+    values: dict[str, dict[str, float]] = field(default_factory=dict)  # metric -> {seed: value}
+    train_wall_s: list[float] = field(default_factory=list)  # per seed
+    train_cpu_s: list[float] = field(default_factory=list)
+    eval_wall_s: list[float] = field(default_factory=list)  # per seed (all its episodes)
+    episodes: int = 1
+    timesteps: int = 0
+
+    def metric(self, name: str) -> np.ndarray:
+        return np.asarray([self.values.get(name, {})[seed] for seed in sorted(self.values.get(name, {}))], dtype=float)
+
+
+def _add(table: dict[str, dict[str, PolicyResults]], task: str, label: str, kind: str, per_seed: dict[str, Any], episodes: int) -> PolicyResults | None:
+    """A new entry for ``label`` on ``task``; None if its seeds all failed or an earlier run already gave it."""
+    per_seed = succeeded(per_seed)
+    if not per_seed or label in table.setdefault(task, {}):
+        return None
+    entry = table[task][label] = PolicyResults(label, kind, episodes=episodes)
+    for seed, result in per_seed.items():
+        for name, value in result["metrics"].items():
+            entry.values.setdefault(name, {})[seed] = float(value)
+        if "wall_time_s" in result:
+            entry.eval_wall_s.append(float(result["wall_time_s"]))
+    return entry
+
+
+def collect_benchmark(run_dirs: list[RunDir | str | Path], across: str = "scenario") -> tuple[str, dict[str, dict[str, PolicyResults]]]:
+    """The benchmark env and ``{task: {policy: PolicyResults}}`` from the runs (module docstring)."""
+    opened = [run if isinstance(run, RunDir) else RunDir.open(run) for run in run_dirs]
+    sweeps = [run.config for run in opened if run.config.evaluation.sweep and across in run.config.evaluation.sweep]
+    env_id = sweeps[0].env.id if sweeps else opened[0].config.env.id
+    table: dict[str, dict[str, PolicyResults]] = {}
+    for run in opened:
+        run_dir, config = run.path, run.config
+        metrics = run.metrics()
+        if config.evaluation.sweep and across in config.evaluation.sweep:
+            sweep = metrics.get("sweep")
+            if not sweep or sweep.get("param") != across:
+                raise RunDirError(f"{run_dir} has no evaluation over {across} yet: run ctrlgym evaluate {run_dir}")
+            if config.env.id != env_id:
+                raise ValueError(f"{run_dir} evaluates on {config.env.id}, the benchmark on {env_id}")
+            for policy, per_value in sweep["policies"].items():
+                for task, per_seed in per_value.items():
+                    _add(table, task, config.name if policy == sweep["agent"] else policy, "agent" if policy == sweep["agent"] else "baseline", per_seed, config.evaluation.episodes)
+            continue
+        if across not in config.env.kwargs:
+            raise ValueError(f"{run_dir}: env.kwargs has no {across!r}, so the run belongs to no task of the benchmark")
+        task = str(config.env.kwargs[across])
+        evaluation = metrics.get("evaluation") if config.env.id == env_id else metrics.get("transfer", {}).get(env_id)
+        if evaluation is None:
+            hint = f"ctrlgym evaluate {run_dir}" + ("" if config.env.id == env_id else f" --env {env_id}")
+            raise RunDirError(f"{run_dir} has no evaluation on {env_id} yet: run {hint}")
+        for policy, per_seed in evaluation["policies"].items():
+            is_agent = policy == evaluation.get("agent")
+            entry = _add(table, task, config.name if is_agent else policy, "agent" if is_agent else "baseline", per_seed, config.evaluation.episodes)
+            if is_agent and entry is not None:
+                training = metrics.get("training", {})
+                entry.train_wall_s = [float(seed.get("wall_time_s", 0.0)) for seed in training.values()]
+                entry.train_cpu_s = [float(seed["cpu_time_s"]) for seed in training.values() if "cpu_time_s" in seed]
+                entry.timesteps = config.agent.total_timesteps
+    if not table:
+        raise ValueError("the runs hold no evaluated policy")
+    order = [str(v) for config in sweeps for v in config.evaluation.sweep[across]]  # the sweep's order, then the rest
+    return env_id, dict(sorted(table.items(), key=lambda item: order.index(item[0]) if item[0] in order else len(order)))
+
+
+def _short(task: str) -> str:
+    return task.split(":", 1)[-1]
+
+
+def _profile_plot(profiles: dict[str, tuple[np.ndarray, np.ndarray]], metric: str, normaliser: str, higher: bool) -> str:
+    figure, axis = plt.subplots(figsize=(6.5, 3.8))
+    for label, (taus, fraction) in profiles.items():
+        axis.plot(taus, fraction, label=label, lw=2 if label.startswith("nash") else 1.2)
+    relation = ">" if higher else "≤"
+    axis.set(xlabel=f"τ: {metric} / {normaliser}'s IQM on the same task", ylabel=f"fraction of runs with score {relation} τ", title="performance profile across tasks")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=8)
+    return png(figure)
+
+
+def _blocks(env_id: str, table: dict[str, dict[str, PolicyResults]], reference: str | None, across: str) -> list[tuple]:
+    from ctrlgym.registry import get_entry
+
+    env_class = get_entry(env_id).vector_cls
+    metric, higher = getattr(env_class, "headline_metric", ("mean_return", True))
+    report_metrics = [m for m in getattr(env_class, "report_metrics", (metric,)) if m not in ("insertion_backlog", "mean_trip_time")]  # travel_time says it
+    tasks = list(table)
+    labels = list(dict.fromkeys(label for task in tasks for label in table[task]))
+    agents = [label for label in labels if any(table[t].get(label) and table[t][label].kind == "agent" for t in tasks)]
+    reference = reference or (agents[0] if agents else None)
+    if reference is not None and reference not in labels:
+        raise ValueError(f"reference policy {reference!r} is in no run; the runs have {', '.join(labels)}")
+    better = "higher" if higher else "lower"
+    blocks: list[tuple] = [
+        ("h1", f"Benchmark: {len(labels)} policies on {len(tasks)} {across} values ({env_id})"),
+        ("p", provenance_line()),
+        ("p", (
+            f"Headline metric: {metric} ({better} is better). Each seed's value is the mean over its evaluation episodes; "
+            "cells give the interquartile mean (IQM) over seeds with a stratified-bootstrap 95% CI (Agarwal et al. 2021). "
+            f"P({reference} better) is the probability that a random seed of {reference} beats a random seed of the other policy "
+            "(Mann-Whitney U), with its bootstrap CI; over all tasks it is the average of the per-task probabilities. "
+            "Where two CIs overlap, these seeds do not tell the policies apart. Agents were trained on the env named in their run "
+            f"and are all evaluated here on {env_id}, on the same evaluation seeds as the baselines."
+        )),
+    ]  # fmt: skip
+
+    summaries = {(t, l): summarize(table[t][l].metric(metric)) for t in tasks for l in table[t] if table[t][l].metric(metric).size}
+    pick = max if higher else min
+    best = {t: pick(summaries[(t, l)]["iqm"] for l in table[t] if (t, l) in summaries) for t in tasks if any((t, l) in summaries for l in table[t])}
+    chances = {  # P(reference better than label) on each task, computed once for the tables and the verdicts
+        (t, l): probability_of_improvement_ci(table[t][reference].metric(metric), table[t][l].metric(metric), lower_is_better=not higher, reps=500)
+        for t in tasks for l in table[t] if reference and l != reference and (t, reference) in summaries and (t, l) in summaries
+    }  # fmt: skip
+    header = ["policy", *(_short(t) for t in tasks)] + ([f"P({reference} better), over the tasks both ran"] if reference else [])
+    cells = []
+    for label in labels:
+        row = [label]
+        for task in tasks:
+            summary = summaries.get((task, label))
+            if summary is None:
+                row.append("-")
+                continue
+            row.append(iqm_text(summary) + (" ★" if summary["iqm"] == best[task] else ""))
+        if reference:
+            shared = [t for t in tasks if (t, reference) in summaries and (t, label) in summaries]
+            if label == reference or not shared:
+                row.append("-")
+            else:
+                a = _seed_matrix(table, shared, reference, metric)
+                b = _seed_matrix(table, shared, label, metric)
+                row.append(chance_text(probability_of_improvement_ci(a, b, lower_is_better=not higher, reps=500)))
+        cells.append(row)
+    blocks += [("h2", f"{metric} per {across} (IQM over seeds [95% CI]; ★ best IQM)"), ("table", header, cells)]
+    if reference:
+        blocks += [("h2", f"What the evidence says about {reference}"), ("list", [_verdict(table, task, reference, higher, summaries, chances) for task in tasks if (task, reference) in summaries])]
+
+    for task in tasks:
+        header = ["policy", "seeds", *report_metrics] + ([f"P({reference} better on {metric})"] if reference else [])
+        cells = []
+        order = sorted(table[task], key=lambda l: (summaries[(task, l)]["iqm"] * (-1 if higher else 1)) if (task, l) in summaries else np.inf)
+        for label in order:
+            entry = table[task][label]
+            row = [label, str(entry.metric(metric).size or len(next(iter(entry.values.values()), {})))]
+            for name in report_metrics:
+                values = entry.metric(name)
+                row.append(iqm_text(summarize(values)) if values.size else "-")
+            if reference:
+                row.append(chance_text(chances[(task, label)]) if (task, label) in chances else "-")
+            cells.append(row)
+        blocks += [("h3", f"{across} = {task}"), ("table", header, cells)]
+
+    normaliser = next((b for b in ("fixed_time",) if all((t, b) in summaries for t in tasks)), None)
+    if normaliser is not None:
+        taus = np.linspace(0.0, 2.0, 201)
+        profiles = {}
+        for label in labels:
+            ratios = [table[t][label].metric(metric) / summaries[(t, normaliser)]["iqm"] for t in tasks if (t, label) in summaries]
+            if len(ratios) == len(tasks):
+                above = performance_profile(np.concatenate(ratios), taus)  # the fraction of runs scoring above each τ
+                profiles[label] = (taus, above if higher else 1.0 - above)
+        blocks += [
+            ("h2", "Performance profile"),
+            ("p", f"Each (task, seed) run's {metric} divided by {normaliser}'s IQM on the same task, for the policies evaluated on every task; "
+                  f"a curve further {'right' if higher else 'left and up'} is better. At τ = 1 a curve reads the fraction of runs that "
+                  f"{'beat' if higher else 'delay vehicles less than'} {normaliser}'s typical run."),
+            ("img", "profile", _profile_plot(profiles, metric, normaliser, higher)),
+        ]  # fmt: skip
+
+    cost = []
+    for task in tasks:
+        for label in labels:
+            entry = table[task].get(label)
+            if entry is None or (entry.kind != "agent" and not entry.eval_wall_s):
+                continue
+            train = f"{np.mean(entry.train_wall_s):.0f}" if entry.train_wall_s else "-"
+            cpu = f"{np.mean(entry.train_cpu_s):.0f}" if entry.train_cpu_s else "-"
+            evaluation = f"{np.mean(entry.eval_wall_s) / entry.episodes:.1f}" if entry.eval_wall_s else "-"
+            cost.append([_short(task), label, f"{entry.timesteps:,}" if entry.kind == "agent" else "-", train, cpu, evaluation])
+    if cost:
+        blocks += [
+            ("h2", "Cost"),
+            ("p", "Training: mean wall and CPU seconds per seed (this process; SUMO worker processes are not in the CPU time) for its steps; "
+                  "evaluation: mean wall seconds per episode on the benchmark env. The machine is in the header above."),
+            ("table", [across, "policy", "training steps per seed", "train wall s / seed", "train CPU s / seed", "eval wall s / episode"], cost),
+        ]  # fmt: skip
+    return blocks
+
+
+def _seed_matrix(table: dict[str, dict[str, PolicyResults]], tasks: list[str], label: str, metric: str) -> np.ndarray:
+    """``(seeds, tasks)`` for the probability of improvement over tasks (seeds trimmed to the fewest any task has)."""
+    columns = [table[t][label].metric(metric) for t in tasks]
+    runs = min(c.size for c in columns)
+    return np.stack([c[:runs] for c in columns], axis=1)
+
+
+def _verdict(table, task: str, reference: str, higher: bool, summaries, chances) -> str:
+    """One sentence per task: the reference against the best other baseline and every other agent."""
+    mine = summaries[(task, reference)]
+    others = [(l, summaries[(task, l)]) for l in table[task] if l != reference and (task, l) in summaries]
+    baselines = [(l, s) for l, s in others if table[task][l].kind == "baseline"]
+    agents = [(l, s) for l, s in others if table[task][l].kind == "agent"]
+    parts = []
+    pick = max if higher else min
+    for kind, group in (("the best baseline", [pick(baselines, key=lambda ls: ls[1]["iqm"])] if baselines else []), ("", agents)):
+        for label, summary in group:
+            wins = (mine["iqm"] > summary["iqm"]) == higher and mine["iqm"] != summary["iqm"]
+            overlap = intervals_overlap((mine["low"], mine["high"]), (summary["low"], summary["high"]))
+            who = f"{kind}, {label}" if kind else label
+            verdict = "CIs overlap: not told apart" if overlap else ("better" if wins else "worse")
+            parts.append(f"vs {who}: {iqm_text(mine)} vs {iqm_text(summary)}, {verdict}; P(better) = {chance_text(chances[(task, label)])}")
+    return f"{_short(task)}: {reference} " + "; ".join(parts) + "."
+
+
+def write_benchmark_report(run_dirs: list[RunDir | str | Path], output: str | Path, across: str = "scenario", reference: str | None = None) -> tuple[Path, Path]:
+    """Write ``OUTPUT.html`` (self-contained) and ``OUTPUT.md``: the benchmark of the runs across ``across``."""
+    if not run_dirs:
+        raise ValueError("a benchmark report needs run directories")
+    env_id, table = collect_benchmark(run_dirs, across)
+    return write_blocks(_blocks(env_id, table, reference, across), output)

@@ -99,6 +99,7 @@ def register_env(
     version: int = 0,
     requires: tuple[str, ...] = (),
     extra: str | None = None,
+    env_id: str | None = None,
 ) -> EnvEntry:
     """Register an env as ``ctrlgym/<ClassName>-v<version>`` here and in Gymnasium.
 
@@ -107,9 +108,10 @@ def register_env(
     entry point of such a dict; ``check_kwargs`` are constructor arguments of a small instance for
     the test suite; ``requires`` lists the modules the env needs and ``extra`` the pip extra that
     brings them (an env whose modules are missing stays listed and names the extra on use).
+    ``env_id`` replaces the ``ctrlgym/`` id: a plug-in registers under its own namespace (``my_pkg/MyEnv-v0``).
     """
     name = entry_point.rpartition(":")[2].rpartition(".")[2] if isinstance(entry_point, str) else entry_point.__name__
-    env_id = f"ctrlgym/{name}-v{version}"
+    env_id = env_id or f"ctrlgym/{name}-v{version}"
     entry = EnvEntry(env_id, family, summary, entry_point, baselines, dict(check_kwargs or {}), tuple(requires), extra)
     _REGISTRY[env_id] = entry
     if env_id not in gym.registry:
@@ -131,10 +133,13 @@ def registered_envs() -> list[EnvEntry]:
 
 
 def get_entry(env_id: str) -> EnvEntry:
-    """The entry of ``env_id`` (the ``ctrlgym/`` prefix may be left out); ``ValueError`` listing the known
+    """The entry of ``env_id`` (the ``ctrlgym/`` prefix may be left out, and ``"package.module:Class"``
+    names a :class:`TorchVectorEnv` outside ctrlgym, imported now); ``ValueError`` listing the known
     ids if there is none, :class:`EnvUnavailableError` naming the extra if its family is not installed."""
     if env_id not in _REGISTRY and f"ctrlgym/{env_id}" in _REGISTRY:
         env_id = f"ctrlgym/{env_id}"
+    if env_id not in _REGISTRY and ":" in env_id:
+        return _register_by_entry_point(env_id)
     try:
         entry = _REGISTRY[env_id]
     except KeyError:
@@ -147,3 +152,39 @@ def get_entry(env_id: str) -> EnvEntry:
 def make_vector_env(env_id: str, num_envs: int = 1, **kwargs: Any) -> TorchVectorEnv:
     """The native batch of ``env_id`` (what ``gymnasium.make_vec`` builds, without the lookup)."""
     return get_entry(env_id).vector_cls(num_envs=num_envs, **kwargs)
+
+
+def _register_by_entry_point(entry_point: str) -> EnvEntry:
+    """Register the env class that ``"package.module:Class"`` names, under that string as its id."""
+    try:
+        target = load_entry_point(entry_point)
+    except (ImportError, AttributeError) as error:
+        raise ValueError(f"env {entry_point!r}: cannot import it ({type(error).__name__}: {error})") from None
+    if not (isinstance(target, type) and issubclass(target, TorchVectorEnv)):
+        raise ValueError(f"env {entry_point!r} is {target!r}, not a subclass of ctrlgym.TorchVectorEnv")
+    summary = (target.__doc__ or target.__name__).strip().splitlines()[0]
+    entry = EnvEntry(entry_point, "plugin", summary, target)
+    _REGISTRY[entry_point] = entry
+    return entry
+
+
+ENV_ENTRY_POINTS = "ctrlgym.envs"
+
+
+def register_installed_plugins(group: str = ENV_ENTRY_POINTS) -> list[EnvEntry]:
+    """Register the envs that installed packages declare in the entry-point group ``ctrlgym.envs``:
+    each entry's name is the env id (``my_pkg/MyEnv-v0``), its value ``"package.module:Class"``
+    (imported on first use, as ctrlgym's own envs are). In ``pyproject.toml``::
+
+        [project.entry-points."ctrlgym.envs"]
+        "my_pkg/MyEnv-v0" = "my_pkg.envs:MyEnv"
+    """
+    from importlib.metadata import entry_points
+
+    found = []
+    for plugin in entry_points(group=group):
+        if plugin.name in _REGISTRY:
+            continue
+        dist = plugin.dist.name if plugin.dist is not None else "an installed package"
+        found.append(register_env(plugin.value, family="plugin", summary=f"from {dist}", env_id=plugin.name))
+    return found

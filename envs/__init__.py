@@ -8,7 +8,7 @@ data) stay listed without them, and name the extra to install when used.
 
 import importlib
 
-from ctrlgym.registry import register_env
+from ctrlgym.registry import register_env, register_installed_plugins
 
 __all__ = ["beamforming", "fastslow", "mixup", "traffic"]
 
@@ -71,3 +71,5 @@ register_env(
     requires=("sklearn",),
     extra="mixup",
 )
+
+register_installed_plugins()  # envs of installed packages (entry-point group ctrlgym.envs)

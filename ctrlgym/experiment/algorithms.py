@@ -45,11 +45,55 @@ def register_algorithm(name: str, entry_point: str, description: str, *, sb3: bo
 
 
 def get_algorithm(name: str) -> Algorithm:
-    """The registered algorithm ``name``; ``ValueError`` listing the known ones."""
+    """The registered algorithm ``name``, or the class ``"package.module:Class"`` names (an agent
+    outside ctrlgym with the :class:`ctrlgym.policies.Agent` interface, or an SB3 algorithm);
+    ``ValueError`` listing the known ones."""
+    if name not in _ALGORITHMS and ":" in name:
+        return _register_by_entry_point(name)
     try:
         return _ALGORITHMS[name]
     except KeyError:
         raise ValueError(f"unknown algorithm {name!r}; registered: {', '.join(sorted(_ALGORITHMS))}") from None
+
+
+def _register_by_entry_point(entry_point: str) -> Algorithm:
+    """Register the agent class ``"package.module:Class"`` under that string."""
+    from ctrlgym.registry import load_entry_point
+
+    try:
+        target = load_entry_point(entry_point)
+    except (ImportError, AttributeError, ValueError) as error:
+        raise ValueError(f"algorithm {entry_point!r}: cannot import it ({type(error).__name__}: {error})") from None
+    if not isinstance(target, type):
+        raise ValueError(f"algorithm {entry_point!r} is {target!r}, not a class")
+    sb3 = _is_sb3_algorithm(target)
+    missing = [] if sb3 else [m for m in ("learn", "save", "load", "set_last_observation") if not hasattr(target, m)]
+    if missing:
+        raise ValueError(f"algorithm {entry_point!r} lacks {', '.join(missing)} (subclass ctrlgym.policies.CheckpointedAgent)")
+    description = (target.__doc__ or target.__name__).strip().splitlines()[0]
+    return register_algorithm(entry_point, entry_point, description, sb3=sb3)
+
+
+def _is_sb3_algorithm(target: type) -> bool:
+    from stable_baselines3.common.base_class import BaseAlgorithm
+
+    return issubclass(target, BaseAlgorithm)
+
+
+ALGORITHM_ENTRY_POINTS = "ctrlgym.algorithms"
+
+
+def register_installed_algorithms(group: str = ALGORITHM_ENTRY_POINTS) -> list[Algorithm]:
+    """Register the algorithms installed packages declare in the entry-point group ``ctrlgym.algorithms``
+    (name: what ``agent.algo`` names; value: ``"package.module:Class"``, imported on first use)."""
+    from importlib.metadata import entry_points
+
+    found = []
+    for plugin in entry_points(group=group):
+        if plugin.name not in _ALGORITHMS:
+            dist = plugin.dist.name if plugin.dist is not None else "an installed package"
+            found.append(register_algorithm(plugin.name, plugin.value, f"{plugin.name} (from {dist})"))
+    return found
 
 
 def registered_algorithms() -> dict[str, Algorithm]:
@@ -72,3 +116,4 @@ register_algorithm(
     "channel_predictor", "ctrlgym.envs.beamforming.channel_predictor:ChannelPredictor",
     "CNN channel predictor correcting the blind Wiener prediction, trained on its `loss` (rate: the sum rate it yields; mse); precodes with RZF on it (trained in this run)",
 )  # fmt: skip
+register_installed_algorithms()  # agents of installed packages (entry-point group ctrlgym.algorithms)

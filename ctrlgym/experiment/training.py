@@ -26,6 +26,7 @@ from ctrlgym.experiment.progress import TrainingStatus
 from ctrlgym.experiment.runs import RunDir, RunDirError, final_model_path, latest_checkpoint, prune_checkpoints
 from ctrlgym.experiment.sb3_training import train_sb3_seed
 from ctrlgym.experiment.tensorboard import tensorboard_writer
+from ctrlgym.policies import TrainingProgress
 from ctrlgym.files import torch_save_atomic, write_json_atomic
 from ctrlgym.threads import hot_path
 
@@ -75,13 +76,13 @@ def _train_own_agent(run: RunDir, seed: int, bar: tqdm) -> dict[str, Any]:
 
     status = TrainingStatus(env, seed)
 
-    def on_step(progress: dict[str, Any]) -> None:
+    def on_step(progress: TrainingProgress) -> None:
         bar.update(min(config.env.num_envs, bar.total - bar.n))
         status.show(bar, progress)
         if progress["episode_returns"]:
             curve.append([progress["timesteps"], float(np.mean(progress["episode_returns"]))])
             writer.add_scalar("rollout/ep_rew_mean", curve[-1][1], progress["timesteps"])
-        if progress["timesteps"] % 1000 < config.env.num_envs:
+        if progress["timesteps"] % 1000 < config.env.num_envs and progress.get("loss") is not None:
             writer.add_scalar("train/loss", progress["loss"], progress["timesteps"])
             if "epsilon" in progress:
                 writer.add_scalar("rollout/exploration_rate", progress["epsilon"], progress["timesteps"])

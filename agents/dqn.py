@@ -73,10 +73,16 @@ class IndependentDQN(CheckpointedAgent):
         else:
             raise ValueError(f"{name} needs Discrete or MultiDiscrete actions, {env.env_name} has {space}")
         if learning_rate <= 0 or (learning_rate_final is not None and not 0 <= learning_rate_final <= learning_rate):
-            raise ValueError(f"{name}: need learning_rate > 0 and 0 <= learning_rate_final <= learning_rate, got {learning_rate} and {learning_rate_final}")
+            raise ValueError(
+                f"{name}: need learning_rate > 0 and 0 <= learning_rate_final <= learning_rate, got {learning_rate} and {learning_rate_final}"
+            )
         if not 0 <= exploration_final_eps <= exploration_initial_eps <= 1:
             raise ValueError(f"{name}: need 0 <= exploration_final_eps <= exploration_initial_eps <= 1")
-        self.hyperparameters = {key: value for key, value in locals().items() if key not in ("self", "env", "name", "space", "num_actions", "__class__")}
+        self.hyperparameters = {
+            key: value
+            for key, value in locals().items()
+            if key not in ("self", "env", "name", "space", "num_actions", "__class__")
+        }
         self.hyperparameters["hidden"] = list(hidden)
         self.device = torch.device(device)
         self.single_agent = not hasattr(space, "nvec")
@@ -92,8 +98,12 @@ class IndependentDQN(CheckpointedAgent):
         self.learning_rates = (learning_rate, learning_rate if learning_rate_final is None else learning_rate_final)
         self._setup_game(env)
         torch.manual_seed(seed)  # network initialisation
-        self.q_network = AgentQNetwork(self.n_agents, self.obs_shape[-1], self.num_outputs, tuple(hidden), shared).to(self.device)
-        self.target_network = AgentQNetwork(self.n_agents, self.obs_shape[-1], self.num_outputs, tuple(hidden), shared).to(self.device)
+        self.q_network = AgentQNetwork(self.n_agents, self.obs_shape[-1], self.num_outputs, tuple(hidden), shared).to(
+            self.device
+        )
+        self.target_network = AgentQNetwork(
+            self.n_agents, self.obs_shape[-1], self.num_outputs, tuple(hidden), shared
+        ).to(self.device)
         self.target_network.load_state_dict(self.q_network.state_dict())
         self.optimizer = torch.optim.Adam(self.q_network.parameters(), lr=learning_rate)
         self.replay = ReplayBuffer(buffer_size, self.obs_shape, self.n_agents, self.device)
@@ -172,13 +182,21 @@ class IndependentDQN(CheckpointedAgent):
             self.target_network.load_state_dict(self.q_network.state_dict())
         return float(loss.detach())
 
-    def learn(self, env: TorchVectorEnv, total_timesteps: int, callback: Callable[[dict[str, Any]], None] | None = None, seed: int = 0) -> IndependentDQN:
+    def learn(
+        self,
+        env: TorchVectorEnv,
+        total_timesteps: int,
+        callback: Callable[[dict[str, Any]], None] | None = None,
+        seed: int = 0,
+    ) -> IndependentDQN:
         """Collect transitions from ``env`` (``autoreset_mode="same_step"``) and learn until
         ``total_timesteps`` transitions in all; ``callback`` gets, after every batch step, the
         step count, ε, the last loss, the returns of the episodes that just ended and their
         end-of-episode metrics (the env's ``final_metrics``, e.g. traffic's delay)."""
         if env.autoreset_mode != AutoresetMode.SAME_STEP:
-            raise ValueError(f"{type(self).__name__}.learn needs autoreset_mode='same_step' (it stores the true final observations)")
+            raise ValueError(
+                f"{type(self).__name__}.learn needs autoreset_mode='same_step' (it stores the true final observations)"
+            )
         # a resumed agent continues from its last observations (the env restored with it); else a fresh reset
         observations = self._last_obs if self._last_obs is not None else env.reset(seed=seed + self.num_timesteps)[0]
         loss = float("nan")
@@ -187,9 +205,17 @@ class IndependentDQN(CheckpointedAgent):
             actions = self.act(observations, epsilon)
             next_observations, rewards, terminated, truncated, info = env.step(actions)
             done = terminated | truncated
-            final = torch.where(done.reshape(-1, *[1] * (next_observations.dim() - 1)), info["final_obs"], next_observations)
+            final = torch.where(
+                done.reshape(-1, *[1] * (next_observations.dim() - 1)), info["final_obs"], next_observations
+            )
             rewards = rewards.reshape(env.num_envs, -1).expand(-1, self.n_agents)
-            self.replay.add(self._as_agents(observations), actions.reshape(env.num_envs, -1), rewards, self._as_agents(final), terminated.float())
+            self.replay.add(
+                self._as_agents(observations),
+                actions.reshape(env.num_envs, -1),
+                rewards,
+                self._as_agents(final),
+                terminated.float(),
+            )
             observations = self._last_obs = next_observations
             self.num_timesteps += env.num_envs
             if len(self.replay) >= self.learning_starts and (self.num_timesteps // env.num_envs) % self.train_freq == 0:
@@ -200,10 +226,15 @@ class IndependentDQN(CheckpointedAgent):
             if callback is not None:
                 ended = bool(done.any())
                 returns = info["episode"]["r"].reshape(env.num_envs, -1).sum(-1)[done].tolist() if ended else []
-                callback({
-                    "timesteps": self.num_timesteps, "epsilon": epsilon, "loss": loss, "episode_returns": returns,
-                    "episode_metrics": _final_metrics(env, info) if ended else {},
-                })  # fmt: skip
+                callback(
+                    {
+                        "timesteps": self.num_timesteps,
+                        "epsilon": epsilon,
+                        "loss": loss,
+                        "episode_returns": returns,
+                        "episode_metrics": _final_metrics(env, info) if ended else {},
+                    }
+                )
         return self
 
     # ------------------------------------------------------------------ saving
@@ -230,7 +261,9 @@ class IndependentDQN(CheckpointedAgent):
         the optimizer, replay and counters stay fresh."""
         state = self.read_state(path, self.device)
         if tuple(state["obs_shape"]) != self.obs_shape:
-            raise ValueError(f"{path} holds a {state['algo']} agent for observations {tuple(state['obs_shape'])}; this is {self.algo} for {self.obs_shape}")
+            raise ValueError(
+                f"{path} holds a {state['algo']} agent for observations {tuple(state['obs_shape'])}; this is {self.algo} for {self.obs_shape}"
+            )
         self.q_network.load_state_dict(state["q_network"])
         self.target_network.load_state_dict(state["q_network"])
 

@@ -41,9 +41,17 @@ from dataclasses import dataclass
 import torch
 
 __all__ = [
-    "Equilibrium", "NeighbourGraph", "PAYOFFS", "fictitious_play", "expected_payoffs", "joint_action_index", "payoff_size", "taken_payoffs",
-    "best_response_table", "depends_on_neighbours",
-]  # fmt: skip
+    "Equilibrium",
+    "NeighbourGraph",
+    "PAYOFFS",
+    "fictitious_play",
+    "expected_payoffs",
+    "joint_action_index",
+    "payoff_size",
+    "taken_payoffs",
+    "best_response_table",
+    "depends_on_neighbours",
+]
 
 PAYOFFS = ("joint", "pairwise")
 
@@ -56,7 +64,9 @@ class NeighbourGraph:
     action_mask: torch.Tensor
 
     @classmethod
-    def from_adjacency(cls, adjacency: torch.Tensor, num_actions: torch.Tensor, max_degree: int | None = None) -> NeighbourGraph:
+    def from_adjacency(
+        cls, adjacency: torch.Tensor, num_actions: torch.Tensor, max_degree: int | None = None
+    ) -> NeighbourGraph:
         """From a bool adjacency ``(n, n)`` and each agent's number of actions ``(n,)``."""
         n = adjacency.shape[0]
         degree = int(adjacency.sum(1).max()) if n > 1 else 0
@@ -110,7 +120,9 @@ def _pairwise_parts(payoffs: torch.Tensor, graph: NeighbourGraph) -> tuple[torch
     return payoffs[..., :A], payoffs[..., A:].reshape(*payoffs.shape[:2], D, A, A)
 
 
-def expected_payoffs(payoffs: torch.Tensor, strategies: torch.Tensor, graph: NeighbourGraph, kind: str = "joint") -> torch.Tensor:
+def expected_payoffs(
+    payoffs: torch.Tensor, strategies: torch.Tensor, graph: NeighbourGraph, kind: str = "joint"
+) -> torch.Tensor:
     """``u_i(a_i)``: payoffs ``(batch, n, payoff_size)`` averaged over the neighbours' strategies -> ``(batch, n, A)``."""
     batch, n, _ = payoffs.shape
     A, D = graph.num_actions, graph.max_degree
@@ -124,7 +136,9 @@ def expected_payoffs(payoffs: torch.Tensor, strategies: torch.Tensor, graph: Nei
     return table
 
 
-def taken_payoffs(payoffs: torch.Tensor, actions: torch.Tensor, graph: NeighbourGraph, kind: str = "joint") -> torch.Tensor:
+def taken_payoffs(
+    payoffs: torch.Tensor, actions: torch.Tensor, graph: NeighbourGraph, kind: str = "joint"
+) -> torch.Tensor:
     """``Q_i(a_i, a_N(i))`` of the joint actions played, ``(batch, n)``."""
     if kind == "joint":
         return payoffs.gather(-1, joint_action_index(actions, graph)[..., None])[..., 0]
@@ -138,7 +152,9 @@ def taken_payoffs(payoffs: torch.Tensor, actions: torch.Tensor, graph: Neighbour
     return own.gather(-1, actions[..., None])[..., 0] + pair_values
 
 
-def fictitious_play(payoffs: torch.Tensor, graph: NeighbourGraph, rounds: int = 10, kind: str = "joint", prior: float = 1.0) -> Equilibrium:
+def fictitious_play(
+    payoffs: torch.Tensor, graph: NeighbourGraph, rounds: int = 10, kind: str = "joint", prior: float = 1.0
+) -> Equilibrium:
     """Approximate Nash equilibrium of the stage games ``payoffs`` ``(batch, n, payoff_size)`` (``kind``: joint or pairwise).
 
     Starts from uniform strategies over each agent's valid actions, counted as ``prior`` plays,
@@ -170,7 +186,9 @@ def joint_action_index(actions: torch.Tensor, graph: NeighbourGraph) -> torch.Te
     return joint
 
 
-def best_response_table(payoffs: torch.Tensor, graph: NeighbourGraph, kind: str = "joint") -> tuple[torch.Tensor, torch.Tensor]:
+def best_response_table(
+    payoffs: torch.Tensor, graph: NeighbourGraph, kind: str = "joint"
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Each agent's best own action against every joint action of its neighbours, ``(batch, n, A^D)``
     (slot 0 the most significant, as :func:`joint_action_index`), and which of those joint actions
     the neighbours can play, ``(n, A^D)`` (their action masks; the dummy plays only 0)."""

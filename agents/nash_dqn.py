@@ -26,7 +26,14 @@ from __future__ import annotations
 import torch
 
 from ctrlgym.agents.dqn import IndependentDQN
-from ctrlgym.agents.fictitious_play import PAYOFFS, NeighbourGraph, expected_payoffs, fictitious_play, payoff_size, taken_payoffs
+from ctrlgym.agents.fictitious_play import (
+    PAYOFFS,
+    NeighbourGraph,
+    expected_payoffs,
+    fictitious_play,
+    payoff_size,
+    taken_payoffs,
+)
 from ctrlgym.vector_env import TorchVectorEnv
 
 __all__ = ["NashDQN"]
@@ -46,7 +53,15 @@ class NashDQN(IndependentDQN):
 
     algo = "nash_dqn"
 
-    def __init__(self, env: TorchVectorEnv, *, fictitious_play_rounds: int = 10, payoffs: str = "joint", fictitious_play_prior: float = 1.0, **kwargs) -> None:
+    def __init__(
+        self,
+        env: TorchVectorEnv,
+        *,
+        fictitious_play_rounds: int = 10,
+        payoffs: str = "joint",
+        fictitious_play_prior: float = 1.0,
+        **kwargs,
+    ) -> None:
         if fictitious_play_rounds < 1:
             raise ValueError(f"NashDQN: fictitious_play_rounds must be >= 1, got {fictitious_play_rounds}")
         if fictitious_play_prior < 0:
@@ -55,13 +70,17 @@ class NashDQN(IndependentDQN):
             raise ValueError(f"NashDQN: unknown payoffs {payoffs!r}; choose one of {PAYOFFS}")
         self.rounds, self.payoffs, self.prior = fictitious_play_rounds, payoffs, fictitious_play_prior
         super().__init__(env, **kwargs)
-        self.hyperparameters.update(fictitious_play_rounds=fictitious_play_rounds, payoffs=payoffs, fictitious_play_prior=fictitious_play_prior)
+        self.hyperparameters.update(
+            fictitious_play_rounds=fictitious_play_rounds, payoffs=payoffs, fictitious_play_prior=fictitious_play_prior
+        )
 
     def _setup_game(self, env: TorchVectorEnv) -> None:
         adjacency = getattr(env, "neighbour_graph", None)
         if adjacency is None:
             adjacency = torch.zeros(self.n_agents, self.n_agents, dtype=torch.bool)
-        self.graph = NeighbourGraph.from_adjacency(torch.as_tensor(adjacency).cpu(), self.num_actions.cpu()).to(self.device)
+        self.graph = NeighbourGraph.from_adjacency(torch.as_tensor(adjacency).cpu(), self.num_actions.cpu()).to(
+            self.device
+        )
         self.num_outputs = payoff_size(int(self.num_actions.max()), self.graph.max_degree, self.payoffs)
 
     def greedy(self, q_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -75,5 +94,7 @@ class NashDQN(IndependentDQN):
         target_q = self.target_network(next_observations)
         if not self.double_q:
             return self.greedy(target_q)[1]
-        strategies = fictitious_play(self.q_network(next_observations), self.graph, self.rounds, self.payoffs, self.prior).strategies
+        strategies = fictitious_play(
+            self.q_network(next_observations), self.graph, self.rounds, self.payoffs, self.prior
+        ).strategies
         return (expected_payoffs(target_q, strategies, self.graph, self.payoffs) * strategies).sum(-1)

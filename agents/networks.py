@@ -32,14 +32,22 @@ class AgentQNetwork(nn.Module):
     separate weights per agent, evaluated together by batched matrix products.
     """
 
-    def __init__(self, n_agents: int, obs_dim: int, outputs: int, hidden: tuple[int, ...] = (64, 64), shared: bool = False, embedding_dim: int = 8) -> None:
+    def __init__(
+        self,
+        n_agents: int,
+        obs_dim: int,
+        outputs: int,
+        hidden: tuple[int, ...] = (64, 64),
+        shared: bool = False,
+        embedding_dim: int = 8,
+    ) -> None:
         super().__init__()
         self.shared = shared
         groups = 1 if shared else n_agents
         self.embedding = nn.Embedding(n_agents, embedding_dim) if shared else None
         sizes = (obs_dim + (embedding_dim if shared else 0), *hidden)
         layers: list[nn.Module] = []
-        for a, b in zip(sizes[:-1], sizes[1:]):
+        for a, b in zip(sizes[:-1], sizes[1:], strict=False):
             layers += [AgentLinear(groups, a, b), nn.ReLU()]
         layers.append(AgentLinear(groups, sizes[-1], outputs))
         self.body = nn.Sequential(*layers)

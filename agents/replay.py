@@ -34,8 +34,10 @@ class ReplayBuffer:
         count = observations.shape[0]
         index = (self.position + torch.arange(count, device=self.device)) % self.capacity
         values = (observations, actions, rewards, next_observations, terminated)
-        for name, value in zip(self.FIELDS, values):
-            getattr(self, name)[index] = value.to(self.device, getattr(self, name).dtype).reshape(getattr(self, name)[index].shape)
+        for name, value in zip(self.FIELDS, values, strict=False):
+            getattr(self, name)[index] = value.to(self.device, getattr(self, name).dtype).reshape(
+                getattr(self, name)[index].shape
+            )
         self.position = (self.position + count) % self.capacity
         self.size = min(self.size + count, self.capacity)
 
@@ -44,7 +46,11 @@ class ReplayBuffer:
         return {name: getattr(self, name)[index] for name in self.FIELDS}
 
     def state_dict(self) -> dict:
-        return {"position": self.position, "size": self.size, **{name: getattr(self, name)[: self.size].cpu() for name in self.FIELDS}}
+        return {
+            "position": self.position,
+            "size": self.size,
+            **{name: getattr(self, name)[: self.size].cpu() for name in self.FIELDS},
+        }
 
     def load_state_dict(self, state: dict) -> None:
         self.position, self.size = state["position"], state["size"]

@@ -18,13 +18,18 @@ from __future__ import annotations
 import argparse
 import math
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
+from provenance import (
+    header,
+    provenance,
+    write_results,
+)  # benchmarks/provenance.py: run as scripts, their folder is on sys.path
 from scipy.special import j0
+
 from ctrlgym.envs.beamforming import BeamformingEnv, doppler_frequency
-from pathlib import Path
-from provenance import header, provenance, write_results  # benchmarks/provenance.py: run as scripts, their folder is on sys.path
 
 ANTENNAS, USERS, SINUSOIDS, SRS_PERIOD, DELAY, HISTORY = 32, 4, 16, 5, 2, 4
 
@@ -32,13 +37,19 @@ ANTENNAS, USERS, SINUSOIDS, SRS_PERIOD, DELAY, HISTORY = 32, 4, 16, 5, 2, 4
 class NumpyCell:
     """One cell of the same model, in numpy: sum-of-sinusoids (or AR(1)) channel, SRS ring, sum rate."""
 
-    def __init__(self, rng: np.random.Generator, doppler: float, fading: str, slot: float = 0.5e-3, snr_db: float = 10.0) -> None:
+    def __init__(
+        self, rng: np.random.Generator, doppler: float, fading: str, slot: float = 0.5e-3, snr_db: float = 10.0
+    ) -> None:
         shape = (USERS, ANTENNAS, SINUSOIDS)
         self.rng, self.noise, self.fading = rng, 10 ** (-snr_db / 10), fading
         self.rho = float(j0(2 * math.pi * doppler * slot))
-        self.gains = ((rng.standard_normal(shape[:2]) + 1j * rng.standard_normal(shape[:2])) / math.sqrt(2)).astype(np.complex64)
+        self.gains = ((rng.standard_normal(shape[:2]) + 1j * rng.standard_normal(shape[:2])) / math.sqrt(2)).astype(
+            np.complex64
+        )
         self.phasors = np.exp(1j * rng.uniform(0, 2 * math.pi, shape)).astype(np.complex64)
-        self.turns = np.exp(1j * 2 * math.pi * doppler * slot * np.cos(rng.uniform(0, 2 * math.pi, shape))).astype(np.complex64)
+        self.turns = np.exp(1j * 2 * math.pi * doppler * slot * np.cos(rng.uniform(0, 2 * math.pi, shape))).astype(
+            np.complex64
+        )
         self.time = 0
         self.estimates = [self.channel() for _ in range(HISTORY + 1)]
         self.times = [-SRS_PERIOD * i for i in range(HISTORY + 1)]
@@ -50,7 +61,9 @@ class NumpyCell:
 
     def age(self) -> None:
         if self.fading == "ar1":
-            fresh = (self.rng.standard_normal(self.gains.shape) + 1j * self.rng.standard_normal(self.gains.shape)) / math.sqrt(2)
+            fresh = (
+                self.rng.standard_normal(self.gains.shape) + 1j * self.rng.standard_normal(self.gains.shape)
+            ) / math.sqrt(2)
             self.gains = (self.rho * self.gains + math.sqrt(1 - self.rho**2) * fresh).astype(np.complex64)
         else:
             self.phasors *= self.turns
@@ -62,10 +75,12 @@ class NumpyCell:
         self.age()
         self.time += 1
         if self.time % SRS_PERIOD == 0:
-            noise = (self.rng.standard_normal((USERS, ANTENNAS)) + 1j * self.rng.standard_normal((USERS, ANTENNAS))) * math.sqrt(0.005)
+            noise = (
+                self.rng.standard_normal((USERS, ANTENNAS)) + 1j * self.rng.standard_normal((USERS, ANTENNAS))
+            ) * math.sqrt(0.005)
             self.estimates = [self.channel() + noise.astype(np.complex64), *self.estimates[:-1]]
             self.times = [self.time, *self.times[:-1]]
-        usable = [e for e, t in zip(self.estimates, self.times) if t <= self.time - DELAY][:HISTORY]
+        usable = [e for e, t in zip(self.estimates, self.times, strict=False) if t <= self.time - DELAY][:HISTORY]
         observation = np.concatenate([np.stack([e.real, e.imag], -1).ravel() for e in usable])
         return observation, rate
 
@@ -74,13 +89,25 @@ class NumpyBatch:
     """The same model vectorised over cells in numpy (what a user would write): arrays ``(cells, K, M, ...)``,
     the cells' SRS rings in step (they share the clock), rates by one batched matmul."""
 
-    def __init__(self, rng: np.random.Generator, cells: int, doppler: float, fading: str, slot: float = 0.5e-3, snr_db: float = 10.0) -> None:
+    def __init__(
+        self,
+        rng: np.random.Generator,
+        cells: int,
+        doppler: float,
+        fading: str,
+        slot: float = 0.5e-3,
+        snr_db: float = 10.0,
+    ) -> None:
         shape = (cells, USERS, ANTENNAS, SINUSOIDS)
         self.rng, self.noise, self.fading, self.cells = rng, 10 ** (-snr_db / 10), fading, cells
         self.rho = float(j0(2 * math.pi * doppler * slot))
-        self.gains = ((rng.standard_normal(shape[:3]) + 1j * rng.standard_normal(shape[:3])) / math.sqrt(2)).astype(np.complex64)
+        self.gains = ((rng.standard_normal(shape[:3]) + 1j * rng.standard_normal(shape[:3])) / math.sqrt(2)).astype(
+            np.complex64
+        )
         self.phasors = np.exp(1j * rng.uniform(0, 2 * math.pi, shape)).astype(np.complex64)
-        self.turns = np.exp(1j * 2 * math.pi * doppler * slot * np.cos(rng.uniform(0, 2 * math.pi, shape))).astype(np.complex64)
+        self.turns = np.exp(1j * 2 * math.pi * doppler * slot * np.cos(rng.uniform(0, 2 * math.pi, shape))).astype(
+            np.complex64
+        )
         self.time = 0
         self.estimates = np.repeat(self.channel()[:, None], HISTORY + 1, axis=1)  # (cells, ring, K, M)
         self.times = np.array([-SRS_PERIOD * i for i in range(HISTORY + 1)])
@@ -93,14 +120,21 @@ class NumpyBatch:
         signal = np.einsum("ckk->ck", gains)
         rates = np.log2(1 + signal / (gains.sum(-1) - signal + self.noise)).sum(-1)
         if self.fading == "ar1":
-            fresh = (self.rng.standard_normal(self.gains.shape) + 1j * self.rng.standard_normal(self.gains.shape)) / math.sqrt(2)
+            fresh = (
+                self.rng.standard_normal(self.gains.shape) + 1j * self.rng.standard_normal(self.gains.shape)
+            ) / math.sqrt(2)
             self.gains = (self.rho * self.gains + math.sqrt(1 - self.rho**2) * fresh).astype(np.complex64)
         else:
             self.phasors *= self.turns
         self.time += 1
         if self.time % SRS_PERIOD == 0:
-            noise = (self.rng.standard_normal((self.cells, USERS, ANTENNAS)) + 1j * self.rng.standard_normal((self.cells, USERS, ANTENNAS))) * math.sqrt(0.005)
-            self.estimates = np.concatenate([(self.channel() + noise.astype(np.complex64))[:, None], self.estimates[:, :-1]], axis=1)
+            noise = (
+                self.rng.standard_normal((self.cells, USERS, ANTENNAS))
+                + 1j * self.rng.standard_normal((self.cells, USERS, ANTENNAS))
+            ) * math.sqrt(0.005)
+            self.estimates = np.concatenate(
+                [(self.channel() + noise.astype(np.complex64))[:, None], self.estimates[:, :-1]], axis=1
+            )
             self.times = np.concatenate([[self.time], self.times[:-1]])
         usable = np.flatnonzero(self.times <= self.time - DELAY)[:HISTORY]
         chosen = self.estimates[:, usable]
@@ -131,9 +165,18 @@ def numpy_steps_per_second(cells: int, steps: int, fading: str) -> float:
 
 def batched_steps_per_second(cells: int, steps: int, device: str, fading: str) -> float:
     env = BeamformingEnv(
-        cells, antennas=ANTENNAS, users=USERS, fading=fading, sinusoids=SINUSOIDS, srs_period=SRS_PERIOD,
-        uplink_delay=DELAY, history=HISTORY, max_episode_steps=None, device=device, validate_actions=False,
-    )  # fmt: skip
+        cells,
+        antennas=ANTENNAS,
+        users=USERS,
+        fading=fading,
+        sinusoids=SINUSOIDS,
+        srs_period=SRS_PERIOD,
+        uplink_delay=DELAY,
+        history=HISTORY,
+        max_episode_steps=None,
+        device=device,
+        validate_actions=False,
+    )
     env.reset(seed=0)
     action = torch.full((cells, env.single_action_space.shape[0]), 0.1, device=env.device)
     env.step(action)  # warm-up
@@ -158,7 +201,9 @@ def main() -> None:
     print(header(info))
     loop = numpy_steps_per_second(64, args.steps, args.fading)
     sizes = [1, 64, 1024, 4096] + ([16384, 65536, 100_000] if args.device.startswith("cuda") else [])
-    print(f"M={ANTENNAS}, K={USERS}, fading {args.fading}, {args.steps} steps; peers: numpy vectorised over the same cells, numpy loop over 64 cells")
+    print(
+        f"M={ANTENNAS}, K={USERS}, fading {args.fading}, {args.steps} steps; peers: numpy vectorised over the same cells, numpy loop over 64 cells"
+    )
     print(f"{'cells':>7} {'ctrlgym env-steps/s':>20} {'numpy batch':>14} {'vs numpy batch':>15} {'vs numpy loop':>14}")
     rows = []
     for cells in sizes:

@@ -19,14 +19,19 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from provenance import header, provenance, write_results  # benchmarks/provenance.py: run as scripts, their folder is on sys.path
 
+from provenance import (
+    header,
+    provenance,
+    write_results,
+)  # benchmarks/provenance.py: run as scripts, their folder is on sys.path
 
 COMPETITOR = "import torch\ntorch.set_num_threads(1)\nx = torch.randn(1024, 1024)\nwhile True:\n    x = torch.tanh(x @ x * 1e-3)\n"
 
 
 def _env_loop(env_id: str, num_envs: int, seconds: float, **kwargs) -> float:
     import torch
+
     from ctrlgym.registry import make_vector_env
 
     env = make_vector_env(env_id, num_envs, **kwargs)
@@ -60,7 +65,9 @@ WORKLOADS = {
     "MultiClassQueue, 1,024 envs (env steps/s)": lambda s: _env_loop("ctrlgym/MultiClassQueue-v0", 1024, s),
     "MultiClassQueue, 16,384 envs (env steps/s)": lambda s: _env_loop("ctrlgym/MultiClassQueue-v0", 16384, s),
     "TrafficTwinEnv 4x4 grid, 256 envs (env steps/s)": lambda s: _env_loop("ctrlgym/TrafficTwinEnv-v0", 256, s),
-    "BeamformingEnv, 1,024 cells (env steps/s)": lambda s: _env_loop("ctrlgym/BeamformingEnv-v0", 1024, s, fading="ar1"),  # the fading the README figure was measured with (the default before 2026-12-01)
+    "BeamformingEnv, 1,024 cells (env steps/s)": lambda s: _env_loop(
+        "ctrlgym/BeamformingEnv-v0", 1024, s, fading="ar1"
+    ),  # the fading the README figure was measured with (the default before 2026-12-01)
     "MixupPolicyEnv, 64 classifiers (env steps/s)": lambda s: _env_loop("ctrlgym/MixupPolicyEnv-v0", 64, s, budget=64),
     "value iteration, queue MDP (solves/s)": _solver_loop,
 }
@@ -97,7 +104,9 @@ def main() -> None:
     info = provenance()
     print(header(info))
     print(f"competitor: one process running a one-thread torch matmul loop; {args.seconds:g} s per measurement\n")
-    print(f"{'workload':<48} {'quiet':>11} {'busy':>11} {'kept':>6} | {'torch default threads: quiet':>28} {'busy':>11} {'kept':>6}")
+    print(
+        f"{'workload':<48} {'quiet':>11} {'busy':>11} {'kept':>6} | {'torch default threads: quiet':>28} {'busy':>11} {'kept':>6}"
+    )
     results = {}
     for name in WORKLOADS:
         if args.only and args.only not in name:
@@ -107,7 +116,10 @@ def main() -> None:
             quiet, busy = run(name, args.seconds, threads, False), run(name, args.seconds, threads, True)
             row[policy] = {"quiet": quiet, "busy": busy, "kept": busy / quiet}
         ours, default = row["ctrlgym"], row["torch_default"]
-        print(f"{name:<48} {ours['quiet']:>11.4g} {ours['busy']:>11.4g} {ours['kept']:>6.0%} | {default['quiet']:>28.4g} {default['busy']:>11.4g} {default['kept']:>6.0%}", flush=True)
+        print(
+            f"{name:<48} {ours['quiet']:>11.4g} {ours['busy']:>11.4g} {ours['kept']:>6.0%} | {default['quiet']:>28.4g} {default['busy']:>11.4g} {default['kept']:>6.0%}",
+            flush=True,
+        )
         results[name] = row
     print(f"\nresults: {write_results(args.json, info, results)}")
 

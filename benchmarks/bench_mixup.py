@@ -16,13 +16,18 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import torch
+from provenance import (
+    header,
+    provenance,
+    write_results,
+)  # benchmarks/provenance.py: run as scripts, their folder is on sys.path
+from torch import nn
+
 from ctrlgym.envs.mixup import MixupPolicyEnv
 from ctrlgym.envs.mixup.mixing import mixup
-from torch import nn
-from pathlib import Path
-from provenance import header, provenance, write_results  # benchmarks/provenance.py: run as scripts, their folder is on sys.path
 
 
 def _sync(device: torch.device) -> None:
@@ -73,7 +78,10 @@ def vmap_steps_per_second(population: int, steps: int, device: str) -> float:
     env = MixupPolicyEnv(num_envs=1, operations=("mixup",), device=device)  # only its data tensors are used
     generator = torch.Generator(device=env.device).manual_seed(0)
     x_all, y_all = env.train_x, env.train_y
-    models = [nn.Sequential(nn.Flatten(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10)).to(env.device) for _ in range(population)]
+    models = [
+        nn.Sequential(nn.Flatten(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10)).to(env.device)
+        for _ in range(population)
+    ]
     params, buffers = stack_module_state(models)
     base = copy.deepcopy(models[0]).to("meta")
 
@@ -114,9 +122,13 @@ def main() -> None:
     ours = population_steps_per_second(args.population, args.steps, args.device)
     vmapped = vmap_steps_per_second(args.population, args.steps, args.device)
     loop = one_by_one_steps_per_second(args.population, args.steps, args.device)
-    print(f"digits, MLP 64-64-10, batch 64, Mixup; {args.population} classifiers x {args.steps} SGD steps on {args.device}")
+    print(
+        f"digits, MLP 64-64-10, batch 64, Mixup; {args.population} classifiers x {args.steps} SGD steps on {args.device}"
+    )
     print(f"ctrlgym population (stacked weights)   {ours:12,.0f} classifier-steps/s")
-    print(f"torch.func vmap(grad(functional_call)) {vmapped:12,.0f} classifier-steps/s   ours / vmap: {ours / vmapped:.2f}x")
+    print(
+        f"torch.func vmap(grad(functional_call)) {vmapped:12,.0f} classifier-steps/s   ours / vmap: {ours / vmapped:.2f}x"
+    )
     print(f"one after another (nn.Sequential+SGD)  {loop:12,.0f} classifier-steps/s   ours / loop: {ours / loop:.1f}x")
     results = {"population": args.population, "steps": args.steps, "ctrlgym": ours, "vmap": vmapped, "one_by_one": loop}
     print(f"results: {write_results(args.json, info, results)}")

@@ -15,15 +15,20 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 import torch
+from provenance import (
+    header,
+    provenance,
+    write_results,
+)  # benchmarks/provenance.py: run as scripts, their folder is on sys.path
+
 from ctrlgym.envs.fastslow import MultiClassQueue
 from ctrlgym.solvers import inexact_policy_iteration, modified_policy_iteration, policy_evaluation, value_iteration
 from ctrlgym.solvers.frozen_state import frozen_state_value_iteration
-from pathlib import Path
-from provenance import header, provenance, write_results  # benchmarks/provenance.py: run as scripts, their folder is on sys.path
 
 COSTS = ((1.0, 2.0, 3.0), (3.0, 1.0, 0.5), (2.0, 3.0, 1.0), (0.5, 1.0, 4.0))
 
@@ -39,7 +44,9 @@ def main() -> None:
     parser.add_argument("--buffers", type=int, nargs="+", default=[10, 20, 30])
     parser.add_argument("--epsilon", type=float, default=1e-4)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--peer-pi-max-states", type=int, default=6000, help="largest model given to the peers' PI and to pymdptoolbox")
+    parser.add_argument(
+        "--peer-pi-max-states", type=int, default=6000, help="largest model given to the peers' PI and to pymdptoolbox"
+    )
     parser.add_argument("--json", default=str(Path(__file__).parent / "results" / "bench_solvers.json"))
     args = parser.parse_args()
     info = provenance(args.device)
@@ -62,7 +69,10 @@ def main() -> None:
             ("ctrlgym value_iteration", lambda: value_iteration(mdp, args.epsilon).policy),
             ("ctrlgym modified_policy_iteration", lambda: modified_policy_iteration(mdp, args.epsilon).policy),
             ("ctrlgym inexact_policy_iteration", lambda: inexact_policy_iteration(mdp, args.epsilon).policy),
-            ("ctrlgym frozen_state T=10", lambda: frozen_state_value_iteration(mdp, 10, args.epsilon).first_step_policy),
+            (
+                "ctrlgym frozen_state T=10",
+                lambda: frozen_state_value_iteration(mdp, 10, args.epsilon).first_step_policy,
+            ),
         ]:
             policy, seconds = timed(solve)
             if args.device.startswith("cuda"):
@@ -77,7 +87,9 @@ def main() -> None:
                 s_indices = np.repeat(np.arange(mdp.num_states), mdp.num_actions)
                 a_indices = np.tile(np.arange(mdp.num_actions), mdp.num_states)
                 q = sp.vstack([sp.csr_matrix(t) for t in transitions], format="csr")  # (A*S, S), action-major
-                order = (np.arange(mdp.num_states)[:, None] + mdp.num_states * np.arange(mdp.num_actions)[None, :]).ravel()
+                order = (
+                    np.arange(mdp.num_states)[:, None] + mdp.num_states * np.arange(mdp.num_actions)[None, :]
+                ).ravel()
                 dp = qe.markov.DiscreteDP(rewards.ravel(), q[order], mdp.discount, s_indices, a_indices)
                 return torch.as_tensor(dp.solve(method=method, epsilon=args.epsilon, max_iter=10**6).sigma)
 
@@ -98,19 +110,31 @@ def main() -> None:
 
                 for name, solver_class, kwargs in [
                     ("ValueIteration", mdptoolbox.mdp.ValueIteration, {"epsilon": args.epsilon, "max_iter": 100_000}),
-                    ("PolicyIterationModified", mdptoolbox.mdp.PolicyIterationModified, {"epsilon": args.epsilon, "max_iter": 100_000}),
+                    (
+                        "PolicyIterationModified",
+                        mdptoolbox.mdp.PolicyIterationModified,
+                        {"epsilon": args.epsilon, "max_iter": 100_000},
+                    ),
                 ]:
                     policy, seconds = timed(lambda: toolbox(solver_class, **kwargs))
                     rows.append((f"pymdptoolbox {name}", seconds, regret(policy.to(mdp.device))))
             except ImportError:
                 rows.append(("pymdptoolbox (not installed)", float("nan"), float("nan")))
         best_peer = min((s for n, s, _ in rows if not n.startswith("ctrlgym") and s == s), default=float("nan"))
-        print(f"\nqueue B={buffer_size}: {mdp.num_states:,} states, {mdp.num_actions} actions, γ={mdp.discount}, ε={args.epsilon}, {args.device}")
+        print(
+            f"\nqueue B={buffer_size}: {mdp.num_states:,} states, {mdp.num_actions} actions, γ={mdp.discount}, ε={args.epsilon}, {args.device}"
+        )
         print(f"{'solver':<45} {'seconds':>9} {'max regret':>11} {'speed-up vs best peer':>22}")
         for name, seconds, loss in rows:
             ratio = best_peer / seconds if name.startswith("ctrlgym") and seconds == seconds else float("nan")
             print(f"{name:<45} {seconds:>9.3f} {loss:>11.2e} {ratio:>21.1f}x")
-        results.append({"states": mdp.num_states, "actions": mdp.num_actions, "rows": [{"solver": n, "seconds": t, "max_regret": r} for n, t, r in rows]})
+        results.append(
+            {
+                "states": mdp.num_states,
+                "actions": mdp.num_actions,
+                "rows": [{"solver": n, "seconds": t, "max_regret": r} for n, t, r in rows],
+            }
+        )
     print(f"results: {write_results(args.json, info, results)}")
 
 

@@ -12,11 +12,16 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from pathlib import Path
 
 import torch
+from provenance import (
+    header,
+    provenance,
+    write_results,
+)  # benchmarks/provenance.py: run as scripts, their folder is on sys.path
+
 from ctrlgym.envs.traffic import TrafficSignalEnv, TrafficTwinEnv
-from pathlib import Path
-from provenance import header, provenance, write_results  # benchmarks/provenance.py: run as scripts, their folder is on sys.path
 
 SCENARIO = {"scenario": "grid", "rows": 4, "cols": 4, "demand": 2400.0}
 
@@ -31,7 +36,10 @@ def decisions_per_second(env, seconds: float) -> float:
     env.reset(seed=0)
     generator = torch.Generator(device=env.device).manual_seed(0)
     greens = torch.as_tensor(env.single_action_space.nvec, device=env.device)
-    actions = lambda: (torch.rand((env.num_envs, *greens.shape), generator=generator, device=env.device) * greens).long()  # noqa: E731
+
+    def actions():
+        return (torch.rand((env.num_envs, *greens.shape), generator=generator, device=env.device) * greens).long()
+
     for _ in range(3):
         env.step(actions())
     _sync(env.device)
@@ -48,14 +56,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--sizes", type=int, nargs="+", default=[1, 256, 4096])
-    parser.add_argument("--sumo-envs", type=int, nargs="+", default=[1, os.cpu_count() or 1], help="SUMO worker processes")
+    parser.add_argument(
+        "--sumo-envs", type=int, nargs="+", default=[1, os.cpu_count() or 1], help="SUMO worker processes"
+    )
     parser.add_argument("--seconds", type=float, default=10.0, help="wall time per measurement")
     parser.add_argument("--json", default=str(Path(__file__).parent / "results" / "bench_twin.json"))
     args = parser.parse_args()
     info = provenance(args.device)
     print(header(info))
     rows = []
-    print(f"4x4 grid, {SCENARIO['demand']:.0f} veh/h, random greens; twin on {args.device}, {torch.get_num_threads()} threads")
+    print(
+        f"4x4 grid, {SCENARIO['demand']:.0f} veh/h, random greens; twin on {args.device}, {torch.get_num_threads()} threads"
+    )
     print(f"{'contender':<28} {'decisions/s':>14}")
     sumo_rates = {}
     for n in dict.fromkeys(args.sumo_envs):

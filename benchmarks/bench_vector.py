@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
 import torch
-from ctrlgym.envs.fastslow import MultiClassQueue
+from provenance import (
+    header,
+    provenance,
+    write_results,
+)  # benchmarks/provenance.py: run as scripts, their folder is on sys.path
 
 import ctrlgym
-from pathlib import Path
-from provenance import header, provenance, write_results  # benchmarks/provenance.py: run as scripts, their folder is on sys.path
+from ctrlgym.envs.fastslow import MultiClassQueue
 
 
 def _sync(device: torch.device) -> None:
@@ -61,7 +65,12 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1, 64, 1024, 16384])
     parser.add_argument("--peer-sizes", type=int, nargs="+", default=[64, 1024])
     parser.add_argument("--seconds", type=float, default=2.0, help="measuring time per point")
-    parser.add_argument("--threads", type=int, default=None, help="ctrlgym.set_num_threads for env steps (default: ctrlgym's 1; 0: torch's own)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="ctrlgym.set_num_threads for env steps (default: ctrlgym's 1; 0: torch's own)",
+    )
     parser.add_argument("--json", default=str(Path(__file__).parent / "results" / "bench_vector.json"))
     args = parser.parse_args()
     if args.threads is not None:

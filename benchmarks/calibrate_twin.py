@@ -25,11 +25,15 @@ import argparse
 import itertools
 from pathlib import Path
 
+from provenance import (
+    header,
+    provenance,
+    write_results,
+)  # benchmarks/provenance.py: run as scripts, their folder is on sys.path
 from scipy.stats import kendalltau
-from ctrlgym.envs.traffic import MaxPressure, MaxWave, ProgramControl, RandomGreens, TrafficTwinEnv
 
+from ctrlgym.envs.traffic import MaxPressure, MaxWave, ProgramControl, RandomGreens, TrafficTwinEnv
 from ctrlgym.experiment.evaluation import evaluate_policy
-from provenance import header, provenance, write_results  # benchmarks/provenance.py: run as scripts, their folder is on sys.path
 
 METRICS = ("queue_length", "waiting_time", "throughput", "travel_time")
 POLICIES = {
@@ -56,12 +60,18 @@ def trained_agents(run_dirs: list[str]) -> dict[str, list[tuple[str, object, dic
     agents: dict[str, list] = {}
     for path in run_dirs:
         run_dir, config = open_run_dir(path)
-        kwargs = {k: v for k, v in config.env.kwargs.items() if k not in ("scenario", "time_to_teleport")}  # as the controllers run here
-        agents.setdefault(config.env.kwargs["scenario"], []).append((config.name, agent_policy(run_dir, config, config.seeds[0]), kwargs))
+        kwargs = {
+            k: v for k, v in config.env.kwargs.items() if k not in ("scenario", "time_to_teleport")
+        }  # as the controllers run here
+        agents.setdefault(config.env.kwargs["scenario"], []).append(
+            (config.name, agent_policy(run_dir, config, config.seeds[0]), kwargs)
+        )
     return agents
 
 
-def calibrate_maps(scenarios: list[str], episodes: int, seconds: int, agents: dict | None = None, **model: float) -> list[dict]:
+def calibrate_maps(
+    scenarios: list[str], episodes: int, seconds: int, agents: dict | None = None, **model: float
+) -> list[dict]:
     """Per map: every RANKED controller (and the trained ``agents`` of that map) in SUMO and in the
     twin (with the twin parameters ``model``); the gaps and Kendall's τ of the delay ranking."""
     results = []
@@ -71,26 +81,54 @@ def calibrate_maps(scenarios: list[str], episodes: int, seconds: int, agents: di
         controllers += [(name, make, kwargs) for name, make, kwargs in (agents or {}).get(scenario, [])]
         for policy, make, kwargs in controllers:
             rows[policy] = {
-                side: evaluate_policy(make, env_id, episodes=episodes, seed=0, **{**kwargs, "scenario": scenario, "num_seconds": seconds}, **extra)["metrics"]
-                for side, env_id, extra in (("sumo", "ctrlgym/TrafficSignalEnv-v0", {}), ("twin", "ctrlgym/TrafficTwinEnv-v0", model))
+                side: evaluate_policy(
+                    make,
+                    env_id,
+                    episodes=episodes,
+                    seed=0,
+                    **{**kwargs, "scenario": scenario, "num_seconds": seconds},
+                    **extra,
+                )["metrics"]
+                for side, env_id, extra in (
+                    ("sumo", "ctrlgym/TrafficSignalEnv-v0", {}),
+                    ("twin", "ctrlgym/TrafficTwinEnv-v0", model),
+                )
             }
         tau = kendalltau([rows[p]["sumo"]["delay"] for p in rows], [rows[p]["twin"]["delay"] for p in rows]).statistic
         twin = TrafficTwinEnv(1, scenario=scenario, **model)
-        used = twin.model_options.as_kwargs()  # the map's calibrated parameters (scenarios.RESCO_TWIN_PARAMETERS) unless given
+        used = (
+            twin.model_options.as_kwargs()
+        )  # the map's calibrated parameters (scenarios.RESCO_TWIN_PARAMETERS) unless given
         twin.close()
-        print(f"\n{scenario}, {seconds} s, {episodes} episode(s), twin parameters {used or 'default'}: Kendall's tau of the delay ranking {tau:+.2f}")
+        print(
+            f"\n{scenario}, {seconds} s, {episodes} episode(s), twin parameters {used or 'default'}: Kendall's tau of the delay ranking {tau:+.2f}"
+        )
         print(f"| policy | {' | '.join(f'{m} SUMO / twin (gap)' for m in MAP_METRICS)} |")
         print("|---|" + "---|" * len(MAP_METRICS))
         for policy, sides in rows.items():
-            cells = [f"{sides['sumo'][m]:.2f} / {sides['twin'][m]:.2f} ({(sides['twin'][m] - sides['sumo'][m]) / max(abs(sides['sumo'][m]), 1e-9):+.0%})" for m in MAP_METRICS]
+            cells = [
+                f"{sides['sumo'][m]:.2f} / {sides['twin'][m]:.2f} ({(sides['twin'][m] - sides['sumo'][m]) / max(abs(sides['sumo'][m]), 1e-9):+.0%})"
+                for m in MAP_METRICS
+            ]
             print(f"| {policy} | {' | '.join(cells)} |", flush=True)
-        results.append({"scenario": scenario, "twin_parameters": used, "kendall_tau": float(tau), "rows": {p: {side: {m: v[m] for m in MAP_METRICS} for side, v in sides.items()} for p, sides in rows.items()}})
+        results.append(
+            {
+                "scenario": scenario,
+                "twin_parameters": used,
+                "kendall_tau": float(tau),
+                "rows": {
+                    p: {side: {m: v[m] for m in MAP_METRICS} for side, v in sides.items()} for p, sides in rows.items()
+                },
+            }
+        )
     return results
 
 
 def run(env_id: str, policy: str, demand: float, episodes: int, seconds: int, **model) -> dict[str, float]:
     make, kwargs = POLICIES[policy]
-    result = evaluate_policy(make, env_id, episodes=episodes, seed=0, scenario="grid", demand=demand, num_seconds=seconds, **kwargs, **model)
+    result = evaluate_policy(
+        make, env_id, episodes=episodes, seed=0, scenario="grid", demand=demand, num_seconds=seconds, **kwargs, **model
+    )
     return {m: result["metrics"][m] for m in METRICS}
 
 
@@ -101,11 +139,33 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=2)
     parser.add_argument("--seconds", type=int, default=3600)
     parser.add_argument(
-        "--grid", nargs="+", default=[], metavar="NAME=V1,V2", help="search twin parameters, e.g. saturation_flow=0.5,0.6 stop_seconds=1,3"
+        "--grid",
+        nargs="+",
+        default=[],
+        metavar="NAME=V1,V2",
+        help="search twin parameters, e.g. saturation_flow=0.5,0.6 stop_seconds=1,3",
     )
-    parser.add_argument("--scenario", nargs="+", default=[], metavar="resco:MAP", help="calibrate on these maps as they ship (see above)")
-    parser.add_argument("--twin", nargs="+", default=[], metavar="NAME=VALUE", help="with --scenario: twin parameters, e.g. saturation_flow=0.85")
-    parser.add_argument("--agents", nargs="+", default=[], metavar="RUN_DIR", help="with --scenario: trained agents ranked too (seed 0), on the map of their run")
+    parser.add_argument(
+        "--scenario",
+        nargs="+",
+        default=[],
+        metavar="resco:MAP",
+        help="calibrate on these maps as they ship (see above)",
+    )
+    parser.add_argument(
+        "--twin",
+        nargs="+",
+        default=[],
+        metavar="NAME=VALUE",
+        help="with --scenario: twin parameters, e.g. saturation_flow=0.85",
+    )
+    parser.add_argument(
+        "--agents",
+        nargs="+",
+        default=[],
+        metavar="RUN_DIR",
+        help="with --scenario: trained agents ranked too (seed 0), on the map of their run",
+    )
     parser.add_argument("--output", type=Path, default=Path("reports/calibrate_twin.json"))
     args = parser.parse_args()
     info = provenance()
@@ -119,14 +179,22 @@ def main() -> None:
     cases = list(itertools.product(args.demand, args.policies))
     sumo = {case: run("ctrlgym/TrafficSignalEnv-v0", case[1], case[0], args.episodes, args.seconds) for case in cases}
     axes = {name: [float(v) for v in values.split(",")] for name, values in (item.split("=", 1) for item in args.grid)}
-    candidates = [dict(zip(axes, values)) for values in itertools.product(*axes.values())]
+    candidates = [dict(zip(axes, values, strict=False)) for values in itertools.product(*axes.values())]
     best = None
     for model in candidates:
-        twin = {case: run("ctrlgym/TrafficTwinEnv-v0", case[1], case[0], args.episodes, args.seconds, **model) for case in cases}
-        gaps = {case: {m: (twin[case][m] - sumo[case][m]) / max(abs(sumo[case][m]), 1e-9) for m in METRICS} for case in cases}
+        twin = {
+            case: run("ctrlgym/TrafficTwinEnv-v0", case[1], case[0], args.episodes, args.seconds, **model)
+            for case in cases
+        }
+        gaps = {
+            case: {m: (twin[case][m] - sumo[case][m]) / max(abs(sumo[case][m]), 1e-9) for m in METRICS}
+            for case in cases
+        }
         worst = max(abs(g) for case in cases for m, g in gaps[case].items() if m != "travel_time")
         if args.grid:
-            detail = "  ".join(f"{p[:3]}{d:.0f}:" + ",".join(f"{gaps[(d, p)][m]:+.0%}" for m in METRICS[:3]) for d, p in cases)
+            detail = "  ".join(
+                f"{p[:3]}{d:.0f}:" + ",".join(f"{gaps[(d, p)][m]:+.0%}" for m in METRICS[:3]) for d, p in cases
+            )
             print(f"{model}: worst {worst:.0%}  {detail}", flush=True)
         if best is None or worst < best[0]:
             best = (worst, model, twin, gaps)
@@ -138,7 +206,9 @@ def main() -> None:
         cells = [f"{sumo[case][m]:.2f} / {twin[case][m]:.2f} ({gaps[case][m]:+.0%})" for m in METRICS]
         print(f"| {case[0]:.0f} | {case[1]} | {' | '.join(cells)} |")
     print(f"worst gap over queue length, waiting time and throughput: {worst:.1%}")
-    rows = [{"demand": d, "policy": p, "sumo": sumo[(d, p)], "twin": twin[(d, p)], "gap": gaps[(d, p)]} for d, p in cases]
+    rows = [
+        {"demand": d, "policy": p, "sumo": sumo[(d, p)], "twin": twin[(d, p)], "gap": gaps[(d, p)]} for d, p in cases
+    ]
     print(f"results: {write_results(args.output, info, {'model': model, 'rows': rows})}")
 
 

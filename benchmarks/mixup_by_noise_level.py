@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ctrlgym.experiment.config import load_config
 from ctrlgym.envs.mixup import MixupPolicyEnv
 from ctrlgym.envs.mixup.baselines import BASELINES
+from ctrlgym.experiment.config import load_config
 from ctrlgym.experiment.evaluation import agent_policy
 
 
@@ -52,7 +52,11 @@ def main() -> None:
     for name, baseline in policies.items():
         per_seed = []
         for seed in config.seeds:
-            make = agent_policy(args.run_dir, config, seed) if baseline is None else (lambda env, b=baseline, s=seed: b.make(env, s + config.evaluation.seed_offset))
+            make = (
+                agent_policy(args.run_dir, config, seed)
+                if baseline is None
+                else (lambda env, b=baseline, s=seed: b.make(env, s + config.evaluation.seed_offset))
+            )
             accuracy, shares, env = run_policy(make, config, seed)
             per_seed.append((accuracy, shares))
         levels, level_of = env.label_noise, env.classifier_level.cpu().numpy()
@@ -60,9 +64,16 @@ def main() -> None:
         for k, level in enumerate(levels):
             accuracy = [float(a[level_of == k].mean()) for a, _ in per_seed]
             shares = np.mean([s[level_of == k].mean(0) for _, s in per_seed], 0)
-            result[name][f"{level:g}"] = {"test_accuracy": accuracy, "operation_share": dict(zip(env.operations, map(float, shares)))}
-            ops = ", ".join(f"{op} {share:.0%}" for op, share in zip(env.operations, shares) if share > 0.005)
-            print(f"{name:20s} noise {level:<4g} test accuracy {100 * np.mean(accuracy):5.2f} (seeds {' '.join(f'{100 * a:.1f}' for a in accuracy)})  stages: {ops}")
+            result[name][f"{level:g}"] = {
+                "test_accuracy": accuracy,
+                "operation_share": dict(zip(env.operations, map(float, shares), strict=False)),
+            }
+            ops = ", ".join(
+                f"{op} {share:.0%}" for op, share in zip(env.operations, shares, strict=False) if share > 0.005
+            )
+            print(
+                f"{name:20s} noise {level:<4g} test accuracy {100 * np.mean(accuracy):5.2f} (seeds {' '.join(f'{100 * a:.1f}' for a in accuracy)})  stages: {ops}"
+            )
     if args.output:
         args.output.write_text(json.dumps(result, indent=1))
 

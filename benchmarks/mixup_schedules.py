@@ -52,7 +52,14 @@ def schedules(kind: str) -> list[tuple[str, callable]]:
     elif kind == "two-phase":
         for op in ("none", *MIXES):
             found.append((op, lambda t, op=op: (op, 1)))
-        for a, b in (("none", "random_saliency_mix"), ("random_saliency_mix", "none"), ("none", "cutmix"), ("cutmix", "none"), ("mixup", "none"), ("none", "mixup")):
+        for a, b in (
+            ("none", "random_saliency_mix"),
+            ("random_saliency_mix", "none"),
+            ("none", "cutmix"),
+            ("cutmix", "none"),
+            ("mixup", "none"),
+            ("none", "mixup"),
+        ):
             found.append((f"{a}->{b}", lambda t, a=a, b=b: (a if t < 20 else b, 1)))
     else:
         raise ValueError(f"unknown kind {kind!r}; choose fixed, switch or two-phase")
@@ -61,7 +68,15 @@ def schedules(kind: str) -> list[tuple[str, callable]]:
 
 def run(found, seed: int, reps: int, label_noise: float) -> dict[str, float]:
     """Every schedule on ``reps`` classifiers of one population: mean test accuracy per schedule."""
-    regime = dict(dataset="digits", train_size=500, label_noise=label_noise, budget=40, steps_per_action=20, batch_size=64, hidden=64)
+    regime = dict(
+        dataset="digits",
+        train_size=500,
+        label_noise=label_noise,
+        budget=40,
+        steps_per_action=20,
+        batch_size=64,
+        hidden=64,
+    )
     env = MixupPolicyEnv(num_envs=len(found) * reps, strengths=STRENGTHS, **regime)
     env.reset(seed=seed)
     for t in range(env.budget):

@@ -24,11 +24,15 @@ import argparse
 from pathlib import Path
 
 import torch
+from provenance import (
+    header,
+    provenance,
+    write_results,
+)  # benchmarks/provenance.py: run as scripts, their folder is on sys.path
 
 from ctrlgym.agents.fictitious_play import depends_on_neighbours, expected_payoffs, fictitious_play
 from ctrlgym.experiment.config import load_config
 from ctrlgym.experiment.evaluation import agent_policy
-from provenance import header, provenance, write_results  # benchmarks/provenance.py: run as scripts, their folder is on sys.path
 
 
 @torch.no_grad()
@@ -47,10 +51,19 @@ def coupling(run_dir: Path, seed: int = 0, num_envs: int = 4) -> dict[str, float
         can_switch = env.green_time >= env.timing.min_green  # a decision that can change the green
         q_values = agent.q_network(agent._as_agents(observations))
         equilibrium = fictitious_play(q_values, graph, agent.rounds, kind, agent.prior)
-        independent = fictitious_play(q_values, graph, 1, kind, prior=0).actions  # round 1: the best response to uniform beliefs
-        values = expected_payoffs(q_values, equilibrium.strategies, graph, kind)  # u_i(a_i) against the neighbours' equilibrium play
-        spread = (values.masked_fill(~graph.action_mask, -torch.inf).amax(-1) - values.masked_fill(~graph.action_mask, torch.inf).amin(-1)).clamp(min=1e-9)
-        gain = (values.gather(-1, equilibrium.actions[..., None]) - values.gather(-1, independent[..., None]))[..., 0] / spread
+        independent = fictitious_play(
+            q_values, graph, 1, kind, prior=0
+        ).actions  # round 1: the best response to uniform beliefs
+        values = expected_payoffs(
+            q_values, equilibrium.strategies, graph, kind
+        )  # u_i(a_i) against the neighbours' equilibrium play
+        spread = (
+            values.masked_fill(~graph.action_mask, -torch.inf).amax(-1)
+            - values.masked_fill(~graph.action_mask, torch.inf).amin(-1)
+        ).clamp(min=1e-9)
+        gain = (values.gather(-1, equilibrium.actions[..., None]) - values.gather(-1, independent[..., None]))[
+            ..., 0
+        ] / spread
         mask = can_switch & has_neighbours & ~done[:, None]
         counted += float(mask.sum())
         depends += float((depends_on_neighbours(q_values, graph, kind) & mask).sum())
@@ -59,7 +72,15 @@ def coupling(run_dir: Path, seed: int = 0, num_envs: int = 4) -> dict[str, float
         observations, _, terminated, truncated, _ = env.step(equilibrium.actions)
         done |= terminated | truncated
     env.close()
-    return {"lights": len(degree), "with_neighbours": int(has_neighbours.sum()), "mean_degree": float(degree.float().mean()), "decisions": counted, "depends": depends / counted, "differs": differs / counted, "worth": worth / counted}
+    return {
+        "lights": len(degree),
+        "with_neighbours": int(has_neighbours.sum()),
+        "mean_degree": float(degree.float().mean()),
+        "decisions": counted,
+        "depends": depends / counted,
+        "differs": differs / counted,
+        "worth": worth / counted,
+    }
 
 
 def main() -> None:
@@ -71,11 +92,16 @@ def main() -> None:
     torch.set_num_threads(1)
     info = provenance()
     print(header(info))
-    print(f"{'run':<45} {'lights':>6} {'with neighbours':>15} {'mean degree':>11} {'decisions':>10} {'depends':>8} {'differs':>8} {'worth':>7}")
+    print(
+        f"{'run':<45} {'lights':>6} {'with neighbours':>15} {'mean degree':>11} {'decisions':>10} {'depends':>8} {'differs':>8} {'worth':>7}"
+    )
     results = {}
     for run_dir in args.run_dirs:
         row = results[str(run_dir)] = coupling(run_dir, args.seed)
-        print(f"{str(run_dir):<45} {row['lights']:>6} {row['with_neighbours']:>15} {row['mean_degree']:>11.2f} {row['decisions']:>10.0f} {row['depends']:>8.1%} {row['differs']:>8.1%} {row['worth']:>7.1%}", flush=True)
+        print(
+            f"{str(run_dir):<45} {row['lights']:>6} {row['with_neighbours']:>15} {row['mean_degree']:>11.2f} {row['decisions']:>10.0f} {row['depends']:>8.1%} {row['differs']:>8.1%} {row['worth']:>7.1%}",
+            flush=True,
+        )
     if args.json is not None:
         write_results(args.json, info, results)
 

@@ -1,11 +1,10 @@
 """ctrlgym: batched torch reinforcement-learning control environments, agents and solvers."""
 
+from ctrlgym import envs
 from ctrlgym.checker import VectorEnvCheckError, check_vector_env
 from ctrlgym.registry import get_entry, make_vector_env, register_env, registered_envs
 from ctrlgym.threads import get_num_threads, set_num_threads
 from ctrlgym.vector_env import AutoresetMode, TorchVectorEnv
-
-from ctrlgym import envs  # noqa: E402  (registers every env by entry point; no family is imported)
 
 __version__ = "0.1.0"
 __all__ = [

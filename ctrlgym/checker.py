@@ -84,7 +84,9 @@ def _rollout(env, seed: int, steps: int):
     obs, _ = env.reset(seed=seed)
     trace = [obs]
     for _ in range(steps):
-        obs, rewards, terminations, truncations, _ = env.step(sample_actions(env.single_action_space, env.num_envs, generator, env.device))
+        obs, rewards, terminations, truncations, _ = env.step(
+            sample_actions(env.single_action_space, env.num_envs, generator, env.device)
+        )
         trace += [obs, rewards, terminations, truncations]
     return trace
 
@@ -127,7 +129,10 @@ def _check_autoreset(env, seed: int, max_steps: int) -> bool:
                 "info['episode']['r'] must equal the sum of the episode's rewards",
             )
         if mode == AutoresetMode.SAME_STEP:
-            _require("final_obs" in info and torch.equal(info["_final_obs"], done), "SAME_STEP: info needs final_obs masked by _final_obs == done")
+            _require(
+                "final_obs" in info and torch.equal(info["_final_obs"], done),
+                "SAME_STEP: info needs final_obs masked by _final_obs == done",
+            )
             _check_batch(env, "info['final_obs']", info["final_obs"], tuple(obs.shape))
             _require((env.elapsed_steps[done] == 0).all(), "SAME_STEP: a finished env must be reset in the same step")
             lengths, returns = lengths.masked_fill(done, 0), returns.masked_fill(per_reward(done), 0.0)
@@ -162,8 +167,14 @@ def check_vector_env(env: VectorEnv, seed: int = 0, rollout_steps: int = 20, max
     mode = env.metadata.get("autoreset_mode")
     _require(isinstance(mode, AutoresetMode), f"metadata['autoreset_mode'] must be an AutoresetMode, got {mode!r}")
     _require(getattr(env, "autoreset_mode", None) == mode, "env.autoreset_mode must equal metadata['autoreset_mode']")
-    _require(env.observation_space == batch_space(env.single_observation_space, n), "observation_space must be the batched single_observation_space")
-    _require(env.action_space == batch_space(env.single_action_space, n), "action_space must be the batched single_action_space")
+    _require(
+        env.observation_space == batch_space(env.single_observation_space, n),
+        "observation_space must be the batched single_observation_space",
+    )
+    _require(
+        env.action_space == batch_space(env.single_action_space, n),
+        "action_space must be the batched single_action_space",
+    )
 
     obs, info = env.reset(seed=seed)
     _check_observations(env, obs, "reset")
@@ -172,10 +183,15 @@ def check_vector_env(env: VectorEnv, seed: int = 0, rollout_steps: int = 20, max
     _check_step_outputs(env, env.step(sample_actions(env.single_action_space, n, generator, env.device)))
 
     first, second = _rollout(env, seed, rollout_steps), _rollout(env, seed, rollout_steps)
-    _require(all(torch.equal(a, b) for a, b in zip(first, second)), "the same seed must give the same trajectory")
+    _require(
+        all(torch.equal(a, b) for a, b in zip(first, second, strict=False)),
+        "the same seed must give the same trajectory",
+    )
     other = _rollout(env, seed + 1, rollout_steps)
-    if all(torch.equal(a, b) for a, b in zip(first, other)):
-        warnings.warn(f"{name}: seeds {seed} and {seed + 1} gave the same trajectory; is the env deterministic?", stacklevel=2)
+    if all(torch.equal(a, b) for a, b in zip(first, other, strict=False)):
+        warnings.warn(
+            f"{name}: seeds {seed} and {seed + 1} gave the same trajectory; is the env deterministic?", stacklevel=2
+        )
 
     env.reset(seed=seed)
     for problem, actions in _bad_actions(env):
@@ -199,7 +215,13 @@ def check_vector_env(env: VectorEnv, seed: int = 0, rollout_steps: int = 20, max
         _require(torch.equal(obs[~mask], kept_obs[~mask]), "a masked reset must leave unmasked envs unchanged")
         if hasattr(env, "elapsed_steps"):
             after = env.elapsed_steps
-            _require((after[mask] == 0).all() and torch.equal(after[~mask], before[~mask]), "a masked reset must restart exactly the masked episodes")
+            _require(
+                (after[mask] == 0).all() and torch.equal(after[~mask], before[~mask]),
+                "a masked reset must restart exactly the masked episodes",
+            )
 
     if not _check_autoreset(env, seed, max_autoreset_steps):
-        warnings.warn(f"{name}: no episode ended within {max_autoreset_steps} steps; autoreset semantics not checked", stacklevel=2)
+        warnings.warn(
+            f"{name}: no episode ended within {max_autoreset_steps} steps; autoreset semantics not checked",
+            stacklevel=2,
+        )

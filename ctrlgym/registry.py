@@ -23,7 +23,16 @@ import gymnasium as gym
 from ctrlgym.single_env import SingleEnv
 from ctrlgym.vector_env import TorchVectorEnv
 
-__all__ = ["Baseline", "EnvEntry", "EnvUnavailableError", "register_env", "registered_envs", "get_entry", "make_vector_env", "load_entry_point"]
+__all__ = [
+    "Baseline",
+    "EnvEntry",
+    "EnvUnavailableError",
+    "register_env",
+    "registered_envs",
+    "get_entry",
+    "make_vector_env",
+    "load_entry_point",
+]
 
 
 @dataclass(frozen=True)
@@ -71,7 +80,9 @@ class EnvEntry:
     def _require(self) -> None:
         if not self.available:
             missing = ", ".join(m for m in self.requires if importlib.util.find_spec(m) is None)
-            raise EnvUnavailableError(f"environment {self.env_id!r} needs {missing}: pip install 'ctrlgym[{self.extra}]'")
+            raise EnvUnavailableError(
+                f"environment {self.env_id!r} needs {missing}: pip install 'ctrlgym[{self.extra}]'"
+            )
 
     @cached_property
     def vector_cls(self) -> type[TorchVectorEnv]:
@@ -115,7 +126,11 @@ def register_env(
     entry = EnvEntry(env_id, family, summary, entry_point, baselines, dict(check_kwargs or {}), tuple(requires), extra)
     _REGISTRY[env_id] = entry
     if env_id not in gym.registry:
-        gym.register(id=env_id, entry_point=SingleEnv.factory(lambda: get_entry(env_id).vector_cls, name), vector_entry_point=_vector_factory(env_id))
+        gym.register(
+            id=env_id,
+            entry_point=SingleEnv.factory(lambda: get_entry(env_id).vector_cls, name),
+            vector_entry_point=_vector_factory(env_id),
+        )
     return entry
 
 

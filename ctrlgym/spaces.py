@@ -80,7 +80,9 @@ def validate_actions(
     return actions
 
 
-def sample_actions(space: spaces.Space, num_envs: int, generator: torch.Generator, device: torch.device) -> torch.Tensor:
+def sample_actions(
+    space: spaces.Space, num_envs: int, generator: torch.Generator, device: torch.device
+) -> torch.Tensor:
     """Uniform random actions for a batch, drawn from a torch generator (reproducible, on device)."""
     if isinstance(space, spaces.Discrete):
         u = torch.rand(num_envs, generator=generator, device=device)

@@ -15,7 +15,7 @@ per task (map, env setting); a 1-D array is one task.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -103,8 +103,10 @@ def probability_of_improvement_ci(
     pick_a = _bootstrap_indices(rng, a.shape[0], a.shape[1], reps)
     pick_b = _bootstrap_indices(rng, b.shape[0], b.shape[1], reps)
     values = [
-        probability_of_improvement(np.take_along_axis(a, ia, axis=0), np.take_along_axis(b, ib, axis=0), lower_is_better)
-        for ia, ib in zip(pick_a, pick_b)
+        probability_of_improvement(
+            np.take_along_axis(a, ia, axis=0), np.take_along_axis(b, ib, axis=0), lower_is_better
+        )
+        for ia, ib in zip(pick_a, pick_b, strict=False)
     ]
     tail = (1 - confidence) / 2 * 100
     low, high = np.percentile(values, [tail, 100 - tail])
@@ -138,4 +140,3 @@ def mean_ci(values: list[float], confidence: float = 0.95) -> tuple[float, float
         return float(data.mean()), 0.0
     sem = data.std(ddof=1) / np.sqrt(data.size)
     return float(data.mean()), float(sem * scipy.stats.t.ppf(0.5 + confidence / 2, data.size - 1))
-

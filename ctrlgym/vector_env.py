@@ -33,8 +33,12 @@ def resolve_device(device: str | torch.device) -> torch.device:
     ``ValueError`` naming the device if this torch cannot use it."""
     device = torch.device(device)
     if device.type == "cuda" and not torch.cuda.is_available():
-        build = "a CPU-only build" if torch.version.cuda is None else f"CUDA {torch.version.cuda}, but no GPU is visible"
-        raise ValueError(f"device {str(device)!r} is not available: torch {torch.__version__} is {build}; use device='cpu'")
+        build = (
+            "a CPU-only build" if torch.version.cuda is None else f"CUDA {torch.version.cuda}, but no GPU is visible"
+        )
+        raise ValueError(
+            f"device {str(device)!r} is not available: torch {torch.__version__} is {build}; use device='cpu'"
+        )
     if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
         raise ValueError(f"device {str(device)!r} is not available: {torch.cuda.device_count()} CUDA device(s) visible")
     if device.type == "cuda" and device.index is None:

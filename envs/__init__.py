@@ -23,15 +23,44 @@ def __getattr__(name: str):
 _FASTSLOW = "ctrlgym.envs.fastslow"
 # class, one-line summary, the name of its baselines in fastslow/baselines.py
 _FASTSLOW_MODELS = (
-    ("MultiClassQueue", "one server, K job classes, holding costs driven by a slowly switching state (c-mu scheduling)", "MULTICLASS_QUEUE"),
-    ("RestlessBandit", "restless bandit: N arms that move on their own, M played per step, payoffs set by a slow state", "RESTLESS_BANDIT"),
-    ("EnergyStorage", "energy demand response: a battery traded against real-time (fast) and day-ahead (slow) prices", "ENERGY_STORAGE"),
-    ("InventoryControl", "inventory control with a fixed order cost while the wholesale cost drifts slowly", "INVENTORY_CONTROL"),
-    ("DynamicPricing", "dynamic pricing with loss-averse reference-price demand while the market size changes slowly", "DYNAMIC_PRICING"),
-    ("TaskGridworld", "a robot on a grid serves spatial tasks; which site has the task changes slowly", "TASK_GRIDWORLD"),
-)  # fmt: skip
+    (
+        "MultiClassQueue",
+        "one server, K job classes, holding costs driven by a slowly switching state (c-mu scheduling)",
+        "MULTICLASS_QUEUE",
+    ),
+    (
+        "RestlessBandit",
+        "restless bandit: N arms that move on their own, M played per step, payoffs set by a slow state",
+        "RESTLESS_BANDIT",
+    ),
+    (
+        "EnergyStorage",
+        "energy demand response: a battery traded against real-time (fast) and day-ahead (slow) prices",
+        "ENERGY_STORAGE",
+    ),
+    (
+        "InventoryControl",
+        "inventory control with a fixed order cost while the wholesale cost drifts slowly",
+        "INVENTORY_CONTROL",
+    ),
+    (
+        "DynamicPricing",
+        "dynamic pricing with loss-averse reference-price demand while the market size changes slowly",
+        "DYNAMIC_PRICING",
+    ),
+    (
+        "TaskGridworld",
+        "a robot on a grid serves spatial tasks; which site has the task changes slowly",
+        "TASK_GRIDWORLD",
+    ),
+)
 for name, summary, baselines in _FASTSLOW_MODELS:
-    register_env(f"{_FASTSLOW}:{name}", family="fastslow", summary=summary, baselines=f"{_FASTSLOW}.baselines:{baselines}_BASELINES")
+    register_env(
+        f"{_FASTSLOW}:{name}",
+        family="fastslow",
+        summary=summary,
+        baselines=f"{_FASTSLOW}.baselines:{baselines}_BASELINES",
+    )
 
 register_env(
     "ctrlgym.envs.beamforming:BeamformingEnv",
@@ -41,14 +70,24 @@ register_env(
     check_kwargs={"num_envs": 4, "antennas": 4, "users": 2, "history": 2},
 )
 
-_TRAFFIC = {"family": "traffic", "baselines": "ctrlgym.envs.traffic.baselines:BASELINES", "requires": ("sumolib",), "extra": "traffic"}
+_TRAFFIC = {
+    "family": "traffic",
+    "baselines": "ctrlgym.envs.traffic.baselines:BASELINES",
+    "requires": ("sumolib",),
+    "extra": "traffic",
+}
 register_env(
     "ctrlgym.envs.traffic:TrafficSignalEnv",
     summary="multi-agent signal control on SUMO (one agent per light; grid 4x4 by default)",
     check_kwargs={"scenario": "arterial", "cols": 2, "num_envs": 2},
     **_TRAFFIC,
 )
-register_env("ctrlgym.envs.traffic:SingleIntersection", summary="one signalised intersection on SUMO, single-agent", check_kwargs={"num_envs": 2}, **_TRAFFIC)
+register_env(
+    "ctrlgym.envs.traffic:SingleIntersection",
+    summary="one signalised intersection on SUMO, single-agent",
+    check_kwargs={"num_envs": 2},
+    **_TRAFFIC,
+)
 register_env(
     "ctrlgym.envs.traffic:TrafficTwinEnv",
     summary="torch queue-model twin of a SUMO network, batched on CPU/GPU (same spaces as TrafficSignalEnv)",

@@ -13,6 +13,13 @@ from ctrlgym.solvers.dynamic_programming import (
 from ctrlgym.solvers.mdp import FiniteMDP
 
 __all__ = [
-    "FiniteMDP", "SolverResult", "value_iteration", "policy_iteration", "modified_policy_iteration", "inexact_policy_iteration",
-    "backward_induction", "policy_evaluation", "greedy_policy",
-]  # fmt: skip
+    "FiniteMDP",
+    "SolverResult",
+    "value_iteration",
+    "policy_iteration",
+    "modified_policy_iteration",
+    "inexact_policy_iteration",
+    "backward_induction",
+    "policy_evaluation",
+    "greedy_policy",
+]

@@ -27,6 +27,7 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 import torch
+
 from ctrlgym.solvers.krylov import bicgstab
 from ctrlgym.solvers.mdp import FiniteMDP
 from ctrlgym.threads import hot_path
@@ -70,7 +71,11 @@ def value_iteration(
     mdp: FiniteMDP, epsilon: float = 1e-4, max_iterations: int = 100_000, initial_values: torch.Tensor | None = None
 ) -> SolverResult:
     """ε-optimal policy by value iteration with span-seminorm stopping."""
-    values = torch.zeros(mdp.num_states, dtype=torch.float64, device=mdp.device) if initial_values is None else initial_values.clone()
+    values = (
+        torch.zeros(mdp.num_states, dtype=torch.float64, device=mdp.device)
+        if initial_values is None
+        else initial_values.clone()
+    )
     threshold = epsilon * (1 - mdp.discount) / mdp.discount if mdp.discount > 0 else float("inf")
     history = []
     for iteration in range(1, max_iterations + 1):
@@ -79,7 +84,9 @@ def value_iteration(
         history.append(_span(difference))
         values = new_values
         if history[-1] < threshold:
-            return SolverResult(_span_bounds(values, difference, mdp.discount), greedy_policy(mdp, values), iteration, True, history)
+            return SolverResult(
+                _span_bounds(values, difference, mdp.discount), greedy_policy(mdp, values), iteration, True, history
+            )
     return SolverResult(values, greedy_policy(mdp, values), max_iterations, False, history)
 
 
@@ -102,7 +109,13 @@ def policy_evaluation(mdp: FiniteMDP, policy: torch.Tensor, relative_tolerance: 
         reward = mdp.rewards[torch.arange(mdp.num_states, device=mdp.device), policy.to(mdp.device)]
         transition = mdp.policy_operator(policy)
         tolerance = relative_tolerance * (1 - mdp.discount) * max(float(reward.abs().max()), 1.0)
-        values, residual, _ = bicgstab(lambda v: v - mdp.discount * transition(v), reward, reward / (1 - mdp.discount), tolerance, 20_000)
+        values, residual, _ = bicgstab(
+            lambda v, transition=transition: v - mdp.discount * transition(v),
+            reward,
+            reward / (1 - mdp.discount),
+            tolerance,
+            20_000,
+        )
         if residual <= tolerance:
             return values
     transition, reward = mdp.policy_matrix(policy)
@@ -132,7 +145,9 @@ def policy_iteration(mdp: FiniteMDP, max_iterations: int = 1000) -> SolverResult
 
 
 @hot_path
-def modified_policy_iteration(mdp: FiniteMDP, epsilon: float = 1e-4, sweeps: int = 20, max_iterations: int = 100_000) -> SolverResult:
+def modified_policy_iteration(
+    mdp: FiniteMDP, epsilon: float = 1e-4, sweeps: int = 20, max_iterations: int = 100_000
+) -> SolverResult:
     """Modified policy iteration (Puterman §6.5): greedy step, then ``sweeps`` evaluation sweeps of T_π."""
     values = torch.zeros(mdp.num_states, dtype=torch.float64, device=mdp.device)
     threshold = epsilon * (1 - mdp.discount) / mdp.discount
@@ -181,9 +196,16 @@ def inexact_policy_iteration(
         transition, reward = mdp.policy_operator(policy), mdp.rewards[rows, policy]
         tolerance = max(forcing * history[-1], 0.25 * threshold)
         values, residual, _ = bicgstab(
-            lambda v: v - mdp.discount * transition(v), reward, new_values, tolerance, max_products, stall_rate=mdp.discount
+            lambda v, transition=transition: v - mdp.discount * transition(v),
+            reward,
+            new_values,
+            tolerance,
+            max_products,
+            stall_rate=mdp.discount,
         )
-        for _ in range(fallback_sweeps if residual > tolerance else 0):  # Krylov fell behind plain sweeps: a few of them (MPI)
+        for _ in range(
+            fallback_sweeps if residual > tolerance else 0
+        ):  # Krylov fell behind plain sweeps: a few of them (MPI)
             swept = reward + mdp.discount * transition(values)
             residual, values = float((swept - values).abs().max()), swept
             if residual <= tolerance:
@@ -201,8 +223,14 @@ def backward_induction(
     ``(S, A, B)`` to solve B problems that share transitions in one pass.
     """
     rewards = mdp.rewards if rewards is None else rewards
-    batch = rewards.shape[2:] if rewards.dim() == 3 else (terminal_values.shape[1:] if terminal_values is not None else ())
-    values = torch.zeros((mdp.num_states, *batch), dtype=torch.float64, device=mdp.device) if terminal_values is None else terminal_values
+    batch = (
+        rewards.shape[2:] if rewards.dim() == 3 else (terminal_values.shape[1:] if terminal_values is not None else ())
+    )
+    values = (
+        torch.zeros((mdp.num_states, *batch), dtype=torch.float64, device=mdp.device)
+        if terminal_values is None
+        else terminal_values
+    )
     if rewards.dim() == 2 and batch:
         rewards = rewards[..., None]
     policies = []

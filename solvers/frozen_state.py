@@ -29,14 +29,21 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 import torch
+
 from ctrlgym.solvers.dynamic_programming import value_iteration
-from ctrlgym.solvers.mdp import FiniteMDP, to_torch_csr, to_scipy
+from ctrlgym.solvers.mdp import FiniteMDP, to_scipy, to_torch_csr
 from ctrlgym.threads import hot_path
 
 __all__ = [
-    "FastSlowStructure", "FrozenStateResult", "frozen_state_value_iteration", "LinearFrozenStateResult",
-    "linear_frozen_state_value_iteration", "omit_slow_state", "TabularPolicy", "FrozenStatePolicy",
-]  # fmt: skip
+    "FastSlowStructure",
+    "FrozenStateResult",
+    "frozen_state_value_iteration",
+    "LinearFrozenStateResult",
+    "linear_frozen_state_value_iteration",
+    "omit_slow_state",
+    "TabularPolicy",
+    "FrozenStatePolicy",
+]
 
 
 class FastSlowStructure:
@@ -44,7 +51,9 @@ class FastSlowStructure:
 
     def __init__(self, mdp: FiniteMDP, tolerance: float = 1e-9) -> None:
         if mdp.num_slow_states < 2 or mdp.slow_transition is None:
-            raise ValueError(f"{mdp.name}: frozen-state ADP needs a fast/slow factorisation (num_slow_states > 1 and slow_transition)")
+            raise ValueError(
+                f"{mdp.name}: frozen-state ADP needs a fast/slow factorisation (num_slow_states > 1 and slow_transition)"
+            )
         self.mdp = mdp
         n_fast, n_slow = mdp.num_fast_states, mdp.num_slow_states
         self.num_fast, self.num_slow = n_fast, n_slow
@@ -63,7 +72,9 @@ class FastSlowStructure:
             # check the factorisation on every row: P[(x,y),(x',y')] = F_y[x,x'] * Z[y,y']
             product = self._factor_product(per_slow, slow_np)
             if abs(product - full).max() > tolerance:
-                raise ValueError(f"{mdp.name}: P[{a}] does not factor into fast transitions times an action-independent slow chain")
+                raise ValueError(
+                    f"{mdp.name}: P[{a}] does not factor into fast transitions times an action-independent slow chain"
+                )
             shared = all((per_slow[y] - per_slow[0]).count_nonzero() == 0 for y in range(1, n_slow))
             self.shared &= shared
             self.fast.append([to_torch_csr(per_slow[y], mdp.device) for y in range(1 if shared else n_slow)])
@@ -136,7 +147,7 @@ def frozen_state_value_iteration(
     values = torch.zeros(structure.num_fast, structure.num_slow, dtype=torch.float64, device=mdp.device)
     threshold = epsilon * (1 - gamma_period) / gamma_period
     converged, policies = False, None
-    for iteration in range(1, max_upper_iterations + 1):
+    for iteration in range(1, max_upper_iterations + 1):  # noqa: B007 (the count is returned)
         upper = values @ slow_period.T  # W(x, y) = Σ_y' Z^T[y, y'] V(x, y')
         policies = []
         for _ in range(period):
@@ -151,7 +162,10 @@ def frozen_state_value_iteration(
             values = values + gamma_period / (1 - gamma_period) * 0.5 * (difference.max() + difference.min())
             break
         if evaluation_sweeps:
-            plan = [(structure.rewards.gather(2, policy[..., None])[..., 0], structure.planned_fast(policy)) for policy in policies]
+            plan = [
+                (structure.rewards.gather(2, policy[..., None])[..., 0], structure.planned_fast(policy))
+                for policy in policies
+            ]
             for _ in range(evaluation_sweeps):
                 upper = values @ slow_period.T
                 for reward, planned in plan:  # the backward pass's order: last step of the period first
@@ -159,7 +173,13 @@ def frozen_state_value_iteration(
                 values = upper
     lower = torch.stack(policies[::-1])  # (T, n_fast, n_slow), index 0 = first step of the period
     return FrozenStateResult(
-        values.reshape(-1), lower, lower[0].reshape(-1), iteration, iteration * period, time.perf_counter() - started, converged
+        values.reshape(-1),
+        lower,
+        lower[0].reshape(-1),
+        iteration,
+        iteration * period,
+        time.perf_counter() - started,
+        converged,
     )
 
 
@@ -176,8 +196,12 @@ def omit_slow_state(mdp: FiniteMDP, epsilon: float = 1e-4, structure: FastSlowSt
     transitions = []
     for per_slow in structure.fast:
         matrices = [to_scipy(m) for m in per_slow]
-        transitions.append(sum(w * m for w, m in zip(stationary, matrices)) if len(matrices) > 1 else matrices[0])
-    reduced = FiniteMDP.from_matrices(transitions, rewards, mdp.discount, device=mdp.device, name=f"{mdp.name} without slow state")
+        transitions.append(
+            sum(w * m for w, m in zip(stationary, matrices, strict=False)) if len(matrices) > 1 else matrices[0]
+        )
+    reduced = FiniteMDP.from_matrices(
+        transitions, rewards, mdp.discount, device=mdp.device, name=f"{mdp.name} without slow state"
+    )
     result = value_iteration(reduced, epsilon=epsilon)
     return result.policy.repeat_interleave(mdp.num_slow_states), result
 
@@ -254,7 +278,7 @@ def linear_frozen_state_value_iteration(
     fitted = phi @ weights
     threshold = epsilon * (1 - gamma_period) / gamma_period
     converged = False
-    for iteration in range(1, max_upper_iterations + 1):
+    for iteration in range(1, max_upper_iterations + 1):  # noqa: B007 (the count is returned)
         upper = fitted @ slow_period.T
         for _ in range(period):
             upper = (structure.rewards + gamma * structure.expected_fast(upper)).max(dim=2).values
@@ -269,4 +293,6 @@ def linear_frozen_state_value_iteration(
     upper = fitted @ slow_period.T
     for _ in range(period):
         upper, first_policy = (structure.rewards + gamma * structure.expected_fast(upper)).max(dim=2)
-    return LinearFrozenStateResult(weights, fitted.reshape(-1), first_policy.reshape(-1), iteration, time.perf_counter() - started, converged)
+    return LinearFrozenStateResult(
+        weights, fitted.reshape(-1), first_policy.reshape(-1), iteration, time.perf_counter() - started, converged
+    )

@@ -128,17 +128,26 @@ class FiniteMDP:
         slow, slow_np = None, None
         if slow_transition is not None:
             slow_np = np.asarray(slow_transition, dtype=np.float64)
-            if slow_np.shape != (num_slow_states, num_slow_states) or np.abs(slow_np.sum(1) - 1).max() > ROW_SUM_TOLERANCE:
-                raise ValueError(f"{name}: slow_transition must be a ({num_slow_states}, {num_slow_states}) stochastic matrix")
+            if (
+                slow_np.shape != (num_slow_states, num_slow_states)
+                or np.abs(slow_np.sum(1) - 1).max() > ROW_SUM_TOLERANCE
+            ):
+                raise ValueError(
+                    f"{name}: slow_transition must be a ({num_slow_states}, {num_slow_states}) stochastic matrix"
+                )
             slow = torch.as_tensor(slow_np, device=device)
         tensors = None
         if transitions is not None:
             matrices = [sp.csr_matrix(p, dtype=np.float64) for p in transitions]
             if len(matrices) != num_actions:
-                raise ValueError(f"{name}: rewards must have shape (S, A) = ({matrices[0].shape[0] if matrices else 0}, {len(matrices)}), got {rewards.shape}")
+                raise ValueError(
+                    f"{name}: rewards must have shape (S, A) = ({matrices[0].shape[0] if matrices else 0}, {len(matrices)}), got {rewards.shape}"
+                )
             _validate_stochastic(matrices, num_states, name, "P")
             dense = num_states <= 512
-            tensors = [torch.as_tensor(m.toarray(), device=device) if dense else to_torch_csr(m, device) for m in matrices]
+            tensors = [
+                torch.as_tensor(m.toarray(), device=device) if dense else to_torch_csr(m, device) for m in matrices
+            ]
         factors = None
         if fast_transitions is not None:
             if slow_np is None:
@@ -148,11 +157,13 @@ class FiniteMDP:
                 raise ValueError(f"{name}: {len(fast)} fast_transitions for {num_actions} actions")
             _validate_stochastic(fast, num_states // num_slow_states, name, "F")
             if transitions is not None:
-                for a, (f, full) in enumerate(zip(fast, matrices)):
+                for a, (f, full) in enumerate(zip(fast, matrices, strict=False)):
                     if abs(sp.kron(f, slow_np, format="csr") - full).max() > ROW_SUM_TOLERANCE:
                         raise ValueError(f"{name}: fast_transitions[{a}] ⊗ slow_transition does not equal P[{a}]")
             factors = [to_torch_csr(f, device) for f in fast]
-        return cls(tensors, torch.as_tensor(rewards, device=device), float(discount), num_slow_states, slow, name, factors)
+        return cls(
+            tensors, torch.as_tensor(rewards, device=device), float(discount), num_slow_states, slow, name, factors
+        )
 
     def scipy_transitions(self) -> list[sp.csr_matrix]:
         """The per-action transition matrices as scipy CSR (host memory; built from factors if needed)."""
@@ -196,7 +207,9 @@ class FiniteMDP:
             matrix = self.chosen_rows(policy)
             return lambda values: matrix @ values
         if self.num_actions <= GATHER_MAX_ACTIONS:
-            chosen = policy.to(self.device) * self.num_states + torch.arange(self.num_states, device=self.device)  # into (A · S) rows
+            chosen = policy.to(self.device) * self.num_states + torch.arange(
+                self.num_states, device=self.device
+            )  # into (A · S) rows
 
             def gather(values: torch.Tensor) -> torch.Tensor:
                 expected = self._expected_by_action(values).reshape(self.num_actions * self.num_states, -1)
@@ -230,7 +243,9 @@ class FiniteMDP:
     def policy_matrix(self, policy: torch.Tensor) -> tuple[sp.csr_matrix, np.ndarray]:
         """``P_π`` (scipy CSR) and ``r_π`` for a deterministic policy ``(S,)`` of action indices."""
         policy_np = policy.cpu().numpy()
-        rows = [sp.diags((policy_np == a).astype(np.float64)) @ matrix for a, matrix in enumerate(self.scipy_transitions())]
+        rows = [
+            sp.diags((policy_np == a).astype(np.float64)) @ matrix for a, matrix in enumerate(self.scipy_transitions())
+        ]
         reward = self.rewards.cpu().numpy()[np.arange(self.num_states), policy_np]
         return sp.csr_matrix(sum(rows)), reward
 
@@ -243,7 +258,9 @@ def _select_rows(matrix: torch.Tensor, rows: torch.Tensor, slow: torch.Tensor | 
     counts = torch.index_select(crow, 0, rows + 1) - starts
     new_crow = torch.cat([counts.new_zeros(1), counts.cumsum(0)])
     total = int(new_crow[-1])
-    positions = torch.arange(total, device=matrix.device) + torch.repeat_interleave(starts - new_crow[:-1], counts, output_size=total)
+    positions = torch.arange(total, device=matrix.device) + torch.repeat_interleave(
+        starts - new_crow[:-1], counts, output_size=total
+    )
     new_columns = torch.index_select(columns, 0, positions)
     if slow is not None:
         new_columns = new_columns * num_slow + torch.repeat_interleave(slow, counts, output_size=total)

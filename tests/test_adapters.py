@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 import torch
-from ctrlgym.envs.fastslow import MultiClassQueue
 from stable_baselines3 import PPO
 
 from ctrlgym.adapters import SB3VecEnv
+from ctrlgym.envs.fastslow import MultiClassQueue
 
 
 def test_sb3_adapter_requires_same_step_autoreset():
@@ -20,7 +20,7 @@ def test_sb3_adapter_fills_terminal_observation_truncation_and_episode():
     obs = env.reset()
     assert isinstance(obs, np.ndarray) and obs.shape == (4, 4)
     total = np.zeros(4)
-    for step in range(5):
+    for _step in range(5):
         obs, rewards, dones, infos = env.step(np.zeros(4, dtype=np.int64))
         total += rewards
     assert dones.all()
@@ -95,7 +95,7 @@ def test_torchrl_multi_agent_env_uses_grouped_keys_and_matches_the_env():
     td = env.reset()
     plain.generator.manual_seed(7)
     plain.reset()
-    for step in range(3):
+    for _step in range(3):
         td["agents", "action"] = torch.randint(0, 2, (3, 3))
         td = env.step(td)
         _, rewards, _, _, _ = plain.step(td["agents", "action"])
@@ -111,7 +111,9 @@ def test_torchrl_masks_the_actions_of_lights_with_fewer_greens():
     from ctrlgym.adapters.torchrl import TorchRLEnv
     from ctrlgym.envs.traffic import TrafficTwinEnv
 
-    env = TorchRLEnv(TrafficTwinEnv(num_envs=4, scenario="resco:cologne3", autoreset_mode="disabled"))  # lights with 3, 4, 4 greens
+    env = TorchRLEnv(
+        TrafficTwinEnv(num_envs=4, scenario="resco:cologne3", autoreset_mode="disabled")
+    )  # lights with 3, 4, 4 greens
     check_env_specs(env)
     rollout = env.rollout(50)
     assert rollout["agents", "action_mask"][0, 0].sum(-1).tolist() == [3, 4, 4]

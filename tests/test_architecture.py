@@ -4,8 +4,9 @@ imports the experiment application, and no module that imports another module's 
 from __future__ import annotations
 
 import ast
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENT = "ctrlgym.experiment"
@@ -47,7 +48,9 @@ def _imports(name: str, path: Path, modules: dict[str, Path]) -> list[tuple[str,
                     found.append((submodule, None, node.lineno))
                 else:
                     found.append((base, alias.name, node.lineno))
-    return [(module, attr, line) for module, attr, line in found if module == "ctrlgym" or module.startswith("ctrlgym.")]
+    return [
+        (module, attr, line) for module, attr, line in found if module == "ctrlgym" or module.startswith("ctrlgym.")
+    ]
 
 
 def _graph() -> dict[str, set[str]]:
@@ -99,7 +102,9 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def test_the_import_graph_is_read_from_every_module():
     graph = _graph()
-    assert {"ctrlgym.vector_env", "ctrlgym.envs.traffic.env", "ctrlgym.experiment.runs", "ctrlgym.agents.dqn"} <= set(graph)
+    assert {"ctrlgym.vector_env", "ctrlgym.envs.traffic.env", "ctrlgym.experiment.runs", "ctrlgym.agents.dqn"} <= set(
+        graph
+    )
     assert "ctrlgym.experiment.config" in graph["ctrlgym.experiment.runs"]
     assert "ctrlgym.vector_env" in graph["ctrlgym.envs.traffic.env"]
 
@@ -114,7 +119,9 @@ def test_the_cycle_finder_finds_a_cycle():
 
 def test_the_library_core_never_imports_the_experiment_application():
     graph = _graph()
-    core = [name for name in graph if not name.startswith(EXPERIMENT) and name != "ctrlgym.__main__"]  # python -m ctrlgym: the CLI
+    core = [
+        name for name in graph if not name.startswith(EXPERIMENT) and name != "ctrlgym.__main__"
+    ]  # python -m ctrlgym: the CLI
     offenders = {name: sorted(m for m in graph[name] if m.startswith(EXPERIMENT)) for name in core}
     assert {name: found for name, found in offenders.items() if found} == {}
 

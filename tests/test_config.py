@@ -27,7 +27,14 @@ def test_shipped_config_validates(path):
 
 
 def test_env_of_a_missing_extra_names_the_extra(tmp_path, monkeypatch):
-    entry = registry.EnvEntry("ctrlgym/FutureEnv-v0", "future", "-", "future_simulator.env:FutureEnv", requires=("future_simulator",), extra="future")
+    entry = registry.EnvEntry(
+        "ctrlgym/FutureEnv-v0",
+        "future",
+        "-",
+        "future_simulator.env:FutureEnv",
+        requires=("future_simulator",),
+        extra="future",
+    )
     monkeypatch.setitem(registry._REGISTRY, entry.env_id, entry)
     with pytest.raises(ConfigError, match=r"needs future_simulator: pip install 'ctrlgym\[future\]'"):
         load_config(_write(tmp_path, {"env": {"id": "ctrlgym/FutureEnv-v0"}}))
@@ -76,5 +83,8 @@ def test_shipped_configs_load_by_name_and_unknown_names_are_one_clear_error():
     assert "fastslow/ppo_multiclass_queue" in shipped_configs() and "traffic/resco_baselines" in shipped_configs()
     assert load_config("quickstart/ppo_multiclass_queue_tiny").agent.total_timesteps == 4096
     assert load_config("configs/quickstart/ppo_multiclass_queue_tiny.yaml").name == "ppo_multiclass_queue_tiny"
-    with pytest.raises(ConfigError, match=r"no/such: config file not found, and no shipped config has that name \(`ctrlgym configs` lists them\)"):
+    with pytest.raises(
+        ConfigError,
+        match=r"no/such: config file not found, and no shipped config has that name \(`ctrlgym configs` lists them\)",
+    ):
         load_config("no/such")

@@ -23,7 +23,11 @@ def tiny(tmp_path: Path, **env_kwargs) -> dict:
     return {
         "name": "tiny",
         "env": {"id": QUEUE, "num_envs": 8, "kwargs": {"max_episode_steps": 16, **env_kwargs}},
-        "agent": {"total_timesteps": 256, "checkpoint_every": 128, "hyperparameters": {"n_steps": 16, "batch_size": 64, "n_epochs": 1}},
+        "agent": {
+            "total_timesteps": 256,
+            "checkpoint_every": 128,
+            "hyperparameters": {"n_steps": 16, "batch_size": 64, "n_epochs": 1},
+        },
         "evaluation": {"episodes": 2},
         "seeds": [0],
         "output_dir": str(tmp_path / "run"),
@@ -52,7 +56,9 @@ def test_a_run_that_failed_at_start_can_be_started_again_and_overwritten(tmp_pat
 
 
 def test_an_empty_config_or_one_without_env_id_is_an_error(tmp_path, capsys):
-    assert "the config is empty; it needs at least env.id" in one_line_error(capsys, ["train", str(write(tmp_path, ""))])
+    assert "the config is empty; it needs at least env.id" in one_line_error(
+        capsys, ["train", str(write(tmp_path, ""))]
+    )
     no_env = write(tmp_path, {"name": "x", "output_dir": str(tmp_path / "x")})
     assert "env.id: missing" in one_line_error(capsys, ["train", str(no_env)])
     assert not (tmp_path / "x").exists() and not Path("runs/ppo_multiclass_queue").exists()
@@ -61,11 +67,23 @@ def test_an_empty_config_or_one_without_env_id_is_an_error(tmp_path, capsys):
 @pytest.mark.parametrize(
     "change, where",
     [
-        ({"agent": {"algo": "dqn", "total_timesteps": 256, "hyperparameters": {"buffer_size": "ten"}}}, "agent.hyperparameters.buffer_size: Input should be a valid integer"),
-        ({"agent": {"hyperparameters": {"n_steps": "many"}}}, "agent.hyperparameters.n_steps: Input should be a valid integer"),
-        ({"env": {"id": QUEUE, "kwargs": {"switch_prob": "often"}}}, "env.kwargs.switch_prob: Input should be a valid number"),
+        (
+            {"agent": {"algo": "dqn", "total_timesteps": 256, "hyperparameters": {"buffer_size": "ten"}}},
+            "agent.hyperparameters.buffer_size: Input should be a valid integer",
+        ),
+        (
+            {"agent": {"hyperparameters": {"n_steps": "many"}}},
+            "agent.hyperparameters.n_steps: Input should be a valid integer",
+        ),
+        (
+            {"env": {"id": QUEUE, "kwargs": {"switch_prob": "often"}}},
+            "env.kwargs.switch_prob: Input should be a valid number",
+        ),
         ({"evaluation": {"baselines": ["oracle"]}}, "evaluation.baselines: unknown baseline 'oracle'"),
-        ({"evaluation": {"sweep": {"switch_prob": [0.1, "high"]}}}, "evaluation.sweep.switch_prob: Input should be a valid number"),
+        (
+            {"evaluation": {"sweep": {"switch_prob": [0.1, "high"]}}},
+            "evaluation.sweep.switch_prob: Input should be a valid number",
+        ),
         ({"agent": {"total_timesteps": 100}}, "agent.total_timesteps: 100 is not a multiple of env.num_envs=16"),
     ],
 )
@@ -100,12 +118,29 @@ def test_a_malformed_network_is_a_scenario_error_naming_the_file(tmp_path):
 def test_cuda_without_cuda_names_the_key(tmp_path, capsys):
     env_on_cuda = write(tmp_path, {**tiny(tmp_path), "env": {**tiny(tmp_path)["env"], "device": "cuda"}})
     err = one_line_error(capsys, ["train", str(env_on_cuda), "--no-progress"])
-    assert f"{env_on_cuda}: env.device: device 'cuda' is not available: torch {torch.__version__}" in err and "use device='cpu'" in err
+    assert (
+        f"{env_on_cuda}: env.device: device 'cuda' is not available: torch {torch.__version__}" in err
+        and "use device='cpu'" in err
+    )
     agent_on_cuda = write(tmp_path, {**tiny(tmp_path), "agent": {**tiny(tmp_path)["agent"], "device": "cuda:0"}})
-    assert "agent.device: device 'cuda:0' is not available" in one_line_error(capsys, ["train", str(agent_on_cuda), "--overwrite"])
+    assert "agent.device: device 'cuda:0' is not available" in one_line_error(
+        capsys, ["train", str(agent_on_cuda), "--overwrite"]
+    )
 
 
-@pytest.mark.parametrize("command", [["configs"], ["list"], ["check", "x"], ["train", "c"], ["evaluate", "r"], ["solve", "c"], ["report", "r"], ["demo"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["configs"],
+        ["list"],
+        ["check", "x"],
+        ["train", "c"],
+        ["evaluate", "r"],
+        ["solve", "c"],
+        ["report", "r"],
+        ["demo"],
+    ],
+)
 def test_every_command_takes_the_common_flags(command):
     args = build_parser().parse_args([*command, "--no-progress", "--threads", "2"])
     assert args.no_progress and args.threads == 2

@@ -14,7 +14,11 @@ def config(tmp_path):
     data = {
         "name": "shared",
         "env": {"id": "ctrlgym/MultiClassQueue-v0", "num_envs": 8, "kwargs": {"max_episode_steps": 32}},
-        "agent": {"total_timesteps": 1024, "checkpoint_every": 256, "hyperparameters": {"n_steps": 32, "batch_size": 64, "n_epochs": 2}},
+        "agent": {
+            "total_timesteps": 1024,
+            "checkpoint_every": 256,
+            "hyperparameters": {"n_steps": 32, "batch_size": 64, "n_epochs": 2},
+        },
         "evaluation": {"episodes": 4, "baselines": ["c_mu", "longest_queue", "random"]},
         "seeds": [0, 1, 2],
         "output_dir": str(tmp_path / "run"),
@@ -25,7 +29,12 @@ def config(tmp_path):
 
 
 def run_at_once(*commands):
-    processes = [subprocess.Popen([sys.executable, "-m", "ctrlgym", *command, "--no-progress"], stderr=subprocess.PIPE, text=True) for command in commands]
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "ctrlgym", *command, "--no-progress"], stderr=subprocess.PIPE, text=True
+        )
+        for command in commands
+    ]
     for process in processes:
         _, err = process.communicate(timeout=600)
         assert process.returncode == 0, err[-2000:]
@@ -39,7 +48,9 @@ def test_seeds_and_policies_from_concurrent_processes_all_land(tmp_path):
     assert all(seed["timesteps"] == 1024 for seed in metrics["training"].values())
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["training"].keys() == metrics["training"].keys()
 
-    run_at_once(["evaluate", str(path), "--policies", "ppo,c_mu"], ["evaluate", str(path), "--policies", "longest_queue,random"])
+    run_at_once(
+        ["evaluate", str(path), "--policies", "ppo,c_mu"], ["evaluate", str(path), "--policies", "longest_queue,random"]
+    )
     evaluation = read_metrics(tmp_path / "run")["evaluation"]
     assert {policy: sorted(per_seed) for policy, per_seed in evaluation["policies"].items()} == {
         policy: ["0", "1", "2"] for policy in ("ppo", "c_mu", "longest_queue", "random")

@@ -19,7 +19,10 @@ def _cases():
             continue
         kwargs = {k: v for k, v in entry.check_kwargs.items() if k != "num_envs"}
         if entry.env_id == "ctrlgym/BeamformingEnv-v0":
-            cases += [pytest.param(entry.env_id, {**kwargs, "action_mode": mode}, id=f"{entry.env_id}-{mode}") for mode in ("precoder", "codebook", "rzf")]
+            cases += [
+                pytest.param(entry.env_id, {**kwargs, "action_mode": mode}, id=f"{entry.env_id}-{mode}")
+                for mode in ("precoder", "codebook", "rzf")
+            ]
         else:
             cases.append(pytest.param(entry.env_id, kwargs, id=entry.env_id))
     return cases

@@ -15,15 +15,33 @@ ROOT = Path(__file__).resolve().parent.parent
 def installed_wheel(tmp_path_factory):
     work = tmp_path_factory.mktemp("wheel")
     source = work / "source"  # built from a copy: setuptools' build/ and egg-info stay out of the checkout
-    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".git", ".venv", "runs", "reports", "build", "*.egg-info", "__pycache__"))
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(work), str(source)], check=True)
+    shutil.copytree(
+        ROOT,
+        source,
+        ignore=shutil.ignore_patterns(".git", ".venv", "runs", "reports", "build", "*.egg-info", "__pycache__"),
+    )
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(work), str(source)],
+        check=True,
+    )
     wheel = next(work.glob("ctrlgym-*.whl"))
     venv = work / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     python = venv / "bin" / "python"
-    subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "-q", str(wheel)], check=True)
-    site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], capture_output=True, text=True, check=True).stdout.strip())
-    (site / "dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")  # torch & co. from this env; ctrlgym only from the wheel
+    subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "-q", str(wheel)], check=True
+    )
+    site = Path(
+        subprocess.run(
+            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    )
+    (site / "dependencies.pth").write_text(
+        sysconfig.get_paths()["purelib"] + "\n"
+    )  # torch & co. from this env; ctrlgym only from the wheel
     elsewhere = work / "elsewhere"
     elsewhere.mkdir()
     return venv, elsewhere
@@ -35,10 +53,20 @@ def run(venv, cwd, *args):
 
 def test_the_wheel_ships_configs_license_and_version(installed_wheel):
     venv, elsewhere = installed_wheel
-    where = subprocess.run([str(venv / "bin" / "python"), "-c", "import ctrlgym; print(ctrlgym.__file__)"], cwd=elsewhere, capture_output=True, text=True)
+    where = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", "import ctrlgym; print(ctrlgym.__file__)"],
+        cwd=elsewhere,
+        capture_output=True,
+        text=True,
+    )
     assert str(venv) in where.stdout  # the wheel's copy, not this checkout
     listing = run(venv, elsewhere, "configs")
-    assert listing.returncode == 0 and "fastslow/ppo_multiclass_queue " in listing.stdout and "traffic/resco_baselines" in listing.stdout and "traffic/benchmark/classics" in listing.stdout
+    assert (
+        listing.returncode == 0
+        and "fastslow/ppo_multiclass_queue " in listing.stdout
+        and "traffic/resco_baselines" in listing.stdout
+        and "traffic/benchmark/classics" in listing.stdout
+    )
     assert run(venv, elsewhere, "--version").stdout.strip().startswith("ctrlgym ")
     licenses = list((venv / "lib").glob("python*/site-packages/ctrlgym-*.dist-info/licenses/LICENSE"))
     assert licenses and "MIT License" in licenses[0].read_text()

@@ -38,7 +38,9 @@ def plugin_on_path(monkeypatch):
 
 
 def test_a_config_trains_and_evaluates_an_env_and_agent_named_by_module_and_class(tmp_path, plugin_on_path):
-    config = parse_config(_config(tmp_path, "ctrlgym_example_plugin:MatchingEnv", "ctrlgym_example_plugin:TabularAgent"))
+    config = parse_config(
+        _config(tmp_path, "ctrlgym_example_plugin:MatchingEnv", "ctrlgym_example_plugin:TabularAgent")
+    )
     run_dir = train(config, progress=False)
     evaluation = evaluate_run(run_dir, progress=False)
     agent = evaluation["policies"]["ctrlgym_example_plugin:TabularAgent"]["0"]
@@ -75,12 +77,19 @@ def _installed_plugin(root: Path) -> Path:
 def test_an_installed_package_registers_its_env_and_agent_through_entry_points(tmp_path):
     site = _installed_plugin(tmp_path)
     environment = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))}
-    listing = subprocess.run([sys.executable, "-m", "ctrlgym", "list"], capture_output=True, text=True, env=environment, check=True)
+    listing = subprocess.run(
+        [sys.executable, "-m", "ctrlgym", "list"], capture_output=True, text=True, env=environment, check=True
+    )
     assert "example/Matching-v0" in listing.stdout and "ctrlgym-example-plugin" in listing.stdout
     config = tmp_path / "plugin.yaml"
     config.write_text(yaml.safe_dump(_config(tmp_path, "example/Matching-v0", "tabular")))
     for command in ("train", "evaluate"):
-        subprocess.run([sys.executable, "-m", "ctrlgym", command, str(config), "--no-progress"], env=environment, check=True, timeout=300)
+        subprocess.run(
+            [sys.executable, "-m", "ctrlgym", command, str(config), "--no-progress"],
+            env=environment,
+            check=True,
+            timeout=300,
+        )
     metrics = json.loads((tmp_path / "runs" / "plugin" / "metrics.json").read_text())
     assert metrics["evaluation"]["env"] == "example/Matching-v0"
     assert metrics["evaluation"]["policies"]["tabular"]["0"]["mean_return"] >= 0.9 * LENGTH

@@ -19,7 +19,11 @@ def config(tmp_path, name):
     data = {
         "name": name,
         "env": {"id": "ctrlgym/MultiClassQueue-v0", "num_envs": 8, "kwargs": {"max_episode_steps": 32}},
-        "agent": {"total_timesteps": 1024, "checkpoint_every": 256, "hyperparameters": {"n_steps": 32, "batch_size": 64, "n_epochs": 2}},
+        "agent": {
+            "total_timesteps": 1024,
+            "checkpoint_every": 256,
+            "hyperparameters": {"n_steps": 32, "batch_size": 64, "n_epochs": 2},
+        },
         "evaluation": {"episodes": 4, "baselines": ["c_mu", "random"]},
         "seeds": [0, 1],
         "output_dir": name,  # relative: the executor makes it absolute for the workers
@@ -30,7 +34,13 @@ def config(tmp_path, name):
 
 
 def ctrlgym(tmp_path, *args):
-    result = subprocess.run([sys.executable, "-m", "ctrlgym", *args, "--no-progress"], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-m", "ctrlgym", *args, "--no-progress"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout
 
@@ -42,12 +52,24 @@ def test_ray_runs_train_and_evaluate_as_a_local_run_does(tmp_path, monkeypatch):
     ctrlgym(tmp_path, "evaluate", str(on_ray), "--executor", "ray")
     train(local, progress=False)  # the local run in this process: only the Ray run needs the command line
     evaluate_run(tmp_path / "local", progress=False)
-    ray_metrics, local_metrics = (json.loads((tmp_path / run / "metrics.json").read_text()) for run in ("on_ray", "local"))
+    ray_metrics, local_metrics = (
+        json.loads((tmp_path / run / "metrics.json").read_text()) for run in ("on_ray", "local")
+    )
     for seed in ("0", "1"):
         for key in ("timesteps", "learning_curve"):
             assert ray_metrics["training"][seed][key] == local_metrics["training"][seed][key]
-    untimed = lambda policies: {p: {s: {k: v for k, v in r.items() if k != "wall_time_s"} for s, r in seeds.items()} for p, seeds in policies.items()}  # noqa: E731
-    assert untimed(ray_metrics["evaluation"]["policies"]) == untimed(local_metrics["evaluation"]["policies"])  # same seeds, same results
+
+    def untimed(policies):
+        return {
+            p: {s: {k: v for k, v in r.items() if k != "wall_time_s"} for s, r in seeds.items()}
+            for p, seeds in policies.items()
+        }
+
+    assert untimed(ray_metrics["evaluation"]["policies"]) == untimed(
+        local_metrics["evaluation"]["policies"]
+    )  # same seeds, same results
     assert all(r["wall_time_s"] > 0 for seeds in ray_metrics["evaluation"]["policies"].values() for r in seeds.values())
-    models = [PPO.load(tmp_path / run / "seed_1" / "final_model.zip").policy.state_dict() for run in ("on_ray", "local")]
+    models = [
+        PPO.load(tmp_path / run / "seed_1" / "final_model.zip").policy.state_dict() for run in ("on_ray", "local")
+    ]
     assert all(torch.equal(models[0][key], models[1][key]) for key in models[1])

@@ -16,7 +16,11 @@ def _marks(block: str):
 
 
 @pytest.mark.parametrize(
-    "block", [pytest.param(block, marks=_marks(block), id=f"block{i}-{block.splitlines()[0][:40]}") for i, block in enumerate(BLOCKS)]
+    "block",
+    [
+        pytest.param(block, marks=_marks(block), id=f"block{i}-{block.splitlines()[0][:40]}")
+        for i, block in enumerate(BLOCKS)
+    ],
 )
 def test_readme_example_runs(block, tmp_path):
     if "ctrlgym.envs.traffic" in block or "TrafficTwinEnv" in block:
@@ -46,6 +50,11 @@ def test_readme_demo_table_is_what_make_demo_writes(tmp_path):
     text = README.read_text()
     in_readme = _demo_table(text[text.index("<!-- demo-table -->") : text.index("<!-- /demo-table -->")])
     assert len(in_readme) == 7
-    subprocess.run([sys.executable, "-m", "ctrlgym", "demo", "--output-dir", str(tmp_path / "demo"), "--no-progress"], check=True, timeout=900, cwd=tmp_path)
+    subprocess.run(
+        [sys.executable, "-m", "ctrlgym", "demo", "--output-dir", str(tmp_path / "demo"), "--no-progress"],
+        check=True,
+        timeout=900,
+        cwd=tmp_path,
+    )
     produced = _demo_table((tmp_path / "demo" / "report.md").read_text())
     assert produced == in_readme

@@ -8,7 +8,7 @@ import torch
 pytest.importorskip("ray.rllib", reason="the RLlib adapter needs ctrlgym[rllib]")
 pytest.importorskip("sumo", reason="the traffic envs need ctrlgym[traffic]")
 
-from ctrlgym.adapters.rllib import RLlibMultiAgentEnv  # noqa: E402
+from ctrlgym.adapters.rllib import RLlibMultiAgentEnv
 
 TWIN = {"env_id": "ctrlgym/TrafficTwinEnv-v0", "kwargs": {"scenario": "arterial", "cols": 2, "num_seconds": 120}}
 
@@ -20,7 +20,7 @@ def test_the_adapter_has_per_agent_spaces_and_all_flags():
     check_multiagent_environments(env)
     observations, infos = env.reset(seed=0)
     assert set(observations) == set(env.possible_agents) == {"A0", "B0"} and observations["A0"].shape == (11,)
-    for step in range(24):  # 120 s of 5 s decisions
+    for _step in range(24):  # 120 s of 5 s decisions
         observations, rewards, terminateds, truncateds, infos = env.step({agent: 0 for agent in env.agents})
     assert truncateds["__all__"] and not terminateds["__all__"] and env.agents == []
     assert set(rewards) == {"A0", "B0"} and "queue_length" in infos["A0"]
@@ -60,4 +60,6 @@ def test_rllib_ppo_updates_one_shared_policy_on_the_twin():
     assert sampled >= 384  # two iterations of 192 env steps
     assert results[-1]["env_runners"]["num_episodes_lifetime"] >= 1  # 24-step episodes ended and were counted
     assert math.isfinite(results[-1]["learners"]["shared"]["total_loss"])
-    assert any(not torch.equal(before[k], after[k]) for k in before)  # the shared policy learned from the lights' rewards
+    assert any(
+        not torch.equal(before[k], after[k]) for k in before
+    )  # the shared policy learned from the lights' rewards

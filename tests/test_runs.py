@@ -1,12 +1,8 @@
 """Train, evaluate and report from a config, as a user runs them; kill and resume."""
 
 import json
-import os
 import re
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -17,11 +13,11 @@ from stable_baselines3 import PPO
 from ctrlgym.experiment.cli import main
 from ctrlgym.experiment.config import load_config
 from ctrlgym.experiment.evaluation import evaluate_run
-from ctrlgym.registry import get_entry
 from ctrlgym.experiment.reports.run_report import write_report
-from ctrlgym.statistics import mean_ci
 from ctrlgym.experiment.runs import RunDirError
 from ctrlgym.experiment.training import latest_checkpoint, train
+from ctrlgym.registry import get_entry
+from ctrlgym.statistics import mean_ci
 
 
 def tiny_config(tmp_path: Path, name: str = "tiny", total: int = 1024, seeds=(0, 1)) -> Path:
@@ -68,7 +64,10 @@ def test_train_evaluate_report_end_to_end(tmp_path, capsys):
     assert "report.html" in capsys.readouterr().out
     # the report explains itself: provenance, setup, descriptions, IQM with CIs, what the CIs allow, units
     assert re.search(r"Written \d{4}-\d\d-\d\d \d\d:\d\d UTC by ctrlgym \d", markdown)
-    assert "(max_episode_steps=32). Agent ppo (batch_size=64, n_epochs=2, n_steps=32): 1,024 training steps per seed" in markdown
+    assert (
+        "(max_episode_steps=32). Agent ppo (batch_size=64, n_epochs=2, n_steps=32): 1,024 training steps per seed"
+        in markdown
+    )
     assert "same 2 evaluation seeds × 4 episodes" in markdown
     assert "| c_mu | c-mu rule: serve the class with the largest holding cost x service rate |" in markdown
     assert "| policy | what it is | IQM return [95% CI] | mean return ± 95% CI | seeds × episodes |" in markdown
@@ -123,7 +122,9 @@ def test_killed_run_resumes_exactly(tmp_path, capsys, kill_at_a_random_step):
     killed = tiny_config(tmp_path, "killed", total=total, seeds=(0,))
     whole = tiny_config(tmp_path, "whole", total=total, seeds=(0,))
     seed_dir = tmp_path / "killed" / "seed_0"
-    steps = kill_at_a_random_step([sys.executable, "-m", "ctrlgym", "train", str(killed), "--no-progress"], seed_dir, total)
+    steps = kill_at_a_random_step(
+        [sys.executable, "-m", "ctrlgym", "train", str(killed), "--no-progress"], seed_dir, total
+    )
     (seed_dir / "checkpoints" / "step_1.partial.zip").write_text("left by a kill")
     killed_seconds = torch.load(seed_dir / "checkpoints" / f"trainer_{steps}.pt", weights_only=False)["wall_time_s"]
 
@@ -139,7 +140,9 @@ def test_killed_run_resumes_exactly(tmp_path, capsys, kill_at_a_random_step):
     assert all(torch.equal(final[0][key], final[1][key]) for key in final[1])
     checkpoints = sorted(p.name for p in (seed_dir / "checkpoints").iterdir())
     assert not [name for name in checkpoints if "partial" in name or name.endswith(".tmp")]
-    assert [name for name in checkpoints if name.startswith("step_")] == [f"step_{total}.zip"]  # finished: only the newest is kept
+    assert [name for name in checkpoints if name.startswith("step_")] == [
+        f"step_{total}.zip"
+    ]  # finished: only the newest is kept
 
 
 def test_tensorboard_continues_after_a_resume_without_going_back(tmp_path, kill_at_a_random_step):
@@ -147,7 +150,9 @@ def test_tensorboard_continues_after_a_resume_without_going_back(tmp_path, kill_
 
     config_path = tiny_config(tmp_path, "tb", total=3_072, seeds=(0,))
     seed_dir = tmp_path / "tb" / "seed_0"
-    kill_at_a_random_step([sys.executable, "-m", "ctrlgym", "train", str(config_path), "--no-progress"], seed_dir, 3_072)
+    kill_at_a_random_step(
+        [sys.executable, "-m", "ctrlgym", "train", str(config_path), "--no-progress"], seed_dir, 3_072
+    )
     train(config_path, resume=True, progress=False)
     events = EventAccumulator(str(tmp_path / "tb" / "tensorboard" / "seed_0"))
     events.Reload()

@@ -4,12 +4,12 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from ctrlgym.envs.fastslow import MultiClassQueue
 from gymnasium.utils.env_checker import check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import ctrlgym
 from ctrlgym import AutoresetMode, check_vector_env
+from ctrlgym.envs.fastslow import MultiClassQueue
 
 ENTRIES = ctrlgym.registered_envs()
 ENV_IDS = [entry.env_id for entry in ENTRIES]
@@ -148,15 +148,21 @@ def test_same_seed_same_trajectory_different_seed_different_trajectory(device):
 
 def test_next_step_autoreset_returns_zero_reward_and_fresh_episode():
     env = MultiClassQueue(
-        num_envs=3, max_episode_steps=4, holding_costs=((1.0, 1.0, 1.0),), arrival_probs=(1.0, 1.0, 1.0), service_probs=(1.0, 1.0, 1.0)
+        num_envs=3,
+        max_episode_steps=4,
+        holding_costs=((1.0, 1.0, 1.0),),
+        arrival_probs=(1.0, 1.0, 1.0),
+        service_probs=(1.0, 1.0, 1.0),
     )
     env.reset(seed=0)
     actions = torch.zeros(3, dtype=torch.long)
-    for step in range(1, 5):
+    for _step in range(1, 5):
         obs, rewards, terminated, truncated, info = env.step(actions)
     assert truncated.all() and not terminated.any()
     assert info["_episode"].all() and (info["episode"]["l"] == 4).all()
-    assert torch.allclose(info["episode"]["r"], torch.tensor([-(0 + 3 + 5 + 7.0)] * 3))  # total queue 0, 3, 5, 7: class 0 served every step
+    assert torch.allclose(
+        info["episode"]["r"], torch.tensor([-(0 + 3 + 5 + 7.0)] * 3)
+    )  # total queue 0, 3, 5, 7: class 0 served every step
     obs, rewards, terminated, truncated, info = env.step(actions)
     assert (rewards == 0).all() and not (terminated | truncated).any()
     assert (obs[:, :3] == 0).all(), "the autoreset step returns the first observation of the new episode"
@@ -219,7 +225,9 @@ class _UncheckedEnv(MultiClassQueue):
     """A broken env that accepts out-of-range actions."""
 
     def step(self, actions):
-        return super().step(torch.as_tensor(actions).clamp(0, 2) if torch.as_tensor(actions).shape == (self.num_envs,) else actions)
+        return super().step(
+            torch.as_tensor(actions).clamp(0, 2) if torch.as_tensor(actions).shape == (self.num_envs,) else actions
+        )
 
 
 def test_checker_catches_an_env_that_accepts_out_of_range_actions():
@@ -251,6 +259,9 @@ def test_step_does_not_sync_with_the_host_on_cuda_when_validation_is_off(mode):
 
 @pytest.mark.parametrize("env_id", [entry.env_id for entry in ENTRIES if entry.vector_cls.multi_agent])
 def test_gym_make_of_a_multi_agent_env_is_one_clear_error_naming_the_ways_in(env_id):
-    with pytest.raises(ValueError, match=r"is multi-agent .* no single-env Gymnasium view: use gymnasium.make_vec.*PettingZooEnv.*TorchRLEnv") as error:
+    with pytest.raises(
+        ValueError,
+        match=r"is multi-agent .* no single-env Gymnasium view: use gymnasium.make_vec.*PettingZooEnv.*TorchRLEnv",
+    ) as error:
         gym.make(env_id)
     assert "\n" not in str(error.value)

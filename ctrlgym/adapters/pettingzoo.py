@@ -39,16 +39,20 @@ class PettingZooEnv(ParallelEnv):
         if env.num_envs != 1 or env.autoreset_mode != AutoresetMode.DISABLED:
             raise ValueError("PettingZooEnv needs an env built with num_envs=1 and autoreset_mode='disabled'")
         if not isinstance(env.single_action_space, spaces.MultiDiscrete) or not hasattr(env, "agent_ids"):
-            raise ValueError(f"PettingZooEnv needs a multi-agent env (agent_ids, MultiDiscrete actions); got {env.env_name}")
+            raise ValueError(
+                f"PettingZooEnv needs a multi-agent env (agent_ids, MultiDiscrete actions); got {env.env_name}"
+            )
         self.env = env
         self.possible_agents = list(env.agent_ids)
         self.agents: list[str] = []
         box = env.single_observation_space
         self.observation_spaces = {
-            agent: spaces.Box(box.low[i], box.high[i], box.shape[1:], box.dtype) for i, agent in enumerate(self.possible_agents)
+            agent: spaces.Box(box.low[i], box.high[i], box.shape[1:], box.dtype)
+            for i, agent in enumerate(self.possible_agents)
         }
         self.action_spaces = {
-            agent: spaces.Discrete(int(n)) for agent, n in zip(self.possible_agents, env.single_action_space.nvec)
+            agent: spaces.Discrete(int(n))
+            for agent, n in zip(self.possible_agents, env.single_action_space.nvec, strict=False)
         }
         self.render_mode = None
 
@@ -65,14 +69,17 @@ class PettingZooEnv(ParallelEnv):
     def _infos(self, info: dict[str, Any]) -> dict[str, dict[str, Any]]:
         """Each agent's own values (info entries of shape ``(1, n_agents)``, e.g. ``light_queue_length``
         as ``queue_length``), and the env-wide ones under ``"network"``."""
-        tensors = {key: value for key, value in info.items() if isinstance(value, torch.Tensor) and not key.startswith("_")}
+        tensors = {
+            key: value for key, value in info.items() if isinstance(value, torch.Tensor) and not key.startswith("_")
+        }
         network = {key: float(value[0]) for key, value in tensors.items() if value.ndim == 1}
         n = len(self.possible_agents)
         own = {key.removeprefix("light_"): value[0] for key, value in tensors.items() if value.shape == (1, n)}
         return {
             agent: {**{key: float(values[i]) for key, values in own.items()}, "network": dict(network)}
-            for i, agent in enumerate(self.possible_agents) if agent in self.agents
-        }  # fmt: skip
+            for i, agent in enumerate(self.possible_agents)
+            if agent in self.agents
+        }
 
     def reset(self, seed: int | None = None, options: dict | None = None):
         """Reset the episode; ``options`` are accepted for the API and unused (one env, no mask)."""

@@ -44,9 +44,16 @@ class RLlibMultiAgentEnv(MultiAgentEnv):
         if env is None:
             from ctrlgym.registry import make_vector_env
 
-            env = make_vector_env(config.get("env_id", "ctrlgym/TrafficTwinEnv-v0"), 1, autoreset_mode="disabled", **dict(config.get("kwargs", {})))
+            env = make_vector_env(
+                config.get("env_id", "ctrlgym/TrafficTwinEnv-v0"),
+                1,
+                autoreset_mode="disabled",
+                **dict(config.get("kwargs", {})),
+            )
         if env.num_envs != 1 or env.autoreset_mode != AutoresetMode.DISABLED:
-            raise ValueError(f"RLlibMultiAgentEnv needs {env.env_name} built with num_envs=1 and autoreset_mode='disabled' (RLlib batches copies itself)")
+            raise ValueError(
+                f"RLlibMultiAgentEnv needs {env.env_name} built with num_envs=1 and autoreset_mode='disabled' (RLlib batches copies itself)"
+            )
         if env.multi_agent:
             from ctrlgym.adapters.pettingzoo import PettingZooEnv
 

@@ -83,23 +83,37 @@ class TorchRLEnv(EnvBase):
             agents = env.single_observation_space.shape[0]
             self.n_agents = agents
             group = (n, agents)
-            observation = Composite(observation=space_to_spec(env.single_observation_space, n, device), shape=group, device=device)
+            observation = Composite(
+                observation=space_to_spec(env.single_observation_space, n, device), shape=group, device=device
+            )
             action = _agent_action_spec(env.single_action_space, n, device)
             if action.mask is not None:
                 observation["action_mask"] = Categorical(2, shape=action.mask.shape, device=device, dtype=torch.bool)
             self.observation_spec = Composite(agents=observation, shape=(n,), device=device)
-            self.action_spec = Composite(agents=Composite(action=action, shape=group, device=device), shape=(n,), device=device)
+            self.action_spec = Composite(
+                agents=Composite(action=action, shape=group, device=device), shape=(n,), device=device
+            )
             reward = Unbounded(shape=(n, agents, 1), device=device, dtype=torch.float32)
-            self.reward_spec = Composite(agents=Composite(reward=reward, shape=group, device=device), shape=(n,), device=device)
+            self.reward_spec = Composite(
+                agents=Composite(reward=reward, shape=group, device=device), shape=(n,), device=device
+            )
         else:
-            self.observation_spec = Composite(observation=space_to_spec(env.single_observation_space, n, device), shape=(n,), device=device)
+            self.observation_spec = Composite(
+                observation=space_to_spec(env.single_observation_space, n, device), shape=(n,), device=device
+            )
             self.action_spec = space_to_spec(env.single_action_space, n, device)
             self.reward_spec = Unbounded(shape=(n, 1), device=device, dtype=torch.float32)
         flag = Categorical(2, shape=(n, 1), device=device, dtype=torch.bool)
-        self.done_spec = Composite(done=flag, terminated=flag.clone(), truncated=flag.clone(), shape=(n,), device=device)
+        self.done_spec = Composite(
+            done=flag, terminated=flag.clone(), truncated=flag.clone(), shape=(n,), device=device
+        )
 
     def _flags(self, terminated: torch.Tensor, truncated: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {"done": (terminated | truncated)[:, None], "terminated": terminated[:, None], "truncated": truncated[:, None]}
+        return {
+            "done": (terminated | truncated)[:, None],
+            "terminated": terminated[:, None],
+            "truncated": truncated[:, None],
+        }
 
     def _observation(self, obs: torch.Tensor) -> dict:
         if not self.multi_agent:
@@ -117,7 +131,9 @@ class TorchRLEnv(EnvBase):
             mask = tensordict.get("_reset").reshape(env.num_envs).to(torch.bool)
         obs, _ = env.reset(options=None if mask is None else {"reset_mask": mask})
         no = torch.zeros(env.num_envs, dtype=torch.bool, device=env.device)
-        return TensorDict({**self._observation(obs), **self._flags(no, no)}, batch_size=self.batch_size, device=self.device)
+        return TensorDict(
+            {**self._observation(obs), **self._flags(no, no)}, batch_size=self.batch_size, device=self.device
+        )
 
     def _step(self, tensordict: TensorDictBase) -> TensorDictBase:
         action = tensordict.get(("agents", "action")) if self.multi_agent else tensordict.get("action")

@@ -37,7 +37,9 @@ class Algorithm:
 _ALGORITHMS: dict[str, Algorithm] = {}
 
 
-def register_algorithm(name: str, entry_point: str, description: str, *, sb3: bool = False, defaults: dict[str, Any] | None = None) -> Algorithm:
+def register_algorithm(
+    name: str, entry_point: str, description: str, *, sb3: bool = False, defaults: dict[str, Any] | None = None
+) -> Algorithm:
     """Register an algorithm under ``name`` (what ``agent.algo`` names in a config)."""
     entry = Algorithm(name, entry_point, description, sb3, dict(defaults or {}))
     _ALGORITHMS[name] = entry
@@ -69,7 +71,9 @@ def _register_by_entry_point(entry_point: str) -> Algorithm:
     sb3 = _is_sb3_algorithm(target)
     missing = [] if sb3 else [m for m in ("learn", "save", "load", "set_last_observation") if not hasattr(target, m)]
     if missing:
-        raise ValueError(f"algorithm {entry_point!r} lacks {', '.join(missing)} (subclass ctrlgym.policies.CheckpointedAgent)")
+        raise ValueError(
+            f"algorithm {entry_point!r} lacks {', '.join(missing)} (subclass ctrlgym.policies.CheckpointedAgent)"
+        )
     description = (target.__doc__ or target.__name__).strip().splitlines()[0]
     return register_algorithm(entry_point, entry_point, description, sb3=sb3)
 
@@ -101,19 +105,31 @@ def registered_algorithms() -> dict[str, Algorithm]:
 
 
 register_algorithm(
-    "ppo", "stable_baselines3:PPO", "PPO (Schulman et al. 2017; Stable-Baselines3), the policy trained in this run",
-    sb3=True, defaults={"n_steps": 128, "batch_size": 256, "learning_rate": 3e-4, "ent_coef": 0.01, "gamma": 0.99},
-)  # fmt: skip
-register_algorithm("sac", "stable_baselines3:SAC", "SAC (Haarnoja et al. 2018; Stable-Baselines3), the policy trained in this run", sb3=True)
-register_algorithm(
-    "dqn", "ctrlgym.agents.dqn:IndependentDQN", "independent double DQN, one learner per agent (Tan 1993; Mnih et al. 2015), trained in this run"
+    "ppo",
+    "stable_baselines3:PPO",
+    "PPO (Schulman et al. 2017; Stable-Baselines3), the policy trained in this run",
+    sb3=True,
+    defaults={"n_steps": 128, "batch_size": 256, "learning_rate": 3e-4, "ent_coef": 0.01, "gamma": 0.99},
 )
 register_algorithm(
-    "nash_dqn", "ctrlgym.agents.nash_dqn:NashDQN",
-    "off-policy Nash DQN: targets from the neighbourhood's Nash equilibrium by fictitious play (arXiv 2301.00637), trained in this run",
-)  # fmt: skip
+    "sac",
+    "stable_baselines3:SAC",
+    "SAC (Haarnoja et al. 2018; Stable-Baselines3), the policy trained in this run",
+    sb3=True,
+)
 register_algorithm(
-    "channel_predictor", "ctrlgym.envs.beamforming.channel_predictor:ChannelPredictor",
+    "dqn",
+    "ctrlgym.agents.dqn:IndependentDQN",
+    "independent double DQN, one learner per agent (Tan 1993; Mnih et al. 2015), trained in this run",
+)
+register_algorithm(
+    "nash_dqn",
+    "ctrlgym.agents.nash_dqn:NashDQN",
+    "off-policy Nash DQN: targets from the neighbourhood's Nash equilibrium by fictitious play (arXiv 2301.00637), trained in this run",
+)
+register_algorithm(
+    "channel_predictor",
+    "ctrlgym.envs.beamforming.channel_predictor:ChannelPredictor",
     "CNN channel predictor correcting the blind Wiener prediction, trained on its `loss` (rate: the sum rate it yields; mse); precodes with RZF on it (trained in this run)",
-)  # fmt: skip
+)
 register_installed_algorithms()  # agents of installed packages (entry-point group ctrlgym.algorithms)

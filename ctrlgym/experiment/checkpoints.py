@@ -14,7 +14,14 @@ from tqdm.auto import tqdm
 
 from ctrlgym.experiment.runs import RunDir, latest_checkpoint, prune_checkpoints
 
-__all__ = ["random_states", "set_random_states", "TrainingClock", "open_checkpoints", "announce_resume", "save_sb3_atomic"]
+__all__ = [
+    "random_states",
+    "set_random_states",
+    "TrainingClock",
+    "open_checkpoints",
+    "announce_resume",
+    "save_sb3_atomic",
+]
 
 
 def random_states() -> dict[str, Any]:
@@ -77,4 +84,3 @@ def save_sb3_atomic(model, path: Path) -> None:
     partial = path.with_name(path.stem + ".partial.zip")
     model.save(partial)
     partial.replace(path)
-

@@ -16,7 +16,9 @@ def _list(args: argparse.Namespace) -> None:
     width = max(len(entry.env_id) for entry in entries)
     for entry in entries:
         if not entry.available:
-            print(f"{entry.env_id:<{width}}  [{entry.family}]  {entry.summary}  (needs pip install 'ctrlgym[{entry.extra}]')")
+            print(
+                f"{entry.env_id:<{width}}  [{entry.family}]  {entry.summary}  (needs pip install 'ctrlgym[{entry.extra}]')"
+            )
             continue
         baselines = ", ".join(entry.baselines) or "-"
         print(f"{entry.env_id:<{width}}  [{entry.family}]  {entry.summary}  (baselines: {baselines})")
@@ -56,30 +58,43 @@ def _train(args: argparse.Namespace) -> None:
 
         if args.seeds is not None:
             raise ValueError("--seeds and --executor ray: Ray runs every seed of the config (each as its own task)")
-        run_dir = ray_train(args.config, address=args.address, resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress)
+        run_dir = ray_train(
+            args.config,
+            address=args.address,
+            resume=args.resume,
+            overwrite=args.overwrite,
+            progress=not args.no_progress,
+        )
         print(f"run directory: {run_dir}")
         return
-    run_dir = train(args.config, resume=args.resume, progress=not args.no_progress, overwrite=args.overwrite, seeds=args.seeds)
+    run_dir = train(
+        args.config, resume=args.resume, progress=not args.no_progress, overwrite=args.overwrite, seeds=args.seeds
+    )
     print(f"run directory: {run_dir}")
 
 
 def _evaluate(args: argparse.Namespace) -> None:
     from ctrlgym.experiment.evaluation import evaluate_run
     from ctrlgym.experiment.runs import succeeded
-    from ctrlgym.statistics import mean_ci
-
     from ctrlgym.registry import get_entry
+    from ctrlgym.statistics import mean_ci
 
     if args.executor == "ray":
         from ctrlgym.experiment.executors import ray_evaluate
 
         if args.seeds is not None or args.policies is not None:
-            raise ValueError("--seeds/--policies and --executor ray: Ray runs every (policy, seed) job (each as its own task)")
+            raise ValueError(
+                "--seeds/--policies and --executor ray: Ray runs every (policy, seed) job (each as its own task)"
+            )
         evaluation = ray_evaluate(args.run_dir, address=args.address, env_id=args.env, progress=not args.no_progress)
     else:
-        evaluation = evaluate_run(args.run_dir, progress=not args.no_progress, env_id=args.env, seeds=args.seeds, policies=args.policies)
+        evaluation = evaluate_run(
+            args.run_dir, progress=not args.no_progress, env_id=args.env, seeds=args.seeds, policies=args.policies
+        )
     print(f"evaluated on {evaluation['env']}")
-    headline = next(iter(getattr(get_entry(evaluation["env"]).vector_cls, "report_metrics", ())), None)  # e.g. traffic: delay
+    headline = next(
+        iter(getattr(get_entry(evaluation["env"]).vector_cls, "report_metrics", ())), None
+    )  # e.g. traffic: delay
     for policy, per_seed in evaluation["policies"].items():
         ran = succeeded(per_seed)
         if ran:
@@ -103,7 +118,9 @@ def _solve(args: argparse.Namespace) -> None:
         results = ray_solve(args.config, address=args.address, progress=not args.no_progress)
     else:
         results = solve_run(args.config, progress=not args.no_progress)
-    print(f"{results['model']}: {results['states']:,} states, {results['actions']} actions, γ={results['discount']}, ε={results['epsilon']}")
+    print(
+        f"{results['model']}: {results['states']:,} states, {results['actions']} actions, γ={results['discount']}, ε={results['epsilon']}"
+    )
     print(f"{'method':<28} {'T':>4} {'seconds':>9} {'x VI time':>10} {'regret %':>10}")
     for row in results["rows"]:
         fraction = f"{row['fraction_of_vi_time']:.2f}" if row["fraction_of_vi_time"] is not None else "-"
@@ -119,7 +136,9 @@ def _report(args: argparse.Namespace) -> None:
     if args.benchmark:
         from ctrlgym.experiment.reports.benchmark import write_benchmark_report
 
-        html_path, markdown_path = write_benchmark_report(run_dirs, args.output, across=args.across, reference=args.reference)
+        html_path, markdown_path = write_benchmark_report(
+            run_dirs, args.output, across=args.across, reference=args.reference
+        )
     else:
         html_path, markdown_path = write_report(run_dirs, args.output)
     print(f"report: {html_path.resolve()}\nmarkdown: {markdown_path.resolve()}")
@@ -161,17 +180,27 @@ def _int_list(text: str) -> list[int]:
 def build_parser() -> argparse.ArgumentParser:
     from ctrlgym.experiment.provenance import version
 
-    parser = argparse.ArgumentParser(prog="ctrlgym", description="Batched torch RL control environments, agents and solvers.")
+    parser = argparse.ArgumentParser(
+        prog="ctrlgym", description="Batched torch RL control environments, agents and solvers."
+    )
     parser.add_argument("--version", action="version", version=f"ctrlgym {version()}")
     common = argparse.ArgumentParser(add_help=False)  # the flags every command takes
     common.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    common.add_argument("--threads", type=int, default=None, metavar="N", help="intra-op threads of ctrlgym's hot paths (default 1; CTRLGYM_NUM_THREADS)")
+    common.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        metavar="N",
+        help="intra-op threads of ctrlgym's hot paths (default 1; CTRLGYM_NUM_THREADS)",
+    )
     subparsers = parser.add_subparsers(dest="command", required=True)
 
     def command(name: str, **kwargs) -> argparse.ArgumentParser:
         return subparsers.add_parser(name, parents=[common], **kwargs)
 
-    command("configs", help="list the experiment configs that ship with ctrlgym (run one by name)").set_defaults(run=_configs)
+    command("configs", help="list the experiment configs that ship with ctrlgym (run one by name)").set_defaults(
+        run=_configs
+    )
 
     command("list", help="list the registered environments").set_defaults(run=_list)
 
@@ -185,16 +214,34 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("config", type=Path, help="a YAML file, or the name of a shipped config (`ctrlgym configs`)")
     train.add_argument("--resume", action="store_true", help="continue from the newest checkpoints of the run")
     train.add_argument("--overwrite", action="store_true", help="delete the run in output_dir and start again")
-    train.add_argument("--seeds", type=_int_list, default=None, metavar="S,S", help="train only these of the config's seeds (other processes may train the rest)")
+    train.add_argument(
+        "--seeds",
+        type=_int_list,
+        default=None,
+        metavar="S,S",
+        help="train only these of the config's seeds (other processes may train the rest)",
+    )
     train.set_defaults(run=_train)
 
     evaluate = command("evaluate", help="evaluate a run's agent against the env's baselines")
-    evaluate.add_argument("run_dir", type=Path, help="a run directory, or a config (agent: null evaluates baselines only)")
     evaluate.add_argument(
-        "--env", default=None, help="evaluate on another env with the run's kwargs (e.g. trained on the traffic twin, evaluated on SUMO)"
+        "run_dir", type=Path, help="a run directory, or a config (agent: null evaluates baselines only)"
     )
-    evaluate.add_argument("--seeds", type=_int_list, default=None, metavar="S,S", help="evaluate only these of the config's seeds")
-    evaluate.add_argument("--policies", type=lambda text: text.split(","), default=None, metavar="P,P", help="evaluate only these policies")
+    evaluate.add_argument(
+        "--env",
+        default=None,
+        help="evaluate on another env with the run's kwargs (e.g. trained on the traffic twin, evaluated on SUMO)",
+    )
+    evaluate.add_argument(
+        "--seeds", type=_int_list, default=None, metavar="S,S", help="evaluate only these of the config's seeds"
+    )
+    evaluate.add_argument(
+        "--policies",
+        type=lambda text: text.split(","),
+        default=None,
+        metavar="P,P",
+        help="evaluate only these policies",
+    )
     evaluate.set_defaults(run=_evaluate)
 
     solve = command("solve", help="exact and frozen-state DP on the env's exact model (config's solve section)")
@@ -202,15 +249,36 @@ def build_parser() -> argparse.ArgumentParser:
     solve.set_defaults(run=_solve)
 
     for sub in (train, evaluate, solve):
-        sub.add_argument("--executor", choices=("local", "ray"), default="local", help="local: this process; ray: one Ray task per job (pip install 'ctrlgym[ray]')")
-        sub.add_argument("--address", default=None, help="with --executor ray: the Ray cluster to join (default: start a local Ray)")
+        sub.add_argument(
+            "--executor",
+            choices=("local", "ray"),
+            default="local",
+            help="local: this process; ray: one Ray task per job (pip install 'ctrlgym[ray]')",
+        )
+        sub.add_argument(
+            "--address", default=None, help="with --executor ray: the Ray cluster to join (default: start a local Ray)"
+        )
 
     report = command("report", help="write an HTML + Markdown report for runs")
     report.add_argument("run_dirs", type=Path, nargs="+")
     report.add_argument("-o", "--output", type=Path, default=Path("reports/report"), help="OUTPUT.html and OUTPUT.md")
-    report.add_argument("--benchmark", action="store_true", help="one benchmark across tasks: per-task IQM [CI], P(reference better), performance profile, cost")
-    report.add_argument("--across", default="scenario", metavar="KWARG", help="with --benchmark: the env kwarg that names a task (default: scenario)")
-    report.add_argument("--reference", default=None, metavar="POLICY", help="with --benchmark: the policy compared with every other (default: the first agent run)")
+    report.add_argument(
+        "--benchmark",
+        action="store_true",
+        help="one benchmark across tasks: per-task IQM [CI], P(reference better), performance profile, cost",
+    )
+    report.add_argument(
+        "--across",
+        default="scenario",
+        metavar="KWARG",
+        help="with --benchmark: the env kwarg that names a task (default: scenario)",
+    )
+    report.add_argument(
+        "--reference",
+        default=None,
+        metavar="POLICY",
+        help="with --benchmark: the policy compared with every other (default: the first agent run)",
+    )
     report.set_defaults(run=_report)
 
     demo = command("demo", help="train PPO on MultiClassQueue, evaluate against baselines, report")

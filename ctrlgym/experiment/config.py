@@ -13,11 +13,29 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, TypeAdapter, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 __all__ = [
-    "ConfigError", "shipped_configs", "config_path", "EnvConfig", "AgentConfig", "EvaluationConfig", "SolveConfig", "ExperimentConfig", "load_config", "save_config",
-]  # fmt: skip
+    "ConfigError",
+    "shipped_configs",
+    "config_path",
+    "EnvConfig",
+    "AgentConfig",
+    "EvaluationConfig",
+    "SolveConfig",
+    "ExperimentConfig",
+    "load_config",
+    "save_config",
+]
 
 
 class ConfigError(ValueError):
@@ -48,7 +66,9 @@ def _signatures(target) -> list:
         found.append(base.__init__)
         if "option_types" in base.__dict__:  # its **options are the option types' fields, not its bases' parameters
             break
-        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in inspect.signature(base.__init__).parameters.values()):
+        if not any(
+            p.kind is inspect.Parameter.VAR_KEYWORD for p in inspect.signature(base.__init__).parameters.values()
+        ):
             break
     return found
 
@@ -59,7 +79,13 @@ def _keywords(target) -> tuple[dict[str, Any], dict[str, Any]]:
     parameters: dict[str, Any] = {}
     hints: dict[str, Any] = {}
     for function in reversed(_signatures(target)):  # a subclass's parameters and hints win
-        parameters.update({n: p for n, p in inspect.signature(function).parameters.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)})
+        parameters.update(
+            {
+                n: p
+                for n, p in inspect.signature(function).parameters.items()
+                if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+            }
+        )
         hints.update(_hints(function))
     for kind in getattr(target, "option_types", ()):
         kind_hints = typing.get_type_hints(kind)
@@ -100,7 +126,7 @@ def _hints(function) -> dict[str, Any]:
         annotation = parameter.annotation
         if isinstance(annotation, str):
             try:
-                annotation = eval(annotation, getattr(function, "__globals__", {}))  # noqa: S307 (the library's own annotations)
+                annotation = eval(annotation, getattr(function, "__globals__", {}))
             except Exception:
                 continue
         if annotation is not inspect.Parameter.empty:
@@ -135,7 +161,9 @@ class EnvConfig(_Strict):
         from ctrlgym.registry import get_entry
 
         entry = get_entry(self.id)
-        _check_keywords(f"env {self.id}", entry.vector_cls, self.kwargs, {"num_envs", "device", "autoreset_mode"}, "kwargs")
+        _check_keywords(
+            f"env {self.id}", entry.vector_cls, self.kwargs, {"num_envs", "device", "autoreset_mode"}, "kwargs"
+        )
         return self
 
 
@@ -150,13 +178,16 @@ class AgentConfig(_Strict):
     checkpoint_keep: int = Field(2, ge=1, description="complete checkpoints kept per seed (older ones are deleted)")
     device: str = Field("cpu", description="torch device of the agent's networks")
     normalize_reward: bool = Field(
-        True, description="ppo, sac: scale rewards by a running std of the discounted return (SB3 VecNormalize); actions unaffected"
+        True,
+        description="ppo, sac: scale rewards by a running std of the discounted return (SB3 VecNormalize); actions unaffected",
     )
     init_from: str | None = Field(
-        None, description="dqn/nash_dqn: start each seed from the final model of the same seed in this run directory (fine-tuning)"
+        None,
+        description="dqn/nash_dqn: start each seed from the final model of the same seed in this run directory (fine-tuning)",
     )
     hyperparameters: dict[str, Any] | None = Field(
-        None, description="keyword arguments of the algorithm (ppo default: a small PPO; dqn/nash_dqn: the agent's defaults)"
+        None,
+        description="keyword arguments of the algorithm (ppo default: a small PPO; dqn/nash_dqn: the agent's defaults)",
     )
 
     @field_validator("algo")
@@ -178,9 +209,17 @@ class AgentConfig(_Strict):
             raise ValueError(f"init_from is for agents that start from saved weights (dqn, nash_dqn), not {self.algo}")
         if algorithm.sb3:
             reserved = {"policy", "env", "seed", "device", "tensorboard_log", "verbose", "_init_setup_model"}
-            _check_keywords(f"agent {self.algo}", algorithm.load().__init__, self.hyperparameters, reserved, "hyperparameters")
+            _check_keywords(
+                f"agent {self.algo}", algorithm.load().__init__, self.hyperparameters, reserved, "hyperparameters"
+            )
         else:
-            _check_keywords(f"agent {self.algo}", algorithm.load(), self.hyperparameters, {"env", "seed", "device"}, "hyperparameters")
+            _check_keywords(
+                f"agent {self.algo}",
+                algorithm.load(),
+                self.hyperparameters,
+                {"env", "seed", "device"},
+                "hyperparameters",
+            )
         return self
 
 
@@ -189,9 +228,12 @@ class EvaluationConfig(_Strict):
     baselines: list[str] | None = Field(None, description="baseline names; default: every baseline of the env")
     seed_offset: int = Field(10_000, description="evaluation seed = training seed + seed_offset")
     sweep: dict[str, list[Any]] | None = Field(
-        None, description="{env kwarg: [values]}: evaluate every policy again at each value (e.g. {speed_kmh: [3, 30, 120]})"
+        None,
+        description="{env kwarg: [values]}: evaluate every policy again at each value (e.g. {speed_kmh: [3, 30, 120]})",
     )
-    sweep_metric: str = Field("mean_return", description="what the report plots against the swept values: mean_return or an info metric")
+    sweep_metric: str = Field(
+        "mean_return", description="what the report plots against the swept values: mean_return or an info metric"
+    )
 
     @field_validator("sweep")
     @classmethod
@@ -202,15 +244,22 @@ class EvaluationConfig(_Strict):
 
 
 SOLVE_METHODS = (
-    "value_iteration", "policy_iteration", "modified_policy_iteration", "inexact_policy_iteration", "frozen_state",
-    "frozen_state_mpi", "omit_slow_state",
-)  # fmt: skip
+    "value_iteration",
+    "policy_iteration",
+    "modified_policy_iteration",
+    "inexact_policy_iteration",
+    "frozen_state",
+    "frozen_state_mpi",
+    "omit_slow_state",
+)
 
 
 class SolveConfig(_Strict):
     epsilon: float = Field(1e-4, gt=0, description="target accuracy: policies are ε-optimal (span stopping)")
     methods: list[Literal[SOLVE_METHODS]] = Field(default_factory=lambda: list(SOLVE_METHODS))  # type: ignore[valid-type]
-    periods: list[int] = Field(default_factory=lambda: [1, 5, 10, 25, 50], description="freezing periods T of frozen-state ADP")
+    periods: list[int] = Field(
+        default_factory=lambda: [1, 5, 10, 25, 50], description="freezing periods T of frozen-state ADP"
+    )
     evaluation_sweeps: int = Field(20, ge=1, description="upper-level evaluations per backup of frozen_state_mpi")
     device: str = Field("cpu", description="torch device of the solvers")
 
@@ -247,11 +296,20 @@ class ExperimentConfig(_Strict):
             self.evaluation.baselines = list(known)
         for name in self.evaluation.baselines:
             if name not in known:
-                raise _AtKey("evaluation.baselines", f"unknown baseline {name!r} for {self.env.id}; known: {', '.join(sorted(known))}")
+                raise _AtKey(
+                    "evaluation.baselines",
+                    f"unknown baseline {name!r} for {self.env.id}; known: {', '.join(sorted(known))}",
+                )
         if self.evaluation.sweep:
             param, values = next(iter(self.evaluation.sweep.items()))
             for value in values:  # each swept value must be a valid env kwarg
-                _check_keywords(f"env {self.env.id}", get_entry(self.env.id).vector_cls, {param: value}, {"num_envs", "device", "autoreset_mode"}, "evaluation.sweep")
+                _check_keywords(
+                    f"env {self.env.id}",
+                    get_entry(self.env.id).vector_cls,
+                    {param: value},
+                    {"num_envs", "device", "autoreset_mode"},
+                    "evaluation.sweep",
+                )
         return self
 
     @model_validator(mode="after")
@@ -273,7 +331,9 @@ class ExperimentConfig(_Strict):
             data["agent"]["init_from"] = str(Path(self.agent.init_from).resolve())
         return data
 
-    def __eq__(self, other: object) -> bool:  # the same settings, wherever they were read from, however paths are spelled
+    def __eq__(
+        self, other: object
+    ) -> bool:  # the same settings, wherever they were read from, however paths are spelled
         return isinstance(other, ExperimentConfig) and self.settings() == other.settings()
 
     @property
@@ -289,7 +349,9 @@ class ExperimentConfig(_Strict):
         self._check_device("env.device", self.env.device)
         kwargs = {**self.env.kwargs, **overrides}
         try:
-            return make_vector_env(env_id or self.env.id, num_envs or self.env.num_envs, device=self.env.device, **kwargs)
+            return make_vector_env(
+                env_id or self.env.id, num_envs or self.env.num_envs, device=self.env.device, **kwargs
+            )
         except (TypeError, ValueError) as error:
             raise self.error("env.kwargs", error) from None
 
@@ -329,7 +391,9 @@ def parse_config(data: dict[str, Any], source: str = "config") -> ExperimentConf
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping at the top level, got {type(data).__name__}")
     if not data:
-        raise ConfigError(f"{source}: the config is empty; it needs at least env.id (`ctrlgym list` names the envs, `ctrlgym configs` shows examples)")
+        raise ConfigError(
+            f"{source}: the config is empty; it needs at least env.id (`ctrlgym list` names the envs, `ctrlgym configs` shows examples)"
+        )
     try:
         config = ExperimentConfig.model_validate(data)
     except ValidationError as error:
@@ -357,7 +421,9 @@ def config_path(path_or_name: str | Path) -> Path:
     name = str(path_or_name).removesuffix(".yaml").removeprefix("configs/")
     if name in shipped:
         return shipped[name]
-    raise ConfigError(f"{path_or_name}: config file not found, and no shipped config has that name (`ctrlgym configs` lists them)")
+    raise ConfigError(
+        f"{path_or_name}: config file not found, and no shipped config has that name (`ctrlgym configs` lists them)"
+    )
 
 
 def load_config(path: str | Path) -> ExperimentConfig:

@@ -19,10 +19,10 @@ from tqdm.auto import tqdm
 
 from ctrlgym.experiment.algorithms import get_algorithm
 from ctrlgym.experiment.config import ExperimentConfig, takes_keyword
-from ctrlgym.policies import Policy, SB3Policy
-from ctrlgym.registry import get_entry, make_vector_env
 from ctrlgym.experiment.runs import RunDir, RunDirError
 from ctrlgym.files import write_json_atomic
+from ctrlgym.policies import Policy, SB3Policy
+from ctrlgym.registry import get_entry, make_vector_env
 from ctrlgym.threads import hot_path
 from ctrlgym.vector_env import TorchVectorEnv
 
@@ -60,7 +60,9 @@ def evaluate_policy(
         env.close()
 
 
-def _run_episodes(env: TorchVectorEnv, policy: Policy, episodes: int, seed: int, max_steps: int, env_id: str) -> dict[str, Any]:
+def _run_episodes(
+    env: TorchVectorEnv, policy: Policy, episodes: int, seed: int, max_steps: int, env_id: str
+) -> dict[str, Any]:
     obs, _ = env.reset(seed=seed)
     returns = torch.zeros(episodes, dtype=torch.float64, device=env.device)
     steps = torch.zeros(episodes, dtype=torch.float64, device=env.device)
@@ -105,7 +107,9 @@ def agent_policy(run_dir: Path, config: ExperimentConfig, seed: int) -> Callable
     """
     path = RunDir(Path(run_dir), config).final_model(seed)
     if not path.is_file():
-        raise RunDirError(f"{path} is missing: training of seed {seed} has not finished (ctrlgym train CONFIG --resume)")
+        raise RunDirError(
+            f"{path} is missing: training of seed {seed} has not finished (ctrlgym train CONFIG --resume)"
+        )
     algorithm = get_algorithm(config.agent.algo)
     if algorithm.sb3:
         model = algorithm.load().load(path, device=config.agent.device)
@@ -121,7 +125,11 @@ def collect_evaluation(run_dir: Path, config: ExperimentConfig, env_id: str) -> 
 
 
 def evaluate_run(
-    run_dir: str | Path, progress: bool = True, env_id: str | None = None, seeds: list[int] | None = None, policies: list[str] | None = None
+    run_dir: str | Path,
+    progress: bool = True,
+    env_id: str | None = None,
+    seeds: list[int] | None = None,
+    policies: list[str] | None = None,
 ) -> dict[str, Any]:
     """Evaluate the trained agent of every seed and the env's baselines on the same seeds.
 
@@ -145,15 +153,24 @@ def evaluate_run(
     entry = get_entry(env_id)
     missing = [name for name in config.evaluation.baselines if name not in entry.baselines]
     if missing:
-        raise ValueError(f"{env_id} has no baselines {missing} (it has {sorted(entry.baselines)}); set evaluation.baselines")
-    for label, chosen, known in (("seeds", seeds, config.seeds), ("policies", policies, ([config.agent.algo] if config.agent else []) + config.evaluation.baselines)):
+        raise ValueError(
+            f"{env_id} has no baselines {missing} (it has {sorted(entry.baselines)}); set evaluation.baselines"
+        )
+    for label, chosen, known in (
+        ("seeds", seeds, config.seeds),
+        ("policies", policies, ([config.agent.algo] if config.agent else []) + config.evaluation.baselines),
+    ):
         unknown = [value for value in chosen or [] if value not in known]
         if unknown:
             raise ValueError(f"{label} {unknown} are not in the config's {label} {known}")
-    config.make_env(1, env_id).close()  # a kwarg or device the env rejects: one error naming the config's key, before any job
+    config.make_env(
+        1, env_id
+    ).close()  # a kwarg or device the env rejects: one error naming the config's key, before any job
     plan = run.evaluation_plan(env_id, seeds, policies)
     jobs, settings, agent_name = plan.jobs, plan.settings, plan.agent
-    agent_policies: dict[int, Callable[[TorchVectorEnv], Policy]] = {}  # loaded once per seed, used at every sweep value
+    agent_policies: dict[
+        int, Callable[[TorchVectorEnv], Policy]
+    ] = {}  # loaded once per seed, used at every sweep value
     run.jobs_dir.mkdir(exist_ok=True)
     bar = tqdm(jobs, desc="evaluate", disable=not progress)
     for job in bar:
@@ -171,7 +188,14 @@ def evaluate_run(
                 baseline = entry.baselines[job.policy]
                 make_policy = lambda env, baseline=baseline, eval_seed=eval_seed: baseline.make(env, eval_seed)  # noqa: E731
             started = time.perf_counter()
-            result = evaluate_policy(make_policy, env_id, episodes=config.evaluation.episodes, seed=eval_seed, device=config.env.device, **job.env_kwargs)
+            result = evaluate_policy(
+                make_policy,
+                env_id,
+                episodes=config.evaluation.episodes,
+                seed=eval_seed,
+                device=config.env.device,
+                **job.env_kwargs,
+            )
             result["wall_time_s"] = time.perf_counter() - started  # the cost tables of reports read it
         except (KeyboardInterrupt, RunDirError):
             raise

@@ -51,9 +51,13 @@ def job_resources(config: ExperimentConfig) -> dict[str, float]:
     ``workers="ray"`` each simulation is an actor that asks Ray for its CPU itself)."""
     from ctrlgym.registry import get_entry
 
-    on_cuda = config.env.device.startswith("cuda") or (config.agent is not None and config.agent.device.startswith("cuda"))
+    on_cuda = config.env.device.startswith("cuda") or (
+        config.agent is not None and config.agent.device.startswith("cuda")
+    )
     processes = not getattr(get_entry(config.env.id).vector_cls, "resumable", True)  # SUMO: one process per env copy
-    processes = processes and config.env.kwargs.get("workers", "process") == "process"  # workers="ray": the actors ask for their own
+    processes = (
+        processes and config.env.kwargs.get("workers", "process") == "process"
+    )  # workers="ray": the actors ask for their own
     return {"num_cpus": float(config.env.num_envs if processes else 1), "num_gpus": 1.0 if on_cuda else 0.0}
 
 
@@ -68,7 +72,13 @@ def _wait(ray, futures: list, bar: tqdm, poll) -> None:
         bar.refresh()
 
 
-def ray_train(config: ExperimentConfig | str | Path, address: str | None = None, resume: bool = False, overwrite: bool = False, progress: bool = True) -> Path:
+def ray_train(
+    config: ExperimentConfig | str | Path,
+    address: str | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> Path:
     """Train every seed of ``config`` as a Ray task; the run directory is the same as :func:`ctrlgym.experiment.training.train` writes."""
     from ctrlgym.experiment.runs import RunDir
     from ctrlgym.experiment.training import train
@@ -76,7 +86,9 @@ def ray_train(config: ExperimentConfig | str | Path, address: str | None = None,
     if not isinstance(config, ExperimentConfig):
         config = load_config(config)
     if config.agent is None:
-        raise ValueError(f"config {config.name} has no agent to train (agent: null); run ctrlgym evaluate CONFIG for its baselines")
+        raise ValueError(
+            f"config {config.name} has no agent to train (agent: null); run ctrlgym evaluate CONFIG for its baselines"
+        )
     config = _absolute(config)
     config.check_agent_device()
     run = RunDir.prepare_training(config, list(config.seeds), resume, overwrite)
@@ -93,13 +105,17 @@ def ray_train(config: ExperimentConfig | str | Path, address: str | None = None,
             done += total if run.final_model(seed).is_file() else (found[0] if found else 0)
         return done
 
-    with tqdm(total=total * len(config.seeds), desc=f"train {config.name} on ray", unit="step", disable=not progress) as bar:
+    with tqdm(
+        total=total * len(config.seeds), desc=f"train {config.name} on ray", unit="step", disable=not progress
+    ) as bar:
         _wait(ray, futures, bar, steps)
     run.write_snapshot()
     return run.path
 
 
-def ray_evaluate(run_dir: str | Path, address: str | None = None, env_id: str | None = None, progress: bool = True) -> dict[str, Any]:
+def ray_evaluate(
+    run_dir: str | Path, address: str | None = None, env_id: str | None = None, progress: bool = True
+) -> dict[str, Any]:
     """Evaluate every (policy, seed) of a run as a Ray task; returns the merged evaluation."""
     from ctrlgym.experiment.evaluation import evaluate_run
     from ctrlgym.experiment.runs import RunDir
@@ -113,7 +129,11 @@ def ray_evaluate(run_dir: str | Path, address: str | None = None, env_id: str | 
     ray = _start(address)
     task = ray.remote(evaluate_run).options(**job_resources(config), max_retries=0)
     policies = ([config.agent.algo] if config.agent is not None else []) + list(config.evaluation.baselines)
-    futures = [task.remote(run.path, progress=False, env_id=env_id, seeds=[seed], policies=[policy]) for policy in policies for seed in config.seeds]
+    futures = [
+        task.remote(run.path, progress=False, env_id=env_id, seeds=[seed], policies=[policy])
+        for policy in policies
+        for seed in config.seeds
+    ]
     with tqdm(total=len(futures), desc=f"evaluate {config.name} on ray", unit="job", disable=not progress) as bar:
         _wait(ray, futures, bar, lambda finished: finished)
     run.write_snapshot()
@@ -129,7 +149,11 @@ def ray_solve(path: str | Path, address: str | None = None, progress: bool = Tru
     config = run.config
     ray = _start(address)
     gpus = 1.0 if config.solve is not None and config.solve.device.startswith("cuda") else 0.0
-    future = ray.remote(solve_run).options(num_cpus=1, num_gpus=gpus, max_retries=0).remote(run.path.resolve(), progress=False)
+    future = (
+        ray.remote(solve_run)
+        .options(num_cpus=1, num_gpus=gpus, max_retries=0)
+        .remote(run.path.resolve(), progress=False)
+    )
     with tqdm(total=1, desc=f"solve {config.name} on ray", unit="job", disable=not progress) as bar:
         started = time.perf_counter()
         _wait(ray, [future], bar, lambda finished: finished)

@@ -32,4 +32,3 @@ class TrainingStatus:
             self.postfix["sim_h"] = f"{steps * self.seconds_per_step / 3600:,.1f}"
         bar.set_postfix(self.postfix, refresh=False)
         self.shown_at = steps
-

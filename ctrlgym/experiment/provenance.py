@@ -26,7 +26,9 @@ def commit() -> str:
     """The short commit of the checkout ctrlgym runs from, or "" outside a git checkout."""
     try:
         command = ["git", "rev-parse", "--short", "HEAD"]
-        return subprocess.run(command, capture_output=True, text=True, timeout=5, cwd=Path(__file__).parent).stdout.strip()
+        return subprocess.run(
+            command, capture_output=True, text=True, timeout=5, cwd=Path(__file__).parent
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return ""
 

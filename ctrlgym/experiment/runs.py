@@ -81,14 +81,18 @@ class EvaluationPlan:
     agent: str | None
 
 
-def _job_key(env_id: str, env_kwargs: dict[str, Any], policy: str, seed: int, episodes: int, model_stamp: float | None) -> str:
+def _job_key(
+    env_id: str, env_kwargs: dict[str, Any], policy: str, seed: int, episodes: int, model_stamp: float | None
+) -> str:
     payload = json.dumps([env_id, env_kwargs, policy, seed, episodes, model_stamp], sort_keys=True, default=str)
     return hashlib.sha1(payload.encode()).hexdigest()[:16]
 
 
 def latest_checkpoint(seed_dir: Path) -> tuple[int, Path] | None:
     """The (timesteps, path) of the newest complete checkpoint of a seed, or None (the model file is written last)."""
-    found = [(int(m.group(1)), p) for p in (seed_dir / "checkpoints").glob("step_*") if (m := _CHECKPOINT.search(p.name))]
+    found = [
+        (int(m.group(1)), p) for p in (seed_dir / "checkpoints").glob("step_*") if (m := _CHECKPOINT.search(p.name))
+    ]
     return max(found) if found else None
 
 
@@ -185,7 +189,9 @@ class RunDir:
         if stored.is_file():
             previous = load_config(stored)
             if previous != config:
-                changed = sorted(key for key, value in config.settings().items() if previous.settings().get(key) != value)
+                changed = sorted(
+                    key for key, value in config.settings().items() if previous.settings().get(key) != value
+                )
                 if resume or cls(run_dir, previous).has_progress(previous.seeds):
                     raise ConfigError(
                         f"{run_dir} holds a run of another config ({', '.join(changed)} differ from {stored}); "
@@ -238,7 +244,9 @@ class RunDir:
         return any(any(self.seed_dir(seed).glob(pattern)) for seed in seeds for pattern in patterns)
 
     # ------------------------------------------------------------------ evaluation jobs
-    def evaluation_plan(self, env_id: str, seeds: list[int] | None = None, policies: list[str] | None = None) -> EvaluationPlan:
+    def evaluation_plan(
+        self, env_id: str, seeds: list[int] | None = None, policies: list[str] | None = None
+    ) -> EvaluationPlan:
         """The jobs of the config's evaluation on ``env_id`` (a subset of seeds or policies if given)."""
         config = self.config
         entry = get_entry(env_id)
@@ -279,8 +287,16 @@ class RunDir:
         if len(plan.settings) > 1:
             param = next(iter(plan.settings[1]))
             values = [setting[param] for setting in plan.settings[1:]]
-            policies = {name: {str(value): results[i + 1][name] for i, value in enumerate(values)} for name in plan.names}
-            sections["sweep"] = {"param": param, "values": values, "agent": plan.agent, "seeds": seeds, "policies": policies}
+            policies = {
+                name: {str(value): results[i + 1][name] for i, value in enumerate(values)} for name in plan.names
+            }
+            sections["sweep"] = {
+                "param": param,
+                "values": values,
+                "agent": plan.agent,
+                "seeds": seeds,
+                "policies": policies,
+            }
         return sections
 
     def evaluated_envs(self) -> set[str]:
@@ -302,9 +318,13 @@ class RunDir:
         legacy_path = self.path / "metrics.json"
         legacy = json.loads(legacy_path.read_text()) if legacy_path.is_file() else {}
         metrics: dict[str, Any] = {}
-        seed_files = sorted(self.path.glob("seed_*/training.json"), key=lambda path: int(path.parent.name.removeprefix("seed_")))
+        seed_files = sorted(
+            self.path.glob("seed_*/training.json"), key=lambda path: int(path.parent.name.removeprefix("seed_"))
+        )
         if seed_files:
-            metrics["training"] = {path.parent.name.removeprefix("seed_"): json.loads(path.read_text()) for path in seed_files}
+            metrics["training"] = {
+                path.parent.name.removeprefix("seed_"): json.loads(path.read_text()) for path in seed_files
+            }
         elif "training" in legacy:
             metrics["training"] = legacy["training"]
         own = get_entry(self.config.env.id).env_id

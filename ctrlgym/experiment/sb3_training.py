@@ -18,7 +18,14 @@ from tqdm.auto import tqdm
 
 from ctrlgym.adapters.sb3 import SB3VecEnv
 from ctrlgym.experiment.algorithms import get_algorithm
-from ctrlgym.experiment.checkpoints import TrainingClock, announce_resume, open_checkpoints, random_states, save_sb3_atomic, set_random_states
+from ctrlgym.experiment.checkpoints import (
+    TrainingClock,
+    announce_resume,
+    open_checkpoints,
+    random_states,
+    save_sb3_atomic,
+    set_random_states,
+)
 from ctrlgym.experiment.config import ExperimentConfig
 from ctrlgym.experiment.runs import RunDir, prune_checkpoints
 from ctrlgym.experiment.tensorboard import sb3_logger
@@ -32,7 +39,9 @@ class _CheckpointAndCurve(BaseCallback):
     (at the start of the first rollout at or past each ``every`` steps), where nothing of a
     rollout is in flight, so that a resumed run repeats the uninterrupted one exactly."""
 
-    def __init__(self, folder: Path, config: ExperimentConfig, curve: list[list[float]], bar: tqdm, clock: TrainingClock) -> None:
+    def __init__(
+        self, folder: Path, config: ExperimentConfig, curve: list[list[float]], bar: tqdm, clock: TrainingClock
+    ) -> None:
         super().__init__()
         assert config.agent is not None
         self.folder, self.config, self.curve, self.bar, self.clock = folder, config, curve, bar, clock
@@ -132,9 +141,14 @@ def _learn_exactly(model, total: int, callback: BaseCallback) -> None:
             model.n_steps = rest // model.n_envs
             buffer = model.rollout_buffer
             model.rollout_buffer = type(buffer)(
-                model.n_steps, model.observation_space, model.action_space, device=model.device,
-                gamma=model.gamma, gae_lambda=model.gae_lambda, n_envs=model.n_envs,
-            )  # fmt: skip
+                model.n_steps,
+                model.observation_space,
+                model.action_space,
+                device=model.device,
+                gamma=model.gamma,
+                gae_lambda=model.gae_lambda,
+                n_envs=model.n_envs,
+            )
             model.learn(total_timesteps=rest, callback=callback, reset_num_timesteps=False)
         return
     model.learn(total_timesteps=max(total - model.num_timesteps, 0), callback=callback, reset_num_timesteps=False)
@@ -155,4 +169,3 @@ def train_sb3_seed(run: RunDir, seed: int, bar: tqdm) -> dict[str, Any]:
     model.logger.close()
     model.get_env().close()
     return {"timesteps": int(model.num_timesteps), "learning_curve": curve, **clock.times()}
-

@@ -16,9 +16,9 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from ctrlgym.registry import make_vector_env
 from ctrlgym.experiment.runs import RunDir
 from ctrlgym.files import write_json_atomic
+from ctrlgym.registry import make_vector_env
 
 __all__ = ["solve_run"]
 
@@ -57,7 +57,9 @@ def solve_run(path: str | Path, progress: bool = True) -> dict[str, Any]:
 
     jobs: list[tuple[str, int | None]] = []
     for method in solve.methods:
-        jobs += [(method, period) for period in solve.periods] if method.startswith("frozen_state") else [(method, None)]
+        jobs += (
+            [(method, period) for period in solve.periods] if method.startswith("frozen_state") else [(method, None)]
+        )
     exact_solvers = {
         "value_iteration": lambda: value_iteration(mdp, solve.epsilon),
         "modified_policy_iteration": lambda: modified_policy_iteration(mdp, solve.epsilon),
@@ -71,12 +73,24 @@ def solve_run(path: str | Path, progress: bool = True) -> dict[str, Any]:
             policy, iterations = result.policy, result.iterations
         elif method.startswith("frozen_state"):
             sweeps = solve.evaluation_sweeps if method == "frozen_state_mpi" else 0
-            result, seconds = _timed(lambda: frozen_state_value_iteration(mdp, period, solve.epsilon, evaluation_sweeps=sweeps))
+            result, seconds = _timed(
+                lambda period=period, sweeps=sweeps: frozen_state_value_iteration(
+                    mdp, period, solve.epsilon, evaluation_sweeps=sweeps
+                )
+            )
             policy, iterations = result.first_step_policy, result.upper_iterations
         else:
             (policy, result), seconds = _timed(lambda: omit_slow_state(mdp, solve.epsilon))
             iterations = result.iterations
-        rows.append({"method": method, "period": period, "seconds": seconds, "iterations": iterations, "regret_percent": regret(policy)})
+        rows.append(
+            {
+                "method": method,
+                "period": period,
+                "seconds": seconds,
+                "iterations": iterations,
+                "regret_percent": regret(policy),
+            }
+        )
     vi_seconds = next((row["seconds"] for row in rows if row["method"] == "value_iteration"), None)
     for row in rows:
         row["fraction_of_vi_time"] = row["seconds"] / vi_seconds if vi_seconds else None

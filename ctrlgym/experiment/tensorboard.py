@@ -13,7 +13,11 @@ __all__ = ["wait_out_older_event_files", "tensorboard_writer", "sb3_logger"]
 def wait_out_older_event_files(folder: Path) -> None:
     """A resumed run's TensorBoard file must sort after the killed run's (TensorBoard reads them by
     name, which starts with the second they were opened): wait until that second has passed."""
-    stamps = [int(m.group(1)) for path in folder.glob("events.out.tfevents.*") if (m := re.match(r"events\.out\.tfevents\.(\d+)\.", path.name))]
+    stamps = [
+        int(m.group(1))
+        for path in folder.glob("events.out.tfevents.*")
+        if (m := re.match(r"events\.out\.tfevents\.(\d+)\.", path.name))
+    ]
     while stamps and time.time() < max(stamps) + 1:
         time.sleep(0.05)
 
@@ -40,4 +44,3 @@ def sb3_logger(folder: Path, steps: int):
     if steps:
         output.writer.file_writer.add_event(Event(step=steps, session_log=SessionLog(status=SessionLog.START)))
     return Logger(folder=str(folder), output_formats=[output])
-

@@ -20,14 +20,20 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ctrlgym.experiment.algorithms import get_algorithm
-from ctrlgym.experiment.checkpoints import TrainingClock, announce_resume, open_checkpoints, random_states, set_random_states
+from ctrlgym.experiment.checkpoints import (
+    TrainingClock,
+    announce_resume,
+    open_checkpoints,
+    random_states,
+    set_random_states,
+)
 from ctrlgym.experiment.config import ExperimentConfig, load_config
 from ctrlgym.experiment.progress import TrainingStatus
 from ctrlgym.experiment.runs import RunDir, RunDirError, final_model_path, latest_checkpoint, prune_checkpoints
 from ctrlgym.experiment.sb3_training import train_sb3_seed
 from ctrlgym.experiment.tensorboard import tensorboard_writer
-from ctrlgym.policies import TrainingProgress
 from ctrlgym.files import torch_save_atomic, write_json_atomic
+from ctrlgym.policies import TrainingProgress
 from ctrlgym.threads import hot_path
 
 __all__ = ["train", "latest_checkpoint", "final_model_path"]
@@ -98,10 +104,13 @@ def _train_own_agent(run: RunDir, seed: int, bar: tqdm) -> dict[str, Any]:
     return {"timesteps": int(agent.num_timesteps), "learning_curve": curve, **clock.times()}
 
 
-
 @hot_path
 def train(
-    config: ExperimentConfig | str | Path, resume: bool = False, progress: bool = True, overwrite: bool = False, seeds: list[int] | None = None
+    config: ExperimentConfig | str | Path,
+    resume: bool = False,
+    progress: bool = True,
+    overwrite: bool = False,
+    seeds: list[int] | None = None,
 ) -> Path:
     """Train the config's agent on every seed (or on ``seeds``, a subset); return the run directory.
 
@@ -114,7 +123,9 @@ def train(
     if not isinstance(config, ExperimentConfig):
         config = load_config(config)
     if config.agent is None:
-        raise ValueError(f"config {config.name} has no agent to train (agent: null); run ctrlgym evaluate CONFIG for its baselines")
+        raise ValueError(
+            f"config {config.name} has no agent to train (agent: null); run ctrlgym evaluate CONFIG for its baselines"
+        )
     config.check_agent_device()
     unknown = [seed for seed in seeds or [] if seed not in config.seeds]
     if unknown:
@@ -130,7 +141,9 @@ def train(
                 continue
             sb3 = get_algorithm(config.agent.algo).sb3
             result = (train_sb3_seed if sb3 else _train_own_agent)(run, seed, bar)
-            write_json_atomic(run.training_result(seed), result)  # this seed's own file: other seeds may train elsewhere
+            write_json_atomic(
+                run.training_result(seed), result
+            )  # this seed's own file: other seeds may train elsewhere
             prune_checkpoints(run.checkpoints(seed), 1)  # finished: the newest checkpoint is enough to train it further
     run.write_snapshot()
     return run.path

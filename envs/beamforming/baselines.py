@@ -4,6 +4,7 @@ DFT-codebook beam sweep, and random precoders."""
 from __future__ import annotations
 
 import torch
+
 from ctrlgym.envs.beamforming.env import BeamformingEnv
 from ctrlgym.envs.beamforming.precoding import (
     LINEAR_PRECODERS,
@@ -21,7 +22,9 @@ PRECODERS = LINEAR_PRECODERS
 CSI_SOURCES = ("stale", "estimated", "predicted", "perfect")
 
 
-def predict_channel(env: BeamformingEnv, observations: torch.Tensor, doppler: str = "genie") -> tuple[torch.Tensor, torch.Tensor]:
+def predict_channel(
+    env: BeamformingEnv, observations: torch.Tensor, doppler: str = "genie"
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The Wiener (LMMSE) prediction of the channel at transmission from the observed estimates,
     ``(B, K, M, S)``, and its error variance per entry ``(B,)`` (:func:`.precoding.wiener_prediction`).
     ``doppler="genie"`` uses the env's true Doppler frequencies and fading correlation;
@@ -47,9 +50,13 @@ class ClassicPrecoder:
 
     def __init__(self, env: BeamformingEnv, precoder: str, csi: str) -> None:
         if precoder not in (*PRECODERS, "rzf_robust") or csi not in CSI_SOURCES:
-            raise ValueError(f"ClassicPrecoder: precoder must be one of {PRECODERS} and csi one of {CSI_SOURCES}, got {precoder!r}, {csi!r}")
+            raise ValueError(
+                f"ClassicPrecoder: precoder must be one of {PRECODERS} and csi one of {CSI_SOURCES}, got {precoder!r}, {csi!r}"
+            )
         if precoder == "rzf_robust" and csi not in ("estimated", "predicted"):
-            raise ValueError(f"ClassicPrecoder: rzf_robust needs a prediction's error variance: csi 'estimated' or 'predicted', got {csi!r}")
+            raise ValueError(
+                f"ClassicPrecoder: rzf_robust needs a prediction's error variance: csi 'estimated' or 'predicted', got {csi!r}"
+            )
         if env.action_mode != "precoder":
             raise ValueError(f"ClassicPrecoder acts in action_mode='precoder'; the env has {env.action_mode!r}")
         self.env, self.precoder, self.csi = env, precoder, csi
@@ -69,7 +76,9 @@ class ClassicPrecoder:
         channel, error = self._channel_and_error(observations)
         channel = channel.permute(0, 3, 1, 2)  # (B, S, K, M)
         if self.precoder == "rzf_robust":
-            alpha = robust_regularisation(self.env.users, self.env.noise_power, error)[:, None].expand(-1, channel.shape[1])
+            alpha = robust_regularisation(self.env.users, self.env.noise_power, error)[:, None].expand(
+                -1, channel.shape[1]
+            )
             return self.env.precoder_action(regularised_zero_forcing(channel, alpha))
         return self.env.precoder_action(linear_precoder(channel, self.precoder, self.env.noise_power))
 
@@ -104,25 +113,34 @@ class RandomPrecoder:
 
 _PRECODER_NAMES = {"mrt": "maximum-ratio transmission", "zf": "zero-forcing", "rzf": "regularised zero-forcing (MMSE)"}
 _CSI_NAMES = {
-    "stale": "the stale channel estimate", "estimated": "the Wiener prediction with the Doppler estimated from the SRS history (no genie)",
-    "predicted": "the Wiener prediction told the true Doppler (a genie)", "perfect": "the true channel (a genie: the ceiling)"}
+    "stale": "the stale channel estimate",
+    "estimated": "the Wiener prediction with the Doppler estimated from the SRS history (no genie)",
+    "predicted": "the Wiener prediction told the true Doppler (a genie)",
+    "perfect": "the true channel (a genie: the ceiling)",
+}
 
 BASELINES = {  # the registry's baselines of BeamformingEnv
     **{
         f"{precoder}_{csi}": Baseline(
-            lambda env, seed, p=precoder, c=csi: ClassicPrecoder(env, p, c), {"action_mode": "precoder"},
+            lambda env, seed, p=precoder, c=csi: ClassicPrecoder(env, p, c),
+            {"action_mode": "precoder"},
             f"{_PRECODER_NAMES.get(precoder, precoder)} from {_CSI_NAMES[csi]}",
-        )  # fmt: skip
+        )
         for precoder in PRECODERS
         for csi in CSI_SOURCES
     },
     **{
         f"rzf_robust_{csi}": Baseline(
-            lambda env, seed, c=csi: ClassicPrecoder(env, "rzf_robust", c), {"action_mode": "precoder"},
+            lambda env, seed, c=csi: ClassicPrecoder(env, "rzf_robust", c),
+            {"action_mode": "precoder"},
             f"RZF with the prediction error added to its regularisation, from {_CSI_NAMES[csi]}",
-        )  # fmt: skip
+        )
         for csi in ("estimated", "predicted")
     },
-    "beam_sweep": Baseline(lambda env, seed: BeamSweep(env), {"action_mode": "codebook"}, "the best beam of a DFT codebook for each user"),
-    "random": Baseline(lambda env, seed: RandomPrecoder(env, seed), description="random unit-power precoders: the floor"),
+    "beam_sweep": Baseline(
+        lambda env, seed: BeamSweep(env), {"action_mode": "codebook"}, "the best beam of a DFT codebook for each user"
+    ),
+    "random": Baseline(
+        lambda env, seed: RandomPrecoder(env, seed), description="random unit-power precoders: the floor"
+    ),
 }

@@ -93,10 +93,21 @@ class ChannelPredictor(CheckpointedAgent):
         if start_from not in START_FROM:
             raise ValueError(f"ChannelPredictor: start_from must be one of {START_FROM}, got {start_from!r}")
         if getattr(env, "action_mode", None) != "precoder":
-            raise ValueError(f"ChannelPredictor needs a BeamformingEnv with action_mode='precoder', got {type(env).__name__}")
+            raise ValueError(
+                f"ChannelPredictor needs a BeamformingEnv with action_mode='precoder', got {type(env).__name__}"
+            )
         if loss not in LOSSES or precoder not in ("rzf", "zf"):
-            raise ValueError(f"ChannelPredictor: loss must be one of {LOSSES} and precoder 'rzf' or 'zf', got {loss!r}, {precoder!r}")
-        self.hyperparameters = {"loss": loss, "precoder": precoder, "hidden": hidden, "learning_rate": learning_rate, "start_from": start_from, "seed": seed}
+            raise ValueError(
+                f"ChannelPredictor: loss must be one of {LOSSES} and precoder 'rzf' or 'zf', got {loss!r}, {precoder!r}"
+            )
+        self.hyperparameters = {
+            "loss": loss,
+            "precoder": precoder,
+            "hidden": hidden,
+            "learning_rate": learning_rate,
+            "start_from": start_from,
+            "seed": seed,
+        }
         self.start_from = start_from
         self.env, self.loss_name, self.precoder_name = env, loss, precoder
         self.device = torch.device(device)
@@ -138,12 +149,18 @@ class ChannelPredictor(CheckpointedAgent):
         if self.start_from == "wiener":
             from ctrlgym.envs.beamforming.precoding import blind_wiener_prediction
 
-            base = blind_wiener_prediction(estimates, ages.round().long(), self.env.estimation_noise, self.env.slot_duration)[0]
+            base = blind_wiener_prediction(
+                estimates, ages.round().long(), self.env.estimation_noise, self.env.slot_duration
+            )[0]
         return estimates, ages / self.env.age_scale, base
 
     # ------------------------------------------------------------------ training
     def learn(
-        self, env: TorchVectorEnv, total_timesteps: int, callback: Callable[[dict[str, Any]], None] | None = None, seed: int = 0
+        self,
+        env: TorchVectorEnv,
+        total_timesteps: int,
+        callback: Callable[[dict[str, Any]], None] | None = None,
+        seed: int = 0,
     ) -> ChannelPredictor:
         """Step ``env`` with the current predictor and fit it on every step's (observation, true
         channel) pairs until ``total_timesteps`` env steps (summed over the batch)."""
@@ -178,7 +195,9 @@ class ChannelPredictor(CheckpointedAgent):
 
     def check_compatible(self, state: dict[str, Any], env: TorchVectorEnv, path: str | Path) -> None:
         if state["history"] != getattr(env, "history", None):
-            raise ValueError(f"{path} was trained with history={state['history']}; the env has history={getattr(env, 'history', None)}")
+            raise ValueError(
+                f"{path} was trained with history={state['history']}; the env has history={getattr(env, 'history', None)}"
+            )
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.network.load_state_dict(state["network"])

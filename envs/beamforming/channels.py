@@ -36,24 +36,164 @@ FADING = ("ar1", "sum_of_sinusoids")
 # 3GPP TR 38.901 V17, Table 7.7.2-1 (TDL-A), 7.7.2-2 (TDL-B), 7.7.2-3 (TDL-C): normalised delay, power (dB)
 _TDL_TABLES = {
     "tdl_a": (
-        [0.0, 0.3819, 0.4025, 0.5868, 0.4610, 0.5375, 0.6708, 0.5750, 0.7618, 1.5375, 1.8978, 2.2242, 2.1718, 2.4942, 2.5119,
-         3.0582, 4.0810, 4.4579, 4.5695, 4.7966, 5.0066, 5.3043, 9.6586],
-        [-13.4, 0.0, -2.2, -4.0, -6.0, -8.2, -9.9, -10.5, -7.5, -15.9, -6.6, -16.7, -12.4, -15.2, -10.8, -11.3, -12.7, -16.2,
-         -18.3, -18.9, -16.6, -19.9, -29.7],
+        [
+            0.0,
+            0.3819,
+            0.4025,
+            0.5868,
+            0.4610,
+            0.5375,
+            0.6708,
+            0.5750,
+            0.7618,
+            1.5375,
+            1.8978,
+            2.2242,
+            2.1718,
+            2.4942,
+            2.5119,
+            3.0582,
+            4.0810,
+            4.4579,
+            4.5695,
+            4.7966,
+            5.0066,
+            5.3043,
+            9.6586,
+        ],
+        [
+            -13.4,
+            0.0,
+            -2.2,
+            -4.0,
+            -6.0,
+            -8.2,
+            -9.9,
+            -10.5,
+            -7.5,
+            -15.9,
+            -6.6,
+            -16.7,
+            -12.4,
+            -15.2,
+            -10.8,
+            -11.3,
+            -12.7,
+            -16.2,
+            -18.3,
+            -18.9,
+            -16.6,
+            -19.9,
+            -29.7,
+        ],
     ),
     "tdl_b": (
-        [0.0, 0.1072, 0.2155, 0.2095, 0.2870, 0.2986, 0.3752, 0.5055, 0.3681, 0.3697, 0.5700, 0.5283, 1.1021, 1.2756, 1.5474,
-         1.7842, 2.0169, 2.8294, 3.0219, 3.6187, 4.1067, 4.2790, 4.7834],
-        [0.0, -2.2, -4.0, -3.2, -9.8, -1.2, -3.4, -5.2, -7.6, -3.0, -8.9, -9.0, -4.8, -5.7, -7.5, -1.9, -7.6, -12.2, -9.8,
-         -11.4, -14.9, -9.2, -11.3],
+        [
+            0.0,
+            0.1072,
+            0.2155,
+            0.2095,
+            0.2870,
+            0.2986,
+            0.3752,
+            0.5055,
+            0.3681,
+            0.3697,
+            0.5700,
+            0.5283,
+            1.1021,
+            1.2756,
+            1.5474,
+            1.7842,
+            2.0169,
+            2.8294,
+            3.0219,
+            3.6187,
+            4.1067,
+            4.2790,
+            4.7834,
+        ],
+        [
+            0.0,
+            -2.2,
+            -4.0,
+            -3.2,
+            -9.8,
+            -1.2,
+            -3.4,
+            -5.2,
+            -7.6,
+            -3.0,
+            -8.9,
+            -9.0,
+            -4.8,
+            -5.7,
+            -7.5,
+            -1.9,
+            -7.6,
+            -12.2,
+            -9.8,
+            -11.4,
+            -14.9,
+            -9.2,
+            -11.3,
+        ],
     ),
     "tdl_c": (
-        [0.0, 0.2099, 0.2219, 0.2329, 0.2176, 0.6366, 0.6448, 0.6560, 0.6584, 0.7935, 0.8213, 0.9336, 1.2285, 1.3083, 2.1704,
-         2.7105, 4.2589, 4.6003, 5.4902, 5.6077, 6.3065, 6.6374, 7.0427, 8.6523],
-        [-4.4, -1.2, -3.5, -5.2, -2.5, 0.0, -2.2, -3.9, -7.4, -7.1, -10.7, -11.1, -5.1, -6.8, -8.7, -13.2, -13.9, -13.9, -15.8,
-         -17.1, -16.0, -15.7, -21.6, -22.8],
+        [
+            0.0,
+            0.2099,
+            0.2219,
+            0.2329,
+            0.2176,
+            0.6366,
+            0.6448,
+            0.6560,
+            0.6584,
+            0.7935,
+            0.8213,
+            0.9336,
+            1.2285,
+            1.3083,
+            2.1704,
+            2.7105,
+            4.2589,
+            4.6003,
+            5.4902,
+            5.6077,
+            6.3065,
+            6.6374,
+            7.0427,
+            8.6523,
+        ],
+        [
+            -4.4,
+            -1.2,
+            -3.5,
+            -5.2,
+            -2.5,
+            0.0,
+            -2.2,
+            -3.9,
+            -7.4,
+            -7.1,
+            -10.7,
+            -11.1,
+            -5.1,
+            -6.8,
+            -8.7,
+            -13.2,
+            -13.9,
+            -13.9,
+            -15.8,
+            -17.1,
+            -16.0,
+            -15.7,
+            -21.6,
+            -22.8,
+        ],
     ),
-}  # fmt: skip
+}
 PROFILES = ("rayleigh", *_TDL_TABLES)
 
 
@@ -118,10 +258,14 @@ class ChannelProcess:
         self.tap_std = torch.tensor(profile.powers, device=device).sqrt()
         delays = torch.tensor(profile.delays, dtype=torch.float64, device=device)
         frequencies = torch.arange(subcarriers, dtype=torch.float64, device=device) * subcarrier_spacing
-        self.tap_to_subcarrier = torch.exp(-2j * math.pi * delays[:, None] * frequencies[None, :]).to(torch.complex64)  # (L, S)
+        self.tap_to_subcarrier = torch.exp(-2j * math.pi * delays[:, None] * frequencies[None, :]).to(
+            torch.complex64
+        )  # (L, S)
         self.doppler = torch.zeros(num_envs, device=device)
         self.taps = torch.zeros(self.shape, dtype=torch.complex64, device=device)
-        if fading == "sum_of_sinusoids":  # per sinusoid: its phasor e^{j(ω_n t + φ_n)} and its turn per slot e^{jω_n Δt}
+        if (
+            fading == "sum_of_sinusoids"
+        ):  # per sinusoid: its phasor e^{j(ω_n t + φ_n)} and its turn per slot e^{jω_n Δt}
             self.phasors = torch.zeros((*self.shape, self.sinusoids), dtype=torch.complex64, device=device)
             self.turns = torch.zeros((*self.shape, self.sinusoids), dtype=torch.complex64, device=device)
 
@@ -152,7 +296,13 @@ class ChannelProcess:
             return
         shape, cell = self.phasors.shape, cell[..., None]
         phases = 2 * math.pi * self._uniform(shape)
-        omega_slot = 2 * math.pi * self.doppler.reshape(-1, 1, 1, 1, 1) * self.slot_duration * torch.cos(2 * math.pi * self._uniform(shape))
+        omega_slot = (
+            2
+            * math.pi
+            * self.doppler.reshape(-1, 1, 1, 1, 1)
+            * self.slot_duration
+            * torch.cos(2 * math.pi * self._uniform(shape))
+        )
         self.phasors = torch.where(cell, torch.polar(torch.ones_like(phases), phases), self.phasors)
         self.turns = torch.where(cell, torch.polar(torch.ones_like(omega_slot), omega_slot), self.turns)
         self.taps = torch.where(cell[..., 0], self._sinusoid_taps(), self.taps)

@@ -7,10 +7,16 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from ctrlgym.envs.beamforming.channels import FADING, PROFILES, ChannelProcess, DelayProfile, doppler_frequency
-from ctrlgym.envs.beamforming.precoding import dft_codebook, normalise_power, optimal_regularisation, regularised_zero_forcing, user_rates
 from gymnasium import spaces
 
+from ctrlgym.envs.beamforming.channels import FADING, PROFILES, ChannelProcess, DelayProfile, doppler_frequency
+from ctrlgym.envs.beamforming.precoding import (
+    dft_codebook,
+    normalise_power,
+    optimal_regularisation,
+    regularised_zero_forcing,
+    user_rates,
+)
 from ctrlgym.vector_env import AutoresetMode, TorchVectorEnv
 
 __all__ = ["BeamformingEnv", "ACTION_MODES", "REWARDS"]
@@ -111,10 +117,23 @@ class BeamformingEnv(TorchVectorEnv):
         validate_actions: bool = True,
     ) -> None:
         name = type(self).__name__
-        for label, value, choices in (("channel", channel, PROFILES), ("fading", fading, (*FADING, "sionna")), ("action_mode", action_mode, ACTION_MODES), ("reward", reward, REWARDS)):  # fmt: skip
+        for label, value, choices in (
+            ("channel", channel, PROFILES),
+            ("fading", fading, (*FADING, "sionna")),
+            ("action_mode", action_mode, ACTION_MODES),
+            ("reward", reward, REWARDS),
+        ):
             if value not in choices:
                 raise ValueError(f"{name}: unknown {label} {value!r}; choose one of {choices}")
-        for label, value in (("antennas", antennas), ("users", users), ("subcarriers", subcarriers), ("subbands", subbands), ("srs_period", srs_period), ("history", history), ("sinusoids", sinusoids)):  # fmt: skip
+        for label, value in (
+            ("antennas", antennas),
+            ("users", users),
+            ("subcarriers", subcarriers),
+            ("subbands", subbands),
+            ("srs_period", srs_period),
+            ("history", history),
+            ("sinusoids", sinusoids),
+        ):
             if int(value) != value or value < 1:
                 raise ValueError(f"{name}: {label} must be an integer >= 1, got {value!r}")
         if users > antennas:
@@ -126,13 +145,29 @@ class BeamformingEnv(TorchVectorEnv):
         speeds = [float(speed_kmh)] * 2 if np.isscalar(speed_kmh) else [float(v) for v in speed_kmh]
         if len(speeds) != 2 or not all(math.isfinite(v) and v >= 0 for v in speeds) or speeds[0] > speeds[1]:
             raise ValueError(f"{name}: speed_kmh must be a speed >= 0 or a [low, high] range, got {speed_kmh!r}")
-        for label, value in (("snr_db", snr_db), ("srs_snr_db", srs_snr_db), ("slot_duration", slot_duration), ("carrier_frequency", carrier_frequency)):  # fmt: skip
+        for label, value in (
+            ("snr_db", snr_db),
+            ("srs_snr_db", srs_snr_db),
+            ("slot_duration", slot_duration),
+            ("carrier_frequency", carrier_frequency),
+        ):
             if not math.isfinite(value) or (label in ("slot_duration", "carrier_frequency") and value <= 0):
-                raise ValueError(f"{name}: {label} must be finite (and positive for durations and frequencies), got {value!r}")
+                raise ValueError(
+                    f"{name}: {label} must be finite (and positive for durations and frequencies), got {value!r}"
+                )
 
-        self.antennas, self.users, self.subcarriers, self.subbands = int(antennas), int(users), int(subcarriers), int(subbands)
+        self.antennas, self.users, self.subcarriers, self.subbands = (
+            int(antennas),
+            int(users),
+            int(subcarriers),
+            int(subbands),
+        )
         self.srs_period, self.uplink_delay, self.history = int(srs_period), int(uplink_delay), int(history)
-        self.speed_range, self.carrier_frequency, self.slot_duration = tuple(speeds), float(carrier_frequency), float(slot_duration)
+        self.speed_range, self.carrier_frequency, self.slot_duration = (
+            tuple(speeds),
+            float(carrier_frequency),
+            float(slot_duration),
+        )
         self.snr_db, self.noise_power = float(snr_db), 10 ** (-float(snr_db) / 10)
         self.estimation_noise = 10 ** (-float(srs_snr_db) / 10)
         self.action_mode, self.reward_name = action_mode, reward
@@ -162,20 +197,42 @@ class BeamformingEnv(TorchVectorEnv):
             if max_episode_steps is None:
                 raise ValueError(f"{name}: fading='sionna' draws whole episodes; give max_episode_steps")
             self.channel = SionnaTDLProcess(
-                num_envs, K, M, S, channel, delay_spread=delay_spread, carrier_frequency=carrier_frequency,
-                subcarrier_spacing=subcarrier_spacing, slot_duration=slot_duration, past_slots=(ring - 1) * self.srs_period,
-                future_slots=int(max_episode_steps), sinusoids=sinusoids, generator=self.generator, device=self.device,
-            )  # fmt: skip
+                num_envs,
+                K,
+                M,
+                S,
+                channel,
+                delay_spread=delay_spread,
+                carrier_frequency=carrier_frequency,
+                subcarrier_spacing=subcarrier_spacing,
+                slot_duration=slot_duration,
+                past_slots=(ring - 1) * self.srs_period,
+                future_slots=int(max_episode_steps),
+                sinusoids=sinusoids,
+                generator=self.generator,
+                device=self.device,
+            )
         else:
             self.channel = ChannelProcess(
-                num_envs, K, M, S, DelayProfile.named(channel, delay_spread),
-                subcarrier_spacing=subcarrier_spacing, slot_duration=slot_duration, fading=fading, sinusoids=sinusoids,
-                generator=self.generator, device=self.device,
-            )  # fmt: skip
+                num_envs,
+                K,
+                M,
+                S,
+                DelayProfile.named(channel, delay_spread),
+                subcarrier_spacing=subcarrier_spacing,
+                slot_duration=slot_duration,
+                fading=fading,
+                sinusoids=sinusoids,
+                generator=self.generator,
+                device=self.device,
+            )
         self.codebook = dft_codebook(M, device=self.device)
         # subcarrier -> its subband, and each subband's centre subcarrier
         self.subband_of = torch.arange(S, device=self.device) * self.subbands // S
-        self.subband_centres = torch.tensor([int(np.flatnonzero(self.subband_of.cpu().numpy() == b).mean()) for b in range(self.subbands)], device=self.device)
+        self.subband_centres = torch.tensor(
+            [int(np.flatnonzero(self.subband_of.cpu().numpy() == b).mean()) for b in range(self.subbands)],
+            device=self.device,
+        )
         # SRS bookkeeping: a ring of the newest estimates (newest first) with their slot times
         self.estimates = torch.zeros((num_envs, ring, K, M, S), dtype=torch.complex64, device=self.device)
         self.estimate_times = torch.zeros((num_envs, ring), dtype=torch.long, device=self.device)
@@ -199,7 +256,12 @@ class BeamformingEnv(TorchVectorEnv):
         """An uplink SRS estimate of the current channel for the cells in ``mask``."""
         if self.device.type == "cpu" and not bool(mask.any()):
             return  # no cell sounds in this slot (the check is free on the CPU)
-        noise = torch.randn(self.estimates.shape[:1] + self.estimates.shape[2:], dtype=torch.complex64, generator=self.generator, device=self.device)
+        noise = torch.randn(
+            self.estimates.shape[:1] + self.estimates.shape[2:],
+            dtype=torch.complex64,
+            generator=self.generator,
+            device=self.device,
+        )
         estimate = self.channel.response() + math.sqrt(self.estimation_noise) * noise
         shifted = torch.cat([estimate[:, None], self.estimates[:, :-1]], 1)
         shifted_times = torch.cat([self.time[:, None], self.estimate_times[:, :-1]], 1)
@@ -265,7 +327,9 @@ class BeamformingEnv(TorchVectorEnv):
         ring = self.estimates.shape[1]
         past = self.channel.history(ring, self.srs_period)
         noise = torch.randn(past.shape, dtype=torch.complex64, generator=self.generator, device=self.device)
-        self.estimates = torch.where(mask.reshape(-1, 1, 1, 1, 1), past + math.sqrt(self.estimation_noise) * noise, self.estimates)
+        self.estimates = torch.where(
+            mask.reshape(-1, 1, 1, 1, 1), past + math.sqrt(self.estimation_noise) * noise, self.estimates
+        )
         times = -self.srs_period * torch.arange(ring, device=self.device)
         self.estimate_times = torch.where(mask[:, None], times, self.estimate_times)
         self.time = self.time.masked_fill(mask, 0)

@@ -11,12 +11,26 @@ from __future__ import annotations
 import math
 
 import torch
+
 from ctrlgym.envs.beamforming.channels import jakes_correlation
 
 __all__ = [
-    "normalise_power", "mrt", "zero_forcing", "regularised_zero_forcing", "optimal_regularisation", "dft_codebook",
-    "user_rates", "wiener_weights", "estimate_doppler", "wiener_prediction", "blind_wiener_prediction", "robust_regularisation", "MAX_DOPPLER_HZ", "LINEAR_PRECODERS", "linear_precoder",
-]  # fmt: skip
+    "normalise_power",
+    "mrt",
+    "zero_forcing",
+    "regularised_zero_forcing",
+    "optimal_regularisation",
+    "dft_codebook",
+    "user_rates",
+    "wiener_weights",
+    "estimate_doppler",
+    "wiener_prediction",
+    "blind_wiener_prediction",
+    "robust_regularisation",
+    "MAX_DOPPLER_HZ",
+    "LINEAR_PRECODERS",
+    "linear_precoder",
+]
 
 
 def normalise_power(precoder: torch.Tensor, power: float = 1.0) -> torch.Tensor:
@@ -57,7 +71,9 @@ def optimal_regularisation(users: int, noise_power: torch.Tensor | float, power:
     return users * noise_power / power
 
 
-def robust_regularisation(users: int, noise_power: torch.Tensor | float, error_variance: torch.Tensor | float, power: float = 1.0):
+def robust_regularisation(
+    users: int, noise_power: torch.Tensor | float, error_variance: torch.Tensor | float, power: float = 1.0
+):
     """RZF's regularisation on an imperfect channel estimate: ``α = K (σ² + ε²) / P``, the CSI error
     ``ε²`` per entry treated as extra noise (Wagner, Couillet, Debbah & Slock, IEEE Trans. IT 2012)."""
     return optimal_regularisation(users, noise_power + error_variance, power)
@@ -111,7 +127,12 @@ def wiener_weights(correlation: torch.Tensor, ages: torch.Tensor, noise_variance
 
 
 def estimate_doppler(
-    estimates: torch.Tensor, ages: torch.Tensor, noise_variance: float, slot_duration: float, max_doppler: float, grid: int = 256
+    estimates: torch.Tensor,
+    ages: torch.Tensor,
+    noise_variance: float,
+    slot_duration: float,
+    max_doppler: float,
+    grid: int = 256,
 ) -> torch.Tensor:
     """The maximum Doppler frequency of each cell (Hz, ``(B,)``) estimated from its SRS history alone.
 
@@ -146,7 +167,11 @@ def wiener_prediction(
 
 
 def blind_wiener_prediction(
-    estimates: torch.Tensor, ages: torch.Tensor, noise_variance: float, slot_duration: float, max_doppler: float = MAX_DOPPLER_HZ
+    estimates: torch.Tensor,
+    ages: torch.Tensor,
+    noise_variance: float,
+    slot_duration: float,
+    max_doppler: float = MAX_DOPPLER_HZ,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """:func:`wiener_prediction` from the estimates ``(B, n, K, M, S)`` at ages ``(B, n)`` slots alone:
     the Doppler from :func:`estimate_doppler`, Jakes' J0 as the correlation (no genie: what a base

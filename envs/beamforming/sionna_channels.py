@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 
 import torch
+
 from ctrlgym.envs.beamforming.channels import SPEED_OF_LIGHT, jakes_correlation
 
 __all__ = ["SionnaTDLProcess", "SIONNA_MODELS"]
@@ -29,7 +30,9 @@ def _sionna():
         from sionna.phy import config
         from sionna.phy.channel.tr38901 import TDL
     except ImportError:
-        raise ImportError("fading='sionna' needs Sionna: pip install 'ctrlgym[sionna]' (sionna-no-rt, Python >= 3.11)") from None
+        raise ImportError(
+            "fading='sionna' needs Sionna: pip install 'ctrlgym[sionna]' (sionna-no-rt, Python >= 3.11)"
+        ) from None
     return config, TDL
 
 
@@ -45,20 +48,48 @@ class SionnaTDLProcess:
     fading = "sionna"
 
     def __init__(
-        self, num_envs: int, users: int, antennas: int, subcarriers: int, profile: str, *, delay_spread: float,
-        carrier_frequency: float, subcarrier_spacing: float, slot_duration: float, past_slots: int, future_slots: int, sinusoids: int = 20,
-        generator: torch.Generator, device: torch.device,
-    ) -> None:  # fmt: skip
+        self,
+        num_envs: int,
+        users: int,
+        antennas: int,
+        subcarriers: int,
+        profile: str,
+        *,
+        delay_spread: float,
+        carrier_frequency: float,
+        subcarrier_spacing: float,
+        slot_duration: float,
+        past_slots: int,
+        future_slots: int,
+        sinusoids: int = 20,
+        generator: torch.Generator,
+        device: torch.device,
+    ) -> None:
         if profile not in SIONNA_MODELS:
-            raise ValueError(f"fading='sionna' needs one of the TDL profiles {tuple(SIONNA_MODELS)}, got channel={profile!r}")
+            raise ValueError(
+                f"fading='sionna' needs one of the TDL profiles {tuple(SIONNA_MODELS)}, got channel={profile!r}"
+            )
         _sionna()  # fails early, naming the extra, where Sionna is missing (not kept: Sionna's global config must not be pickled with the env)
-        self.model, self.delay_spread, self.carrier_frequency = SIONNA_MODELS[profile], float(delay_spread), float(carrier_frequency)
+        self.model, self.delay_spread, self.carrier_frequency = (
+            SIONNA_MODELS[profile],
+            float(delay_spread),
+            float(carrier_frequency),
+        )
         self.num_envs, self.users, self.antennas, self.subcarriers = num_envs, users, antennas, subcarriers
-        self.subcarrier_spacing, self.slot_duration, self.sinusoids = float(subcarrier_spacing), float(slot_duration), int(sinusoids)
-        self.start, self.horizon = int(past_slots), int(past_slots) + int(future_slots) + 1  # slot `start` is "now" at a reset
+        self.subcarrier_spacing, self.slot_duration, self.sinusoids = (
+            float(subcarrier_spacing),
+            float(slot_duration),
+            int(sinusoids),
+        )
+        self.start, self.horizon = (
+            int(past_slots),
+            int(past_slots) + int(future_slots) + 1,
+        )  # slot `start` is "now" at a reset
         self.generator, self.device = generator, device
         self.doppler = torch.zeros(num_envs, device=device)
-        self.trajectory = torch.zeros((num_envs, self.horizon, users, antennas, subcarriers), dtype=torch.complex64, device=device)
+        self.trajectory = torch.zeros(
+            (num_envs, self.horizon, users, antennas, subcarriers), dtype=torch.complex64, device=device
+        )
         self.now = torch.zeros(num_envs, dtype=torch.long, device=device)
 
     def one_slot_correlation(self) -> torch.Tensor:
@@ -73,12 +104,23 @@ class SionnaTDLProcess:
     def _generate(self, cells: int, speed: float) -> torch.Tensor:
         """``cells`` trajectories at ``speed`` m/s from Sionna: ``(cells, horizon, K, M, S)``."""
         model = _sionna()[1](
-            self.model, delay_spread=self.delay_spread, carrier_frequency=self.carrier_frequency, num_sinusoids=self.sinusoids,
-            min_speed=speed, max_speed=speed, num_rx_ant=1, num_tx_ant=self.antennas, device=str(self.device),
-        )  # fmt: skip
-        taps, delays = model(cells * self.users, self.horizon, 1.0 / self.slot_duration)  # (links, 1, 1, 1, M, L, T), (links, 1, 1, L)
+            self.model,
+            delay_spread=self.delay_spread,
+            carrier_frequency=self.carrier_frequency,
+            num_sinusoids=self.sinusoids,
+            min_speed=speed,
+            max_speed=speed,
+            num_rx_ant=1,
+            num_tx_ant=self.antennas,
+            device=str(self.device),
+        )
+        taps, delays = model(
+            cells * self.users, self.horizon, 1.0 / self.slot_duration
+        )  # (links, 1, 1, 1, M, L, T), (links, 1, 1, L)
         frequencies = torch.arange(self.subcarriers, device=self.device, dtype=torch.float64) * self.subcarrier_spacing
-        to_subcarrier = torch.exp(-2j * math.pi * delays[:, 0, 0, :, None].double() * frequencies).to(torch.complex64)  # (links, L, S)
+        to_subcarrier = torch.exp(-2j * math.pi * delays[:, 0, 0, :, None].double() * frequencies).to(
+            torch.complex64
+        )  # (links, L, S)
         response = torch.einsum("nmlt,nls->ntms", taps[:, 0, 0, 0], to_subcarrier)  # (links, T, M, S)
         return response.reshape(cells, self.users, self.horizon, self.antennas, self.subcarriers).transpose(1, 2)
 
@@ -99,7 +141,11 @@ class SionnaTDLProcess:
         self.now = self.now + 1
 
     def _at(self, slots: torch.Tensor) -> torch.Tensor:
-        index = slots.clamp(0, self.horizon - 1).reshape(-1, 1, 1, 1, 1).expand(-1, 1, self.users, self.antennas, self.subcarriers)
+        index = (
+            slots.clamp(0, self.horizon - 1)
+            .reshape(-1, 1, 1, 1, 1)
+            .expand(-1, 1, self.users, self.antennas, self.subcarriers)
+        )
         return self.trajectory.gather(1, index)[:, 0]
 
     def history(self, count: int, spacing: int) -> torch.Tensor:

@@ -20,4 +20,22 @@ from ctrlgym.envs.fastslow.multiclass_queue import MultiClassQueue
 from ctrlgym.envs.fastslow.restless_bandit import RestlessBandit
 from ctrlgym.envs.fastslow.task_gridworld import TaskGridworld
 
-__all__ = ["MultiClassQueue", "RestlessBandit", "EnergyStorage", "InventoryControl", "DynamicPricing", "TaskGridworld", "GoToTask", "MyopicPrice", "ReorderPoint", "PriceThreshold", "CMuRule", "LongestQueue", "MyopicArms", "RandomAction"]
+__all__ = [
+    "frozen_state_policy",
+    "omit_slow_state_policy",
+    "optimal_policy",
+    "MultiClassQueue",
+    "RestlessBandit",
+    "EnergyStorage",
+    "InventoryControl",
+    "DynamicPricing",
+    "TaskGridworld",
+    "GoToTask",
+    "MyopicPrice",
+    "ReorderPoint",
+    "PriceThreshold",
+    "CMuRule",
+    "LongestQueue",
+    "MyopicArms",
+    "RandomAction",
+]

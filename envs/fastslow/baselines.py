@@ -10,13 +10,23 @@ Each is a :class:`ctrlgym.policies.Policy`: a batch of observations in, a batch 
 from __future__ import annotations
 
 import torch
+
 from ctrlgym.envs.fastslow.multiclass_queue import MultiClassQueue
 from ctrlgym.registry import Baseline
 
 __all__ = [
-    "CMuRule", "LongestQueue", "MyopicArms", "RandomAction", "PriceThreshold", "ReorderPoint", "MyopicPrice", "GoToTask",
-    "optimal_policy", "frozen_state_policy", "omit_slow_state_policy",
-]  # fmt: skip
+    "CMuRule",
+    "LongestQueue",
+    "MyopicArms",
+    "RandomAction",
+    "PriceThreshold",
+    "ReorderPoint",
+    "MyopicPrice",
+    "GoToTask",
+    "optimal_policy",
+    "frozen_state_policy",
+    "omit_slow_state_policy",
+]
 
 
 def _split(observations: torch.Tensor, num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -114,9 +124,14 @@ class PriceThreshold:
     def __call__(self, observations: torch.Tensor) -> torch.Tensor:
         env = self.env
         w = env.realtime_weight
-        price = w * env.realtime_prices.to(observations.device)[observations[:, 1]] + (1 - w) * env.dayahead_prices.to(observations.device)[observations[:, 2]]
+        price = (
+            w * env.realtime_prices.to(observations.device)[observations[:, 1]]
+            + (1 - w) * env.dayahead_prices.to(observations.device)[observations[:, 2]]
+        )
         idle = torch.ones_like(observations[:, 0])
-        return torch.where(price < self.mean_price - self.margin, 0, torch.where(price > self.mean_price + self.margin, 2, idle))
+        return torch.where(
+            price < self.mean_price - self.margin, 0, torch.where(price > self.mean_price + self.margin, 2, idle)
+        )
 
 
 class ReorderPoint:
@@ -132,7 +147,11 @@ class ReorderPoint:
 
         lam = env.mean_demand
         s = math.ceil(lam + 1.65 * math.sqrt(lam)) if reorder_point is None else reorder_point
-        big_s = s + round(math.sqrt(2 * env.order_cost * lam / max(env.holding_cost, 1e-9))) if order_up_to is None else order_up_to
+        big_s = (
+            s + round(math.sqrt(2 * env.order_cost * lam / max(env.holding_cost, 1e-9)))
+            if order_up_to is None
+            else order_up_to
+        )
         self.reorder_point, self.order_up_to = min(s, env.capacity), min(big_s, env.capacity)
         self.max_order = env.max_order
 
@@ -172,12 +191,17 @@ class GoToTask:
 
 # every fast-slow env exports its exact model, so the solvers' policies are baselines of all of them
 _SOLVER_BASELINES = {
-    "optimal": Baseline(lambda env, seed: optimal_policy(env), description="the ε-optimal policy of the exact MDP (value iteration): the ceiling"),
+    "optimal": Baseline(
+        lambda env, seed: optimal_policy(env),
+        description="the ε-optimal policy of the exact MDP (value iteration): the ceiling",
+    ),
     "frozen_state": Baseline(
-        lambda env, seed: frozen_state_policy(env), description="frozen-state approximate DP, slow state frozen for T=10 steps (arXiv 2301.00922)"
+        lambda env, seed: frozen_state_policy(env),
+        description="frozen-state approximate DP, slow state frozen for T=10 steps (arXiv 2301.00922)",
     ),
     "omit_slow_state": Baseline(
-        lambda env, seed: omit_slow_state_policy(env), description="DP on the fast state alone, the slow state averaged out"
+        lambda env, seed: omit_slow_state_policy(env),
+        description="DP on the fast state alone, the slow state averaged out",
     ),
 }
 _RANDOM = Baseline(lambda env, seed: RandomAction(env, seed), description="uniformly random actions: the floor")
@@ -188,13 +212,43 @@ def _with_common(heuristics: dict[str, Baseline]) -> dict[str, Baseline]:
 
 
 # the registry's baselines of each env: its problem's heuristics, random, and the solvers' policies
-MULTICLASS_QUEUE_BASELINES = _with_common({
-    "c_mu": Baseline(lambda env, seed: CMuRule(env), description="c-mu rule: serve the class with the largest holding cost x service rate"),
-    "longest_queue": Baseline(lambda env, seed: LongestQueue(env), description="serve the longest queue"),
-})
-RESTLESS_BANDIT_BASELINES = _with_common({"myopic": Baseline(lambda env, seed: MyopicArms(env), description="play the M arms with the largest immediate expected payoff")})
-ENERGY_STORAGE_BASELINES = _with_common({"threshold": Baseline(lambda env, seed: PriceThreshold(env), description="charge below a price threshold, discharge above it")})
-INVENTORY_CONTROL_BASELINES = _with_common({"reorder_point": Baseline(lambda env, seed: ReorderPoint(env), description="(s, S) policy: order up to S when stock falls below s")})
-DYNAMIC_PRICING_BASELINES = _with_common({"myopic": Baseline(lambda env, seed: MyopicPrice(env), description="the price that maximises this step's expected revenue")})
-TASK_GRIDWORLD_BASELINES = _with_common({"go_to_task": Baseline(lambda env, seed: GoToTask(env), description="walk the shortest path to the current task")})
-
+MULTICLASS_QUEUE_BASELINES = _with_common(
+    {
+        "c_mu": Baseline(
+            lambda env, seed: CMuRule(env),
+            description="c-mu rule: serve the class with the largest holding cost x service rate",
+        ),
+        "longest_queue": Baseline(lambda env, seed: LongestQueue(env), description="serve the longest queue"),
+    }
+)
+RESTLESS_BANDIT_BASELINES = _with_common(
+    {
+        "myopic": Baseline(
+            lambda env, seed: MyopicArms(env), description="play the M arms with the largest immediate expected payoff"
+        )
+    }
+)
+ENERGY_STORAGE_BASELINES = _with_common(
+    {
+        "threshold": Baseline(
+            lambda env, seed: PriceThreshold(env), description="charge below a price threshold, discharge above it"
+        )
+    }
+)
+INVENTORY_CONTROL_BASELINES = _with_common(
+    {
+        "reorder_point": Baseline(
+            lambda env, seed: ReorderPoint(env), description="(s, S) policy: order up to S when stock falls below s"
+        )
+    }
+)
+DYNAMIC_PRICING_BASELINES = _with_common(
+    {
+        "myopic": Baseline(
+            lambda env, seed: MyopicPrice(env), description="the price that maximises this step's expected revenue"
+        )
+    }
+)
+TASK_GRIDWORLD_BASELINES = _with_common(
+    {"go_to_task": Baseline(lambda env, seed: GoToTask(env), description="walk the shortest path to the current task")}
+)

@@ -6,9 +6,9 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from ctrlgym.envs.fastslow.slow_chain import SlowChainMixin
 from gymnasium import spaces
 
+from ctrlgym.envs.fastslow.slow_chain import SlowChainMixin
 from ctrlgym.vector_env import AutoresetMode, TorchVectorEnv
 
 __all__ = ["DynamicPricing"]
@@ -59,7 +59,11 @@ class DynamicPricing(SlowChainMixin, TorchVectorEnv):
     * v0: initial version.
     """
 
-    metric_descriptions = {"price": "price charged (per-step mean)", "sales": "units sold per step", "demand_rate": "expected demand per step"}
+    metric_descriptions = {
+        "price": "price charged (per-step mean)",
+        "sales": "units sold per step",
+        "demand_rate": "expected demand per step",
+    }
 
     def __init__(
         self,
@@ -83,19 +87,27 @@ class DynamicPricing(SlowChainMixin, TorchVectorEnv):
         name = type(self).__name__
         if prices is None:
             if int(num_prices) < 2 or len(price_range) != 2:
-                raise ValueError(f"{name}: need num_prices >= 2 and price_range = [low, high], got {num_prices}, {price_range}")
+                raise ValueError(
+                    f"{name}: need num_prices >= 2 and price_range = [low, high], got {num_prices}, {price_range}"
+                )
             prices = np.linspace(float(price_range[0]), float(price_range[1]), int(num_prices))
         grid, markets = np.asarray(prices, dtype=np.float64), np.asarray(market_sizes, dtype=np.float64)
         if grid.ndim != 1 or grid.size < 2 or not np.isfinite(grid).all() or (np.diff(grid) <= 0).any():
             raise ValueError(f"{name}: prices must be at least 2 finite, strictly increasing levels, got {prices}")
         if markets.ndim != 1 or markets.size < 1 or not np.isfinite(markets).all():
-            raise ValueError(f"{name}: market_sizes must be a non-empty 1-d sequence of finite sizes, got {market_sizes}")
+            raise ValueError(
+                f"{name}: market_sizes must be a non-empty 1-d sequence of finite sizes, got {market_sizes}"
+            )
         if min(price_sensitivity, gain_sensitivity, loss_sensitivity) < 0:
             raise ValueError(f"{name}: price_sensitivity, gain_sensitivity and loss_sensitivity must be >= 0")
         if not 0 <= memory <= 1 or not 0 <= switch_prob <= 1 or not 0 <= discount < 1:
             raise ValueError(f"{name}: memory and switch_prob must be in [0, 1], discount in [0, 1)")
         self._grid_np, self._markets_np = grid, markets
-        self.price_sensitivity, self.gain_sensitivity, self.loss_sensitivity = float(price_sensitivity), float(gain_sensitivity), float(loss_sensitivity)
+        self.price_sensitivity, self.gain_sensitivity, self.loss_sensitivity = (
+            float(price_sensitivity),
+            float(gain_sensitivity),
+            float(loss_sensitivity),
+        )
         self.memory, self.switch_prob, self.discount = float(memory), float(switch_prob), float(discount)
         self.num_prices, self.num_slow_states = grid.size, markets.size
         super().__init__(
@@ -110,15 +122,25 @@ class DynamicPricing(SlowChainMixin, TorchVectorEnv):
         self.prices = torch.as_tensor(grid, dtype=torch.float32, device=self.device)
         self.market_sizes = torch.as_tensor(markets, dtype=torch.float32, device=self.device)
         lower, upper, up_prob = self._reference_moves()
-        self._lower, self._upper = torch.as_tensor(lower, device=self.device), torch.as_tensor(upper, device=self.device)
+        self._lower, self._upper = (
+            torch.as_tensor(lower, device=self.device),
+            torch.as_tensor(upper, device=self.device),
+        )
         self._up_prob = torch.as_tensor(up_prob, dtype=torch.float32, device=self.device)
         self.reference = torch.zeros(self.num_envs, dtype=torch.long, device=self.device)
         self.slow_state = torch.zeros(self.num_envs, dtype=torch.long, device=self.device)
 
-    def demand_rate(self, price: np.ndarray | torch.Tensor, reference: np.ndarray | torch.Tensor, market: np.ndarray | torch.Tensor):
+    def demand_rate(
+        self, price: np.ndarray | torch.Tensor, reference: np.ndarray | torch.Tensor, market: np.ndarray | torch.Tensor
+    ):
         """λ = max(0, m − b p + η⁺ (r − p)⁺ − η⁻ (p − r)⁺), for numpy arrays or tensors alike."""
         gain, loss = reference - price, price - reference
-        rate = market - self.price_sensitivity * price + self.gain_sensitivity * gain.clip(0) - self.loss_sensitivity * loss.clip(0)
+        rate = (
+            market
+            - self.price_sensitivity * price
+            + self.gain_sensitivity * gain.clip(0)
+            - self.loss_sensitivity * loss.clip(0)
+        )
         return rate.clip(0)
 
     def _reference_moves(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

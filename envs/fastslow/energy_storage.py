@@ -6,9 +6,9 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from ctrlgym.envs.fastslow.slow_chain import SlowChainMixin
 from gymnasium import spaces
 
+from ctrlgym.envs.fastslow.slow_chain import SlowChainMixin
 from ctrlgym.vector_env import AutoresetMode, TorchVectorEnv
 
 __all__ = ["EnergyStorage"]
@@ -59,7 +59,10 @@ class EnergyStorage(SlowChainMixin, TorchVectorEnv):
     * v0: initial version.
     """
 
-    metric_descriptions = {"battery": "battery charge level (units of energy, per-step mean)", "price": "real-time price (per-step mean)"}
+    metric_descriptions = {
+        "battery": "battery charge level (units of energy, per-step mean)",
+        "price": "real-time price (per-step mean)",
+    }
 
     def __init__(
         self,
@@ -79,7 +82,10 @@ class EnergyStorage(SlowChainMixin, TorchVectorEnv):
         validate_actions: bool = True,
     ) -> None:
         name = type(self).__name__
-        realtime, dayahead = np.asarray(realtime_prices, dtype=np.float64), np.asarray(dayahead_prices, dtype=np.float64)
+        realtime, dayahead = (
+            np.asarray(realtime_prices, dtype=np.float64),
+            np.asarray(dayahead_prices, dtype=np.float64),
+        )
         if capacity < 1:
             raise ValueError(f"{name}: capacity must be >= 1, got {capacity}")
         if realtime.ndim != 1 or realtime.size < 1 or dayahead.ndim != 1 or dayahead.size < 1:
@@ -91,7 +97,11 @@ class EnergyStorage(SlowChainMixin, TorchVectorEnv):
         if not 0 <= realtime_weight <= 1 or not 0 <= switch_prob <= 1 or not 0 <= discount < 1:
             raise ValueError(f"{name}: realtime_weight and switch_prob must be in [0, 1], discount in [0, 1)")
         self.capacity, self.realtime_weight, self.wear_cost = int(capacity), float(realtime_weight), float(wear_cost)
-        self.price_move_prob, self.switch_prob, self.discount = float(price_move_prob), float(switch_prob), float(discount)
+        self.price_move_prob, self.switch_prob, self.discount = (
+            float(price_move_prob),
+            float(switch_prob),
+            float(discount),
+        )
         self.num_realtime, self.num_slow_states = realtime.size, dayahead.size
         self._realtime_np, self._dayahead_np = realtime, dayahead
         super().__init__(
@@ -105,11 +115,12 @@ class EnergyStorage(SlowChainMixin, TorchVectorEnv):
         )
         self.realtime_prices = torch.as_tensor(realtime, dtype=torch.float32, device=self.device)
         self.dayahead_prices = torch.as_tensor(dayahead, dtype=torch.float32, device=self.device)
-        self._realtime_cdf = torch.as_tensor(self.realtime_transition_matrix().cumsum(-1), dtype=torch.float32, device=self.device)  # (n_rt, n_rt)
+        self._realtime_cdf = torch.as_tensor(
+            self.realtime_transition_matrix().cumsum(-1), dtype=torch.float32, device=self.device
+        )  # (n_rt, n_rt)
         self.battery = torch.zeros(self.num_envs, dtype=torch.long, device=self.device)
         self.realtime_level = torch.zeros(self.num_envs, dtype=torch.long, device=self.device)
         self.slow_state = torch.zeros(self.num_envs, dtype=torch.long, device=self.device)
-
 
     def _reset_envs(self, mask: torch.Tensor) -> None:
         self.battery = self.battery.masked_fill(mask, self.capacity // 2)
@@ -124,7 +135,9 @@ class EnergyStorage(SlowChainMixin, TorchVectorEnv):
         sell = (actions == SELL) & (self.battery > 0)
         buy = (actions == BUY) & (self.battery < self.capacity)
         price = self.effective_price()
-        rewards = torch.where(sell, price - self.wear_cost, torch.where(buy, -price - self.wear_cost, torch.zeros_like(price)))
+        rewards = torch.where(
+            sell, price - self.wear_cost, torch.where(buy, -price - self.wear_cost, torch.zeros_like(price))
+        )
         self.battery = self.battery - sell.long() + buy.long()
         # inverse-CDF draw from the same chain the exact model uses: first level whose cdf >= u
         u = self._uniform(self.num_envs)[:, None]
@@ -155,10 +168,16 @@ class EnergyStorage(SlowChainMixin, TorchVectorEnv):
         levels = self.capacity + 1
         realtime = sp.csr_matrix(self.realtime_transition_matrix())
         battery = np.arange(levels)
-        price = self.realtime_weight * self._realtime_np[None, :] + (1 - self.realtime_weight) * self._dayahead_np[:, None]  # (n_da, n_rt)
+        price = (
+            self.realtime_weight * self._realtime_np[None, :] + (1 - self.realtime_weight) * self._dayahead_np[:, None]
+        )  # (n_da, n_rt)
         fast_transitions, rewards = [], []
         for action in (BUY, IDLE, SELL):
-            can = battery < self.capacity if action == BUY else (battery > 0 if action == SELL else np.zeros(levels, bool))
+            can = (
+                battery < self.capacity
+                if action == BUY
+                else (battery > 0 if action == SELL else np.zeros(levels, bool))
+            )
             target = battery + np.where(can, 1 if action == BUY else -1, 0)
             moves = sp.csr_matrix((np.ones(levels), (battery, target)), shape=(levels, levels))
             fast_transitions.append(sp.kron(moves, realtime, format="csr"))

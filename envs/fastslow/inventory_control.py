@@ -7,9 +7,9 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from ctrlgym.envs.fastslow.slow_chain import SlowChainMixin
 from gymnasium import spaces
 
+from ctrlgym.envs.fastslow.slow_chain import SlowChainMixin
 from ctrlgym.vector_env import AutoresetMode, TorchVectorEnv
 
 __all__ = ["InventoryControl"]
@@ -58,8 +58,10 @@ class InventoryControl(SlowChainMixin, TorchVectorEnv):
     """
 
     metric_descriptions = {
-        "stock": "units in stock (per-step mean)", "lost_sales": "demand not served, units per step", "ordered": "units ordered per step",
-    }  # fmt: skip
+        "stock": "units in stock (per-step mean)",
+        "lost_sales": "demand not served, units per step",
+        "ordered": "units ordered per step",
+    }
 
     def __init__(
         self,
@@ -83,7 +85,9 @@ class InventoryControl(SlowChainMixin, TorchVectorEnv):
         name = type(self).__name__
         costs = np.asarray(unit_costs, dtype=np.float64)
         if capacity < 1 or max_order < 1 or max_demand < 1:
-            raise ValueError(f"{name}: capacity, max_order and max_demand must be >= 1, got {capacity}, {max_order}, {max_demand}")
+            raise ValueError(
+                f"{name}: capacity, max_order and max_demand must be >= 1, got {capacity}, {max_order}, {max_demand}"
+            )
         if costs.ndim != 1 or costs.size < 1 or not np.isfinite(costs).all():
             raise ValueError(f"{name}: unit_costs must be a non-empty 1-d sequence of finite costs, got {unit_costs}")
         if not mean_demand > 0:
@@ -93,7 +97,12 @@ class InventoryControl(SlowChainMixin, TorchVectorEnv):
         if not 0 <= switch_prob <= 1 or not 0 <= discount < 1:
             raise ValueError(f"{name}: switch_prob must be in [0, 1] and discount in [0, 1)")
         self.capacity, self.max_order, self.max_demand = int(capacity), int(max_order), int(max_demand)
-        self.mean_demand, self.price, self.order_cost, self.holding_cost = float(mean_demand), float(price), float(order_cost), float(holding_cost)
+        self.mean_demand, self.price, self.order_cost, self.holding_cost = (
+            float(mean_demand),
+            float(price),
+            float(order_cost),
+            float(holding_cost),
+        )
         self.switch_prob, self.discount = float(switch_prob), float(discount)
         self.num_slow_states, self._costs_np = costs.size, costs
         super().__init__(
@@ -115,7 +124,11 @@ class InventoryControl(SlowChainMixin, TorchVectorEnv):
         # Poisson pmf e^-λ λ^k / k! in logs; the last entry takes the tail P(D >= max_demand)
         k = np.arange(self.max_demand + 1)
         log_factorial = np.array([math.lgamma(i + 1.0) for i in k])
-        pmf = np.exp(k * math.log(self.mean_demand) - self.mean_demand - log_factorial) if self.mean_demand > 0 else (k == 0).astype(float)
+        pmf = (
+            np.exp(k * math.log(self.mean_demand) - self.mean_demand - log_factorial)
+            if self.mean_demand > 0
+            else (k == 0).astype(float)
+        )
         pmf[-1] = max(0.0, 1.0 - pmf[:-1].sum())
         return pmf
 
@@ -127,14 +140,25 @@ class InventoryControl(SlowChainMixin, TorchVectorEnv):
         ordered = torch.minimum(actions.long(), self.capacity - self.stock)
         available = self.stock + ordered
         u = self._uniform(self.num_envs)[:, None]
-        demand = (u > self._demand_cdf[None, :]).sum(-1).clamp_max(self.max_demand)  # inverse CDF, same law as the model
+        demand = (
+            (u > self._demand_cdf[None, :]).sum(-1).clamp_max(self.max_demand)
+        )  # inverse CDF, same law as the model
         sales = torch.minimum(demand, available)
         self.stock = available - sales
         cost = self.unit_costs[self.slow_state]
-        rewards = self.price * sales - self.order_cost * (ordered > 0).float() - cost * ordered - self.holding_cost * self.stock
+        rewards = (
+            self.price * sales
+            - self.order_cost * (ordered > 0).float()
+            - cost * ordered
+            - self.holding_cost * self.stock
+        )
         self._switch_slow_state()
         terminated = torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
-        return rewards.float(), terminated, {"stock": self.stock.float(), "lost_sales": (demand - sales).float(), "ordered": ordered.float()}
+        return (
+            rewards.float(),
+            terminated,
+            {"stock": self.stock.float(), "lost_sales": (demand - sales).float(), "ordered": ordered.float()},
+        )
 
     def _observe(self) -> torch.Tensor:
         return torch.stack([self.stock, self.slow_state], dim=1)
@@ -159,6 +183,10 @@ class InventoryControl(SlowChainMixin, TorchVectorEnv):
             sales = available[:, None] - left
             expected = ((self.price * sales - self.holding_cost * left) * pmf).sum(1)  # (X+1,)
             ordered = available - stock
-            per_cost = expected[:, None] - self.order_cost * (ordered > 0)[:, None] - self._costs_np[None, :] * ordered[:, None]
+            per_cost = (
+                expected[:, None]
+                - self.order_cost * (ordered > 0)[:, None]
+                - self._costs_np[None, :] * ordered[:, None]
+            )
             rewards.append(per_cost.reshape(-1))
         return self.factored_model(fast_transitions, rewards, device, f"X={self.capacity}")

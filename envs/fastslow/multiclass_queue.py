@@ -6,9 +6,9 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from ctrlgym.envs.fastslow.slow_chain import SlowChainMixin
 from gymnasium import spaces
 
+from ctrlgym.envs.fastslow.slow_chain import SlowChainMixin
 from ctrlgym.vector_env import AutoresetMode, TorchVectorEnv
 
 __all__ = ["MultiClassQueue"]
@@ -176,9 +176,15 @@ class MultiClassQueue(SlowChainMixin, TorchVectorEnv):
         for action in range(self.num_classes):
             matrix = sp.identity(1, format="csr")
             for k in range(self.num_classes):
-                matrix = sp.kron(matrix, sp.csr_matrix(self._class_transition(levels, arrival[k], service[k] if k == action else 0.0)), format="csr")
+                matrix = sp.kron(
+                    matrix,
+                    sp.csr_matrix(self._class_transition(levels, arrival[k], service[k] if k == action else 0.0)),
+                    format="csr",
+                )
             fast_transitions.append(matrix)
-        queues = np.stack(np.unravel_index(np.arange(levels**self.num_classes), (levels,) * self.num_classes), axis=1)  # (n_fast, K)
+        queues = np.stack(
+            np.unravel_index(np.arange(levels**self.num_classes), (levels,) * self.num_classes), axis=1
+        )  # (n_fast, K)
         costs = self.holding_costs.double().cpu().numpy()  # (n_slow, K)
         reward = -(queues[:, None, :] * costs[None, :, :]).sum(-1).reshape(-1)  # (n_fast * n_slow,)
         rewards = np.repeat(reward[:, None], self.num_classes, axis=1)
@@ -195,13 +201,13 @@ class MultiClassQueue(SlowChainMixin, TorchVectorEnv):
                     matrix[q, min(q - served + arrived, levels - 1)] += p_served * p_arrived
         return matrix
 
-
     def state_index(self, observations: torch.Tensor) -> torch.Tensor:
         """Exact-model state indices ``(num_envs,)`` of a batch of observations."""
         levels = self.buffer_size + 1
         weights = levels ** torch.arange(self.num_classes - 1, -1, -1, device=observations.device)
-        return (observations[:, : self.num_classes] * weights).sum(dim=1) * self.num_slow_states + observations[:, self.num_classes]
-
+        return (observations[:, : self.num_classes] * weights).sum(dim=1) * self.num_slow_states + observations[
+            :, self.num_classes
+        ]
 
     def _reset_envs(self, mask: torch.Tensor) -> None:
         self.queue_lengths = self.queue_lengths.masked_fill(mask[:, None], 0)
@@ -212,7 +218,9 @@ class MultiClassQueue(SlowChainMixin, TorchVectorEnv):
         rewards = -(costs * self.queue_lengths).sum(dim=1)
 
         served = actions[:, None] == self._classes  # (num_envs, K); one_hot would sync to check its range
-        completes = served & (self.queue_lengths > 0) & (self._uniform(self.num_envs, self.num_classes) < self.service_probs)
+        completes = (
+            served & (self.queue_lengths > 0) & (self._uniform(self.num_envs, self.num_classes) < self.service_probs)
+        )
         arrives = self._uniform(self.num_envs, self.num_classes) < self.arrival_probs
         self.queue_lengths = (self.queue_lengths - completes.long() + arrives.long()).clamp_max(self.buffer_size)
 

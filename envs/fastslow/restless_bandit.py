@@ -7,9 +7,9 @@ from itertools import combinations
 
 import numpy as np
 import torch
-from ctrlgym.envs.fastslow.slow_chain import SlowChainMixin
 from gymnasium import spaces
 
+from ctrlgym.envs.fastslow.slow_chain import SlowChainMixin
 from ctrlgym.vector_env import AutoresetMode, TorchVectorEnv
 
 __all__ = ["RestlessBandit"]
@@ -82,7 +82,9 @@ class RestlessBandit(SlowChainMixin, TorchVectorEnv):
         if arm_states < 2:
             raise ValueError(f"{name}: arm_states must be >= 2, got {arm_states}")
         if not 0 <= switch_prob <= 1 or not 0 <= discount < 1:
-            raise ValueError(f"{name}: switch_prob must be in [0, 1] and discount in [0, 1), got {switch_prob}, {discount}")
+            raise ValueError(
+                f"{name}: switch_prob must be in [0, 1] and discount in [0, 1), got {switch_prob}, {discount}"
+            )
         n = arm_states
         down, up = np.zeros((n, n)), np.zeros((n, n))
         for s in range(n):
@@ -90,8 +92,12 @@ class RestlessBandit(SlowChainMixin, TorchVectorEnv):
             down[s, s] += 0.4
             up[s, min(s + 1, n - 1)] += 0.3
             up[s, s] += 0.7
-        active = np.asarray(active_transitions if active_transitions is not None else [down] * num_arms, dtype=np.float64)
-        passive = np.asarray(passive_transitions if passive_transitions is not None else [up] * num_arms, dtype=np.float64)
+        active = np.asarray(
+            active_transitions if active_transitions is not None else [down] * num_arms, dtype=np.float64
+        )
+        passive = np.asarray(
+            passive_transitions if passive_transitions is not None else [up] * num_arms, dtype=np.float64
+        )
         if multipliers is None:
             half = num_arms // 2
             multipliers = [[1.0] * half + [0.2] * (num_arms - half), [0.2] * half + [1.0] * (num_arms - half)]
@@ -103,7 +109,9 @@ class RestlessBandit(SlowChainMixin, TorchVectorEnv):
                 arm, state = np.argwhere((np.abs(matrices.sum(-1) - 1) > 1e-6) | (matrices < 0).any(-1))[0]
                 raise ValueError(f"{name}: {label}[{arm}] row of state {state} is not a probability distribution")
         if multiplier.ndim != 2 or multiplier.shape[1] != num_arms or not np.isfinite(multiplier).all():
-            raise ValueError(f"{name}: multipliers must be a finite table (n_env, {num_arms}), got shape {multiplier.shape}")
+            raise ValueError(
+                f"{name}: multipliers must be a finite table (n_env, {num_arms}), got shape {multiplier.shape}"
+            )
 
         self.num_arms, self.active_arms, self.arm_states = num_arms, active_arms, n
         self.num_slow_states = multiplier.shape[0]
@@ -130,7 +138,6 @@ class RestlessBandit(SlowChainMixin, TorchVectorEnv):
         self.slow_state = torch.zeros(self.num_envs, dtype=torch.long, device=self.device)
         self._arms = torch.arange(num_arms, device=self.device)
 
-
     def _reset_envs(self, mask: torch.Tensor) -> None:
         arms = (self._uniform(self.num_envs, self.num_arms) * self.arm_states).long().clamp_max(self.arm_states - 1)
         slow = self._random_levels(self.num_slow_states)
@@ -140,7 +147,11 @@ class RestlessBandit(SlowChainMixin, TorchVectorEnv):
     def _step_envs(self, actions: torch.Tensor):
         active = self.arm_subsets[actions]  # (num_envs, N)
         rewards = (self.arm_state.float() * self.multipliers[self.slow_state] * active).sum(dim=1)
-        cdf = torch.where(active[..., None], self._active_cdf[self._arms, self.arm_state], self._passive_cdf[self._arms, self.arm_state])
+        cdf = torch.where(
+            active[..., None],
+            self._active_cdf[self._arms, self.arm_state],
+            self._passive_cdf[self._arms, self.arm_state],
+        )
         draw = self._uniform(self.num_envs, self.num_arms)[..., None]
         self.arm_state = (draw > cdf).sum(-1).clamp_max(self.arm_states - 1)  # inverse CDF: first level with cdf >= u
         self._switch_slow_state()
@@ -156,12 +167,16 @@ class RestlessBandit(SlowChainMixin, TorchVectorEnv):
         import scipy.sparse as sp
 
         subsets = self.arm_subsets.cpu().numpy()
-        arm_levels = np.stack(np.unravel_index(np.arange(self.arm_states**self.num_arms), (self.arm_states,) * self.num_arms), axis=1)
+        arm_levels = np.stack(
+            np.unravel_index(np.arange(self.arm_states**self.num_arms), (self.arm_states,) * self.num_arms), axis=1
+        )
         fast_transitions, rewards = [], []
         for subset in subsets:
             matrix = sp.identity(1, format="csr")
             for i in range(self.num_arms):
-                matrix = sp.kron(matrix, sp.csr_matrix(self._active_np[i] if subset[i] else self._passive_np[i]), format="csr")
+                matrix = sp.kron(
+                    matrix, sp.csr_matrix(self._active_np[i] if subset[i] else self._passive_np[i]), format="csr"
+                )
             fast_transitions.append(matrix)
             payoff = (arm_levels[:, None, :] * self._multiplier_np[None, :, :] * subset).sum(-1)  # (n_fast, n_env)
             rewards.append(payoff.reshape(-1))
@@ -169,4 +184,6 @@ class RestlessBandit(SlowChainMixin, TorchVectorEnv):
 
     def state_index(self, observations: torch.Tensor) -> torch.Tensor:
         weights = self.arm_states ** torch.arange(self.num_arms - 1, -1, -1, device=observations.device)
-        return (observations[:, : self.num_arms] * weights).sum(dim=1) * self.num_slow_states + observations[:, self.num_arms]
+        return (observations[:, : self.num_arms] * weights).sum(dim=1) * self.num_slow_states + observations[
+            :, self.num_arms
+        ]

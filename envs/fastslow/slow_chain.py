@@ -47,7 +47,12 @@ class SlowChainMixin:
 
         rewards = np.stack(rewards, axis=1) if isinstance(rewards, (list, tuple)) else rewards
         return FiniteMDP.from_matrices(
-            None, rewards, self.discount, num_slow_states=self.num_slow_states,
-            slow_transition=self.slow_transition_matrix().cpu().numpy(), device=device,
-            name=f"{type(self).__name__}({label})", fast_transitions=fast_transitions,
-        )  # fmt: skip
+            None,
+            rewards,
+            self.discount,
+            num_slow_states=self.num_slow_states,
+            slow_transition=self.slow_transition_matrix().cpu().numpy(),
+            device=device,
+            name=f"{type(self).__name__}({label})",
+            fast_transitions=fast_transitions,
+        )

@@ -6,9 +6,9 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from ctrlgym.envs.fastslow.slow_chain import SlowChainMixin
 from gymnasium import spaces
 
+from ctrlgym.envs.fastslow.slow_chain import SlowChainMixin
 from ctrlgym.vector_env import AutoresetMode, TorchVectorEnv
 
 __all__ = ["TaskGridworld", "MOVES"]
@@ -80,7 +80,9 @@ class TaskGridworld(SlowChainMixin, TorchVectorEnv):
         size = int(size)
         sites = [(0, 0), (0, size - 1), (size - 1, size // 2)] if sites is None else [tuple(site) for site in sites]
         if not sites or any(len(site) != 2 or not all(0 <= int(v) < size for v in site) for site in sites):
-            raise ValueError(f"{name}: sites must be a non-empty list of (row, column) cells inside the {size}x{size} grid, got {sites}")
+            raise ValueError(
+                f"{name}: sites must be a non-empty list of (row, column) cells inside the {size}x{size} grid, got {sites}"
+            )
         if not 0 <= slip <= 1 or not 0 <= switch_prob <= 1 or not 0 <= discount < 1:
             raise ValueError(f"{name}: slip and switch_prob must be in [0, 1], discount in [0, 1)")
         self.size, self.slip, self.task_reward, self.move_cost = size, float(slip), float(task_reward), float(move_cost)
@@ -144,7 +146,9 @@ class TaskGridworld(SlowChainMixin, TorchVectorEnv):
             targets = [destination(move)] + [destination(other) for other in MOVES]
             weights = [1 - self.slip] + [self.slip / len(MOVES)] * len(MOVES)
             data = np.concatenate([np.full(cells.size, w) for w in weights])
-            matrix = sp.csr_matrix((data, (np.tile(cells, len(targets)), np.concatenate(targets))), shape=(cells.size, cells.size))
+            matrix = sp.csr_matrix(
+                (data, (np.tile(cells, len(targets)), np.concatenate(targets))), shape=(cells.size, cells.size)
+            )
             fast_transitions.append(matrix)
             rewards.append((on_task - self.move_cost * (action != 0)).reshape(-1))
         return self.factored_model(fast_transitions, rewards, device, f"{n}x{n}")

@@ -6,4 +6,14 @@ from ctrlgym.envs.mixup.data import DATASETS, ImageData, load_dataset
 from ctrlgym.envs.mixup.env import MixupPolicyEnv
 from ctrlgym.envs.mixup.mixing import OPERATIONS
 
-__all__ = ["MixupPolicyEnv", "BASELINES", "ImageData", "load_dataset", "DATASETS", "OPERATIONS", "FixedOperation", "RandomOperation", "MixupThenPlain"]
+__all__ = [
+    "MixupPolicyEnv",
+    "BASELINES",
+    "ImageData",
+    "load_dataset",
+    "DATASETS",
+    "OPERATIONS",
+    "FixedOperation",
+    "RandomOperation",
+    "MixupThenPlain",
+]

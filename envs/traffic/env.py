@@ -7,16 +7,15 @@ from typing import Any
 
 import numpy as np
 import torch
+
 from ctrlgym.envs.traffic.options import SignalControlOptions, SumoProcessOptions, prepare_signal_control, split_options
 from ctrlgym.envs.traffic.readout import OBSERVATION_FEATURES, REWARDS, LaneReadout
 from ctrlgym.envs.traffic.scenarios import actuated_programs
-from ctrlgym.envs.traffic.simulation import METRIC_DESCRIPTIONS, EPISODE_METRICS, ReadingLayout
+from ctrlgym.envs.traffic.simulation import EPISODE_METRICS, METRIC_DESCRIPTIONS, ReadingLayout
 from ctrlgym.envs.traffic.workers import WORKER_KINDS, InlineSimulation, SumoError, SumoWorkers
-
 from ctrlgym.vector_env import AutoresetMode, TorchVectorEnv
 
 __all__ = ["TrafficSignalEnv", "SingleIntersection", "OBSERVATION_FEATURES", "REWARDS"]
-
 
 
 class TrafficSignalEnv(TorchVectorEnv):
@@ -146,7 +145,17 @@ class TrafficSignalEnv(TorchVectorEnv):
     #: reported at each episode's last step (RESCO's per-episode metrics from SUMO's records)
     final_metrics = EPISODE_METRICS
     #: the order reports show metrics in: the field's headline first
-    report_metrics = ("delay", "final_backlog", "insertion_backlog", "waiting_time", "queue_length", "mean_trip_time", "travel_time", "throughput", "arrived")
+    report_metrics = (
+        "delay",
+        "final_backlog",
+        "insertion_backlog",
+        "waiting_time",
+        "queue_length",
+        "mean_trip_time",
+        "travel_time",
+        "throughput",
+        "arrived",
+    )
     #: the simulations' state lives in SUMO processes: a resumed training run restarts its episodes
     resumable = False
 
@@ -173,9 +182,13 @@ class TrafficSignalEnv(TorchVectorEnv):
         time_to_teleport = o.time_to_teleport
         if "time_to_teleport" in setup.read_args:
             if time_to_teleport is not None and float(setup.read_args["time_to_teleport"]) != float(time_to_teleport):
-                raise ValueError(f"{name}: time_to_teleport={time_to_teleport} and sumo_args --time-to-teleport {setup.read_args['time_to_teleport']} disagree; give one")
+                raise ValueError(
+                    f"{name}: time_to_teleport={time_to_teleport} and sumo_args --time-to-teleport {setup.read_args['time_to_teleport']} disagree; give one"
+                )
             time_to_teleport = float(setup.read_args["time_to_teleport"])
-        backend = "traci" if process.gui else process.backend  # libsumo from PyPI runs without a GUI; sumo-gui is driven over traci
+        backend = (
+            "traci" if process.gui else process.backend
+        )  # libsumo from PyPI runs without a GUI; sumo-gui is driven over traci
         self.scenario, self.network, self.timing, self.clock = setup.scenario, setup.network, setup.timing, setup.clock
         self.observation_features = tuple(o.observation)
         self.reward_name = o.reward
@@ -193,19 +206,32 @@ class TrafficSignalEnv(TorchVectorEnv):
             validate_actions=validate_actions,
         )
         if process.workers == "inline" and self.num_envs != 1:
-            raise ValueError(f"{name}: workers='inline' runs one simulation in this process; num_envs must be 1, got {self.num_envs}")
+            raise ValueError(
+                f"{name}: workers='inline' runs one simulation in this process; num_envs must be 1, got {self.num_envs}"
+            )
         additional = tuple(Path(a) for a in setup.read_args.get("additional", "").split(",") if a)
         if o.signal_control == "actuated":
-            built = actuated_programs(self.scenario, o.min_green, o.max_green)  # static-only networks get SUMO actuated programs
+            built = actuated_programs(
+                self.scenario, o.min_green, o.max_green
+            )  # static-only networks get SUMO actuated programs
             additional += (built,) if built is not None else ()
         self.neighbour_graph = torch.as_tensor(self.network.adjacency, device=self.device)  # (n_agents, n_agents)
         self.readout = LaneReadout(self.network, self.device)
         clock = setup.clock
         simulation_kwargs = {
-            "scenario": self.scenario, "network": self.network, "timing": self.timing, "backend": backend,
-            "signal_control": o.signal_control, "gui": process.gui, "time_to_teleport": time_to_teleport, "sumo_args": setup.passed_args,
-            "additional_files": additional, "begin": clock.begin, "end": clock.end, "step_length": clock.step_length,
-        }  # fmt: skip
+            "scenario": self.scenario,
+            "network": self.network,
+            "timing": self.timing,
+            "backend": backend,
+            "signal_control": o.signal_control,
+            "gui": process.gui,
+            "time_to_teleport": time_to_teleport,
+            "sumo_args": setup.passed_args,
+            "additional_files": additional,
+            "begin": clock.begin,
+            "end": clock.end,
+            "step_length": clock.step_length,
+        }
         self.layout = ReadingLayout(len(self.network.all_lanes), self.num_agents)
         if process.workers == "inline":
             self.workers = InlineSimulation(simulation_kwargs, self.scenario.name)
@@ -232,7 +258,9 @@ class TrafficSignalEnv(TorchVectorEnv):
         indices = np.flatnonzero(mask.cpu().numpy())
         if indices.size == 0:  # the autoreset modes ask every step; most steps reset nothing
             return
-        seeds = torch.randint(0, 2**31 - 1, (self.num_envs,), generator=self.generator, device=self.device).cpu().numpy()
+        seeds = (
+            torch.randint(0, 2**31 - 1, (self.num_envs,), generator=self.generator, device=self.device).cpu().numpy()
+        )
         try:
             self.workers.start({int(i): int(seeds[i]) for i in indices}, self._rows)
         except SumoError:
@@ -263,7 +291,14 @@ class TrafficSignalEnv(TorchVectorEnv):
         lanes, incoming = self._lanes_now, self._incoming
         rewards = self.readout.rewards(self.reward_name, lanes, incoming, self._waiting)
         self._waiting = self.readout.waiting(incoming)
-        info = self.readout.metrics(lanes, incoming, *(self.layout.value(self._state, key) for key in ("trips_ended", "trip_time", "teleports", "insertion_backlog")))
+        info = self.readout.metrics(
+            lanes,
+            incoming,
+            *(
+                self.layout.value(self._state, key)
+                for key in ("trips_ended", "trip_time", "teleports", "insertion_backlog")
+            ),
+        )
         if final.any():
             mask = torch.as_tensor(final, device=self.device)
             for key in EPISODE_METRICS:

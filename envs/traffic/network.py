@@ -28,7 +28,15 @@ import numpy as np
 
 from ctrlgym.envs.traffic.errors import ScenarioError
 
-__all__ = ["TrafficLight", "SignalNetwork", "yellow_state", "is_green_phase", "VEHICLE_SPACING_M", "APPROACH_M", "downstream_lights"]
+__all__ = [
+    "TrafficLight",
+    "SignalNetwork",
+    "yellow_state",
+    "is_green_phase",
+    "VEHICLE_SPACING_M",
+    "APPROACH_M",
+    "downstream_lights",
+]
 
 VEHICLE_SPACING_M = 7.5  # default car length (5 m) + minimum gap (2.5 m): lane capacity = length / 7.5
 APPROACH_M = 50.0  # an incoming lane's approach reaches upstream until it covers this many metres
@@ -83,7 +91,7 @@ def downstream_lights(edge, node_owner: dict[str, int], reach_m: float) -> dict[
 
 def yellow_state(from_state: str, to_state: str) -> str:
     """The intermediate state: links green now and not green next turn yellow; the rest hold."""
-    return "".join("y" if a in "Gg" and b not in "Gg" else a for a, b in zip(from_state, to_state))
+    return "".join("y" if a in "Gg" and b not in "Gg" else a for a, b in zip(from_state, to_state, strict=False))
 
 
 @dataclass(frozen=True)
@@ -128,7 +136,7 @@ class SignalNetwork:
         #: metres of road each lane stands for: its approach's summed length
         self.lane_length: dict[str, float] = {}
         for tls in lights:
-            for in_lane, out_lane, _ in tls.getConnections():
+            for in_lane, _out_lane, _ in tls.getConnections():
                 if in_lane.getID() not in self.approaches:
                     lanes = approach(in_lane, approach_m)
                     self.approaches[in_lane.getID()] = tuple(lane.getID() for lane in lanes)
@@ -147,7 +155,9 @@ class SignalNetwork:
             program = programs.get("0") or next(iter(programs.values()))
             greens = tuple(p.state for p in program.getPhases() if is_green_phase(p.state))
             if not greens:
-                raise ValueError(f"{net_file}: traffic light {tls.getID()} has no green phase in program {program.getID()}")
+                raise ValueError(
+                    f"{net_file}: traffic light {tls.getID()} has no green phase in program {program.getID()}"
+                )
             movements, capacity, speed = [], {}, {}
             for in_lane, out_lane, link in tls.getConnections():
                 movements.append((in_lane.getID(), out_lane.getID(), int(link)))
@@ -186,7 +196,9 @@ class SignalNetwork:
 
     @property
     def all_lanes(self) -> list[str]:
-        return list(dict.fromkeys(lane for light in self.lights for lane in (*light.incoming_lanes, *light.outgoing_lanes)))
+        return list(
+            dict.fromkeys(lane for light in self.lights for lane in (*light.incoming_lanes, *light.outgoing_lanes))
+        )
 
     @property
     def read_lanes(self) -> list[str]:

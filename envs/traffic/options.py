@@ -20,13 +20,21 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import gymnasium as gym
+
 from ctrlgym.envs.traffic.network import SignalNetwork
 from ctrlgym.envs.traffic.readout import signal_spaces
 from ctrlgym.envs.traffic.scenarios import Scenario, resolve_scenario
 from ctrlgym.envs.traffic.scenarios import validate_routes as check_routes
 from ctrlgym.envs.traffic.simulation import SIGNAL_CONTROLS, EpisodeClock, SignalTiming, episode_clock, parse_sumo_args
 
-__all__ = ["SignalControlOptions", "SumoProcessOptions", "TwinModelOptions", "SignalControlSetup", "split_options", "prepare_signal_control"]
+__all__ = [
+    "SignalControlOptions",
+    "SumoProcessOptions",
+    "TwinModelOptions",
+    "SignalControlSetup",
+    "split_options",
+    "prepare_signal_control",
+]
 
 
 @dataclass(frozen=True)
@@ -63,7 +71,9 @@ class SignalControlOptions(_Options):
     num_seconds: int | None = None  # episode length (default: the scenario's span, else 3600)
     max_episode_steps: int | None = None  # or the episode length in decisions
     single_agent: bool = False  # one light, single-agent spaces
-    neighbour_reach: float = 0.0  # m of road through unsignalled junctions within which lights are neighbours (0: roads meet directly)
+    neighbour_reach: float = (
+        0.0  # m of road through unsignalled junctions within which lights are neighbours (0: roads meet directly)
+    )
 
 
 @dataclass(frozen=True)
@@ -119,9 +129,19 @@ def prepare_signal_control(owner: str, options: SignalControlOptions) -> SignalC
         raise ValueError(f"{owner}: unknown signal_control {o.signal_control!r}; choose one of {SIGNAL_CONTROLS}")
     passed_args, read_args = parse_sumo_args(owner, o.sumo_args)
     scenario = resolve_scenario(
-        owner, o.scenario, rows=o.rows, cols=o.cols, demand=o.demand, lanes=o.lanes, route_seed=o.route_seed, tls_type=o.tls_type,
-        net_file=o.net_file, route_file=o.route_file, sumocfg=o.sumocfg, num_seconds=o.num_seconds,
-    )  # fmt: skip
+        owner,
+        o.scenario,
+        rows=o.rows,
+        cols=o.cols,
+        demand=o.demand,
+        lanes=o.lanes,
+        route_seed=o.route_seed,
+        tls_type=o.tls_type,
+        net_file=o.net_file,
+        route_file=o.route_file,
+        sumocfg=o.sumocfg,
+        num_seconds=o.num_seconds,
+    )
     clock = episode_clock(owner, scenario, read_args, o.num_seconds, o.delta_time, o.yellow_time, o.max_episode_steps)
     if o.validate_routes:
         check_routes(scenario)

@@ -39,7 +39,9 @@ class _SimulationActor:
         except Exception as error:
             self.simulation.close()
             messages = sumo_messages(self.log_path)
-            raise RuntimeError(f"{type(error).__name__}: {str(error).strip()}" + (f"; SUMO said: {messages}" if messages else "")) from None
+            raise RuntimeError(
+                f"{type(error).__name__}: {str(error).strip()}" + (f"; SUMO said: {messages}" if messages else "")
+            ) from None
 
     def start(self, seed: int) -> np.ndarray:
         os.ftruncate(1, 0)  # this episode's messages only
@@ -58,7 +60,9 @@ class _SimulationActor:
 class RayWorkers:
     """``num_envs`` Ray actors, each holding one :class:`SumoSimulation` (a local Ray is started if none is running)."""
 
-    def __init__(self, num_envs: int, simulation_kwargs: dict[str, Any], scenario_name: str, step_timeout: float = 300.0) -> None:
+    def __init__(
+        self, num_envs: int, simulation_kwargs: dict[str, Any], scenario_name: str, step_timeout: float = 300.0
+    ) -> None:
         try:
             import ray
         except ImportError:
@@ -95,10 +99,14 @@ class RayWorkers:
                 out[i] = ray.get(call)
             except ray.exceptions.RayActorError:
                 self.actors[i] = None
-                first_error = first_error or SumoError(f"scenario {self.scenario_name}, env {i}: the SUMO actor died while {stage}; reset() restarts it")
+                first_error = first_error or SumoError(
+                    f"scenario {self.scenario_name}, env {i}: the SUMO actor died while {stage}; reset() restarts it"
+                )
             except ray.exceptions.RayTaskError as error:
                 message = str(error.cause) if getattr(error, "cause", None) is not None else str(error).splitlines()[-1]
-                first_error = first_error or SumoError(f"scenario {self.scenario_name}, env {i}: SUMO failed while {stage}: {message}")
+                first_error = first_error or SumoError(
+                    f"scenario {self.scenario_name}, env {i}: SUMO failed while {stage}: {message}"
+                )
             except SumoError as error:
                 first_error = first_error or error
         if first_error is not None:
@@ -114,18 +122,25 @@ class RayWorkers:
         for i in seeds:
             if self.actors[i] is None:
                 self._spawn(i)
-        self._gather({i: self.actors[i].start.remote(seed) for i, seed in seeds.items()}, "starting the simulation", out)
+        self._gather(
+            {i: self.actors[i].start.remote(seed) for i, seed in seeds.items()}, "starting the simulation", out
+        )
 
     def step(self, greens: np.ndarray, final: np.ndarray, out: np.ndarray) -> None:
         self._check_open()
         dead = [i for i, actor in enumerate(self.actors) if actor is None]
         if dead:
-            raise SumoError(f"scenario {self.scenario_name}, env {dead[0]}: the SUMO actor is gone; reset() restarts it")
+            raise SumoError(
+                f"scenario {self.scenario_name}, env {dead[0]}: the SUMO actor is gone; reset() restarts it"
+            )
         calls = {i: actor.step.remote(greens[i], bool(final[i])) for i, actor in enumerate(self.actors)}
         self._gather(calls, "stepping", out)
 
     def pids(self) -> list[int | None]:
-        return [self.ray.get(actor.pid.remote(), timeout=self.step_timeout) if actor is not None else None for actor in self.actors]
+        return [
+            self.ray.get(actor.pid.remote(), timeout=self.step_timeout) if actor is not None else None
+            for actor in self.actors
+        ]
 
     def kill(self, i: int) -> None:
         """Kill env ``i``'s actor (as a node failure would): the next call fails, the next reset replaces it."""

@@ -10,10 +10,22 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from ctrlgym.envs.traffic.network import SignalNetwork
 from gymnasium import spaces
 
-__all__ = ["LaneReadout", "signal_spaces", "OBSERVATION_FEATURES", "REWARDS", "METRICS", "LIGHT_METRICS", "VEHICLES", "HALTING", "WAITING", "SPEED"]
+from ctrlgym.envs.traffic.network import SignalNetwork
+
+__all__ = [
+    "LaneReadout",
+    "signal_spaces",
+    "OBSERVATION_FEATURES",
+    "REWARDS",
+    "METRICS",
+    "LIGHT_METRICS",
+    "VEHICLES",
+    "HALTING",
+    "WAITING",
+    "SPEED",
+]
 
 OBSERVATION_FEATURES = ("phase", "min_green", "density", "queue", "neighbours", "pressure")
 REWARDS = ("diff_waiting_time", "queue", "pressure", "delay")
@@ -32,8 +44,17 @@ def signal_spaces(owner: str, network: SignalNetwork, observation: tuple[str, ..
     if reward not in REWARDS:
         raise ValueError(f"{owner}: unknown reward {reward!r}; choose one of {REWARDS}")
     if single_agent and network.num_agents != 1:
-        raise ValueError(f"{owner}: single_agent=True needs a one-light scenario, the network has {network.num_agents} lights")
-    sizes = {"phase": network.max_greens, "min_green": 1, "density": network.max_lanes, "queue": network.max_lanes, "neighbours": 1, "pressure": network.max_greens}
+        raise ValueError(
+            f"{owner}: single_agent=True needs a one-light scenario, the network has {network.num_agents} lights"
+        )
+    sizes = {
+        "phase": network.max_greens,
+        "min_green": 1,
+        "density": network.max_lanes,
+        "queue": network.max_lanes,
+        "neighbours": 1,
+        "pressure": network.max_greens,
+    }
     obs_dim = sum(sizes[f] for f in observation)
     greens = [light.num_greens for light in network.lights]
     if single_agent:
@@ -67,8 +88,12 @@ class LaneReadout:
         # max-pressure's weights over each green's movements, (n_agents, max_greens, lanes): their
         # mean density drop, in lanes (+) minus out lanes (-)
         weights, served = network.pressure_weights()
-        self.green_serves = torch.as_tensor(weights / np.maximum(served, 1)[..., None], dtype=torch.float32, device=device)
-        self.all_capacity = torch.as_tensor([network.lane_capacity[lane] for lane in network.all_lanes], dtype=torch.float32, device=device)  # (lanes,)
+        self.green_serves = torch.as_tensor(
+            weights / np.maximum(served, 1)[..., None], dtype=torch.float32, device=device
+        )
+        self.all_capacity = torch.as_tensor(
+            [network.lane_capacity[lane] for lane in network.all_lanes], dtype=torch.float32, device=device
+        )  # (lanes,)
         adjacency = torch.as_tensor(network.adjacency, dtype=torch.float32)
         self.neighbour_mean = (adjacency / adjacency.sum(1, keepdim=True).clamp(min=1)).to(device)  # row-normalised
 
@@ -102,7 +127,14 @@ class LaneReadout:
         pressure = torch.einsum("nl,agl->nag", density, self.green_serves)
         return ((1 + pressure) / 2).clamp(0, 1)
 
-    def observe(self, features: tuple[str, ...], lanes: torch.Tensor, incoming: torch.Tensor, green: torch.Tensor, can_switch: torch.Tensor) -> torch.Tensor:
+    def observe(
+        self,
+        features: tuple[str, ...],
+        lanes: torch.Tensor,
+        incoming: torch.Tensor,
+        green: torch.Tensor,
+        can_switch: torch.Tensor,
+    ) -> torch.Tensor:
         """The observation ``(num_envs, n_agents, obs_dim)`` in [0, 1] (see the env docstrings) from
         every lane's readings (``pressure``) and the incoming ones (the rest)."""
         parts = []
@@ -123,7 +155,9 @@ class LaneReadout:
                 parts.append((ratio @ self.neighbour_mean.T)[..., None])
         return torch.cat(parts, dim=-1).float()
 
-    def rewards(self, name: str, lanes: torch.Tensor, incoming: torch.Tensor, previous_waiting: torch.Tensor) -> torch.Tensor:
+    def rewards(
+        self, name: str, lanes: torch.Tensor, incoming: torch.Tensor, previous_waiting: torch.Tensor
+    ) -> torch.Tensor:
         """Per-light rewards ``(num_envs, n_agents)``: ``diff_waiting_time`` (drop in waiting, in
         100 s), ``queue`` (minus halting vehicles), ``pressure`` (minus |in − out vehicles|),
         ``delay`` (minus :meth:`delay_rate`)."""
@@ -137,7 +171,12 @@ class LaneReadout:
         return -(incoming[..., VEHICLES].sum(-1) - outgoing).abs()
 
     def metrics(
-        self, lanes: torch.Tensor, incoming: torch.Tensor, arrived: torch.Tensor, trip_time: torch.Tensor, teleports: torch.Tensor,
+        self,
+        lanes: torch.Tensor,
+        incoming: torch.Tensor,
+        arrived: torch.Tensor,
+        trip_time: torch.Tensor,
+        teleports: torch.Tensor,
         backlog: torch.Tensor,
     ) -> dict[str, torch.Tensor]:
         """Per-env metrics of one step, named as in :data:`METRICS`, and per-light ones (:data:`LIGHT_METRICS`)."""
@@ -159,4 +198,4 @@ class LaneReadout:
             incoming[..., HALTING].sum(-1),
             torch.where(per_light_vehicles > 0, incoming[..., WAITING].sum(-1) / per_light_vehicles.clamp(min=1), 0.0),
         )
-        return {name: value.float() for name, value in zip(METRICS + LIGHT_METRICS, values + per_light)}
+        return {name: value.float() for name, value in zip(METRICS + LIGHT_METRICS, values + per_light, strict=False)}

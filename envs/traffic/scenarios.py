@@ -28,12 +28,30 @@ from ctrlgym.envs.traffic.errors import ScenarioError
 from ctrlgym.envs.traffic.network import is_green_phase
 
 __all__ = [
-    "Scenario", "ScenarioError", "make_scenario", "resolve_scenario", "resco_scenario", "validate_routes", "actuated_programs",
-    "sumo_home", "sumo_binary", "SCENARIO_KINDS", "RESCO_MAPS",
-]  # fmt: skip
+    "Scenario",
+    "ScenarioError",
+    "make_scenario",
+    "resolve_scenario",
+    "resco_scenario",
+    "validate_routes",
+    "actuated_programs",
+    "sumo_home",
+    "sumo_binary",
+    "SCENARIO_KINDS",
+    "RESCO_MAPS",
+]
 
 SCENARIO_KINDS = ("single", "arterial", "grid")
-RESCO_MAPS = ("grid4x4", "arterial4x4", "cologne1", "cologne3", "cologne8", "ingolstadt1", "ingolstadt7", "ingolstadt21")
+RESCO_MAPS = (
+    "grid4x4",
+    "arterial4x4",
+    "cologne1",
+    "cologne3",
+    "cologne8",
+    "ingolstadt1",
+    "ingolstadt7",
+    "ingolstadt21",
+)
 #: RESCO's signal timing on every map (its ``map_config``): a decision every 10 s, 3 s of yellow
 RESCO_TIMING = {"delta_time": 10, "yellow_time": 3}
 #: the twin's queue-model parameters per map where ``benchmarks/calibrate_twin.py`` found better
@@ -41,7 +59,10 @@ RESCO_TIMING = {"delta_time": 10, "yellow_time": 3}
 #: across unsignalled junctions: cologne3 at 0.85 veh/s has delay gaps of +3 / -30 / -22 / -12% under
 #: fixed-time / max-pressure / max-wave / random; cologne8, whose lights give many permissive greens,
 #: -6% and -14% under max-pressure and max-wave at 0.7 veh/s and a permissive share of 0.45)
-RESCO_TWIN_PARAMETERS = {"cologne3": {"saturation_flow": 0.85}, "cologne8": {"saturation_flow": 0.7, "permissive_share": 0.45}}
+RESCO_TWIN_PARAMETERS = {
+    "cologne3": {"saturation_flow": 0.85},
+    "cologne8": {"saturation_flow": 0.7, "permissive_share": 0.45},
+}
 
 
 def sumo_home() -> Path:
@@ -101,10 +122,14 @@ class Scenario:
             raise ScenarioError(f"scenario {self.name!r}: step-length must be > 0, got {self.step_length}")
 
     @classmethod
-    def from_files(cls, net_file: str | Path, route_files: str | Path | list, name: str | None = None, duration: int = 3600) -> Scenario:
+    def from_files(
+        cls, net_file: str | Path, route_files: str | Path | list, name: str | None = None, duration: int = 3600
+    ) -> Scenario:
         """A user network and route file(s)."""
         routes = [route_files] if isinstance(route_files, (str, Path)) else list(route_files)
-        return cls(name or Path(net_file).name.split(".")[0], Path(net_file), tuple(Path(r) for r in routes), duration=duration)
+        return cls(
+            name or Path(net_file).name.split(".")[0], Path(net_file), tuple(Path(r) for r in routes), duration=duration
+        )
 
     @classmethod
     def from_sumocfg(cls, config_file: str | Path, name: str | None = None, defaults: dict | None = None) -> Scenario:
@@ -143,10 +168,17 @@ class Scenario:
         if end is not None and end <= begin:
             raise ScenarioError(f"{config_file}: <end> {end} is not after <begin> {begin}")
         return cls(
-            name or config_file.name.split(".")[0], nets[0], tuple(files("route-files", "r")), tuple(files("additional-files", "a")),
-            duration=int(end - begin) if end is not None else 3600, sumocfg=config_file.resolve(), begin=begin, end=end,
-            step_length=seconds("step-length") or 1.0, defaults=dict(defaults or {}),
-        )  # fmt: skip
+            name or config_file.name.split(".")[0],
+            nets[0],
+            tuple(files("route-files", "r")),
+            tuple(files("additional-files", "a")),
+            duration=int(end - begin) if end is not None else 3600,
+            sumocfg=config_file.resolve(),
+            begin=begin,
+            end=end,
+            step_length=seconds("step-length") or 1.0,
+            defaults=dict(defaults or {}),
+        )
 
 
 def sumo_time(text: str) -> float:
@@ -166,10 +198,14 @@ def resco_scenario(name: str) -> Scenario:
         raise ScenarioError(f"unknown RESCO map {name!r}; choose one of {RESCO_MAPS}")
     spec = importlib.util.find_spec("sumo_rl")  # found, not imported: sumo_rl's import needs $SUMO_HOME
     if spec is None or not spec.submodule_search_locations:
-        raise ScenarioError(f"scenario 'resco:{name}' needs the RESCO maps of sumo-rl: pip install 'ctrlgym[benchmarks]' (or pip install sumo-rl)")
+        raise ScenarioError(
+            f"scenario 'resco:{name}' needs the RESCO maps of sumo-rl: pip install 'ctrlgym[benchmarks]' (or pip install sumo-rl)"
+        )
     config = Path(spec.submodule_search_locations[0]) / "nets" / "RESCO" / name / f"{name}.sumocfg"
     if not config.is_file():
-        raise ScenarioError(f"scenario 'resco:{name}': {config} is missing from the installed sumo-rl; reinstall it (pip install --force-reinstall sumo-rl)")
+        raise ScenarioError(
+            f"scenario 'resco:{name}': {config} is missing from the installed sumo-rl; reinstall it (pip install --force-reinstall sumo-rl)"
+        )
     defaults = {**RESCO_TIMING, "twin": RESCO_TWIN_PARAMETERS.get(name, {})}
     return Scenario.from_sumocfg(config, name=f"resco:{name}", defaults=defaults)
 
@@ -195,7 +231,12 @@ def net_contents(net_file: Path) -> tuple[frozenset[str], dict[str, set[str]]]:
     return _net_contents(net_file, net_file.stat().st_mtime)
 
 
-_EDGE_ATTRIBUTES = {"route": ("edges",), "trip": ("from", "to", "via"), "flow": ("from", "to", "via"), "vehicle": ("from", "to", "via")}
+_EDGE_ATTRIBUTES = {
+    "route": ("edges",),
+    "trip": ("from", "to", "via"),
+    "flow": ("from", "to", "via"),
+    "vehicle": ("from", "to", "via"),
+}
 
 
 def validate_routes(scenario: Scenario) -> None:
@@ -215,7 +256,11 @@ def validate_routes(scenario: Scenario) -> None:
                 for attribute in _EDGE_ATTRIBUTES.get(tag, ()):
                     for edge in (element.get(attribute) or "").split():
                         if edge not in edges:
-                            owner = next((o for o in reversed(owner_stack[:-1]) if o[0] != "route"), owner_stack[-1]) if owner_stack else (tag, "?")
+                            owner = (
+                                next((o for o in reversed(owner_stack[:-1]) if o[0] != "route"), owner_stack[-1])
+                                if owner_stack
+                                else (tag, "?")
+                            )
                             unknown.append((*owner, edge))
                 if tag in ("vehicle", "trip", "flow", "route") and owner_stack:
                     owner_stack.pop()
@@ -241,7 +286,11 @@ def actuated_programs(scenario: Scenario, min_green: float, max_green: float) ->
         return None
     net_file = Path(scenario.net_file).resolve()
     key = json.dumps([str(net_file), net_file.stat().st_mtime, min_green, max_green])
-    out = _cache_root() / "actuated" / f"{net_file.name.split('.')[0]}-{hashlib.sha1(key.encode()).hexdigest()[:10]}.add.xml"
+    out = (
+        _cache_root()
+        / "actuated"
+        / f"{net_file.name.split('.')[0]}-{hashlib.sha1(key.encode()).hexdigest()[:10]}.add.xml"
+    )
     if out.is_file():
         return out
     additional, seen = ElementTree.Element("additional"), set()
@@ -249,7 +298,9 @@ def actuated_programs(scenario: Scenario, min_green: float, max_green: float) ->
         if logic.get("id") in seen or "actuated" in programs.get(logic.get("id"), ()):
             continue
         seen.add(logic.get("id"))
-        program = ElementTree.SubElement(additional, "tlLogic", id=logic.get("id"), type="actuated", programID="ctrlgym-actuated", offset="0")
+        program = ElementTree.SubElement(
+            additional, "tlLogic", id=logic.get("id"), type="actuated", programID="ctrlgym-actuated", offset="0"
+        )
         for phase in logic.iter("phase"):
             state = phase.get("state")
             attributes = {"duration": phase.get("duration"), "state": state}
@@ -270,7 +321,9 @@ def _cache_root() -> Path:
 def _run(command: list[str], cwd: Path) -> None:
     result = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
     if result.returncode != 0:
-        raise ScenarioError(f"{Path(command[0]).name} failed ({' '.join(command[1:6])} ...): {result.stderr.strip()[-500:]}")
+        raise ScenarioError(
+            f"{Path(command[0]).name} failed ({' '.join(command[1:6])} ...): {result.stderr.strip()[-500:]}"
+        )
 
 
 def _fixed_time_programs(net_file: Path, out_file: Path) -> None:
@@ -282,7 +335,9 @@ def _fixed_time_programs(net_file: Path, out_file: Path) -> None:
     net = ElementTree.parse(net_file).getroot()
     additional = ElementTree.Element("additional")
     for logic in net.iter("tlLogic"):
-        program = ElementTree.SubElement(additional, "tlLogic", id=logic.get("id"), type="static", programID="fixed", offset="0")
+        program = ElementTree.SubElement(
+            additional, "tlLogic", id=logic.get("id"), type="static", programID="fixed", offset="0"
+        )
         for phase in logic.iter("phase"):
             ElementTree.SubElement(program, "phase", duration=phase.get("duration"), state=phase.get("state"))
     ElementTree.ElementTree(additional).write(out_file)
@@ -323,7 +378,16 @@ def make_scenario(
             raise ScenarioError(f"scenario {kind}: {label} must be >= 1, got {value}")
     if demand <= 0 or duration <= 0 or length <= 10:
         raise ScenarioError(f"scenario {kind}: demand, duration must be > 0 and length > 10 m")
-    params = {"kind": kind, "rows": rows, "cols": cols, "length": length, "lanes": lanes, "demand": demand, "duration": duration, "seed": seed}
+    params = {
+        "kind": kind,
+        "rows": rows,
+        "cols": cols,
+        "length": length,
+        "lanes": lanes,
+        "demand": demand,
+        "duration": duration,
+        "seed": seed,
+    }
     if tls_type != "actuated":  # keeps the cache keys of actuated scenarios
         params["tls_type"] = tls_type
     digest = hashlib.sha1(json.dumps(params, sort_keys=True).encode()).hexdigest()[:10]
@@ -336,22 +400,50 @@ def make_scenario(
         try:
             _run(
                 [
-                    sumo_binary("netgenerate"), "--grid", f"--grid.x-number={cols}", f"--grid.y-number={rows}",
-                    f"--grid.length={length}", f"--grid.attach-length={length}", f"--default.lanenumber={lanes}",
-                    "--default-junction-type=traffic_light", f"--tls.default-type={tls_type}", "--no-turnarounds=true",
-                    f"--seed={seed}", "-o", "net.net.xml",
+                    sumo_binary("netgenerate"),
+                    "--grid",
+                    f"--grid.x-number={cols}",
+                    f"--grid.y-number={rows}",
+                    f"--grid.length={length}",
+                    f"--grid.attach-length={length}",
+                    f"--default.lanenumber={lanes}",
+                    "--default-junction-type=traffic_light",
+                    f"--tls.default-type={tls_type}",
+                    "--no-turnarounds=true",
+                    f"--seed={seed}",
+                    "-o",
+                    "net.net.xml",
                 ],
                 work,
-            )  # fmt: skip
+            )
             _run(
                 [
-                    sys.executable, str(sumo_home() / "tools" / "randomTrips.py"), "-n", "net.net.xml",
-                    "-o", "trips.trips.xml", "-r", "routes.rou.xml", "--begin", "0", "--end", str(duration),
-                    "--period", f"{3600.0 / demand:.6f}", "--fringe-factor", "1000", "--min-distance", str(length),
-                    "--seed", str(seed), "--validate", "--prefix", "veh",
+                    sys.executable,
+                    str(sumo_home() / "tools" / "randomTrips.py"),
+                    "-n",
+                    "net.net.xml",
+                    "-o",
+                    "trips.trips.xml",
+                    "-r",
+                    "routes.rou.xml",
+                    "--begin",
+                    "0",
+                    "--end",
+                    str(duration),
+                    "--period",
+                    f"{3600.0 / demand:.6f}",
+                    "--fringe-factor",
+                    "1000",
+                    "--min-distance",
+                    str(length),
+                    "--seed",
+                    str(seed),
+                    "--validate",
+                    "--prefix",
+                    "veh",
                 ],
                 work,
-            )  # fmt: skip
+            )
             _fixed_time_programs(work / "net.net.xml", work / "fixed_time.add.xml")
             (work / "scenario.json").write_text(json.dumps(params, indent=1))
             if folder.exists():  # another process finished first
@@ -392,7 +484,16 @@ def resolve_scenario(
     if isinstance(scenario, str) and scenario.startswith("resco:"):
         return resco_scenario(scenario.removeprefix("resco:"))
     if scenario not in SCENARIO_KINDS:
-        raise ScenarioError(f"{owner}: unknown scenario {scenario!r}; choose one of {SCENARIO_KINDS}, 'resco:<map>' with a map of {RESCO_MAPS}, or pass sumocfg= / net_file=")
+        raise ScenarioError(
+            f"{owner}: unknown scenario {scenario!r}; choose one of {SCENARIO_KINDS}, 'resco:<map>' with a map of {RESCO_MAPS}, or pass sumocfg= / net_file="
+        )
     return make_scenario(
-        scenario, rows=rows, cols=cols, demand=demand, lanes=lanes, duration=num_seconds or 3600, seed=route_seed, tls_type=tls_type
+        scenario,
+        rows=rows,
+        cols=cols,
+        demand=demand,
+        lanes=lanes,
+        duration=num_seconds or 3600,
+        seed=route_seed,
+        tls_type=tls_type,
     )

@@ -24,10 +24,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
 from ctrlgym.envs.traffic.network import SignalNetwork, yellow_state
 from ctrlgym.envs.traffic.scenarios import Scenario, sumo_binary, sumo_time
 
-__all__ = ["SignalTiming", "SumoSimulation", "ReadingLayout", "SIGNAL_CONTROLS", "BACKENDS", "STEP_VALUES", "EPISODE_METRICS"]
+__all__ = [
+    "SignalTiming",
+    "SumoSimulation",
+    "ReadingLayout",
+    "SIGNAL_CONTROLS",
+    "BACKENDS",
+    "STEP_VALUES",
+    "EPISODE_METRICS",
+]
 
 SIGNAL_CONTROLS = ("agent", "fixed_time", "actuated")
 BACKENDS = ("libsumo", "traci")
@@ -74,8 +83,14 @@ class ReadingLayout:
     """Where each reading sits in the flat float64 array one simulation step returns."""
 
     def __init__(self, n_lanes: int, n_lights: int) -> None:
-        sizes = {"lanes": n_lanes * 4, "green": n_lights, "can_switch": n_lights, "green_seconds": n_lights,
-                 "step": len(STEP_VALUES), "episode": len(EPISODE_METRICS)}  # fmt: skip
+        sizes = {
+            "lanes": n_lanes * 4,
+            "green": n_lights,
+            "can_switch": n_lights,
+            "green_seconds": n_lights,
+            "step": len(STEP_VALUES),
+            "episode": len(EPISODE_METRICS),
+        }
         self.slices, offset = {}, 0
         for name, size in sizes.items():
             self.slices[name] = slice(offset, offset + size)
@@ -157,12 +172,28 @@ class SumoSimulation:
         else:
             command += ["-n", str(s.net_file), "-r", ",".join(map(str, s.route_files))]
         if self.additional_files or (s.additional_files and s.sumocfg is None):
-            command += ["-a", ",".join(map(str, (*s.additional_files, *self.additional_files)))]  # replaces the config's list
+            command += [
+                "-a",
+                ",".join(map(str, (*s.additional_files, *self.additional_files))),
+            ]  # replaces the config's list
         command += [
-            "--seed", str(int(seed)), "--begin", f"{self.begin:g}", "--end", f"{self.end:g}", "--step-length", f"{self.step_length:g}",
-            "--no-step-log", "true", "--no-warnings", "true", "--waiting-time-memory", "10000",
-            "--duration-log.statistics", "true",
-        ]  # fmt: skip
+            "--seed",
+            str(int(seed)),
+            "--begin",
+            f"{self.begin:g}",
+            "--end",
+            f"{self.end:g}",
+            "--step-length",
+            f"{self.step_length:g}",
+            "--no-step-log",
+            "true",
+            "--no-warnings",
+            "true",
+            "--waiting-time-memory",
+            "10000",
+            "--duration-log.statistics",
+            "true",
+        ]
         if self.time_to_teleport is not None:
             command += ["--time-to-teleport", f"{self.time_to_teleport:g}"]
         if self.gui:
@@ -233,7 +264,9 @@ class SumoSimulation:
             light = self.network.lights[i]
             self.next_green[i] = wanted[i]
             if self.yellow_steps > 0:
-                api.trafficlight.setRedYellowGreenState(light.id, yellow_state(light.green_states[self.green[i]], light.green_states[wanted[i]]))
+                api.trafficlight.setRedYellowGreenState(
+                    light.id, yellow_state(light.green_states[self.green[i]], light.green_states[wanted[i]])
+                )
                 self.yellow_left[i] = self.yellow_steps
             else:
                 self._begin_green(i)
@@ -309,11 +342,24 @@ class SumoSimulation:
         lane_api = api.lane
         if self.backend == "traci":
             results = lane_api.getAllSubscriptionResults()
-            empty = {_VEHICLE_NUMBER: 0, _HALTING_NUMBER: 0, _WAITING_TIME: 0.0, _MEAN_SPEED: 0.0}  # before SUMO's first step
-            rows = [(r[_VEHICLE_NUMBER], r[_HALTING_NUMBER], r[_WAITING_TIME], r[_MEAN_SPEED]) for r in (results.get(lane, empty) for lane in self.read_lanes)]
+            empty = {
+                _VEHICLE_NUMBER: 0,
+                _HALTING_NUMBER: 0,
+                _WAITING_TIME: 0.0,
+                _MEAN_SPEED: 0.0,
+            }  # before SUMO's first step
+            rows = [
+                (r[_VEHICLE_NUMBER], r[_HALTING_NUMBER], r[_WAITING_TIME], r[_MEAN_SPEED])
+                for r in (results.get(lane, empty) for lane in self.read_lanes)
+            ]
         else:
             rows = [
-                (lane_api.getLastStepVehicleNumber(lane), lane_api.getLastStepHaltingNumber(lane), lane_api.getWaitingTime(lane), lane_api.getLastStepMeanSpeed(lane))
+                (
+                    lane_api.getLastStepVehicleNumber(lane),
+                    lane_api.getLastStepHaltingNumber(lane),
+                    lane_api.getWaitingTime(lane),
+                    lane_api.getLastStepMeanSpeed(lane),
+                )
                 for lane in self.read_lanes
             ]
         out = np.full(layout.size, np.nan)
@@ -323,7 +369,13 @@ class SumoSimulation:
         out[layout.slices["green_seconds"]] = self.green_time
         trips = (self._trip_statistics("count"), self._trip_statistics("totalTravelTime"))
         backlog = len(api.simulation.getPendingVehicles())
-        step = (api.simulation.getTime(), trips[0] - self._trips[0], trips[1] - self._trips[1], self._teleports - self._teleports_read, backlog)
+        step = (
+            api.simulation.getTime(),
+            trips[0] - self._trips[0],
+            trips[1] - self._trips[1],
+            self._teleports - self._teleports_read,
+            backlog,
+        )
         out[layout.slices["step"]] = step
         self._trips, self._teleports_read = trips, self._teleports
         if final:
@@ -336,7 +388,12 @@ class SumoSimulation:
         approach keeps its own lane's reading, SUMO's speed limit)."""
         summed = self._approach @ rows
         vehicles = summed[:, 0]
-        speed = np.divide(self._approach @ (rows[:, 0] * rows[:, 3]), vehicles, out=rows[: len(vehicles), 3].copy(), where=vehicles > 0)
+        speed = np.divide(
+            self._approach @ (rows[:, 0] * rows[:, 3]),
+            vehicles,
+            out=rows[: len(vehicles), 3].copy(),
+            where=vehicles > 0,
+        )
         summed[:, 3] = speed
         return summed
 
@@ -349,13 +406,28 @@ class SumoSimulation:
 
 #: SUMO options ctrlgym sets itself: given in ``sumo_args`` they are an error naming the keyword to use
 _OWNED_OPTIONS = {
-    "-c": "sumocfg=", "--configuration-file": "sumocfg=", "-n": "net_file= or sumocfg=", "--net-file": "net_file= or sumocfg=",
-    "-r": "route_file= or sumocfg=", "--route-files": "route_file= or sumocfg=", "--seed": "reset(seed=...)",
-    "--random": "reset(seed=...)", "--remote-port": "backend=", "--num-clients": "backend=",
-}  # fmt: skip
+    "-c": "sumocfg=",
+    "--configuration-file": "sumocfg=",
+    "-n": "net_file= or sumocfg=",
+    "--net-file": "net_file= or sumocfg=",
+    "-r": "route_file= or sumocfg=",
+    "--route-files": "route_file= or sumocfg=",
+    "--seed": "reset(seed=...)",
+    "--random": "reset(seed=...)",
+    "--remote-port": "backend=",
+    "--num-clients": "backend=",
+}
 #: SUMO options ctrlgym reads from ``sumo_args`` (they decide the episode's clock) and passes on itself
-_READ_OPTIONS = {"-b": "begin", "--begin": "begin", "-e": "end", "--end": "end", "--step-length": "step_length",
-                 "--time-to-teleport": "time_to_teleport", "-a": "additional", "--additional-files": "additional"}  # fmt: skip
+_READ_OPTIONS = {
+    "-b": "begin",
+    "--begin": "begin",
+    "-e": "end",
+    "--end": "end",
+    "--step-length": "step_length",
+    "--time-to-teleport": "time_to_teleport",
+    "-a": "additional",
+    "--additional-files": "additional",
+}
 
 
 def parse_sumo_args(owner: str, sumo_args) -> tuple[tuple[str, ...], dict[str, str]]:
@@ -363,13 +435,17 @@ def parse_sumo_args(owner: str, sumo_args) -> tuple[tuple[str, ...], dict[str, s
     (``begin``, ``end``, ``step_length``, ``time_to_teleport``, ``additional``); options ctrlgym
     owns raise ``ValueError`` naming the keyword to use instead."""
     if isinstance(sumo_args, str) or not all(isinstance(a, (str, int, float)) for a in sumo_args):
-        raise ValueError(f"{owner}: sumo_args must be a list of strings, e.g. ['--tripinfo-output', 'trips.xml'], got {sumo_args!r}")
+        raise ValueError(
+            f"{owner}: sumo_args must be a list of strings, e.g. ['--tripinfo-output', 'trips.xml'], got {sumo_args!r}"
+        )
     args, passed, read = [str(a) for a in sumo_args], [], {}
     i = 0
     while i < len(args):
         name, _, inline = args[i].partition("=")
         if name in _OWNED_OPTIONS:
-            raise ValueError(f"{owner}: sumo_args may not set {name}: ctrlgym sets it; use {_OWNED_OPTIONS[name]} instead")
+            raise ValueError(
+                f"{owner}: sumo_args may not set {name}: ctrlgym sets it; use {_OWNED_OPTIONS[name]} instead"
+            )
         if name in _READ_OPTIONS:
             if not inline and i + 1 >= len(args):
                 raise ValueError(f"{owner}: sumo_args option {name} has no value")
@@ -393,8 +469,15 @@ class EpisodeClock:
     max_episode_steps: int
 
 
-def episode_clock(owner: str, scenario: Scenario, read_args: dict[str, str], num_seconds: int | None, delta_time: int | None,
-                  yellow_time: int | None, max_episode_steps: int | None) -> EpisodeClock:  # fmt: skip
+def episode_clock(
+    owner: str,
+    scenario: Scenario,
+    read_args: dict[str, str],
+    num_seconds: int | None,
+    delta_time: int | None,
+    yellow_time: int | None,
+    max_episode_steps: int | None,
+) -> EpisodeClock:
     """The episode's clock: it starts at the scenario's begin (``--begin`` in ``sumo_args`` wins)
     and lasts ``num_seconds``, else the scenario's ``end − begin``, else its duration; decisions
     every ``delta_time`` s (default: the scenario's, else 5), yellow ``yellow_time`` (else 2)."""
@@ -410,9 +493,13 @@ def episode_clock(owner: str, scenario: Scenario, read_args: dict[str, str], num
         raise ValueError(f"{owner}: step length must be > 0 s, got {step_length}")
     for label, value in (("delta_time", delta), ("yellow_time", yellow)):
         if abs(value / step_length - round(value / step_length)) > 1e-9:
-            raise ValueError(f"{owner}: {label}={value} s is not a whole number of SUMO steps of {step_length:g} s (the scenario's step-length)")
+            raise ValueError(
+                f"{owner}: {label}={value} s is not a whole number of SUMO steps of {step_length:g} s (the scenario's step-length)"
+            )
     seconds = num_seconds if num_seconds is not None else (end - begin if end is not None else scenario.duration)
     if not seconds > 0:
-        raise ValueError(f"{owner}: the episode must last > 0 s, got {seconds} (num_seconds, or the scenario's end {end} - begin {begin})")
+        raise ValueError(
+            f"{owner}: the episode must last > 0 s, got {seconds} (num_seconds, or the scenario's end {end} - begin {begin})"
+        )
     steps = int(max_episode_steps) if max_episode_steps is not None else max(1, int(seconds // delta))
     return EpisodeClock(begin, begin + steps * delta, step_length, delta, yellow, steps)

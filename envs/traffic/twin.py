@@ -7,11 +7,17 @@ from typing import Any
 
 import numpy as np
 import torch
-from ctrlgym.envs.traffic.options import SignalControlOptions, SumoProcessOptions, TwinModelOptions, prepare_signal_control, split_options
+
+from ctrlgym.envs.traffic.options import (
+    SignalControlOptions,
+    SumoProcessOptions,
+    TwinModelOptions,
+    prepare_signal_control,
+    split_options,
+)
 from ctrlgym.envs.traffic.readout import LaneReadout
 from ctrlgym.envs.traffic.simulation import METRIC_DESCRIPTIONS
 from ctrlgym.envs.traffic.twin_network import QueueNetwork
-
 from ctrlgym.vector_env import AutoresetMode, TorchVectorEnv
 
 __all__ = ["TrafficTwinEnv", "SingleIntersectionTwin"]
@@ -98,7 +104,16 @@ class TrafficTwinEnv(TorchVectorEnv):
     #: at each episode's last step: delay ≈ vehicle-seconds queued at stop lines or waiting to enter, per
     #: vehicle due to depart (SUMO's timeLoss + departDelay without the losses of braking and accelerating)
     final_metrics = ("delay", "arrived", "vehicles", "final_backlog")
-    report_metrics = ("delay", "final_backlog", "insertion_backlog", "waiting_time", "queue_length", "travel_time", "throughput", "arrived")
+    report_metrics = (
+        "delay",
+        "final_backlog",
+        "insertion_backlog",
+        "waiting_time",
+        "queue_length",
+        "travel_time",
+        "throughput",
+        "arrived",
+    )
 
     #: the keyword options the constructor takes (config validation reads their fields and types)
     option_types = (SignalControlOptions, TwinModelOptions, SumoProcessOptions)
@@ -113,16 +128,28 @@ class TrafficTwinEnv(TorchVectorEnv):
         **options: Any,
     ) -> None:
         name = type(self).__name__
-        self.options, model, process = split_options(name, options, SignalControlOptions, TwinModelOptions, SumoProcessOptions)
+        self.options, model, process = split_options(
+            name, options, SignalControlOptions, TwinModelOptions, SumoProcessOptions
+        )
         sumo_only = process.as_kwargs()  # accepted as keywords (a config switches envs by name), refused when set
         if sumo_only:
             changed = ", ".join(f"{key}={value!r}" for key, value in sumo_only.items())
-            raise ValueError(f"{name}: {changed} set options of the SUMO processes, which the twin does not run; drop them or use TrafficSignalEnv")
+            raise ValueError(
+                f"{name}: {changed} set options of the SUMO processes, which the twin does not run; drop them or use TrafficSignalEnv"
+            )
         o = self.options
         setup = prepare_signal_control(name, o)
-        calibrated = {key: value for key, value in setup.scenario.defaults.get("twin", {}).items() if key not in options}
-        self.model_options = model = dataclasses.replace(model, **calibrated)  # the map's calibrated parameters, unless given
-        positive = {"saturation_flow": model.saturation_flow, "start_wave": model.start_wave, "demand_bin": model.demand_bin}
+        calibrated = {
+            key: value for key, value in setup.scenario.defaults.get("twin", {}).items() if key not in options
+        }
+        self.model_options = model = dataclasses.replace(
+            model, **calibrated
+        )  # the map's calibrated parameters, unless given
+        positive = {
+            "saturation_flow": model.saturation_flow,
+            "start_wave": model.start_wave,
+            "demand_bin": model.demand_bin,
+        }
         for label, value in positive.items():
             if not value > 0:
                 raise ValueError(f"{name}: {label} must be > 0, got {value}")
@@ -133,18 +160,34 @@ class TrafficTwinEnv(TorchVectorEnv):
                 raise ValueError(f"{name}: {label} must be in [0, 1], got {value}")
         self.scenario, self.network, self.timing, self.clock = setup.scenario, setup.network, setup.timing, setup.clock
         self.model = QueueNetwork(
-            self.scenario, self.network, permissive_share=model.permissive_share, yellow_share=model.yellow_share, demand_bin=model.demand_bin
+            self.scenario,
+            self.network,
+            permissive_share=model.permissive_share,
+            yellow_share=model.yellow_share,
+            demand_bin=model.demand_bin,
         )
-        if o.signal_control == "actuated":  # static programs actuate between min_green and max_green, as the SUMO env builds them
+        if (
+            o.signal_control == "actuated"
+        ):  # static programs actuate between min_green and max_green, as the SUMO env builds them
             static = ~self.model.program_actuated
-            self.model.phase_min[static] = np.where(self.model.phase_green[static], o.min_green, self.model.phase_min[static])
-            self.model.phase_max[static] = np.where(self.model.phase_green[static], o.max_green, self.model.phase_max[static])
+            self.model.phase_min[static] = np.where(
+                self.model.phase_green[static], o.min_green, self.model.phase_min[static]
+            )
+            self.model.phase_max[static] = np.where(
+                self.model.phase_green[static], o.max_green, self.model.phase_max[static]
+            )
         self.signal_control, self.backend = o.signal_control, process.backend
         self.observation_features = tuple(o.observation)
         self.reward_name = o.reward
         self.single_agent = o.single_agent
-        self.saturation_flow, self.start_wave, self.yellow_share = float(model.saturation_flow), float(model.start_wave), float(model.yellow_share)
-        self.stop_rate = 1.0 / float(model.stop_seconds)  # share of the still-moving queue that comes to a halt each second
+        self.saturation_flow, self.start_wave, self.yellow_share = (
+            float(model.saturation_flow),
+            float(model.start_wave),
+            float(model.yellow_share),
+        )
+        self.stop_rate = 1.0 / float(
+            model.stop_seconds
+        )  # share of the still-moving queue that comes to a halt each second
         self.agent_ids, self.num_agents = self.network.agent_ids, self.network.num_agents
         self.reward_shape = () if o.single_agent else (self.num_agents,)
         greens = [light.num_greens for light in self.network.lights]
@@ -172,7 +215,9 @@ class TrafficTwinEnv(TorchVectorEnv):
         self.n_lanes, self.n_movements = len(model.lanes), model.num_movements
         self.num_greens = greens.to(device)
         self.movement_in = tensor(model.movement_in, torch.long)
-        self.movement_light = tensor(model.movement_light.clip(min=0), torch.long)  # a transfer's rows read 1.0 under any light's state
+        self.movement_light = tensor(
+            model.movement_light.clip(min=0), torch.long
+        )  # a transfer's rows read 1.0 under any light's state
         self.movement_signalled = column(model.movement_light >= 0)
         self.movement_split = column(model.movement_split)
         self.exit_share = column(model.exit_share)
@@ -194,7 +239,9 @@ class TrafficTwinEnv(TorchVectorEnv):
         self.ring_base = torch.arange(self.n_lanes, device=device) * self.ring
         entry = np.flatnonzero(model.entry_rate.sum(0) > 0)
         self.entry_lanes = tensor(entry, torch.long)
-        rates = np.concatenate([model.entry_rate[:, entry], np.zeros((1, len(entry)))])  # a zero row after the demand ends
+        rates = np.concatenate(
+            [model.entry_rate[:, entry], np.zeros((1, len(entry)))]
+        )  # a zero row after the demand ends
         self.entry_rate = tensor(rates.T)  # (entry lanes, demand bins + 1)
         self.demand_bin = model.demand_bin
 
@@ -245,7 +292,9 @@ class TrafficTwinEnv(TorchVectorEnv):
         if self.signal_control == "fixed_time":
             end = self.phase_time >= lookup(self.phase_duration)
         else:  # actuated: a green ends after its minimum once its movements have less than a vehicle queued
-            served = torch.zeros_like(self.phase_time).index_add_(0, self.movement_light, self.queue * self.movement_signalled * (self._program_service() > 0))
+            served = torch.zeros_like(self.phase_time).index_add_(
+                0, self.movement_light, self.queue * self.movement_signalled * (self._program_service() > 0)
+            )
             end = (self.phase_time >= lookup(self.phase_max)) | (
                 lookup(self.phase_green) & (self.phase_time >= lookup(self.phase_min)) & (served < 1.0)
             )
@@ -316,9 +365,23 @@ class TrafficTwinEnv(TorchVectorEnv):
     def _reset_envs(self, mask: torch.Tensor) -> None:
         if self.device.type == "cpu" and not bool(mask.any()):  # most steps reset nothing; on GPU stay sync-free
             return
-        for name in ("transit", "vehicles", "queue", "halting", "waiting", "backlog", "arrivals", "lost_seconds", "arrived_total", "phase_time", "phase"):
+        for name in (
+            "transit",
+            "vehicles",
+            "queue",
+            "halting",
+            "waiting",
+            "backlog",
+            "arrivals",
+            "lost_seconds",
+            "arrived_total",
+            "phase_time",
+            "phase",
+        ):
             getattr(self, name).masked_fill_(mask, 0)
-        self.time.masked_fill_(mask, int(self.clock.begin))  # SUMO time: demand is read from the route file's absolute departs
+        self.time.masked_fill_(
+            mask, int(self.clock.begin)
+        )  # SUMO time: demand is read from the route file's absolute departs
         for name in ("green", "next_green", "green_time"):
             getattr(self, name).masked_fill_(mask[:, None], 0)
         if self.signal_control != "agent":  # programs start in their first phase
@@ -362,9 +425,11 @@ class TrafficTwinEnv(TorchVectorEnv):
         self.arrived_total += arrived
         last = self.time >= int(self.clock.end)  # on the device: no host sync
         episode = {
-            "delay": self.lost_seconds / self.arrivals.clamp(min=1.0), "arrived": self.arrived_total.clone(),
-            "vehicles": self.arrivals.clone(), "final_backlog": backlog,
-        }  # fmt: skip
+            "delay": self.lost_seconds / self.arrivals.clamp(min=1.0),
+            "arrived": self.arrived_total.clone(),
+            "vehicles": self.arrivals.clone(),
+            "final_backlog": backlog,
+        }
         for key, value in episode.items():  # read at an episode's last step (the masks), as the SUMO env's
             info[key], info[f"_{key}"] = value, last
         if self.single_agent:

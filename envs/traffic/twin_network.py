@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
 from ctrlgym.envs.traffic.network import SignalNetwork, is_green_phase
 from ctrlgym.envs.traffic.scenarios import Scenario, ScenarioError
 
@@ -51,7 +52,11 @@ def _depart(value: str | None) -> float:
         return 0.0
 
 
-def read_routes(route_files: tuple[Path, ...], duration: float, router: Callable[[str, str, tuple[str, ...]], tuple[str, ...] | None] | None = None) -> list[Trip]:
+def read_routes(
+    route_files: tuple[Path, ...],
+    duration: float,
+    router: Callable[[str, str, tuple[str, ...]], tuple[str, ...] | None] | None = None,
+) -> list[Trip]:
     """The trips of SUMO route files: ``<vehicle>`` and ``<flow>`` with a nested or named ``<route>``,
     and unrouted ``<trip>`` / ``<flow>`` / ``<vehicle>`` given ``from``, ``to`` (and ``via``) edges,
     which ``router(from, to, via)`` routes (SUMO routes them at insertion by the fastest path; without
@@ -80,7 +85,9 @@ def read_routes(route_files: tuple[Path, ...], duration: float, router: Callable
                 if key not in routed:
                     routed[key] = router(*key)
                 if routed[key] is None:
-                    raise ScenarioError(f"{path}: {element.tag} {element.get('id')!r}: no path from edge {key[0]!r} to {key[1]!r} in the network")
+                    raise ScenarioError(
+                        f"{path}: {element.tag} {element.get('id')!r}: no path from edge {key[0]!r} to {key[1]!r} in the network"
+                    )
                 edges = routed[key]
             else:
                 raise ScenarioError(
@@ -99,7 +106,9 @@ def read_routes(route_files: tuple[Path, ...], duration: float, router: Callable
                 elif element.get("probability") is not None:
                     count = float(element.get("probability")) * span
                 else:
-                    raise ScenarioError(f"{path}: flow {element.get('id')!r} gives no number, vehsPerHour, period or probability")
+                    raise ScenarioError(
+                        f"{path}: flow {element.get('id')!r} gives no number, vehsPerHour, period or probability"
+                    )
                 trips.append(Trip(edges, begin, end, count))
             else:
                 depart = _depart(element.get("depart"))
@@ -115,7 +124,7 @@ def _fastest_path_router(net) -> Callable[[str, str, tuple[str, ...]], tuple[str
 
     def route(origin: str, destination: str, via: tuple[str, ...]) -> tuple[str, ...] | None:
         stops, edges = (origin, *via, destination), []
-        for a, b in zip(stops[:-1], stops[1:]):
+        for a, b in zip(stops[:-1], stops[1:], strict=False):
             if not (net.hasEdge(a) and net.hasEdge(b)):
                 return None
             path, _ = net.getFastestPath(net.getEdge(a), net.getEdge(b), vClass="passenger")
@@ -151,7 +160,9 @@ class QueueNetwork:
         self.lanes = self.network.all_lanes
         lane_index = {lane: i for i, lane in enumerate(self.lanes)}
         sumo_lanes = [net.getLane(lane) for lane in self.lanes]
-        self.length = np.array([self.network.lane_length[lane] for lane in self.lanes])  # an incoming lane: its approach
+        self.length = np.array(
+            [self.network.lane_length[lane] for lane in self.lanes]
+        )  # an incoming lane: its approach
         self.speed = np.array([lane.getSpeed() for lane in sumo_lanes])
         self.capacity = np.array([self.network.lane_capacity[lane] for lane in self.lanes])
         self.lane_edge = [lane.getEdge().getID() for lane in sumo_lanes]
@@ -215,7 +226,7 @@ class QueueNetwork:
                 self.phase_green[a, p] = is_green_phase(phase.state)
                 greens = self.network.lights[a].green_states
                 self.phase_green_index[a, p] = greens.index(phase.state) if phase.state in greens else -1
-        for m, (a, link) in enumerate(zip(self.movement_light, self.movement_link)):
+        for m, (a, link) in enumerate(zip(self.movement_light, self.movement_link, strict=False)):
             if a < 0:  # a transfer: served under every phase
                 self.phase_service[m] = 1.0
                 continue
@@ -223,7 +234,9 @@ class QueueNetwork:
                 self.phase_service[m, p] = _share(phase.state[link], permissive_share, yellow_share)
 
     def _read_demand(self, trips: list[Trip], edge_lanes: dict[str, list[int]], demand_bin: int) -> None:
-        movement_edges = {(self.lane_edge[i], self.lane_edge[o]) for i, o in zip(self.movement_in, self.movement_out)}
+        movement_edges = {
+            (self.lane_edge[i], self.lane_edge[o]) for i, o in zip(self.movement_in, self.movement_out, strict=False)
+        }
         onward: dict[str, Counter] = defaultdict(Counter)  # edge -> next edge (None: leaves the model) -> vehicles
         entries: list[tuple[str, float, float, float]] = []
         for trip in trips:
@@ -246,7 +259,7 @@ class QueueNetwork:
         movement_split = np.zeros(self.num_movements)  # P(movement | on its in-lane)
         exit_share = np.zeros(n_lanes)
         links_into: dict[tuple[int, str], list[int]] = defaultdict(list)  # (lane, next edge) -> movements
-        for m, (i, o) in enumerate(zip(self.movement_in, self.movement_out)):
+        for m, (i, o) in enumerate(zip(self.movement_in, self.movement_out, strict=False)):
             links_into[(i, self.lane_edge[o])].append(m)
         for edge, lanes in edge_lanes.items():
             counts = onward.get(edge)
@@ -271,7 +284,12 @@ class QueueNetwork:
         self.movement_split = movement_split / safe[self.movement_in]  # per in-lane, sums with exit to 1
         self.exit_share = np.where(lane_weight > 0, exit_share / safe, 1.0)
         # where flow into each edge goes: every movement's flow is spread over its out-edge's lanes
-        self.inflow_pairs = [(m, lane, lane_weight[lane]) for m in range(self.num_movements) for lane in edge_lanes[self.lane_edge[self.movement_out[m]]] if lane_weight[lane] > 0]
+        self.inflow_pairs = [
+            (m, lane, lane_weight[lane])
+            for m in range(self.num_movements)
+            for lane in edge_lanes[self.lane_edge[self.movement_out[m]]]
+            if lane_weight[lane] > 0
+        ]
 
         horizon = max([end for _, _, end, _ in entries], default=0.0)
         self.demand_bin = int(demand_bin)
@@ -292,7 +310,9 @@ class QueueNetwork:
         return np.maximum(1, np.round(self.length / self.speed)).astype(np.int64)
 
 
-def _transfers(trips: list[Trip], edge_lanes: dict[str, list[int]], signalled: set[tuple[str, str]], net, lanes: list[str]) -> list[tuple[int, int]]:
+def _transfers(
+    trips: list[Trip], edge_lanes: dict[str, list[int]], signalled: set[tuple[str, str]], net, lanes: list[str]
+) -> list[tuple[int, int]]:
     """Unsignalled links ``(in lane, out lane)`` between modelled edges that follow each other on a
     route with no light between them (directly, or across unmodelled roads): a vehicle leaving one
     light's outgoing edge for the next light's incoming edge stays in the model. The lanes of the
@@ -301,10 +321,16 @@ def _transfers(trips: list[Trip], edge_lanes: dict[str, list[int]], signalled: s
     pairs: set[tuple[str, str]] = set()
     for trip in trips:
         modelled = [edge for edge in trip.edges if edge in edge_lanes]
-        pairs.update((a, b) for a, b in zip(modelled[:-1], modelled[1:]) if (a, b) not in signalled and a != b)
+        pairs.update(
+            (a, b) for a, b in zip(modelled[:-1], modelled[1:], strict=False) if (a, b) not in signalled and a != b
+        )
     links = []
     for a, b in sorted(pairs):
-        connected = [i for i in edge_lanes[a] if any(c.getToLane().getEdge().getID() == b for c in net.getLane(lanes[i]).getOutgoing())]
+        connected = [
+            i
+            for i in edge_lanes[a]
+            if any(c.getToLane().getEdge().getID() == b for c in net.getLane(lanes[i]).getOutgoing())
+        ]
         for i in connected or edge_lanes[a]:
             links.append((i, edge_lanes[b][0]))  # a movement's flow is spread over its out-edge's lanes
     return links

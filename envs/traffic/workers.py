@@ -23,6 +23,7 @@ import time
 from typing import Any
 
 import numpy as np
+
 from ctrlgym.envs.traffic.simulation import SumoSimulation
 
 __all__ = ["SumoError", "SumoWorkers", "InlineSimulation", "WORKER_KINDS"]
@@ -93,7 +94,9 @@ def _context():
     methods = multiprocessing.get_all_start_methods()
     if "forkserver" in methods:
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["ctrlgym.envs.traffic.workers", "libsumo"])  # forked children start warm (a missing module is skipped)
+        context.set_forkserver_preload(
+            ["ctrlgym.envs.traffic.workers", "libsumo"]
+        )  # forked children start warm (a missing module is skipped)
         return context
     return multiprocessing.get_context("spawn")
 
@@ -105,7 +108,9 @@ class SumoWorkers:
     is killed and :class:`SumoError` names the env and what it was doing.
     """
 
-    def __init__(self, num_envs: int, simulation_kwargs: dict[str, Any], scenario_name: str, step_timeout: float = 300.0) -> None:
+    def __init__(
+        self, num_envs: int, simulation_kwargs: dict[str, Any], scenario_name: str, step_timeout: float = 300.0
+    ) -> None:
         self.simulation_kwargs = simulation_kwargs
         self.scenario_name = scenario_name
         self.step_timeout = step_timeout
@@ -123,14 +128,18 @@ class SumoWorkers:
         handle, self.logs[i] = tempfile.mkstemp(prefix=f"ctrlgym-sumo-{i}-", suffix=".log")
         os.close(handle)
         kwargs = {**self.simulation_kwargs, "label": f"ctrlgym-{os.getpid()}-{id(self)}-{i}"}
-        process = context.Process(target=_worker_main, args=(child, kwargs, self.logs[i]), daemon=True, name=f"ctrlgym-sumo-{i}")
+        process = context.Process(
+            target=_worker_main, args=(child, kwargs, self.logs[i]), daemon=True, name=f"ctrlgym-sumo-{i}"
+        )
         process.start()
         child.close()
         self.processes[i], self.connections[i] = process, parent
 
     def _failure(self, i: int, what: str) -> SumoError:
         messages = sumo_messages(self.logs[i])
-        return SumoError(f"scenario {self.scenario_name}, env {i}: {what}" + (f"; SUMO said: {messages}" if messages else ""))
+        return SumoError(
+            f"scenario {self.scenario_name}, env {i}: {what}" + (f"; SUMO said: {messages}" if messages else "")
+        )
 
     def _receive(self, i: int, stage: str, deadline: float, out: np.ndarray | None) -> None:
         connection = self.connections[i]
@@ -148,9 +157,13 @@ class SumoWorkers:
             process = self.processes[i]
             process.join(timeout=1)
             hint = ""
-            if stage == "starting the simulation" and process.exitcode == 1:  # e.g. multiprocessing re-importing an unguarded script
+            if (
+                stage == "starting the simulation" and process.exitcode == 1
+            ):  # e.g. multiprocessing re-importing an unguarded script
                 hint = "; a script that makes SUMO envs needs `if __name__ == '__main__':` around its code (the worker's traceback is above)"
-            raise self._failure(i, f"the SUMO process died while {stage} (exit code {process.exitcode}){hint}; reset() restarts it") from None
+            raise self._failure(
+                i, f"the SUMO process died while {stage} (exit code {process.exitcode}){hint}; reset() restarts it"
+            ) from None
         if data[:1] == _ERROR:
             raise self._failure(i, f"SUMO failed while {stage}: {data[1:].decode(errors='replace')}")
         if out is not None:
@@ -173,7 +186,9 @@ class SumoWorkers:
             try:
                 if i not in sent:
                     self.processes[i].join(timeout=1)
-                    raise self._failure(i, f"the SUMO process died (exit code {self.processes[i].exitcode}); reset() restarts it")
+                    raise self._failure(
+                        i, f"the SUMO process died (exit code {self.processes[i].exitcode}); reset() restarts it"
+                    )
                 self._receive(i, stage, deadline, None if out is None else out[i])
             except SumoError as error:
                 first_error = first_error or error
@@ -230,7 +245,9 @@ class InlineSimulation:
     def __init__(self, simulation_kwargs: dict[str, Any], scenario_name: str) -> None:
         self._counted = simulation_kwargs["backend"] == "libsumo"  # traci drives its own SUMO process: no limit
         if self._counted and InlineSimulation._open:
-            raise ValueError(f"scenario {scenario_name}: libsumo runs one simulation per process and an inline env is open; use workers='process'")
+            raise ValueError(
+                f"scenario {scenario_name}: libsumo runs one simulation per process and an inline env is open; use workers='process'"
+            )
         self.scenario_name, self.closed = scenario_name, False
         self.simulation = SumoSimulation(**simulation_kwargs)
         InlineSimulation._open += self._counted
@@ -242,7 +259,9 @@ class InlineSimulation:
             return call(*args)
         except Exception as error:
             self.simulation.close()
-            raise SumoError(f"scenario {self.scenario_name}, env 0: SUMO failed while {stage}: {type(error).__name__}: {str(error).strip()}") from None
+            raise SumoError(
+                f"scenario {self.scenario_name}, env 0: SUMO failed while {stage}: {type(error).__name__}: {str(error).strip()}"
+            ) from None
 
     def start(self, seeds: dict[int, int], out: np.ndarray) -> None:
         for i, seed in seeds.items():

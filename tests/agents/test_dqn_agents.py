@@ -3,10 +3,8 @@
 import functools
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 import torch
@@ -14,11 +12,10 @@ import yaml
 
 pytest.importorskip("sumo", reason="the traffic envs need ctrlgym[traffic]")
 
-from ctrlgym.envs.traffic import TrafficTwinEnv  # noqa: E402
-
-from ctrlgym.agents import IndependentDQN, NashDQN  # noqa: E402
-from ctrlgym.experiment.config import ConfigError, parse_config  # noqa: E402
-from ctrlgym.experiment.evaluation import evaluate_policy  # noqa: E402
+from ctrlgym.agents import IndependentDQN, NashDQN
+from ctrlgym.envs.traffic import TrafficTwinEnv
+from ctrlgym.experiment.config import ConfigError, parse_config
+from ctrlgym.experiment.evaluation import evaluate_policy
 
 TINY = {"scenario": "arterial", "cols": 2, "demand": 1500, "num_seconds": 300}
 FAST = {"learning_starts": 300, "batch_size": 64, "target_update_interval": 100, "hidden": [32, 32]}
@@ -32,7 +29,11 @@ def greedy_return(agent) -> float:
     return evaluate_policy(lambda env: agent, "ctrlgym/TrafficTwinEnv-v0", episodes=8, seed=123, **TINY)["mean_return"]
 
 
-@pytest.mark.parametrize("agent_class", [IndependentDQN, NashDQN, functools.partial(NashDQN, payoffs="pairwise")], ids=["idqn", "nash_joint", "nash_pairwise"])
+@pytest.mark.parametrize(
+    "agent_class",
+    [IndependentDQN, NashDQN, functools.partial(NashDQN, payoffs="pairwise")],
+    ids=["idqn", "nash_joint", "nash_pairwise"],
+)
 def test_short_training_on_a_tiny_network_beats_the_initial_policy(agent_class):
     env = tiny_env()
     agent = agent_class(env, seed=0, **FAST)
@@ -99,7 +100,9 @@ def test_save_and_load_keep_actions_and_reject_other_networks(tmp_path):
     assert torch.equal(agent(obs), loaded(obs)) and loaded.num_timesteps == agent.num_timesteps
     assert len(loaded.replay) == len(agent.replay)
     with pytest.raises(ValueError, match="trained on observations"):
-        NashDQN.load(tmp_path / "agent.pt", TrafficTwinEnv(num_envs=1, scenario="arterial", cols=3, autoreset_mode="same_step"))
+        NashDQN.load(
+            tmp_path / "agent.pt", TrafficTwinEnv(num_envs=1, scenario="arterial", cols=3, autoreset_mode="same_step")
+        )
     with pytest.raises(ValueError, match="holds a nash_dqn agent"):
         IndependentDQN.load(tmp_path / "agent.pt", env)
     with pytest.raises(ValueError, match="missing.pt: no saved agent there"):
@@ -112,12 +115,20 @@ def test_save_and_load_keep_actions_and_reject_other_networks(tmp_path):
 def test_learning_rate_falls_linearly_to_its_final_value_and_bad_schedules_are_errors():
     env = tiny_env(num_envs=4)
     agent = IndependentDQN(env, seed=0, learning_rate=1e-3, learning_rate_final=1e-5, **FAST)
-    assert agent.learning_rate(0.0) == 1e-3 and agent.learning_rate(0.5) == pytest.approx(5.05e-4) and agent.learning_rate(2.0) == pytest.approx(1e-5)
+    assert (
+        agent.learning_rate(0.0) == 1e-3
+        and agent.learning_rate(0.5) == pytest.approx(5.05e-4)
+        and agent.learning_rate(2.0) == pytest.approx(1e-5)
+    )
     agent.learn(env, 400)
     assert agent.optimizer.param_groups[0]["lr"] == pytest.approx(1e-5)  # the last update ran at the final rate
     constant = IndependentDQN(env, seed=0, learning_rate=1e-3)
     assert constant.learning_rate(0.7) == 1e-3
-    for bad in ({"learning_rate": 0.0}, {"learning_rate": 1e-3, "learning_rate_final": 1e-2}, {"learning_rate_final": -1.0}):
+    for bad in (
+        {"learning_rate": 0.0},
+        {"learning_rate": 1e-3, "learning_rate_final": 1e-2},
+        {"learning_rate_final": -1.0},
+    ):
         with pytest.raises(ValueError, match="learning_rate_final <= learning_rate"):
             IndependentDQN(env, **bad)
 
@@ -128,7 +139,9 @@ def test_nash_dqn_without_neighbours_and_prior_learns_exactly_as_dqn():
     the default prior (1) its targets are softened and the weights differ."""
     weights = []
     for agent_class, extra in ((NashDQN, {"fictitious_play_prior": 0}), (IndependentDQN, {}), (NashDQN, {})):
-        env = TrafficTwinEnv(num_envs=4, scenario="single", demand=1200, num_seconds=300, single_agent=True, autoreset_mode="same_step")
+        env = TrafficTwinEnv(
+            num_envs=4, scenario="single", demand=1200, num_seconds=300, single_agent=True, autoreset_mode="same_step"
+        )
         agent = agent_class(env, seed=0, **FAST, **extra).learn(env, 600, seed=0)
         weights.append(torch.cat([p.flatten() for p in agent.q_network.parameters()]))
     assert agent.num_updates > 0 and torch.equal(weights[0], weights[1]) and not torch.equal(weights[2], weights[1])
@@ -153,7 +166,13 @@ def config(tmp_path, algo, **agent):
     return {
         "name": f"{algo}_tiny",
         "env": {"id": "ctrlgym/TrafficTwinEnv-v0", "num_envs": 8, "kwargs": TINY},
-        "agent": {"algo": algo, "total_timesteps": 3_000, "checkpoint_every": 500, "hyperparameters": dict(FAST), **agent},
+        "agent": {
+            "algo": algo,
+            "total_timesteps": 3_000,
+            "checkpoint_every": 500,
+            "hyperparameters": dict(FAST),
+            **agent,
+        },
         "evaluation": {"episodes": 1, "baselines": ["max_pressure"]},
         "seeds": [0],
         "output_dir": str(tmp_path / "run"),
@@ -165,7 +184,9 @@ def test_configs_check_the_agent_keywords(tmp_path):
     assert parsed.agent.hyperparameters == {"fictitious_play_rounds": 5, "gamma": 0.9}
     with pytest.raises(ConfigError, match="agent.*unknown key 'fictitious_play_rounds' for agent dqn"):
         parse_config(config(tmp_path, "dqn", hyperparameters={"fictitious_play_rounds": 5}))
-    with pytest.raises(ConfigError, match=r"init_from is for agents that start from saved weights \(dqn, nash_dqn\), not ppo"):
+    with pytest.raises(
+        ConfigError, match=r"init_from is for agents that start from saved weights \(dqn, nash_dqn\), not ppo"
+    ):
         parse_config(config(tmp_path, "ppo", hyperparameters=None, init_from="runs/x"))
 
 
@@ -179,21 +200,36 @@ def test_killed_training_resumes_exactly_and_fine_tunes(tmp_path, kill_at_a_rand
     shorter = yaml.safe_load(path.read_text())
     whole.write_text(yaml.safe_dump({**shorter, "output_dir": str(tmp_path / "whole")}))
     seed_dir = tmp_path / "run" / "seed_0"
-    saved = kill_at_a_random_step([sys.executable, "-m", "ctrlgym", "train", str(path), "--no-progress"], seed_dir, 4_000)
+    saved = kill_at_a_random_step(
+        [sys.executable, "-m", "ctrlgym", "train", str(path), "--no-progress"], seed_dir, 4_000
+    )
     curve_at_kill = json.loads((seed_dir / "checkpoints" / f"learning_curve_{saved}.json").read_text())
     assert curve_at_kill  # 8-env episodes of 300 s ended before the first checkpoint
-    subprocess.run([sys.executable, "-m", "ctrlgym", "train", str(path), "--resume", "--no-progress"], check=True, timeout=600)
+    subprocess.run(
+        [sys.executable, "-m", "ctrlgym", "train", str(path), "--resume", "--no-progress"], check=True, timeout=600
+    )
     train(whole, progress=False)
-    resumed, uninterrupted = (json.loads((tmp_path / run / "metrics.json").read_text())["training"]["0"] for run in ("run", "whole"))
+    resumed, uninterrupted = (
+        json.loads((tmp_path / run / "metrics.json").read_text())["training"]["0"] for run in ("run", "whole")
+    )
     assert resumed["timesteps"] == uninterrupted["timesteps"] == 4_000
     assert resumed["learning_curve"] == uninterrupted["learning_curve"]
-    networks = [torch.load(tmp_path / run / "seed_0" / "final_model.pt", weights_only=False)["q_network"] for run in ("run", "whole")]
+    networks = [
+        torch.load(tmp_path / run / "seed_0" / "final_model.pt", weights_only=False)["q_network"]
+        for run in ("run", "whole")
+    ]
     assert all(torch.equal(networks[0][key], networks[1][key]) for key in networks[1])
     # fine-tune on SUMO itself (2 SUMO processes): a second run starts from the first run's final networks
-    shorter.update(output_dir=str(tmp_path / "tuned"), env={**shorter["env"], "id": "ctrlgym/TrafficSignalEnv-v0", "num_envs": 2})
+    shorter.update(
+        output_dir=str(tmp_path / "tuned"), env={**shorter["env"], "id": "ctrlgym/TrafficSignalEnv-v0", "num_envs": 2}
+    )
     shorter["agent"].update(total_timesteps=512, init_from=str(tmp_path / "run"))
     (tmp_path / "tuned.yaml").write_text(yaml.safe_dump(shorter))
-    subprocess.run([sys.executable, "-m", "ctrlgym", "train", str(tmp_path / "tuned.yaml"), "--no-progress"], check=True, timeout=600)
+    subprocess.run(
+        [sys.executable, "-m", "ctrlgym", "train", str(tmp_path / "tuned.yaml"), "--no-progress"],
+        check=True,
+        timeout=600,
+    )
     first = torch.load(tmp_path / "run" / "seed_0" / "final_model.pt", weights_only=False)["q_network"]
     tuned = torch.load(tmp_path / "tuned" / "seed_0" / "final_model.pt", weights_only=False)["q_network"]
     fresh = NashDQN(tiny_env(num_envs=1), seed=0, **FAST).q_network.state_dict()

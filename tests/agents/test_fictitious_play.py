@@ -5,7 +5,13 @@ import itertools
 import pytest
 import torch
 
-from ctrlgym.agents.fictitious_play import NeighbourGraph, depends_on_neighbours, expected_payoffs, fictitious_play, joint_action_index
+from ctrlgym.agents.fictitious_play import (
+    NeighbourGraph,
+    depends_on_neighbours,
+    expected_payoffs,
+    fictitious_play,
+    joint_action_index,
+)
 
 PAIR = torch.tensor([[False, True], [True, False]])
 
@@ -81,8 +87,8 @@ def test_low_degree_agents_and_masked_actions():
     assert graph.action_mask.tolist() == [[True, True, False], [True, True, True], [True, True, False]]
     payoffs = torch.zeros(1, 3, 27)
     payoffs[0, :, :] = -1.0
-    payoffs[0, 1, 2 * 9:] = 5.0  # agent 1 prefers action 2 whatever its neighbours do
-    payoffs[0, 0, 9 * 2:] = 10.0  # agent 0's action 2 would pay, but it has only two actions
+    payoffs[0, 1, 2 * 9 :] = 5.0  # agent 1 prefers action 2 whatever its neighbours do
+    payoffs[0, 0, 9 * 2 :] = 10.0  # agent 0's action 2 would pay, but it has only two actions
     eq = fictitious_play(payoffs, graph, rounds=5)
     assert eq.actions[0, 1] == 2 and eq.actions[0, 0] < 2 and eq.strategies[0, 0, 2] == 0
 
@@ -123,11 +129,17 @@ def test_pairwise_payoffs_play_as_their_expanded_joint_table():
         joint = joint + pairs[:, :, d].reshape(shape)
     joint = joint.reshape(batch, n, -1)
     strategies = torch.softmax(torch.randn(batch, n, A, generator=generator), -1)
-    assert torch.allclose(expected_payoffs(pairwise, strategies, graph, "pairwise"), expected_payoffs(joint, strategies, graph), atol=1e-5)
+    assert torch.allclose(
+        expected_payoffs(pairwise, strategies, graph, "pairwise"), expected_payoffs(joint, strategies, graph), atol=1e-5
+    )
     a, b = fictitious_play(pairwise, graph, 20, "pairwise"), fictitious_play(joint, graph, 20)
     assert torch.equal(a.actions, b.actions) and torch.allclose(a.values, b.values, atol=1e-5)
-    actions = torch.stack([torch.randint(0, int(k), (batch,), generator=generator) for k in graph.action_mask.sum(1)], dim=1)
-    assert torch.allclose(taken_payoffs(pairwise, actions, graph, "pairwise"), taken_payoffs(joint, actions, graph), atol=1e-5)
+    actions = torch.stack(
+        [torch.randint(0, int(k), (batch,), generator=generator) for k in graph.action_mask.sum(1)], dim=1
+    )
+    assert torch.allclose(
+        taken_payoffs(pairwise, actions, graph, "pairwise"), taken_payoffs(joint, actions, graph), atol=1e-5
+    )
     coupled = depends_on_neighbours(pairwise, graph, "pairwise")
     assert torch.equal(coupled, depends_on_neighbours(joint, graph)) and 0 < coupled.float().mean() < 1
     with pytest.raises(ValueError, match="unknown payoffs 'full'"):
@@ -162,7 +174,9 @@ def test_an_agent_without_neighbours_plays_its_best_action_purely_with_no_prior_
         assert eq.values.tolist() == [[10.0, 5.0]]
         soft = fictitious_play(payoffs, lonely, rounds)
         assert torch.equal(soft.actions, eq.actions)
-        expected = (rounds * torch.tensor([10.0, 5.0]) + torch.tensor([4.0, 4.0 / 3])) / (rounds + 1)  # (K·max + mean) / (K + 1)
+        expected = (rounds * torch.tensor([10.0, 5.0]) + torch.tensor([4.0, 4.0 / 3])) / (
+            rounds + 1
+        )  # (K·max + mean) / (K + 1)
         assert torch.allclose(soft.values[0], expected)
     with pytest.raises(ValueError, match="prior >= 0"):
         fictitious_play(payoffs, lonely, 10, prior=-1)

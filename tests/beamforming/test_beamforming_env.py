@@ -3,9 +3,8 @@
 import pytest
 import torch
 import yaml
-from ctrlgym.envs.beamforming import ChannelPredictor
-from ctrlgym.envs.beamforming import BeamformingEnv, BeamSweep, ClassicPrecoder, RandomPrecoder
 
+from ctrlgym.envs.beamforming import BeamformingEnv, BeamSweep, ChannelPredictor, ClassicPrecoder, RandomPrecoder
 from ctrlgym.experiment.config import ConfigError, load_config
 from ctrlgym.experiment.evaluation import evaluate_policy, evaluate_run
 from ctrlgym.experiment.reports.run_report import write_report
@@ -15,15 +14,22 @@ ENV_ID = "ctrlgym/BeamformingEnv-v0"
 
 
 def mean_sum_rate(make_policy, episodes=16, seed=3, **kwargs) -> float:
-    return evaluate_policy(make_policy, ENV_ID, episodes=episodes, seed=seed, max_episode_steps=40, **kwargs)["metrics"]["sum_rate"]
+    return evaluate_policy(make_policy, ENV_ID, episodes=episodes, seed=seed, max_episode_steps=40, **kwargs)[
+        "metrics"
+    ]["sum_rate"]
 
 
 @pytest.mark.parametrize("speed", [10.0, 60.0])
 def test_perfect_csi_beats_stale_csi_and_prediction_sits_between(speed):
     kwargs = {"speed_kmh": speed, "fading": "sum_of_sinusoids"}
-    rate = {csi: mean_sum_rate(lambda env, c=csi: ClassicPrecoder(env, "rzf", c), **kwargs) for csi in ("stale", "estimated", "predicted", "perfect")}
+    rate = {
+        csi: mean_sum_rate(lambda env, c=csi: ClassicPrecoder(env, "rzf", c), **kwargs)
+        for csi in ("stale", "estimated", "predicted", "perfect")
+    }
     assert rate["perfect"] > rate["predicted"] > rate["stale"]
-    assert rate["stale"] < rate["estimated"] <= rate["predicted"] + 0.02  # the blind predictor: no better than the genie
+    assert (
+        rate["stale"] < rate["estimated"] <= rate["predicted"] + 0.02
+    )  # the blind predictor: no better than the genie
     robust = mean_sum_rate(lambda env: ClassicPrecoder(env, "rzf_robust", "predicted"), **kwargs)
     assert robust > rate["predicted"]  # the prediction error as extra noise in RZF's regularisation pays
 
@@ -35,13 +41,17 @@ def test_the_doppler_is_estimated_from_the_srs_history(speed):
 
     env = BeamformingEnv(256, antennas=8, users=4, speed_kmh=speed)
     estimates, _, ages = env.split_observation(env.reset(seed=0)[0])
-    estimated = estimate_doppler(estimates, ages.round().long(), env.estimation_noise, env.slot_duration, max_doppler=500.0)
+    estimated = estimate_doppler(
+        estimates, ages.round().long(), env.estimation_noise, env.slot_duration, max_doppler=500.0
+    )
     error = (estimated / env.channel.doppler - 1).abs()
     assert float(error.median()) < 0.05
 
 
 def test_csi_ages_hurt_more_at_higher_speed():
-    stale = {speed: mean_sum_rate(lambda env: ClassicPrecoder(env, "zf", "stale"), speed_kmh=speed) for speed in (3.0, 120.0)}
+    stale = {
+        speed: mean_sum_rate(lambda env: ClassicPrecoder(env, "zf", "stale"), speed_kmh=speed) for speed in (3.0, 120.0)
+    }
     assert stale[3.0] > 2 * stale[120.0]
 
 
@@ -75,7 +85,9 @@ def test_precoder_actions_round_trip_per_subband():
 
 
 def test_same_seed_same_channels_and_speeds_drawn_from_the_range():
-    first, second = (BeamformingEnv(6, speed_kmh=[3.0, 120.0], fading=f) for f in ("sum_of_sinusoids", "sum_of_sinusoids"))
+    first, second = (
+        BeamformingEnv(6, speed_kmh=[3.0, 120.0], fading=f) for f in ("sum_of_sinusoids", "sum_of_sinusoids")
+    )
     obs_a, _ = first.reset(seed=7)
     obs_b, _ = second.reset(seed=7)
     assert torch.equal(obs_a, obs_b)
@@ -158,9 +170,23 @@ def test_channel_predictor_needs_the_precoder_action_mode():
 def write_config(tmp_path, **overrides):
     config = {
         "name": "tiny_cnn",
-        "env": {"id": ENV_ID, "num_envs": 16, "kwargs": {"antennas": 4, "users": 2, "fading": "sum_of_sinusoids", "speed_kmh": [3, 60]}},
-        "agent": {"algo": "channel_predictor", "total_timesteps": 320, "checkpoint_every": 160, "hyperparameters": {"loss": "mse"}},
-        "evaluation": {"episodes": 2, "baselines": ["zf_stale", "beam_sweep"], "sweep": {"speed_kmh": [3, 90]}, "sweep_metric": "sum_rate"},
+        "env": {
+            "id": ENV_ID,
+            "num_envs": 16,
+            "kwargs": {"antennas": 4, "users": 2, "fading": "sum_of_sinusoids", "speed_kmh": [3, 60]},
+        },
+        "agent": {
+            "algo": "channel_predictor",
+            "total_timesteps": 320,
+            "checkpoint_every": 160,
+            "hyperparameters": {"loss": "mse"},
+        },
+        "evaluation": {
+            "episodes": 2,
+            "baselines": ["zf_stale", "beam_sweep"],
+            "sweep": {"speed_kmh": [3, 90]},
+            "sweep_metric": "sum_rate",
+        },
         "seeds": [0, 1],
         "output_dir": str(tmp_path / "run"),
         **overrides,
@@ -195,7 +221,12 @@ def test_sac_trains_on_the_rzf_parameter_mode_and_evaluates(tmp_path):
         tmp_path,
         name="tiny_sac",
         env={"id": ENV_ID, "num_envs": 4, "kwargs": {"antennas": 4, "users": 2, "action_mode": "rzf"}},
-        agent={"algo": "sac", "total_timesteps": 200, "checkpoint_every": 100, "hyperparameters": {"learning_starts": 40, "batch_size": 32, "gamma": 0.0}},
+        agent={
+            "algo": "sac",
+            "total_timesteps": 200,
+            "checkpoint_every": 100,
+            "hyperparameters": {"learning_starts": 40, "batch_size": 32, "gamma": 0.0},
+        },
         evaluation={"episodes": 2, "baselines": ["rzf_stale", "random"]},
         seeds=[0],
     )

@@ -4,6 +4,7 @@ import math
 
 import pytest
 import torch
+
 from ctrlgym.envs.beamforming import BeamformingEnv, ChannelProcess, DelayProfile, doppler_frequency, jakes_correlation
 from ctrlgym.envs.beamforming.precoding import (
     mrt,
@@ -16,13 +17,23 @@ from ctrlgym.envs.beamforming.precoding import (
 )
 
 
-def channel_trace(fading: str, slots: int, cells: int = 512, speed_kmh: float = 60.0, seed: int = 0) -> tuple[torch.Tensor, float]:
+def channel_trace(
+    fading: str, slots: int, cells: int = 512, speed_kmh: float = 60.0, seed: int = 0
+) -> tuple[torch.Tensor, float]:
     """Flat Rayleigh channels of many cells over ``slots`` slots: ``(slots, entries)`` and f_D."""
     generator = torch.Generator().manual_seed(seed)
     process = ChannelProcess(
-        cells, 2, 4, 1, DelayProfile.named("rayleigh"), subcarrier_spacing=30e3, slot_duration=0.5e-3, fading=fading,
-        generator=generator, device=torch.device("cpu"),
-    )  # fmt: skip
+        cells,
+        2,
+        4,
+        1,
+        DelayProfile.named("rayleigh"),
+        subcarrier_spacing=30e3,
+        slot_duration=0.5e-3,
+        fading=fading,
+        generator=generator,
+        device=torch.device("cpu"),
+    )
     doppler = doppler_frequency(speed_kmh, 3.5e9)
     process.reset(torch.ones(cells, dtype=torch.bool), torch.full((cells,), doppler))
     trace = []
@@ -64,7 +75,15 @@ def test_tdl_profiles_have_unit_power_and_the_frequency_correlation_of_their_tap
     assert sum(profile.powers) == pytest.approx(1.0)
     generator = torch.Generator().manual_seed(1)
     process = ChannelProcess(
-        256, 2, 4, 24, profile, subcarrier_spacing=30e3, slot_duration=0.5e-3, generator=generator, device=torch.device("cpu")
+        256,
+        2,
+        4,
+        24,
+        profile,
+        subcarrier_spacing=30e3,
+        slot_duration=0.5e-3,
+        generator=generator,
+        device=torch.device("cpu"),
     )
     process.reset(torch.ones(256, dtype=torch.bool), torch.full((256,), 50.0))
     response = process.response()  # (cells, users, antennas, subcarriers)
@@ -106,9 +125,14 @@ def test_rzf_tends_to_mrt_at_low_snr_and_to_zf_at_high_snr():
 
 def test_rzf_beats_mrt_and_zf_at_moderate_snr_on_average():
     channel, noise = random_channel(batch=512), 10 ** (-10 / 10)
-    rate = {name: float(user_rates(channel, precoder, noise).sum(-1).mean()) for name, precoder in (
-        ("mrt", mrt(channel)), ("zf", zero_forcing(channel)), ("rzf", regularised_zero_forcing(channel, optimal_regularisation(4, noise)))
-    )}  # fmt: skip
+    rate = {
+        name: float(user_rates(channel, precoder, noise).sum(-1).mean())
+        for name, precoder in (
+            ("mrt", mrt(channel)),
+            ("zf", zero_forcing(channel)),
+            ("rzf", regularised_zero_forcing(channel, optimal_regularisation(4, noise))),
+        )
+    }
     assert rate["rzf"] > max(rate["mrt"], rate["zf"])
 
 
@@ -150,14 +174,24 @@ def test_float32_rates_match_float64_with_interference_summed_directly(snr_db):
     channels reach ~6e-5: float32 precoders of a badly conditioned H)."""
     import math
 
-    from ctrlgym.envs.beamforming.precoding import optimal_regularisation, regularised_zero_forcing, user_rates, zero_forcing
+    from ctrlgym.envs.beamforming.precoding import (
+        optimal_regularisation,
+        regularised_zero_forcing,
+        user_rates,
+        zero_forcing,
+    )
 
     generator = torch.Generator().manual_seed(0)
     noise = 10 ** (-snr_db / 10)
     for users, antennas, quantile in ((4, 16, 1.0), (8, 8, 0.95)):
         shape = (2000, users, antennas)
-        channel = torch.complex(torch.randn(shape, generator=generator), torch.randn(shape, generator=generator)) / math.sqrt(2)
-        for precoder in (lambda h: regularised_zero_forcing(h, optimal_regularisation(users, noise)), zero_forcing):
+        channel = torch.complex(
+            torch.randn(shape, generator=generator), torch.randn(shape, generator=generator)
+        ) / math.sqrt(2)
+        for precoder in (
+            lambda h, users=users: regularised_zero_forcing(h, optimal_regularisation(users, noise)),
+            zero_forcing,
+        ):
             low = user_rates(channel, precoder(channel), noise).sum(-1).double()
             high = user_rates(channel.to(torch.complex128), precoder(channel.to(torch.complex128)), noise).sum(-1)
             assert torch.quantile(((low - high) / high).abs(), quantile) < 1e-5

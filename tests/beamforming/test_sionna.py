@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-sionna_channel = pytest.importorskip("sionna.phy.channel.tr38901", reason="the [sionna] extra (sionna-no-rt) is not installed")
+sionna_channel = pytest.importorskip(
+    "sionna.phy.channel.tr38901", reason="the [sionna] extra (sionna-no-rt) is not installed"
+)
 from sionna.phy import config as sionna_config  # noqa: E402
 from sionna.phy.ofdm import tdl_freq_cov_mat, tdl_time_cov_mat  # noqa: E402
 
@@ -27,17 +29,29 @@ CARRIER, SPACING, SLOT = 3.5e9, 30e3, 0.5e-3
 def test_power_delay_profiles_match_sionna(profile, delay_spread):
     """TR 38.901 Tables 7.7.2-1 to -3: the same tap delays (scaled by the delay spread) and normalised powers."""
     ours = DelayProfile.named(profile, delay_spread)
-    theirs = sionna_channel.TDL(SIONNA_MODELS[profile], delay_spread=delay_spread, carrier_frequency=CARRIER, device="cpu")
+    theirs = sionna_channel.TDL(
+        SIONNA_MODELS[profile], delay_spread=delay_spread, carrier_frequency=CARRIER, device="cpu"
+    )
     np.testing.assert_allclose(ours.delays, theirs.delays.double().numpy(), rtol=1e-6, atol=1e-15)
     np.testing.assert_allclose(ours.powers, theirs.mean_powers.double().numpy(), rtol=1e-5)
 
 
-def _channels(profile: str, fading: str, speed_kmh: float, cells: int, subcarriers: int, seed: int = 0) -> ChannelProcess:
+def _channels(
+    profile: str, fading: str, speed_kmh: float, cells: int, subcarriers: int, seed: int = 0
+) -> ChannelProcess:
     generator = torch.Generator().manual_seed(seed)
     process = ChannelProcess(
-        cells, 1, 1, subcarriers, DelayProfile.named(profile, 100e-9), subcarrier_spacing=SPACING, slot_duration=SLOT,
-        fading=fading, generator=generator, device=torch.device("cpu"),
-    )  # fmt: skip
+        cells,
+        1,
+        1,
+        subcarriers,
+        DelayProfile.named(profile, 100e-9),
+        subcarrier_spacing=SPACING,
+        slot_duration=SLOT,
+        fading=fading,
+        generator=generator,
+        device=torch.device("cpu"),
+    )
     process.reset(torch.ones(cells, dtype=torch.bool), torch.full((cells,), doppler_frequency(speed_kmh, CARRIER)))
     return process
 
@@ -47,13 +61,17 @@ def test_frequency_correlation_matches_sionna(profile):
     """``E[H_u H_v*] = Σ_l p_l e^{−j2π Δf (u−v) τ_l}``: Sionna's ``tdl_freq_cov_mat``, analytically and
     in our sampled channels (20,000 links)."""
     subcarriers = 64
-    reference = tdl_freq_cov_mat(SIONNA_MODELS[profile], SPACING, subcarriers, 100e-9, precision="double", device="cpu").numpy()
+    reference = tdl_freq_cov_mat(
+        SIONNA_MODELS[profile], SPACING, subcarriers, 100e-9, precision="double", device="cpu"
+    ).numpy()
     ours = DelayProfile.named(profile, 100e-9)
     tau, power = np.array(ours.delays), np.array(ours.powers)
     lags = np.arange(subcarriers)[:, None] - np.arange(subcarriers)[None, :]
     analytic = (power[:, None, None] * np.exp(-2j * np.pi * SPACING * lags[None] * tau[:, None, None])).sum(0)
     np.testing.assert_allclose(analytic, reference, atol=1e-5)
-    response = _channels(profile, "sum_of_sinusoids", 30, 20_000, subcarriers).response()[:, 0, 0].to(torch.complex128).numpy()  # (links, S)
+    response = (
+        _channels(profile, "sum_of_sinusoids", 30, 20_000, subcarriers).response()[:, 0, 0].to(torch.complex128).numpy()
+    )  # (links, S)
     sampled = response.T @ response.conj() / len(response)
     assert np.abs(sampled - reference).max() < 0.03
 
@@ -63,7 +81,9 @@ def test_time_autocorrelation_matches_sionna(speed_kmh):
     """Sionna's TDL time covariance ``tdl_time_cov_mat`` (Jakes' J0) at lags of 0–12 slots: met by our
     default fading and by Sionna's own generator, sampled (8,000 links each)."""
     lags = 13
-    reference = tdl_time_cov_mat("A", speed_kmh / 3.6, CARRIER, SLOT, lags, precision="double", device="cpu").numpy()[0].real
+    reference = (
+        tdl_time_cov_mat("A", speed_kmh / 3.6, CARRIER, SLOT, lags, precision="double", device="cpu").numpy()[0].real
+    )
     process = _channels("tdl_a", "sum_of_sinusoids", speed_kmh, 8_000, 1)
     path = [process.response()[:, 0, 0, 0]]
     for _ in range(lags - 1):
@@ -72,7 +92,9 @@ def test_time_autocorrelation_matches_sionna(speed_kmh):
     ours = torch.stack(path, 1).to(torch.complex128)  # (links, lags)
     ours_correlation = (ours[:, :1].conj() * ours).mean(0).real.numpy()
     sionna_config.seed = 0  # Sionna's own sampling, seeded: same test, same draws
-    model = sionna_channel.TDL("A", delay_spread=100e-9, carrier_frequency=CARRIER, min_speed=speed_kmh / 3.6, device="cpu")
+    model = sionna_channel.TDL(
+        "A", delay_spread=100e-9, carrier_frequency=CARRIER, min_speed=speed_kmh / 3.6, device="cpu"
+    )
     taps, _ = model(8_000, lags, 1 / SLOT)  # (links, 1, 1, 1, 1, L, T)
     theirs = taps[:, 0, 0, 0, 0].sum(1).to(torch.complex128)  # the response at subcarrier 0: Σ_l g_l
     theirs_correlation = (theirs[:, :1].conj() * theirs).mean(0).real.numpy()

@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+
 from ctrlgym.envs.fastslow import DynamicPricing, MyopicPrice
 from ctrlgym.solvers import modified_policy_iteration, policy_evaluation
 from ctrlgym.solvers.frozen_state import frozen_state_value_iteration, omit_slow_state
@@ -60,7 +61,12 @@ def test_frozen_state_is_near_optimal_and_omitting_the_market_or_pricing_myopica
 
 @pytest.mark.parametrize(
     "kwargs, message",
-    [({"prices": [5.0]}, "prices"), ({"prices": [6.0, 5.0]}, "increasing"), ({"market_sizes": []}, "market_sizes"), ({"memory": 1.5}, "memory")],
+    [
+        ({"prices": [5.0]}, "prices"),
+        ({"prices": [6.0, 5.0]}, "increasing"),
+        ({"market_sizes": []}, "market_sizes"),
+        ({"memory": 1.5}, "memory"),
+    ],
 )
 def test_invalid_parameters_raise(kwargs, message):
     with pytest.raises(ValueError, match=message):

@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+
 from ctrlgym.envs.fastslow import EnergyStorage, PriceThreshold
 
 
@@ -22,7 +23,11 @@ def test_simulator_transition_frequencies_match_the_exact_model():
     mdp = env.exact_model()
     env.reset(seed=0)
     start = torch.tensor([[3, 0, 2]])
-    env.battery, env.realtime_level, env.slow_state = start[:, 0].repeat(n), start[:, 1].repeat(n), start[:, 2].repeat(n)
+    env.battery, env.realtime_level, env.slow_state = (
+        start[:, 0].repeat(n),
+        start[:, 1].repeat(n),
+        start[:, 2].repeat(n),
+    )
     obs, *_ = env.step(torch.zeros(n, dtype=torch.long))
     counts = torch.bincount(env.state_index(obs), minlength=mdp.num_states).double() / n
     row = mdp.transition_matrix(0).to_dense()[int(env.state_index(start)[0])]
@@ -48,7 +53,11 @@ def test_threshold_buys_cheap_and_sells_dear():
 
 @pytest.mark.parametrize(
     "kwargs, message",
-    [({"capacity": 0}, "capacity"), ({"price_move_prob": 0.7}, "price_move_prob"), ({"dayahead_prices": []}, "dayahead_prices")],
+    [
+        ({"capacity": 0}, "capacity"),
+        ({"price_move_prob": 0.7}, "price_move_prob"),
+        ({"dayahead_prices": []}, "dayahead_prices"),
+    ],
 )
 def test_invalid_parameters_raise(kwargs, message):
     with pytest.raises(ValueError, match=message):

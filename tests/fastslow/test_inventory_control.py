@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+
 from ctrlgym.envs.fastslow import InventoryControl, ReorderPoint
 from ctrlgym.solvers import modified_policy_iteration, policy_evaluation
 from ctrlgym.solvers.frozen_state import omit_slow_state
@@ -49,12 +50,16 @@ def test_the_slow_cost_matters_and_the_optimal_policy_beats_the_heuristics():
     env = InventoryControl(num_envs=1)
     mdp = env.exact_model()
     optimal = modified_policy_iteration(mdp, 1e-6)
-    omit_regret = (optimal.values - policy_evaluation(mdp, omit_slow_state(mdp, 1e-4)[0])).mean() / optimal.values.abs().mean()
+    omit_regret = (
+        optimal.values - policy_evaluation(mdp, omit_slow_state(mdp, 1e-4)[0])
+    ).mean() / optimal.values.abs().mean()
     assert omit_regret > 0.1  # ignoring the wholesale cost orders at a loss when it is high
     reorder = ReorderPoint(env)
     states = torch.stack(torch.meshgrid(torch.arange(21), torch.arange(3), indexing="ij"), -1).reshape(-1, 2)
     reorder_values = policy_evaluation(mdp, reorder(states)[torch.argsort(env.state_index(states))])
-    assert bool((optimal.values >= reorder_values - 1e-6).all()) and float((optimal.values - reorder_values).mean()) > 1.0
+    assert (
+        bool((optimal.values >= reorder_values - 1e-6).all()) and float((optimal.values - reorder_values).mean()) > 1.0
+    )
 
 
 def test_reorder_point_orders_up_to_s_when_low():
@@ -66,7 +71,12 @@ def test_reorder_point_orders_up_to_s_when_low():
 
 @pytest.mark.parametrize(
     "kwargs, message",
-    [({"capacity": 0}, "capacity"), ({"unit_costs": []}, "unit_costs"), ({"mean_demand": 0}, "mean_demand"), ({"discount": 1.0}, "discount")],
+    [
+        ({"capacity": 0}, "capacity"),
+        ({"unit_costs": []}, "unit_costs"),
+        ({"mean_demand": 0}, "mean_demand"),
+        ({"discount": 1.0}, "discount"),
+    ],
 )
 def test_invalid_parameters_raise(kwargs, message):
     with pytest.raises(ValueError, match=message):

@@ -2,8 +2,8 @@
 
 import pytest
 import torch
-from ctrlgym.envs.fastslow import CMuRule, LongestQueue, MultiClassQueue, RandomAction
 
+from ctrlgym.envs.fastslow import CMuRule, LongestQueue, MultiClassQueue, RandomAction
 from ctrlgym.experiment.evaluation import evaluate_policy
 
 
@@ -34,7 +34,9 @@ def test_reward_is_minus_holding_cost_of_the_pre_step_queues():
 
 
 def test_served_class_loses_one_job_when_service_is_certain():
-    env = MultiClassQueue(num_envs=8, arrival_probs=(1.0, 1.0, 1.0), service_probs=(1.0, 1.0, 1.0), max_episode_steps=None)
+    env = MultiClassQueue(
+        num_envs=8, arrival_probs=(1.0, 1.0, 1.0), service_probs=(1.0, 1.0, 1.0), max_episode_steps=None
+    )
     env.reset(seed=0)
     for _ in range(3):  # fill: class 0 is served each step, 1 and 2 grow
         obs, *_ = env.step(torch.zeros(8, dtype=torch.long))
@@ -48,7 +50,9 @@ def test_served_class_loses_one_job_when_service_is_certain():
 
 def test_empirical_rates_match_arrival_and_switch_probabilities():
     n, steps = 4096, 50
-    env = MultiClassQueue(num_envs=n, arrival_probs=(0.1, 0.3, 0.5), service_probs=(0.0, 0.0, 0.0), switch_prob=0.05, buffer_size=100)
+    env = MultiClassQueue(
+        num_envs=n, arrival_probs=(0.1, 0.3, 0.5), service_probs=(0.0, 0.0, 0.0), switch_prob=0.05, buffer_size=100
+    )
     obs, _ = env.reset(seed=0)
     switches = 0
     for _ in range(steps):

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+
 from ctrlgym.envs.fastslow import MyopicArms, RestlessBandit
 from ctrlgym.solvers import policy_evaluation, policy_iteration
 from ctrlgym.solvers.frozen_state import frozen_state_value_iteration, omit_slow_state

@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+
 from ctrlgym.envs.fastslow import GoToTask, TaskGridworld
 from ctrlgym.solvers import modified_policy_iteration, policy_evaluation
 from ctrlgym.solvers.frozen_state import frozen_state_value_iteration, omit_slow_state
@@ -41,12 +42,15 @@ def test_ignoring_the_task_site_is_far_from_optimal_and_frozen_state_is_near_it(
 
     assert regret(omit_slow_state(mdp, 1e-4)[0]) > 0.3
     assert regret(frozen_state_value_iteration(mdp, 10).first_step_policy) < 0.01
-    observations = torch.stack(torch.meshgrid(torch.arange(5), torch.arange(5), torch.arange(3), indexing="ij"), -1).reshape(-1, 3)
+    observations = torch.stack(
+        torch.meshgrid(torch.arange(5), torch.arange(5), torch.arange(3), indexing="ij"), -1
+    ).reshape(-1, 3)
     assert regret(GoToTask(env)(observations)) < 0.05  # walking straight there is nearly optimal
 
 
 @pytest.mark.parametrize(
-    "kwargs, message", [({"size": 1}, "size"), ({"sites": [(0, 9)]}, "sites"), ({"sites": []}, "sites"), ({"slip": 2.0}, "slip")]
+    "kwargs, message",
+    [({"size": 1}, "size"), ({"sites": [(0, 9)]}, "sites"), ({"sites": []}, "sites"), ({"slip": 2.0}, "slip")],
 )
 def test_invalid_parameters_raise(kwargs, message):
     with pytest.raises(ValueError, match=message):

@@ -6,10 +6,9 @@ from torch import nn
 
 pytest.importorskip("sklearn", reason="the mixup family needs ctrlgym[mixup]")
 
-from ctrlgym.envs.mixup import ImageData, MixupPolicyEnv, load_dataset  # noqa: E402
-from ctrlgym.envs.mixup.mixing import MIXERS, OPERATIONS  # noqa: E402
-
-from ctrlgym.experiment.evaluation import evaluate_policy  # noqa: E402
+from ctrlgym.envs.mixup import ImageData, MixupPolicyEnv, load_dataset
+from ctrlgym.envs.mixup.mixing import MIXERS, OPERATIONS
+from ctrlgym.experiment.evaluation import evaluate_policy
 
 
 def batch(P=3, B=16, K=10, H=8, W=8, seed=0):
@@ -24,7 +23,9 @@ def batch(P=3, B=16, K=10, H=8, W=8, seed=0):
 @pytest.mark.parametrize("op", OPERATIONS)
 def test_mixed_labels_keep_their_mass_and_shapes(op):
     x, y, perm, saliency = batch()
-    mixed_x, mixed_y = MIXERS[op](x, y, perm, alpha=1.0, quantile=0.5, saliency=saliency, generator=torch.Generator().manual_seed(1))
+    mixed_x, mixed_y = MIXERS[op](
+        x, y, perm, alpha=1.0, quantile=0.5, saliency=saliency, generator=torch.Generator().manual_seed(1)
+    )
     assert mixed_x.shape == x.shape and mixed_y.shape == y.shape
     assert torch.allclose(mixed_y.sum(-1), torch.ones(3, 16))
     assert (mixed_y >= 0).all() and (mixed_y.max(-1).values >= 0.5 - 1e-6).all()  # the kept sample dominates
@@ -41,12 +42,16 @@ def test_alpha_to_zero_gives_the_identity(op):
 
 def test_random_saliency_mix_pastes_the_salient_share_and_quantile_one_is_identity():
     x, y, perm, saliency = batch()
-    mixed_x, mixed_y = MIXERS["random_saliency_mix"](x, y, perm, saliency=saliency, quantile=0.0, generator=torch.Generator().manual_seed(2))
+    mixed_x, mixed_y = MIXERS["random_saliency_mix"](
+        x, y, perm, saliency=saliency, quantile=0.0, generator=torch.Generator().manual_seed(2)
+    )
     pasted = (mixed_x != x).flatten(2).float().mean(-1)  # share of pixels taken from the partner
     kept = (mixed_y * y).sum(-1)  # label weight left on the kept sample (partners with other labels)
-    other = (y.argmax(-1) != y.gather(1, perm[..., None].expand_as(y)).argmax(-1))
+    other = y.argmax(-1) != y.gather(1, perm[..., None].expand_as(y)).argmax(-1)
     assert torch.allclose(kept[other], 1 - pasted[other], atol=1e-6)
-    same_x, same_y = MIXERS["random_saliency_mix"](x, y, perm, saliency=saliency, quantile=0.999999, generator=torch.Generator().manual_seed(2))
+    same_x, same_y = MIXERS["random_saliency_mix"](
+        x, y, perm, saliency=saliency, quantile=0.999999, generator=torch.Generator().manual_seed(2)
+    )
     assert torch.allclose(same_x, x) and torch.allclose(same_y, y)
 
 
@@ -54,7 +59,7 @@ def test_cutmix_label_weight_is_the_clipped_box_area():
     x, y, perm, _ = batch(P=2, B=64)
     mixed_x, mixed_y = MIXERS["cutmix"](x, y, perm, alpha=1.0, generator=torch.Generator().manual_seed(3))
     pasted = (mixed_x != x).flatten(2).float().mean(-1)
-    other = (y.argmax(-1) != y.gather(1, perm[..., None].expand_as(y)).argmax(-1))
+    other = y.argmax(-1) != y.gather(1, perm[..., None].expand_as(y)).argmax(-1)
     assert torch.allclose((mixed_y * y).sum(-1)[other], 1 - pasted[other], atol=1e-6)
 
 
@@ -63,7 +68,10 @@ def test_built_in_data_have_fixed_splits_and_custom_data_is_checked():
     assert digits.image_shape == (1, 8, 8) and digits.num_classes == 10
     assert len(digits.train_x) + len(digits.val_x) + len(digits.test_x) == 1797
     assert 0 <= digits.train_x.min() and digits.train_x.max() <= 1
-    again = ImageData.from_tensors(torch.cat([digits.train_x, digits.val_x, digits.test_x]), torch.cat([digits.train_y, digits.val_y, digits.test_y]))
+    again = ImageData.from_tensors(
+        torch.cat([digits.train_x, digits.val_x, digits.test_x]),
+        torch.cat([digits.train_y, digits.val_y, digits.test_y]),
+    )
     assert len(again.test_x) == len(digits.test_x)
     with pytest.raises(ValueError, match="NaN"):
         ImageData.from_tensors(torch.full((10, 4, 4), float("nan")), torch.zeros(10))
@@ -78,8 +86,14 @@ def test_a_regime_shrinks_and_corrupts_only_the_training_labels():
     to another class (never the same one), validation and test untouched; same seed, same regime."""
     digits = load_dataset("digits")
     noisy = digits.regime(train_size=500, label_noise=0.3, seed=0)
-    assert len(noisy.train_x) == 500 and torch.equal(noisy.val_y, digits.val_y) and torch.equal(noisy.test_x, digits.test_x)
-    rows = (noisy.train_x.flatten(1)[:, None] == digits.train_x.flatten(1)[None]).all(-1).float().argmax(1)  # where each image came from
+    assert (
+        len(noisy.train_x) == 500
+        and torch.equal(noisy.val_y, digits.val_y)
+        and torch.equal(noisy.test_x, digits.test_x)
+    )
+    rows = (
+        (noisy.train_x.flatten(1)[:, None] == digits.train_x.flatten(1)[None]).all(-1).float().argmax(1)
+    )  # where each image came from
     wrong = noisy.train_y != digits.train_y[rows]
     assert 0.25 < float(wrong.float().mean()) < 0.35  # 30% flipped, each to another class
     assert torch.equal(noisy.train_y, digits.regime(train_size=500, label_noise=0.3, seed=0).train_y)
@@ -108,8 +122,12 @@ def test_a_list_of_label_noise_levels_alternates_them_over_the_classifiers():
     ones, each exactly as in an env of that one level (same seed: same images, same draws)."""
     kwargs = dict(num_envs=4, train_size=300, budget=3, steps_per_action=5, hidden=16)
     mixed, clean, noisy = (MixupPolicyEnv(label_noise=level, **kwargs) for level in ([0.0, 0.3], 0.0, 0.3))
-    assert mixed.label_noise == (0.0, 0.3) and mixed.observation_space == clean.observation_space  # the level is not observed
-    assert torch.equal(mixed.classifier_labels[2], clean.classifier_labels[0]) and torch.equal(mixed.classifier_labels[3], noisy.classifier_labels[1])
+    assert (
+        mixed.label_noise == (0.0, 0.3) and mixed.observation_space == clean.observation_space
+    )  # the level is not observed
+    assert torch.equal(mixed.classifier_labels[2], clean.classifier_labels[0]) and torch.equal(
+        mixed.classifier_labels[3], noisy.classifier_labels[1]
+    )
     assert 0.2 < float((mixed.classifier_labels[0] != mixed.classifier_labels[1]).float().mean()) < 0.4
     for env in (mixed, clean, noisy):
         env.reset(seed=0)
@@ -117,7 +135,7 @@ def test_a_list_of_label_noise_levels_alternates_them_over_the_classifiers():
             env.step(torch.full((4,), env.operations.index("cutmix")))
     for p in range(4):
         same_level = clean if p % 2 == 0 else noisy
-        assert all(torch.equal(a[p], b[p]) for a, b in zip(mixed.parameters, same_level.parameters))
+        assert all(torch.equal(a[p], b[p]) for a, b in zip(mixed.parameters, same_level.parameters, strict=False))
     assert not torch.equal(mixed.weights[0][1], clean.weights[0][1])
     with pytest.raises(ValueError, match="label_noise must be a share or a non-empty list"):
         MixupPolicyEnv(label_noise=[])
@@ -173,7 +191,14 @@ def test_population_trains_exactly_like_separate_classifiers():
 
 
 def test_episode_ends_after_the_budget_with_the_test_accuracy():
-    result = evaluate_policy(lambda env: (lambda obs: torch.zeros(env.num_envs, dtype=torch.long)), "ctrlgym/MixupPolicyEnv-v0", episodes=3, seed=0, budget=5, steps_per_action=20)
+    result = evaluate_policy(
+        lambda env: lambda obs: torch.zeros(env.num_envs, dtype=torch.long),
+        "ctrlgym/MixupPolicyEnv-v0",
+        episodes=3,
+        seed=0,
+        budget=5,
+        steps_per_action=20,
+    )
     assert 0.8 < result["metrics"]["test_accuracy"] <= 1.0  # the final classifier, not a mean over stages
     env = MixupPolicyEnv(num_envs=2, budget=3, steps_per_action=2)
     env.reset(seed=0)
@@ -210,7 +235,13 @@ def test_cnn_population_trains_exactly_like_separate_conv_classifiers():
     models = []
     for p in range(8):
         model = nn.Sequential(
-            nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, 10)
+            nn.Conv2d(1, 4, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+            nn.Linear(64, 16),
+            nn.ReLU(),
+            nn.Linear(16, 10),
         )
         with torch.no_grad():
             model[0].weight.copy_(conv_weight[p]), model[0].bias.copy_(conv_bias[p])
@@ -231,7 +262,13 @@ def test_cnn_population_trains_exactly_like_separate_conv_classifiers():
 
 
 def test_strength_is_a_second_action_component():
-    env = MixupPolicyEnv(num_envs=4, operations=("none", "mixup", "random_saliency_mix"), strengths=(0.0, 0.9), budget=2, steps_per_action=2)
+    env = MixupPolicyEnv(
+        num_envs=4,
+        operations=("none", "mixup", "random_saliency_mix"),
+        strengths=(0.0, 0.9),
+        budget=2,
+        steps_per_action=2,
+    )
     assert env.single_action_space.nvec.tolist() == [3, 2]
     obs, _ = env.reset(seed=0)
     assert obs.shape == (4, 7 + 3 + 1)
@@ -271,7 +308,9 @@ def test_dqn_learns_on_the_population_and_stores_each_episode_end():
     greedy policy of valid operations afterwards."""
     from ctrlgym.agents.dqn import IndependentDQN
 
-    env = MixupPolicyEnv(num_envs=4, train_size=200, label_noise=[0.0, 0.3], budget=3, steps_per_action=5, autoreset_mode="same_step")
+    env = MixupPolicyEnv(
+        num_envs=4, train_size=200, label_noise=[0.0, 0.3], budget=3, steps_per_action=5, autoreset_mode="same_step"
+    )
     agent = IndependentDQN(env, learning_starts=8, batch_size=8, gamma=1.0, seed=0)
     agent.learn(env, total_timesteps=24, seed=0)  # 6 batch steps: 2 training runs per classifier
     assert len(agent.replay) == 24 and agent.num_updates > 0

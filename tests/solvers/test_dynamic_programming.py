@@ -5,6 +5,7 @@ import pytest
 import scipy.sparse as sp
 import scipy.sparse.linalg  # noqa: F401  (sp.linalg)
 import torch
+
 from ctrlgym.envs.fastslow import MultiClassQueue
 from ctrlgym.solvers import (
     FiniteMDP,
@@ -34,7 +35,9 @@ def test_policy_iteration_matches_quantecon_to_1e6():
     qe = pytest.importorskip("quantecon")
     transitions, rewards, discount = random_mdp()
     ours = policy_iteration(FiniteMDP.from_matrices(transitions, rewards, discount))
-    theirs = qe.markov.DiscreteDP(rewards, np.transpose(transitions, (1, 0, 2)), discount).solve(method="policy_iteration")
+    theirs = qe.markov.DiscreteDP(rewards, np.transpose(transitions, (1, 0, 2)), discount).solve(
+        method="policy_iteration"
+    )
     assert np.abs(ours.values.numpy() - theirs.v).max() < 1e-6
     assert (ours.policy.numpy() == theirs.sigma).all()
 
@@ -46,7 +49,9 @@ def test_value_iteration_matches_pymdptoolbox_policy_and_values():
     theirs = mdptoolbox.PolicyIteration(list(transitions), rewards, discount)
     theirs.run()
     assert np.abs(exact.values.numpy() - np.array(theirs.V)).max() < 1e-6
-    ours = value_iteration(FiniteMDP.from_matrices([sp.csr_matrix(p) for p in transitions], rewards, discount), epsilon=1e-8)
+    ours = value_iteration(
+        FiniteMDP.from_matrices([sp.csr_matrix(p) for p in transitions], rewards, discount), epsilon=1e-8
+    )
     assert (ours.policy.numpy() == np.array(theirs.policy)).all()
     assert np.abs(ours.values.numpy() - exact.values.numpy()).max() < 1e-6
 
@@ -71,7 +76,9 @@ def test_inexact_policy_iteration_matches_quantecon_and_certifies_epsilon(queue_
     qe = pytest.importorskip("quantecon")
     transitions, rewards, discount = random_mdp(seed=2, discount=0.99)
     ours = inexact_policy_iteration(FiniteMDP.from_matrices(transitions, rewards, discount), epsilon=1e-8)
-    theirs = qe.markov.DiscreteDP(rewards, np.transpose(transitions, (1, 0, 2)), discount).solve(method="policy_iteration")
+    theirs = qe.markov.DiscreteDP(rewards, np.transpose(transitions, (1, 0, 2)), discount).solve(
+        method="policy_iteration"
+    )
     assert ours.converged and np.abs(ours.values.numpy() - theirs.v).max() < 1e-6
     assert (ours.policy.numpy() == theirs.sigma).all()
     exact = policy_iteration(queue_mdp)
@@ -86,7 +93,11 @@ def test_inexact_policy_iteration_matches_quantecon_and_certifies_epsilon(queue_
 @pytest.mark.parametrize("factored, gather", [(True, True), (True, False), (False, False)])
 def test_policy_operator_is_the_chosen_actions_rows(queue_mdp, factored, gather, monkeypatch):
     monkeypatch.setattr("ctrlgym.solvers.mdp.GATHER_MAX_ACTIONS", queue_mdp.num_actions if gather else 0)
-    mdp = queue_mdp if factored else FiniteMDP.from_matrices(queue_mdp.scipy_transitions(), queue_mdp.rewards, queue_mdp.discount)
+    mdp = (
+        queue_mdp
+        if factored
+        else FiniteMDP.from_matrices(queue_mdp.scipy_transitions(), queue_mdp.rewards, queue_mdp.discount)
+    )
     policy = torch.randint(0, mdp.num_actions, (mdp.num_states,), generator=torch.Generator().manual_seed(0))
     values = torch.randn(mdp.num_states, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
     expected = mdp.expected_next(values)[torch.arange(mdp.num_states), policy]  # (S, 3)
@@ -145,7 +156,10 @@ def test_simulator_transition_frequencies_match_the_exact_model(queue_mdp):
     "mutate, message",
     [
         (lambda P, R: P.__setitem__((1, 3, 3), P[1, 3, 3] + 0.1), "P\\[1\\] row of state 3 sums to"),
-        (lambda P, R: P.__setitem__((0, 2, slice(None)), np.r_[-0.5, 1.5, np.zeros(P.shape[2] - 2)]), "P\\[0\\] row of state 2 has a negative"),
+        (
+            lambda P, R: P.__setitem__((0, 2, slice(None)), np.r_[-0.5, 1.5, np.zeros(P.shape[2] - 2)]),
+            "P\\[0\\] row of state 2 has a negative",
+        ),
         (lambda P, R: P.__setitem__((2, 5, 0), np.nan), "P\\[2\\] row of state 5 holds NaN"),
         (lambda P, R: R.__setitem__((7, 1), np.nan), "reward of state 7, action 1 is not finite"),
     ],
@@ -177,7 +191,10 @@ def test_bicgstab_solves_a_nonsymmetric_system_to_its_tolerance():
     from ctrlgym.solvers.krylov import bicgstab
 
     generator = torch.Generator().manual_seed(0)
-    matrix = torch.eye(50, dtype=torch.float64) + 0.3 * torch.rand(50, 50, dtype=torch.float64, generator=generator) / 50 ** 0.5
+    matrix = (
+        torch.eye(50, dtype=torch.float64)
+        + 0.3 * torch.rand(50, 50, dtype=torch.float64, generator=generator) / 50**0.5
+    )
     rhs = torch.randn(50, dtype=torch.float64, generator=generator)
     solution, residual, products = bicgstab(lambda v: matrix @ v, rhs, torch.zeros(50, dtype=torch.float64), 1e-10)
     assert residual <= 1e-10 and products < 100

@@ -3,7 +3,9 @@
 import numpy as np
 import pytest
 import torch
+
 from ctrlgym.envs.fastslow import CMuRule, MultiClassQueue
+from ctrlgym.experiment.evaluation import evaluate_policy
 from ctrlgym.solvers import FiniteMDP, policy_evaluation, policy_iteration, value_iteration
 from ctrlgym.solvers.frozen_state import (
     FrozenStatePolicy,
@@ -12,8 +14,6 @@ from ctrlgym.solvers.frozen_state import (
     linear_frozen_state_value_iteration,
     omit_slow_state,
 )
-
-from ctrlgym.experiment.evaluation import evaluate_policy
 
 KWARGS = {"buffer_size": 4, "switch_prob": 0.02}
 
@@ -58,7 +58,9 @@ def test_a_model_without_factorised_slow_chain_is_rejected():
     rng = np.random.default_rng(0)
     transitions = rng.random((2, 8, 8))
     transitions /= transitions.sum(2, keepdims=True)
-    mdp = FiniteMDP.from_matrices(transitions, rng.normal(size=(8, 2)), 0.9, num_slow_states=2, slow_transition=[[0.9, 0.1], [0.1, 0.9]])
+    mdp = FiniteMDP.from_matrices(
+        transitions, rng.normal(size=(8, 2)), 0.9, num_slow_states=2, slow_transition=[[0.9, 0.1], [0.1, 0.9]]
+    )
     with pytest.raises(ValueError, match="does not factor"):
         frozen_state_value_iteration(mdp, period=3)
     with pytest.raises(ValueError, match="fast/slow factorisation"):
@@ -95,8 +97,19 @@ def test_linear_variant_with_one_hot_features_is_the_tabular_method(model):
 def test_linear_variant_with_quadratic_features_is_near_optimal(model):
     mdp, exact = model
     levels = KWARGS["buffer_size"] + 1
-    queues = torch.as_tensor(np.stack(np.unravel_index(np.arange(levels**3), (levels,) * 3), axis=1), dtype=torch.float64)
-    features = torch.cat([torch.ones(len(queues), 1), queues, queues**2, queues[:, [0]] * queues[:, 1:], queues[:, [1]] * queues[:, [2]]], 1)
+    queues = torch.as_tensor(
+        np.stack(np.unravel_index(np.arange(levels**3), (levels,) * 3), axis=1), dtype=torch.float64
+    )
+    features = torch.cat(
+        [
+            torch.ones(len(queues), 1),
+            queues,
+            queues**2,
+            queues[:, [0]] * queues[:, 1:],
+            queues[:, [1]] * queues[:, [2]],
+        ],
+        1,
+    )
     result = linear_frozen_state_value_iteration(mdp, period=10, features=features)
     assert result.converged and result.weights.shape == (10, 2)
     assert regret_percent(mdp, exact, result.first_step_policy) < 2.0
@@ -110,8 +123,13 @@ def test_upper_level_mpi_reaches_the_same_fixed_point_in_fewer_backups(model, fa
 
     mdp = InventoryControl(num_envs=1).exact_model()  # 11 order sizes: the planned-action evaluation is cheap
     if not factored:
-        mdp = FiniteMDP.from_matrices(mdp.scipy_transitions(), mdp.rewards, mdp.discount, num_slow_states=mdp.num_slow_states,
-                                      slow_transition=mdp.slow_transition.numpy())  # fmt: skip
+        mdp = FiniteMDP.from_matrices(
+            mdp.scipy_transitions(),
+            mdp.rewards,
+            mdp.discount,
+            num_slow_states=mdp.num_slow_states,
+            slow_transition=mdp.slow_transition.numpy(),
+        )
     vi = frozen_state_value_iteration(mdp, period=5, epsilon=1e-8)
     mpi = frozen_state_value_iteration(mdp, period=5, epsilon=1e-8, evaluation_sweeps=10)
     assert mpi.converged and (mpi.values - vi.values).abs().max() < 1e-5

@@ -8,7 +8,9 @@ import yaml
 from ctrlgym.experiment.cli import main
 
 
-@pytest.mark.parametrize("env_id, kwargs", [("ctrlgym/MultiClassQueue-v0", {"buffer_size": 3}), ("ctrlgym/RestlessBandit-v0", {})])
+@pytest.mark.parametrize(
+    "env_id, kwargs", [("ctrlgym/MultiClassQueue-v0", {"buffer_size": 3}), ("ctrlgym/RestlessBandit-v0", {})]
+)
 def test_solve_writes_regret_and_time_per_method_and_report_plots_them(tmp_path, env_id, kwargs, capsys):
     config = {
         "name": "tiny_solve",
@@ -37,7 +39,11 @@ def test_solve_writes_regret_and_time_per_method_and_report_plots_them(tmp_path,
 
 def test_solve_needs_a_solve_section(tmp_path, capsys):
     path = tmp_path / "no_solve.yaml"
-    path.write_text(yaml.safe_dump({"env": {"id": "ctrlgym/MultiClassQueue-v0"}, "agent": None, "output_dir": str(tmp_path / "run")}))
+    path.write_text(
+        yaml.safe_dump(
+            {"env": {"id": "ctrlgym/MultiClassQueue-v0"}, "agent": None, "output_dir": str(tmp_path / "run")}
+        )
+    )
     assert main(["solve", str(path)]) == 2
     assert "no solve section" in capsys.readouterr().err
 

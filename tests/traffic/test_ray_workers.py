@@ -5,7 +5,7 @@ import torch
 
 pytest.importorskip("ray", reason="workers='ray' needs ctrlgym[ray]")
 
-from ctrlgym.envs.traffic import SumoError, TrafficSignalEnv  # noqa: E402
+from ctrlgym.envs.traffic import SumoError, TrafficSignalEnv
 
 SMALL = {"scenario": "arterial", "cols": 2, "demand": 1200, "num_seconds": 200}
 
@@ -48,7 +48,9 @@ def test_a_killed_actor_is_a_clear_error_and_reset_replaces_it(ray_session):
     try:
         env.reset(seed=0)
         env.workers.kill(1)
-        with pytest.raises(SumoError, match="scenario arterial1x2, env 1: the SUMO actor died while stepping; reset\\(\\) restarts it"):
+        with pytest.raises(
+            SumoError, match="scenario arterial1x2, env 1: the SUMO actor died while stepping; reset\\(\\) restarts it"
+        ):
             env.step(torch.zeros(2, 2, dtype=torch.long))
         obs, _ = env.reset(seed=0)
         obs, *_ = env.step(torch.zeros(2, 2, dtype=torch.long))

@@ -13,10 +13,19 @@ import pytest
 import torch
 import yaml
 
-from ctrlgym.experiment.cli import main
 from ctrlgym.envs.traffic import (
-    RESCO_MAPS, MaxPressure, MaxWave, ScenarioError, SignalNetwork, SumoError, TrafficSignalEnv, TrafficTwinEnv, make_scenario, resco_scenario,
-)  # fmt: skip
+    RESCO_MAPS,
+    MaxPressure,
+    MaxWave,
+    ScenarioError,
+    SignalNetwork,
+    SumoError,
+    TrafficSignalEnv,
+    TrafficTwinEnv,
+    make_scenario,
+    resco_scenario,
+)
+from ctrlgym.experiment.cli import main
 from ctrlgym.registry import Baseline, get_entry
 
 HAS_RESCO = importlib.util.find_spec("sumo_rl") is not None
@@ -75,7 +84,9 @@ def test_num_seconds_and_step_length_override_the_file(tmp_path):
     env = TrafficSignalEnv(sumocfg=config, num_seconds=100, sumo_args=["--step-length", "0.5"])
     try:
         infos, _ = run_episode(env)
-        assert len(infos) == 20 and env.layout.value(env._rows, "time")[0] == 5100  # 5 s decisions of 10 half-second steps
+        assert (
+            len(infos) == 20 and env.layout.value(env._rows, "time")[0] == 5100
+        )  # 5 s decisions of 10 half-second steps
     finally:
         env.close()
 
@@ -99,7 +110,14 @@ def test_time_to_teleport_is_obeyed_and_conflicts_are_errors():
 # ---------------------------------------------------------------------------- metrics that count everyone
 def test_delay_equals_sumo_tripinfo_including_vehicles_never_inserted(tmp_path):
     trips = tmp_path / "trips.xml"
-    sumo_args = ["--tripinfo-output", str(trips), "--tripinfo-output.write-unfinished", "true", "--tripinfo-output.write-undeparted", "true"]
+    sumo_args = [
+        "--tripinfo-output",
+        str(trips),
+        "--tripinfo-output.write-unfinished",
+        "true",
+        "--tripinfo-output.write-undeparted",
+        "true",
+    ]
     env = TrafficSignalEnv(scenario="arterial", cols=2, demand=3000, num_seconds=600, sumo_args=sumo_args)
     try:
         _, last = run_episode(env, MaxPressure(env))
@@ -123,7 +141,11 @@ def test_backlog_appears_when_an_entry_is_blocked():
         env = TrafficSignalEnv(scenario="single", demand=1500, num_seconds=900, max_green=10_000, time_to_teleport=-1)
         try:
             infos, last = run_episode(env, MaxPressure(env) if name == "max_pressure" else None)
-            results[name] = (max(float(i["insertion_backlog"][0]) for i in infos), float(last["final_backlog"][0]), float(last["delay"][0]))
+            results[name] = (
+                max(float(i["insertion_backlog"][0]) for i in infos),
+                float(last["final_backlog"][0]),
+                float(last["delay"][0]),
+            )
         finally:
             env.close()
     assert results["blocked"][0] > 20 and results["blocked"][1] > 20  # the red approaches' vehicles wait outside
@@ -188,9 +210,17 @@ def test_a_failing_baseline_does_not_abort_evaluate_and_an_edited_evaluation_rer
 
     monkeypatch.setitem(entry.baselines, "broken", Baseline(broken))
     config = {
-        "name": "tiny", "env": {"id": "ctrlgym/TrafficSignalEnv-v0", "num_envs": 1, "kwargs": {"scenario": "single", "num_seconds": 120}},
-        "agent": None, "evaluation": {"episodes": 1, "baselines": ["broken", "max_pressure"]}, "seeds": [0, 1], "output_dir": str(tmp_path / "run"),
-    }  # fmt: skip
+        "name": "tiny",
+        "env": {
+            "id": "ctrlgym/TrafficSignalEnv-v0",
+            "num_envs": 1,
+            "kwargs": {"scenario": "single", "num_seconds": 120},
+        },
+        "agent": None,
+        "evaluation": {"episodes": 1, "baselines": ["broken", "max_pressure"]},
+        "seeds": [0, 1],
+        "output_dir": str(tmp_path / "run"),
+    }
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(config))
     assert main(["evaluate", str(path), "--no-progress"]) == 0
@@ -199,7 +229,10 @@ def test_a_failing_baseline_does_not_abort_evaluate_and_an_edited_evaluation_rer
     assert policies["broken"]["0"] == {"failed": "RuntimeError: this controller cannot run here"}
     assert {"delay", "final_backlog"} <= set(policies["max_pressure"]["1"]["metrics"])
     assert main(["report", str(path), "-o", str(tmp_path / "report")]) == 0
-    assert "broken failed on seeds 0, 1: RuntimeError: this controller cannot run here" in (tmp_path / "report.md").read_text()
+    assert (
+        "broken failed on seeds 0, 1: RuntimeError: this controller cannot run here"
+        in (tmp_path / "report.md").read_text()
+    )
     config["evaluation"]["baselines"] = ["max_pressure", "max_wave"]  # edited: evaluate again, no folder to delete
     path.write_text(yaml.safe_dump(config))
     assert main(["evaluate", str(path), "--no-progress"]) == 0
@@ -219,7 +252,10 @@ def test_an_unknown_route_edge_fails_at_construction_naming_vehicle_edge_and_fil
     net = make_scenario("single", demand=600, duration=300).net_file
     routes = tmp_path / "bad.rou.xml"
     routes.write_text("<routes><vehicle id='v7' depart='0'><route edges='top0A0 no_such_edge'/></vehicle></routes>")
-    with pytest.raises(ScenarioError, match=r"bad.rou.xml: vehicle 'v7' uses edge 'no_such_edge', which is not in the network net.net.xml"):
+    with pytest.raises(
+        ScenarioError,
+        match=r"bad.rou.xml: vehicle 'v7' uses edge 'no_such_edge', which is not in the network net.net.xml",
+    ):
         TrafficSignalEnv(net_file=net, route_file=routes, num_seconds=300)
     trips = tmp_path / "trips.rou.xml"
     trips.write_text("<routes><trip id='t1' depart='0' from='top0A0' to='nowhere'/></routes>")
@@ -234,7 +270,9 @@ def test_a_failure_while_building_the_simulation_comes_back_with_sumos_message(t
     routes.write_text("<routes><vehicle id='v' depart='0'><route edges='no_such_edge'/></vehicle></routes>")
     env = TrafficSignalEnv(net_file=net, route_file=routes, num_seconds=300, validate_routes=False)
     try:
-        with pytest.raises(SumoError, match="scenario net, env 0: SUMO failed while starting the simulation: .*no_such_edge"):
+        with pytest.raises(
+            SumoError, match="scenario net, env 0: SUMO failed while starting the simulation: .*no_such_edge"
+        ):
             env.reset(seed=0)
     finally:
         env.close()
@@ -308,9 +346,13 @@ def test_a_stub_incoming_lane_reads_its_whole_approach_and_max_pressure_serves_i
         assert network.lane_length[stub] >= 0.92 + 43.58 - 0.05
         net = sumolib.net.readNet(str(env.scenario.net_file))
         own = {lane: net.getLane(lane).getLength() for lane in network.all_lanes}
-        assert all(network.approaches[lane] == (lane,) for lane in network.all_lanes if own[lane] >= 50.0)  # long lanes: unchanged
+        assert all(
+            network.approaches[lane] == (lane,) for lane in network.all_lanes if own[lane] >= 50.0
+        )  # long lanes: unchanged
         extended = [lane for lane in network.all_lanes if len(network.approaches[lane]) > 1]
-        assert len(extended) > 20 and all(network.lane_length[lane] > own[lane] for lane in extended)  # ingolstadt7: most stubs
+        assert len(extended) > 20 and all(
+            network.lane_length[lane] > own[lane] for lane in extended
+        )  # ingolstadt7: most stubs
         light = network.lights[network.agent_ids.index("gneJ143")]
         assert light.lane_capacity[stub] == pytest.approx(network.lane_length[stub] / 7.5)
         policy = MaxPressure(env)
@@ -354,7 +396,9 @@ def test_neighbour_reach_links_lights_through_unsignalled_junctions():
     direct, reach = SignalNetwork(net_file).adjacency, SignalNetwork(net_file, neighbour_reach_m=400).adjacency
     assert direct.any(1).sum() == 3 and reach.any(1).all()
     assert (reach >= direct).all() and (reach == reach.T).all() and not reach.diagonal().any()
-    assert SignalNetwork(net_file, neighbour_reach_m=100).adjacency.sum() < reach.sum()  # the reach is in metres of road
+    assert (
+        SignalNetwork(net_file, neighbour_reach_m=100).adjacency.sum() < reach.sum()
+    )  # the reach is in metres of road
     grid = resco_scenario("grid4x4").net_file
     assert (SignalNetwork(grid).adjacency == SignalNetwork(grid, neighbour_reach_m=1000).adjacency).all()
     with pytest.raises(ValueError, match="neighbour_reach must be >= 0 metres, got -1"):

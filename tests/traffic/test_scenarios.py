@@ -3,11 +3,14 @@
 import xml.etree.ElementTree as ElementTree
 
 import pytest
+
 from ctrlgym.envs.traffic import Scenario, ScenarioError, SignalNetwork, make_scenario
 from ctrlgym.envs.traffic.network import yellow_state
 
 
-@pytest.mark.parametrize("kind, kwargs, lights", [("single", {}, 1), ("arterial", {"cols": 3}, 3), ("grid", {"rows": 2, "cols": 3}, 6)])
+@pytest.mark.parametrize(
+    "kind, kwargs, lights", [("single", {}, 1), ("arterial", {"cols": 3}, 3), ("grid", {"rows": 2, "cols": 3}, 6)]
+)
 def test_built_in_scenarios_have_one_light_per_intersection(kind, kwargs, lights):
     scenario = make_scenario(kind, demand=600, duration=300, **kwargs)
     assert SignalNetwork(scenario.net_file).num_agents == lights

@@ -3,13 +3,12 @@
 import os
 import signal
 
-import numpy as np
 import pytest
 import torch
-from ctrlgym.envs.traffic import MaxPressure, RandomGreens, SumoError, TrafficSignalEnv
 from pettingzoo.test import parallel_api_test
 
 from ctrlgym.adapters.pettingzoo import PettingZooEnv
+from ctrlgym.envs.traffic import MaxPressure, RandomGreens, SumoError, TrafficSignalEnv
 from ctrlgym.experiment.evaluation import evaluate_policy
 
 SMALL = {"scenario": "arterial", "cols": 2, "demand": 1200, "num_seconds": 600}
@@ -62,6 +61,7 @@ def test_queue_reward_is_minus_halting_vehicles_on_incoming_lanes():
     finally:
         env.close()
 
+
 def test_delay_reward_counts_halting_vehicles_fully_and_slow_moving_ones_in_part():
     """``delay`` = −Σ vehicles·(1 − v/v_max) per light: at least the queue (a halted vehicle loses
     ≥ 1 − 0.1/v_max s per s), at most the vehicles present, and more than the queue alone once
@@ -82,7 +82,6 @@ def test_delay_reward_counts_halting_vehicles_fully_and_slow_moving_ones_in_part
         assert rewards.min() < -1, "a never-switching light must build delay"
     finally:
         env.close()
-
 
 
 def test_unknown_options_and_bad_actions_raise():
@@ -174,7 +173,9 @@ def test_killed_sumo_under_traci_reports_sumo_message():
 
 
 def test_teleport_storm_raises_with_the_count():
-    env = TrafficSignalEnv(num_envs=1, scenario="single", demand=3600, num_seconds=900, time_to_teleport=5, max_teleports=0)
+    env = TrafficSignalEnv(
+        num_envs=1, scenario="single", demand=3600, num_seconds=900, time_to_teleport=5, max_teleports=0
+    )
     try:
         env.reset(seed=0)
         with pytest.raises(SumoError, match="teleport storm"):
@@ -195,7 +196,9 @@ def test_pettingzoo_parallel_api():
             _, _, _, _, infos = env.step({"A0": 0, "B0": 1})
             own = [infos[agent]["queue_length"] for agent in ("A0", "B0")]
             network = infos["A0"]["network"]
-            assert infos["B0"]["network"] == network and network["queue_length"] == pytest.approx(sum(own) / 2)  # mean over lights
+            assert infos["B0"]["network"] == network and network["queue_length"] == pytest.approx(
+                sum(own) / 2
+            )  # mean over lights
             differ += infos["A0"]["waiting_time"] != infos["B0"]["waiting_time"] or own[0] != own[1]
         assert differ >= 5
     finally:
@@ -219,7 +222,7 @@ def test_episode_truncates_after_num_seconds():
     try:
         env.reset(seed=0)
         total = torch.zeros(1, 2)
-        for step in range(10):
+        for _step in range(10):
             _, rewards, _, truncated, info = env.step(torch.zeros(1, 2, dtype=torch.long))
             total += rewards
         assert truncated.all() and info["episode"]["l"].tolist() == [10]

@@ -10,7 +10,11 @@ from ctrlgym.experiment.cli import main
 def test_baselines_from_a_config_give_a_report_with_traffic_metrics(tmp_path, capsys):
     config = {
         "name": "tiny_arterial",
-        "env": {"id": "ctrlgym/TrafficSignalEnv-v0", "num_envs": 1, "kwargs": {"scenario": "arterial", "cols": 2, "demand": 1200, "num_seconds": 300}},
+        "env": {
+            "id": "ctrlgym/TrafficSignalEnv-v0",
+            "num_envs": 1,
+            "kwargs": {"scenario": "arterial", "cols": 2, "demand": 1200, "num_seconds": 300},
+        },
         "agent": None,
         "evaluation": {"episodes": 1},
         "seeds": [0, 1, 2],
@@ -24,9 +28,21 @@ def test_baselines_from_a_config_give_a_report_with_traffic_metrics(tmp_path, ca
     for per_seed in policies.values():
         assert set(per_seed) == {"0", "1", "2"}
         for result in per_seed.values():
-            assert {"queue_length", "waiting_time", "travel_time", "throughput", "mean_speed", "delay", "insertion_backlog"} <= set(result["metrics"])
+            assert {
+                "queue_length",
+                "waiting_time",
+                "travel_time",
+                "throughput",
+                "mean_speed",
+                "delay",
+                "insertion_backlog",
+            } <= set(result["metrics"])
     assert main(["report", str(path), "-o", str(tmp_path / "report")]) == 0
     markdown = (tmp_path / "report.md").read_text()
-    assert "Baselines only" in markdown and "| max_pressure | max-pressure: " in markdown and "- delay: s per vehicle" in markdown
+    assert (
+        "Baselines only" in markdown
+        and "| max_pressure | max-pressure: " in markdown
+        and "- delay: s per vehicle" in markdown
+    )
     assert main(["train", str(path)]) == 2
     assert "no agent to train" in capsys.readouterr().err

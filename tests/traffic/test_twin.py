@@ -7,6 +7,9 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from pettingzoo.test import parallel_api_test
+
+from ctrlgym.adapters.pettingzoo import PettingZooEnv
 from ctrlgym.envs.traffic import (
     MaxPressure,
     QueueNetwork,
@@ -17,9 +20,6 @@ from ctrlgym.envs.traffic import (
     make_scenario,
 )
 from ctrlgym.envs.traffic.twin_network import read_routes
-from pettingzoo.test import parallel_api_test
-
-from ctrlgym.adapters.pettingzoo import PettingZooEnv
 from ctrlgym.experiment.cli import main
 from ctrlgym.experiment.evaluation import evaluate_policy
 
@@ -30,9 +30,10 @@ def vehicles_due(trips, begin: float, end: float) -> float:
     """Vehicles of ``trips`` that depart in [begin, end): flows spread uniformly over their span."""
     return sum(
         trip.count * max(0.0, min(trip.end, end) - max(trip.begin, begin)) / (trip.end - trip.begin)
-        if trip.end > trip.begin else trip.count * (begin <= trip.begin < end)
+        if trip.end > trip.begin
+        else trip.count * (begin <= trip.begin < end)
         for trip in trips
-    )  # fmt: skip
+    )
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +51,12 @@ def test_grid_import_has_every_lane_movement_and_the_route_demand(grid):
     assert model.entry_rate.sum() * model.demand_bin == pytest.approx(vehicles)
     assert vehicles == pytest.approx(2400, rel=0.02)
     # the fixed-time program is the network's own: green, yellow, green, yellow
-    assert model.phase_duration[0].tolist() == [42, 3, 42, 3] and model.phase_green[0].tolist() == [True, False, True, False]
+    assert model.phase_duration[0].tolist() == [42, 3, 42, 3] and model.phase_green[0].tolist() == [
+        True,
+        False,
+        True,
+        False,
+    ]
     assert model.phase_green_index[0].tolist() == [0, -1, 1, -1]
 
 
@@ -68,7 +74,9 @@ def test_flows_named_routes_and_routed_trips_are_read(tmp_path):
     )
     trips = read_routes((routes,), 3600)
     assert [(t.edges, t.count) for t in trips] == [(("a", "b"), 1.0), (("b", "c"), 300.0)]
-    routes.write_text('<routes><trip id="t" depart="0" from="a" to="c" via="b"/><trip id="u" depart="5" from="a" to="z"/></routes>')
+    routes.write_text(
+        '<routes><trip id="t" depart="0" from="a" to="c" via="b"/><trip id="u" depart="5" from="a" to="z"/></routes>'
+    )
     with pytest.raises(ScenarioError, match="trip 't' has no route the twin can read"):
         read_routes((routes,), 3600)  # no router
     paths = {("a", "c", ("b",)): ("a", "b", "c")}
@@ -93,7 +101,9 @@ def test_vehicles_are_conserved_and_the_demand_gets_through():
 
 
 def test_a_light_held_on_one_green_queues_only_the_other_approaches():
-    env = TrafficTwinEnv(num_envs=1, scenario="single", demand=1500, single_agent=True, observation=("queue",), max_green=10_000)
+    env = TrafficTwinEnv(
+        num_envs=1, scenario="single", demand=1500, single_agent=True, observation=("queue",), max_green=10_000
+    )
     env.reset(seed=0)
     for _ in range(100):
         obs, *_ = env.step(torch.zeros(1, dtype=torch.long))
@@ -143,8 +153,12 @@ def test_same_spaces_observation_features_and_metrics_as_sumo():
             sumo.reset(seed=0)
             twin_info = twin.step(torch.zeros(2, 2, dtype=torch.long))[-1]
             sumo_info = sumo.step(torch.zeros(1, 2, dtype=torch.long))[-1]
-            episode = {key for name in type(twin).final_metrics for key in (name, f"_{name}")}  # the twin reports them every step, masked
-            assert set(twin_info) - episode == set(sumo_info) and set(type(twin).final_metrics) <= set(type(sumo).final_metrics)
+            episode = {
+                key for name in type(twin).final_metrics for key in (name, f"_{name}")
+            }  # the twin reports them every step, masked
+            assert set(twin_info) - episode == set(sumo_info) and set(type(twin).final_metrics) <= set(
+                type(sumo).final_metrics
+            )
         finally:
             sumo.close()
 
@@ -162,7 +176,8 @@ def test_the_pressure_feature_is_each_greens_mean_density_drop_over_its_movement
                 expected = torch.full((2,), 0.5)
             else:
                 drops = [
-                    (counts[:, lane[i]] / light.lane_capacity[i]).clamp(max=1) - (counts[:, lane[o]] / light.lane_capacity[o]).clamp(max=1)
+                    (counts[:, lane[i]] / light.lane_capacity[i]).clamp(max=1)
+                    - (counts[:, lane[o]] / light.lane_capacity[o]).clamp(max=1)
                     for i, o in light.served_movements(g)
                 ]
                 expected = (1 + torch.stack(drops).mean(0)) / 2
@@ -191,7 +206,9 @@ def test_max_pressure_and_actuated_beat_random_and_fixed_time_on_queues():
         ("fixed_time", lambda env: RandomGreens(env, 0), {"signal_control": "fixed_time"}),
         ("actuated", lambda env: RandomGreens(env, 0), {"signal_control": "actuated"}),
     ]:
-        result = evaluate_policy(make, "ctrlgym/TrafficTwinEnv-v0", episodes=4, seed=0, **{**SMALL, "demand": 1800}, **extra)
+        result = evaluate_policy(
+            make, "ctrlgym/TrafficTwinEnv-v0", episodes=4, seed=0, **{**SMALL, "demand": 1800}, **extra
+        )
         scores[name] = result["metrics"]
     assert scores["max_pressure"]["queue_length"] < scores["random"]["queue_length"]
     assert scores["actuated"]["queue_length"] < scores["fixed_time"]["queue_length"]
@@ -216,7 +233,7 @@ def test_pettingzoo_parallel_api():
 def test_runs_on_the_device(device):
     env = TrafficTwinEnv(num_envs=8, **SMALL, device=device)
     obs, _ = env.reset(seed=0)
-    obs, rewards, *_ , info = env.step(MaxPressure(env)(obs))
+    obs, rewards, *_, info = env.step(MaxPressure(env)(obs))
     assert obs.device.type == rewards.device.type == info["queue_length"].device.type == torch.device(device).type
 
 
@@ -225,7 +242,12 @@ def test_agent_trained_on_the_twin_evaluates_on_sumo_by_changing_the_env_name(tm
     config = {
         "name": "twin_to_sumo",
         "env": {"id": "ctrlgym/SingleIntersectionTwin-v0", "num_envs": 4, "kwargs": kwargs},
-        "agent": {"algo": "ppo", "total_timesteps": 256, "checkpoint_every": 256, "hyperparameters": {"n_steps": 32, "batch_size": 64}},
+        "agent": {
+            "algo": "ppo",
+            "total_timesteps": 256,
+            "checkpoint_every": 256,
+            "hyperparameters": {"n_steps": 32, "batch_size": 64},
+        },
         "evaluation": {"episodes": 1, "baselines": ["max_pressure"]},
         "seeds": [0],
         "output_dir": str(tmp_path / "run"),
@@ -242,14 +264,25 @@ def test_agent_trained_on_the_twin_evaluates_on_sumo_by_changing_the_env_name(tm
     sumo_metrics = on_sumo["ppo"]["0"]["metrics"]  # SUMO's own per-vehicle records: only the SUMO env has them
     assert 0 < sumo_metrics["arrived"] <= sumo_metrics["vehicles"] and sumo_metrics["delay"] > 0
     assert main(["report", str(path), "-o", str(tmp_path / "report")]) == 0
-    assert "Evaluated on ctrlgym/SingleIntersection-v0, trained on ctrlgym/SingleIntersectionTwin-v0" in (tmp_path / "report.md").read_text()
+    assert (
+        "Evaluated on ctrlgym/SingleIntersection-v0, trained on ctrlgym/SingleIntersectionTwin-v0"
+        in (tmp_path / "report.md").read_text()
+    )
 
 
 def test_the_twin_refuses_options_of_the_sumo_processes():
     from ctrlgym.envs.traffic import TrafficTwinEnv
 
-    for option in ({"gui": True}, {"max_teleports": 5}, {"workers": "inline"}, {"step_timeout": 10.0}, {"backend": "traci"}):
-        with pytest.raises(ValueError, match=f"TrafficTwinEnv: {next(iter(option))}=.* set options of the SUMO processes"):
+    for option in (
+        {"gui": True},
+        {"max_teleports": 5},
+        {"workers": "inline"},
+        {"step_timeout": 10.0},
+        {"backend": "traci"},
+    ):
+        with pytest.raises(
+            ValueError, match=f"TrafficTwinEnv: {next(iter(option))}=.* set options of the SUMO processes"
+        ):
             TrafficTwinEnv(num_envs=1, scenario="arterial", cols=2, **option)
     TrafficTwinEnv(num_envs=1, scenario="arterial", cols=2, time_to_teleport=-1, sumo_args=["--begin", "0"])  # accepted
 
@@ -260,9 +293,17 @@ def test_one_options_object_builds_the_sumo_env_and_its_twin():
     from ctrlgym.envs.traffic import TrafficSignalEnv, TrafficTwinEnv
     from ctrlgym.envs.traffic.options import SignalControlOptions
 
-    sumo = TrafficSignalEnv(num_envs=1, scenario="arterial", cols=2, min_green=7, reward="queue", num_seconds=300, workers="inline")
+    sumo = TrafficSignalEnv(
+        num_envs=1, scenario="arterial", cols=2, min_green=7, reward="queue", num_seconds=300, workers="inline"
+    )
     try:
-        assert sumo.options.as_kwargs() == {"scenario": "arterial", "cols": 2, "min_green": 7, "reward": "queue", "num_seconds": 300}
+        assert sumo.options.as_kwargs() == {
+            "scenario": "arterial",
+            "cols": 2,
+            "min_green": 7,
+            "reward": "queue",
+            "num_seconds": 300,
+        }
         twin = TrafficTwinEnv(num_envs=3, **sumo.options.as_kwargs())
         assert twin.options == sumo.options and isinstance(twin.options, SignalControlOptions)
         assert twin.agent_ids == sumo.agent_ids and twin.single_observation_space == sumo.single_observation_space
@@ -335,7 +376,6 @@ def test_the_twin_reports_delay_per_vehicle_and_ranks_random_last():
     """``delay`` at the episode's end: vehicle-seconds queued or waiting to enter per vehicle due; random
     greens delay vehicles more than max-pressure."""
     from ctrlgym.envs.traffic import MaxPressure, RandomGreens
-
     from ctrlgym.experiment.evaluation import evaluate_policy
 
     kwargs = {"scenario": "arterial", "cols": 3, "num_seconds": 600}
@@ -372,10 +412,18 @@ def test_a_vehicle_crossing_an_unsignalled_junction_between_lights_stays_in_the_
     env = TrafficTwinEnv(num_envs=1, scenario="resco:cologne3", signal_control="fixed_time", num_seconds=600)
     model = env.model
     transfers = model.movement_light < 0
-    assert transfers.sum() >= 4 and np.all(model.green_service[transfers] == 1.0) and np.all(model.phase_service[transfers] == 1.0)
+    assert (
+        transfers.sum() >= 4
+        and np.all(model.green_service[transfers] == 1.0)
+        and np.all(model.phase_service[transfers] == 1.0)
+    )
     modelled = set(model.lane_edge)
-    trips = [trip for trip in read_routes(env.scenario.route_files, env.scenario.duration) if modelled & set(trip.edges)]
-    assert float(model.entry_rate.sum()) * model.demand_bin == pytest.approx(sum(trip.count for trip in trips), rel=1e-6)
+    trips = [
+        trip for trip in read_routes(env.scenario.route_files, env.scenario.duration) if modelled & set(trip.edges)
+    ]
+    assert float(model.entry_rate.sum()) * model.demand_bin == pytest.approx(
+        sum(trip.count for trip in trips), rel=1e-6
+    )
 
     env.reset(seed=0)
     carried = 0.0

@@ -151,7 +151,7 @@ def _blocks(env_id: str, table: dict[str, dict[str, PolicyResults]], reference: 
             "Where two CIs overlap, these seeds do not tell the policies apart. Agents were trained on the env named in their run "
             f"and are all evaluated here on {env_id}, on the same evaluation seeds as the baselines."
         )),
-    ]  # fmt: skip
+    ]
 
     summaries = {(t, l): summarize(table[t][l].metric(metric)) for t in tasks for l in table[t] if table[t][l].metric(metric).size}
     pick = max if higher else min
@@ -159,7 +159,7 @@ def _blocks(env_id: str, table: dict[str, dict[str, PolicyResults]], reference: 
     chances = {  # P(reference better than label) on each task, computed once for the tables and the verdicts
         (t, l): probability_of_improvement_ci(table[t][reference].metric(metric), table[t][l].metric(metric), lower_is_better=not higher, reps=500)
         for t in tasks for l in table[t] if reference and l != reference and (t, reference) in summaries and (t, l) in summaries
-    }  # fmt: skip
+    }
     header = ["policy", *(_short(t) for t in tasks)] + ([f"P({reference} better), over the tasks both ran"] if reference else [])
     cells = []
     for label in labels:
@@ -213,7 +213,7 @@ def _blocks(env_id: str, table: dict[str, dict[str, PolicyResults]], reference: 
                   f"a curve further {'right' if higher else 'left and up'} is better. At τ = 1 a curve reads the fraction of runs that "
                   f"{'beat' if higher else 'delay vehicles less than'} {normaliser}'s typical run."),
             ("img", "profile", _profile_plot(profiles, metric, normaliser, higher)),
-        ]  # fmt: skip
+        ]
 
     cost = []
     for task in tasks:
@@ -231,7 +231,7 @@ def _blocks(env_id: str, table: dict[str, dict[str, PolicyResults]], reference: 
             ("p", "Training: mean wall and CPU seconds per seed (this process; SUMO worker processes are not in the CPU time) for its steps; "
                   "evaluation: mean wall seconds per episode on the benchmark env. The machine is in the header above."),
             ("table", [across, "policy", "training steps per seed", "train wall s / seed", "train CPU s / seed", "eval wall s / episode"], cost),
-        ]  # fmt: skip
+        ]
     return blocks
 
 

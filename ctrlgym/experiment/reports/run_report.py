@@ -75,7 +75,7 @@ def _comparison(evaluation: dict[str, Any]) -> list[dict[str, Any]]:
         rows.append({
             "policy": policy, "mean": mean, "ci": half, "seeds": len(returns), "episodes": int(scores.size // len(returns)),
             "iqm": summary["iqm"], "low": summary["low"], "high": summary["high"], "scores": scores, "metrics": metrics,
-        })  # fmt: skip
+        })
     return sorted(rows, key=lambda row: -row["iqm"])
 
 
@@ -184,7 +184,7 @@ def _sweep_rows(sections: list[dict[str, Any]]) -> tuple[str, str, list[Any], li
             rows.append({
                 "label": label, "policy": policy, "agent": policy == sweep["agent"], "cells": [_cell(x) for x in samples],
                 "iqm": [_iqm_cell(x) for x in samples], "per_value": per_value,
-            })  # fmt: skip
+            })
     return param, metric, values, rows
 
 
@@ -358,7 +358,7 @@ def _table(section: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
             row["policy"], descriptions.get(row["policy"], ""), _interval(row),
             f"{row['mean']:.2f} ± {row['ci']:.2f}" if row["seeds"] > 1 else f"{row['mean']:.2f} (1 seed: no CI)",
             f"{row['seeds']} × {row['episodes']}", *(f"{row['metrics'].get(name, float('nan')):.3f}" for name in metric_names),
-        ]  # fmt: skip
+        ]
         for row in section["rows"]
     ]
     return header, cells
@@ -416,7 +416,7 @@ def _runs_table(sections: list[dict[str, Any]]) -> tuple[list[str], list[list[st
             section["name"], section["env"], section["agent"] or "-", f"{section['timesteps']:,}" if section["agent"] else "-",
             f"{rows[0]['policy']} {rows[0]['iqm']:.2f}" if rows else "-", _interval(agent_row) if agent_row else "-",
             f"{ranked.index(section['agent']) + 1} of {len(ranked)}" if agent_row else "-",
-        ])  # fmt: skip
+        ])
     return header, cells
 
 
@@ -455,7 +455,7 @@ def _blocks(sections: list[dict[str, Any]]) -> list[tuple]:
             ("h2", f"{metric} vs {param}"),
             ("p", "At each value: the interquartile mean over seeds [stratified-bootstrap 95% CI] (the plot: mean ± 95% t-interval)."),
             ("table", *_sweep_table(values, rows)),
-        ]  # fmt: skip
+        ]
         normalised = _normalised_table(sections[0]["env"], values, rows)
         if normalised:
             blocks += [("p", normalised[0]), ("table", normalised[1], normalised[2])]

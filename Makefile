@@ -6,7 +6,7 @@ TORCH ?= torch==2.13.0
 EXTRAS ?= dev,torchrl,traffic,mixup,benchmarks,ray,rllib,sionna
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo test test-slow bench bench-sumo bench-contention bench-twin calibrate-twin report-traffic report-resco report-benchmark gpu-check bench-mixup report-mixup bench-beamforming report-beamforming check clean
+.PHONY: setup demo test test-fast test-integration lint typecheck test-slow bench bench-sumo bench-contention bench-twin calibrate-twin report-traffic report-resco report-benchmark gpu-check bench-mixup report-mixup bench-beamforming report-beamforming check clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,8 +20,26 @@ setup: $(VENV)/.installed
 demo: setup  ## train PPO on MultiClassQueue (3 seeds), evaluate against baselines, write an HTML report
 	$(VENV)/bin/ctrlgym demo --output-dir runs/demo
 
-test: setup  ## the default test suite (long runs excluded)
-	$(PY) -m pytest
+test: setup lint  ## what CI runs: lint, then the fast and integration tiers (long runs excluded; <= 15 min on 2 cores)
+	$(PY) -m pytest --durations=10
+
+test-fast: setup  ## the inner loop: everything but integration and slow tests (<= 3 min on 2 cores)
+	$(PY) -m pytest -m "not slow and not integration" --durations=10
+
+test-integration: setup  ## subprocesses, wheel build, demo, Ray/RLlib, kill-and-resume
+	$(PY) -m pytest -m "integration and not slow"
+
+lint: setup typecheck  ## ruff check, ruff format --check and mypy: zero findings
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+# mypy reads the package as it installs: envs/, agents/, solvers/ are ctrlgym.envs, ... (package-dir),
+# so it checks a tree of links laid out that way.
+typecheck: setup  ## mypy over ctrlgym/, envs/, agents/, solvers/ (as the package ctrlgym)
+	rm -rf build/typecheck && mkdir -p build/typecheck/ctrlgym
+	for path in ctrlgym/*; do ln -s "$$PWD/$$path" build/typecheck/ctrlgym/; done
+	for folder in envs agents solvers configs; do ln -s "$$PWD/$$folder" build/typecheck/ctrlgym/$$folder; done
+	cd build/typecheck && $(CURDIR)/$(VENV)/bin/mypy --config-file $(CURDIR)/pyproject.toml -p ctrlgym
 
 test-slow: setup  ## only the long runs marked @pytest.mark.slow
 	$(PY) -m pytest -m slow

@@ -7,6 +7,7 @@ data) stay listed without them, and name the extra to install when used.
 """
 
 import importlib
+from typing import Any
 
 from ctrlgym.registry import register_env, register_installed_plugins
 
@@ -70,7 +71,7 @@ register_env(
     check_kwargs={"num_envs": 4, "antennas": 4, "users": 2, "history": 2},
 )
 
-_TRAFFIC = {
+_TRAFFIC: dict[str, Any] = {
     "family": "traffic",
     "baselines": "ctrlgym.envs.traffic.baselines:BASELINES",
     "requires": ("sumolib",),

@@ -5,9 +5,12 @@ import json
 import subprocess
 import sys
 
+import pytest
 import yaml
 
 from ctrlgym.experiment.runs import read_metrics
+
+pytestmark = pytest.mark.integration  # subprocesses, clusters or a wheel build: `make test`, not `make test-fast`
 
 
 def config(tmp_path):

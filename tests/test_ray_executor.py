@@ -15,6 +15,9 @@ from ctrlgym.experiment.training import train
 pytest.importorskip("ray", reason="the Ray executor needs ctrlgym[ray]")
 
 
+pytestmark = pytest.mark.integration  # subprocesses, clusters or a wheel build: `make test`, not `make test-fast`
+
+
 def config(tmp_path, name):
     data = {
         "name": name,

@@ -10,6 +10,8 @@ pytest.importorskip("sumo", reason="the traffic envs need ctrlgym[traffic]")
 
 from ctrlgym.adapters.rllib import RLlibMultiAgentEnv
 
+pytestmark = pytest.mark.integration  # subprocesses, clusters or a wheel build: `make test`, not `make test-fast`
+
 TWIN = {"env_id": "ctrlgym/TrafficTwinEnv-v0", "kwargs": {"scenario": "arterial", "cols": 2, "num_seconds": 120}}
 
 

@@ -116,6 +116,7 @@ def test_unknown_config_key_fails_the_cli_in_one_line(tmp_path, capsys):
     assert err.count("\n") == 0 and "agent.total_timestep: unknown key" in err
 
 
+@pytest.mark.integration
 def test_killed_run_resumes_exactly(tmp_path, capsys, kill_at_a_random_step):
     """Kill PPO at a random step, resume: the same policy, curve and step count as the uninterrupted run, bit for bit."""
     total = 9_000  # 35 rollouts of 256 steps and a last one of 40: the run stops at exactly 9,000

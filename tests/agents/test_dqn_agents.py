@@ -190,6 +190,7 @@ def test_configs_check_the_agent_keywords(tmp_path):
         parse_config(config(tmp_path, "ppo", hyperparameters=None, init_from="runs/x"))
 
 
+@pytest.mark.integration
 def test_killed_training_resumes_exactly_and_fine_tunes(tmp_path, kill_at_a_random_step):
     """Kill Nash DQN at a random step, resume: the same networks, curve and steps as an uninterrupted run;
     then fine-tune it on SUMO (the twin-pretrain, SUMO-fine-tune recipe)."""

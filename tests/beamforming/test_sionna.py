@@ -24,6 +24,9 @@ from ctrlgym.envs.beamforming.sionna_channels import SIONNA_MODELS  # noqa: E402
 CARRIER, SPACING, SLOT = 3.5e9, 30e3, 0.5e-3
 
 
+pytestmark = pytest.mark.integration  # subprocesses, clusters or a wheel build: `make test`, not `make test-fast`
+
+
 @pytest.mark.parametrize("profile", list(SIONNA_MODELS))
 @pytest.mark.parametrize("delay_spread", [30e-9, 100e-9, 300e-9])
 def test_power_delay_profiles_match_sionna(profile, delay_spread):

@@ -7,6 +7,8 @@ pytest.importorskip("ray", reason="workers='ray' needs ctrlgym[ray]")
 
 from ctrlgym.envs.traffic import SumoError, TrafficSignalEnv
 
+pytestmark = pytest.mark.integration  # subprocesses, clusters or a wheel build: `make test`, not `make test-fast`
+
 SMALL = {"scenario": "arterial", "cols": 2, "demand": 1200, "num_seconds": 200}
 
 

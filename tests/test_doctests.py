@@ -15,8 +15,17 @@ import ctrlgym
 
 
 def _modules_with_examples() -> list[str]:
+    """Modules under ctrlgym, ctrlgym.envs, ctrlgym.agents and ctrlgym.solvers (separate folders) with a ``>>>``."""
+    import ctrlgym.agents
+    import ctrlgym.solvers
+
+    infos = [
+        info
+        for package in (ctrlgym, ctrlgym.envs, ctrlgym.agents, ctrlgym.solvers)
+        for info in pkgutil.walk_packages(package.__path__, package.__name__ + ".")
+    ]
     names = []
-    for info in pkgutil.walk_packages(ctrlgym.__path__, "ctrlgym."):
+    for info in infos:
         if info.name.split(".")[-1].startswith("_") or info.name in _DEPRECATED:
             continue
         spec = importlib.util.find_spec(info.name)

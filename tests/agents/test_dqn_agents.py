@@ -48,7 +48,7 @@ def test_learning_reports_the_delay_of_ended_episodes_and_the_bar_shows_simulate
     hours (decisions × delta_time, summed over the batch) and the latest delay."""
     from tqdm.auto import tqdm
 
-    from ctrlgym.experiment.training import _TrainingStatus
+    from ctrlgym.experiment.progress import TrainingStatus
 
     env = tiny_env(num_envs=4)
     agent = IndependentDQN(env, seed=0, **FAST)
@@ -58,7 +58,7 @@ def test_learning_reports_the_delay_of_ended_episodes_and_the_bar_shows_simulate
     assert len(ended) == 1 and len(ended[0]["episode_metrics"]["delay"]) == 4  # all four twins end together
     assert all(d > 0 for d in ended[0]["episode_metrics"]["delay"]) and not seen[0]["episode_metrics"]
     with tqdm(total=10, disable=False, file=open(os.devnull, "w")) as bar:
-        status = _TrainingStatus(env, seed=3)
+        status = TrainingStatus(env, seed=3)
         for progress in seen:
             status.show(bar, progress)
         hours = seen[-1]["timesteps"] * env.clock.delta_time / 3600

@@ -86,7 +86,7 @@ class IndependentDQN(CheckpointedAgent):
         self.hyperparameters["hidden"] = list(hidden)
         self.device = torch.device(device)
         self.single_agent = not hasattr(space, "nvec")
-        obs_shape = env.single_observation_space.shape
+        obs_shape = env.single_observation_space.shape or ()
         self.obs_shape = (1, *obs_shape) if self.single_agent else tuple(obs_shape)
         self.n_agents = self.obs_shape[0]
         self.num_actions = num_actions.to(self.device)  # (n_agents,)
@@ -288,7 +288,7 @@ class IndependentDQN(CheckpointedAgent):
 def _final_metrics(env: TorchVectorEnv, info: dict[str, Any]) -> dict[str, list[float]]:
     """The env's end-of-episode metrics (``final_metrics``, masked by ``info["_<name>"]``) of the episodes that just ended."""
     values = {}
-    for name in getattr(env, "final_metrics", ()):
+    for name in getattr(env, "final_metrics", ()):  # TorchVectorEnv declares it; other VectorEnvs may not
         if name in info and f"_{name}" in info:
             values[name] = info[name][info[f"_{name}"]].tolist()
     return values

@@ -8,7 +8,9 @@ masked resets, and the semantics of the env's autoreset mode, episode statistics
 
 from __future__ import annotations
 
+import pickle
 import warnings
+from typing import Any
 
 import torch
 from gymnasium import spaces
@@ -66,7 +68,7 @@ def _bad_actions(env) -> list[tuple[str, torch.Tensor]]:
     if not env.validate_actions:
         return cases
     if isinstance(space, spaces.Discrete):
-        cases.append(("out of range", torch.full_like(good, int(space.start + space.n))))
+        cases.append(("out of range", torch.full_like(good, int(space.start) + int(space.n))))
         cases.append(("float dtype / NaN", torch.full(good.shape, float("nan"), device=device)))
     elif isinstance(space, spaces.MultiDiscrete):
         cases.append(("out of range", good + torch.as_tensor(space.nvec, device=device)))
@@ -149,14 +151,42 @@ def _check_autoreset(env, seed: int, max_steps: int) -> bool:
     return finished_any
 
 
-def check_vector_env(env: VectorEnv, seed: int = 0, rollout_steps: int = 20, max_autoreset_steps: int = 2000) -> None:
+def _check_resumable(env: Any, seed: int, generator: torch.Generator, steps: int = 5) -> None:
+    """A ``resumable`` env pickled mid-episode (as a training checkpoint holds it) must step on exactly as the original."""
+    env.reset(seed=seed)
+    for _ in range(2):
+        env.step(sample_actions(env.single_action_space, env.num_envs, generator, env.device))
+    try:
+        restored = pickle.loads(pickle.dumps(env))
+    except Exception as error:
+        raise VectorEnvCheckError(
+            f"{type(env).__name__} says it is resumable but does not pickle ({type(error).__name__}: {error}); "
+            "set resumable = False on the class if its state lives outside Python"
+        ) from None
+    try:
+        for step in range(steps):
+            actions = sample_actions(env.single_action_space, env.num_envs, generator, env.device)
+            original, copy = env.step(actions), restored.step(actions.clone())
+            for what, a, b in zip(
+                ("observations", "rewards", "terminations", "truncations"), original, copy, strict=False
+            ):
+                _require(
+                    torch.equal(a, b),
+                    f"a resumable env restored from a pickle must step as the original: {what} differ at step {step + 1}",
+                )
+    finally:
+        restored.close()
+
+
+def check_vector_env(env: Any, seed: int = 0, rollout_steps: int = 20, max_autoreset_steps: int = 2000) -> None:
     """Check that ``env`` keeps the ctrlgym batched-env contract; raise ``VectorEnvCheckError`` if not.
 
     Checks, in order: declared spaces and autoreset mode; reset and step outputs (types, shapes,
     dtypes, device, observations inside the space); same seed gives the same trajectory; wrong
     shape, out-of-range and NaN actions raise a ``ValueError`` naming the env; a masked reset
-    resets exactly the masked envs; the autoreset mode's semantics and the episode statistics,
-    on a rollout of up to ``max_autoreset_steps`` steps (a warning if no episode ends in it).
+    resets exactly the masked envs; an env that says it is ``resumable`` pickles mid-episode and the
+    restored copy steps exactly as the original; the autoreset mode's semantics and the episode
+    statistics, on a rollout of up to ``max_autoreset_steps`` steps (a warning if no episode ends in it).
     The env is left in an arbitrary state; reset it afterwards.
     """
     name = type(env).__name__
@@ -219,6 +249,9 @@ def check_vector_env(env: VectorEnv, seed: int = 0, rollout_steps: int = 20, max
                 (after[mask] == 0).all() and torch.equal(after[~mask], before[~mask]),
                 "a masked reset must restart exactly the masked episodes",
             )
+
+    if getattr(env, "resumable", False):
+        _check_resumable(env, seed, generator)
 
     if not _check_autoreset(env, seed, max_autoreset_steps):
         warnings.warn(

@@ -40,7 +40,7 @@ class Baseline:
     """A baseline policy of an env: ``make(env, seed)`` builds it on the env it will act in;
     ``env_kwargs`` are set on that env (e.g. ``signal_control="actuated"`` hands the lights to SUMO)."""
 
-    make: Callable[[TorchVectorEnv, int], Any]
+    make: Callable[[Any, int], Any]  # (the env it acts in, a seed) -> a policy
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     description: str = ""  # one line for reports: what the policy does
 
@@ -68,7 +68,7 @@ class EnvEntry:
     family: str
     summary: str
     entry_point: str | type[TorchVectorEnv]
-    baselines_entry_point: str | dict[str, Baseline] | None = None
+    baselines_entry_point: str | dict[str, Any] | None = None  # Baseline or make(env, seed) values
     check_kwargs: dict[str, Any] = field(default_factory=dict)  # a small instance for the conformance tests
     requires: tuple[str, ...] = ()  # modules the family needs; missing ones make the env unavailable
     extra: str | None = None  # the pip extra that installs them
@@ -105,7 +105,7 @@ def register_env(
     *,
     family: str,
     summary: str,
-    baselines: str | dict[str, Baseline | Callable[[TorchVectorEnv, int], Any]] | None = None,
+    baselines: str | dict[str, Baseline | Callable[[Any, int], Any]] | None = None,
     check_kwargs: dict[str, Any] | None = None,
     version: int = 0,
     requires: tuple[str, ...] = (),

@@ -64,7 +64,7 @@ class SingleEnv(gym.Env):
         name = name or vector_cls.__name__
 
         def make(**kwargs: Any) -> SingleEnv:
-            resolved = vector_cls if isinstance(vector_cls, type) else vector_cls()
+            resolved: type[TorchVectorEnv] = vector_cls if isinstance(vector_cls, type) else vector_cls()
             if resolved.multi_agent:  # refused before anything (a SUMO process) is started
                 raise ValueError(
                     f"{name} is multi-agent (one agent per traffic light) and has no single-env Gymnasium view: use "

@@ -38,7 +38,7 @@ def validate_actions(
     ``check_values=False`` keeps the cheap shape/dtype checks and skips the value checks, which
     need a host-device sync on the GPU.
     """
-    expected_shape = (num_envs, *space.shape)
+    expected_shape = (num_envs, *(space.shape or ()))
 
     def fail(problem: str) -> ValueError:
         return ValueError(
@@ -62,20 +62,20 @@ def validate_actions(
     if not check_values:
         return actions
     if isinstance(space, spaces.Discrete):
-        low, high = int(space.start), int(space.start + space.n - 1)
-        if bool(((actions < low) | (actions > high)).any()):
-            raise fail(f"values outside [{low}, {high}]")
+        first, last = int(space.start), int(space.start) + int(space.n) - 1
+        if bool(((actions < first) | (actions > last)).any()):
+            raise fail(f"values outside [{first}, {last}]")
     elif isinstance(space, spaces.MultiDiscrete):
-        low = torch.as_tensor(space.start, device=device)
-        high = low + torch.as_tensor(space.nvec, device=device) - 1
-        if bool(((actions < low) | (actions > high)).any()):
+        starts = torch.as_tensor(space.start, device=device)
+        ends = starts + torch.as_tensor(space.nvec, device=device) - 1
+        if bool(((actions < starts) | (actions > ends)).any()):
             raise fail("values outside the MultiDiscrete range")
     elif isinstance(space, spaces.Box):
         if bool(torch.isnan(actions).any()):
             raise fail("NaN")
-        low = torch.as_tensor(space.low, device=device, dtype=torch.float32)
-        high = torch.as_tensor(space.high, device=device, dtype=torch.float32)
-        if bool(((actions < low) | (actions > high)).any()):
+        lows = torch.as_tensor(space.low, device=device, dtype=torch.float32)
+        highs = torch.as_tensor(space.high, device=device, dtype=torch.float32)
+        if bool(((actions < lows) | (actions > highs)).any()):
             raise fail("values outside the Box bounds")
     return actions
 
@@ -86,7 +86,8 @@ def sample_actions(
     """Uniform random actions for a batch, drawn from a torch generator (reproducible, on device)."""
     if isinstance(space, spaces.Discrete):
         u = torch.rand(num_envs, generator=generator, device=device)
-        return (u * space.n).long().clamp_max(space.n - 1) + int(space.start)
+        n = int(space.n)
+        return (u * n).long().clamp_max(n - 1) + int(space.start)
     if isinstance(space, spaces.MultiDiscrete):
         nvec = torch.as_tensor(space.nvec, device=device)
         u = torch.rand((num_envs, *space.shape), generator=generator, device=device)

@@ -91,6 +91,24 @@ class TorchVectorEnv(VectorEnv):
     resumable: bool = True
     #: what each info metric measures and in which unit, for reports: ``{"holding_cost": "..."}``
     metric_descriptions: dict[str, str] = {}
+    # What evaluation, training progress and reports read of an env class (each has a default, so a
+    # family declares only what applies to it):
+    #: info metrics reported as their value at each episode's last step instead of their mean over
+    #: the episode's steps (traffic: ``delay``; mixup: ``test_accuracy``)
+    final_metrics: tuple[str, ...] = ()
+    #: metrics reported as the ratio of two info metrics' episode sums, ``{name: (numerator, denominator)}``
+    #: (traffic: ``{"travel_time": ("trip_time", "throughput")}``)
+    ratio_metrics: dict[str, tuple[str, str]] = {}
+    #: ``(metric, higher_is_better)`` that reports rank policies by and the training bar shows;
+    #: None: the episode return
+    headline_metric: tuple[str, bool] | None = None
+    #: metrics reports show first, in this order (the rest follow, sorted)
+    report_metrics: tuple[str, ...] = ()
+    #: ``(floor, ceiling)`` baselines of the normalised score ``100 (x - floor) / (ceiling - floor)``
+    #: in sweep reports (beamforming: stale to perfect CSI); None: no normalised table
+    normalised_score: tuple[str, str] | None = None
+    #: option dataclasses whose fields the constructor takes as ``**options`` (configs validate keys against them)
+    option_types: tuple[type, ...] = ()
 
     def __init__(
         self,

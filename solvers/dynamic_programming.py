@@ -21,6 +21,7 @@ rewards are solved in one call (e.g. every frozen slow state at once).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -97,6 +98,13 @@ def _solve_linear(matrix: sp.csr_matrix, rhs: np.ndarray) -> np.ndarray:
 
 
 @hot_path
+def _evaluation_operator(
+    discount: float, transition: Callable[[torch.Tensor], torch.Tensor]
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``v -> (I - γ P_π) v``, the linear operator of policy evaluation."""
+    return lambda values: values - discount * transition(values)
+
+
 def policy_evaluation(mdp: FiniteMDP, policy: torch.Tensor, relative_tolerance: float = 1e-10) -> torch.Tensor:
     """V^π of a deterministic stationary policy ``(S,)``: solve (I − γ P_π) V = r_π.
 
@@ -110,7 +118,7 @@ def policy_evaluation(mdp: FiniteMDP, policy: torch.Tensor, relative_tolerance: 
         transition = mdp.policy_operator(policy)
         tolerance = relative_tolerance * (1 - mdp.discount) * max(float(reward.abs().max()), 1.0)
         values, residual, _ = bicgstab(
-            lambda v, transition=transition: v - mdp.discount * transition(v),
+            _evaluation_operator(mdp.discount, transition),
             reward,
             reward / (1 - mdp.discount),
             tolerance,
@@ -118,9 +126,9 @@ def policy_evaluation(mdp: FiniteMDP, policy: torch.Tensor, relative_tolerance: 
         )
         if residual <= tolerance:
             return values
-    transition, reward = mdp.policy_matrix(policy)
-    system = sp.identity(mdp.num_states, format="csr") - mdp.discount * transition
-    return torch.as_tensor(_solve_linear(system, reward), dtype=torch.float64, device=mdp.device)
+    matrix, rewards = mdp.policy_matrix(policy)
+    system = sp.identity(mdp.num_states, format="csr") - mdp.discount * matrix
+    return torch.as_tensor(_solve_linear(system, rewards), dtype=torch.float64, device=mdp.device)
 
 
 def _improve(mdp: FiniteMDP, values: torch.Tensor, policy: torch.Tensor, tolerance: float = 1e-12) -> torch.Tensor:
@@ -196,7 +204,7 @@ def inexact_policy_iteration(
         transition, reward = mdp.policy_operator(policy), mdp.rewards[rows, policy]
         tolerance = max(forcing * history[-1], 0.25 * threshold)
         values, residual, _ = bicgstab(
-            lambda v, transition=transition: v - mdp.discount * transition(v),
+            _evaluation_operator(mdp.discount, transition),
             reward,
             new_values,
             tolerance,

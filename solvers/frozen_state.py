@@ -60,11 +60,12 @@ class FastSlowStructure:
         self.slow = mdp.slow_transition.double()
         self.rewards = mdp.rewards.reshape(n_fast, n_slow, mdp.num_actions)  # (x, y, a)
         if mdp.fast_transitions is not None:  # factors declared (and checked) by the model itself
-            self.fast, self.shared = [[f] for f in mdp.fast_transitions], True
+            self.fast: list[list[torch.Tensor]] = [[f] for f in mdp.fast_transitions]
+            self.shared = True
             return
         slow_np = self.slow.cpu().numpy()
         aggregate = sp.kron(sp.identity(n_fast), np.ones((n_slow, 1)), format="csr")  # (S, n_fast): sum over y'
-        self.fast: list[list[torch.Tensor]] = []  # [action][y] -> (n_fast, n_fast), shared when F does not depend on y
+        self.fast = []  # [action][y] -> (n_fast, n_fast), shared when F does not depend on y
         self.shared = True
         for a, full in enumerate(mdp.scipy_transitions()):
             marginal = (full @ aggregate).tocsr()  # (S, n_fast): rows (x, y)

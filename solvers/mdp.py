@@ -169,6 +169,7 @@ class FiniteMDP:
         """The per-action transition matrices as scipy CSR (host memory; built from factors if needed)."""
         if self.transitions is not None:
             return [to_scipy(p) for p in self.transitions]
+        assert self.slow_transition is not None and self.fast_transitions is not None  # a factored model
         slow = self.slow_transition.cpu().numpy()
         return [sp.kron(to_scipy(f), slow, format="csr") for f in self.fast_transitions]
 
@@ -183,6 +184,7 @@ class FiniteMDP:
         factors F^a for a factored model (n = n_fast), else the full P^a (n = S)."""
         if self._stacked is None:
             matrices = self.fast_transitions if self.fast_transitions is not None else self.transitions
+            assert matrices is not None  # a model holds factors or matrices
             stacked = sp.vstack([to_scipy(m) for m in matrices], format="csr")
             self._stacked = to_torch_csr(stacked, self.device)
         return self._stacked
@@ -222,6 +224,7 @@ class FiniteMDP:
     def expected_next(self, values: torch.Tensor) -> torch.Tensor:
         """``E[V(s') | s, a]`` for every (s, a): ``(S, A)``, or ``(S, A, B)`` for values ``(S, B)``."""
         if self.fast_transitions is None:
+            assert self.transitions is not None  # a model holds factors or matrices
             return torch.stack([p @ values for p in self.transitions], dim=1)
         return self._expected_by_action(values).movedim(0, 1)
 

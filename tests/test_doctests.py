@@ -11,8 +11,6 @@ from pathlib import Path
 
 import pytest
 
-import ctrlgym
-
 
 def _modules_with_examples() -> list[str]:
     """Modules under ctrlgym, ctrlgym.envs, ctrlgym.agents and ctrlgym.solvers (separate folders) with a ``>>>``."""

@@ -17,11 +17,19 @@ ROOT = Path(__file__).resolve().parent.parent
 def installed_wheel(tmp_path_factory):
     work = tmp_path_factory.mktemp("wheel")
     source = work / "source"  # built from a copy: setuptools' build/ and egg-info stay out of the checkout
-    shutil.copytree(
-        ROOT,
-        source,
-        ignore=shutil.ignore_patterns(".git", ".venv", "runs", "reports", "build", "*.egg-info", "__pycache__"),
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     )
+    for (
+        name
+    ) in listed.stdout.splitlines():  # what a clone has (and new files not yet committed), nothing the checkout built
+        if (ROOT / name).is_file():
+            (source / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, source / name)
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(work), str(source)],
         check=True,

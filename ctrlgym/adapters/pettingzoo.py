@@ -46,11 +46,12 @@ class PettingZooEnv(ParallelEnv):
         self.possible_agents = list(env.agent_ids)
         self.agents: list[str] = []
         box = env.single_observation_space
+        assert isinstance(box, spaces.Box) and isinstance(env.single_action_space, spaces.MultiDiscrete)
         self.observation_spaces = {
-            agent: spaces.Box(box.low[i], box.high[i], box.shape[1:], box.dtype)
+            agent: spaces.Box(box.low[i], box.high[i], box.shape[1:], box.dtype.type)  # type: ignore[union-attr,arg-type]
             for i, agent in enumerate(self.possible_agents)
         }
-        self.action_spaces = {
+        self.action_spaces: dict[str, spaces.Space] = {
             agent: spaces.Discrete(int(n))
             for agent, n in zip(self.possible_agents, env.single_action_space.nvec, strict=False)
         }

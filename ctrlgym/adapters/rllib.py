@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from gymnasium import spaces
+
 try:
     from ray.rllib.env.multi_agent_env import MultiAgentEnv
 except ImportError as err:  # pragma: no cover - exercised only without the extra
@@ -57,16 +59,16 @@ class RLlibMultiAgentEnv(MultiAgentEnv):
         if env.multi_agent:
             from ctrlgym.adapters.pettingzoo import PettingZooEnv
 
-            self._inner = PettingZooEnv(env)
+            self._inner: PettingZooEnv | SingleEnv = PettingZooEnv(env)
             self.possible_agents = list(self._inner.possible_agents)
-            self.observation_spaces = dict(self._inner.observation_spaces)
-            self.action_spaces = dict(self._inner.action_spaces)
+            self.observation_spaces: dict[Any, spaces.Space] = dict(self._inner.observation_spaces)
+            self.action_spaces: dict[Any, spaces.Space] = dict(self._inner.action_spaces)
         else:
             self._inner = SingleEnv(env)
             self.possible_agents = [SINGLE_AGENT]
             self.observation_spaces = {SINGLE_AGENT: env.single_observation_space}
             self.action_spaces = {SINGLE_AGENT: env.single_action_space}
-        self.agents: list[str] = []
+        self.agents = []
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         observations, infos = self._inner.reset(seed=seed, options=options)
@@ -75,7 +77,7 @@ class RLlibMultiAgentEnv(MultiAgentEnv):
             return {SINGLE_AGENT: observations}, {SINGLE_AGENT: infos}
         return observations, infos
 
-    def step(self, action_dict: dict[str, Any]):
+    def step(self, action_dict: dict[Any, Any]):
         if isinstance(self._inner, SingleEnv):
             obs, reward, terminated, truncated, info = self._inner.step(action_dict[SINGLE_AGENT])
             observations, rewards, infos = {SINGLE_AGENT: obs}, {SINGLE_AGENT: reward}, {SINGLE_AGENT: info}

@@ -82,7 +82,7 @@ class SB3VecEnv(VecEnv):
             return range(self.num_envs)
         if isinstance(indices, int):
             return [indices]
-        return indices
+        return list(indices)
 
     def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
         # one object holds the whole batch: every index sees the same attribute

@@ -19,7 +19,7 @@ __all__ = ["TorchRLEnv", "space_to_spec"]
 
 def space_to_spec(space: spaces.Space, num_envs: int, device: torch.device):
     """The TorchRL spec of a batch of ``num_envs`` elements of a Gymnasium space."""
-    shape = torch.Size([num_envs, *space.shape])
+    shape = torch.Size([num_envs, *(space.shape or ())])
     if isinstance(space, spaces.Discrete):
         if space.start != 0:
             raise ValueError(f"TorchRLEnv: Discrete spaces must start at 0, got {space}")
@@ -80,12 +80,13 @@ class TorchRLEnv(EnvBase):
         self.multi_agent = bool(env.multi_agent)
         n, device = env.num_envs, env.device
         if self.multi_agent:
-            agents = env.single_observation_space.shape[0]
+            agents = (env.single_observation_space.shape or (0,))[0]
             self.n_agents = agents
             group = (n, agents)
             observation = Composite(
                 observation=space_to_spec(env.single_observation_space, n, device), shape=group, device=device
             )
+            assert isinstance(env.single_action_space, spaces.MultiDiscrete)  # one Discrete per agent
             action = _agent_action_spec(env.single_action_space, n, device)
             if action.mask is not None:
                 observation["action_mask"] = Categorical(2, shape=action.mask.shape, device=device, dtype=torch.bool)

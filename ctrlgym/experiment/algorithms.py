@@ -24,7 +24,7 @@ class Algorithm:
     sb3: bool = False  # trained and loaded through Stable-Baselines3 (model.learn, .zip files)
     defaults: dict[str, Any] = field(default_factory=dict)  # hyperparameters when a config gives none
 
-    def load(self) -> type:
+    def load(self) -> Any:
         """The algorithm's class (imported now)."""
         module, _, name = self.entry_point.partition(":")
         return getattr(import_module(module), name)

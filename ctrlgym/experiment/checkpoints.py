@@ -65,8 +65,7 @@ def open_checkpoints(run: RunDir, seed: int) -> tuple[Path, tuple[int, Path, dic
     checkpoint as (steps, model path, trainer state), or None."""
     folder = run.checkpoints(seed)
     folder.mkdir(parents=True, exist_ok=True)
-    assert run.config.agent is not None
-    prune_checkpoints(folder, run.config.agent.checkpoint_keep)
+    prune_checkpoints(folder, run.config.trained_agent.checkpoint_keep)
     found = latest_checkpoint(run.seed_dir(seed))
     if found is None:
         return folder, None

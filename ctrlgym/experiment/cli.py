@@ -92,9 +92,7 @@ def _evaluate(args: argparse.Namespace) -> None:
             args.run_dir, progress=not args.no_progress, env_id=args.env, seeds=args.seeds, policies=args.policies
         )
     print(f"evaluated on {evaluation['env']}")
-    headline = next(
-        iter(getattr(get_entry(evaluation["env"]).vector_cls, "report_metrics", ())), None
-    )  # e.g. traffic: delay
+    headline = next(iter(get_entry(evaluation["env"]).vector_cls.report_metrics), None)  # e.g. traffic: delay
     for policy, per_seed in evaluation["policies"].items():
         ran = succeeded(per_seed)
         if ran:
@@ -152,9 +150,9 @@ def _demo(args: argparse.Namespace) -> None:
 
     config = ExperimentConfig(name="demo_ppo_multiclass_queue", output_dir=str(args.output_dir))
     if args.timesteps:
-        config.agent.total_timesteps = args.timesteps
+        config.trained_agent.total_timesteps = args.timesteps
     resume = (Path(args.output_dir) / "config.yaml").is_file()
-    baselines = ", ".join(config.evaluation.baselines)
+    baselines = ", ".join(config.baseline_names)
     print(f"demo: PPO vs {baselines} on {config.env.id}, seeds {config.seeds}")
     run_dir = train(config, resume=resume, progress=not args.no_progress)
     evaluate_run(run_dir, progress=not args.no_progress)

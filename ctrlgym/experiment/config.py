@@ -63,12 +63,11 @@ def _signatures(target) -> list:
     for base in target.__mro__:
         if "__init__" not in base.__dict__ or base is object:
             continue
-        found.append(base.__init__)
+        init = base.__dict__["__init__"]
+        found.append(init)
         if "option_types" in base.__dict__:  # its **options are the option types' fields, not its bases' parameters
             break
-        if not any(
-            p.kind is inspect.Parameter.VAR_KEYWORD for p in inspect.signature(base.__init__).parameters.values()
-        ):
+        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in inspect.signature(init).parameters.values()):
             break
     return found
 
@@ -357,7 +356,26 @@ class ExperimentConfig(_Strict):
 
     def check_agent_device(self) -> None:
         """``ConfigError`` naming ``agent.device`` if this torch cannot use it (SB3 would fall back to the CPU silently)."""
-        self._check_device("agent.device", self.agent.device)
+        self._check_device("agent.device", self.trained_agent.device)
+
+    @property
+    def trained_agent(self) -> AgentConfig:
+        """The ``agent`` section; ``ValueError`` for a baselines-only config (``agent: null``)."""
+        if self.agent is None:
+            raise ValueError(
+                f"config {self.name} has no agent to train (agent: null); run ctrlgym evaluate CONFIG for its baselines"
+            )
+        return self.agent
+
+    @property
+    def baseline_names(self) -> list[str]:
+        """The baselines evaluated beside the agent (every baseline of the env unless the config names some)."""
+        return list(self.evaluation.baselines or [])
+
+    @property
+    def policy_names(self) -> list[str]:
+        """The agent (by its algorithm's name) and then the baselines: every policy an evaluation runs."""
+        return ([self.agent.algo] if self.agent is not None else []) + self.baseline_names
 
     def _check_device(self, key: str, device: str) -> None:
         from ctrlgym.vector_env import resolve_device

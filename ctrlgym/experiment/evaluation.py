@@ -8,6 +8,7 @@ interrupted evaluation resumes. A policy that fails on a setting is recorded wit
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Callable
@@ -22,7 +23,7 @@ from ctrlgym.experiment.config import ExperimentConfig, takes_keyword
 from ctrlgym.experiment.runs import RunDir, RunDirError
 from ctrlgym.files import write_json_atomic
 from ctrlgym.policies import Policy, SB3Policy
-from ctrlgym.registry import get_entry, make_vector_env
+from ctrlgym.registry import Baseline, get_entry, make_vector_env
 from ctrlgym.threads import hot_path
 from ctrlgym.vector_env import TorchVectorEnv
 
@@ -68,7 +69,7 @@ def _run_episodes(
     steps = torch.zeros(episodes, dtype=torch.float64, device=env.device)
     metric_sums: dict[str, torch.Tensor] = {}
     done = torch.zeros(episodes, dtype=torch.bool, device=env.device)
-    final_names = tuple(getattr(env, "final_metrics", ()))  # reported at each episode's last step
+    final_names = tuple(env.final_metrics)  # reported at each episode's last step
     final_values = {key: torch.zeros(episodes, dtype=torch.float64, device=env.device) for key in final_names}
     for _ in range(max_steps):
         with torch.no_grad():
@@ -91,11 +92,15 @@ def _run_episodes(
         raise RuntimeError(f"{env_id}: episodes did not end within {max_steps} steps; set max_episode_steps")
     metrics = {key: float((total / steps).mean()) for key, total in metric_sums.items() if key not in final_names}
     metrics.update({key: float(value.mean()) for key, value in final_values.items()})
-    for name, (numerator, denominator) in getattr(env, "ratio_metrics", {}).items():
+    for name, (numerator, denominator) in env.ratio_metrics.items():
         if numerator in metric_sums and denominator in metric_sums:
             metrics[name] = float(metric_sums[numerator].sum() / metric_sums[denominator].sum().clamp_min(1e-9))
             metrics.pop(numerator)  # a per-step sum, meaningful only through the ratio
     return {"mean_return": float(returns.mean()), "episode_returns": returns.tolist(), "metrics": metrics}
+
+
+def _baseline_policy(baseline: Baseline, seed: int, env: TorchVectorEnv) -> Policy:
+    return baseline.make(env, seed)
 
 
 def agent_policy(run_dir: Path, config: ExperimentConfig, seed: int) -> Callable[[TorchVectorEnv], Policy]:
@@ -110,13 +115,14 @@ def agent_policy(run_dir: Path, config: ExperimentConfig, seed: int) -> Callable
         raise RunDirError(
             f"{path} is missing: training of seed {seed} has not finished (ctrlgym train CONFIG --resume)"
         )
-    algorithm = get_algorithm(config.agent.algo)
+    agent = config.trained_agent
+    algorithm = get_algorithm(agent.algo)
     if algorithm.sb3:
-        model = algorithm.load().load(path, device=config.agent.device)
+        model = algorithm.load().load(path, device=agent.device)
         return lambda env: SB3Policy(model)
     agent_class = algorithm.load()
     overrides = {"buffer_size": 1} if takes_keyword(agent_class, "buffer_size") else {}  # no replay needed to act
-    return lambda env: agent_class.load(path, env, device=config.agent.device, **overrides)
+    return lambda env: agent_class.load(path, env, device=agent.device, **overrides)
 
 
 def collect_evaluation(run_dir: Path, config: ExperimentConfig, env_id: str) -> dict[str, Any]:
@@ -151,14 +157,14 @@ def evaluate_run(
     config = run.config
     env_id = get_entry(env_id).env_id if env_id is not None else config.env.id
     entry = get_entry(env_id)
-    missing = [name for name in config.evaluation.baselines if name not in entry.baselines]
+    missing = [name for name in config.baseline_names if name not in entry.baselines]
     if missing:
         raise ValueError(
             f"{env_id} has no baselines {missing} (it has {sorted(entry.baselines)}); set evaluation.baselines"
         )
     for label, chosen, known in (
         ("seeds", seeds, config.seeds),
-        ("policies", policies, ([config.agent.algo] if config.agent else []) + config.evaluation.baselines),
+        ("policies", policies, config.policy_names),
     ):
         unknown = [value for value in chosen or [] if value not in known]
         if unknown:
@@ -185,8 +191,7 @@ def evaluate_run(
                     agent_policies[job.seed] = agent_policy(run.path, config, job.seed)
                 make_policy = agent_policies[job.seed]
             else:
-                baseline = entry.baselines[job.policy]
-                make_policy = lambda env, baseline=baseline, eval_seed=eval_seed: baseline.make(env, eval_seed)  # noqa: E731
+                make_policy = functools.partial(_baseline_policy, entry.baselines[job.policy], eval_seed)
             started = time.perf_counter()
             result = evaluate_policy(
                 make_policy,

@@ -96,7 +96,7 @@ def ray_train(
     task = ray.remote(train).options(**job_resources(config), max_retries=0)
     todo = [seed for seed in config.seeds if not run.final_model(seed).is_file()]
     futures = [task.remote(config, resume=True, progress=False, seeds=[seed]) for seed in todo]
-    total = config.agent.total_timesteps
+    total = config.trained_agent.total_timesteps
 
     def steps(_: int) -> int:
         done = 0
@@ -128,7 +128,7 @@ def ray_evaluate(
     config.make_env(1, env_id).close()  # a bad kwarg fails here, once, not in every task
     ray = _start(address)
     task = ray.remote(evaluate_run).options(**job_resources(config), max_retries=0)
-    policies = ([config.agent.algo] if config.agent is not None else []) + list(config.evaluation.baselines)
+    policies = config.policy_names
     futures = [
         task.remote(run.path, progress=False, env_id=env_id, seeds=[seed], policies=[policy])
         for policy in policies

@@ -7,6 +7,8 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from ctrlgym.policies import TrainingProgress
+
 __all__ = ["TrainingStatus"]
 
 
@@ -17,12 +19,13 @@ class TrainingStatus:
     def __init__(self, env: Any, seed: int) -> None:
         clock = getattr(env, "clock", None)
         self.seconds_per_step = getattr(clock, "delta_time", None)
-        self.headline = getattr(env, "headline_metric", (None, True))[0]
+        headline = getattr(env, "headline_metric", None)  # TorchVectorEnv declares it; other VectorEnvs may not
+        self.headline: str | None = headline[0] if headline else None
         self.postfix: dict[str, Any] = {"seed": seed}
         self.shown_at = -1
 
-    def show(self, bar: tqdm, progress: dict[str, Any]) -> None:
-        latest = progress.get("episode_metrics", {}).get(self.headline)
+    def show(self, bar: tqdm, progress: TrainingProgress) -> None:
+        latest = progress.get("episode_metrics", {}).get(self.headline) if self.headline else None
         if latest:
             self.postfix[f"last_{self.headline}"] = f"{np.mean(latest):.4g}"
         steps = progress["timesteps"]

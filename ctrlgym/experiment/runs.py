@@ -253,8 +253,8 @@ class RunDir:
         agent_name = config.agent.algo if config.agent is not None else None
         sweep = config.evaluation.sweep if env_id == get_entry(config.env.id).env_id else None
         param, values = next(iter(sweep.items())) if sweep else (None, [])
-        settings: list[dict[str, Any]] = [{}] + [{param: value} for value in values]
-        names = ([agent_name] if agent_name else []) + list(config.evaluation.baselines or [])
+        settings: list[dict[str, Any]] = [{}, *({str(param): value} for value in values)]
+        names = config.policy_names
         jobs = []
         for setting in range(len(settings)):
             for seed in config.seeds if seeds is None else seeds:

@@ -43,9 +43,8 @@ class _CheckpointAndCurve(BaseCallback):
         self, folder: Path, config: ExperimentConfig, curve: list[list[float]], bar: tqdm, clock: TrainingClock
     ) -> None:
         super().__init__()
-        assert config.agent is not None
         self.folder, self.config, self.curve, self.bar, self.clock = folder, config, curve, bar, clock
-        self.every = config.agent.checkpoint_every
+        self.every = config.trained_agent.checkpoint_every
         self.finished_returns: list[float] = []
         self.next_checkpoint = 0
 
@@ -73,12 +72,13 @@ class _CheckpointAndCurve(BaseCallback):
         folder = self.folder  # made by open_checkpoints
         steps = self.num_timesteps
         write_json_atomic(folder / f"learning_curve_{steps}.json", self.curve)
-        env, inner = self.model.get_env(), self.model.get_env()
+        env, inner = self.model.get_env(), self.model.get_env()  # inner: the SB3VecEnv
+        assert env is not None
         if isinstance(env, VecNormalize):
-            env.save(folder / f"vecnormalize_{steps}.pkl")
+            env.save(str(folder / f"vecnormalize_{steps}.pkl"))
             inner = env.venv
         trainer = {
-            "env": inner if inner.env.resumable else None,
+            "env": inner if inner.env.resumable else None,  # type: ignore[union-attr]
             "vecnormalize_returns": env.returns.copy() if isinstance(env, VecNormalize) else None,
             "random": random_states(),
             "action_space_rng": self.model.action_space.np_random.bit_generator.state,
@@ -86,25 +86,25 @@ class _CheckpointAndCurve(BaseCallback):
         }
         torch_save_atomic(trainer, folder / f"trainer_{steps}.pt")
         if hasattr(self.model, "replay_buffer") and self.model.replay_buffer is not None:
-            self.model.save_replay_buffer(folder / f"replay_{steps}.pkl")
+            self.model.save_replay_buffer(folder / f"replay_{steps}.pkl")  # type: ignore[attr-defined]  # off-policy only
         save_sb3_atomic(self.model, folder / f"step_{steps}.zip")  # last: it marks the checkpoint complete
-        prune_checkpoints(folder, self.config.agent.checkpoint_keep)
+        prune_checkpoints(folder, self.config.trained_agent.checkpoint_keep)
 
 
 def _make_sb3_agent(run: RunDir, seed: int):
     """A fresh SB3 model on a new env, or the one in the newest checkpoint with its env, RNG and
     VecNormalize state; returns (model, learning curve, clock)."""
     config = run.config
-    agent = config.agent
-    assert agent is not None
+    agent = config.trained_agent
+    hyperparameters = agent.hyperparameters or {}
     algo = get_algorithm(agent.algo).load()
     folder, found = open_checkpoints(run, seed)
     if found is None:
         env: VecEnv = SB3VecEnv(config.make_env(autoreset_mode="same_step"))
         if agent.normalize_reward:
-            env = VecNormalize(env, norm_obs=False, norm_reward=True, gamma=agent.hyperparameters.get("gamma", 0.99))
+            env = VecNormalize(env, norm_obs=False, norm_reward=True, gamma=hyperparameters.get("gamma", 0.99))
         try:
-            model = algo(agent.policy, env, seed=seed, device=agent.device, verbose=0, **agent.hyperparameters)
+            model = algo(agent.policy, env, seed=seed, device=agent.device, verbose=0, **hyperparameters)
         except (TypeError, ValueError) as error:
             raise config.error("agent.hyperparameters", error) from None
         return model, [], TrainingClock()
@@ -158,12 +158,11 @@ def train_sb3_seed(run: RunDir, seed: int, bar: tqdm) -> dict[str, Any]:
     """Train one seed of the run's SB3 algorithm to ``total_timesteps`` (resuming from its newest
     checkpoint); returns the seed's training result."""
     config = run.config
-    assert config.agent is not None
     model, curve, clock = _make_sb3_agent(run, seed)
     model.set_logger(sb3_logger(run.tensorboard(seed), model.num_timesteps))
     bar.update(model.num_timesteps)
     callback = _CheckpointAndCurve(run.checkpoints(seed), config, curve, bar, clock)
-    _learn_exactly(model, config.agent.total_timesteps, callback)
+    _learn_exactly(model, config.trained_agent.total_timesteps, callback)
     callback.save_checkpoint()
     save_sb3_atomic(model, run.final_model(seed))
     model.logger.close()

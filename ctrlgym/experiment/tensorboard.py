@@ -42,5 +42,7 @@ def sb3_logger(folder: Path, steps: int):
         wait_out_older_event_files(folder)
     output = TensorBoardOutputFormat(str(folder))
     if steps:
-        output.writer.file_writer.add_event(Event(step=steps, session_log=SessionLog(status=SessionLog.START)))
+        output.writer.file_writer.add_event(  # type: ignore[attr-defined]  # open once constructed
+            Event(step=steps, session_log=SessionLog(status=SessionLog.START))
+        )
     return Logger(folder=str(folder), output_formats=[output])

@@ -42,8 +42,7 @@ __all__ = ["train", "latest_checkpoint", "final_model_path"]
 def _train_own_agent(run: RunDir, seed: int, bar: tqdm) -> dict[str, Any]:
     """Independent DQN, Nash DQN, the channel predictor or a plug-in agent on the native batch."""
     config = run.config
-    agent_config = config.agent
-    assert agent_config is not None
+    agent_config = config.trained_agent
     agent_class = get_algorithm(agent_config.algo).load()
     folder, found = open_checkpoints(run, seed)
     if found is not None:
@@ -58,7 +57,7 @@ def _train_own_agent(run: RunDir, seed: int, bar: tqdm) -> dict[str, Any]:
     else:
         env = config.make_env(autoreset_mode="same_step")
         try:
-            agent = agent_class(env, seed=seed, device=agent_config.device, **agent_config.hyperparameters)
+            agent = agent_class(env, seed=seed, device=agent_config.device, **(agent_config.hyperparameters or {}))
         except (TypeError, ValueError) as error:
             raise config.error("agent.hyperparameters", error) from None
         curve, clock = [], TrainingClock()

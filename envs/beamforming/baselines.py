@@ -3,6 +3,8 @@ DFT-codebook beam sweep, and random precoders."""
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 from ctrlgym.envs.beamforming.env import BeamformingEnv
@@ -76,6 +78,7 @@ class ClassicPrecoder:
         channel, error = self._channel_and_error(observations)
         channel = channel.permute(0, 3, 1, 2)  # (B, S, K, M)
         if self.precoder == "rzf_robust":
+            assert error is not None  # rzf_robust reads the predicted CSI's error
             alpha = robust_regularisation(self.env.users, self.env.noise_power, error)[:, None].expand(
                 -1, channel.shape[1]
             )
@@ -119,10 +122,15 @@ _CSI_NAMES = {
     "perfect": "the true channel (a genie: the ceiling)",
 }
 
+
+def _classic(precoder: str, csi: str, env: BeamformingEnv, seed: int) -> ClassicPrecoder:
+    return ClassicPrecoder(env, precoder, csi)
+
+
 BASELINES = {  # the registry's baselines of BeamformingEnv
     **{
         f"{precoder}_{csi}": Baseline(
-            lambda env, seed, p=precoder, c=csi: ClassicPrecoder(env, p, c),
+            functools.partial(_classic, precoder, csi),
             {"action_mode": "precoder"},
             f"{_PRECODER_NAMES.get(precoder, precoder)} from {_CSI_NAMES[csi]}",
         )
@@ -131,7 +139,7 @@ BASELINES = {  # the registry's baselines of BeamformingEnv
     },
     **{
         f"rzf_robust_{csi}": Baseline(
-            lambda env, seed, c=csi: ClassicPrecoder(env, "rzf_robust", c),
+            functools.partial(_classic, "rzf_robust", csi),
             {"action_mode": "precoder"},
             f"RZF with the prediction error added to its regularisation, from {_CSI_NAMES[csi]}",
         )

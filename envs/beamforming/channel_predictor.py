@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from ctrlgym.policies import CheckpointedAgent
-from ctrlgym.vector_env import TorchVectorEnv
+
+if TYPE_CHECKING:
+    from ctrlgym.envs.beamforming.env import BeamformingEnv
 
 __all__ = ["ChannelPredictor", "ChannelPredictorNet", "LOSSES"]
 
@@ -42,6 +44,7 @@ class ChannelPredictorNet(nn.Module):
         self.head = nn.Sequential(nn.Conv2d(2 * hidden, hidden, 1), nn.ReLU(), nn.Conv2d(hidden, 2 * history, 1))
         self.log_gain = nn.Linear(2 * hidden, 1)  # per user: how far to trust the prediction (shrinks it when unsure)
         for layer in (self.head[-1], self.log_gain):
+            assert isinstance(layer, (nn.Conv2d, nn.Linear)) and layer.bias is not None
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
 
@@ -80,7 +83,7 @@ class ChannelPredictor(CheckpointedAgent):
 
     def __init__(
         self,
-        env: TorchVectorEnv,
+        env: BeamformingEnv,
         *,
         loss: str = "rate",
         precoder: str = "rzf",
@@ -157,7 +160,7 @@ class ChannelPredictor(CheckpointedAgent):
     # ------------------------------------------------------------------ training
     def learn(
         self,
-        env: TorchVectorEnv,
+        env: BeamformingEnv,
         total_timesteps: int,
         callback: Callable[[dict[str, Any]], None] | None = None,
         seed: int = 0,
@@ -193,7 +196,7 @@ class ChannelPredictor(CheckpointedAgent):
             state["last_obs"] = self._last_obs
         return state
 
-    def check_compatible(self, state: dict[str, Any], env: TorchVectorEnv, path: str | Path) -> None:
+    def check_compatible(self, state: dict[str, Any], env: BeamformingEnv, path: str | Path) -> None:
         if state["history"] != getattr(env, "history", None):
             raise ValueError(
                 f"{path} was trained with history={state['history']}; the env has history={getattr(env, 'history', None)}"

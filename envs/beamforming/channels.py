@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TypeVar
 
 import torch
 
@@ -197,7 +198,10 @@ _TDL_TABLES = {
 PROFILES = ("rayleigh", *_TDL_TABLES)
 
 
-def doppler_frequency(speed_kmh: float | torch.Tensor, carrier_frequency: float) -> float | torch.Tensor:
+Speed = TypeVar("Speed", float, torch.Tensor)
+
+
+def doppler_frequency(speed_kmh: Speed, carrier_frequency: float) -> Speed:
     """Maximum Doppler shift ``f_D = v f_c / c`` in Hz for a speed in km/h."""
     return speed_kmh / 3.6 * carrier_frequency / SPEED_OF_LIGHT
 

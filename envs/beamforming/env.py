@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -18,6 +19,9 @@ from ctrlgym.envs.beamforming.precoding import (
     user_rates,
 )
 from ctrlgym.vector_env import AutoresetMode, TorchVectorEnv
+
+if TYPE_CHECKING:
+    from ctrlgym.envs.beamforming.sionna_channels import SionnaTDLProcess
 
 __all__ = ["BeamformingEnv", "ACTION_MODES", "REWARDS"]
 
@@ -125,7 +129,7 @@ class BeamformingEnv(TorchVectorEnv):
         ):
             if value not in choices:
                 raise ValueError(f"{name}: unknown {label} {value!r}; choose one of {choices}")
-        for label, value in (
+        for label, count in (
             ("antennas", antennas),
             ("users", users),
             ("subcarriers", subcarriers),
@@ -134,26 +138,26 @@ class BeamformingEnv(TorchVectorEnv):
             ("history", history),
             ("sinusoids", sinusoids),
         ):
-            if int(value) != value or value < 1:
-                raise ValueError(f"{name}: {label} must be an integer >= 1, got {value!r}")
+            if int(count) != count or count < 1:
+                raise ValueError(f"{name}: {label} must be an integer >= 1, got {count!r}")
         if users > antennas:
             raise ValueError(f"{name}: users ({users}) must not exceed antennas ({antennas}) for multi-user precoding")
         if subbands > subcarriers:
             raise ValueError(f"{name}: subbands ({subbands}) must not exceed subcarriers ({subcarriers})")
         if int(uplink_delay) != uplink_delay or uplink_delay < 0:
             raise ValueError(f"{name}: uplink_delay must be an integer >= 0 slots, got {uplink_delay!r}")
-        speeds = [float(speed_kmh)] * 2 if np.isscalar(speed_kmh) else [float(v) for v in speed_kmh]
+        speeds = [float(speed_kmh)] * 2 if isinstance(speed_kmh, (int, float)) else [float(v) for v in speed_kmh]
         if len(speeds) != 2 or not all(math.isfinite(v) and v >= 0 for v in speeds) or speeds[0] > speeds[1]:
             raise ValueError(f"{name}: speed_kmh must be a speed >= 0 or a [low, high] range, got {speed_kmh!r}")
-        for label, value in (
+        for label, real in (
             ("snr_db", snr_db),
             ("srs_snr_db", srs_snr_db),
             ("slot_duration", slot_duration),
             ("carrier_frequency", carrier_frequency),
         ):
-            if not math.isfinite(value) or (label in ("slot_duration", "carrier_frequency") and value <= 0):
+            if not math.isfinite(real) or (label in ("slot_duration", "carrier_frequency") and real <= 0):
                 raise ValueError(
-                    f"{name}: {label} must be finite (and positive for durations and frequencies), got {value!r}"
+                    f"{name}: {label} must be finite (and positive for durations and frequencies), got {real!r}"
                 )
 
         self.antennas, self.users, self.subcarriers, self.subbands = (
@@ -176,7 +180,7 @@ class BeamformingEnv(TorchVectorEnv):
         self._estimate_size = H * K * M * S * 2
         observation_space = spaces.Box(-_OBS_CLIP, _OBS_CLIP, (self._estimate_size + 1 + H,), np.float32)
         if action_mode == "precoder":
-            action_space = spaces.Box(-1.0, 1.0, (self.subbands * M * K * 2,), np.float32)
+            action_space: spaces.Space = spaces.Box(-1.0, 1.0, (self.subbands * M * K * 2,), np.float32)
         elif action_mode == "codebook":
             action_space = spaces.MultiDiscrete([M] * K)
         else:
@@ -196,7 +200,7 @@ class BeamformingEnv(TorchVectorEnv):
 
             if max_episode_steps is None:
                 raise ValueError(f"{name}: fading='sionna' draws whole episodes; give max_episode_steps")
-            self.channel = SionnaTDLProcess(
+            self.channel: ChannelProcess | SionnaTDLProcess = SionnaTDLProcess(
                 num_envs,
                 K,
                 M,

@@ -9,6 +9,7 @@ power ``‖W‖_F² = P = 1``. The SNR is ``P / σ²``.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 
@@ -114,7 +115,9 @@ def user_rates(channel: torch.Tensor, precoder: torch.Tensor, noise_power: torch
     return torch.log2(1 + signal / (interference.clamp(min=0) + noise))
 
 
-def wiener_weights(correlation: torch.Tensor, ages: torch.Tensor, noise_variance: float) -> torch.Tensor:
+def wiener_weights(
+    correlation: Callable[[torch.Tensor], torch.Tensor], ages: torch.Tensor, noise_variance: float
+) -> torch.Tensor:
     """LMMSE (Wiener) prediction weights ``w = (R + σ_e² I)⁻¹ r`` for ``ĥ(t) = Σ_i w_i y_i``.
 
     ``y_i = h(t − a_i) + e_i`` are noisy estimates of a unit-power process at ages ``ages``

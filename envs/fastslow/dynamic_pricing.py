@@ -90,8 +90,10 @@ class DynamicPricing(SlowChainMixin, TorchVectorEnv):
                 raise ValueError(
                     f"{name}: need num_prices >= 2 and price_range = [low, high], got {num_prices}, {price_range}"
                 )
-            prices = np.linspace(float(price_range[0]), float(price_range[1]), int(num_prices))
-        grid, markets = np.asarray(prices, dtype=np.float64), np.asarray(market_sizes, dtype=np.float64)
+            grid = np.linspace(float(price_range[0]), float(price_range[1]), int(num_prices))
+        else:
+            grid = np.asarray(prices, dtype=np.float64)
+        markets = np.asarray(market_sizes, dtype=np.float64)
         if grid.ndim != 1 or grid.size < 2 or not np.isfinite(grid).all() or (np.diff(grid) <= 0).any():
             raise ValueError(f"{name}: prices must be at least 2 finite, strictly increasing levels, got {prices}")
         if markets.ndim != 1 or markets.size < 1 or not np.isfinite(markets).all():

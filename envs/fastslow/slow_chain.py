@@ -15,6 +15,11 @@ class SlowChainMixin:
     num_slow_states: int
     switch_prob: float
     slow_state: torch.Tensor
+    # from the TorchVectorEnv it is mixed into
+    num_envs: int
+    device: torch.device
+    generator: torch.Generator
+    discount: float
 
     def _uniform(self, *shape: int) -> torch.Tensor:
         return torch.rand(shape, generator=self.generator, device=self.device)

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 from ctrlgym.envs.mixup.env import OBSERVATION_NAMES, MixupPolicyEnv
@@ -62,10 +64,14 @@ class MixupThenPlain(TwoPhaseSchedule):
         super().__init__(env, "mixup", "none", switch)
 
 
+def _fixed(operation: str, env: MixupPolicyEnv, seed: int) -> FixedOperation:
+    return FixedOperation(env, operation)
+
+
 BASELINES = {  # the registry's baselines of MixupPolicyEnv
     **{
         op: Baseline(
-            lambda env, seed, op=op: FixedOperation(env, op),
+            functools.partial(_fixed, op),
             description="plain training, no mixing" if op == "none" else f"{op} at every stage",
         )
         for op in OPERATIONS

@@ -108,8 +108,8 @@ class ImageData:
             raise ValueError(f"data {name!r}: split fractions {split} must be positive and sum below 1")
         order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
         n_train, n_val = int(split[0] * len(x)), int(split[1] * len(x))
-        parts = order[:n_train], order[n_train : n_train + n_val], order[n_train + n_val :]
-        return cls(*(t for part in parts for t in (x[part], y[part])), num_classes=int(y.max()) + 1, name=name)
+        train, val, test = order[:n_train], order[n_train : n_train + n_val], order[n_train + n_val :]
+        return cls(x[train], y[train], x[val], y[val], x[test], y[test], num_classes=int(y.max()) + 1, name=name)
 
 
 @cache

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -172,7 +173,7 @@ class MixupPolicyEnv(TorchVectorEnv):
             -10.0, 10.0, (len(OBSERVATION_NAMES) + len(self.operations) + extra,), np.float32
         )
         if self.strengths is None:
-            action_space = spaces.Discrete(len(self.operations))
+            action_space: spaces.Space = spaces.Discrete(len(self.operations))
         else:
             action_space = spaces.MultiDiscrete([len(self.operations), len(self.strengths)])
         super().__init__(
@@ -287,7 +288,12 @@ class MixupPolicyEnv(TorchVectorEnv):
         needs_saliency = any("saliency" in op for op in self.operations)
         saliency = self.saliency(x, y) if needs_saliency else None
         alpha, quantile = (self.alpha, self.quantile) if strengths is None else (strengths[:, None], strengths[:, None])
-        kwargs = {"alpha": alpha, "quantile": quantile, "generator": self.generator, "saliency": saliency}
+        kwargs: dict[str, Any] = {
+            "alpha": alpha,
+            "quantile": quantile,
+            "generator": self.generator,
+            "saliency": saliency,
+        }
         mixed_x, mixed_y = x.clone(), y.clone()
         for k, op in enumerate(self.operations):  # every operation for all, kept where chosen: no host sync
             op_x, op_y = MIXERS[op](x, y, perm, **kwargs)

@@ -10,6 +10,8 @@ gives the identity.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 __all__ = ["OPERATIONS", "MIXERS", "no_mix", "mixup", "cutmix", "saliency_mix", "random_saliency_mix", "kept_share"]
@@ -116,7 +118,7 @@ def _row_quantile(values: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
     return ordered.gather(-1, index[..., None])[..., 0]
 
 
-MIXERS = {
+MIXERS: dict[str, Callable[..., tuple[torch.Tensor, torch.Tensor]]] = {
     "none": no_mix,
     "mixup": mixup,
     "cutmix": cutmix,

@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
-from ctrlgym.envs.traffic.options import SignalControlOptions, SumoProcessOptions, prepare_signal_control, split_options
+from ctrlgym.envs.traffic.options import (
+    SignalControlOptions,
+    SumoProcessOptions,
+    check_options,
+    options_of,
+    prepare_signal_control,
+)
 from ctrlgym.envs.traffic.readout import OBSERVATION_FEATURES, REWARDS, LaneReadout
 from ctrlgym.envs.traffic.scenarios import actuated_programs
 from ctrlgym.envs.traffic.simulation import EPISODE_METRICS, METRIC_DESCRIPTIONS, ReadingLayout
 from ctrlgym.envs.traffic.workers import WORKER_KINDS, InlineSimulation, SumoError, SumoWorkers
 from ctrlgym.vector_env import AutoresetMode, TorchVectorEnv
+
+if TYPE_CHECKING:
+    from ctrlgym.envs.traffic.ray_workers import RayWorkers
 
 __all__ = ["TrafficSignalEnv", "SingleIntersection", "OBSERVATION_FEATURES", "REWARDS"]
 
@@ -172,7 +181,9 @@ class TrafficSignalEnv(TorchVectorEnv):
         **options: Any,
     ) -> None:
         name = type(self).__name__
-        self.options, process = split_options(name, options, SignalControlOptions, SumoProcessOptions)
+        check_options(name, options, SignalControlOptions, SumoProcessOptions)
+        self.options = options_of(SignalControlOptions, options)
+        process = options_of(SumoProcessOptions, options)
         o = self.options
         if process.workers not in WORKER_KINDS:
             raise ValueError(f"{name}: unknown workers {process.workers!r}; choose one of {WORKER_KINDS}")
@@ -234,7 +245,9 @@ class TrafficSignalEnv(TorchVectorEnv):
         }
         self.layout = ReadingLayout(len(self.network.all_lanes), self.num_agents)
         if process.workers == "inline":
-            self.workers = InlineSimulation(simulation_kwargs, self.scenario.name)
+            self.workers: InlineSimulation | RayWorkers | SumoWorkers = InlineSimulation(
+                simulation_kwargs, self.scenario.name
+            )
         elif process.workers == "ray":
             from ctrlgym.envs.traffic.ray_workers import RayWorkers
 
@@ -273,6 +286,7 @@ class TrafficSignalEnv(TorchVectorEnv):
     def _step_envs(self, actions: torch.Tensor):
         greens = actions.reshape(self.num_envs, -1).cpu().numpy()
         # this step ends the episode (the base class truncates at max_episode_steps): SUMO reports its metrics
+        assert self.max_episode_steps is not None  # the episode clock always sets it
         final = ((self._elapsed_steps + 1 >= self.max_episode_steps) & ~self._autoreset_pending).cpu().numpy()
         try:
             self.workers.step(greens, final, self._rows)

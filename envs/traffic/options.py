@@ -17,7 +17,7 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import gymnasium as gym
 
@@ -32,7 +32,8 @@ __all__ = [
     "SumoProcessOptions",
     "TwinModelOptions",
     "SignalControlSetup",
-    "split_options",
+    "check_options",
+    "options_of",
     "prepare_signal_control",
 ]
 
@@ -99,14 +100,22 @@ class TwinModelOptions(_Options):
     demand_bin: int = 60  # s over which the route file's arrivals are averaged
 
 
-def split_options(owner: str, kwargs: dict[str, Any], *types: type[_Options]) -> tuple[_Options, ...]:
-    """One instance of each options type from the keywords; an unknown keyword raises ``TypeError``
-    naming it and the keywords allowed (as Python does for a function's keywords)."""
-    names = {f.name: kind for kind in types for f in dataclasses.fields(kind)}
-    unknown = sorted(set(kwargs) - set(names))
+Options = TypeVar("Options", bound=_Options)
+
+
+def check_options(owner: str, kwargs: dict[str, Any], *types: type[_Options]) -> None:
+    """``TypeError`` naming every keyword that no options type has, and the keywords allowed (as
+    Python does for a function's keywords)."""
+    names = {f.name for kind in types for f in dataclasses.fields(kind)}
+    unknown = sorted(set(kwargs) - names)
     if unknown:
         raise TypeError(f"{owner}: unknown option(s) {', '.join(unknown)}; allowed: {', '.join(sorted(names))}")
-    return tuple(kind(**{k: v for k, v in kwargs.items() if names[k] is kind}) for kind in types)
+
+
+def options_of(kind: type[Options], kwargs: dict[str, Any]) -> Options:
+    """The options of type ``kind`` among the keywords (the others belong to other types)."""
+    fields = {f.name for f in dataclasses.fields(kind)}
+    return kind(**{key: value for key, value in kwargs.items() if key in fields})
 
 
 class SignalControlSetup(NamedTuple):

@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import xml.etree.ElementTree as ElementTree
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -123,7 +124,11 @@ class Scenario:
 
     @classmethod
     def from_files(
-        cls, net_file: str | Path, route_files: str | Path | list, name: str | None = None, duration: int = 3600
+        cls,
+        net_file: str | Path,
+        route_files: str | Path | Sequence[str | Path],
+        name: str | None = None,
+        duration: int = 3600,
     ) -> Scenario:
         """A user network and route file(s)."""
         routes = [route_files] if isinstance(route_files, (str, Path)) else list(route_files)
@@ -146,7 +151,7 @@ class Scenario:
             for tag in tags:
                 element = root.find(f".//{tag}")
                 if element is not None and element.get("value") is not None:
-                    return element.get("value").strip()
+                    return (element.get("value") or "").strip()
             return None
 
         def files(*tags: str) -> list[Path]:
@@ -213,13 +218,14 @@ def resco_scenario(name: str) -> Scenario:
 @functools.lru_cache(maxsize=32)
 def _net_contents(net_file: Path, stamp: float) -> tuple[frozenset[str], dict[str, set[str]]]:
     """The non-internal edge ids of a network and each light's program types (read once per file version)."""
-    edges, programs = set(), {}
+    edges: set[str] = set()
+    programs: dict[str, set[str]] = {}
     try:
         for _, element in ElementTree.iterparse(net_file):
             if element.tag == "edge" and element.get("function") != "internal":
-                edges.add(element.get("id"))
+                edges.add(element.attrib["id"])
             elif element.tag == "tlLogic":
-                programs.setdefault(element.get("id"), set()).add(element.get("type", "static"))
+                programs.setdefault(element.attrib["id"], set()).add(element.get("type", "static"))
             element.clear()
     except ElementTree.ParseError as err:
         raise ScenarioError(f"{net_file} is not valid XML: {err}") from None
@@ -269,10 +275,10 @@ def validate_routes(scenario: Scenario) -> None:
         except ElementTree.ParseError as err:
             raise ScenarioError(f"scenario {scenario.name!r}: {path} is not valid XML: {err}") from None
         if unknown:
-            tag, owner, edge = unknown[0]
+            tag, owner_id, edge = unknown[0]
             more = f" (and {len(unknown) - 1} more unknown edges)" if len(unknown) > 1 else ""
             raise ScenarioError(
-                f"scenario {scenario.name!r}: {path}: {tag} {owner!r} uses edge {edge!r}, which is not in the network {Path(scenario.net_file).name}{more}"
+                f"scenario {scenario.name!r}: {path}: {tag} {owner_id!r} uses edge {edge!r}, which is not in the network {Path(scenario.net_file).name}{more}"
             )
 
 
@@ -295,18 +301,19 @@ def actuated_programs(scenario: Scenario, min_green: float, max_green: float) ->
         return out
     additional, seen = ElementTree.Element("additional"), set()
     for logic in ElementTree.parse(net_file).getroot().iter("tlLogic"):
-        if logic.get("id") in seen or "actuated" in programs.get(logic.get("id"), ()):
+        light_id = logic.attrib["id"]
+        if light_id in seen or "actuated" in programs.get(light_id, ()):
             continue
-        seen.add(logic.get("id"))
+        seen.add(light_id)
         program = ElementTree.SubElement(
-            additional, "tlLogic", id=logic.get("id"), type="actuated", programID="ctrlgym-actuated", offset="0"
+            additional, "tlLogic", id=light_id, type="actuated", programID="ctrlgym-actuated", offset="0"
         )
         for phase in logic.iter("phase"):
-            state = phase.get("state")
-            attributes = {"duration": phase.get("duration"), "state": state}
+            state = phase.attrib["state"]
+            attributes = {"duration": phase.attrib["duration"], "state": state}
             if is_green_phase(state):
                 attributes.update(minDur=f"{min_green:g}", maxDur=f"{max_green:g}")
-            ElementTree.SubElement(program, "phase", **attributes)
+            ElementTree.SubElement(program, "phase", attributes)
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(f".{out.name}.{os.getpid()}")
     ElementTree.ElementTree(additional).write(partial)
@@ -336,10 +343,10 @@ def _fixed_time_programs(net_file: Path, out_file: Path) -> None:
     additional = ElementTree.Element("additional")
     for logic in net.iter("tlLogic"):
         program = ElementTree.SubElement(
-            additional, "tlLogic", id=logic.get("id"), type="static", programID="fixed", offset="0"
+            additional, "tlLogic", id=logic.attrib["id"], type="static", programID="fixed", offset="0"
         )
         for phase in logic.iter("phase"):
-            ElementTree.SubElement(program, "phase", duration=phase.get("duration"), state=phase.get("state"))
+            ElementTree.SubElement(program, "phase", duration=phase.attrib["duration"], state=phase.attrib["state"])
     ElementTree.ElementTree(additional).write(out_file)
 
 
@@ -467,7 +474,7 @@ def resolve_scenario(
     route_seed: int = 0,
     tls_type: str = "actuated",
     net_file: str | Path | None = None,
-    route_file: str | Path | list | tuple | None = None,
+    route_file: str | Path | Sequence[str | Path] | None = None,
     sumocfg: str | Path | None = None,
     num_seconds: int | None = None,
 ) -> Scenario:

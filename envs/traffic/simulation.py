@@ -22,8 +22,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
+import torch
 
 from ctrlgym.envs.traffic.network import SignalNetwork, yellow_state
 from ctrlgym.envs.traffic.scenarios import Scenario, sumo_binary, sumo_time
@@ -79,6 +81,9 @@ class SignalTiming:
             raise ValueError(f"need 0 < min_green <= max_green, got {self.min_green}, {self.max_green}")
 
 
+Rows = TypeVar("Rows", np.ndarray, torch.Tensor)  # readings in a worker (numpy) or in the env (torch)
+
+
 class ReadingLayout:
     """Where each reading sits in the flat float64 array one simulation step returns."""
 
@@ -98,14 +103,14 @@ class ReadingLayout:
         self.size, self.n_lanes = offset, n_lanes
         assert not set(STEP_VALUES) & set(EPISODE_METRICS), "a reading's name must say which part it is in"
 
-    def lanes(self, rows: np.ndarray) -> np.ndarray:
+    def lanes(self, rows: Rows) -> Rows:
         """``(..., n_lanes, 4)`` lane readings of one or many arrays."""
         return rows[..., self.slices["lanes"]].reshape(*rows.shape[:-1], self.n_lanes, 4)
 
-    def part(self, rows: np.ndarray, name: str) -> np.ndarray:
+    def part(self, rows: Rows, name: str) -> Rows:
         return rows[..., self.slices[name]]
 
-    def value(self, rows: np.ndarray, name: str) -> np.ndarray:
+    def value(self, rows: Rows, name: str) -> Rows:
         """One per-step or per-episode scalar (a name of STEP_VALUES or EPISODE_METRICS)."""
         if name in STEP_VALUES:
             return rows[..., self.slices["step"].start + STEP_VALUES.index(name)]
@@ -151,7 +156,7 @@ class SumoSimulation:
         self.read_lanes = network.read_lanes  # all_lanes, then the rest of the incoming lanes' approaches
         self._approach = network.approach_matrix()  # (lanes, read lanes): sums each approach's readings
         self.layout = ReadingLayout(len(self.lanes), network.num_agents)
-        self._api = None
+        self._api: Any = None  # libsumo or a traci connection, from reset on
         self._module = self._import_backend()  # at worker start, not inside the first reset
         n = network.num_agents
         self.num_greens = np.array([light.num_greens for light in network.lights])
@@ -260,7 +265,7 @@ class SumoSimulation:
         forced = (self.green_time >= self.timing.max_green) & (wanted == self.green)
         wanted = np.where(forced, (self.green + 1) % self.num_greens, wanted)
         change = (wanted != self.green) & (self.green_time >= self.timing.min_green) & (self.yellow_left == 0)
-        for i in np.flatnonzero(change):
+        for i in np.flatnonzero(change).tolist():
             light = self.network.lights[i]
             self.next_green[i] = wanted[i]
             if self.yellow_steps > 0:
@@ -285,7 +290,7 @@ class SumoSimulation:
         if self.signal_control == "agent":
             self._switch(np.asarray(greens, dtype=np.int64))
         # a yellow starts only at a decision and lasts yellow_steps < steps_per_decision: they all end on the same SUMO step
-        changing = np.flatnonzero(self.yellow_left > 0) if self.signal_control == "agent" else ()
+        changing = np.flatnonzero(self.yellow_left > 0).tolist() if self.signal_control == "agent" else []
         teleports = 0
         for k in range(self.steps_per_decision):
             started = time.perf_counter()

@@ -12,8 +12,9 @@ from ctrlgym.envs.traffic.options import (
     SignalControlOptions,
     SumoProcessOptions,
     TwinModelOptions,
+    check_options,
+    options_of,
     prepare_signal_control,
-    split_options,
 )
 from ctrlgym.envs.traffic.readout import LaneReadout
 from ctrlgym.envs.traffic.simulation import METRIC_DESCRIPTIONS
@@ -128,9 +129,10 @@ class TrafficTwinEnv(TorchVectorEnv):
         **options: Any,
     ) -> None:
         name = type(self).__name__
-        self.options, model, process = split_options(
-            name, options, SignalControlOptions, TwinModelOptions, SumoProcessOptions
-        )
+        check_options(name, options, SignalControlOptions, TwinModelOptions, SumoProcessOptions)
+        self.options = options_of(SignalControlOptions, options)
+        model = options_of(TwinModelOptions, options)
+        process = options_of(SumoProcessOptions, options)
         sumo_only = process.as_kwargs()  # accepted as keywords (a config switches envs by name), refused when set
         if sumo_only:
             changed = ", ".join(f"{key}={value!r}" for key, value in sumo_only.items())

@@ -21,7 +21,7 @@ links from ``l`` into that edge).
 from __future__ import annotations
 
 import xml.etree.ElementTree as ElementTree
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,7 +71,7 @@ def read_routes(
         except ElementTree.ParseError as err:
             raise ScenarioError(f"{path} is not valid XML: {err}") from None
         for route in root.findall("route"):
-            named[route.get("id")] = tuple(route.get("edges", "").split())
+            named[route.attrib["id"]] = tuple(route.get("edges", "").split())
         for element in root:
             if element.tag not in ("vehicle", "flow", "trip"):
                 continue
@@ -79,16 +79,17 @@ def read_routes(
             if nested is not None:
                 edges = tuple(nested.get("edges", "").split())
             elif element.get("route") in named:
-                edges = named[element.get("route")]
+                edges = named[element.attrib["route"]]
             elif router is not None and element.get("from") and element.get("to"):
-                key = (element.get("from"), element.get("to"), tuple(element.get("via", "").split()))
+                key = (element.attrib["from"], element.attrib["to"], tuple(element.get("via", "").split()))
                 if key not in routed:
                     routed[key] = router(*key)
-                if routed[key] is None:
+                found = routed[key]
+                if found is None:
                     raise ScenarioError(
                         f"{path}: {element.tag} {element.get('id')!r}: no path from edge {key[0]!r} to {key[1]!r} in the network"
                     )
-                edges = routed[key]
+                edges = found
             else:
                 raise ScenarioError(
                     f"{path}: {element.tag} {element.get('id')!r} has no route the twin can read "
@@ -97,14 +98,16 @@ def read_routes(
             if element.tag == "flow":
                 begin, end = _depart(element.get("begin")), float(element.get("end", duration))
                 span = max(end - begin, 1e-9)
-                if element.get("number") is not None:
-                    count = float(element.get("number"))
-                elif element.get("vehsPerHour") is not None:
-                    count = float(element.get("vehsPerHour")) * span / 3600.0
-                elif element.get("period") is not None:
-                    count = span / float(element.get("period").replace("exp(", "").rstrip(")"))
-                elif element.get("probability") is not None:
-                    count = float(element.get("probability")) * span
+                number, per_hour = element.get("number"), element.get("vehsPerHour")
+                period, probability = element.get("period"), element.get("probability")
+                if number is not None:
+                    count = float(number)
+                elif per_hour is not None:
+                    count = float(per_hour) * span / 3600.0
+                elif period is not None:
+                    count = span / float(period.replace("exp(", "").rstrip(")"))
+                elif probability is not None:
+                    count = float(probability) * span
                 else:
                     raise ScenarioError(
                         f"{path}: flow {element.get('id')!r} gives no number, vehsPerHour, period or probability"
@@ -123,7 +126,7 @@ def _fastest_path_router(net) -> Callable[[str, str, tuple[str, ...]], tuple[str
     (``sumolib``'s Dijkstra), as SUMO routes an unrouted trip when it is inserted into an empty network."""
 
     def route(origin: str, destination: str, via: tuple[str, ...]) -> tuple[str, ...] | None:
-        stops, edges = (origin, *via, destination), []
+        stops, edges = (origin, *via, destination), list[str]()
         for a, b in zip(stops[:-1], stops[1:], strict=False):
             if not (net.hasEdge(a) and net.hasEdge(b)):
                 return None
@@ -171,7 +174,10 @@ class QueueNetwork:
             edge_lanes[edge].append(i)
 
         # movements, in light order then link order
-        movements, light_of, links, service = [], [], [], []
+        movements: list[tuple[int, int]] = []
+        light_of: list[int] = []
+        links: list[int] = []
+        service: list[list[float]] = []
         max_greens = self.network.max_greens
         for a, light in enumerate(self.network.lights):
             for in_lane, out_lane, link in sorted(light.movements, key=lambda m: m[2]):
@@ -182,8 +188,8 @@ class QueueNetwork:
                 service.append(row + [0.0] * (max_greens - len(row)))
         trips = read_routes(scenario.route_files, scenario.duration, _fastest_path_router(net))
         signalled = {(self.lane_edge[i], self.lane_edge[o]) for i, o in movements}
-        for in_lane, out_lane in _transfers(trips, edge_lanes, signalled, net, self.lanes):
-            movements.append((in_lane, out_lane))
+        for transfer_in, transfer_out in _transfers(trips, edge_lanes, signalled, net, self.lanes):
+            movements.append((transfer_in, transfer_out))
             light_of.append(-1)
             links.append(-1)
             service.append([1.0] * max_greens)
@@ -237,7 +243,8 @@ class QueueNetwork:
         movement_edges = {
             (self.lane_edge[i], self.lane_edge[o]) for i, o in zip(self.movement_in, self.movement_out, strict=False)
         }
-        onward: dict[str, Counter] = defaultdict(Counter)  # edge -> next edge (None: leaves the model) -> vehicles
+        # edge -> next edge (None: leaves the model) -> vehicles
+        onward: dict[str, dict[str | None, float]] = defaultdict(lambda: defaultdict(float))
         entries: list[tuple[str, float, float, float]] = []
         for trip in trips:
             previous = None  # the last modelled edge (unmodelled ones between are crossed by a transfer)
@@ -265,7 +272,7 @@ class QueueNetwork:
             counts = onward.get(edge)
             if counts is None or sum(counts.values()) == 0:  # no route passes: uniform over the links
                 next_edges = {e2 for (lane, e2) in links_into if lane in lanes}
-                counts = Counter({e2: 1.0 for e2 in next_edges} or {None: 1.0})
+                counts = dict.fromkeys(next_edges, 1.0) or {None: 1.0}
             total = sum(counts.values())
             for e2, count in counts.items():
                 share = count / total

@@ -226,8 +226,9 @@ class SumoWorkers:
                 process.join(timeout=5)
         if connection is not None:
             connection.close()
-        if self.logs[i] and os.path.exists(self.logs[i]):
-            os.unlink(self.logs[i])
+        log = self.logs[i]
+        if log and os.path.exists(log):
+            os.unlink(log)
         self.processes[i], self.connections[i], self.logs[i] = None, None, None
 
     def close(self) -> None:

@@ -21,6 +21,7 @@ The report has, for the env's headline metric (traffic: delay, lower is better):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,7 +59,14 @@ class PolicyResults:
         return np.asarray([self.values.get(name, {})[seed] for seed in sorted(self.values.get(name, {}))], dtype=float)
 
 
-def _add(table: dict[str, dict[str, PolicyResults]], task: str, label: str, kind: str, per_seed: dict[str, Any], episodes: int) -> PolicyResults | None:
+def _add(
+    table: dict[str, dict[str, PolicyResults]],
+    task: str,
+    label: str,
+    kind: str,
+    per_seed: dict[str, Any],
+    episodes: int,
+) -> PolicyResults | None:
     """A new entry for ``label`` on ``task``; None if its seeds all failed or an earlier run already gave it."""
     per_seed = succeeded(per_seed)
     if not per_seed or label in table.setdefault(task, {}):
@@ -72,7 +80,9 @@ def _add(table: dict[str, dict[str, PolicyResults]], task: str, label: str, kind
     return entry
 
 
-def collect_benchmark(run_dirs: list[RunDir | str | Path], across: str = "scenario") -> tuple[str, dict[str, dict[str, PolicyResults]]]:
+def collect_benchmark(
+    run_dirs: Sequence[RunDir | str | Path], across: str = "scenario"
+) -> tuple[str, dict[str, dict[str, PolicyResults]]]:
     """The benchmark env and ``{task: {policy: PolicyResults}}`` from the runs (module docstring)."""
     opened = [run if isinstance(run, RunDir) else RunDir.open(run) for run in run_dirs]
     sweeps = [run.config for run in opened if run.config.evaluation.sweep and across in run.config.evaluation.sweep]
@@ -89,7 +99,14 @@ def collect_benchmark(run_dirs: list[RunDir | str | Path], across: str = "scenar
                 raise ValueError(f"{run_dir} evaluates on {config.env.id}, the benchmark on {env_id}")
             for policy, per_value in sweep["policies"].items():
                 for task, per_seed in per_value.items():
-                    _add(table, task, config.name if policy == sweep["agent"] else policy, "agent" if policy == sweep["agent"] else "baseline", per_seed, config.evaluation.episodes)
+                    _add(
+                        table,
+                        task,
+                        config.name if policy == sweep["agent"] else policy,
+                        "agent" if policy == sweep["agent"] else "baseline",
+                        per_seed,
+                        config.evaluation.episodes,
+                    )
             continue
         if across not in config.env.kwargs:
             raise ValueError(f"{run_dir}: env.kwargs has no {across!r}, so the run belongs to no task of the benchmark")
@@ -100,28 +117,45 @@ def collect_benchmark(run_dirs: list[RunDir | str | Path], across: str = "scenar
             raise RunDirError(f"{run_dir} has no evaluation on {env_id} yet: run {hint}")
         for policy, per_seed in evaluation["policies"].items():
             is_agent = policy == evaluation.get("agent")
-            entry = _add(table, task, config.name if is_agent else policy, "agent" if is_agent else "baseline", per_seed, config.evaluation.episodes)
+            entry = _add(
+                table,
+                task,
+                config.name if is_agent else policy,
+                "agent" if is_agent else "baseline",
+                per_seed,
+                config.evaluation.episodes,
+            )
             if is_agent and entry is not None:
                 training = metrics.get("training", {})
                 entry.train_wall_s = [float(seed.get("wall_time_s", 0.0)) for seed in training.values()]
                 entry.train_cpu_s = [float(seed["cpu_time_s"]) for seed in training.values() if "cpu_time_s" in seed]
-                entry.timesteps = config.agent.total_timesteps
+                entry.timesteps = config.trained_agent.total_timesteps
     if not table:
         raise ValueError("the runs hold no evaluated policy")
-    order = [str(v) for config in sweeps for v in config.evaluation.sweep[across]]  # the sweep's order, then the rest
-    return env_id, dict(sorted(table.items(), key=lambda item: order.index(item[0]) if item[0] in order else len(order)))
+    order = [
+        str(v) for config in sweeps for v in (config.evaluation.sweep or {})[across]
+    ]  # the sweep's order, then the rest
+    return env_id, dict(
+        sorted(table.items(), key=lambda item: order.index(item[0]) if item[0] in order else len(order))
+    )
 
 
 def _short(task: str) -> str:
     return task.split(":", 1)[-1]
 
 
-def _profile_plot(profiles: dict[str, tuple[np.ndarray, np.ndarray]], metric: str, normaliser: str, higher: bool) -> str:
+def _profile_plot(
+    profiles: dict[str, tuple[np.ndarray, np.ndarray]], metric: str, normaliser: str, higher: bool
+) -> str:
     figure, axis = plt.subplots(figsize=(6.5, 3.8))
     for label, (taus, fraction) in profiles.items():
         axis.plot(taus, fraction, label=label, lw=2 if label.startswith("nash") else 1.2)
     relation = ">" if higher else "≤"
-    axis.set(xlabel=f"τ: {metric} / {normaliser}'s IQM on the same task", ylabel=f"fraction of runs with score {relation} τ", title="performance profile across tasks")
+    axis.set(
+        xlabel=f"τ: {metric} / {normaliser}'s IQM on the same task",
+        ylabel=f"fraction of runs with score {relation} τ",
+        title="performance profile across tasks",
+    )
     axis.grid(alpha=0.3)
     axis.legend(fontsize=8)
     return png(figure)
@@ -131,8 +165,10 @@ def _blocks(env_id: str, table: dict[str, dict[str, PolicyResults]], reference: 
     from ctrlgym.registry import get_entry
 
     env_class = get_entry(env_id).vector_cls
-    metric, higher = getattr(env_class, "headline_metric", ("mean_return", True))
-    report_metrics = [m for m in getattr(env_class, "report_metrics", (metric,)) if m not in ("insertion_backlog", "mean_trip_time")]  # travel_time says it
+    metric, higher = env_class.headline_metric or ("mean_return", True)
+    report_metrics = [
+        m for m in env_class.report_metrics or (metric,) if m not in ("insertion_backlog", "mean_trip_time")
+    ]  # travel_time says it
     tasks = list(table)
     labels = list(dict.fromkeys(label for task in tasks for label in table[task]))
     agents = [label for label in labels if any(table[t].get(label) and table[t][label].kind == "agent" for t in tasks)]
@@ -143,24 +179,42 @@ def _blocks(env_id: str, table: dict[str, dict[str, PolicyResults]], reference: 
     blocks: list[tuple] = [
         ("h1", f"Benchmark: {len(labels)} policies on {len(tasks)} {across} values ({env_id})"),
         ("p", provenance_line()),
-        ("p", (
-            f"Headline metric: {metric} ({better} is better). Each seed's value is the mean over its evaluation episodes; "
-            "cells give the interquartile mean (IQM) over seeds with a stratified-bootstrap 95% CI (Agarwal et al. 2021). "
-            f"P({reference} better) is the probability that a random seed of {reference} beats a random seed of the other policy "
-            "(Mann-Whitney U), with its bootstrap CI; over all tasks it is the average of the per-task probabilities. "
-            "Where two CIs overlap, these seeds do not tell the policies apart. Agents were trained on the env named in their run "
-            f"and are all evaluated here on {env_id}, on the same evaluation seeds as the baselines."
-        )),
+        (
+            "p",
+            (
+                f"Headline metric: {metric} ({better} is better). Each seed's value is the mean over its evaluation episodes; "
+                "cells give the interquartile mean (IQM) over seeds with a stratified-bootstrap 95% CI (Agarwal et al. 2021). "
+                f"P({reference} better) is the probability that a random seed of {reference} beats a random seed of the other policy "
+                "(Mann-Whitney U), with its bootstrap CI; over all tasks it is the average of the per-task probabilities. "
+                "Where two CIs overlap, these seeds do not tell the policies apart. Agents were trained on the env named in their run "
+                f"and are all evaluated here on {env_id}, on the same evaluation seeds as the baselines."
+            ),
+        ),
     ]
 
-    summaries = {(t, l): summarize(table[t][l].metric(metric)) for t in tasks for l in table[t] if table[t][l].metric(metric).size}
-    pick = max if higher else min
-    best = {t: pick(summaries[(t, l)]["iqm"] for l in table[t] if (t, l) in summaries) for t in tasks if any((t, l) in summaries for l in table[t])}
-    chances = {  # P(reference better than label) on each task, computed once for the tables and the verdicts
-        (t, l): probability_of_improvement_ci(table[t][reference].metric(metric), table[t][l].metric(metric), lower_is_better=not higher, reps=500)
-        for t in tasks for l in table[t] if reference and l != reference and (t, reference) in summaries and (t, l) in summaries
+    summaries = {
+        (t, label): summarize(table[t][label].metric(metric))
+        for t in tasks
+        for label in table[t]
+        if table[t][label].metric(metric).size
     }
-    header = ["policy", *(_short(t) for t in tasks)] + ([f"P({reference} better), over the tasks both ran"] if reference else [])
+    pick = max if higher else min
+    best = {
+        t: pick(summaries[(t, label)]["iqm"] for label in table[t] if (t, label) in summaries)
+        for t in tasks
+        if any((t, label) in summaries for label in table[t])
+    }
+    chances = {  # P(reference better than label) on each task, computed once for the tables and the verdicts
+        (t, label): probability_of_improvement_ci(
+            table[t][reference].metric(metric), table[t][label].metric(metric), lower_is_better=not higher, reps=500
+        )
+        for t in tasks
+        for label in table[t]
+        if reference and label != reference and (t, reference) in summaries and (t, label) in summaries
+    }
+    header = ["policy", *(_short(t) for t in tasks)] + (
+        [f"P({reference} better), over the tasks both ran"] if reference else []
+    )
     cells = []
     for label in labels:
         row = [label]
@@ -181,12 +235,27 @@ def _blocks(env_id: str, table: dict[str, dict[str, PolicyResults]], reference: 
         cells.append(row)
     blocks += [("h2", f"{metric} per {across} (IQM over seeds [95% CI]; ★ best IQM)"), ("table", header, cells)]
     if reference:
-        blocks += [("h2", f"What the evidence says about {reference}"), ("list", [_verdict(table, task, reference, higher, summaries, chances) for task in tasks if (task, reference) in summaries])]
+        blocks += [
+            ("h2", f"What the evidence says about {reference}"),
+            (
+                "list",
+                [
+                    _verdict(table, task, reference, higher, summaries, chances)
+                    for task in tasks
+                    if (task, reference) in summaries
+                ],
+            ),
+        ]
 
     for task in tasks:
         header = ["policy", "seeds", *report_metrics] + ([f"P({reference} better on {metric})"] if reference else [])
         cells = []
-        order = sorted(table[task], key=lambda l: (summaries[(task, l)]["iqm"] * (-1 if higher else 1)) if (task, l) in summaries else np.inf)
+        order = sorted(
+            table[task],
+            key=lambda label: (
+                (summaries[(task, label)]["iqm"] * (-1 if higher else 1)) if (task, label) in summaries else np.inf
+            ),
+        )
         for label in order:
             entry = table[task][label]
             row = [label, str(entry.metric(metric).size or len(next(iter(entry.values.values()), {})))]
@@ -203,34 +272,57 @@ def _blocks(env_id: str, table: dict[str, dict[str, PolicyResults]], reference: 
         taus = np.linspace(0.0, 2.0, 201)
         profiles = {}
         for label in labels:
-            ratios = [table[t][label].metric(metric) / summaries[(t, normaliser)]["iqm"] for t in tasks if (t, label) in summaries]
+            ratios = [
+                table[t][label].metric(metric) / summaries[(t, normaliser)]["iqm"]
+                for t in tasks
+                if (t, label) in summaries
+            ]
             if len(ratios) == len(tasks):
                 above = performance_profile(np.concatenate(ratios), taus)  # the fraction of runs scoring above each τ
                 profiles[label] = (taus, above if higher else 1.0 - above)
         blocks += [
             ("h2", "Performance profile"),
-            ("p", f"Each (task, seed) run's {metric} divided by {normaliser}'s IQM on the same task, for the policies evaluated on every task; "
-                  f"a curve further {'right' if higher else 'left and up'} is better. At τ = 1 a curve reads the fraction of runs that "
-                  f"{'beat' if higher else 'delay vehicles less than'} {normaliser}'s typical run."),
+            (
+                "p",
+                f"Each (task, seed) run's {metric} divided by {normaliser}'s IQM on the same task, for the policies evaluated on every task; "
+                f"a curve further {'right' if higher else 'left and up'} is better. At τ = 1 a curve reads the fraction of runs that "
+                f"{'beat' if higher else 'delay vehicles less than'} {normaliser}'s typical run.",
+            ),
             ("img", "profile", _profile_plot(profiles, metric, normaliser, higher)),
         ]
 
     cost = []
     for task in tasks:
         for label in labels:
-            entry = table[task].get(label)
-            if entry is None or (entry.kind != "agent" and not entry.eval_wall_s):
+            found = table[task].get(label)
+            if found is None or (found.kind != "agent" and not found.eval_wall_s):
                 continue
-            train = f"{np.mean(entry.train_wall_s):.0f}" if entry.train_wall_s else "-"
-            cpu = f"{np.mean(entry.train_cpu_s):.0f}" if entry.train_cpu_s else "-"
-            evaluation = f"{np.mean(entry.eval_wall_s) / entry.episodes:.1f}" if entry.eval_wall_s else "-"
-            cost.append([_short(task), label, f"{entry.timesteps:,}" if entry.kind == "agent" else "-", train, cpu, evaluation])
+            train = f"{np.mean(found.train_wall_s):.0f}" if found.train_wall_s else "-"
+            cpu = f"{np.mean(found.train_cpu_s):.0f}" if found.train_cpu_s else "-"
+            evaluation = f"{np.mean(found.eval_wall_s) / found.episodes:.1f}" if found.eval_wall_s else "-"
+            cost.append(
+                [_short(task), label, f"{found.timesteps:,}" if found.kind == "agent" else "-", train, cpu, evaluation]
+            )
     if cost:
         blocks += [
             ("h2", "Cost"),
-            ("p", "Training: mean wall and CPU seconds per seed (this process; SUMO worker processes are not in the CPU time) for its steps; "
-                  "evaluation: mean wall seconds per episode on the benchmark env. The machine is in the header above."),
-            ("table", [across, "policy", "training steps per seed", "train wall s / seed", "train CPU s / seed", "eval wall s / episode"], cost),
+            (
+                "p",
+                "Training: mean wall and CPU seconds per seed (this process; SUMO worker processes are not in the CPU time) for its steps; "
+                "evaluation: mean wall seconds per episode on the benchmark env. The machine is in the header above.",
+            ),
+            (
+                "table",
+                [
+                    across,
+                    "policy",
+                    "training steps per seed",
+                    "train wall s / seed",
+                    "train CPU s / seed",
+                    "eval wall s / episode",
+                ],
+                cost,
+            ),
         ]
     return blocks
 
@@ -245,22 +337,31 @@ def _seed_matrix(table: dict[str, dict[str, PolicyResults]], tasks: list[str], l
 def _verdict(table, task: str, reference: str, higher: bool, summaries, chances) -> str:
     """One sentence per task: the reference against the best other baseline and every other agent."""
     mine = summaries[(task, reference)]
-    others = [(l, summaries[(task, l)]) for l in table[task] if l != reference and (task, l) in summaries]
-    baselines = [(l, s) for l, s in others if table[task][l].kind == "baseline"]
-    agents = [(l, s) for l, s in others if table[task][l].kind == "agent"]
+    others = [
+        (label, summaries[(task, label)]) for label in table[task] if label != reference and (task, label) in summaries
+    ]
+    baselines = [(label, s) for label, s in others if table[task][label].kind == "baseline"]
+    agents = [(label, s) for label, s in others if table[task][label].kind == "agent"]
     parts = []
     pick = max if higher else min
-    for kind, group in (("the best baseline", [pick(baselines, key=lambda ls: ls[1]["iqm"])] if baselines else []), ("", agents)):
+    for kind, group in (
+        ("the best baseline", [pick(baselines, key=lambda ls: ls[1]["iqm"])] if baselines else []),
+        ("", agents),
+    ):
         for label, summary in group:
             wins = (mine["iqm"] > summary["iqm"]) == higher and mine["iqm"] != summary["iqm"]
             overlap = intervals_overlap((mine["low"], mine["high"]), (summary["low"], summary["high"]))
             who = f"{kind}, {label}" if kind else label
             verdict = "CIs overlap: not told apart" if overlap else ("better" if wins else "worse")
-            parts.append(f"vs {who}: {iqm_text(mine)} vs {iqm_text(summary)}, {verdict}; P(better) = {chance_text(chances[(task, label)])}")
+            parts.append(
+                f"vs {who}: {iqm_text(mine)} vs {iqm_text(summary)}, {verdict}; P(better) = {chance_text(chances[(task, label)])}"
+            )
     return f"{_short(task)}: {reference} " + "; ".join(parts) + "."
 
 
-def write_benchmark_report(run_dirs: list[RunDir | str | Path], output: str | Path, across: str = "scenario", reference: str | None = None) -> tuple[Path, Path]:
+def write_benchmark_report(
+    run_dirs: Sequence[RunDir | str | Path], output: str | Path, across: str = "scenario", reference: str | None = None
+) -> tuple[Path, Path]:
     """Write ``OUTPUT.html`` (self-contained) and ``OUTPUT.md``: the benchmark of the runs across ``across``."""
     if not run_dirs:
         raise ValueError("a benchmark report needs run directories")

@@ -37,13 +37,17 @@ def learning_curve_plot(name: str, training: dict[str, Any]) -> str | None:
         half = resampled.std(axis=0, ddof=1) / np.sqrt(len(curves)) * stats.t.ppf(0.975, len(curves) - 1)
         axis.fill_between(grid, centre - half, centre + half, color="tab:blue", alpha=0.2, label="95% CI")
     axis.plot(grid, centre, color="tab:blue", label=f"mean of {len(curves)} seeds")
-    axis.set(xlabel="env steps", ylabel="training episode return", title=f"{name}: training return (exploring policy, training seeds)")
+    axis.set(
+        xlabel="env steps",
+        ylabel="training episode return",
+        title=f"{name}: training return (exploring policy, training seeds)",
+    )
     axis.legend(loc="lower right")
     axis.grid(alpha=0.3)
     return png(figure)
 
 
-def comparison_plot(name: str, rows: list[dict[str, Any]], agent: str) -> str:
+def comparison_plot(name: str, rows: list[dict[str, Any]], agent: str | None) -> str:
     """Horizontal bars (labels never overlap) of each policy's IQM with its bootstrap 95% CI."""
     figure, axis = plt.subplots(figsize=(7, 0.8 + 0.38 * len(rows)))
     colours = ["tab:orange" if row["policy"] == agent else "tab:gray" for row in rows]
@@ -51,7 +55,10 @@ def comparison_plot(name: str, rows: list[dict[str, Any]], agent: str) -> str:
     errors = np.array([[row["iqm"] - row["low"] for row in rows], [row["high"] - row["iqm"] for row in rows]])
     axis.barh([row["policy"] for row in rows], iqms, xerr=errors, color=colours, capsize=4)
     axis.invert_yaxis()
-    axis.set(xlabel="evaluation return: IQM over seeds x episodes (95% bootstrap CI)", title=f"{name}: policies on the same evaluation seeds")
+    axis.set(
+        xlabel="evaluation return: IQM over seeds x episodes (95% bootstrap CI)",
+        title=f"{name}: policies on the same evaluation seeds",
+    )
     axis.grid(axis="x", alpha=0.3)
     return png(figure)
 
@@ -64,12 +71,22 @@ def solve_plot(name: str, solve: dict[str, Any]) -> str:
         if frozen:
             axis.plot([r["seconds"] for r in frozen], [r["regret_percent"] for r in frozen], style, label=method)
             for r in frozen:
-                axis.annotate(f"T={r['period']}", (r["seconds"], r["regret_percent"]), textcoords="offset points", xytext=(4, 4), fontsize=8)
+                axis.annotate(
+                    f"T={r['period']}",
+                    (r["seconds"], r["regret_percent"]),
+                    textcoords="offset points",
+                    xytext=(4, 4),
+                    fontsize=8,
+                )
     for r in solve["rows"]:
         if r["period"] is None:
             axis.plot(r["seconds"], r["regret_percent"], "s", label=r["method"])
     axis.set_yscale("symlog", linthresh=1e-3)
-    axis.set(xlabel="wall-clock seconds", ylabel="regret (% of mean |V*|)", title=f"{name}: regret vs compute ({solve['states']:,} states)")
+    axis.set(
+        xlabel="wall-clock seconds",
+        ylabel="regret (% of mean |V*|)",
+        title=f"{name}: regret vs compute ({solve['states']:,} states)",
+    )
     axis.grid(alpha=0.3)
     axis.legend(fontsize=8)
     return png(figure)
@@ -100,7 +117,9 @@ def sweep_plot(param: str, metric: str, values: list[Any], rows: list[dict[str, 
     x = np.asarray(values, dtype=float)
     for row in rows:
         means, halves = np.array([c[0] for c in row["cells"]]), np.array([c[1] for c in row["cells"]])
-        style = {"linewidth": 2.2, "marker": "o"} if row["agent"] else {"linewidth": 1.0, "marker": ".", "alpha": 0.8}
+        style: dict[str, Any] = (
+            {"linewidth": 2.2, "marker": "o"} if row["agent"] else {"linewidth": 1.0, "marker": ".", "alpha": 0.8}
+        )
         line = axis.plot(x, means, label=row["label"], **style)[0]
         axis.fill_between(x, means - halves, means + halves, color=line.get_color(), alpha=0.12)
     if x.min() > 0 and x.max() / x.min() > 10:  # values spanning decades (e.g. speeds 3-120 km/h)
@@ -109,4 +128,3 @@ def sweep_plot(param: str, metric: str, values: list[Any], rows: list[dict[str, 
     axis.grid(alpha=0.3)
     axis.legend(fontsize=7, ncol=2)
     return png(figure)
-

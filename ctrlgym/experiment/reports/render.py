@@ -14,13 +14,19 @@ __all__ = ["write_blocks"]
 
 def _md_rows(header: list[str], cells: list[list[str]]) -> list[str]:
     """A Markdown table: header, separator and one line per row."""
-    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header), *("| " + " | ".join(row) + " |" for row in cells)]
+    return [
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+        *("| " + " | ".join(row) + " |" for row in cells),
+    ]
 
 
 def _html_rows(header: list[str], cells: list[list[str]]) -> list[str]:
     """The rows of an HTML table (the caller writes ``<table>`` around them)."""
-    return ["<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>",
-            *("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in cells)]
+    return [
+        "<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>",
+        *("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in cells),
+    ]
 
 
 def _markdown(blocks: list[tuple]) -> str:
@@ -46,7 +52,9 @@ _STYLE = (
 
 
 def _html(blocks: list[tuple]) -> str:
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>ctrlgym report</title><style>{_STYLE}</style></head><body>"]
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>ctrlgym report</title><style>{_STYLE}</style></head><body>"
+    ]
     for kind, *content in blocks:
         if kind in ("h1", "h2", "h3"):
             parts.append(f"<{kind}>{html.escape(content[0])}</{kind}>")
@@ -57,7 +65,9 @@ def _html(blocks: list[tuple]) -> str:
         elif kind == "table":
             parts += ["<table>", *_html_rows(*content), "</table>"]
         elif kind == "list":
-            parts.append("<ul class='note'>" + "".join(f"<li>{html.escape(item)}</li>" for item in content[0]) + "</ul>")
+            parts.append(
+                "<ul class='note'>" + "".join(f"<li>{html.escape(item)}</li>" for item in content[0]) + "</ul>"
+            )
         elif kind == "img":
             parts.append(f"<p><img alt='{content[0]}' src='data:image/png;base64,{content[1]}'></p>")
     parts.append("</body></html>")
@@ -73,4 +83,3 @@ def write_blocks(blocks: list[tuple], output: str | Path) -> tuple[Path, Path]:
     markdown_path.write_text(_markdown(blocks))
     html_path.write_text(_html(blocks))
     return html_path, markdown_path
-

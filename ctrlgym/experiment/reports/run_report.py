@@ -13,6 +13,7 @@ share one plot and table of the metric against that parameter.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +27,6 @@ from ctrlgym.statistics import intervals_overlap, mean_ci, probability_of_improv
 from ctrlgym.statistics import iqm as iqm_of
 
 __all__ = ["write_report", "iqm_text", "chance_text"]
-
-
 
 
 def _failures(policies: dict[str, dict[str, Any]], where: str = "") -> list[str]:
@@ -46,7 +45,7 @@ def _metric_order(env_id: str, names) -> list[str]:
     try:
         from ctrlgym.registry import get_entry
 
-        preferred = list(getattr(get_entry(env_id).vector_cls, "report_metrics", ()))
+        preferred = list(get_entry(env_id).vector_cls.report_metrics)
     except Exception:  # an env whose family is not installed here: plain order
         preferred = []
     names = set(names)
@@ -55,7 +54,10 @@ def _metric_order(env_id: str, names) -> list[str]:
 
 def _scores(per_seed: dict[str, Any]) -> np.ndarray:
     """Evaluation returns over seeds x episodes (one run each, one task) of the seeds that ran."""
-    return np.asarray([value for result in per_seed.values() for value in result.get("episode_returns", [result["mean_return"]])], dtype=float)
+    return np.asarray(
+        [value for result in per_seed.values() for value in result.get("episode_returns", [result["mean_return"]])],
+        dtype=float,
+    )
 
 
 def _comparison(evaluation: dict[str, Any]) -> list[dict[str, Any]]:
@@ -71,11 +73,24 @@ def _comparison(evaluation: dict[str, Any]) -> list[dict[str, Any]]:
         scores = _scores(per_seed)
         summary = summarize(scores)
         metric_names = sorted({key for result in per_seed.values() for key in result["metrics"]})
-        metrics = {key: float(np.mean([r["metrics"][key] for r in per_seed.values() if key in r["metrics"]])) for key in metric_names}
-        rows.append({
-            "policy": policy, "mean": mean, "ci": half, "seeds": len(returns), "episodes": int(scores.size // len(returns)),
-            "iqm": summary["iqm"], "low": summary["low"], "high": summary["high"], "scores": scores, "metrics": metrics,
-        })
+        metrics = {
+            key: float(np.mean([r["metrics"][key] for r in per_seed.values() if key in r["metrics"]]))
+            for key in metric_names
+        }
+        rows.append(
+            {
+                "policy": policy,
+                "mean": mean,
+                "ci": half,
+                "seeds": len(returns),
+                "episodes": int(scores.size // len(returns)),
+                "iqm": summary["iqm"],
+                "low": summary["low"],
+                "high": summary["high"],
+                "scores": scores,
+                "metrics": metrics,
+            }
+        )
     return sorted(rows, key=lambda row: -row["iqm"])
 
 
@@ -85,7 +100,9 @@ def _verdict(rows: list[dict[str, Any]]) -> str:
     if len(rows) < 2:
         return ""
     best = rows[0]
-    tied = [row["policy"] for row in rows[1:] if intervals_overlap((best["low"], best["high"]), (row["low"], row["high"]))]
+    tied = [
+        row["policy"] for row in rows[1:] if intervals_overlap((best["low"], best["high"]), (row["low"], row["high"]))
+    ]
     parts = [f"Best by IQM: {best['policy']}."]
     if tied:
         parts.append(f"Its 95% CI overlaps those of {', '.join(tied)}: these cannot be told apart on this evidence.")
@@ -115,13 +132,15 @@ def _headline(env_id: str, evaluation: dict[str, Any] | None) -> dict[str, Any] 
     from ctrlgym.registry import get_entry
 
     try:
-        name, higher = getattr(get_entry(env_id).vector_cls, "headline_metric", (None, True))
+        name, higher = get_entry(env_id).vector_cls.headline_metric or (None, True)
     except ValueError:
         return None
     if name is None or not evaluation:
         return None
     values = {
-        policy: np.asarray([r["metrics"][name] for r in succeeded(per_seed).values() if name in r["metrics"]], dtype=float)
+        policy: np.asarray(
+            [r["metrics"][name] for r in succeeded(per_seed).values() if name in r["metrics"]], dtype=float
+        )
         for policy, per_seed in evaluation["policies"].items()
     }
     values = {policy: v for policy, v in values.items() if v.size}
@@ -132,7 +151,16 @@ def _headline(env_id: str, evaluation: dict[str, Any] | None) -> dict[str, Any] 
         chance = None
         if agent in values and policy != agent:
             chance = probability_of_improvement_ci(values[agent], v, lower_is_better=not higher, reps=500)
-        rows.append({"policy": policy, "iqm": summary["iqm"], "low": summary["low"], "high": summary["high"], "seeds": v.size, "p_agent": chance})
+        rows.append(
+            {
+                "policy": policy,
+                "iqm": summary["iqm"],
+                "low": summary["low"],
+                "high": summary["high"],
+                "seeds": v.size,
+                "p_agent": chance,
+            }
+        )
     return {"metric": name, "higher_is_better": higher, "agent": agent, "rows": rows}
 
 
@@ -142,7 +170,7 @@ def _headline_blocks(section: dict[str, Any]) -> list[tuple]:
         return []
     metric, agent = headline["metric"], headline["agent"]
     better = "higher" if headline["higher_is_better"] else "lower"
-    header = ["policy", f"{metric}: IQM over seeds [95% CI]", "seeds", *( [f"P({agent} better)"] if agent else [])]
+    header = ["policy", f"{metric}: IQM over seeds [95% CI]", "seeds", *([f"P({agent} better)"] if agent else [])]
     cells = []
     for row in headline["rows"]:
         cell = [row["policy"], iqm_text(row), str(row["seeds"])]
@@ -152,8 +180,9 @@ def _headline_blocks(section: dict[str, Any]) -> list[tuple]:
     text = (
         f"The headline metric, {metric} ({better} is better): each seed's value (the mean over its episodes), "
         f"IQM over seeds with a stratified-bootstrap 95% CI; P({agent} better) is the probability that the agent's "
-        f"seed beats a random seed of that policy (Agarwal et al. 2021), with its CI." if agent else
-        f"The headline metric, {metric} ({better} is better): IQM over seeds with a stratified-bootstrap 95% CI."
+        f"seed beats a random seed of that policy (Agarwal et al. 2021), with its CI."
+        if agent
+        else f"The headline metric, {metric} ({better} is better): IQM over seeds with a stratified-bootstrap 95% CI."
     )
     return [("h3", f"{section['name']}: {metric}"), ("p", text), ("table", header, cells)]
 
@@ -181,10 +210,16 @@ def _sweep_rows(sections: list[dict[str, Any]]) -> tuple[str, str, list[Any], li
                 continue
             seen.add(label)
             samples = [[_sweep_value(r, metric) for r in succeeded(per_value.get(str(v), {})).values()] for v in values]
-            rows.append({
-                "label": label, "policy": policy, "agent": policy == sweep["agent"], "cells": [_cell(x) for x in samples],
-                "iqm": [_iqm_cell(x) for x in samples], "per_value": per_value,
-            })
+            rows.append(
+                {
+                    "label": label,
+                    "policy": policy,
+                    "agent": policy == sweep["agent"],
+                    "cells": [_cell(x) for x in samples],
+                    "iqm": [_iqm_cell(x) for x in samples],
+                    "per_value": per_value,
+                }
+            )
     return param, metric, values, rows
 
 
@@ -200,14 +235,16 @@ def _iqm_cell(values: list[float]) -> tuple[float, float, float]:
     return summary["iqm"], summary["low"], summary["high"]
 
 
-def _normalised_table(env_id: str, values: list[Any], rows: list[dict[str, Any]]) -> tuple[str, list[str], list[list[str]]] | None:
+def _normalised_table(
+    env_id: str, values: list[Any], rows: list[dict[str, Any]]
+) -> tuple[str, list[str], list[list[str]]] | None:
     """Each policy's IQM as a percentage of the gap from the env's floor to its ceiling policy at each
     value (``normalised_score = (floor, ceiling)`` on the env class, e.g. stale → perfect CSI):
     ``100 · (x − floor) / (ceiling − floor)``, as Atari's human-normalised scores."""
     from ctrlgym.registry import get_entry
 
     try:
-        floor_name, ceiling_name = getattr(get_entry(env_id).vector_cls, "normalised_score", (None, None))
+        floor_name, ceiling_name = get_entry(env_id).vector_cls.normalised_score or (None, None)
     except ValueError:
         return None
     by_policy = {row["policy"]: row for row in rows if not row["agent"]}
@@ -217,7 +254,7 @@ def _normalised_table(env_id: str, values: list[Any], rows: list[dict[str, Any]]
     cells = []
     for row in rows:
         entries = []
-        for (x, _, _), (f, _, _), (c, _, _) in zip(row["iqm"], floor, ceiling):
+        for (x, _, _), (f, _, _), (c, _, _) in zip(row["iqm"], floor, ceiling, strict=False):
             entries.append(f"{100 * (x - f) / (c - f):.0f}%" if abs(c - f) > 1e-9 else "-")
         cells.append([row["label"], *entries])
     note = (
@@ -232,7 +269,9 @@ def _categorical(values: list[Any]) -> bool:
     return not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
 
 
-def _per_value_tables(env_id: str, values: list[Any], rows: list[dict[str, Any]]) -> list[tuple[str, list[str], list[list[str]]]]:
+def _per_value_tables(
+    env_id: str, values: list[Any], rows: list[dict[str, Any]]
+) -> list[tuple[str, list[str], list[list[str]]]]:
     """For a categorical sweep: per value, every policy's metrics (mean ± 95% CI over seeds)."""
     tables = []
     for value in values:
@@ -304,7 +343,11 @@ def _run_section(run: RunDir) -> dict[str, Any]:
         "rows": rows,
         "curve_png": learning_curve_plot(config.name, training),
         "comparison_png": (
-            comparison_plot(config.name if rows else f"{config.name} on {transfer[0][0]}", rows or transfer[0][1], agent) if evaluation else None
+            comparison_plot(
+                config.name if rows else f"{config.name} on {transfer[0][0]}", rows or transfer[0][1], agent
+            )
+            if evaluation
+            else None
         ),
         "solve": solve,
         "solve_png": solve_plot(config.name, solve) if solve else None,
@@ -355,9 +398,12 @@ def _table(section: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     descriptions = section.get("descriptions", {})
     cells = [
         [
-            row["policy"], descriptions.get(row["policy"], ""), _interval(row),
+            row["policy"],
+            descriptions.get(row["policy"], ""),
+            _interval(row),
             f"{row['mean']:.2f} ± {row['ci']:.2f}" if row["seeds"] > 1 else f"{row['mean']:.2f} (1 seed: no CI)",
-            f"{row['seeds']} × {row['episodes']}", *(f"{row['metrics'].get(name, float('nan')):.3f}" for name in metric_names),
+            f"{row['seeds']} × {row['episodes']}",
+            *(f"{row['metrics'].get(name, float('nan')):.3f}" for name in metric_names),
         ]
         for row in section["rows"]
     ]
@@ -373,11 +419,17 @@ def _setup(section: dict[str, Any], env: str | None = None) -> str:
         hyper = ", ".join(f"{k}={v}" for k, v in section.get("hyperparameters", {}).items())
         seconds = section.get("wall_time_s", 0.0)
         spent = f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
-        parts.append(f"Agent {section['agent']}" + (f" ({hyper})" if hyper else "") + f": {section['timesteps']:,} training steps per seed, {spent} of training in all.")
+        parts.append(
+            f"Agent {section['agent']}"
+            + (f" ({hyper})" if hyper else "")
+            + f": {section['timesteps']:,} training steps per seed, {spent} of training in all."
+        )
     else:
         parts.append("Baselines only (no agent trained).")
     seeds = section.get("seeds", [])
-    parts.append(f"Every policy ran on the same {len(seeds)} evaluation seeds × {section.get('episodes', '?')} episodes; run directory {section['run_dir']}.")
+    parts.append(
+        f"Every policy ran on the same {len(seeds)} evaluation seeds × {section.get('episodes', '?')} episodes; run directory {section['run_dir']}."
+    )
     return " ".join(parts)
 
 
@@ -385,7 +437,9 @@ def _metric_legend(section: dict[str, Any]) -> list[str]:
     """'name: meaning (unit)' for the return and every metric in the run's tables."""
     names = _metric_order(section.get("env", ""), {key for row in section["rows"] for key in row["metrics"]})
     known = section.get("metric_descriptions", {})
-    lines = ["return: sum of rewards over an episode (over agents too), on the evaluation seeds, greedy/deterministic actions; higher is better"]
+    lines = [
+        "return: sum of rewards over an episode (over agents too), on the evaluation seeds, greedy/deterministic actions; higher is better"
+    ]
     lines += [f"{name}: {known.get(name, 'per-step mean of the env info value')}" for name in names]
     return lines
 
@@ -412,11 +466,17 @@ def _runs_table(sections: list[dict[str, Any]]) -> tuple[list[str], list[list[st
         rows = section["rows"] or (section["transfer"][0][1] if section["transfer"] else [])
         ranked = [row["policy"] for row in rows]
         agent_row = next((row for row in rows if row["policy"] == section["agent"]), None)
-        cells.append([
-            section["name"], section["env"], section["agent"] or "-", f"{section['timesteps']:,}" if section["agent"] else "-",
-            f"{rows[0]['policy']} {rows[0]['iqm']:.2f}" if rows else "-", _interval(agent_row) if agent_row else "-",
-            f"{ranked.index(section['agent']) + 1} of {len(ranked)}" if agent_row else "-",
-        ])
+        cells.append(
+            [
+                section["name"],
+                section["env"],
+                section["agent"] or "-",
+                f"{section['timesteps']:,}" if section["agent"] else "-",
+                f"{rows[0]['policy']} {rows[0]['iqm']:.2f}" if rows else "-",
+                _interval(agent_row) if agent_row else "-",
+                f"{ranked.index(section['agent']) + 1} of {len(ranked)}" if agent_row else "-",
+            ]
+        )
     return header, cells
 
 
@@ -453,13 +513,20 @@ def _blocks(sections: list[dict[str, Any]]) -> list[tuple]:
         param, metric, values, rows = sweep
         blocks += [
             ("h2", f"{metric} vs {param}"),
-            ("p", "At each value: the interquartile mean over seeds [stratified-bootstrap 95% CI] (the plot: mean ± 95% t-interval)."),
+            (
+                "p",
+                "At each value: the interquartile mean over seeds [stratified-bootstrap 95% CI] (the plot: mean ± 95% t-interval).",
+            ),
             ("table", *_sweep_table(values, rows)),
         ]
         normalised = _normalised_table(sections[0]["env"], values, rows)
         if normalised:
             blocks += [("p", normalised[0]), ("table", normalised[1], normalised[2])]
-        plot = grouped_bars(param, metric, values, rows) if _categorical(values) else sweep_plot(param, metric, values, rows)
+        plot = (
+            grouped_bars(param, metric, values, rows)
+            if _categorical(values)
+            else sweep_plot(param, metric, values, rows)
+        )
         blocks.append(("img", "sweep", plot))
         if _categorical(values):
             for title, header, cells in _per_value_tables(sections[0]["env"], values, rows):
@@ -467,7 +534,7 @@ def _blocks(sections: list[dict[str, Any]]) -> list[tuple]:
     return blocks
 
 
-def write_report(run_dirs: list[RunDir | str | Path], output: str | Path) -> tuple[Path, Path]:
+def write_report(run_dirs: Sequence[RunDir | str | Path], output: str | Path) -> tuple[Path, Path]:
     """Write ``OUTPUT.html`` (self-contained) and ``OUTPUT.md`` for the given run directories."""
     if not run_dirs:
         raise ValueError("report needs at least one run directory")

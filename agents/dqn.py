@@ -24,6 +24,7 @@ from torch import nn
 from ctrlgym.agents.networks import AgentQNetwork
 from ctrlgym.agents.replay import ReplayBuffer
 from ctrlgym.policies import CheckpointedAgent
+from ctrlgym.seeding import initialisation_seed
 from ctrlgym.vector_env import AutoresetMode, TorchVectorEnv
 
 __all__ = ["IndependentDQN"]
@@ -97,13 +98,13 @@ class IndependentDQN(CheckpointedAgent):
         self.exploration = (exploration_initial_eps, exploration_final_eps, exploration_fraction)
         self.learning_rates = (learning_rate, learning_rate if learning_rate_final is None else learning_rate_final)
         self._setup_game(env)
-        torch.manual_seed(seed)  # network initialisation
-        self.q_network = AgentQNetwork(self.n_agents, self.obs_shape[-1], self.num_outputs, tuple(hidden), shared).to(
-            self.device
-        )
-        self.target_network = AgentQNetwork(
-            self.n_agents, self.obs_shape[-1], self.num_outputs, tuple(hidden), shared
-        ).to(self.device)
+        with initialisation_seed(seed):  # the agent's own stream: the global RNG is left alone
+            self.q_network = AgentQNetwork(self.n_agents, self.obs_shape[-1], self.num_outputs, tuple(hidden), shared)
+            self.target_network = AgentQNetwork(
+                self.n_agents, self.obs_shape[-1], self.num_outputs, tuple(hidden), shared
+            )
+        self.q_network.to(self.device)
+        self.target_network.to(self.device)
         self.target_network.load_state_dict(self.q_network.state_dict())
         self.optimizer = torch.optim.Adam(self.q_network.parameters(), lr=learning_rate)
         self.replay = ReplayBuffer(buffer_size, self.obs_shape, self.n_agents, self.device)

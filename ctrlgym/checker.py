@@ -17,12 +17,13 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
+from ctrlgym.errors import CtrlgymError
 from ctrlgym.spaces import sample_actions, torch_dtype
 
 __all__ = ["check_vector_env", "VectorEnvCheckError"]
 
 
-class VectorEnvCheckError(AssertionError):
+class VectorEnvCheckError(CtrlgymError, AssertionError):
     """Raised when an environment breaks the batched-env contract; the message says how."""
 
 

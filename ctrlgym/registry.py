@@ -20,6 +20,7 @@ from typing import Any
 
 import gymnasium as gym
 
+from ctrlgym.errors import UsageError
 from ctrlgym.single_env import SingleEnv
 from ctrlgym.vector_env import TorchVectorEnv
 
@@ -45,7 +46,7 @@ class Baseline:
     description: str = ""  # one line for reports: what the policy does
 
 
-class EnvUnavailableError(ValueError):
+class EnvUnavailableError(UsageError):
     """A known env whose family's optional dependencies are not installed."""
 
 
@@ -53,7 +54,7 @@ def load_entry_point(entry_point: str) -> Any:
     """The object an entry-point string ``"package.module:attribute"`` names (imported on call)."""
     module_name, _, attribute = entry_point.partition(":")
     if not attribute:
-        raise ValueError(f"entry point {entry_point!r} is not of the form 'package.module:attribute'")
+        raise UsageError(f"entry point {entry_point!r} is not of the form 'package.module:attribute'")
     target: Any = importlib.import_module(module_name)
     for part in attribute.split("."):
         target = getattr(target, part)
@@ -159,7 +160,7 @@ def get_entry(env_id: str) -> EnvEntry:
         entry = _REGISTRY[env_id]
     except KeyError:
         known = ", ".join(sorted(_REGISTRY)) or "none"
-        raise ValueError(f"unknown environment {env_id!r}; registered: {known}") from None
+        raise UsageError(f"unknown environment {env_id!r}; registered: {known}") from None
     entry._require()
     return entry
 
@@ -174,9 +175,9 @@ def _register_by_entry_point(entry_point: str) -> EnvEntry:
     try:
         target = load_entry_point(entry_point)
     except (ImportError, AttributeError) as error:
-        raise ValueError(f"env {entry_point!r}: cannot import it ({type(error).__name__}: {error})") from None
+        raise UsageError(f"env {entry_point!r}: cannot import it ({type(error).__name__}: {error})") from None
     if not (isinstance(target, type) and issubclass(target, TorchVectorEnv)):
-        raise ValueError(f"env {entry_point!r} is {target!r}, not a subclass of ctrlgym.TorchVectorEnv")
+        raise UsageError(f"env {entry_point!r} is {target!r}, not a subclass of ctrlgym.TorchVectorEnv")
     summary = (target.__doc__ or target.__name__).strip().splitlines()[0]
     entry = EnvEntry(entry_point, "plugin", summary, target)
     _REGISTRY[entry_point] = entry

@@ -10,6 +10,8 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
+from ctrlgym.errors import ActionError
+
 __all__ = ["torch_dtype", "validate_actions", "sample_actions", "SUPPORTED_ACTION_SPACES"]
 
 SUPPORTED_ACTION_SPACES = (spaces.Discrete, spaces.MultiDiscrete, spaces.Box)
@@ -18,6 +20,14 @@ SUPPORTED_ACTION_SPACES = (spaces.Discrete, spaces.MultiDiscrete, spaces.Box)
 def torch_dtype(space: spaces.Space) -> torch.dtype:
     """The torch dtype matching a space's numpy dtype."""
     return torch.from_numpy(np.zeros((), dtype=space.dtype)).dtype
+
+
+def _first_values(actions: torch.Tensor, bad: torch.Tensor, shown: int = 3) -> str:
+    """``env i: value`` of the first ``shown`` bad entries (index into the batch first), for error messages."""
+    where = bad.nonzero()[:shown].tolist()
+    cells = [f"[{', '.join(map(str, index))}] = {actions[tuple(index)].item():g}" for index in where]
+    more = int(bad.sum()) - len(where)
+    return ", ".join(cells) + (f" (and {more} more)" if more > 0 else "")
 
 
 def _describe(actions) -> str:
@@ -33,15 +43,15 @@ def validate_actions(
 ) -> torch.Tensor:
     """Return ``actions`` as a tensor on ``device`` of shape ``(num_envs, *space.shape)``.
 
-    Raises ``ValueError`` naming the env, the expected space and what was received, for a wrong
+    Raises :class:`~ctrlgym.errors.ActionError` (a ``ValueError``) naming the env, the expected space and what was received, for a wrong
     shape, a wrong dtype kind (float for a discrete space), NaN, or values outside the space.
     ``check_values=False`` keeps the cheap shape/dtype checks and skips the value checks, which
     need a host-device sync on the GPU.
     """
     expected_shape = (num_envs, *(space.shape or ()))
 
-    def fail(problem: str) -> ValueError:
-        return ValueError(
+    def fail(problem: str) -> ActionError:
+        return ActionError(
             f"{env_name}: invalid actions ({problem}); expected a batch of shape {expected_shape} "
             f"from {space}, got {_describe(actions)}"
         )
@@ -53,6 +63,8 @@ def validate_actions(
             raise fail(f"not convertible to a tensor: {err}") from None
     if tuple(actions.shape) != expected_shape:
         raise fail("wrong shape")
+    if actions.device.type == "meta":
+        raise fail("a meta tensor holds no values")
     discrete = isinstance(space, (spaces.Discrete, spaces.MultiDiscrete))
     if discrete and (actions.is_floating_point() or actions.is_complex() or actions.dtype == torch.bool):
         raise fail("a discrete space needs integer actions")
@@ -63,20 +75,24 @@ def validate_actions(
         return actions
     if isinstance(space, spaces.Discrete):
         first, last = int(space.start), int(space.start) + int(space.n) - 1
-        if bool(((actions < first) | (actions > last)).any()):
-            raise fail(f"values outside [{first}, {last}]")
+        outside = (actions < first) | (actions > last)
+        if bool(outside.any()):
+            raise fail(f"values outside [{first}, {last}]: {_first_values(actions, outside)}")
     elif isinstance(space, spaces.MultiDiscrete):
         starts = torch.as_tensor(space.start, device=device)
         ends = starts + torch.as_tensor(space.nvec, device=device) - 1
-        if bool(((actions < starts) | (actions > ends)).any()):
-            raise fail("values outside the MultiDiscrete range")
+        outside = (actions < starts) | (actions > ends)
+        if bool(outside.any()):
+            raise fail(f"values outside the MultiDiscrete range: {_first_values(actions, outside)}")
     elif isinstance(space, spaces.Box):
-        if bool(torch.isnan(actions).any()):
-            raise fail("NaN")
+        nan = torch.isnan(actions)
+        if bool(nan.any()):
+            raise fail(f"NaN: {_first_values(actions, nan)}")
         lows = torch.as_tensor(space.low, device=device, dtype=torch.float32)
         highs = torch.as_tensor(space.high, device=device, dtype=torch.float32)
-        if bool(((actions < lows) | (actions > highs)).any()):
-            raise fail("values outside the Box bounds")
+        outside = (actions < lows) | (actions > highs)
+        if bool(outside.any()):
+            raise fail(f"values outside the Box bounds: {_first_values(actions, outside)}")
     return actions
 
 

@@ -22,6 +22,8 @@ from contextlib import contextmanager
 
 import torch
 
+from ctrlgym.errors import UsageError
+
 __all__ = ["set_num_threads", "get_num_threads", "limited_threads", "hot_path"]
 
 
@@ -30,9 +32,9 @@ def _from_environment() -> int:
     try:
         threads = int(value)
     except ValueError:
-        raise ValueError(f"CTRLGYM_NUM_THREADS must be a whole number >= 0, got {value!r}") from None
+        raise UsageError(f"CTRLGYM_NUM_THREADS must be a whole number >= 0, got {value!r}") from None
     if threads < 0:
-        raise ValueError(f"CTRLGYM_NUM_THREADS must be >= 0, got {threads}")
+        raise UsageError(f"CTRLGYM_NUM_THREADS must be >= 0, got {threads}")
     return threads
 
 
@@ -43,7 +45,7 @@ def set_num_threads(threads: int) -> None:
     """Intra-op threads for ctrlgym's hot paths: ``n >= 1``, or ``0`` for torch's own setting."""
     global _threads
     if not isinstance(threads, int) or threads < 0:
-        raise ValueError(f"set_num_threads takes a whole number >= 0 (0: torch's own setting), got {threads!r}")
+        raise UsageError(f"set_num_threads takes a whole number >= 0 (0: torch's own setting), got {threads!r}")
     _threads = threads
 
 

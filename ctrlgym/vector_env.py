@@ -22,6 +22,7 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
+from ctrlgym.errors import UsageError
 from ctrlgym.spaces import SUPPORTED_ACTION_SPACES, sample_actions, validate_actions
 from ctrlgym.threads import limited_threads
 
@@ -36,11 +37,11 @@ def resolve_device(device: str | torch.device) -> torch.device:
         build = (
             "a CPU-only build" if torch.version.cuda is None else f"CUDA {torch.version.cuda}, but no GPU is visible"
         )
-        raise ValueError(
+        raise UsageError(
             f"device {str(device)!r} is not available: torch {torch.__version__} is {build}; use device='cpu'"
         )
     if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-        raise ValueError(f"device {str(device)!r} is not available: {torch.cuda.device_count()} CUDA device(s) visible")
+        raise UsageError(f"device {str(device)!r} is not available: {torch.cuda.device_count()} CUDA device(s) visible")
     if device.type == "cuda" and device.index is None:
         return torch.device("cuda", torch.cuda.current_device())
     return device
@@ -53,7 +54,7 @@ def parse_autoreset_mode(mode: AutoresetMode | str) -> AutoresetMode:
     for candidate in AutoresetMode:
         if str(mode).lower() in (candidate.value.lower(), candidate.name.lower()):
             return candidate
-    raise ValueError(f"unknown autoreset_mode {mode!r}; choose one of {[m.name for m in AutoresetMode]}")
+    raise UsageError(f"unknown autoreset_mode {mode!r}; choose one of {[m.name for m in AutoresetMode]}")
 
 
 class TorchVectorEnv(VectorEnv):
@@ -122,9 +123,9 @@ class TorchVectorEnv(VectorEnv):
         validate_actions: bool = True,
     ) -> None:
         if not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
-            raise ValueError(f"{type(self).__name__}: num_envs must be a positive integer, got {num_envs!r}")
+            raise UsageError(f"{type(self).__name__}: num_envs must be a positive integer, got {num_envs!r}")
         if max_episode_steps is not None and max_episode_steps < 1:
-            raise ValueError(f"{type(self).__name__}: max_episode_steps must be >= 1 or None, got {max_episode_steps}")
+            raise UsageError(f"{type(self).__name__}: max_episode_steps must be >= 1 or None, got {max_episode_steps}")
         if not isinstance(single_action_space, SUPPORTED_ACTION_SPACES):
             raise TypeError(f"{type(self).__name__}: unsupported action space {single_action_space}")
         self.num_envs = int(num_envs)
@@ -189,7 +190,7 @@ class TorchVectorEnv(VectorEnv):
     def _reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         if seed is not None:
             if isinstance(seed, (list, tuple, np.ndarray)):
-                raise ValueError(
+                raise UsageError(
                     f"{self.env_name}: reset takes one int seed for the whole batch (one torch.Generator "
                     f"per batch), got {type(seed).__name__}"
                 )
@@ -198,18 +199,18 @@ class TorchVectorEnv(VectorEnv):
         options = dict(options or {})
         mask = options.pop("reset_mask", None)
         if options:
-            raise ValueError(f"{self.env_name}: unknown reset options {sorted(options)}; only 'reset_mask' is known")
+            raise UsageError(f"{self.env_name}: unknown reset options {sorted(options)}; only 'reset_mask' is known")
         if mask is None:
             mask = torch.ones(self.num_envs, dtype=torch.bool, device=self.device)
         else:
             mask = torch.as_tensor(mask, device=self.device)
             if mask.shape != (self.num_envs,) or mask.dtype != torch.bool:
-                raise ValueError(
+                raise UsageError(
                     f"{self.env_name}: reset_mask must be a bool tensor of shape ({self.num_envs},), "
                     f"got shape {tuple(mask.shape)} dtype {mask.dtype}"
                 )
             if not self._has_reset and not bool(mask.all()):
-                raise ValueError(f"{self.env_name}: the first reset must reset every env (no reset_mask)")
+                raise UsageError(f"{self.env_name}: the first reset must reset every env (no reset_mask)")
         self._reset_envs(mask)
         self._elapsed_steps.masked_fill_(mask, 0)
         self._episode_returns.masked_fill_(self._per_reward(mask), 0.0)

@@ -10,6 +10,7 @@ import torch
 import yaml
 from stable_baselines3 import PPO
 
+from ctrlgym.errors import UsageError
 from ctrlgym.experiment.cli import main
 from ctrlgym.experiment.config import load_config
 from ctrlgym.experiment.evaluation import evaluate_run
@@ -170,3 +171,48 @@ def test_mean_ci_uses_the_t_distribution():
 def test_cli_lists_registered_envs(capsys):
     assert main(["list"]) == 0
     assert "ctrlgym/MultiClassQueue-v0" in capsys.readouterr().out
+
+
+def _baselines_only(tmp_path: Path) -> Path:
+    data = {
+        "name": "baselines",
+        "env": {"id": "ctrlgym/MultiClassQueue-v0", "num_envs": 1, "kwargs": {"max_episode_steps": 8}},
+        "agent": None,
+        "evaluation": {"episodes": 2, "baselines": ["broken", "c_mu"]},
+        "seeds": [0],
+        "output_dir": str(tmp_path / "baselines"),
+    }
+    path = tmp_path / "baselines.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def _broken_baseline(monkeypatch, error: Exception) -> None:
+    from ctrlgym.registry import Baseline
+
+    def broken(env, seed):
+        raise error
+
+    monkeypatch.setitem(get_entry("ctrlgym/MultiClassQueue-v0").baselines, "broken", Baseline(broken))
+
+
+def test_a_baseline_failing_with_a_ctrlgym_error_is_recorded_and_the_others_run(tmp_path, monkeypatch):
+    _broken_baseline(monkeypatch, UsageError("this baseline needs another action mode"))
+    evaluation = evaluate_run(_baselines_only(tmp_path), progress=False)
+    assert evaluation["policies"]["broken"]["0"] == {"failed": "UsageError: this baseline needs another action mode"}
+    assert "mean_return" in evaluation["policies"]["c_mu"]["0"]
+
+
+def test_a_baseline_failing_with_a_bug_stops_evaluate_with_its_traceback(tmp_path, monkeypatch, capsys):
+    _broken_baseline(monkeypatch, ZeroDivisionError("a bug in the baseline"))
+    with pytest.raises(ZeroDivisionError, match="a bug in the baseline"):
+        main(["evaluate", str(_baselines_only(tmp_path)), "--no-progress"])
+
+
+def test_the_cli_prints_one_line_for_its_own_errors_and_the_traceback_with_debug(tmp_path, capsys):
+    config = tiny_config(tmp_path)
+    assert main(["train", str(config), "--no-progress", "--seeds", "7"]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("ctrlgym: error: seeds [7] are not in the config's seeds [0, 1]") and error.count("\n") == 1
+    with pytest.raises(UsageError, match=r"seeds \[7\]"):
+        main(["train", str(config), "--no-progress", "--seeds", "7", "--debug"])

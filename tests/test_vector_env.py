@@ -10,6 +10,7 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 import ctrlgym
 from ctrlgym import AutoresetMode, check_vector_env
 from ctrlgym.envs.fastslow import MultiClassQueue
+from ctrlgym.errors import ActionError
 
 ENTRIES = ctrlgym.registered_envs()
 ENV_IDS = [entry.env_id for entry in ENTRIES]
@@ -76,14 +77,17 @@ def test_unknown_autoreset_mode_raises():
         (torch.full((4,), -1), r"outside \[0, 2\]"),
         (torch.full((4,), float("nan")), "integer actions"),
         (torch.zeros(4, dtype=torch.float32), "integer actions"),
+        (torch.empty(4, dtype=torch.long, device="meta"), "a meta tensor holds no values"),
+        (torch.tensor([0, 9, 1, 12]), r"outside \[0, 2\]: \[1\] = 9, \[3\] = 12"),
     ],
 )
 def test_bad_actions_raise_value_error_naming_env_and_space(actions, problem):
     env = MultiClassQueue(num_envs=4)
     env.reset(seed=0)
-    with pytest.raises(ValueError, match=problem) as error:
+    with pytest.raises(ActionError, match=problem) as error:  # an ActionError is a ValueError
         env.step(actions)
     assert "MultiClassQueue" in str(error.value) and "Discrete(3)" in str(error.value)
+    assert isinstance(error.value, ValueError)
 
 
 def test_single_env_rejects_out_of_range_action():

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from importlib import import_module
 from typing import Any
 
+from ctrlgym.errors import UsageError
+
 __all__ = ["Algorithm", "register_algorithm", "get_algorithm", "registered_algorithms"]
 
 
@@ -55,7 +57,7 @@ def get_algorithm(name: str) -> Algorithm:
     try:
         return _ALGORITHMS[name]
     except KeyError:
-        raise ValueError(f"unknown algorithm {name!r}; registered: {', '.join(sorted(_ALGORITHMS))}") from None
+        raise UsageError(f"unknown algorithm {name!r}; registered: {', '.join(sorted(_ALGORITHMS))}") from None
 
 
 def _register_by_entry_point(entry_point: str) -> Algorithm:
@@ -65,13 +67,13 @@ def _register_by_entry_point(entry_point: str) -> Algorithm:
     try:
         target = load_entry_point(entry_point)
     except (ImportError, AttributeError, ValueError) as error:
-        raise ValueError(f"algorithm {entry_point!r}: cannot import it ({type(error).__name__}: {error})") from None
+        raise UsageError(f"algorithm {entry_point!r}: cannot import it ({type(error).__name__}: {error})") from None
     if not isinstance(target, type):
-        raise ValueError(f"algorithm {entry_point!r} is {target!r}, not a class")
+        raise UsageError(f"algorithm {entry_point!r} is {target!r}, not a class")
     sb3 = _is_sb3_algorithm(target)
     missing = [] if sb3 else [m for m in ("learn", "save", "load", "set_last_observation") if not hasattr(target, m)]
     if missing:
-        raise ValueError(
+        raise UsageError(
             f"algorithm {entry_point!r} lacks {', '.join(missing)} (subclass ctrlgym.policies.CheckpointedAgent)"
         )
     description = (target.__doc__ or target.__name__).strip().splitlines()[0]

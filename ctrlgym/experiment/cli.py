@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from ctrlgym.errors import CtrlgymError, UsageError
+
 __all__ = ["main"]
 
 
@@ -57,7 +59,7 @@ def _train(args: argparse.Namespace) -> None:
         from ctrlgym.experiment.executors import ray_train
 
         if args.seeds is not None:
-            raise ValueError("--seeds and --executor ray: Ray runs every seed of the config (each as its own task)")
+            raise UsageError("--seeds and --executor ray: Ray runs every seed of the config (each as its own task)")
         run_dir = ray_train(
             args.config,
             address=args.address,
@@ -83,7 +85,7 @@ def _evaluate(args: argparse.Namespace) -> None:
         from ctrlgym.experiment.executors import ray_evaluate
 
         if args.seeds is not None or args.policies is not None:
-            raise ValueError(
+            raise UsageError(
                 "--seeds/--policies and --executor ray: Ray runs every (policy, seed) job (each as its own task)"
             )
         evaluation = ray_evaluate(args.run_dir, address=args.address, env_id=args.env, progress=not args.no_progress)
@@ -184,6 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"ctrlgym {version()}")
     common = argparse.ArgumentParser(add_help=False)  # the flags every command takes
     common.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    common.add_argument("--debug", action="store_true", help="show the traceback of ctrlgym's own errors too")
     common.add_argument(
         "--threads",
         type=int,
@@ -293,12 +296,11 @@ def main(argv: list[str] | None = None) -> int:
         from ctrlgym.threads import set_num_threads
 
         set_num_threads(args.threads)
-    from ctrlgym.experiment.config import ConfigError
-    from ctrlgym.experiment.runs import RunDirError
-
     try:
         args.run(args)
-    except (ConfigError, RunDirError, FileExistsError, ValueError) as error:
+    except CtrlgymError as error:  # about the user's input: one line (a traceback with --debug)
+        if args.debug:
+            raise
         print(f"ctrlgym: error: {error}", file=sys.stderr)
         return 2
     return 0

@@ -24,6 +24,8 @@ from pydantic import (
     model_validator,
 )
 
+from ctrlgym.errors import CtrlgymError
+
 __all__ = [
     "ConfigError",
     "shipped_configs",
@@ -38,7 +40,7 @@ __all__ = [
 ]
 
 
-class ConfigError(ValueError):
+class ConfigError(CtrlgymError, ValueError):
     """A config file or value that cannot be used; the message names the file and the key."""
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from ctrlgym.errors import CtrlgymError, UsageError
 from ctrlgym.experiment.algorithms import get_algorithm
 from ctrlgym.experiment.config import ExperimentConfig, takes_keyword
 from ctrlgym.experiment.runs import RunDir, RunDirError
@@ -159,7 +160,7 @@ def evaluate_run(
     entry = get_entry(env_id)
     missing = [name for name in config.baseline_names if name not in entry.baselines]
     if missing:
-        raise ValueError(
+        raise UsageError(
             f"{env_id} has no baselines {missing} (it has {sorted(entry.baselines)}); set evaluation.baselines"
         )
     for label, chosen, known in (
@@ -168,7 +169,7 @@ def evaluate_run(
     ):
         unknown = [value for value in chosen or [] if value not in known]
         if unknown:
-            raise ValueError(f"{label} {unknown} are not in the config's {label} {known}")
+            raise UsageError(f"{label} {unknown} are not in the config's {label} {known}")
     config.make_env(
         1, env_id
     ).close()  # a kwarg or device the env rejects: one error naming the config's key, before any job
@@ -202,9 +203,9 @@ def evaluate_run(
                 **job.env_kwargs,
             )
             result["wall_time_s"] = time.perf_counter() - started  # the cost tables of reports read it
-        except (KeyboardInterrupt, RunDirError):
+        except RunDirError:
             raise
-        except Exception as error:  # one failing policy must not lose the others' results
+        except CtrlgymError as error:  # a policy that cannot run here must not lose the others' results; a bug raises
             result = {"failed": _one_line(error)}
             tqdm.write(f"evaluate: {job.policy} failed on seed {job.seed}{where}: {result['failed']}")
         result["job"] = {"env": env_id, "policy": job.policy, "seed": job.seed, "setting": settings[job.setting]}

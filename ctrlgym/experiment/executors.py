@@ -17,6 +17,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from ctrlgym.errors import UsageError
 from ctrlgym.experiment.config import ExperimentConfig, load_config
 
 __all__ = ["ray_train", "ray_evaluate", "ray_solve", "job_resources"]
@@ -86,7 +87,7 @@ def ray_train(
     if not isinstance(config, ExperimentConfig):
         config = load_config(config)
     if config.agent is None:
-        raise ValueError(
+        raise UsageError(
             f"config {config.name} has no agent to train (agent: null); run ctrlgym evaluate CONFIG for its baselines"
         )
     config = _absolute(config)

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ctrlgym.errors import CtrlgymError, RunExistsError, UsageError
 from ctrlgym.experiment.algorithms import get_algorithm
 from ctrlgym.experiment.config import ConfigError, ExperimentConfig, config_path, load_config, save_config
 from ctrlgym.files import torch_save_atomic, write_json_atomic
@@ -55,7 +56,7 @@ _CHECKPOINT = re.compile(r"step_(\d+)\.(zip|pt)$")
 _STEP_FILE = re.compile(r"_(\d+)\.[a-z]+$")
 
 
-class RunDirError(FileNotFoundError):
+class RunDirError(CtrlgymError, FileNotFoundError):
     """A path that is not (or not yet) a usable run directory; the message says what is missing."""
 
 
@@ -164,7 +165,7 @@ class RunDir:
             before.pop("evaluation"), after.pop("evaluation")
             if before != after:
                 changed = sorted(key for key in after if before.get(key) != after.get(key))
-                raise ValueError(
+                raise UsageError(
                     f"{run_dir} holds a run of a different config ({stored}: {', '.join(changed)} differ); "
                     f"change output_dir in {source or config.source}"
                 )
@@ -199,7 +200,7 @@ class RunDir:
                     )
                 tqdm.write(f"{run_dir}: the previous start left no checkpoint; starting again")
             elif not resume and run.has_progress(seeds):
-                raise FileExistsError(
+                raise RunExistsError(
                     f"{run_dir} already holds a run of seeds {seeds}; pass --resume to continue it, "
                     "--overwrite to start again, or change output_dir"
                 )
@@ -217,7 +218,7 @@ class RunDir:
     def final_model(self, seed: int) -> Path:
         """The seed's final model (``.zip`` for SB3 algorithms, ``.pt`` for ctrlgym's agents)."""
         if self.config.agent is None:
-            raise ValueError(f"{self.path}: config {self.config.name} trains no agent")
+            raise UsageError(f"{self.path}: config {self.config.name} trains no agent")
         return final_model_path(self.seed_dir(seed), self.config.agent.algo)
 
     def latest_checkpoint(self, seed: int) -> tuple[int, Path] | None:

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from ctrlgym.errors import UsageError
 from ctrlgym.experiment.runs import RunDir
 from ctrlgym.files import write_json_atomic
 from ctrlgym.registry import make_vector_env
@@ -43,11 +44,11 @@ def solve_run(path: str | Path, progress: bool = True) -> dict[str, Any]:
     run = RunDir.resolve(path)
     config = run.config
     if config.solve is None:
-        raise ValueError(f"config {config.name} has no solve section")
+        raise UsageError(f"config {config.name} has no solve section")
     solve = config.solve
     env = make_vector_env(config.env.id, 1, **config.env.kwargs)
     if not hasattr(env, "exact_model"):
-        raise ValueError(f"{config.env.id} has no exact model to solve")
+        raise UsageError(f"{config.env.id} has no exact model to solve")
     mdp, build_seconds = _timed(lambda: env.exact_model(device=solve.device))
     reference, reference_seconds = _timed(lambda: inexact_policy_iteration(mdp, epsilon=solve.epsilon * 1e-4).values)
     scale = float(reference.abs().mean())

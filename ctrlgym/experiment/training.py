@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from ctrlgym.errors import UsageError
 from ctrlgym.experiment.algorithms import get_algorithm
 from ctrlgym.experiment.checkpoints import (
     TrainingClock,
@@ -122,13 +123,13 @@ def train(
     if not isinstance(config, ExperimentConfig):
         config = load_config(config)
     if config.agent is None:
-        raise ValueError(
+        raise UsageError(
             f"config {config.name} has no agent to train (agent: null); run ctrlgym evaluate CONFIG for its baselines"
         )
     config.check_agent_device()
     unknown = [seed for seed in seeds or [] if seed not in config.seeds]
     if unknown:
-        raise ValueError(f"seeds {unknown} are not in the config's seeds {config.seeds}")
+        raise UsageError(f"seeds {unknown} are not in the config's seeds {config.seeds}")
     seeds = list(config.seeds if seeds is None else seeds)
     run = RunDir.prepare_training(config, seeds, resume, overwrite)
     total = config.agent.total_timesteps

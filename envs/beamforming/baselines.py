@@ -16,6 +16,7 @@ from ctrlgym.envs.beamforming.precoding import (
     robust_regularisation,
     wiener_prediction,
 )
+from ctrlgym.errors import UsageError
 from ctrlgym.registry import Baseline
 
 __all__ = ["BASELINES", "PRECODERS", "CSI_SOURCES", "ClassicPrecoder", "BeamSweep", "RandomPrecoder", "predict_channel"]
@@ -37,7 +38,7 @@ def predict_channel(
     if doppler == "estimated":
         return blind_wiener_prediction(estimates, lags, env.estimation_noise, env.slot_duration)
     if doppler != "genie":
-        raise ValueError(f"predict_channel: doppler must be 'genie' or 'estimated', got {doppler!r}")
+        raise UsageError(f"predict_channel: doppler must be 'genie' or 'estimated', got {doppler!r}")
     return wiener_prediction(estimates, lags, env.channel.correlation, env.estimation_noise)
 
 
@@ -52,15 +53,15 @@ class ClassicPrecoder:
 
     def __init__(self, env: BeamformingEnv, precoder: str, csi: str) -> None:
         if precoder not in (*PRECODERS, "rzf_robust") or csi not in CSI_SOURCES:
-            raise ValueError(
+            raise UsageError(
                 f"ClassicPrecoder: precoder must be one of {PRECODERS} and csi one of {CSI_SOURCES}, got {precoder!r}, {csi!r}"
             )
         if precoder == "rzf_robust" and csi not in ("estimated", "predicted"):
-            raise ValueError(
+            raise UsageError(
                 f"ClassicPrecoder: rzf_robust needs a prediction's error variance: csi 'estimated' or 'predicted', got {csi!r}"
             )
         if env.action_mode != "precoder":
-            raise ValueError(f"ClassicPrecoder acts in action_mode='precoder'; the env has {env.action_mode!r}")
+            raise UsageError(f"ClassicPrecoder acts in action_mode='precoder'; the env has {env.action_mode!r}")
         self.env, self.precoder, self.csi = env, precoder, csi
 
     def channel_state(self, observations: torch.Tensor) -> torch.Tensor:
@@ -92,7 +93,7 @@ class BeamSweep:
 
     def __init__(self, env: BeamformingEnv) -> None:
         if env.action_mode != "codebook":
-            raise ValueError(f"BeamSweep acts in action_mode='codebook'; the env has {env.action_mode!r}")
+            raise UsageError(f"BeamSweep acts in action_mode='codebook'; the env has {env.action_mode!r}")
         self.env = env
 
     def __call__(self, observations: torch.Tensor) -> torch.Tensor:

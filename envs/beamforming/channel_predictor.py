@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from ctrlgym.policies import CheckpointedAgent
+from ctrlgym.seeding import initialisation_seed
 
 if TYPE_CHECKING:
     from ctrlgym.envs.beamforming.env import BeamformingEnv
@@ -114,8 +115,8 @@ class ChannelPredictor(CheckpointedAgent):
         self.start_from = start_from
         self.env, self.loss_name, self.precoder_name = env, loss, precoder
         self.device = torch.device(device)
-        torch.manual_seed(seed)
-        self.network = ChannelPredictorNet(env.history, hidden).to(self.device)
+        with initialisation_seed(seed):  # the agent's own stream: the global RNG is left alone
+            self.network = ChannelPredictorNet(env.history, hidden).to(self.device)
         self.optimizer = torch.optim.Adam(self.network.parameters(), lr=learning_rate)
         self.num_timesteps = 0
         self._last_obs: torch.Tensor | None = None  # where learn() continues from (saved in training checkpoints)

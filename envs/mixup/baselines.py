@@ -9,6 +9,7 @@ import torch
 
 from ctrlgym.envs.mixup.env import OBSERVATION_NAMES, MixupPolicyEnv
 from ctrlgym.envs.mixup.mixing import OPERATIONS
+from ctrlgym.errors import UsageError
 from ctrlgym.registry import Baseline
 
 __all__ = ["BASELINES", "TwoPhaseSchedule", "FixedOperation", "RandomOperation", "MixupThenPlain"]
@@ -19,7 +20,7 @@ class FixedOperation:
 
     def __init__(self, env: MixupPolicyEnv, operation: str) -> None:
         if operation not in env.operations:
-            raise ValueError(f"operation {operation!r} is not among the env's {env.operations}")
+            raise UsageError(f"operation {operation!r} is not among the env's {env.operations}")
         self.env, self.index = env, env.operations.index(operation)
 
     def __call__(self, observations: torch.Tensor) -> torch.Tensor:
@@ -47,7 +48,7 @@ class TwoPhaseSchedule:
     def __init__(self, env: MixupPolicyEnv, first: str = "mixup", then: str = "none", switch: float = 0.5) -> None:
         for op in (first, then):
             if op not in env.operations:
-                raise ValueError(f"{type(self).__name__} needs the operation {op!r}; the env has {env.operations}")
+                raise UsageError(f"{type(self).__name__} needs the operation {op!r}; the env has {env.operations}")
         self.env, self.switch = env, switch
         self.first, self.then = env.operations.index(first), env.operations.index(then)
         self.progress = OBSERVATION_NAMES.index("progress")

@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from ctrlgym.envs.traffic.env import TrafficSignalEnv
+from ctrlgym.errors import UsageError
 from ctrlgym.registry import Baseline
 
 __all__ = ["BASELINES", "MaxPressure", "MaxWave", "RandomGreens", "ProgramControl"]
@@ -88,7 +89,7 @@ class ProgramControl:
 
     def __init__(self, env: TrafficSignalEnv) -> None:
         if env.signal_control == "agent":
-            raise ValueError("ProgramControl needs an env built with signal_control='fixed_time' or 'actuated'")
+            raise UsageError("ProgramControl needs an env built with signal_control='fixed_time' or 'actuated'")
         self.env = env
 
     def __call__(self, observations: torch.Tensor) -> torch.Tensor:

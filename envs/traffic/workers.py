@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from ctrlgym.envs.traffic.simulation import SumoSimulation
+from ctrlgym.errors import CtrlgymError
 
 __all__ = ["SumoError", "SumoWorkers", "InlineSimulation", "WORKER_KINDS"]
 
@@ -32,7 +33,7 @@ WORKER_KINDS = ("process", "inline", "ray")
 _OK, _ERROR = b"\x00", b"\x01"
 
 
-class SumoError(RuntimeError):
+class SumoError(CtrlgymError, RuntimeError):
     """SUMO failed (bad input, a killed or hung process, a teleport storm); the message names the scenario."""
 
 

@@ -236,3 +236,15 @@ def test_killed_training_resumes_exactly_and_fine_tunes(tmp_path, kill_at_a_rand
     fresh = NashDQN(tiny_env(num_envs=1), seed=0, **FAST).q_network.state_dict()
     distance = lambda a, b: sum(float((a[k] - b[k]).abs().sum()) for k in a)  # noqa: E731
     assert distance(tuned, first) < distance(tuned, fresh)
+
+
+def test_building_an_agent_leaves_the_global_random_state_alone():
+    env = TrafficTwinEnv(num_envs=2, scenario="arterial", cols=2, autoreset_mode="same_step")
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    first = IndependentDQN(env, seed=5, hidden=[8])
+    assert torch.equal(torch.get_rng_state(), before)
+    second = IndependentDQN(env, seed=5, hidden=[8])
+    other = IndependentDQN(env, seed=6, hidden=[8])
+    weights = [next(agent.q_network.parameters()) for agent in (first, second, other)]
+    assert torch.equal(weights[0], weights[1]) and not torch.equal(weights[0], weights[2])

@@ -206,7 +206,7 @@ def test_a_failing_baseline_does_not_abort_evaluate_and_an_edited_evaluation_rer
     entry = get_entry("ctrlgym/TrafficSignalEnv-v0")
 
     def broken(env, seed):
-        raise RuntimeError("this controller cannot run here")
+        raise ScenarioError("this controller cannot run here")
 
     monkeypatch.setitem(entry.baselines, "broken", Baseline(broken))
     config = {
@@ -224,13 +224,15 @@ def test_a_failing_baseline_does_not_abort_evaluate_and_an_edited_evaluation_rer
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(config))
     assert main(["evaluate", str(path), "--no-progress"]) == 0
-    assert "broken           FAILED on seed 0: RuntimeError: this controller cannot run here" in capsys.readouterr().out
+    assert (
+        "broken           FAILED on seed 0: ScenarioError: this controller cannot run here" in capsys.readouterr().out
+    )
     policies = json.loads((tmp_path / "run" / "metrics.json").read_text())["evaluation"]["policies"]
-    assert policies["broken"]["0"] == {"failed": "RuntimeError: this controller cannot run here"}
+    assert policies["broken"]["0"] == {"failed": "ScenarioError: this controller cannot run here"}
     assert {"delay", "final_backlog"} <= set(policies["max_pressure"]["1"]["metrics"])
     assert main(["report", str(path), "-o", str(tmp_path / "report")]) == 0
     assert (
-        "broken failed on seeds 0, 1: RuntimeError: this controller cannot run here"
+        "broken failed on seeds 0, 1: ScenarioError: this controller cannot run here"
         in (tmp_path / "report.md").read_text()
     )
     config["evaluation"]["baselines"] = ["max_pressure", "max_wave"]  # edited: evaluate again, no folder to delete

@@ -32,6 +32,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from ctrlgym.errors import UsageError
 from ctrlgym.experiment.provenance import provenance_line
 from ctrlgym.experiment.reports.plots import png
 from ctrlgym.experiment.reports.render import write_blocks
@@ -96,7 +97,7 @@ def collect_benchmark(
             if not sweep or sweep.get("param") != across:
                 raise RunDirError(f"{run_dir} has no evaluation over {across} yet: run ctrlgym evaluate {run_dir}")
             if config.env.id != env_id:
-                raise ValueError(f"{run_dir} evaluates on {config.env.id}, the benchmark on {env_id}")
+                raise UsageError(f"{run_dir} evaluates on {config.env.id}, the benchmark on {env_id}")
             for policy, per_value in sweep["policies"].items():
                 for task, per_seed in per_value.items():
                     _add(
@@ -109,7 +110,7 @@ def collect_benchmark(
                     )
             continue
         if across not in config.env.kwargs:
-            raise ValueError(f"{run_dir}: env.kwargs has no {across!r}, so the run belongs to no task of the benchmark")
+            raise UsageError(f"{run_dir}: env.kwargs has no {across!r}, so the run belongs to no task of the benchmark")
         task = str(config.env.kwargs[across])
         evaluation = metrics.get("evaluation") if config.env.id == env_id else metrics.get("transfer", {}).get(env_id)
         if evaluation is None:
@@ -131,7 +132,7 @@ def collect_benchmark(
                 entry.train_cpu_s = [float(seed["cpu_time_s"]) for seed in training.values() if "cpu_time_s" in seed]
                 entry.timesteps = config.trained_agent.total_timesteps
     if not table:
-        raise ValueError("the runs hold no evaluated policy")
+        raise UsageError("the runs hold no evaluated policy")
     order = [
         str(v) for config in sweeps for v in (config.evaluation.sweep or {})[across]
     ]  # the sweep's order, then the rest
@@ -174,7 +175,7 @@ def _blocks(env_id: str, table: dict[str, dict[str, PolicyResults]], reference: 
     agents = [label for label in labels if any(table[t].get(label) and table[t][label].kind == "agent" for t in tasks)]
     reference = reference or (agents[0] if agents else None)
     if reference is not None and reference not in labels:
-        raise ValueError(f"reference policy {reference!r} is in no run; the runs have {', '.join(labels)}")
+        raise UsageError(f"reference policy {reference!r} is in no run; the runs have {', '.join(labels)}")
     better = "higher" if higher else "lower"
     blocks: list[tuple] = [
         ("h1", f"Benchmark: {len(labels)} policies on {len(tasks)} {across} values ({env_id})"),
@@ -364,6 +365,6 @@ def write_benchmark_report(
 ) -> tuple[Path, Path]:
     """Write ``OUTPUT.html`` (self-contained) and ``OUTPUT.md``: the benchmark of the runs across ``across``."""
     if not run_dirs:
-        raise ValueError("a benchmark report needs run directories")
+        raise UsageError("a benchmark report needs run directories")
     env_id, table = collect_benchmark(run_dirs, across)
     return write_blocks(_blocks(env_id, table, reference, across), output)

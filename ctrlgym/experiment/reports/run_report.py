@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from ctrlgym.errors import UsageError
 from ctrlgym.experiment.provenance import provenance_line
 from ctrlgym.experiment.reports.plots import comparison_plot, grouped_bars, learning_curve_plot, solve_plot, sweep_plot
 from ctrlgym.experiment.reports.render import write_blocks
@@ -537,6 +538,6 @@ def _blocks(sections: list[dict[str, Any]]) -> list[tuple]:
 def write_report(run_dirs: Sequence[RunDir | str | Path], output: str | Path) -> tuple[Path, Path]:
     """Write ``OUTPUT.html`` (self-contained) and ``OUTPUT.md`` for the given run directories."""
     if not run_dirs:
-        raise ValueError("report needs at least one run directory")
+        raise UsageError("report needs at least one run directory")
     sections = [_run_section(run if isinstance(run, RunDir) else RunDir.open(run)) for run in run_dirs]
     return write_blocks(_blocks(sections), output)

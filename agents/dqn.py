@@ -38,6 +38,29 @@ class IndependentDQN(CheckpointedAgent):
     shares one network across agents with an agent-id embedding. ``total_timesteps`` and the
     schedules count transitions (env steps × ``num_envs``), as Stable-Baselines3 does.
     Calling the agent on observations gives its greedy actions (the :class:`Policy` interface).
+
+    Args:
+        env: the batch it learns on (``autoreset_mode="same_step"``); its spaces fix the networks' sizes.
+        learning_rate: Adam's step size at the start.
+        learning_rate_final: if set, the step size falls linearly to it over ``total_timesteps``
+            (recomputed from the step count, so a resumed run follows the same schedule).
+        buffer_size: transitions the replay buffer holds (the oldest are overwritten).
+        batch_size: transitions per gradient step.
+        gamma: discount factor γ of the TD target.
+        learning_starts: transitions collected before the first gradient step.
+        train_freq: batch steps between updates.
+        gradient_steps: gradient steps per update.
+        target_update_interval: updates between copies of the online network into the target network.
+        exploration_fraction: share of ``total_timesteps`` over which ε falls linearly.
+        exploration_initial_eps: ε at the start.
+        exploration_final_eps: ε from the end of ``exploration_fraction`` on.
+        double_q: pick the next action with the online network and value it with the target one
+            (van Hasselt et al. 2016); False: the target network's max.
+        shared: one network for all agents with a learned agent-id embedding, instead of one per agent.
+        hidden: sizes of the hidden layers of each agent's MLP.
+        max_grad_norm: gradient norm clipped to this before each step.
+        seed: seeds the networks' initialisation and the agent's own generator (exploration, replay sampling).
+        device: where the networks and the replay buffer live.
     """
 
     algo = "dqn"

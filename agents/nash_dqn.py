@@ -49,6 +49,14 @@ class NashDQN(IndependentDQN):
     best responses' frequency). The env must expose ``neighbour_graph`` (``(n_agents, n_agents)`` bool).
     With ``fictitious_play_prior=0`` a light without neighbours learns exactly as DQN (a
     single-agent env: Nash DQN is DQN); with 1 its target is softened.
+
+    Args:
+        fictitious_play_rounds: best-response rounds of fictitious play per state.
+        payoffs: ``"joint"`` (a payoff table over each neighbourhood's joint actions) or ``"pairwise"``
+            (a sum of pairwise payoffs: the coordination-graph factorisation, smaller for many neighbours).
+        fictitious_play_prior: how many plays the uniform starting strategy counts as (0: Brown's
+            best-response frequencies; 1: a softened equilibrium).
+        **kwargs: every argument of :class:`~ctrlgym.agents.dqn.IndependentDQN`.
     """
 
     algo = "nash_dqn"

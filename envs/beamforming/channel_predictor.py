@@ -78,6 +78,16 @@ class ChannelPredictor(CheckpointedAgent):
     ``num_envs`` (observation, true channel) pairs and one Adam step. ``start_from="wiener"``
     (default) has the net correct the blind Wiener prediction (Doppler estimated from the same
     estimates: no genie), ``"stale"`` the newest estimate.
+
+    Args:
+        env: a :class:`~ctrlgym.envs.beamforming.BeamformingEnv` with ``action_mode="precoder"``.
+        loss: ``"rate"`` (the sum rate its precoder yields on the true channel) or ``"mse"``.
+        precoder: ``"rzf"`` or ``"zf"``, computed from the predicted channel.
+        hidden: channels of the CNN's hidden layers.
+        learning_rate: Adam's step size.
+        start_from: ``"wiener"`` (correct the blind Wiener prediction) or ``"stale"`` (the newest estimate).
+        seed: seeds the network's initialisation.
+        device: where the network lives.
     """
 
     algo = "channel_predictor"

@@ -63,7 +63,8 @@ def test_learning_reports_the_delay_of_ended_episodes_and_the_bar_shows_simulate
             status.show(bar, progress)
         hours = seen[-1]["timesteps"] * env.clock.delta_time / 3600
         delay = sum(ended[0]["episode_metrics"]["delay"]) / 4
-        assert bar.postfix == f"seed=3, last_delay={delay:.4g}, sim_h={hours:,.1f}"
+        assert status.postfix == {"seed": 3, "last_delay": f"{delay:.4g}", "sim_h": f"{hours:,.1f}"}
+        assert "last_delay" in bar.postfix and "sim_h" in bar.postfix  # shown on the bar
 
 
 def test_nash_dqn_scores_joint_actions_of_each_light_and_its_neighbours():

@@ -231,18 +231,19 @@ def test_a_failing_baseline_does_not_abort_evaluate_and_an_edited_evaluation_rer
     assert policies["broken"]["0"] == {"failed": "ScenarioError: this controller cannot run here"}
     assert {"delay", "final_backlog"} <= set(policies["max_pressure"]["1"]["metrics"])
     assert main(["report", str(path), "-o", str(tmp_path / "report")]) == 0
-    assert (
-        "broken failed on seeds 0, 1: ScenarioError: this controller cannot run here"
-        in (tmp_path / "report.md").read_text()
-    )
+    run = json.loads((tmp_path / "report.json").read_text())["data"]["runs"][0]
+    assert run["failures"] == ["broken failed on seeds 0, 1: ScenarioError: this controller cannot run here"]
     config["evaluation"]["baselines"] = ["max_pressure", "max_wave"]  # edited: evaluate again, no folder to delete
     path.write_text(yaml.safe_dump(config))
     assert main(["evaluate", str(path), "--no-progress"]) == 0
     policies = json.loads((tmp_path / "run" / "metrics.json").read_text())["evaluation"]["policies"]
     assert set(policies) == {"max_pressure", "max_wave"}
     assert main(["report", str(path), "-o", str(tmp_path / "report")]) == 0
-    headline = (tmp_path / "report.md").read_text().split("### tiny: delay")[1]  # the headline metric, lower is better
-    assert "(lower is better)" in headline and "| max_pressure |" in headline and "| max_wave |" in headline
+    headline = json.loads((tmp_path / "report.json").read_text())["data"]["runs"][0]["headline"]
+    assert (
+        headline["metric"] == "delay" and headline["higher_is_better"] is False
+    )  # traffic's headline: lower is better
+    assert {row["policy"] for row in headline["rows"]} == {"max_pressure", "max_wave"}
     config["env"]["kwargs"]["num_seconds"] = 60  # another experiment: still refused
     path.write_text(yaml.safe_dump(config))
     assert main(["evaluate", str(path), "--no-progress"]) == 2

@@ -38,11 +38,9 @@ def test_baselines_from_a_config_give_a_report_with_traffic_metrics(tmp_path, ca
                 "insertion_backlog",
             } <= set(result["metrics"])
     assert main(["report", str(path), "-o", str(tmp_path / "report")]) == 0
-    markdown = (tmp_path / "report.md").read_text()
-    assert (
-        "Baselines only" in markdown
-        and "| max_pressure | max-pressure: " in markdown
-        and "- delay: s per vehicle" in markdown
-    )
+    run = json.loads((tmp_path / "report.json").read_text())["data"]["runs"][0]
+    assert run["agent"] is None and run["descriptions"]["max_pressure"].startswith("max-pressure")
+    assert run["metric_descriptions"]["delay"].startswith("s per vehicle")
+    assert {row["policy"] for row in run["rows"]} == {"fixed_time", "actuated", "max_pressure", "max_wave", "random"}
     assert main(["train", str(path)]) == 2
     assert "no agent to train" in capsys.readouterr().err

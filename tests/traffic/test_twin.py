@@ -343,7 +343,7 @@ def test_the_twin_routes_unrouted_trips_of_resco_maps(resco_map):
     trips = read_routes(env.scenario.route_files, env.scenario.duration, lambda a, b, via: (a, b))
     assert env.num_agents == len(env.network.lights) and float(env.model.entry_rate.sum()) > 0
     assert len(trips) > 1000  # the trips read, each routed (here by a stand-in router)
-    with pytest.raises(Exception, match="has no route the twin can read"):
+    with pytest.raises(ScenarioError, match="has no route the twin can read"):
         read_routes(env.scenario.route_files, env.scenario.duration)  # without a router
 
 

@@ -7,7 +7,9 @@ A report is a list of blocks, rendered alike by both: ``("h1"|"h2"|"h3"|"p"|"fai
 from __future__ import annotations
 
 import html
+import json
 from pathlib import Path
+from typing import Any
 
 __all__ = ["write_blocks"]
 
@@ -74,12 +76,22 @@ def _html(blocks: list[tuple]) -> str:
     return "\n".join(parts)
 
 
-def write_blocks(blocks: list[tuple], output: str | Path) -> tuple[Path, Path]:
-    """Render report blocks to ``OUTPUT.html`` (self-contained) and ``OUTPUT.md``; return both paths."""
+def write_blocks(blocks: list[tuple], output: str | Path, data: dict[str, Any] | None = None) -> tuple[Path, Path]:
+    """Render report blocks to ``OUTPUT.html`` (self-contained) and ``OUTPUT.md``, and write ``OUTPUT.json``
+    with ``data`` (the report's numbers, for tools and generated pages) and the blocks' text and tables;
+    return the HTML and Markdown paths."""
     output = Path(output)
-    base = output.with_suffix("") if output.suffix in (".html", ".md") else output
+    base = output.with_suffix("") if output.suffix in (".html", ".md", ".json") else output
     base.parent.mkdir(parents=True, exist_ok=True)
     html_path, markdown_path = base.with_suffix(".html"), base.with_suffix(".md")
     markdown_path.write_text(_markdown(blocks))
     html_path.write_text(_html(blocks))
+    text_blocks = [list(block) for block in blocks if block[0] != "img"]
+    payload = {"data": data or {}, "blocks": text_blocks}
+    base.with_suffix(".json").write_text(json.dumps(payload, indent=1, default=_plain))
     return html_path, markdown_path
+
+
+def _plain(value: Any) -> Any:
+    """JSON for numpy scalars and arrays (the rest is plain already)."""
+    return value.tolist() if hasattr(value, "tolist") else str(value)

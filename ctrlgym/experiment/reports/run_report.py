@@ -95,24 +95,31 @@ def _comparison(evaluation: dict[str, Any]) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda row: -row["iqm"])
 
 
-def _verdict(rows: list[dict[str, Any]]) -> str:
+def _verdict(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
     """Which differences the evidence supports: the best policy by IQM, the policies whose CIs
-    overlap its own (not told apart), and P(best > each other) with its CI."""
+    overlap its own (not told apart), and P(best > each of the next three) with its CI."""
     if len(rows) < 2:
-        return ""
+        return None
     best = rows[0]
     tied = [
         row["policy"] for row in rows[1:] if intervals_overlap((best["low"], best["high"]), (row["low"], row["high"]))
     ]
-    parts = [f"Best by IQM: {best['policy']}."]
+    chances = {
+        row["policy"]: list(probability_of_improvement_ci(best["scores"], row["scores"], reps=500)) for row in rows[1:4]
+    }
+    return {"best": best["policy"], "tied": tied, "p_best_better": chances}
+
+
+def _verdict_text(verdict: dict[str, Any] | None) -> str:
+    if verdict is None:
+        return ""
+    best, tied = verdict["best"], verdict["tied"]
+    parts = [f"Best by IQM: {best}."]
     if tied:
         parts.append(f"Its 95% CI overlaps those of {', '.join(tied)}: these cannot be told apart on this evidence.")
     else:
         parts.append("Its 95% CI overlaps no other policy's: it is better than every other here.")
-    chances = []
-    for row in rows[1:4]:
-        point, low, high = probability_of_improvement_ci(best["scores"], row["scores"], reps=500)
-        chances.append(f"P({best['policy']} > {row['policy']}) = {point:.2f} [{low:.2f}, {high:.2f}]")
+    chances = [f"P({best} > {other}) = {chance_text(tuple(p))}" for other, p in verdict["p_best_better"].items()]
     return " ".join(parts) + " " + "; ".join(chances) + "."
 
 
@@ -358,6 +365,7 @@ def _run_section(run: RunDir) -> dict[str, Any]:
         "sweep_metric": config.evaluation.sweep_metric,
         "failures": _failures(metrics["evaluation"]["policies"]) if "evaluation" in metrics else [],
         "headline": _headline(config.env.id, metrics.get("evaluation")),
+        "verdicts": [_verdict(rows) for rows in [rows, *(found for _, found in transfer)]],
     }
 
 
@@ -502,8 +510,7 @@ def _blocks(sections: list[dict[str, Any]]) -> list[tuple]:
         blocks.append(("h2", section["name"]))
         for summary, header, cells in _tables(section):
             blocks += [("p", summary), ("table", header, cells)]
-        verdicts = [_verdict(rows) for rows in [section["rows"], *(rows for _, rows in section["transfer"])]]
-        blocks += [("p", verdict) for verdict in verdicts if verdict]
+        blocks += [("p", _verdict_text(verdict)) for verdict in section["verdicts"] if verdict]
         blocks += _headline_blocks(section)
         if section["rows"] or section["transfer"]:
             blocks.append(("list", _metric_legend(section)))
@@ -540,4 +547,13 @@ def write_report(run_dirs: Sequence[RunDir | str | Path], output: str | Path) ->
     if not run_dirs:
         raise UsageError("report needs at least one run directory")
     sections = [_run_section(run if isinstance(run, RunDir) else RunDir.open(run)) for run in run_dirs]
-    return write_blocks(_blocks(sections), output)
+    return write_blocks(_blocks(sections), output, data={"runs": [_json_section(section) for section in sections]})
+
+
+def _json_section(section: dict[str, Any]) -> dict[str, Any]:
+    """A run section as the report's JSON keeps it: every number and name, no plots or raw scores."""
+    kept = {key: value for key, value in section.items() if not key.endswith("_png")}
+    strip = lambda rows: [{k: v for k, v in row.items() if k != "scores"} for row in rows]  # noqa: E731
+    kept["rows"] = strip(section["rows"])
+    kept["transfer"] = [{"env": env, "rows": strip(rows)} for env, rows in section["transfer"]]
+    return kept

@@ -8,7 +8,7 @@ Each also derives from the built-in type code would catch (``ValueError``, ``Fil
 
 from __future__ import annotations
 
-__all__ = ["CtrlgymError", "UsageError", "ActionError", "RunExistsError"]
+__all__ = ["CtrlgymError", "UsageError", "ActionError", "RunExistsError", "SavedAgentError"]
 
 
 class CtrlgymError(Exception):
@@ -25,3 +25,7 @@ class ActionError(UsageError):
 
 class RunExistsError(CtrlgymError, FileExistsError):
     """A run directory that already holds what a command would write (resume it, or overwrite it)."""
+
+
+class SavedAgentError(CtrlgymError, ValueError):
+    """A saved agent (checkpoint or final model) that is missing, unreadable or of another algorithm; names the file."""

@@ -16,6 +16,8 @@ from typing import Any, Protocol, TypedDict, runtime_checkable
 import torch
 from typing_extensions import Required  # typing.Required from Python 3.11
 
+from ctrlgym.errors import SavedAgentError
+
 __all__ = ["Policy", "Agent", "TrainingProgress", "CheckpointedAgent", "SB3Policy"]
 
 
@@ -111,16 +113,16 @@ class CheckpointedAgent:
     @classmethod
     def read_state(cls, path: str | Path, device: str | torch.device = "cpu") -> dict[str, Any]:
         """The state saved at ``path``; ``ValueError`` naming the file if it is missing, unreadable,
-        or holds another algorithm."""
+        or holds another algorithm (:class:`~ctrlgym.errors.SavedAgentError`, a ``ValueError``)."""
         try:
             state = torch.load(path, map_location=device, weights_only=False)
         except FileNotFoundError:
-            raise ValueError(f"{path}: no saved agent there") from None
+            raise SavedAgentError(f"{path}: no saved agent there") from None
         except Exception as error:  # a truncated or foreign file
-            raise ValueError(f"{path}: not a saved ctrlgym agent ({type(error).__name__}: {error})") from None
+            raise SavedAgentError(f"{path}: not a saved ctrlgym agent ({type(error).__name__}: {error})") from None
         if not isinstance(state, dict) or state.get("algo") != cls.algo:
             held = state.get("algo") if isinstance(state, dict) else type(state).__name__
-            raise ValueError(f"{path} holds a {held} agent, not {cls.algo}")
+            raise SavedAgentError(f"{path} holds a {held} agent, not {cls.algo}")
         return state
 
     @classmethod

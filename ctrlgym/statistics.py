@@ -28,7 +28,12 @@ __all__ = [
     "summarize",
     "intervals_overlap",
     "mean_ci",
+    "MIN_SEEDS_FOR_CI",
 ]
+
+#: fewer seeds than this and reports give no confidence interval and no verdict (episodes of one seed
+#: share its training run, so they are not independent samples of the policy)
+MIN_SEEDS_FOR_CI = 3
 
 
 def _as_scores(scores) -> np.ndarray:

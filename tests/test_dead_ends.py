@@ -1,5 +1,6 @@
 """Every way a new user got stuck is one clear, one-line error (or no longer a dead end)."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -156,3 +157,133 @@ def test_train_on_a_shipped_name_and_a_run_dir_name_that_is_neither(tmp_path, ca
     assert "no such run directory, config file or shipped config" in err
     run_dir = train(write(tmp_path, tiny(tmp_path)), progress=False)
     assert (run_dir / "seed_0" / "final_model.zip").is_file()
+
+
+# ------------------------------------------------------------------ runs that never dead-end
+def test_a_corrupt_newest_checkpoint_resumes_from_the_previous_one_exactly(tmp_path, monkeypatch, capsys):
+    import json
+
+    from ctrlgym.experiment import sb3_training
+
+    data = {**tiny(tmp_path), "agent": {**tiny(tmp_path)["agent"], "total_timesteps": 768}}
+    whole = train(write(tmp_path, {**data, "output_dir": str(tmp_path / "whole")}, "whole.yaml"), progress=False)
+    saves = {"count": 0}
+    original = sb3_training._CheckpointAndCurve.save_checkpoint
+
+    def save_then_stop(self):
+        original(self)
+        saves["count"] += 1
+        if saves["count"] == 3:  # checkpoints at 128, 256, 384: 256 and 384 kept
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(sb3_training._CheckpointAndCurve, "save_checkpoint", save_then_stop)
+    path = write(tmp_path, data)
+    with pytest.raises(KeyboardInterrupt):
+        train(path, progress=False)
+    monkeypatch.setattr(sb3_training._CheckpointAndCurve, "save_checkpoint", original)
+    folder = tmp_path / "run" / "seed_0" / "checkpoints"
+    newest = max(folder.glob("step_*.zip"), key=lambda p: int(p.stem.split("_")[1]))
+    newest.write_bytes(newest.read_bytes()[:100])  # a truncated model file
+    capsys.readouterr()
+    train(path, resume=True, progress=False)
+    said = capsys.readouterr().out
+    assert f"{newest}: unreadable" in said and "resuming from the one at step 256" in said
+    assert (folder / "corrupt" / newest.name).is_file()
+    curve = lambda run: json.loads((run / "seed_0" / "training.json").read_text())["learning_curve"]  # noqa: E731
+    assert curve(tmp_path / "run") == curve(whole)  # resumed from 256, it ends as the uninterrupted run
+
+
+def test_garbage_trainer_state_and_learning_curve_are_named_and_skipped(tmp_path, capsys):
+    from ctrlgym.experiment.checkpoints import open_checkpoints
+    from ctrlgym.experiment.runs import RunDir
+
+    run = train(write(tmp_path, tiny(tmp_path)), progress=False)
+    folder = run / "seed_0" / "checkpoints"
+    (folder / "trainer_256.pt").write_bytes(b"not a pickle")
+    _, found = open_checkpoints(RunDir.open(run), 0)
+    assert found is None  # the only checkpoint is unreadable: the seed would start again
+    assert "trainer_256.pt: unreadable (UnpicklingError" in capsys.readouterr().out
+
+
+def test_an_evaluate_config_the_env_rejects_leaves_nothing_and_can_be_fixed_and_rerun(tmp_path, capsys):
+    data = {**tiny(tmp_path, no_such_option=1), "agent": None}
+    path = write(tmp_path, data)
+    assert "env.kwargs" in one_line_error(capsys, ["evaluate", str(path), "--no-progress"])
+    assert not (tmp_path / "run").exists()  # nothing to delete by hand
+    data["env"]["kwargs"].pop("no_such_option")
+    write(tmp_path, data)
+    assert main(["evaluate", str(path), "--no-progress"]) == 0
+    data["env"]["kwargs"]["max_episode_steps"] = 8  # another experiment in the same output_dir
+    write(tmp_path, data)
+    assert "pass --overwrite" in one_line_error(capsys, ["evaluate", str(path), "--no-progress"])
+    assert main(["evaluate", str(path), "--no-progress", "--overwrite"]) == 0
+    assert load_config(tmp_path / "run" / "config.yaml").env.kwargs["max_episode_steps"] == 8
+
+
+def test_overwrite_with_an_unreachable_ray_cluster_keeps_the_old_run(tmp_path, capsys):
+    import time
+
+    pytest.importorskip("ray")
+    path = write(tmp_path, tiny(tmp_path))
+    run = train(path, progress=False)
+    started = time.perf_counter()
+    argv = ["train", str(path), "--overwrite", "--executor", "ray", "--address", "127.0.0.1:9", "--no-progress"]
+    assert "no Ray cluster answers there" in one_line_error(capsys, argv)
+    assert time.perf_counter() - started < 15
+    assert (run / "seed_0" / "final_model.zip").is_file() and (run / "config.yaml").is_file()
+
+
+def test_a_final_model_that_does_not_load_fails_its_job_and_evaluate_exits_non_zero(tmp_path, capsys):
+    run = train(write(tmp_path, tiny(tmp_path)), progress=False)
+    (run / "seed_0" / "final_model.zip").write_bytes(b"PK\x03\x04 truncated")
+    assert main(["evaluate", str(run), "--no-progress"]) == 1
+    out = capsys.readouterr().out
+    assert "ppo              FAILED on seed 0: SavedAgentError:" in out and "final_model.zip" in out
+
+
+@pytest.mark.parametrize("seeds", [[0], [0, 1, 2, 3, 4]])
+def test_the_console_summary_shows_the_reports_numbers(tmp_path, capsys, seeds):
+    import json
+    import re
+
+    data = {**tiny(tmp_path), "agent": None, "seeds": seeds}
+    data["evaluation"] = {"episodes": 2, "baselines": ["c_mu", "random"]}
+    path = write(tmp_path, data)
+    assert main(["evaluate", str(path), "--no-progress"]) == 0
+    console = capsys.readouterr().out
+    assert main(["report", str(path), "-o", str(tmp_path / "report")]) == 0
+    rows = json.loads((tmp_path / "report.json").read_text())["data"]["runs"][0]["rows"]
+    for row in rows:
+        line = next(line for line in console.splitlines() if line.startswith(row["policy"] + " "))
+        shown = re.search(r"return (\S+) (\[(\S+), (\S+)\]|\(n too small)", line)
+        assert float(shown.group(1)) == pytest.approx(row["iqm"], rel=1e-3)
+        if len(seeds) < 3:
+            assert shown.group(2) == "(n too small" and "cannot tell the policies apart" in console
+        else:
+            assert float(shown.group(3)) == pytest.approx(row["low"], rel=1e-3)
+            assert float(shown.group(4)) == pytest.approx(row["high"], rel=1e-3)
+    assert ("Best by IQM" in console) == (len(seeds) >= 3)
+
+
+@pytest.mark.integration
+def test_ctrl_c_stops_training_with_exit_130_and_the_resume_command(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    data = {**tiny(tmp_path), "agent": {**tiny(tmp_path)["agent"], "total_timesteps": 200_000}}
+    path = write(tmp_path, data)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ctrlgym", "train", str(path), "--no-progress"], stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.time() + 120
+    while not list((tmp_path / "run" / "seed_0" / "checkpoints").glob("step_*.zip")):
+        assert process.poll() is None and time.time() < deadline
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert "Traceback" not in err
+    assert re.search(r"seed 0 at step [\d,]+ \(newest checkpoints\)\. Continue with: ctrlgym train .* --resume", err)

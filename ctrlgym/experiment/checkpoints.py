@@ -3,8 +3,11 @@ Python, the wall and CPU time so far; and how a seed's newest checkpoint is foun
 
 from __future__ import annotations
 
+import json
 import random
 import time
+import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +18,9 @@ from tqdm.auto import tqdm
 from ctrlgym.experiment.runs import RunDir, latest_checkpoint, prune_checkpoints
 
 __all__ = [
+    "Checkpoint",
     "random_states",
+    "set_aside",
     "set_random_states",
     "TrainingClock",
     "open_checkpoints",
@@ -60,17 +65,74 @@ class TrainingClock:
         return {"wall_time_s": self.seconds(), "cpu_time_s": self.cpu_seconds()}
 
 
-def open_checkpoints(run: RunDir, seed: int) -> tuple[Path, tuple[int, Path, dict[str, Any]] | None]:
-    """A seed's checkpoint folder (made, and pruned of unfinished files) and its newest complete
-    checkpoint as (steps, model path, trainer state), or None."""
+@dataclass(frozen=True)
+class Checkpoint:
+    """A complete checkpoint whose files all read back: where training continues."""
+
+    steps: int
+    model: Path  # step_<n>.zip (SB3) or step_<n>.pt
+    trainer: dict[str, Any]  # env, RNG states, times (trainer_<n>.pt)
+    curve: list[list[float]]  # the learning curve so far (learning_curve_<n>.json)
+
+
+class CorruptCheckpoint(Exception):
+    """One file of a checkpoint does not read back; the message names it."""
+
+
+def _read_checkpoint(folder: Path, steps: int, model: Path) -> Checkpoint:
+    def load(path: Path, reader):
+        try:
+            return reader(path)
+        except Exception as error:  # truncated, garbage, foreign: any failure to read back
+            detail = " ".join(str(error).split())[:200] or "no detail"
+            raise CorruptCheckpoint(f"{path}: unreadable ({type(error).__name__}: {detail})") from None
+
+    if model.suffix == ".zip":
+        load(model, _check_zip)
+    else:
+        load(model, lambda path: torch.load(path, map_location="cpu", weights_only=False)["algo"])
+    trainer = load(folder / f"trainer_{steps}.pt", lambda path: torch.load(path, weights_only=False))
+    curve = load(folder / f"learning_curve_{steps}.json", lambda path: json.loads(path.read_text()))
+    return Checkpoint(steps, model, trainer, curve)
+
+
+def _check_zip(path: Path) -> None:
+    with zipfile.ZipFile(path) as archive:
+        bad = archive.testzip()
+        if bad is not None or "data" not in archive.namelist():
+            raise ValueError(f"a damaged member {bad}" if bad else "no SB3 model data in the archive")
+
+
+def open_checkpoints(run: RunDir, seed: int) -> tuple[Path, Checkpoint | None]:
+    """A seed's checkpoint folder (made, and pruned of unfinished files) and its newest checkpoint
+    whose files all read back, or None. A checkpoint that does not is moved to ``checkpoints/corrupt/``
+    and the next older one is used, saying which file and why."""
     folder = run.checkpoints(seed)
     folder.mkdir(parents=True, exist_ok=True)
     prune_checkpoints(folder, run.config.trained_agent.checkpoint_keep)
-    found = latest_checkpoint(run.seed_dir(seed))
-    if found is None:
-        return folder, None
-    steps, path = found
-    return folder, (steps, path, torch.load(folder / f"trainer_{steps}.pt", weights_only=False))
+    while (found := latest_checkpoint(run.seed_dir(seed))) is not None:
+        steps, model = found
+        try:
+            return folder, _read_checkpoint(folder, steps, model)
+        except CorruptCheckpoint as error:
+            moved = set_aside(folder, steps)
+            older = latest_checkpoint(run.seed_dir(seed))
+            then = (
+                f"resuming from the one at step {older[0]:,}"
+                if older
+                else "no older checkpoint: starting the seed again"
+            )
+            tqdm.write(f"seed {seed}: checkpoint at step {steps:,} skipped, {error}; moved to {moved}; {then}")
+    return folder, None
+
+
+def set_aside(folder: Path, steps: int) -> Path:
+    """Move every file of the checkpoint at ``steps`` into ``folder/corrupt/`` (kept for inspection, never read)."""
+    aside = folder / "corrupt"
+    aside.mkdir(exist_ok=True)
+    for path in folder.glob(f"*_{steps}.*"):
+        path.replace(aside / path.name)
+    return aside
 
 
 def announce_resume(seed: int, steps: int, path: Path, exact: bool) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from ctrlgym.errors import CtrlgymError, UsageError
 
@@ -75,11 +76,36 @@ def _train(args: argparse.Namespace) -> None:
     print(f"run directory: {run_dir}")
 
 
-def _evaluate(args: argparse.Namespace) -> None:
+def _train_interrupted(args: argparse.Namespace) -> str:
+    """Where each seed stands after Ctrl-C (its newest checkpoint) and the command that continues the run."""
+    from ctrlgym.experiment.config import load_config
+    from ctrlgym.experiment.runs import RunDir
+
+    try:
+        config = load_config(args.config)
+        run = RunDir(Path(config.output_dir), config)
+        seeds = args.seeds or config.seeds
+        states = []
+        for seed in seeds:
+            found = run.latest_checkpoint(seed)
+            done = config.agent is not None and run.final_model(seed).is_file()
+            states.append(
+                f"seed {seed} " + ("finished" if done else f"at step {found[0]:,}" if found else "not checkpointed yet")
+            )
+    except Exception:  # the interrupt came before the run directory existed
+        return f"continue with: ctrlgym train {args.config}"
+    seeds_flag = f" --seeds {','.join(map(str, args.seeds))}" if args.seeds else ""
+    return f"{'; '.join(states)} (newest checkpoints). Continue with: ctrlgym train {args.config} --resume{seeds_flag}"
+
+
+def _evaluate_interrupted(args: argparse.Namespace) -> str:
+    return f"Finished jobs are kept; continue with: ctrlgym evaluate {args.run_dir}" + (
+        f" --env {args.env}" if args.env else ""
+    )
+
+
+def _evaluate(args: argparse.Namespace) -> int:
     from ctrlgym.experiment.evaluation import evaluate_run
-    from ctrlgym.experiment.runs import succeeded
-    from ctrlgym.registry import get_entry
-    from ctrlgym.statistics import mean_ci
 
     if args.executor == "ray":
         from ctrlgym.experiment.executors import ray_evaluate
@@ -91,22 +117,50 @@ def _evaluate(args: argparse.Namespace) -> None:
         evaluation = ray_evaluate(args.run_dir, address=args.address, env_id=args.env, progress=not args.no_progress)
     else:
         evaluation = evaluate_run(
-            args.run_dir, progress=not args.no_progress, env_id=args.env, seeds=args.seeds, policies=args.policies
+            args.run_dir,
+            progress=not args.no_progress,
+            env_id=args.env,
+            seeds=args.seeds,
+            policies=args.policies,
+            overwrite=args.overwrite,
         )
+    return _print_evaluation(evaluation)
+
+
+def _print_evaluation(evaluation: dict[str, Any]) -> int:
+    """The report's numbers, on the console: each policy's IQM [95% CI] (of the env's headline metric over
+    seeds, and of the return over seeds x episodes), "n too small" under 3 seeds, the report's verdict;
+    1 if any job failed."""
+    from ctrlgym.experiment.reports.run_report import (
+        compare_policies,
+        headline_summary,
+        iqm_text,
+        policy_verdict,
+        verdict_text,
+    )
+
     print(f"evaluated on {evaluation['env']}")
-    headline = next(iter(get_entry(evaluation["env"]).vector_cls.report_metrics), None)  # e.g. traffic: delay
+    rows = compare_policies(evaluation)
+    headline = headline_summary(evaluation["env"], evaluation)
+    by_policy = {row["policy"]: row for row in headline["rows"]} if headline else {}
+    for row in rows:
+        first = ""
+        if row["policy"] in by_policy:
+            found = by_policy[row["policy"]]
+            first = f"{headline['metric']} {iqm_text(found, found['seeds'])}, "
+        print(
+            f"{row['policy']:<16} {first}return {iqm_text(row, row['seeds'])} (IQM, {row['seeds']} seeds x {row['episodes']} episodes)"
+        )
+    verdict = verdict_text(policy_verdict(rows))
+    if verdict:
+        print(verdict)
+    failed = 0
     for policy, per_seed in evaluation["policies"].items():
-        ran = succeeded(per_seed)
-        if ran:
-            first = ""
-            if headline and all(headline in r["metrics"] for r in ran.values()):
-                value, spread = mean_ci([r["metrics"][headline] for r in ran.values()])
-                first = f"{headline} {value:9.2f} ± {spread:.2f}, "
-            mean, half = mean_ci([result["mean_return"] for result in ran.values()])
-            print(f"{policy:<16} {first}mean return {mean:10.2f} ± {half:.2f} (95% CI, {len(ran)} seeds)")
         for seed, result in per_seed.items():
-            if seed not in ran:
+            if "failed" in result:
+                failed += 1
                 print(f"{policy:<16} FAILED on seed {seed}: {result['failed']}")
+    return 1 if failed else 0
 
 
 def _solve(args: argparse.Namespace) -> None:
@@ -214,7 +268,11 @@ def build_parser() -> argparse.ArgumentParser:
     train = command("train", help="train the agent of a YAML experiment config")
     train.add_argument("config", type=Path, help="a YAML file, or the name of a shipped config (`ctrlgym configs`)")
     train.add_argument("--resume", action="store_true", help="continue from the newest checkpoints of the run")
-    train.add_argument("--overwrite", action="store_true", help="delete the run in output_dir and start again")
+    train.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the run in output_dir (moved aside, deleted once the new run is set up) and start again",
+    )
     train.add_argument(
         "--seeds",
         type=_int_list,
@@ -222,7 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S,S",
         help="train only these of the config's seeds (other processes may train the rest)",
     )
-    train.set_defaults(run=_train)
+    train.set_defaults(run=_train, interrupted=_train_interrupted)
 
     evaluate = command("evaluate", help="evaluate a run's agent against the env's baselines")
     evaluate.add_argument(
@@ -237,17 +295,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--seeds", type=_int_list, default=None, metavar="S,S", help="evaluate only these of the config's seeds"
     )
     evaluate.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace a run of another config in output_dir (moved aside, deleted once the new run is set up)",
+    )
+    evaluate.add_argument(
         "--policies",
         type=lambda text: text.split(","),
         default=None,
         metavar="P,P",
         help="evaluate only these policies",
     )
-    evaluate.set_defaults(run=_evaluate)
+    evaluate.set_defaults(run=_evaluate, interrupted=_evaluate_interrupted)
 
     solve = command("solve", help="exact and frozen-state DP on the env's exact model (config's solve section)")
     solve.add_argument("config", type=Path)
-    solve.set_defaults(run=_solve)
+    solve.set_defaults(
+        run=_solve, interrupted=lambda args: f"nothing of the solve is saved; run it again: ctrlgym solve {args.config}"
+    )
 
     for sub in (train, evaluate, solve):
         sub.add_argument(
@@ -297,13 +362,17 @@ def main(argv: list[str] | None = None) -> int:
 
         set_num_threads(args.threads)
     try:
-        args.run(args)
+        status = args.run(args)
+    except KeyboardInterrupt:  # Ctrl-C: where the run stands and how to go on, no traceback
+        said = getattr(args, "interrupted", None)
+        print(f"\nctrlgym: interrupted. {said(args) if said else ''}".rstrip(), file=sys.stderr)
+        return 130
     except CtrlgymError as error:  # about the user's input: one line (a traceback with --debug)
         if args.debug:
             raise
         print(f"ctrlgym: error: {error}", file=sys.stderr)
         return 2
-    return 0
+    return int(status or 0)
 
 
 if __name__ == "__main__":

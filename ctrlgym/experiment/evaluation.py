@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from ctrlgym.errors import CtrlgymError, UsageError
+from ctrlgym.errors import CtrlgymError, SavedAgentError, UsageError
 from ctrlgym.experiment.algorithms import get_algorithm
 from ctrlgym.experiment.config import ExperimentConfig, takes_keyword
 from ctrlgym.experiment.runs import RunDir, RunDirError
@@ -100,6 +100,35 @@ def _run_episodes(
     return {"mean_return": float(returns.mean()), "episode_returns": returns.tolist(), "metrics": metrics}
 
 
+def _check_evaluation(
+    config: ExperimentConfig, env_id: str | None, seeds: list[int] | None, policies: list[str] | None
+) -> str:
+    """The env to evaluate on, once the config's baselines, the chosen seeds and policies and the env's
+    kwargs are known to work there (one error naming the config's key otherwise)."""
+    env_id = get_entry(env_id).env_id if env_id is not None else config.env.id
+    entry = get_entry(env_id)
+    missing = [name for name in config.baseline_names if name not in entry.baselines]
+    if missing:
+        raise UsageError(
+            f"{env_id} has no baselines {missing} (it has {sorted(entry.baselines)}); set evaluation.baselines"
+        )
+    for label, chosen, known in (("seeds", seeds, config.seeds), ("policies", policies, config.policy_names)):
+        unknown = [value for value in chosen or [] if value not in known]
+        if unknown:
+            raise UsageError(f"{label} {unknown} are not in the config's {label} {known}")
+    config.make_env(1, env_id).close()  # a kwarg or device the env rejects
+    return env_id
+
+
+def _finished(job_file: Path) -> bool:
+    """Whether a job's file holds a result (a failed job, or a file that does not read back, runs again)."""
+    try:
+        return "failed" not in json.loads(job_file.read_text())
+    except (ValueError, UnicodeDecodeError):
+        tqdm.write(f"evaluate: {job_file} does not read back; running that job again")
+        return False
+
+
 def _baseline_policy(baseline: Baseline, seed: int, env: TorchVectorEnv) -> Policy:
     return baseline.make(env, seed)
 
@@ -119,7 +148,13 @@ def agent_policy(run_dir: Path, config: ExperimentConfig, seed: int) -> Callable
     agent = config.trained_agent
     algorithm = get_algorithm(agent.algo)
     if algorithm.sb3:
-        model = algorithm.load().load(path, device=agent.device)
+        try:
+            model = algorithm.load().load(path, device=agent.device)
+        except Exception as error:  # a truncated or foreign .zip fails deep inside SB3
+            detail = " ".join(str(error).split())[:200] or "no detail"
+            raise SavedAgentError(
+                f"{path}: not a loadable {agent.algo} model ({type(error).__name__}: {detail})"
+            ) from None
         return lambda env: SB3Policy(model)
     agent_class = algorithm.load()
     overrides = {"buffer_size": 1} if takes_keyword(agent_class, "buffer_size") else {}  # no replay needed to act
@@ -137,6 +172,7 @@ def evaluate_run(
     env_id: str | None = None,
     seeds: list[int] | None = None,
     policies: list[str] | None = None,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Evaluate the trained agent of every seed and the env's baselines on the same seeds.
 
@@ -153,37 +189,25 @@ def evaluate_run(
 
     ``evaluation.sweep`` (``{param: [values]}``) evaluates every policy again with the env kwarg
     ``param`` set to each value (e.g. the user speed); results go under ``"sweep"``.
+
+    Everything is checked before anything is written: a config the env rejects leaves no run
+    directory behind. ``overwrite`` replaces a run of another config in ``output_dir``.
     """
-    run = RunDir.resolve(run_dir)
+    run = RunDir.resolve(
+        run_dir, check=lambda config: _check_evaluation(config, env_id, seeds, policies), overwrite=overwrite
+    )
     config = run.config
-    env_id = get_entry(env_id).env_id if env_id is not None else config.env.id
+    env_id = _check_evaluation(config, env_id, seeds, policies)
     entry = get_entry(env_id)
-    missing = [name for name in config.baseline_names if name not in entry.baselines]
-    if missing:
-        raise UsageError(
-            f"{env_id} has no baselines {missing} (it has {sorted(entry.baselines)}); set evaluation.baselines"
-        )
-    for label, chosen, known in (
-        ("seeds", seeds, config.seeds),
-        ("policies", policies, config.policy_names),
-    ):
-        unknown = [value for value in chosen or [] if value not in known]
-        if unknown:
-            raise UsageError(f"{label} {unknown} are not in the config's {label} {known}")
-    config.make_env(
-        1, env_id
-    ).close()  # a kwarg or device the env rejects: one error naming the config's key, before any job
     plan = run.evaluation_plan(env_id, seeds, policies)
     jobs, settings, agent_name = plan.jobs, plan.settings, plan.agent
-    agent_policies: dict[
-        int, Callable[[TorchVectorEnv], Policy]
-    ] = {}  # loaded once per seed, used at every sweep value
+    agent_policies: dict[int, Callable[[TorchVectorEnv], Policy]] = {}  # loaded once per seed, for every sweep value
     run.jobs_dir.mkdir(exist_ok=True)
     bar = tqdm(jobs, desc="evaluate", disable=not progress)
     for job in bar:
         where = "" if not job.setting else " " + ", ".join(f"{k}={v}" for k, v in settings[job.setting].items())
         bar.set_postfix_str(f"{job.policy} seed {job.seed}{where}")
-        if job.path.is_file() and "failed" not in json.loads(job.path.read_text()):
+        if job.path.is_file() and _finished(job.path):
             continue
         eval_seed = job.seed + config.evaluation.seed_offset
         try:

@@ -11,6 +11,7 @@ checkpoints and the finished jobs.
 
 from __future__ import annotations
 
+import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -27,15 +28,34 @@ def _ray():
     try:
         import ray
     except ImportError:
-        raise ImportError("--executor ray needs Ray: pip install 'ctrlgym[ray]'") from None
+        raise UsageError("--executor ray needs Ray: pip install 'ctrlgym[ray]'") from None
     return ray
 
 
+def _reachable(address: str, seconds: float = 5.0) -> None:
+    """``UsageError`` unless something listens at ``host:port`` (``ray://`` addresses too) within ``seconds``:
+    Ray itself retries an unreachable address for minutes."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise UsageError(f"--address {address!r}: expected HOST:PORT, ray://HOST:PORT or auto")
+    try:
+        socket.create_connection((host, int(port)), timeout=seconds).close()
+    except OSError as error:
+        raise UsageError(f"--address {address}: no Ray cluster answers there ({error})") from None
+
+
 def _start(address: str | None):
-    """Join the cluster at ``address``, or start a local Ray (this machine's CPUs and GPUs)."""
+    """Join the cluster at ``address``, or start a local Ray (this machine's CPUs and GPUs); a missing Ray
+    or an unreachable cluster is a one-line ``UsageError`` within seconds."""
     ray = _ray()
-    if not ray.is_initialized():
+    if ray.is_initialized():
+        return ray
+    if address not in (None, "auto", "local"):
+        _reachable(address)
+    try:
         ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    except ConnectionError as error:
+        raise UsageError(f"--address {address}: {' '.join(str(error).split())}") from None
     return ray
 
 
@@ -92,8 +112,8 @@ def ray_train(
         )
     config = _absolute(config)
     config.check_agent_device()
+    ray = _start(address)  # before anything is written or moved: a bad executor leaves the old run as it was
     run = RunDir.prepare_training(config, list(config.seeds), resume, overwrite)
-    ray = _start(address)
     task = ray.remote(train).options(**job_resources(config), max_retries=0)
     todo = [seed for seed in config.seeds if not run.final_model(seed).is_file()]
     futures = [task.remote(config, resume=True, progress=False, seeds=[seed]) for seed in todo]

@@ -25,8 +25,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -136,8 +138,12 @@ class RunDir:
         return cls(path, load_config(stored))
 
     @classmethod
-    def resolve(cls, path: str | Path) -> RunDir:
-        """A run directory, or the one a config file (or shipped config name) names (made, with the config, if new)."""
+    def resolve(
+        cls, path: str | Path, check: Callable[[ExperimentConfig], None] | None = None, overwrite: bool = False
+    ) -> RunDir:
+        """A run directory, or the one a config file (or shipped config name) names (made, with the config, if
+        new, after ``check(config)`` passed: a config the env rejects leaves nothing behind). ``overwrite``
+        replaces a run of another config there (:meth:`for_config`)."""
         path = Path(path)
         if path.is_dir():
             return cls.open(path)
@@ -151,26 +157,34 @@ class RunDir:
                     f"{path}: no such run directory, config file or shipped config (`ctrlgym configs`); "
                     "a run directory exists once `ctrlgym train CONFIG` ran"
                 ) from None
-        return cls.for_config(load_config(path), path)
+        config = load_config(path)
+        if check is not None:
+            check(config)
+        return cls.for_config(config, path, overwrite=overwrite)
 
     @classmethod
-    def for_config(cls, config: ExperimentConfig, source: str | Path | None = None) -> RunDir:
+    def for_config(cls, config: ExperimentConfig, source: str | Path | None = None, overwrite: bool = False) -> RunDir:
         """The run directory of ``config`` (its ``output_dir``), made with the config if new. A directory
         holding a run of another config is an error, unless only the evaluation section differs
-        (baselines, episodes, sweeps: evaluate re-runs what it needs)."""
+        (baselines, episodes, sweeps: evaluate re-runs what it needs), or ``overwrite`` (the old run is
+        moved aside, and deleted once the new config is in place)."""
         run_dir = Path(config.output_dir)
         stored = run_dir / "config.yaml"
+        aside = None
         if stored.is_file():
             before, after = load_config(stored).settings(), config.settings()
             before.pop("evaluation"), after.pop("evaluation")
-            if before != after:
+            if before != after and overwrite:
+                aside = _move_aside(run_dir)
+            elif before != after:
                 changed = sorted(key for key in after if before.get(key) != after.get(key))
                 raise UsageError(
-                    f"{run_dir} holds a run of a different config ({stored}: {', '.join(changed)} differ); "
-                    f"change output_dir in {source or config.source}"
+                    f"{run_dir} holds a run of a different config ({', '.join(changed)} differ from {source or config.source}); "
+                    f"pass --overwrite to replace it, or change output_dir in {source or config.source}"
                 )
         run_dir.mkdir(parents=True, exist_ok=True)
         save_config(config, stored)
+        _discard(aside)
         return cls(run_dir, config)
 
     @classmethod
@@ -181,9 +195,7 @@ class RunDir:
 
         run_dir = Path(config.output_dir)
         stored = run_dir / "config.yaml"
-        if overwrite and stored.is_file():
-            shutil.rmtree(run_dir)
-            tqdm.write(f"overwrite: removed the previous run in {run_dir}")
+        aside = _move_aside(run_dir) if overwrite and stored.is_file() else None
         if resume and not stored.is_file():
             raise RunDirError(f"cannot resume: {run_dir} holds no run (no config.yaml); start without --resume")
         run = cls(run_dir, config)
@@ -206,6 +218,9 @@ class RunDir:
                 )
         run_dir.mkdir(parents=True, exist_ok=True)
         save_config(config, stored)  # atomic: concurrent writers and readers never see half a file
+        if aside is not None:
+            _discard(aside)
+            tqdm.write(f"overwrite: replaced the previous run in {run_dir}")
         return run
 
     # ------------------------------------------------------------------ paths
@@ -279,7 +294,7 @@ class RunDir:
         results: list[dict[str, dict[str, Any]]] = [{name: {} for name in plan.names} for _ in plan.settings]
         for job in plan.jobs:
             if job.path.is_file():
-                result = json.loads(job.path.read_text())
+                result = read_json(job.path)
                 result.pop("job", None)
                 results[job.setting][job.policy][str(job.seed)] = result
         seeds = self.config.seeds
@@ -317,15 +332,16 @@ class RunDir:
         (env -> evaluation) on others, ``solve``. Runs of older ctrlgym versions fall back to their
         ``metrics.json``."""
         legacy_path = self.path / "metrics.json"
-        legacy = json.loads(legacy_path.read_text()) if legacy_path.is_file() else {}
+        try:  # a snapshot of an older ctrlgym's run, never the source of anything newer: unreadable is as absent
+            legacy = json.loads(legacy_path.read_text()) if legacy_path.is_file() else {}
+        except ValueError:
+            legacy = {}
         metrics: dict[str, Any] = {}
         seed_files = sorted(
             self.path.glob("seed_*/training.json"), key=lambda path: int(path.parent.name.removeprefix("seed_"))
         )
         if seed_files:
-            metrics["training"] = {
-                path.parent.name.removeprefix("seed_"): json.loads(path.read_text()) for path in seed_files
-            }
+            metrics["training"] = {path.parent.name.removeprefix("seed_"): read_json(path) for path in seed_files}
         elif "training" in legacy:
             metrics["training"] = legacy["training"]
         own = get_entry(self.config.env.id).env_id
@@ -339,7 +355,7 @@ class RunDir:
             if section not in metrics and section in legacy:
                 metrics[section] = legacy[section]
         if self.solve_file.is_file():
-            metrics["solve"] = json.loads(self.solve_file.read_text())
+            metrics["solve"] = read_json(self.solve_file)
         elif "solve" in legacy:
             metrics["solve"] = legacy["solve"]
         return metrics
@@ -347,6 +363,29 @@ class RunDir:
     def write_snapshot(self) -> None:
         """Rewrite ``metrics.json`` as the merge :meth:`metrics` sees now (a convenience for other tools)."""
         write_json_atomic(self.path / "metrics.json", self.metrics())
+
+
+def _move_aside(run_dir: Path) -> Path:
+    """Rename a run directory out of the way (``.<name>.replaced-<pid>``) so nothing is lost until its
+    replacement is set up; a failure before then leaves it there, to be renamed back by hand."""
+    aside = run_dir.with_name(f".{run_dir.name}.replaced-{os.getpid()}")
+    run_dir.rename(aside)
+    return aside
+
+
+def _discard(aside: Path | None) -> None:
+    if aside is not None:
+        shutil.rmtree(aside, ignore_errors=True)
+
+
+def read_json(path: Path) -> Any:
+    """A JSON file of a run; ``RunDirError`` naming the file if it does not parse."""
+    try:
+        return json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as error:
+        raise RunDirError(
+            f"{path}: not readable JSON ({type(error).__name__}: {error}); move it away to let the command that writes it run again"
+        ) from None
 
 
 def succeeded(per_seed: dict[str, Any]) -> dict[str, Any]:

@@ -7,7 +7,6 @@ killed at any point and resumed ends with the same policy as an uninterrupted on
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -108,7 +107,7 @@ def _make_sb3_agent(run: RunDir, seed: int):
         except (TypeError, ValueError) as error:
             raise config.error("agent.hyperparameters", error) from None
         return model, [], TrainingClock()
-    steps, path, trainer = found
+    steps, path, trainer = found.steps, found.model, found.trainer
     exact = trainer["env"] is not None
     env = trainer["env"] if exact else SB3VecEnv(config.make_env(autoreset_mode="same_step"))
     if agent.normalize_reward:
@@ -123,7 +122,7 @@ def _make_sb3_agent(run: RunDir, seed: int):
     if not exact:
         env.seed(seed + steps)
     announce_resume(seed, steps, path, exact)
-    return model, json.loads((folder / f"learning_curve_{steps}.json").read_text()), TrainingClock.resumed(trainer)
+    return model, found.curve, TrainingClock.resumed(trainer)
 
 
 def _learn_exactly(model, total: int, callback: BaseCallback) -> None:
@@ -162,9 +161,13 @@ def train_sb3_seed(run: RunDir, seed: int, bar: tqdm) -> dict[str, Any]:
     model.set_logger(sb3_logger(run.tensorboard(seed), model.num_timesteps))
     bar.update(model.num_timesteps)
     callback = _CheckpointAndCurve(run.checkpoints(seed), config, curve, bar, clock)
-    _learn_exactly(model, config.trained_agent.total_timesteps, callback)
-    callback.save_checkpoint()
-    save_sb3_atomic(model, run.final_model(seed))
-    model.logger.close()
-    model.get_env().close()
+    try:
+        _learn_exactly(model, config.trained_agent.total_timesteps, callback)
+        callback.save_checkpoint()
+        save_sb3_atomic(model, run.final_model(seed))
+    finally:  # also on Ctrl-C or an error: the env's simulations (SUMO processes) are ended
+        model.logger.close()
+        env = model.get_env()
+        if env is not None:
+            env.close()
     return {"timesteps": int(model.num_timesteps), "learning_curve": curve, **clock.times()}

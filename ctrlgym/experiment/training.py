@@ -12,7 +12,6 @@ Envs whose state lives outside Python (SUMO) restart their episodes on resume, a
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -47,13 +46,13 @@ def _train_own_agent(run: RunDir, seed: int, bar: tqdm) -> dict[str, Any]:
     agent_class = get_algorithm(agent_config.algo).load()
     folder, found = open_checkpoints(run, seed)
     if found is not None:
-        steps, path, trainer = found
+        steps, path, trainer = found.steps, found.model, found.trainer
         env = trainer["env"] if trainer["env"] is not None else config.make_env(autoreset_mode="same_step")
         agent = agent_class.load(path, env)
         if trainer["env"] is None:
             agent.set_last_observation(None)  # the env starts afresh: learn() resets it with seed + steps
         set_random_states(trainer["random"])
-        curve, clock = json.loads((folder / f"learning_curve_{steps}.json").read_text()), TrainingClock.resumed(trainer)
+        curve, clock = found.curve, TrainingClock.resumed(trainer)
         announce_resume(seed, steps, path, trainer["env"] is not None)
     else:
         env = config.make_env(autoreset_mode="same_step")
@@ -96,11 +95,13 @@ def _train_own_agent(run: RunDir, seed: int, bar: tqdm) -> dict[str, Any]:
             checkpoint()
             state["next_checkpoint"] += every
 
-    agent.learn(env, agent_config.total_timesteps, callback=on_step, seed=seed)
-    checkpoint()
-    agent.save(run.final_model(seed), with_replay=False)
-    writer.close()
-    env.close()
+    try:
+        agent.learn(env, agent_config.total_timesteps, callback=on_step, seed=seed)
+        checkpoint()
+        agent.save(run.final_model(seed), with_replay=False)
+    finally:  # also on Ctrl-C or an error: the env's simulations (SUMO processes) are ended
+        writer.close()
+        env.close()
     return {"timesteps": int(agent.num_timesteps), "learning_curve": curve, **clock.times()}
 
 

@@ -24,10 +24,10 @@ from ctrlgym.experiment.provenance import provenance_line
 from ctrlgym.experiment.reports.plots import comparison_plot, grouped_bars, learning_curve_plot, solve_plot, sweep_plot
 from ctrlgym.experiment.reports.render import write_blocks
 from ctrlgym.experiment.runs import RunDir, RunDirError, succeeded
-from ctrlgym.statistics import intervals_overlap, mean_ci, probability_of_improvement_ci, summarize
+from ctrlgym.statistics import MIN_SEEDS_FOR_CI, intervals_overlap, mean_ci, probability_of_improvement_ci, summarize
 from ctrlgym.statistics import iqm as iqm_of
 
-__all__ = ["write_report", "iqm_text", "chance_text"]
+__all__ = ["write_report", "compare_policies", "headline_summary", "iqm_text", "chance_text"]
 
 
 def _failures(policies: dict[str, dict[str, Any]], where: str = "") -> list[str]:
@@ -61,7 +61,7 @@ def _scores(per_seed: dict[str, Any]) -> np.ndarray:
     )
 
 
-def _comparison(evaluation: dict[str, Any]) -> list[dict[str, Any]]:
+def compare_policies(evaluation: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per policy that ran: mean over seeds ± t CI, IQM over seeds x episodes with its
     bootstrap CI, the per-metric means; sorted by IQM, best first."""
     rows = []
@@ -95,12 +95,16 @@ def _comparison(evaluation: dict[str, Any]) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda row: -row["iqm"])
 
 
-def _verdict(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+def policy_verdict(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
     """Which differences the evidence supports: the best policy by IQM, the policies whose CIs
-    overlap its own (not told apart), and P(best > each of the next three) with its CI."""
+    overlap its own (not told apart), and P(best > each of the next three) with its CI; with fewer
+    than ``MIN_SEEDS_FOR_CI`` seeds, none (``too_few_seeds``)."""
     if len(rows) < 2:
         return None
     best = rows[0]
+    seeds = min(row["seeds"] for row in rows)
+    if seeds < MIN_SEEDS_FOR_CI:
+        return {"best": best["policy"], "too_few_seeds": seeds}
     tied = [
         row["policy"] for row in rows[1:] if intervals_overlap((best["low"], best["high"]), (row["low"], row["high"]))
     ]
@@ -110,10 +114,17 @@ def _verdict(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
     return {"best": best["policy"], "tied": tied, "p_best_better": chances}
 
 
-def _verdict_text(verdict: dict[str, Any] | None) -> str:
+def verdict_text(verdict: dict[str, Any] | None) -> str:
     if verdict is None:
         return ""
-    best, tied = verdict["best"], verdict["tied"]
+    best = verdict["best"]
+    if "too_few_seeds" in verdict:
+        seeds = verdict["too_few_seeds"]
+        return (
+            f"Highest IQM: {best}. With {seeds} seed{'s' if seeds > 1 else ''} these data cannot tell the policies apart "
+            f"(n too small: confidence intervals and comparisons need at least {MIN_SEEDS_FOR_CI} seeds, 5 or more to compare)."
+        )
+    tied = verdict["tied"]
     parts = [f"Best by IQM: {best}."]
     if tied:
         parts.append(f"Its 95% CI overlaps those of {', '.join(tied)}: these cannot be told apart on this evidence.")
@@ -123,8 +134,11 @@ def _verdict_text(verdict: dict[str, Any] | None) -> str:
     return " ".join(parts) + " " + "; ".join(chances) + "."
 
 
-def iqm_text(summary: dict[str, float]) -> str:
-    """``IQM [low, high]`` of a :func:`~ctrlgym.statistics.summarize` result (4 significant digits)."""
+def iqm_text(summary: dict[str, float], seeds: int | None = None) -> str:
+    """``IQM [low, high]`` of a :func:`~ctrlgym.statistics.summarize` result (4 significant digits); with
+    fewer than ``MIN_SEEDS_FOR_CI`` ``seeds``, the IQM alone and "n too small"."""
+    if seeds is not None and seeds < MIN_SEEDS_FOR_CI:
+        return f"{summary['iqm']:.4g} (n too small for a CI: {seeds} seed{'s' if seeds > 1 else ''})"
     return f"{summary['iqm']:.4g} [{summary['low']:.4g}, {summary['high']:.4g}]"
 
 
@@ -133,7 +147,7 @@ def chance_text(point_low_high: tuple[float, float, float]) -> str:
     return "{:.2f} [{:.2f}, {:.2f}]".format(*point_low_high)
 
 
-def _headline(env_id: str, evaluation: dict[str, Any] | None) -> dict[str, Any] | None:
+def headline_summary(env_id: str, evaluation: dict[str, Any] | None) -> dict[str, Any] | None:
     """The env's headline metric (``headline_metric = (name, higher_is_better)`` on its class, e.g.
     mixup's final test accuracy, traffic's delay) per policy: IQM over seeds [bootstrap CI], and
     P(agent better than each policy) over seeds with its CI."""
@@ -181,9 +195,10 @@ def _headline_blocks(section: dict[str, Any]) -> list[tuple]:
     header = ["policy", f"{metric}: IQM over seeds [95% CI]", "seeds", *([f"P({agent} better)"] if agent else [])]
     cells = []
     for row in headline["rows"]:
-        cell = [row["policy"], iqm_text(row), str(row["seeds"])]
+        cell = [row["policy"], iqm_text(row, row["seeds"]), str(row["seeds"])]
         if agent:
-            cell.append("-" if row["p_agent"] is None else chance_text(row["p_agent"]))
+            enough = row["p_agent"] is not None and row["seeds"] >= MIN_SEEDS_FOR_CI
+            cell.append(chance_text(row["p_agent"]) if enough else "-")
         cells.append(cell)
     text = (
         f"The headline metric, {metric} ({better} is better): each seed's value (the mean over its episodes), "
@@ -330,9 +345,9 @@ def _run_section(run: RunDir) -> dict[str, Any]:
     if not {"evaluation", "transfer", "solve"} & set(metrics):
         raise RunDirError(f"{run_dir} has no evaluation yet: run ctrlgym evaluate {run_dir} (or ctrlgym solve)")
     evaluation = metrics.get("evaluation") or next(iter(metrics.get("transfer", {}).values()), None)
-    rows = _comparison(metrics["evaluation"]) if "evaluation" in metrics else []
+    rows = compare_policies(metrics["evaluation"]) if "evaluation" in metrics else []
     solve = metrics.get("solve")
-    transfer = [(env_id, _comparison(result)) for env_id, result in metrics.get("transfer", {}).items()]
+    transfer = [(env_id, compare_policies(result)) for env_id, result in metrics.get("transfer", {}).items()]
     agent = evaluation["agent"] if evaluation else None
     descriptions, metric_descriptions = _descriptions(config.env.id, agent)
     training = metrics.get("training", {})
@@ -364,8 +379,8 @@ def _run_section(run: RunDir) -> dict[str, Any]:
         "sweep": metrics.get("sweep"),
         "sweep_metric": config.evaluation.sweep_metric,
         "failures": _failures(metrics["evaluation"]["policies"]) if "evaluation" in metrics else [],
-        "headline": _headline(config.env.id, metrics.get("evaluation")),
-        "verdicts": [_verdict(rows) for rows in [rows, *(found for _, found in transfer)]],
+        "headline": headline_summary(config.env.id, metrics.get("evaluation")),
+        "verdicts": [policy_verdict(rows) for rows in [rows, *(found for _, found in transfer)]],
     }
 
 
@@ -397,6 +412,8 @@ def _solve_summary(solve: dict[str, Any]) -> str:
 
 
 def _interval(row: dict[str, Any]) -> str:
+    if row["seeds"] < MIN_SEEDS_FOR_CI:
+        return f"{row['iqm']:.2f} (n too small for a CI)"
     return f"{row['iqm']:.2f} [{row['low']:.2f}, {row['high']:.2f}]"
 
 
@@ -410,7 +427,7 @@ def _table(section: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
             row["policy"],
             descriptions.get(row["policy"], ""),
             _interval(row),
-            f"{row['mean']:.2f} ± {row['ci']:.2f}" if row["seeds"] > 1 else f"{row['mean']:.2f} (1 seed: no CI)",
+            f"{row['mean']:.2f} ± {row['ci']:.2f}" if row["seeds"] >= MIN_SEEDS_FOR_CI else f"{row['mean']:.2f}",
             f"{row['seeds']} × {row['episodes']}",
             *(f"{row['metrics'].get(name, float('nan')):.3f}" for name in metric_names),
         ]
@@ -510,7 +527,7 @@ def _blocks(sections: list[dict[str, Any]]) -> list[tuple]:
         blocks.append(("h2", section["name"]))
         for summary, header, cells in _tables(section):
             blocks += [("p", summary), ("table", header, cells)]
-        blocks += [("p", _verdict_text(verdict)) for verdict in section["verdicts"] if verdict]
+        blocks += [("p", verdict_text(verdict)) for verdict in section["verdicts"] if verdict]
         blocks += _headline_blocks(section)
         if section["rows"] or section["transfer"]:
             blocks.append(("list", _metric_legend(section)))

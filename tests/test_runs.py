@@ -71,10 +71,7 @@ def test_train_evaluate_report_end_to_end(tmp_path, capsys):
     assert {row["policy"] for row in rows} == {"ppo"} | baselines
     assert all(row["low"] <= row["iqm"] <= row["high"] and row["seeds"] == 2 and row["episodes"] == 4 for row in rows)
     assert [row["iqm"] for row in rows] == sorted((row["iqm"] for row in rows), reverse=True)  # best first
-    verdict = run["verdicts"][0]
-    assert verdict["best"] == rows[0]["policy"] and set(verdict["tied"]) <= {row["policy"] for row in rows[1:]}
-    for other, (point, low, high) in verdict["p_best_better"].items():
-        assert other in {row["policy"] for row in rows[1:4]} and 0 <= low <= point <= high <= 1
+    assert run["verdicts"][0] == {"best": rows[0]["policy"], "too_few_seeds": 2}  # 2 seeds tell nothing apart
     # two runs: a table compares them
     second = train(tiny_config(tmp_path, "second", seeds=(5,)), progress=False)
     evaluate_run(second, progress=False)

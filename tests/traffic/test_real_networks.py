@@ -223,7 +223,7 @@ def test_a_failing_baseline_does_not_abort_evaluate_and_an_edited_evaluation_rer
     }
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(config))
-    assert main(["evaluate", str(path), "--no-progress"]) == 0
+    assert main(["evaluate", str(path), "--no-progress"]) == 1  # a failed job: the others ran, the exit code says it
     assert (
         "broken           FAILED on seed 0: ScenarioError: this controller cannot run here" in capsys.readouterr().out
     )

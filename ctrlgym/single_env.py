@@ -9,6 +9,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from ctrlgym.errors import UsageError
 from ctrlgym.vector_env import AutoresetMode, TorchVectorEnv
 
 __all__ = ["SingleEnv", "to_numpy"]
@@ -75,7 +76,12 @@ class SingleEnv(gym.Env):
             for key in ("num_envs", "autoreset_mode"):
                 if key in kwargs:
                     raise ValueError(f"{name}: {key} is fixed for the single env; use gymnasium.make_vec")
-            kwargs.pop("render_mode", None)
+            render_mode = kwargs.pop("render_mode", None)
+            if render_mode is not None:
+                raise UsageError(
+                    f"{name} has no renderer (metadata['render_modes'] is empty), so render_mode={render_mode!r} "
+                    "cannot be honoured; leave it unset"
+                )
             return cls(resolved(num_envs=1, autoreset_mode=AutoresetMode.DISABLED, **kwargs))
 
         make.__name__ = f"make_single_{name}"

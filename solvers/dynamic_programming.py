@@ -53,6 +53,13 @@ class SolverResult:
     converged: bool
     history: list[float] = field(default_factory=list)  # span of successive differences
 
+    def __repr__(self) -> str:  # one line: the tensors' sizes, not their values
+        state = "converged" if self.converged else "not converged"
+        return (
+            f"SolverResult({self.values.numel():,} states, {state} after {self.iterations} iterations, "
+            f"values in [{float(self.values.min()):.4g}, {float(self.values.max()):.4g}])"
+        )
+
 
 def greedy_policy(mdp: FiniteMDP, values: torch.Tensor) -> torch.Tensor:
     return mdp.q_values(values).argmax(dim=1)

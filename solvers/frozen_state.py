@@ -122,6 +122,14 @@ class FrozenStateResult:
     seconds: float
     converged: bool
 
+    def __repr__(self) -> str:  # one line: sizes and convergence, not the tensors
+        state = "converged" if self.converged else "not converged"
+        period = self.lower_policies.shape[0]
+        return (
+            f"FrozenStateResult({self.values.numel():,} states, period {period}, {state} after "
+            f"{self.upper_iterations} upper iterations, {self.seconds:.3g} s)"
+        )
+
 
 @hot_path
 def frozen_state_value_iteration(
@@ -249,6 +257,13 @@ class LinearFrozenStateResult:
     upper_iterations: int
     seconds: float
     converged: bool
+
+    def __repr__(self) -> str:  # one line: sizes and convergence, not the tensors
+        state = "converged" if self.converged else "not converged"
+        return (
+            f"LinearFrozenStateResult({self.values.numel():,} states, {tuple(self.weights.shape)} weights, "
+            f"{state} after {self.upper_iterations} upper iterations, {self.seconds:.3g} s)"
+        )
 
 
 @hot_path

@@ -49,8 +49,8 @@ def _write(tmp_path, data) -> Path:
 @pytest.mark.parametrize(
     "data, where",
     [
-        ({"seed": [0]}, "seed: unknown key"),
-        ({"env": {"num_env": 4}}, "env.num_env: unknown key"),
+        ({"seed": [0]}, "seed: unknown key 'seed'; did you mean 'seeds'?"),
+        ({"env": {"num_env": 4}}, "env.num_env: unknown key 'num_env'; did you mean 'num_envs'?"),
         ({"agent": {"hyperparameters": {"learnin_rate": 0.1}}}, "unknown key 'learnin_rate'"),
         ({"env": {"kwargs": {"bufer_size": 3}}}, "unknown key 'bufer_size'"),
         ({"env": {"kwargs": {"num_envs": 3}}}, "'num_envs' is set by ctrlgym"),
@@ -66,6 +66,28 @@ def test_bad_config_is_a_one_line_error_naming_file_and_key(tmp_path, data, wher
         load_config(path)
     message = str(error.value)
     assert "\n" not in message and str(path) in message and where in message
+
+
+def test_every_bad_key_is_reported_at_once_with_a_suggestion(tmp_path):
+    data = {
+        "env": {"id": "ctrlgym/MultiClassQueue-v0", "num_env": 4, "kwargs": {"max_episode_step": 3, "zzz": 1}},
+        "agent": {"algo": "dqn", "hyperparameters": {"learning_rte": 0.1, "gamma": "high"}},
+        "agnet": {},
+    }
+    path = _write(tmp_path, data)
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    message = str(error.value)
+    assert "\n" not in message
+    for expected in (
+        "env.num_env: unknown key 'num_env'; did you mean 'num_envs'?",
+        "env.kwargs.max_episode_step: unknown key 'max_episode_step' for env ctrlgym/MultiClassQueue-v0; did you mean 'max_episode_steps'?",
+        "env.kwargs.zzz: unknown key 'zzz' for env ctrlgym/MultiClassQueue-v0; allowed: ",
+        "agent.hyperparameters.learning_rte: unknown key 'learning_rte' for agent dqn; did you mean 'learning_rate'?",
+        "agent.hyperparameters.gamma: Input should be a valid number",
+        "agnet: unknown key 'agnet'; did you mean 'agent'?",
+    ):
+        assert expected in message
 
 
 def test_missing_and_malformed_files_are_clear_errors(tmp_path):

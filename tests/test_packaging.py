@@ -70,6 +70,7 @@ def test_the_wheel_ships_configs_license_and_version(installed_wheel):
         text=True,
     )
     assert str(venv) in where.stdout  # the wheel's copy, not this checkout
+    assert (Path(where.stdout.strip()).parent / "py.typed").is_file()  # type checkers read our annotations (PEP 561)
     listing = run(venv, elsewhere, "configs")
     assert (
         listing.returncode == 0

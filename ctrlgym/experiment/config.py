@@ -7,6 +7,7 @@ defaults alone describe the demo experiment (PPO on ``MultiClassQueue``, three s
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import inspect
 import typing
 from pathlib import Path
@@ -20,6 +21,7 @@ from pydantic import (
     PrivateAttr,
     TypeAdapter,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -49,11 +51,17 @@ class _Strict(BaseModel):
 
 
 class _AtKey(ValueError):
-    """A validator's error about one nested key (``kwargs.buffer_size``), shown after the field's own location."""
+    """A validator's errors about nested keys (``kwargs.buffer_size``), each shown after the field's own location."""
 
-    def __init__(self, key: str, message: str) -> None:
+    def __init__(self, key: str, message: str, more: list[tuple[str, str]] | None = None) -> None:
         super().__init__(message)
         self.key = key
+        self.problems = [(key, message), *(more or [])]
+
+
+def _did_you_mean(key: str, allowed: list[str]) -> str:
+    close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def _signatures(target) -> list:
@@ -139,16 +147,19 @@ def _check_keywords(owner: str, target, keywords: dict[str, Any], reserved: set[
     """Raise if ``keywords`` names a parameter that ``target`` does not take (or that we set),
     or gives a value that does not fit its type hint; the error names ``prefix.key``."""
     parameters, hints = _keywords(target)
+    problems = []
     for key, value in keywords.items():
-        where = f"{prefix}.{key}"
+        where = f"{prefix}.{key}" if prefix else key
         if key in reserved:
-            raise _AtKey(where, f"{key!r} is set by ctrlgym, not in {owner}")
-        if key not in parameters:
+            problems.append((where, f"{key!r} is set by ctrlgym, not in {owner}"))
+        elif key not in parameters:
             allowed = sorted(set(parameters) - reserved - {"self", "args", "kwargs"})
-            raise _AtKey(where, f"unknown key {key!r} for {owner}; allowed: {', '.join(allowed)}")
-        problem = _value_error(hints[key], value) if key in hints else None
-        if problem is not None:
-            raise _AtKey(where, f"{problem}, got {value!r}")
+            hint = _did_you_mean(key, allowed) or f"; allowed: {', '.join(allowed)}"
+            problems.append((where, f"unknown key {key!r} for {owner}{hint}"))
+        elif key in hints and (problem := _value_error(hints[key], value)) is not None:
+            problems.append((where, f"{problem}, got {value!r}"))
+    if problems:
+        raise _AtKey(*problems[0], more=problems[1:])
 
 
 class EnvConfig(_Strict):
@@ -157,15 +168,26 @@ class EnvConfig(_Strict):
     device: str = Field("cpu", description="torch device of the env: cpu, cuda, cuda:1, ...")
     kwargs: dict[str, Any] = Field(default_factory=dict, description="constructor arguments of the env")
 
-    @model_validator(mode="after")
-    def _known_env_and_kwargs(self) -> EnvConfig:
+    @field_validator("id")
+    @classmethod
+    def _registered(cls, env_id: str) -> str:
         from ctrlgym.registry import get_entry
 
-        entry = get_entry(self.id)
-        _check_keywords(
-            f"env {self.id}", entry.vector_cls, self.kwargs, {"num_envs", "device", "autoreset_mode"}, "kwargs"
-        )
-        return self
+        get_entry(env_id)
+        return env_id
+
+    @field_validator("kwargs")
+    @classmethod
+    def _known_kwargs(cls, kwargs: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        """Checked even when another key of ``env`` is wrong, so every problem is reported at once."""
+        from ctrlgym.registry import get_entry
+
+        if "id" in info.data:  # a valid id (an invalid one is reported on its own)
+            env_id = info.data["id"]
+            _check_keywords(
+                f"env {env_id}", get_entry(env_id).vector_cls, kwargs, {"num_envs", "device", "autoreset_mode"}, ""
+            )
+        return kwargs
 
 
 class AgentConfig(_Strict):
@@ -392,18 +414,39 @@ class ExperimentConfig(_Strict):
         return ConfigError(f"{self._source}: {key}: {' '.join(str(message).split())}")
 
 
+def _section_fields(loc: tuple) -> list[str]:
+    """The keys a config section allows (for "did you mean"): the model at ``loc`` (its parents' field names)."""
+    model: Any = ExperimentConfig
+    for part in loc:
+        field = model.model_fields.get(str(part)) if hasattr(model, "model_fields") else None
+        annotation = getattr(field, "annotation", None)
+        model = next(
+            (
+                a
+                for a in typing.get_args(annotation) or (annotation,)
+                if isinstance(a, type) and issubclass(a, BaseModel)
+            ),
+            None,
+        )
+        if model is None:
+            return []
+    return list(model.model_fields)
+
+
 def _one_line(error: ValidationError, source: str) -> ConfigError:
-    first = error.errors()[0]
-    parts = [str(part) for part in first["loc"]]
-    at_key = first.get("ctx", {}).get("error")
-    if isinstance(at_key, _AtKey):
-        parts.append(at_key.key)
-    where = ".".join(parts) or "(top level)"
-    message = first["msg"].removeprefix("Value error, ")
-    if first["type"] == "extra_forbidden":
-        message = "unknown key"
-    more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
-    return ConfigError(f"{source}: {where}: {message}{more}")
+    """Every problem pydantic and the validators found, in one line: ``file: key: message; key: message``."""
+    found = []
+    for item in error.errors():
+        parts = [str(part) for part in item["loc"]]
+        at_key = item.get("ctx", {}).get("error")
+        message = item["msg"].removeprefix("Value error, ")
+        if isinstance(at_key, _AtKey):
+            found += [(".".join([*parts, key]), text) for key, text in at_key.problems]
+            continue
+        if item["type"] == "extra_forbidden":
+            message = f"unknown key {parts[-1]!r}" + _did_you_mean(parts[-1], _section_fields(tuple(item["loc"][:-1])))
+        found.append((".".join(parts) or "(top level)", message))
+    return ConfigError(f"{source}: " + "; ".join(f"{where}: {message}" for where, message in found))
 
 
 def parse_config(data: dict[str, Any], source: str = "config") -> ExperimentConfig:

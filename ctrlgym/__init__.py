@@ -19,4 +19,15 @@ __all__ = [
     "set_num_threads",
     "get_num_threads",
     "envs",
+    "load",
 ]
+
+
+def __getattr__(name: str):
+    """``ctrlgym.load(run_dir)``: the experiment application's loader, imported on first use (PEP 562),
+    so ``import ctrlgym`` loads neither it nor SB3."""
+    if name == "load":
+        from ctrlgym.experiment.loading import load
+
+        return load
+    raise AttributeError(f"module 'ctrlgym' has no attribute {name!r}")

@@ -124,6 +124,7 @@ def test_the_library_core_never_imports_the_experiment_application():
     ]  # python -m ctrlgym: the CLI
     offenders = {name: sorted(m for m in graph[name] if m.startswith(EXPERIMENT)) for name in core}
     assert {name: found for name, found in offenders.items() if found} == {}
+    assert {m for m in graph["ctrlgym"] if m.startswith(EXPERIMENT)} == {"ctrlgym.experiment.loading"}
 
 
 def test_no_module_imports_another_modules_private_names():

@@ -53,6 +53,20 @@ def _check(args: argparse.Namespace) -> None:
     print("stable-baselines3 check_env ok")
 
 
+def _with_overrides(path: Path, overrides: list[str] | None) -> Any:
+    """The config at ``path`` (a file, a shipped config's name, or a run directory's config.yaml) with the
+    ``--set`` overrides applied; the path itself when there are none."""
+    if not overrides:
+        return path
+    from ctrlgym.experiment.config import load_config
+
+    return load_config(path / "config.yaml" if path.is_dir() else path, overrides)
+
+
+def _set_flags(args: argparse.Namespace) -> str:
+    return "".join(f" --set {override}" for override in args.set or [])
+
+
 def _train(args: argparse.Namespace) -> None:
     from ctrlgym.experiment.training import train
 
@@ -62,7 +76,7 @@ def _train(args: argparse.Namespace) -> None:
         if args.seeds is not None:
             raise UsageError("--seeds and --executor ray: Ray runs every seed of the config (each as its own task)")
         run_dir = ray_train(
-            args.config,
+            _with_overrides(args.config, args.set),
             address=args.address,
             resume=args.resume,
             overwrite=args.overwrite,
@@ -71,7 +85,11 @@ def _train(args: argparse.Namespace) -> None:
         print(f"run directory: {run_dir}")
         return
     run_dir = train(
-        args.config, resume=args.resume, progress=not args.no_progress, overwrite=args.overwrite, seeds=args.seeds
+        _with_overrides(args.config, args.set),
+        resume=args.resume,
+        progress=not args.no_progress,
+        overwrite=args.overwrite,
+        seeds=args.seeds,
     )
     print(f"run directory: {run_dir}")
 
@@ -82,7 +100,7 @@ def _train_interrupted(args: argparse.Namespace) -> str:
     from ctrlgym.experiment.runs import RunDir
 
     try:
-        config = load_config(args.config)
+        config = load_config(args.config, args.set)
         run = RunDir(Path(config.output_dir), config)
         seeds = args.seeds or config.seeds
         states = []
@@ -95,7 +113,7 @@ def _train_interrupted(args: argparse.Namespace) -> str:
     except Exception:  # the interrupt came before the run directory existed
         return f"continue with: ctrlgym train {args.config}"
     seeds_flag = f" --seeds {','.join(map(str, args.seeds))}" if args.seeds else ""
-    return f"{'; '.join(states)} (newest checkpoints). Continue with: ctrlgym train {args.config} --resume{seeds_flag}"
+    return f"{'; '.join(states)} (newest checkpoints). Continue with: ctrlgym train {args.config}{_set_flags(args)} --resume{seeds_flag}"
 
 
 def _evaluate_interrupted(args: argparse.Namespace) -> str:
@@ -114,10 +132,15 @@ def _evaluate(args: argparse.Namespace) -> int:
             raise UsageError(
                 "--seeds/--policies and --executor ray: Ray runs every (policy, seed) job (each as its own task)"
             )
-        evaluation = ray_evaluate(args.run_dir, address=args.address, env_id=args.env, progress=not args.no_progress)
+        evaluation = ray_evaluate(
+            _with_overrides(args.run_dir, args.set),
+            address=args.address,
+            env_id=args.env,
+            progress=not args.no_progress,
+        )
     else:
         evaluation = evaluate_run(
-            args.run_dir,
+            _with_overrides(args.run_dir, args.set),
             progress=not args.no_progress,
             env_id=args.env,
             seeds=args.seeds,
@@ -169,9 +192,9 @@ def _solve(args: argparse.Namespace) -> None:
     if args.executor == "ray":
         from ctrlgym.experiment.executors import ray_solve
 
-        results = ray_solve(args.config, address=args.address, progress=not args.no_progress)
+        results = ray_solve(_with_overrides(args.config, args.set), address=args.address, progress=not args.no_progress)
     else:
-        results = solve_run(args.config, progress=not args.no_progress)
+        results = solve_run(_with_overrides(args.config, args.set), progress=not args.no_progress)
     print(
         f"{results['model']}: {results['states']:,} states, {results['actions']} actions, γ={results['discount']}, ε={results['epsilon']}"
     )
@@ -218,11 +241,64 @@ def _demo(args: argparse.Namespace) -> None:
 
 
 def _configs(args: argparse.Namespace) -> None:
-    from ctrlgym.experiment.config import shipped_configs
+    """``configs``: every shipped config with its first comment line; ``configs show NAME``: the file;
+    ``configs copy NAME DEST``: a copy to edit (DEST a file or a folder; an existing file is kept)."""
+    from ctrlgym.experiment.config import config_path, shipped_configs
 
-    for name, path in shipped_configs().items():
-        first = next((line.lstrip("# ").strip() for line in path.read_text().splitlines() if line.startswith("#")), "")
-        print(f"{name:<44} {first}")
+    action, *rest = args.what or ["list"]
+    if action == "list" and not rest:
+        for name, path in shipped_configs().items():
+            first = next(
+                (line.lstrip("# ").strip() for line in path.read_text().splitlines() if line.startswith("#")), ""
+            )
+            print(f"{name:<44} {first}")
+        return
+    if action == "show" and len(rest) == 1:
+        print(config_path(rest[0]).read_text(), end="")
+        return
+    if action == "copy" and len(rest) == 2:
+        source, destination = config_path(rest[0]), Path(rest[1])
+        if destination.is_dir():
+            destination = destination / source.name
+        if destination.exists():
+            raise UsageError(f"{destination} exists already; give another name or delete it first")
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        destination.write_text(source.read_text())
+        print(f"copied {rest[0]} to {destination}; edit it, then: ctrlgym train {destination}")
+        return
+    raise UsageError(
+        f"configs {' '.join(args.what)}: expected `configs`, `configs show NAME` or `configs copy NAME DEST`"
+    )
+
+
+def _enjoy(args: argparse.Namespace) -> None:
+    """Roll out a trained agent on its env (greedy actions) and print each episode's return and metrics."""
+    import os
+
+    from ctrlgym.experiment.evaluation import evaluate_policy
+    from ctrlgym.experiment.loading import load
+    from ctrlgym.registry import get_entry
+
+    policy = load(args.run_dir, args.seed)
+    config = policy.config
+    env_id = get_entry(args.env).env_id if args.env else config.env.id
+    kwargs = dict(config.env.kwargs)
+    if args.gui:
+        from ctrlgym.experiment.config import takes_keyword
+
+        if not takes_keyword(get_entry(env_id).vector_cls, "gui"):
+            raise UsageError(f"--gui: {env_id} has no GUI (the SUMO envs open sumo-gui)")
+        if not os.environ.get("DISPLAY"):
+            raise UsageError("--gui needs a display (DISPLAY is not set); run without --gui to print the episodes")
+        kwargs.update(gui=True, backend="traci")
+    result = evaluate_policy(
+        policy.make_policy, env_id, episodes=args.episodes, seed=args.eval_seed, device=config.env.device, **kwargs
+    )
+    print(f"{policy}: {args.episodes} episode(s) on {env_id}, seed {args.eval_seed}")
+    for episode, value in enumerate(result["episode_returns"]):
+        print(f"episode {episode}: return {value:.4g}")
+    for name, value in sorted(result["metrics"].items()):
+        print(f"{name:<24} {value:.4g}  (mean over the episodes)")
 
 
 def _int_list(text: str) -> list[int]:
@@ -254,9 +330,11 @@ def build_parser() -> argparse.ArgumentParser:
     def command(name: str, **kwargs) -> argparse.ArgumentParser:
         return subparsers.add_parser(name, parents=[common], **kwargs)
 
-    command("configs", help="list the experiment configs that ship with ctrlgym (run one by name)").set_defaults(
-        run=_configs
+    configs = command(
+        "configs", help="list the experiment configs that ship with ctrlgym (run one by name), show or copy one"
     )
+    configs.add_argument("what", nargs="*", metavar="show NAME | copy NAME DEST", help="nothing: list them")
+    configs.set_defaults(run=_configs)
 
     command("list", help="list the registered environments").set_defaults(run=_list)
 
@@ -317,6 +395,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     for sub in (train, evaluate, solve):
         sub.add_argument(
+            "--set",
+            action="append",
+            default=None,
+            metavar="KEY.PATH=VALUE",
+            help="override a config value (repeatable), e.g. --set agent.total_timesteps=2048 --set seeds=[0,1]",
+        )
+        sub.add_argument(
             "--executor",
             choices=("local", "ray"),
             default="local",
@@ -347,6 +432,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --benchmark: the policy compared with every other (default: the first agent run)",
     )
     report.set_defaults(run=_report)
+
+    enjoy = command("enjoy", help="roll out a trained agent and print its episodes (SUMO: --gui to watch)")
+    enjoy.add_argument("run_dir", type=Path, help="a run directory whose training has finished")
+    enjoy.add_argument("--seed", type=int, default=None, help="which training seed's agent (default: the run's first)")
+    enjoy.add_argument("--episodes", type=int, default=1, help="episodes, run as one batch (default 1)")
+    enjoy.add_argument("--eval-seed", type=int, default=0, help="the env's seed (default 0)")
+    enjoy.add_argument(
+        "--env", default=None, help="another env with the same spaces (e.g. trained on the twin, run on SUMO)"
+    )
+    enjoy.add_argument("--gui", action="store_true", help="SUMO envs: open sumo-gui (needs a display)")
+    enjoy.set_defaults(run=_enjoy)
 
     demo = command("demo", help="train PPO on MultiClassQueue, evaluate against baselines, report")
     demo.add_argument("--output-dir", type=Path, default=Path("runs/demo"))

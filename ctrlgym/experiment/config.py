@@ -38,6 +38,7 @@ __all__ = [
     "SolveConfig",
     "ExperimentConfig",
     "load_config",
+    "apply_overrides",
     "save_config",
 ]
 
@@ -489,14 +490,43 @@ def config_path(path_or_name: str | Path) -> Path:
     )
 
 
-def load_config(path: str | Path) -> ExperimentConfig:
-    """Read and validate a YAML experiment config (a path, or the name of a shipped config)."""
+def load_config(path: str | Path, overrides: list[str] | None = None) -> ExperimentConfig:
+    """Read and validate a YAML experiment config (a path, or the name of a shipped config), with
+    ``overrides`` (``"agent.hyperparameters.learning_rate=3e-4"``, as ``--set`` gives them) applied first."""
     path = config_path(path)
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as error:
         raise ConfigError(f"{path}: not valid YAML: {error}") from None
-    return parse_config(data, str(path))
+    source = str(path) + (f" with --set {' '.join(overrides)}" if overrides else "")
+    return parse_config(apply_overrides(data, overrides or [], source), source)
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str], source: str = "config") -> dict[str, Any]:
+    """A copy of the config dict with each ``key.path=value`` set (the value read as YAML: ``3e-4``,
+    ``true``, ``[0, 1]``, ``null``; missing sections are made). Validated afterwards like the file."""
+    import copy
+
+    data = copy.deepcopy(data) if isinstance(data, dict) else data
+    for override in overrides:
+        key, equals, text = override.partition("=")
+        if not equals or not key.strip():
+            raise ConfigError(f"{source}: --set {override!r}: expected KEY.PATH=VALUE, e.g. agent.total_timesteps=2048")
+        try:
+            value = yaml.safe_load(text) if text.strip() else ""
+        except yaml.YAMLError as error:
+            raise ConfigError(f"{source}: --set {override!r}: the value is not valid YAML ({error})") from None
+        *parents, last = key.strip().split(".")
+        node = data
+        for part in parents:
+            child = node.get(part) if isinstance(node, dict) else None
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                raise ConfigError(f"{source}: --set {override!r}: {part} is not a section (it is {child!r})")
+            node = child
+        node[last] = value
+    return data
 
 
 def save_config(config: ExperimentConfig, path: str | Path) -> None:

@@ -167,7 +167,7 @@ def collect_evaluation(run_dir: Path, config: ExperimentConfig, env_id: str) -> 
 
 
 def evaluate_run(
-    run_dir: str | Path,
+    run_dir: str | Path | ExperimentConfig,
     progress: bool = True,
     env_id: str | None = None,
     seeds: list[int] | None = None,

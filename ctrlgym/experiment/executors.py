@@ -135,7 +135,7 @@ def ray_train(
 
 
 def ray_evaluate(
-    run_dir: str | Path, address: str | None = None, env_id: str | None = None, progress: bool = True
+    run_dir: str | Path | ExperimentConfig, address: str | None = None, env_id: str | None = None, progress: bool = True
 ) -> dict[str, Any]:
     """Evaluate every (policy, seed) of a run as a Ray task; returns the merged evaluation."""
     from ctrlgym.experiment.evaluation import evaluate_run
@@ -161,7 +161,7 @@ def ray_evaluate(
     return run.collect_evaluation(env_id)["evaluation"]
 
 
-def ray_solve(path: str | Path, address: str | None = None, progress: bool = True) -> dict[str, Any]:
+def ray_solve(path: str | Path | ExperimentConfig, address: str | None = None, progress: bool = True) -> dict[str, Any]:
     """The config's solve section as one Ray task (on a node with the CPUs or GPU it asks for)."""
     from ctrlgym.experiment.runs import RunDir
     from ctrlgym.experiment.solving import solve_run

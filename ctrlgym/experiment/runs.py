@@ -139,11 +139,18 @@ class RunDir:
 
     @classmethod
     def resolve(
-        cls, path: str | Path, check: Callable[[ExperimentConfig], None] | None = None, overwrite: bool = False
+        cls,
+        path: str | Path | ExperimentConfig,
+        check: Callable[[ExperimentConfig], None] | None = None,
+        overwrite: bool = False,
     ) -> RunDir:
-        """A run directory, or the one a config file (or shipped config name) names (made, with the config, if
-        new, after ``check(config)`` passed: a config the env rejects leaves nothing behind). ``overwrite``
-        replaces a run of another config there (:meth:`for_config`)."""
+        """A run directory, or the one a config (a file, a shipped config name, or a parsed config) names (made,
+        with the config, if new, after ``check(config)`` passed: a config the env rejects leaves nothing
+        behind). ``overwrite`` replaces a run of another config there (:meth:`for_config`)."""
+        if isinstance(path, ExperimentConfig):
+            if check is not None:
+                check(path)
+            return cls.for_config(path, overwrite=overwrite)
         path = Path(path)
         if path.is_dir():
             return cls.open(path)

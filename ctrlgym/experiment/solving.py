@@ -17,6 +17,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ctrlgym.errors import UsageError
+from ctrlgym.experiment.config import ExperimentConfig
 from ctrlgym.experiment.runs import RunDir
 from ctrlgym.files import write_json_atomic
 from ctrlgym.registry import make_vector_env
@@ -30,7 +31,7 @@ def _timed(function):
     return result, time.perf_counter() - start
 
 
-def solve_run(path: str | Path, progress: bool = True) -> dict[str, Any]:
+def solve_run(path: str | Path | ExperimentConfig, progress: bool = True) -> dict[str, Any]:
     """Run the config's ``solve`` section; results go to ``metrics.json`` under ``"solve"``."""
     from ctrlgym.solvers import (
         inexact_policy_iteration,

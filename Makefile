@@ -3,7 +3,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 TORCH ?= torch==2.13.0
-EXTRAS ?= dev,torchrl,traffic,mixup,benchmarks,ray,rllib,sionna
+EXTRAS ?= dev,torchrl,traffic,mixup,benchmarks,ray,rllib,sionna,tune
 PY := $(VENV)/bin/python
 
 .PHONY: setup demo test test-fast test-integration lint typecheck test-slow bench bench-sumo bench-contention bench-twin calibrate-twin report-traffic report-resco report-benchmark gpu-check bench-mixup report-mixup bench-beamforming report-beamforming check clean

@@ -301,6 +301,27 @@ def _enjoy(args: argparse.Namespace) -> None:
         print(f"{name:<24} {value:.4g}  (mean over the episodes)")
 
 
+def _tune(args: argparse.Namespace) -> None:
+    from ctrlgym.experiment.config import load_config
+    from ctrlgym.experiment.tuning import tune
+
+    result = tune(
+        load_config(args.config, args.set),
+        trials=args.trials,
+        executor=args.executor,
+        address=args.address,
+        progress=not args.no_progress,
+    )
+    direction = "higher" if result["direction"] == "maximize" else "lower"
+    print(
+        f"{result['complete']} trials complete, {result['pruned']} pruned; best: trial {result['best_trial']}, "
+        f"{result['metric']} {result['best_value']:.4g} ({direction} is better)"
+    )
+    for key, value in result["best_params"].items():
+        print(f"  {key} = {value}")
+    print(f"the config with them: {result['best_config']}  (ctrlgym train {result['best_config']})")
+
+
 def _int_list(text: str) -> list[int]:
     try:
         return [int(part) for part in text.split(",")]
@@ -393,7 +414,15 @@ def build_parser() -> argparse.ArgumentParser:
         run=_solve, interrupted=lambda args: f"nothing of the solve is saved; run it again: ctrlgym solve {args.config}"
     )
 
-    for sub in (train, evaluate, solve):
+    tune = command("tune", help="search the hyperparameters of the config's tune section with Optuna (resumable)")
+    tune.add_argument("config", type=Path, help="a YAML file with a tune section, or a shipped config's name")
+    tune.add_argument("--trials", type=int, default=None, help="finished trials to reach (default: tune.trials)")
+    tune.set_defaults(
+        run=_tune,
+        interrupted=lambda args: f"finished trials are kept in the study; continue with: ctrlgym tune {args.config}",
+    )
+
+    for sub in (train, evaluate, solve, tune):
         sub.add_argument(
             "--set",
             action="append",

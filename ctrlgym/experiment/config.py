@@ -36,6 +36,7 @@ __all__ = [
     "AgentConfig",
     "EvaluationConfig",
     "SolveConfig",
+    "TuneConfig",
     "ExperimentConfig",
     "load_config",
     "apply_overrides",
@@ -295,12 +296,52 @@ class SolveConfig(_Strict):
         return periods
 
 
+class SearchDimension(_Strict):
+    """One hyperparameter's search range for ``ctrlgym tune`` (Optuna's distributions)."""
+
+    type: Literal["float", "int", "categorical"] = Field(description="float, int or categorical")
+    low: float | None = Field(None, description="float/int: the smallest value")
+    high: float | None = Field(None, description="float/int: the largest value")
+    log: bool = Field(False, description="float/int: sample on a log scale")
+    step: float | None = Field(None, description="float/int: a grid step")
+    choices: list[Any] | None = Field(None, description="categorical: the values to choose from")
+
+    @model_validator(mode="after")
+    def _complete(self) -> SearchDimension:
+        if self.type == "categorical" and not self.choices:
+            raise ValueError("a categorical dimension needs choices: [...]")
+        if self.type != "categorical" and (self.low is None or self.high is None or not self.low < self.high):
+            raise ValueError(f"a {self.type} dimension needs low < high, got low={self.low}, high={self.high}")
+        return self
+
+
+class TuneConfig(_Strict):
+    """``ctrlgym tune``: a hyperparameter search with Optuna (TPE sampler, median pruning over seeds)."""
+
+    space: dict[str, SearchDimension] = Field(
+        description="{config key path: range}, e.g. {agent.hyperparameters.learning_rate: {type: float, low: 1e-4, high: 1e-2, log: true}}"
+    )
+    trials: int = Field(20, ge=1, description="trials in the study (a rerun adds the missing ones)")
+    metric: str | None = Field(
+        None, description="what a trial is scored by: mean_return or an env metric (default: the env's headline metric)"
+    )
+    direction: Literal["maximize", "minimize"] | None = Field(
+        None, description="default: from the metric (the headline metric's, else maximize)"
+    )
+    seeds: list[int] | None = Field(None, description="training seeds per trial (default: the config's seeds)")
+    pruner: Literal["median", "none"] = Field(
+        "median",
+        description="median: stop a trial whose running mean over its seeds is below the median of the others'",
+    )
+
+
 class ExperimentConfig(_Strict):
     name: str = "ppo_multiclass_queue"
     env: EnvConfig = Field(default_factory=EnvConfig)
     agent: AgentConfig | None = Field(default_factory=AgentConfig, description="null: evaluate baselines only")
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     solve: SolveConfig | None = Field(None, description="exact and frozen-state solvers on the env's exact model")
+    tune: TuneConfig | None = Field(None, description="hyperparameter search space for ctrlgym tune")
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
     output_dir: str = "runs/ppo_multiclass_queue"
 
@@ -355,10 +396,14 @@ class ExperimentConfig(_Strict):
             data["agent"]["init_from"] = str(Path(self.agent.init_from).resolve())
         return data
 
-    def __eq__(
-        self, other: object
-    ) -> bool:  # the same settings, wherever they were read from, however paths are spelled
-        return isinstance(other, ExperimentConfig) and self.settings() == other.settings()
+    def __eq__(self, other: object) -> bool:
+        """The same experiment: the same settings wherever they were read from, however paths are spelled
+        (the tune section, a search around the run, is not part of it)."""
+        if not isinstance(other, ExperimentConfig):
+            return False
+        mine, theirs = self.settings(), other.settings()
+        mine.pop("tune"), theirs.pop("tune")
+        return mine == theirs
 
     @property
     def source(self) -> str:

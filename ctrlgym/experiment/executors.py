@@ -44,7 +44,7 @@ def _reachable(address: str, seconds: float = 5.0) -> None:
         raise UsageError(f"--address {address}: no Ray cluster answers there ({error})") from None
 
 
-def _start(address: str | None):
+def start_ray(address: str | None):
     """Join the cluster at ``address``, or start a local Ray (this machine's CPUs and GPUs); a missing Ray
     or an unreachable cluster is a one-line ``UsageError`` within seconds."""
     ray = _ray()
@@ -112,7 +112,7 @@ def ray_train(
         )
     config = _absolute(config)
     config.check_agent_device()
-    ray = _start(address)  # before anything is written or moved: a bad executor leaves the old run as it was
+    ray = start_ray(address)  # before anything is written or moved: a bad executor leaves the old run as it was
     run = RunDir.prepare_training(config, list(config.seeds), resume, overwrite)
     task = ray.remote(train).options(**job_resources(config), max_retries=0)
     todo = [seed for seed in config.seeds if not run.final_model(seed).is_file()]
@@ -147,7 +147,7 @@ def ray_evaluate(
     config = run.config
     env_id = get_entry(env_id).env_id if env_id is not None else config.env.id
     config.make_env(1, env_id).close()  # a bad kwarg fails here, once, not in every task
-    ray = _start(address)
+    ray = start_ray(address)
     task = ray.remote(evaluate_run).options(**job_resources(config), max_retries=0)
     policies = config.policy_names
     futures = [
@@ -168,7 +168,7 @@ def ray_solve(path: str | Path | ExperimentConfig, address: str | None = None, p
 
     run = RunDir.resolve(path)
     config = run.config
-    ray = _start(address)
+    ray = start_ray(address)
     gpus = 1.0 if config.solve is not None and config.solve.device.startswith("cuda") else 0.0
     future = (
         ray.remote(solve_run)

@@ -5,12 +5,18 @@ after every parallel op, so when another busy process holds one of the cores (a 
 training job, SUMO workers, a data loader) each op waits for a descheduled thread: measured on
 a 2-core machine beside one busy process, ``MultiClassQueue`` at 1,024 envs stepped 5x slower
 with two threads than with one (``benchmarks/bench_contention.py``). ctrlgym therefore runs its
-own hot paths with **one** intra-op thread by default, scoped to each call (the caller's torch
-setting is restored after it), and leaves torch's global setting alone.
+own hot paths with **one** intra-op thread by default.
 
-``ctrlgym.set_num_threads(n)`` (or ``CTRLGYM_NUM_THREADS=n``) picks another count for every
-hot path; ``0`` means "torch's own setting" (no scoping). An env's ``num_threads`` attribute
-overrides it for that env. CUDA work is never affected.
+The first CPU env a process makes also sets torch's process-wide count to that one thread
+(:func:`adopt_thread_policy`), once: the training loop around the env (Stable-Baselines3's update,
+a TorchRL or RLlib learner) then runs with it too, and no call switches torch's count back and
+forth (the README's SB3 example ran minutes beside a busy process with the update at torch's
+default threads; ``benchmarks/bench_snippets.py`` measures it). Hot paths are still scoped to
+ctrlgym's count, so a caller who sets another count afterwards gets it back after each call.
+
+``ctrlgym.set_num_threads(n)`` (or ``CTRLGYM_NUM_THREADS=n``) picks another count; ``0`` means
+"torch's own setting" everywhere (no scoping, nothing set process-wide: the opt-out). An env's
+``num_threads`` attribute overrides it for that env. CUDA work is never affected.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ import torch
 
 from ctrlgym.errors import UsageError
 
-__all__ = ["set_num_threads", "get_num_threads", "limited_threads", "hot_path"]
+__all__ = ["set_num_threads", "get_num_threads", "limited_threads", "hot_path", "adopt_thread_policy"]
 
 
 def _from_environment() -> int:
@@ -47,6 +53,20 @@ def set_num_threads(threads: int) -> None:
     if not isinstance(threads, int) or threads < 0:
         raise UsageError(f"set_num_threads takes a whole number >= 0 (0: torch's own setting), got {threads!r}")
     _threads = threads
+
+
+_adopted = False
+
+
+def adopt_thread_policy() -> None:
+    """Once per process (at the first CPU env): set torch's own intra-op count to ctrlgym's, unless
+    that is ``0`` (torch's own setting). Later changes of torch's count by the caller are kept."""
+    global _adopted
+    if _adopted or _threads == 0:
+        return
+    _adopted = True
+    if torch.get_num_threads() != _threads:
+        torch.set_num_threads(_threads)
 
 
 def get_num_threads() -> int:

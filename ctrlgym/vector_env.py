@@ -24,7 +24,7 @@ from gymnasium.vector.utils import batch_space
 
 from ctrlgym.errors import UsageError
 from ctrlgym.spaces import SUPPORTED_ACTION_SPACES, sample_actions, validate_actions
-from ctrlgym.threads import limited_threads
+from ctrlgym.threads import adopt_thread_policy, limited_threads
 
 __all__ = ["TorchVectorEnv", "AutoresetMode", "parse_autoreset_mode", "resolve_device"]
 
@@ -130,6 +130,8 @@ class TorchVectorEnv(VectorEnv):
             raise TypeError(f"{type(self).__name__}: unsupported action space {single_action_space}")
         self.num_envs = int(num_envs)
         self.device = resolve_device(device)
+        if self.device.type == "cpu":
+            adopt_thread_policy()  # once per process: the loop around the env runs with ctrlgym's threads too
         self.single_observation_space = single_observation_space
         self.single_action_space = single_action_space
         self.observation_space = batch_space(single_observation_space, self.num_envs)

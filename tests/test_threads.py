@@ -5,11 +5,12 @@ import torch
 
 import ctrlgym
 from ctrlgym.registry import make_vector_env
-from ctrlgym.threads import limited_threads
+from ctrlgym.threads import adopt_thread_policy, limited_threads
 
 
 @pytest.fixture
 def two_torch_threads():
+    adopt_thread_policy()  # as after this process's first env: the caller's count set afterwards is kept
     before, policy = torch.get_num_threads(), ctrlgym.get_num_threads()
     torch.set_num_threads(2)
     yield
@@ -54,3 +55,29 @@ def test_solvers_and_the_context_restore_on_errors(two_torch_threads):
     assert torch.get_num_threads() == 2
     with pytest.raises(ValueError, match="whole number >= 0"):
         ctrlgym.set_num_threads(-1)
+
+
+@pytest.mark.parametrize(("setting", "after"), [(None, 1), ("0", 2), ("3", 3)])
+def test_the_first_cpu_env_sets_torchs_threads_once_unless_the_user_opts_out(setting, after):
+    """A fresh process (the policy is process-wide, once): torch's count follows ctrlgym's from the first
+    CPU env on, so the loop around the env (SB3's update) runs with it; CTRLGYM_NUM_THREADS=0 opts out."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import torch, ctrlgym\n"
+        "torch.set_num_threads(2)\n"
+        "env = ctrlgym.make_vector_env('MultiClassQueue-v0', 4)\n"
+        "first = torch.get_num_threads()\n"
+        "torch.set_num_threads(2)\n"  # the caller's own choice afterwards is kept
+        "ctrlgym.make_vector_env('MultiClassQueue-v0', 4)\n"
+        "print(first, torch.get_num_threads())\n"
+    )
+    environment = {key: value for key, value in os.environ.items() if key != "CTRLGYM_NUM_THREADS"}
+    if setting is not None:
+        environment["CTRLGYM_NUM_THREADS"] = setting
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=environment, check=True
+    ).stdout
+    assert out.split() == [str(after), "2"]

@@ -212,3 +212,17 @@ def test_the_cli_prints_one_line_for_its_own_errors_and_the_traceback_with_debug
     assert error.startswith("ctrlgym: error: seeds [7] are not in the config's seeds [0, 1]") and error.count("\n") == 1
     with pytest.raises(UsageError, match=r"seeds \[7\]"):
         main(["train", str(config), "--no-progress", "--seeds", "7", "--debug"])
+
+
+def test_a_report_without_output_is_named_after_its_run_and_shows_the_verdict_below_its_table(tmp_path, monkeypatch):
+    config = tiny_config(tmp_path, total=256, seeds=(0, 1, 2))
+    assert main(["train", str(config), "--no-progress"]) == 0
+    assert main(["evaluate", str(config), "--no-progress"]) == 0
+    monkeypatch.chdir(tmp_path)
+    assert main(["report", str(config)]) == 0
+    blocks = json.loads((tmp_path / "reports" / "tiny.json").read_text())["blocks"]
+    assert (tmp_path / "reports" / "tiny.html").is_file()
+    table = next(i for i, block in enumerate(blocks) if block[0] == "table" and block[1][0] == "policy")
+    after = next(block for block in blocks[table + 1 :] if block[0] != "table")
+    assert after[0] == "p" and after[1].startswith("Best by IQM: ")  # the verdict right below its table
+    assert "Learning curves show" in blocks[2][1]  # the help of the plots this report has

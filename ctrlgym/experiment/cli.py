@@ -211,6 +211,10 @@ def _report(args: argparse.Namespace) -> None:
     from ctrlgym.experiment.runs import RunDir
 
     run_dirs = [RunDir.resolve(path) for path in args.run_dirs]
+    if args.output is None:  # one name per set of runs: a report never overwrites another run's
+        names = sorted(dict.fromkeys(run.config.name for run in run_dirs))
+        label = names[0] if len(names) == 1 else f"{names[0]}_and_{len(names) - 1}_more"
+        args.output = Path("reports") / (f"benchmark_{label}" if args.benchmark else label)
     if args.benchmark:
         from ctrlgym.experiment.reports.benchmark import write_benchmark_report
 
@@ -442,7 +446,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = command("report", help="write an HTML + Markdown report for runs")
     report.add_argument("run_dirs", type=Path, nargs="+")
-    report.add_argument("-o", "--output", type=Path, default=Path("reports/report"), help="OUTPUT.html and OUTPUT.md")
+    report.add_argument(
+        "-o", "--output", type=Path, default=None, help="OUTPUT.html, .md and .json (default: reports/<run name>)"
+    )
     report.add_argument(
         "--benchmark",
         action="store_true",

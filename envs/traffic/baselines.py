@@ -101,12 +101,12 @@ BASELINES = {  # the registry's baselines of every traffic env
     "fixed_time": Baseline(
         lambda env, seed: ProgramControl(env),
         {"signal_control": "fixed_time"},
-        "the network's own fixed-time signal plans, run by SUMO",
+        "the network's own fixed-time signal plans (the simulator runs the net file's programs)",
     ),
     "actuated": Baseline(
         lambda env, seed: ProgramControl(env),
         {"signal_control": "actuated"},
-        "SUMO's gap-based actuated control (detectors extend greens)",
+        "gap-based actuated control: a green is extended while vehicles arrive (SUMO's detectors; the twin's queues)",
     ),
     "max_pressure": Baseline(
         lambda env, seed: MaxPressure(env),

@@ -27,16 +27,20 @@ def learning_curve_plot(name: str, training: dict[str, Any]) -> str | None:
     curves = [np.asarray(seed["learning_curve"], dtype=float) for seed in training.values() if seed["learning_curve"]]
     if not curves:
         return None
-    grid = np.linspace(max(c[0, 0] for c in curves), min(c[-1, 0] for c in curves), 50)
+    start, end = max(c[0, 0] for c in curves), min(c[-1, 0] for c in curves)
+    grid = np.linspace(start, end, 50) if end > start else np.array([start])  # one point: shown as a marker
     resampled = np.stack([np.interp(grid, c[:, 0], c[:, 1]) for c in curves])  # (seeds, 50)
     figure, axis = plt.subplots(figsize=(6, 3.5))
     for curve in curves:
-        axis.plot(curve[:, 0], curve[:, 1], color="tab:blue", alpha=0.25, linewidth=0.8)
+        marker = "o" if len(curve) < 5 else None  # a curve of a point or two is still visible
+        axis.plot(curve[:, 0], curve[:, 1], color="tab:blue", alpha=0.25, linewidth=0.8, marker=marker)
     centre = resampled.mean(axis=0)
     if len(curves) > 1:
         half = resampled.std(axis=0, ddof=1) / np.sqrt(len(curves)) * stats.t.ppf(0.975, len(curves) - 1)
         axis.fill_between(grid, centre - half, centre + half, color="tab:blue", alpha=0.2, label="95% CI")
-    axis.plot(grid, centre, color="tab:blue", label=f"mean of {len(curves)} seeds")
+    axis.plot(
+        grid, centre, color="tab:blue", label=f"mean of {len(curves)} seeds", marker="o" if len(grid) < 5 else None
+    )
     axis.set(
         xlabel="env steps",
         ylabel="training episode return",

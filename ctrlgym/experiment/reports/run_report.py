@@ -470,15 +470,40 @@ def _metric_legend(section: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _tables(section: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
-    """(summary, header, cells) of each table a run section shows: evaluation, then solvers."""
+#: columns a table shows at most (about 1400 px wide); further metrics go to tables of their own
+MAX_COLUMNS = 9
+
+
+def _split_wide(header: list[str], cells: list[list[str]], fixed: int = 1) -> list[tuple[list[str], list[list[str]]]]:
+    """The table as several of at most ``MAX_COLUMNS`` columns, each repeating the first ``fixed`` ones."""
+    if len(header) <= MAX_COLUMNS:
+        return [(header, cells)]
+    first = MAX_COLUMNS
+    parts = [(header[:first], [row[:first] for row in cells])]
+    width = MAX_COLUMNS - fixed
+    for start in range(first, len(header), width):
+        parts.append(
+            (
+                header[:fixed] + header[start : start + width],
+                [row[:fixed] + row[start : start + width] for row in cells],
+            )
+        )
+    return parts
+
+
+def _tables(section: dict[str, Any]) -> list[tuple[str, list[tuple[list[str], list[list[str]]]], str]]:
+    """(summary, tables, verdict) of each comparison a run section shows: evaluation, transfers, then
+    solvers; a wide table split into parts that fit, the verdict meant to stand right below them."""
+    verdicts = section.get("verdicts") or []
     tables = []
     if section["rows"]:
-        tables.append((_setup(section), *_table(section)))
-    for env, rows in section["transfer"]:
-        tables.append((_setup(section, env), *_table({**section, "rows": rows, "env": env})))
+        verdict = verdict_text(verdicts[0]) if verdicts else ""
+        tables.append((_setup(section), _split_wide(*_table(section)), verdict))
+    for index, (env, rows) in enumerate(section["transfer"], start=1):
+        verdict = verdict_text(verdicts[index]) if len(verdicts) > index else ""
+        tables.append((_setup(section, env), _split_wide(*_table({**section, "rows": rows, "env": env})), verdict))
     if section["solve"]:
-        tables.append((_solve_summary(section["solve"]), *_solve_table(section["solve"])))
+        tables.append((_solve_summary(section["solve"]), [_solve_table(section["solve"])], ""))
     return tables
 
 
@@ -509,25 +534,40 @@ def _runs_table(sections: list[dict[str, Any]]) -> tuple[list[str], list[list[st
 HOW_TO_READ = (
     "How to read this report: policies are ranked by the interquartile mean (IQM: the mean of the middle 50%) of their "
     "evaluation returns over seeds × episodes, with a 95% stratified-bootstrap confidence interval (Agarwal et al. 2021); "
-    "the mean ± t-interval over seeds is shown beside it. Where two CIs overlap, the data do not tell those policies apart. "
-    "P(A > B) is the probability that a random evaluation episode of A scores above one of B. Learning curves show the "
-    "training return of the exploring policy on the training seeds; tables show the evaluation return of the greedy "
-    "(deterministic) policy on separate evaluation seeds, so the two need not agree."
+    "the mean ± t-interval over seeds is shown beside it. Where two CIs overlap, the data do not tell those policies apart; "
+    f"with fewer than {MIN_SEEDS_FOR_CI} seeds no CI is given. "
+    "P(A > B) is the probability that a random evaluation episode of A scores above one of B."
 )
+CURVES_HELP = (
+    " Learning curves show the training return of the exploring policy on the training seeds; tables show the "
+    "evaluation return of the greedy (deterministic) policy on separate evaluation seeds, so the two need not agree."
+)
+SOLVE_HELP = " Solver tables: regret is the loss of the policy's value against the optimal one, in % of the mean |V*|."
+
+
+def _how_to_read(sections: list[dict[str, Any]]) -> str:
+    """The reading guide, with the help of just the plots and tables this report shows."""
+    text = HOW_TO_READ if any(s["rows"] or s["transfer"] for s in sections) else ""
+    if any(s["curve_png"] for s in sections):
+        text += CURVES_HELP
+    if any(s["solve"] for s in sections):
+        text += SOLVE_HELP
+    return (text or SOLVE_HELP).strip()
 
 
 def _blocks(sections: list[dict[str, Any]]) -> list[tuple]:
     """The report as a list of blocks, rendered alike to Markdown and HTML: ("h1"|"h2"|"h3"|"p"|"failed", text),
     ("table", header, cells), ("list", items), ("img", name, base64 png; HTML only)."""
-    blocks: list[tuple] = [("h1", "ctrlgym evaluation report"), ("p", provenance_line()), ("p", HOW_TO_READ)]
+    blocks: list[tuple] = [("h1", "ctrlgym evaluation report"), ("p", provenance_line()), ("p", _how_to_read(sections))]
     runs = _runs_table(sections)
     if runs:
         blocks += [("h2", "Runs compared"), ("table", *runs)]
     for section in sections:
         blocks.append(("h2", section["name"]))
-        for summary, header, cells in _tables(section):
-            blocks += [("p", summary), ("table", header, cells)]
-        blocks += [("p", verdict_text(verdict)) for verdict in section["verdicts"] if verdict]
+        for summary, parts, verdict in _tables(section):
+            blocks += [("p", summary), *(("table", header, cells) for header, cells in parts)]
+            if verdict:
+                blocks.append(("p", verdict))
         blocks += _headline_blocks(section)
         if section["rows"] or section["transfer"]:
             blocks.append(("list", _metric_legend(section)))

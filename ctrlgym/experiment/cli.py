@@ -168,7 +168,7 @@ def _print_evaluation(evaluation: dict[str, Any]) -> int:
     by_policy = {row["policy"]: row for row in headline["rows"]} if headline else {}
     for row in rows:
         first = ""
-        if row["policy"] in by_policy:
+        if headline and row["policy"] in by_policy:
             found = by_policy[row["policy"]]
             first = f"{headline['metric']} {iqm_text(found, found['seeds'])}, "
         print(

@@ -141,7 +141,7 @@ class RunDir:
     def resolve(
         cls,
         path: str | Path | ExperimentConfig,
-        check: Callable[[ExperimentConfig], None] | None = None,
+        check: Callable[[ExperimentConfig], object] | None = None,
         overwrite: bool = False,
     ) -> RunDir:
         """A run directory, or the one a config (a file, a shipped config name, or a parsed config) names (made,

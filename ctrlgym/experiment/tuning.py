@@ -51,15 +51,15 @@ def _distributions(optuna, tune_config: TuneConfig) -> dict[str, Any]:
     for key, dimension in tune_config.space.items():
         if dimension.type == "categorical":
             found[key] = optuna.distributions.CategoricalDistribution(dimension.choices)
-        elif dimension.type == "int":
-            step = int(dimension.step or 1)
+            continue
+        low, high = dimension.low, dimension.high
+        assert low is not None and high is not None  # SearchDimension checks it
+        if dimension.type == "int":
             found[key] = optuna.distributions.IntDistribution(
-                int(dimension.low), int(dimension.high), log=dimension.log, step=step
+                int(low), int(high), log=dimension.log, step=int(dimension.step or 1)
             )
         else:
-            found[key] = optuna.distributions.FloatDistribution(
-                dimension.low, dimension.high, log=dimension.log, step=dimension.step
-            )
+            found[key] = optuna.distributions.FloatDistribution(low, high, log=dimension.log, step=dimension.step)
     return found
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +17,7 @@ from ctrlgym.envs.traffic.options import (
     prepare_signal_control,
 )
 from ctrlgym.envs.traffic.readout import OBSERVATION_FEATURES, REWARDS, LaneReadout
-from ctrlgym.envs.traffic.scenarios import actuated_programs
+from ctrlgym.envs.traffic.scenarios import Scenario, actuated_programs
 from ctrlgym.envs.traffic.simulation import EPISODE_METRICS, METRIC_DESCRIPTIONS, ReadingLayout
 from ctrlgym.envs.traffic.workers import WORKER_KINDS, InlineSimulation, SumoError, SumoWorkers
 from ctrlgym.vector_env import AutoresetMode, TorchVectorEnv
@@ -178,12 +179,46 @@ class TrafficSignalEnv(TorchVectorEnv):
         device: str | torch.device = "cpu",
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
         validate_actions: bool = True,
-        **options: Any,
+        # SignalControlOptions
+        scenario: str | Scenario = "grid",
+        rows: int = 4,
+        cols: int = 4,
+        demand: float = 2400.0,
+        lanes: int = 1,
+        route_seed: int = 0,
+        tls_type: str = "actuated",
+        net_file: str | Path | None = None,
+        route_file: str | Path | Sequence[str | Path] | None = None,
+        sumocfg: str | Path | None = None,
+        sumo_args: Sequence[str] = (),
+        time_to_teleport: float | None = None,
+        validate_routes: bool = True,
+        signal_control: str = "agent",
+        delta_time: int | None = None,
+        yellow_time: int | None = None,
+        min_green: int = 5,
+        max_green: int = 60,
+        observation: Sequence[str] = ("phase", "min_green", "density", "queue"),
+        reward: str = "diff_waiting_time",
+        num_seconds: int | None = None,
+        max_episode_steps: int | None = None,
+        single_agent: bool = False,
+        neighbour_reach: float = 0.0,
+        # SumoProcessOptions
+        backend: str = "libsumo",
+        gui: bool = False,
+        max_teleports: int | None = None,
+        step_timeout: float = 300.0,
+        workers: str = "process",
+        **unknown: Any,
     ) -> None:
         name = type(self).__name__
-        check_options(name, options, SignalControlOptions, SumoProcessOptions)
-        self.options = options_of(SignalControlOptions, options)
-        process = options_of(SumoProcessOptions, options)
+        given = locals()
+        check_options(
+            name, unknown, SignalControlOptions, SumoProcessOptions
+        )  # a misspelt option: named, with the allowed
+        self.options = options_of(SignalControlOptions, given)
+        process = options_of(SumoProcessOptions, given)
         o = self.options
         if process.workers not in WORKER_KINDS:
             raise ValueError(f"{name}: unknown workers {process.workers!r}; choose one of {WORKER_KINDS}")

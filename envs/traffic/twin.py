@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,6 +19,7 @@ from ctrlgym.envs.traffic.options import (
     prepare_signal_control,
 )
 from ctrlgym.envs.traffic.readout import LaneReadout
+from ctrlgym.envs.traffic.scenarios import Scenario
 from ctrlgym.envs.traffic.simulation import METRIC_DESCRIPTIONS
 from ctrlgym.envs.traffic.twin_network import QueueNetwork
 from ctrlgym.vector_env import AutoresetMode, TorchVectorEnv
@@ -126,13 +129,52 @@ class TrafficTwinEnv(TorchVectorEnv):
         device: str | torch.device = "cpu",
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
         validate_actions: bool = True,
-        **options: Any,
+        # SignalControlOptions
+        scenario: str | Scenario = "grid",
+        rows: int = 4,
+        cols: int = 4,
+        demand: float = 2400.0,
+        lanes: int = 1,
+        route_seed: int = 0,
+        tls_type: str = "actuated",
+        net_file: str | Path | None = None,
+        route_file: str | Path | Sequence[str | Path] | None = None,
+        sumocfg: str | Path | None = None,
+        sumo_args: Sequence[str] = (),
+        time_to_teleport: float | None = None,
+        validate_routes: bool = True,
+        signal_control: str = "agent",
+        delta_time: int | None = None,
+        yellow_time: int | None = None,
+        min_green: int = 5,
+        max_green: int = 60,
+        observation: Sequence[str] = ("phase", "min_green", "density", "queue"),
+        reward: str = "diff_waiting_time",
+        num_seconds: int | None = None,
+        max_episode_steps: int | None = None,
+        single_agent: bool = False,
+        neighbour_reach: float = 0.0,
+        # TwinModelOptions, None: the map's calibrated value (RESCO_TWIN_PARAMETERS), else the model's default
+        saturation_flow: float | None = None,
+        permissive_share: float | None = None,
+        start_wave: float | None = None,
+        yellow_share: float | None = None,
+        stop_seconds: float | None = None,
+        demand_bin: int | None = None,
+        # SumoProcessOptions: accepted so a config can switch between the SUMO env and the twin; refused when set
+        backend: str = "libsumo",
+        gui: bool = False,
+        max_teleports: int | None = None,
+        step_timeout: float = 300.0,
+        workers: str = "process",
+        **unknown: Any,
     ) -> None:
         name = type(self).__name__
-        check_options(name, options, SignalControlOptions, TwinModelOptions, SumoProcessOptions)
-        self.options = options_of(SignalControlOptions, options)
-        model = options_of(TwinModelOptions, options)
-        process = options_of(SumoProcessOptions, options)
+        given = locals()
+        check_options(name, unknown, SignalControlOptions, TwinModelOptions, SumoProcessOptions)  # a misspelt option
+        self.options = options_of(SignalControlOptions, given)
+        chosen = {f.name: given[f.name] for f in dataclasses.fields(TwinModelOptions) if given[f.name] is not None}
+        process = options_of(SumoProcessOptions, given)
         sumo_only = process.as_kwargs()  # accepted as keywords (a config switches envs by name), refused when set
         if sumo_only:
             changed = ", ".join(f"{key}={value!r}" for key, value in sumo_only.items())
@@ -141,12 +183,10 @@ class TrafficTwinEnv(TorchVectorEnv):
             )
         o = self.options
         setup = prepare_signal_control(name, o)
-        calibrated = {
-            key: value for key, value in setup.scenario.defaults.get("twin", {}).items() if key not in options
-        }
-        self.model_options = model = dataclasses.replace(
-            model, **calibrated
-        )  # the map's calibrated parameters, unless given
+        calibrated = setup.scenario.defaults.get("twin", {})
+        self.model_options = model = TwinModelOptions(
+            **{**calibrated, **chosen}
+        )  # given, else calibrated, else default
         positive = {
             "saturation_flow": model.saturation_flow,
             "start_wave": model.start_wave,

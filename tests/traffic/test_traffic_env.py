@@ -230,3 +230,32 @@ def test_episode_truncates_after_num_seconds():
         torch.testing.assert_close(info["episode"]["r"], total)
     finally:
         env.close()
+
+
+def test_the_constructors_list_every_option_as_a_typed_keyword_that_matches_its_dataclass():
+    """IDEs and help() show the options; the signature cannot drift from the option dataclasses."""
+    import dataclasses
+    import inspect
+    import typing
+
+    from ctrlgym.envs.traffic import TrafficTwinEnv
+    from ctrlgym.envs.traffic.options import SignalControlOptions, SumoProcessOptions, TwinModelOptions
+
+    for env_class, kinds in (
+        (TrafficSignalEnv, (SignalControlOptions, SumoProcessOptions)),
+        (TrafficTwinEnv, (SignalControlOptions, SumoProcessOptions, TwinModelOptions)),
+    ):
+        parameters = inspect.signature(env_class.__init__).parameters
+        hints = typing.get_type_hints(env_class.__init__)
+        for kind in kinds:
+            kind_hints = typing.get_type_hints(kind)
+            for field in dataclasses.fields(kind):
+                parameter = parameters[field.name]
+                assert parameter.kind is inspect.Parameter.KEYWORD_ONLY
+                if kind is TwinModelOptions:  # None: the map's calibrated value, else the default
+                    assert parameter.default is None and hints[field.name] == kind_hints[field.name] | None
+                else:
+                    assert parameter.default == field.default, (env_class.__name__, field.name)
+                    assert hints[field.name] == kind_hints[field.name], (env_class.__name__, field.name)
+    with pytest.raises(TypeError, match=r"TrafficSignalEnv: unknown option\(s\) min_gren; allowed: .*min_green"):
+        TrafficSignalEnv(min_gren=3)

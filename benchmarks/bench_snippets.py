@@ -1,7 +1,7 @@
-"""The README's Stable-Baselines3 example, timed as a user runs it, under four thread settings,
-quiet and beside one busy process, in one run.
+"""The README's Stable-Baselines3, TorchRL and RLlib examples, timed as a user runs them (a fresh
+process each), under four thread settings, quiet and beside one busy process, in one run.
 
-    python benchmarks/bench_snippets.py [--timesteps 20000] [--rounds 3]
+    python benchmarks/bench_snippets.py [--snippets sb3,torchrl,rllib] [--timesteps 20000] [--rounds 3]
 
 Settings (each a fresh ``python -c`` process running the README snippet):
 
@@ -30,14 +30,44 @@ from pathlib import Path
 
 from provenance import header, provenance, write_results  # benchmarks/provenance.py (run as a script)
 
-SNIPPET = """
+SNIPPETS = {  # the README's examples; {after_env}: right after the env exists
+    "sb3": """
 {before}from stable_baselines3 import PPO
 from ctrlgym.adapters import SB3VecEnv
 from ctrlgym.envs.fastslow import MultiClassQueue
 
 env = SB3VecEnv(MultiClassQueue(num_envs=16, autoreset_mode="same_step"))
 {after_env}model = PPO("MlpPolicy", env).learn({timesteps})
-"""
+""",
+    "torchrl": """
+{before}from torchrl.envs.utils import check_env_specs
+from ctrlgym.adapters.torchrl import TorchRLEnv
+from ctrlgym.envs.fastslow import MultiClassQueue
+
+env = TorchRLEnv(MultiClassQueue(num_envs=64, autoreset_mode="disabled"))
+{after_env}check_env_specs(env)
+rollout = env.rollout(100)
+""",
+    "rllib": """
+{before}import ray
+from ray.rllib.algorithms.ppo import PPOConfig
+from ctrlgym.adapters.rllib import RLlibMultiAgentEnv
+
+ray.init(num_cpus=2, include_dashboard=False)
+twin = {{"env_id": "ctrlgym/TrafficTwinEnv-v0", "kwargs": {{"scenario": "arterial", "cols": 2, "num_seconds": 120}}}}
+config = (
+    PPOConfig()
+    .environment(RLlibMultiAgentEnv, env_config=twin)
+    .multi_agent(policies={{"shared"}}, policy_mapping_fn=lambda agent_id, episode, **kwargs: "shared")
+    .env_runners(num_env_runners=0)
+    .training(train_batch_size_per_learner=192, minibatch_size=64, num_epochs=1)
+)
+algo = config.build_algo()
+{after_env}print(algo.train()["env_runners"]["num_env_steps_sampled_lifetime"])
+algo.stop()
+ray.shutdown()
+""",
+}
 
 # setting -> (code before the snippet, code right after the env is made, environment variables)
 SETTINGS = {
@@ -51,7 +81,7 @@ SETTINGS = {
 COMPETITOR = "import torch\ntorch.set_num_threads(1)\nx = torch.randn(1024, 1024)\nwhile True:\n    x = torch.tanh(x @ x * 1e-3)\n"
 
 
-def run(setting: str, timesteps: int, busy: bool) -> float:
+def run(snippet: str, setting: str, timesteps: int, busy: bool) -> float:
     """Wall seconds of one fresh process running the snippet."""
     competitor = subprocess.Popen([sys.executable, "-c", COMPETITOR]) if busy else None
     try:
@@ -59,7 +89,7 @@ def run(setting: str, timesteps: int, busy: bool) -> float:
             time.sleep(0.5)
         before, after_env, variables = SETTINGS[setting]
         environment = {key: value for key, value in os.environ.items() if key != "CTRLGYM_NUM_THREADS"}
-        script = SNIPPET.format(before=before, after_env=after_env, timesteps=timesteps)
+        script = SNIPPETS[snippet].format(before=before, after_env=after_env, timesteps=timesteps)
         started = time.perf_counter()
         subprocess.run([sys.executable, "-c", script], check=True, env={**environment, **variables})
         return time.perf_counter() - started
@@ -71,41 +101,44 @@ def run(setting: str, timesteps: int, busy: bool) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--timesteps", type=int, default=20_000, help="PPO steps (the README's: 20,000)")
+    parser.add_argument("--snippets", default="sb3", help="comma-separated: sb3, torchrl, rllib")
+    parser.add_argument("--timesteps", type=int, default=20_000, help="SB3's PPO steps (the README's: 20,000)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of ctrlgym and one thread")
     parser.add_argument("--context-rounds", type=int, default=1, help="rounds of torch default and per-call switching")
     parser.add_argument("--json", default=str(Path(__file__).parent / "results" / "bench_snippets.json"))
     args = parser.parse_args()
     info = provenance()
     print(header(info))
-    print(
-        f"README SB3 example, PPO {args.timesteps:,} steps on MultiClassQueue x 16; {args.rounds} rounds "
-        f"({args.context_rounds} of the context settings)\n"
-    )
-    results: dict[str, dict[str, dict[str, float | list[float]]]] = {}
-    for condition in ("quiet", "busy"):
-        times: dict[str, list[float]] = {setting: [] for setting in SETTINGS}
-        for round_ in range(args.rounds):
-            for setting in SETTINGS:
-                if setting in ("ctrlgym", "one thread") or round_ < args.context_rounds:
-                    times[setting].append(run(setting, args.timesteps, condition == "busy"))
-        reference = times["one thread"]
-        results[condition] = {}
+    results: dict[str, dict[str, dict[str, dict[str, float | list[float]]]]] = {}
+    for snippet in args.snippets.split(","):
+        what = f"PPO {args.timesteps:,} steps on MultiClassQueue x 16" if snippet == "sb3" else "as in the README"
         print(
-            f"{condition}: {'setting':<20} {'median s':>9} {'min':>7} {'max':>7} {'x one thread (median, range)':>32}"
+            f"\nREADME {snippet} example ({what}); {args.rounds} rounds ({args.context_rounds} of the context settings)"
         )
-        for setting, seconds in times.items():
-            ratios = [s / r for s, r in zip(seconds, reference, strict=False)]  # context settings: their rounds only
-            results[condition][setting] = {
-                "seconds": seconds,
-                "median_s": statistics.median(seconds),
-                "ratio_to_one_thread": ratios,
-            }
-            span = f"{statistics.median(ratios):.2f} [{min(ratios):.2f}, {max(ratios):.2f}]"
+        results[snippet] = {}
+        for condition in ("quiet", "busy"):
+            times: dict[str, list[float]] = {setting: [] for setting in SETTINGS}
+            for round_ in range(args.rounds):
+                for setting in SETTINGS:
+                    if setting in ("ctrlgym", "one thread") or round_ < args.context_rounds:
+                        times[setting].append(run(snippet, setting, args.timesteps, condition == "busy"))
+            reference = times["one thread"]
+            results[snippet][condition] = {}
             print(
-                f"       {setting:<20} {statistics.median(seconds):>9.1f} {min(seconds):>7.1f} {max(seconds):>7.1f} {span:>32}",
-                flush=True,
+                f"{condition}: {'setting':<20} {'median s':>9} {'min':>7} {'max':>7} {'x one thread (median, range)':>32}"
             )
+            for setting, seconds in times.items():
+                ratios = [
+                    s / r for s, r in zip(seconds, reference, strict=False)
+                ]  # context settings: their rounds only
+                results[snippet][condition][setting] = {
+                    "seconds": seconds,
+                    "median_s": statistics.median(seconds),
+                    "ratio_to_one_thread": ratios,
+                }
+                span = f"{statistics.median(ratios):.2f} [{min(ratios):.2f}, {max(ratios):.2f}]"
+                row = f"{setting:<20} {statistics.median(seconds):>9.1f} {min(seconds):>7.1f} {max(seconds):>7.1f} {span:>32}"
+                print(f"       {row}", flush=True)
     print(f"\nresults: {write_results(args.json, info, results)}")
 
 

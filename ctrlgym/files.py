@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +12,9 @@ __all__ = ["write_json_atomic", "torch_save_atomic"]
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON through a ``.tmp`` file renamed into place."""
-    tmp = path.with_name(path.name + ".tmp")
+    """Write JSON through a temporary file of this writer's own (processes and threads may write the same
+    file at once, e.g. Ray tasks rewriting a run's metrics.json) renamed into place."""
+    tmp = path.with_name(f"{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
     tmp.write_text(json.dumps(data, indent=1))
     os.replace(tmp, path)
 

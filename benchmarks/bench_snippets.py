@@ -91,7 +91,9 @@ def run(snippet: str, setting: str, timesteps: int, busy: bool) -> float:
         environment = {key: value for key, value in os.environ.items() if key != "CTRLGYM_NUM_THREADS"}
         script = SNIPPETS[snippet].format(before=before, after_env=after_env, timesteps=timesteps)
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-c", script], check=True, env={**environment, **variables})
+        subprocess.run(
+            [sys.executable, "-c", script], check=True, env={**environment, **variables}, capture_output=True
+        )  # the examples' own output (Ray's, TorchRL's logs) stays out of the table
         return time.perf_counter() - started
     finally:
         if competitor:

@@ -61,6 +61,9 @@ METRIC_DESCRIPTIONS = {
     "total_teleports": "vehicles SUMO teleported in the episode (jams it resolved by removal)",
     "teleports": "teleports per step",
     "mean_speed": "m/s: mean speed on controlled lanes (per-step mean)",
+    "trip_time": "s: summed durations of the trips finished this step (travel_time is its ratio to throughput)",
+    "light_queue_length": "halting vehicles on each light's approaches (one value per light)",
+    "light_waiting_time": "s: accumulated waiting time on each light's approaches (one value per light)",
 }
 
 # TraCI variable ids (traci.constants), fixed by the TraCI protocol

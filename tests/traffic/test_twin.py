@@ -433,3 +433,14 @@ def test_a_vehicle_crossing_an_unsignalled_junction_between_lights_stays_in_the_
     due = vehicles_due(trips, 25200, 25800)
     assert carried > 0  # vehicles queue at the transfers' stop lines and go on
     assert float(env.arrivals.sum()) == pytest.approx(due, rel=0.15)  # Poisson arrivals, each vehicle once
+
+
+def test_every_metric_the_twin_reports_has_a_meaning_and_unit():
+    env = TrafficTwinEnv(num_envs=2, scenario="arterial", cols=2, num_seconds=120)
+    env.reset(seed=0)
+    keys = set()
+    for _ in range(30):
+        _, _, terminated, truncated, info = env.step(torch.zeros(2, env.num_agents, dtype=torch.long))
+        keys |= {key for key, value in info.items() if isinstance(value, torch.Tensor) and not key.startswith("_")}
+    assert {"delay", "queue_length", "light_queue_length"} <= keys
+    assert sorted(key for key in keys if key not in env.metric_descriptions) == []

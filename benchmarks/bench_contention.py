@@ -20,13 +20,12 @@ import sys
 import time
 from pathlib import Path
 
+from competitor import busy_machine  # benchmarks/competitor.py (run as a script)
 from provenance import (
     header,
     provenance,
     write_results,
 )  # benchmarks/provenance.py: run as scripts, their folder is on sys.path
-
-COMPETITOR = "import torch\ntorch.set_num_threads(1)\nx = torch.randn(1024, 1024)\nwhile True:\n    x = torch.tanh(x @ x * 1e-3)\n"
 
 
 def _env_loop(env_id: str, num_envs: int, seconds: float, **kwargs) -> float:
@@ -74,20 +73,13 @@ WORKLOADS = {
 
 
 def run(workload: str, seconds: float, threads: str, busy: bool) -> float:
-    competitor = subprocess.Popen([sys.executable, "-c", COMPETITOR]) if busy else None
-    try:
-        if competitor:
-            time.sleep(0.5)  # let it get going
+    with busy_machine(busy):
         environment = {**os.environ, "CTRLGYM_NUM_THREADS": threads}
         command = [sys.executable, __file__, "--worker", workload, "--seconds", str(seconds)]
         result = subprocess.run(command, capture_output=True, text=True, env=environment)
         if result.returncode != 0:
             raise RuntimeError(f"{workload}: {result.stderr.strip().splitlines()[-1]}")
         return float(result.stdout.strip().splitlines()[-1])
-    finally:
-        if competitor:
-            competitor.kill()
-            competitor.wait()
 
 
 def main() -> None:

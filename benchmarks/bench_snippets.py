@@ -28,6 +28,7 @@ import sys
 import time
 from pathlib import Path
 
+from competitor import busy_machine  # benchmarks/competitor.py (run as a script)
 from provenance import header, provenance, write_results  # benchmarks/provenance.py (run as a script)
 
 SNIPPETS = {  # the README's examples; {after_env}: right after the env exists
@@ -78,15 +79,10 @@ SETTINGS = {
     "per-call switching": ("", "import os, torch\ntorch.set_num_threads(os.cpu_count())\n", {}),
 }
 
-COMPETITOR = "import torch\ntorch.set_num_threads(1)\nx = torch.randn(1024, 1024)\nwhile True:\n    x = torch.tanh(x @ x * 1e-3)\n"
-
 
 def run(snippet: str, setting: str, timesteps: int, busy: bool) -> float:
     """Wall seconds of one fresh process running the snippet."""
-    competitor = subprocess.Popen([sys.executable, "-c", COMPETITOR]) if busy else None
-    try:
-        if competitor:
-            time.sleep(0.5)
+    with busy_machine(busy):
         before, after_env, variables = SETTINGS[setting]
         environment = {key: value for key, value in os.environ.items() if key != "CTRLGYM_NUM_THREADS"}
         script = SNIPPETS[snippet].format(before=before, after_env=after_env, timesteps=timesteps)
@@ -95,10 +91,6 @@ def run(snippet: str, setting: str, timesteps: int, busy: bool) -> float:
             [sys.executable, "-c", script], check=True, env={**environment, **variables}, capture_output=True
         )  # the examples' own output (Ray's, TorchRL's logs) stays out of the table
         return time.perf_counter() - started
-    finally:
-        if competitor:
-            competitor.kill()
-            competitor.wait()
 
 
 def main() -> None:

@@ -75,3 +75,21 @@ def test_a_search_key_that_is_not_in_the_config_is_one_clear_error(tmp_path, cap
     path = tiny(tmp_path, space={"agent.hyperparameters.learning_rate": {"type": "float", "low": 0.2, "high": 0.1}})
     assert main(["tune", str(path), "--no-progress"]) == 2
     assert "needs low < high" in capsys.readouterr().err
+
+
+@pytest.mark.integration
+def test_trials_run_as_ray_tasks(tmp_path, capsys):
+    pytest.importorskip("ray")
+    import ray
+
+    path = tiny(tmp_path)
+    try:
+        assert main(["tune", str(path), "--no-progress", "--executor", "ray"]) == 0
+    finally:
+        ray.shutdown()
+    trials = json.loads((tmp_path / "run" / "tune" / "trials.json").read_text())
+    assert [t["state"] for t in trials] == ["COMPLETE", "COMPLETE"]  # no pruning on Ray: every task runs to its end
+    for trial in trials:
+        per_seed = json.loads((tmp_path / "run" / "tune" / f"trial_{trial['number']}" / "metrics.json").read_text())
+        returns = [r["mean_return"] for r in per_seed["evaluation"]["policies"]["ppo"].values()]
+        assert trial["value"] == pytest.approx(sum(returns) / len(returns))

@@ -249,8 +249,10 @@ def validate_routes(scenario: Scenario) -> None:
     """Check, before SUMO starts, that every edge a route, trip, flow or vehicle names is in the
     network; ``ScenarioError`` naming the vehicle, the edge and the file otherwise."""
     edges, _ = net_contents(scenario.net_file)
+    departures = 0
     for path in scenario.route_files:
         unknown: list[tuple[str, str, str]] = []
+        departing = 0
         owner_stack: list[tuple[str, str]] = []
         try:
             for event, element in ElementTree.iterparse(path, events=("start", "end")):
@@ -258,6 +260,7 @@ def validate_routes(scenario: Scenario) -> None:
                 if event == "start":
                     if tag in ("vehicle", "trip", "flow", "route"):
                         owner_stack.append((tag, element.get("id", "?")))
+                    departing += tag in ("vehicle", "trip", "flow", "personTrip", "person")
                     continue
                 for attribute in _EDGE_ATTRIBUTES.get(tag, ()):
                     for edge in (element.get(attribute) or "").split():
@@ -274,12 +277,16 @@ def validate_routes(scenario: Scenario) -> None:
                     element.clear()
         except ElementTree.ParseError as err:
             raise ScenarioError(f"scenario {scenario.name!r}: {path} is not valid XML: {err}") from None
+        departures += departing
         if unknown:
             tag, owner_id, edge = unknown[0]
             more = f" (and {len(unknown) - 1} more unknown edges)" if len(unknown) > 1 else ""
             raise ScenarioError(
                 f"scenario {scenario.name!r}: {path}: {tag} {owner_id!r} uses edge {edge!r}, which is not in the network {Path(scenario.net_file).name}{more}"
             )
+    if departures == 0:  # nothing would ever drive: every metric would be 0, delay a perfect 0.0
+        files = ", ".join(str(path) for path in scenario.route_files)
+        raise ScenarioError(f"scenario {scenario.name!r}: the route file(s) {files} hold no vehicle, trip or flow")
 
 
 def actuated_programs(scenario: Scenario, min_green: float, max_green: float) -> Path | None:
@@ -481,6 +488,10 @@ def resolve_scenario(
     """The scenario a traffic env's arguments name: ``sumocfg``, else ``net_file`` + ``route_file``,
     else a :class:`Scenario`, else ``"resco:<map>"``, else a built-in kind (errors name ``owner``)."""
     if sumocfg is not None:
+        others = [name for name, given in (("net_file", net_file), ("route_file", route_file)) if given is not None]
+        chosen = ([f"scenario={scenario!r}"] if scenario != "grid" else []) + others  # "grid": the default
+        if chosen:
+            raise ScenarioError(f"{owner}: sumocfg= names the whole scenario; drop {', '.join(chosen)}")
         return Scenario.from_sumocfg(sumocfg)
     if net_file is not None:
         if route_file is None:

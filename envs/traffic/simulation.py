@@ -19,6 +19,8 @@ array (:class:`ReadingLayout`), one compact message per step from a worker proce
 
 from __future__ import annotations
 
+import contextlib
+import io
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -210,7 +212,10 @@ class SumoSimulation:
 
     def _import_backend(self):
         if self.backend == "libsumo":
-            import libsumo
+            # libsumo prints a warning when the pyarrow installed (Ray brings one) is not the version it was
+            # built against; libsumo uses pyarrow only for its own data exports, which ctrlgym never calls
+            with contextlib.redirect_stdout(io.StringIO()):
+                import libsumo
 
             return libsumo
         import traci

@@ -72,3 +72,33 @@ def test_unknown_kind_and_bad_sizes_raise():
         make_scenario("roundabout")
     with pytest.raises(ScenarioError, match="rows must be >= 1"):
         make_scenario("grid", rows=0)
+
+
+def test_sumocfg_with_another_scenario_argument_and_an_empty_route_file_are_clear_errors(tmp_path):
+    from ctrlgym.envs.traffic import TrafficSignalEnv, TrafficTwinEnv
+
+    built = make_scenario("single", demand=600, duration=300)
+    config = tmp_path / "run.sumocfg"
+    config.write_text(
+        f"<configuration><input><net-file value='{built.net_file}'/><route-files value='{built.route_files[0]}'/></input>"
+        "<time><end value='300'/></time></configuration>"
+    )
+    with pytest.raises(ScenarioError, match=r"sumocfg= names the whole scenario; drop scenario='resco:cologne1'"):
+        TrafficSignalEnv(sumocfg=config, scenario="resco:cologne1")
+    with pytest.raises(ScenarioError, match=r"drop net_file"):
+        TrafficTwinEnv(sumocfg=config, net_file=built.net_file)
+    empty = tmp_path / "empty.rou.xml"
+    empty.write_text("<routes/>")
+    for env_class in (TrafficSignalEnv, TrafficTwinEnv):  # would score a perfect delay of 0.0
+        with pytest.raises(ScenarioError, match="hold no vehicle, trip or flow"):
+            env_class(net_file=built.net_file, route_file=empty)
+
+
+def test_importing_libsumo_beside_another_pyarrow_prints_nothing():
+    import subprocess
+    import sys
+
+    script = "from ctrlgym.envs.traffic.simulation import SumoSimulation\nimport ctrlgym.envs.traffic.simulation as s\n"
+    script += "s.SumoSimulation._import_backend(type('S', (), {'backend': 'libsumo'})())\n"
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert "pyarrow" not in out.stdout + out.stderr

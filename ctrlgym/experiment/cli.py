@@ -150,6 +150,10 @@ def _evaluate(args: argparse.Namespace) -> int:
     return _print_evaluation(evaluation)
 
 
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" + ("" if number == 1 else "s")
+
+
 def _print_evaluation(evaluation: dict[str, Any]) -> int:
     """The report's numbers, on the console: each policy's IQM [95% CI] (of the env's headline metric over
     seeds, and of the return over seeds x episodes), "n too small" under 3 seeds, the report's verdict;
@@ -172,7 +176,7 @@ def _print_evaluation(evaluation: dict[str, Any]) -> int:
             found = by_policy[row["policy"]]
             first = f"{headline['metric']} {iqm_text(found, found['seeds'])}, "
         print(
-            f"{row['policy']:<16} {first}return {iqm_text(row, row['seeds'])} (IQM, {row['seeds']} seeds x {row['episodes']} episodes)"
+            f"{row['policy']:<16} {first}return {iqm_text(row, row['seeds'])} (IQM, {_count(row['seeds'], 'seed')} x {_count(row['episodes'], 'episode')})"
         )
     verdict = verdict_text(policy_verdict(rows))
     if verdict:
@@ -444,7 +448,7 @@ def build_parser() -> argparse.ArgumentParser:
             "--address", default=None, help="with --executor ray: the Ray cluster to join (default: start a local Ray)"
         )
 
-    report = command("report", help="write an HTML + Markdown report for runs")
+    report = command("report", help="write an HTML, Markdown and JSON report for runs (default: reports/<run name>)")
     report.add_argument("run_dirs", type=Path, nargs="+")
     report.add_argument(
         "-o", "--output", type=Path, default=None, help="OUTPUT.html, .md and .json (default: reports/<run name>)"

@@ -101,3 +101,17 @@ def test_ctrlgym_load_gives_the_trained_agent_acting_as_evaluate_saw_it(tmp_path
     assert "episode 0: return" in out and "episode 1: return" in out and "holding_cost" in out
     assert main(["enjoy", str(tmp_path / "run"), "--gui"]) == 2
     assert "has no GUI" in capsys.readouterr().err
+
+
+def test_configs_lists_the_shipped_configs_by_family_and_survives_a_closed_pipe():
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "ctrlgym", "configs"]
+    listing = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    lines = listing.splitlines()
+    families = [line for line in lines if line.endswith(":") and not line.startswith(" ")]
+    assert families == sorted(families) and {"fastslow:", "traffic:", "mixup:", "beamforming:"} <= set(families)
+    assert any(line.startswith("  fastslow/ppo_multiclass_queue ") for line in lines)
+    piped = subprocess.run(f"{sys.executable} -m ctrlgym configs | head -1", shell=True, capture_output=True, text=True)
+    assert piped.stdout.strip() == lines[0] and "Traceback" not in piped.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -254,12 +255,16 @@ def _configs(args: argparse.Namespace) -> None:
     from ctrlgym.experiment.config import config_path, shipped_configs
 
     action, *rest = args.what or ["list"]
-    if action == "list" and not rest:
+    if action == "list" and not rest:  # grouped by family, one line each
+        family = None
         for name, path in shipped_configs().items():
-            first = next(
-                (line.lstrip("# ").strip() for line in path.read_text().splitlines() if line.startswith("#")), ""
-            )
-            print(f"{name:<44} {first}")
+            if name.split("/")[0] != family:
+                family = name.split("/")[0]
+                print(f"{family}:")
+            lines = path.read_text().splitlines()
+            first = next((line.lstrip("# ").strip() for line in lines if line.startswith("#")), "")
+            print(f"  {name:<46} {first[:100] + ('...' if len(first) > 100 else '')}")
+        print("\nctrlgym configs show NAME prints one, configs copy NAME DEST copies it to edit, train NAME runs it")
         return
     if action == "show" and len(rest) == 1:
         print(config_path(rest[0]).read_text(), end="")
@@ -499,6 +504,9 @@ def main(argv: list[str] | None = None) -> int:
         set_num_threads(args.threads)
     try:
         status = args.run(args)
+    except BrokenPipeError:  # output piped into `head` and the like: stop quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:  # Ctrl-C: where the run stands and how to go on, no traceback
         said = getattr(args, "interrupted", None)
         print(f"\nctrlgym: interrupted. {said(args) if said else ''}".rstrip(), file=sys.stderr)

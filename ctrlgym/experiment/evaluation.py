@@ -193,11 +193,16 @@ def evaluate_run(
     Everything is checked before anything is written: a config the env rejects leaves no run
     directory behind. ``overwrite`` replaces a run of another config in ``output_dir``.
     """
-    run = RunDir.resolve(
-        run_dir, check=lambda config: _check_evaluation(config, env_id, seeds, policies), overwrite=overwrite
-    )
+    checked: dict[str, str] = {}  # the env id, once the config was checked (before a new run directory is made)
+
+    def check(config: ExperimentConfig) -> None:
+        checked["env_id"] = _check_evaluation(config, env_id, seeds, policies)
+
+    run = RunDir.resolve(run_dir, check=check, overwrite=overwrite)
     config = run.config
-    env_id = _check_evaluation(config, env_id, seeds, policies)
+    if "env_id" not in checked:  # an existing run directory: its config is checked here, once
+        check(config)
+    env_id = checked["env_id"]
     entry = get_entry(env_id)
     plan = run.evaluation_plan(env_id, seeds, policies)
     jobs, settings, agent_name = plan.jobs, plan.settings, plan.agent

@@ -3,10 +3,10 @@
 PYTHON ?= python3
 VENV ?= .venv
 TORCH ?= torch==2.13.0
-EXTRAS ?= dev,torchrl,traffic,mixup,benchmarks,ray,rllib,sionna,tune
+EXTRAS ?= dev,torchrl,traffic,mixup,benchmarks,ray,rllib,sionna,tune,docs
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo test test-fast test-integration lint typecheck test-slow bench bench-sumo bench-contention bench-twin calibrate-twin report-traffic report-resco report-benchmark gpu-check bench-mixup report-mixup bench-beamforming report-beamforming check clean
+.PHONY: setup demo docs docs-serve results help test test-fast test-integration lint typecheck test-slow bench bench-sumo bench-contention bench-twin calibrate-twin report-traffic report-resco report-benchmark gpu-check bench-mixup report-mixup bench-beamforming report-beamforming check clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -69,18 +69,22 @@ report-resco: setup  ## every classic controller on RESCO's 8 maps, 5 seeds, ful
 	$(VENV)/bin/ctrlgym evaluate configs/traffic/resco_baselines.yaml
 	$(VENV)/bin/ctrlgym report configs/traffic/resco_baselines.yaml -o reports/resco_baselines
 
-BENCHMARK_MAPS ?= grid4x4 arterial4x4 cologne8 ingolstadt7
+BENCHMARK_MAPS ?= grid4x4 arterial4x4 cologne1 cologne3 cologne8 ingolstadt1 ingolstadt7 ingolstadt21
+# the agents' configs (shipped) and the ablations' (experiments/, repository only)
+BENCHMARK_CONFIGS = $(foreach map,$(BENCHMARK_MAPS),$(addprefix configs/traffic/benchmark/$(map)_,$(addsuffix .yaml,$(BENCHMARK_AGENTS)))) $(addprefix experiments/traffic/,$(addsuffix .yaml,$(BENCHMARK_ABLATIONS)))
+# EXECUTOR=ray: every seed a Ray task (RAY_ADDRESS=... joins a cluster)
+EXECUTOR ?= local
 BENCHMARK_AGENTS ?= nash_dqn idqn nash_dqn_sumo_finetune
 BENCHMARK_ABLATIONS ?= cologne8_nash_dqn_fp1 cologne8_nash_dqn_fp50 cologne8_nash_dqn_pairwise grid4x4_nash_dqn_2x_budget grid4x4_nash_dqn_3x_budget grid4x4_nash_dqn_2x_budget_sumo_finetune arterial4x4_nash_dqn_sumo_finetune_4x arterial4x4_nash_dqn_sumo_finetune_8x ingolstadt7_nash_dqn_2x_budget cologne8_nash_dqn_2x_budget cologne8_idqn_2x_budget ingolstadt7_idqn_2x_budget cologne8_nash_dqn_shared cologne8_idqn_shared cologne8_nash_dqn_neighbours_400m cologne8_idqn_neighbours_400m ingolstadt7_nash_dqn_neighbours_400m ingolstadt7_idqn_neighbours_400m grid4x4_nash_dqn_fp_prior0 arterial4x4_nash_dqn_fp_prior0 cologne8_nash_dqn_fp_prior0 ingolstadt7_nash_dqn_fp_prior0
-report-benchmark: setup  ## Nash DQN vs IDQN vs every classic controller on 4 RESCO maps, 5 seeds, on SUMO, with ablations (resumable: runs what is missing; about 3.5 h on 2 cores)
-	$(VENV)/bin/ctrlgym evaluate configs/traffic/benchmark/classics.yaml
-	for run in $(foreach map,$(BENCHMARK_MAPS),$(addprefix $(map)_,$(BENCHMARK_AGENTS))) $(BENCHMARK_ABLATIONS); do \
-	  out=$$(grep '^output_dir:' configs/traffic/benchmark/$$run.yaml | cut -d' ' -f2); \
+report-benchmark: setup  ## Nash DQN vs IDQN vs every classic controller (ours and RESCO's) on RESCO's 8 maps, 5 seeds, on SUMO, with ablations and RESCO's published results (resumable: runs what is missing; EXECUTOR=ray for a cluster)
+	$(VENV)/bin/ctrlgym evaluate configs/traffic/benchmark/classics.yaml --executor $(EXECUTOR)
+	for cfg in $(BENCHMARK_CONFIGS); do \
+	  out=$$(grep '^output_dir:' $$cfg | cut -d' ' -f2); \
 	  resume=; [ -f $$out/config.yaml ] && resume=--resume; \
-	  $(VENV)/bin/ctrlgym train configs/traffic/benchmark/$$run.yaml $$resume || exit 1; \
-	  $(VENV)/bin/ctrlgym evaluate configs/traffic/benchmark/$$run.yaml --env TrafficSignalEnv-v0 || exit 1; \
+	  $(VENV)/bin/ctrlgym train $$cfg $$resume --executor $(EXECUTOR) || exit 1; \
+	  $(VENV)/bin/ctrlgym evaluate $$cfg --env TrafficSignalEnv-v0 --executor $(EXECUTOR) || exit 1; \
 	done
-	$(VENV)/bin/ctrlgym report --benchmark --reference nash_dqn configs/traffic/benchmark/*.yaml -o reports/traffic_benchmark
+	$(VENV)/bin/ctrlgym report --benchmark --reference nash_dqn configs/traffic/benchmark/classics.yaml $(BENCHMARK_CONFIGS) -o reports/traffic_benchmark
 
 gpu-check: setup  ## the prepared GPU run: CUDA tests, no-sync over every env, benchmarks at GPU sizes (dry run without CUDA)
 	PY=$(PY) bash benchmarks/gpu_check.sh
@@ -94,10 +98,11 @@ bench-mixup: setup  ## the vectorised classifier population vs the same classifi
 report-mixup: setup  ## the regimes table (fixed mixes x label noise), PPO vs every fixed mix and schedule on noisy digits, on unknown noise (half clean, half noisy; PPO and DQN, 10, 4 and 2 stages) and on clean digits (5 seeds each)
 	$(VENV)/bin/ctrlgym evaluate configs/mixup/regimes.yaml
 	for run in ppo_noisy_digits ppo_unknown_noise_digits ppo_unknown_noise_digits_10_stages dqn_unknown_noise_digits_10_stages dqn_unknown_noise_digits_10_stages_4x dqn_unknown_noise_digits_10_stages_val_loss dqn_unknown_noise_digits_10_stages_acc_and_loss dqn_unknown_noise_digits_4_stages dqn_unknown_noise_digits_4_stages_2x dqn_unknown_noise_digits_4_stages_2x_lr_decay dqn_unknown_noise_digits_2_stages ppo_unknown_noise_digits_4_stages ppo_digits; do \
-	  out=$$(grep '^output_dir:' configs/mixup/$$run.yaml | cut -d' ' -f2); \
+	  cfg=configs/mixup/$$run.yaml; [ -f $$cfg ] || cfg=experiments/mixup/$$run.yaml; \
+	  out=$$(grep '^output_dir:' $$cfg | cut -d' ' -f2); \
 	  resume=; [ -f $$out/config.yaml ] && resume=--resume; \
-	  $(VENV)/bin/ctrlgym train configs/mixup/$$run.yaml $$resume || exit 1; \
-	  $(VENV)/bin/ctrlgym evaluate configs/mixup/$$run.yaml || exit 1; \
+	  $(VENV)/bin/ctrlgym train $$cfg $$resume || exit 1; \
+	  $(VENV)/bin/ctrlgym evaluate $$cfg || exit 1; \
 	done
 	$(VENV)/bin/ctrlgym report runs/mixup_regimes runs/ppo_mixup_noisy_digits runs/ppo_mixup_unknown_noise_digits runs/ppo_mixup_unknown_noise_digits_10_stages runs/dqn_mixup_unknown_noise_digits_10_stages runs/dqn_mixup_unknown_noise_digits_10_stages_4x runs/dqn_mixup_unknown_noise_digits_10_stages_val_loss runs/dqn_mixup_unknown_noise_digits_10_stages_acc_and_loss runs/dqn_mixup_unknown_noise_digits_4_stages runs/dqn_mixup_unknown_noise_digits_4_stages_2x runs/dqn_mixup_unknown_noise_digits_4_stages_2x_lr_decay runs/dqn_mixup_unknown_noise_digits_2_stages runs/ppo_mixup_unknown_noise_digits_4_stages runs/ppo_mixup_digits -o reports/mixup
 
@@ -112,6 +117,24 @@ report-beamforming: setup  ## sum rate vs user speed: CNN predictors (rate / MSE
 	  $(VENV)/bin/ctrlgym evaluate configs/beamforming/$$run.yaml || exit 1; \
 	done
 	$(VENV)/bin/ctrlgym report $(addprefix runs/beamforming_,$(BEAMFORMING_RUNS)) -o reports/beamforming
+
+docs: setup  ## the documentation site into site/ (pages generated from the code and benchmarks/results; mkdocs build --strict)
+	$(PY) docs/generate.py
+	$(PY) -m mkdocs build --strict
+
+docs-serve: docs  ## serve the site at http://127.0.0.1:8000 while you edit
+	$(PY) -m mkdocs serve
+
+results: setup  ## store the reports' JSON in benchmarks/results/reports/ and regenerate the results pages and the README's figures
+	mkdir -p benchmarks/results/reports
+	for name in traffic_benchmark resco_baselines traffic_nash_dqn mixup beamforming; do \
+	  [ -f reports/$$name.json ] && cp reports/$$name.json benchmarks/results/reports/ || true; \
+	done
+	[ -f runs/demo/report.json ] && cp runs/demo/report.json benchmarks/results/reports/demo.json || true
+	$(PY) docs/generate.py --readme
+
+help:  ## this list
+	@grep -E '^[a-z][a-z-]*:.*## ' Makefile | sed 's/:.*## /\t/' | expand -t 20
 
 check: setup  ## the conformance checkers on every registered env
 	$(VENV)/bin/ctrlgym list

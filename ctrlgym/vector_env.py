@@ -110,6 +110,9 @@ class TorchVectorEnv(VectorEnv):
     normalised_score: tuple[str, str] | None = None
     #: option dataclasses whose fields the constructor takes as ``**options`` (configs validate keys against them)
     option_types: tuple[type, ...] = ()
+    #: a field's published results that benchmark reports put beside each task
+    #: (:class:`~ctrlgym.published.PublishedResults`; traffic: RESCO's); None: none
+    published_results: Any = None
 
     def __init__(
         self,

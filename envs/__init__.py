@@ -89,17 +89,18 @@ register_env(
     check_kwargs={"num_envs": 2},
     **_TRAFFIC,
 )
+_TWIN = {**_TRAFFIC, "baselines": "ctrlgym.envs.traffic.baselines:TWIN_BASELINES"}  # RESCO's controllers need SUMO
 register_env(
     "ctrlgym.envs.traffic:TrafficTwinEnv",
     summary="torch queue-model twin of a SUMO network, batched on CPU/GPU (same spaces as TrafficSignalEnv)",
     check_kwargs={"scenario": "arterial", "cols": 2, "num_envs": 4},
-    **_TRAFFIC,
+    **_TWIN,
 )
 register_env(
     "ctrlgym.envs.traffic:SingleIntersectionTwin",
     summary="torch twin of SingleIntersection (one light, single-agent), batched on CPU/GPU",
     check_kwargs={"num_envs": 4},
-    **_TRAFFIC,
+    **_TWIN,
 )
 
 register_env(

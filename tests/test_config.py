@@ -9,7 +9,10 @@ from ctrlgym import registry
 from ctrlgym.experiment.config import ConfigError, ExperimentConfig, load_config
 from ctrlgym.registry import EnvUnavailableError, get_entry
 
-CONFIGS = sorted((Path(__file__).parents[1] / "configs").rglob("*.yaml"))
+ROOT = Path(__file__).parents[1]
+CONFIGS = sorted((ROOT / "configs").rglob("*.yaml")) + sorted(
+    (ROOT / "experiments").rglob("*.yaml")
+)  # shipped + research
 
 
 def test_shipped_configs_exist():

@@ -62,7 +62,7 @@ class MultiClassQueue(SlowChainMixin, TorchVectorEnv):
     * ``buffer_size`` – B, the queue capacity of each class (default 10).
     * ``arrival_probs`` – λ_k, Bernoulli arrival probability per step (default (0.2, 0.15, 0.1)).
     * ``service_probs`` – μ_k, completion probability when served (default (0.6, 0.5, 0.4)).
-    * ``holding_costs`` – table c[z][k] (default ((1, 2, 3), (3, 1, 0.5)): the c-μ priority
+    * ``holding_costs`` – table ``c[z][k]`` (default ((1, 2, 3), (3, 1, 0.5)): the c-μ priority
       order reverses when z switches).
     * ``switch_prob`` – ε, the slow chain's switching probability per fast step (default 0.01).
     * ``discount`` – γ of the infinite-horizon problem, used by solvers and agents (default 0.99).

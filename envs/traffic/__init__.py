@@ -1,6 +1,14 @@
 """Traffic signal networks on real SUMO (``pip install 'ctrlgym[traffic]'``); registered in :mod:`ctrlgym.envs`."""
 
-from ctrlgym.envs.traffic.baselines import BASELINES, MaxPressure, MaxWave, ProgramControl, RandomGreens
+from ctrlgym.envs.traffic.baselines import (
+    BASELINES,
+    MaxPressure,
+    MaxWave,
+    ProgramControl,
+    RandomGreens,
+    RescoMaxPressure,
+    RescoMaxWave,
+)
 from ctrlgym.envs.traffic.env import OBSERVATION_FEATURES, REWARDS, SingleIntersection, TrafficSignalEnv
 from ctrlgym.envs.traffic.network import SignalNetwork
 from ctrlgym.envs.traffic.scenarios import RESCO_MAPS, Scenario, ScenarioError, make_scenario, resco_scenario
@@ -19,6 +27,8 @@ __all__ = [
     "make_scenario",
     "MaxPressure",
     "MaxWave",
+    "RescoMaxPressure",
+    "RescoMaxWave",
     "RandomGreens",
     "RESCO_MAPS",
     "resco_scenario",

@@ -1,5 +1,12 @@
 """Classic signal-control baselines: max-pressure, max-wave and random as policies; fixed-time and
-actuated as SUMO's own programs (``signal_control`` set on the env, actions ignored)."""
+actuated as SUMO's own programs (``signal_control`` set on the env, actions ignored).
+
+Two families of greedy controllers. ``max_pressure`` and ``max_wave`` read ctrlgym's lane counts
+(every vehicle on a lane's approach, every movement a green serves); ``resco_max_pressure`` and
+``resco_max_wave`` follow RESCO's definitions (Ault & Sharon 2021): RESCO's detectors (50 m and
+200 m from the stop line, queued vehicles only for the pressure) over the lane groups of a green's
+phase pair (right turns out). On RESCO's grid4x4 the two families rank differently.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +14,21 @@ import numpy as np
 import torch
 
 from ctrlgym.envs.traffic.env import TrafficSignalEnv
+from ctrlgym.envs.traffic.network import SignalNetwork, lane_edge
 from ctrlgym.errors import UsageError
 from ctrlgym.registry import Baseline
 
-__all__ = ["BASELINES", "MaxPressure", "MaxWave", "RandomGreens", "ProgramControl"]
+__all__ = [
+    "BASELINES",
+    "MaxPressure",
+    "MaxWave",
+    "RescoMaxPressure",
+    "RescoMaxWave",
+    "RandomGreens",
+    "ProgramControl",
+    "resco_weights",
+    "TWIN_BASELINES",
+]
 
 
 class _GreedyGreens:
@@ -23,8 +41,12 @@ class _GreedyGreens:
         self.weights = torch.as_tensor(weights, dtype=torch.float32, device=env.device)  # (agents, greens, lanes)
         self.invalid = torch.as_tensor(~valid, device=env.device)
 
+    def counts(self) -> torch.Tensor:
+        """What the weights multiply, per lane ``(num_envs, n_lanes)``: the vehicles on its approach."""
+        return self.env.lane_vehicle_counts()
+
     def __call__(self, observations: torch.Tensor) -> torch.Tensor:
-        counts = self.env.lane_vehicle_counts()  # (num_envs, n_lanes)
+        counts = self.counts()  # (num_envs, n_lanes)
         score = torch.einsum("nl,agl->nag", counts, self.weights).masked_fill(self.invalid, -torch.inf)
         green, seconds = self.env.signal_state()  # (num_envs, n_agents) each
         held_out = (seconds >= self.env.timing.max_green)[..., None] & (
@@ -52,9 +74,10 @@ class MaxPressure(_GreedyGreens):
 
 
 class MaxWave(_GreedyGreens):
-    """Greedy "max wave" control (RESCO's strongest classic controller, Ault & Sharon 2021): each
-    light serves the green whose incoming lanes (those with a movement it serves) hold the most
-    vehicles, approaching or queued. A green held ``max_green`` seconds gives way to the best other.
+    """Greedy "max wave" control, ctrlgym's variant: each light serves the green whose incoming
+    lanes (every lane with a movement it serves, right turns included) hold the most vehicles,
+    approaching or queued, over each lane's whole approach (not RESCO's 50 m: see
+    :class:`RescoMaxWave`). A green held ``max_green`` seconds gives way to the best other.
     """
 
     def __init__(self, env: TrafficSignalEnv) -> None:
@@ -67,6 +90,71 @@ class MaxWave(_GreedyGreens):
                 for in_lane in {in_lane for in_lane, _ in light.served_movements(g)}:
                     weights[a, g, lanes[in_lane]] = 1.0
         super().__init__(env, weights, valid)
+
+
+def resco_weights(network: SignalNetwork) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The weights of RESCO's two greedy controllers over :attr:`SignalNetwork.all_lanes`, each
+    ``(n_agents, max_greens, lanes)``, and which greens exist ``(n_agents, max_greens)``.
+
+    A green's score sums over its lane groups (:meth:`TrafficLight.lane_groups`, RESCO's phase
+    pair): the wave weights put 1 on each group's incoming lanes; the pressure weights also put −1
+    on the lanes its movements' roads bring to the next light (RESCO's downstream signal's
+    inbound lanes; nothing at the network's edge or where the road meets no light first)."""
+    column = {lane: k for k, lane in enumerate(network.all_lanes)}
+    incoming_on_edge: dict[str, list[str]] = {}
+    for light in network.lights:
+        for lane in light.incoming_lanes:
+            incoming_on_edge.setdefault(lane_edge(lane), []).append(lane)
+    shape = (network.num_agents, network.max_greens, len(column))
+    wave, pressure = np.zeros(shape), np.zeros(shape)
+    valid = np.zeros(shape[:2], dtype=bool)
+    for a, light in enumerate(network.lights):
+        for g in range(light.num_greens):
+            valid[a, g] = True
+            for lanes, out_lanes in light.lane_groups(g).values():
+                for lane in lanes:
+                    wave[a, g, column[lane]] += 1
+                    pressure[a, g, column[lane]] += 1
+                for edge in dict.fromkeys(lane_edge(lane) for lane in out_lanes):
+                    for lane in incoming_on_edge.get(edge, ()):
+                        if lane in column:
+                            pressure[a, g, column[lane]] -= 1
+    return wave, pressure, valid
+
+
+class RescoMaxWave(_GreedyGreens):
+    """RESCO's MaxWave (Ault & Sharon 2021, ``agents/maxwave.py`` with its ``wave`` state): each
+    light serves the green whose lane groups (through and left movements with protected right of
+    way: RESCO's phase pair) hold the most vehicles within 50 m of the stop line, queued or
+    approaching. Needs the env built with ``resco_detectors=True`` (the ``resco_max_wave``
+    baseline sets it). As every ctrlgym controller, a green held ``max_green`` seconds gives way
+    to the best other (RESCO has no maximum green).
+    """
+
+    def __init__(self, env: TrafficSignalEnv) -> None:
+        wave, _, valid = resco_weights(env.network)
+        super().__init__(env, wave, valid)
+
+    def counts(self) -> torch.Tensor:
+        return self.env.detector_counts()[..., 0]  # vehicles within 50 m
+
+
+class RescoMaxPressure(_GreedyGreens):
+    """RESCO's MaxPressure (Ault & Sharon 2021, ``agents/maxpressure.py`` with its ``mplight``
+    state): each light serves the green of largest pressure, summed over its lane groups: the
+    *queued* vehicles within 200 m of the stop line on the group's lanes minus those queued on the
+    next light's inbound lanes of the roads the group enters (nothing subtracted at the network's
+    edge). A vehicle counts as queued from its first halt until it leaves the light's detectors,
+    as RESCO keeps it. Needs ``resco_detectors=True`` (the ``resco_max_pressure`` baseline sets
+    it). A green held ``max_green`` seconds gives way to the best other.
+    """
+
+    def __init__(self, env: TrafficSignalEnv) -> None:
+        _, pressure, valid = resco_weights(env.network)
+        super().__init__(env, pressure, valid)
+
+    def counts(self) -> torch.Tensor:
+        return self.env.detector_counts()[..., 1]  # queued within 200 m
 
 
 class RandomGreens:
@@ -110,12 +198,26 @@ BASELINES = {  # the registry's baselines of every traffic env
     ),
     "max_pressure": Baseline(
         lambda env, seed: MaxPressure(env),
-        description="max-pressure: the green with the largest upstream minus downstream queue (Varaiya 2013)",
+        description="max-pressure (Varaiya 2013), ctrlgym's: the green whose movements have the most vehicles in minus out, all vehicles on each lane",
     ),
     "max_wave": Baseline(
-        lambda env, seed: MaxWave(env), description="max-wave: the green serving the most approaching vehicles"
+        lambda env, seed: MaxWave(env),
+        description="max-wave, ctrlgym's: the green whose lanes hold the most vehicles, whole approaches, right-turn lanes included",
+    ),
+    "resco_max_pressure": Baseline(
+        lambda env, seed: RescoMaxPressure(env),
+        {"resco_detectors": True},
+        description="RESCO's MaxPressure: queued vehicles within 200 m on the phase pair's lanes minus those at the next light",
+    ),
+    "resco_max_wave": Baseline(
+        lambda env, seed: RescoMaxWave(env),
+        {"resco_detectors": True},
+        description="RESCO's MaxWave: vehicles within 50 m of the stop line on the phase pair's lanes (right turns out)",
     ),
     "random": Baseline(
         lambda env, seed: RandomGreens(env, seed), description="a uniformly random green at every decision: the floor"
     ),
 }
+
+#: the twin's baselines: all but RESCO's two, which read SUMO's vehicle positions (the twin has lane counts only)
+TWIN_BASELINES = {name: baseline for name, baseline in BASELINES.items() if not name.startswith("resco_")}

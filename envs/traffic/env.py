@@ -17,9 +17,11 @@ from ctrlgym.envs.traffic.options import (
     prepare_signal_control,
 )
 from ctrlgym.envs.traffic.readout import OBSERVATION_FEATURES, REWARDS, LaneReadout
+from ctrlgym.envs.traffic.resco_results import RESCO_RESULTS
 from ctrlgym.envs.traffic.scenarios import Scenario, actuated_programs
 from ctrlgym.envs.traffic.simulation import EPISODE_METRICS, METRIC_DESCRIPTIONS, ReadingLayout
 from ctrlgym.envs.traffic.workers import WORKER_KINDS, InlineSimulation, SumoError, SumoWorkers
+from ctrlgym.errors import UsageError
 from ctrlgym.vector_env import AutoresetMode, TorchVectorEnv
 
 if TYPE_CHECKING:
@@ -92,6 +94,8 @@ class TrafficSignalEnv(TorchVectorEnv):
     | ``vehicles`` | vehicles counted in ``delay`` (arrived + en route + waiting to enter) |
     | ``total_teleports`` | teleports in the episode |
     | ``final_backlog`` | vehicles still waiting to enter at the end |
+    | ``delay_resco`` | s per vehicle: ``delay`` as RESCO's script computes it from tripinfo (vehicles that departed, plus route-file ``<vehicle>``\ s scheduled after the last one to enter); for comparison with RESCO's published numbers, it leaves out most of an insertion backlog |
+    | ``trip_duration_resco`` | s: RESCO's ``duration``, the mean trip time of the vehicles that departed, those en route counted to the end |
 
     ## Starting State
     SUMO at the scenario's begin time (a ``.sumocfg``'s ``<begin>``, e.g. 25200 s on RESCO's
@@ -113,16 +117,18 @@ class TrafficSignalEnv(TorchVectorEnv):
     ``net_file`` + ``route_file`` or ``sumocfg`` (run as the file says) for your own network;
     ``sumo_args`` (more SUMO options, e.g. ``["--tripinfo-output", "trips.xml"]``; ``--begin``,
     ``--end``, ``--step-length`` and ``-a`` there are honoured, the options ctrlgym sets — config,
-    net, routes, seed, port — are refused); ``time_to_teleport`` (default: SUMO's or the
-    config's; ``-1`` disables teleports, as RESCO runs); ``validate_routes`` (check every route's
+    net, routes, seed, port — are refused); ``time_to_teleport`` (default: the scenario's —
+    ``-1`` on RESCO's maps, teleports off as RESCO runs them — else SUMO's or the config's); ``validate_routes`` (check every route's
     edges against the network before SUMO starts); ``backend``, ``signal_control``,
-    ``delta_time`` and ``yellow_time`` (default: the scenario's, RESCO's 10 s and 3 s on its
-    maps, else 5 s and 2 s), ``min_green``, ``max_green``, ``observation``, ``reward``,
+    ``delta_time`` and ``yellow_time`` (default: the scenario's, RESCO's own per map on its
+    maps — 5 s and 2 s on arterial4x4, 10 s and 3 s elsewhere — else 5 s and 2 s), ``min_green``, ``max_green``, ``observation``, ``reward``,
     ``num_seconds``, ``gui`` (``sumo-gui`` to watch), ``max_teleports`` (raise ``SumoError``
     when an episode exceeds it), ``step_timeout`` (s to wait for a SUMO step before
     ``SumoError``), ``workers`` (``"process"``: one worker process per env; ``"inline"``: one
     libsumo simulation in this process, ``num_envs=1``; ``"ray"``: one Ray actor per env, anywhere
-    in the Ray cluster, same seeds same trajectories, ``ctrlgym[ray]``).
+    in the Ray cluster, same seeds same trajectories, ``ctrlgym[ray]``); ``resco_detectors`` (read
+    RESCO's detector counts each decision, :meth:`detector_counts`, for the ``resco_max_wave`` and
+    ``resco_max_pressure`` baselines).
 
     With ``signal_control="actuated"`` on a network whose programs are all static, ctrlgym
     builds SUMO actuated programs from the static phases (greens between ``min_green`` and
@@ -137,9 +143,9 @@ class TrafficSignalEnv(TorchVectorEnv):
     >>> tuple(rewards.shape), tuple(info["queue_length"].shape)          # per light; per env
     ((2, 2), (2,))
     >>> env.close()
-    >>> env = TrafficSignalEnv(scenario="resco:cologne8", time_to_teleport=-1)  # a RESCO map, as RESCO runs it
-    >>> len(env.network.lights), env.scenario.begin
-    (8, 25200.0)
+    >>> env = TrafficSignalEnv(scenario="resco:cologne8")  # a RESCO map, as RESCO runs it
+    >>> len(env.network.lights), env.scenario.begin, env.timing.delta_time, env.time_to_teleport
+    (8, 25200.0, 10, -1)
 
     ## Version History
     * v0: initial version.
@@ -157,6 +163,8 @@ class TrafficSignalEnv(TorchVectorEnv):
     #: the order reports show metrics in: the field's headline first
     report_metrics = (
         "delay",
+        "delay_resco",
+        "trip_duration_resco",
         "final_backlog",
         "insertion_backlog",
         "waiting_time",
@@ -171,6 +179,8 @@ class TrafficSignalEnv(TorchVectorEnv):
 
     #: the keyword options the constructor takes (config validation reads their fields and types)
     option_types = (SignalControlOptions, SumoProcessOptions)
+    #: RESCO's recorded results, beside each map in benchmark reports
+    published_results = RESCO_RESULTS
 
     def __init__(
         self,
@@ -210,6 +220,7 @@ class TrafficSignalEnv(TorchVectorEnv):
         max_teleports: int | None = None,
         step_timeout: float = 300.0,
         workers: str = "process",
+        resco_detectors: bool = False,
         **unknown: Any,
     ) -> None:
         name = type(self).__name__
@@ -232,6 +243,8 @@ class TrafficSignalEnv(TorchVectorEnv):
                     f"{name}: time_to_teleport={time_to_teleport} and sumo_args --time-to-teleport {setup.read_args['time_to_teleport']} disagree; give one"
                 )
             time_to_teleport = float(setup.read_args["time_to_teleport"])
+        if time_to_teleport is None:  # the scenario's own (RESCO's maps: -1, as RESCO runs them), else SUMO's
+            time_to_teleport = setup.scenario.defaults.get("time_to_teleport")
         backend = (
             "traci" if process.gui else process.backend
         )  # libsumo from PyPI runs without a GUI; sumo-gui is driven over traci
@@ -277,8 +290,10 @@ class TrafficSignalEnv(TorchVectorEnv):
             "begin": clock.begin,
             "end": clock.end,
             "step_length": clock.step_length,
+            "resco_detectors": process.resco_detectors,
         }
-        self.layout = ReadingLayout(len(self.network.all_lanes), self.num_agents)
+        self.resco_detectors = process.resco_detectors
+        self.layout = ReadingLayout(len(self.network.all_lanes), self.num_agents, process.resco_detectors)
         if process.workers == "inline":
             self.workers: InlineSimulation | RayWorkers | SumoWorkers = InlineSimulation(
                 simulation_kwargs, self.scenario.name
@@ -370,6 +385,18 @@ class TrafficSignalEnv(TorchVectorEnv):
     def lane_vehicle_counts(self) -> torch.Tensor:
         """Vehicles on every controlled lane (incoming and outgoing), ``(num_envs, n_lanes)``."""
         return self._lanes_now[..., 0].clone()
+
+    def detector_counts(self) -> torch.Tensor:
+        """RESCO's detector counts on every controlled lane, ``(num_envs, n_lanes, 2)``: vehicles
+        within 50 m of the stop line, and queued vehicles within 200 m (see
+        :meth:`~ctrlgym.envs.traffic.simulation.SumoSimulation.detector_readings`); needs
+        ``resco_detectors=True``."""
+        if not self.resco_detectors:
+            raise UsageError(
+                f"{type(self).__name__}: detector_counts() needs the env built with resco_detectors=True "
+                "(the resco_max_wave and resco_max_pressure baselines set it)"
+            )
+        return self.layout.detectors(self._state).clone()
 
     def close(self, **kwargs) -> None:
         if not getattr(self, "closed", False) and hasattr(self, "workers"):

@@ -36,10 +36,20 @@ __all__ = [
     "VEHICLE_SPACING_M",
     "APPROACH_M",
     "downstream_lights",
+    "lane_edge",
 ]
 
 VEHICLE_SPACING_M = 7.5  # default car length (5 m) + minimum gap (2.5 m): lane capacity = length / 7.5
 APPROACH_M = 50.0  # an incoming lane's approach reaches upstream until it covers this many metres
+
+
+#: SUMO movement directions RESCO's phase pairs leave out: right turns and turnarounds
+_TURNS_LEFT_OUT = frozenset("rRt")
+
+
+def lane_edge(lane_id: str) -> str:
+    """The edge a SUMO lane belongs to: lane ids are ``<edge id>_<index>``."""
+    return lane_id.rsplit("_", 1)[0]
 
 
 def is_green_phase(state: str) -> bool:
@@ -50,9 +60,17 @@ def is_green_phase(state: str) -> bool:
 def approach(lane, metres: float = APPROACH_M) -> tuple:
     """``lane`` (a sumolib lane) and the lanes upstream of it through unsignalled links,
     breadth-first, each branch until it covers ``metres`` (see the module docstring)."""
-    lanes, seen, frontier = [lane], {lane.getID()}, [(lane, lane.getLength())]
+    return tuple(upstream for upstream, _ in approach_offsets(lane, metres))
+
+
+def approach_offsets(lane, metres: float = APPROACH_M) -> list[tuple]:
+    """:func:`approach` with each lane's offset: the metres of road from its end to the stop line
+    of ``lane`` (0 for ``lane`` itself), so a vehicle at position p on approach lane a is
+    ``offset + length(a) − p`` from the stop line."""
+    found, seen, frontier = [(lane, 0.0)], {lane.getID()}, [(lane, 0.0)]
     while frontier:
-        current, covered = frontier.pop(0)
+        current, offset = frontier.pop(0)
+        covered = offset + current.getLength()  # from the start of ``current`` to the stop line
         if covered >= metres:
             continue
         for upstream in current.getIncoming():
@@ -60,9 +78,9 @@ def approach(lane, metres: float = APPROACH_M) -> tuple:
             if signalled or upstream.getID() in seen:
                 continue
             seen.add(upstream.getID())
-            lanes.append(upstream)
-            frontier.append((upstream, covered + upstream.getLength()))
-    return tuple(lanes)
+            found.append((upstream, covered))
+            frontier.append((upstream, covered))
+    return found
 
 
 def downstream_lights(edge, node_owner: dict[str, int], reach_m: float) -> dict[int, float]:
@@ -103,6 +121,9 @@ class TrafficLight:
     lane_capacity: dict[str, float]  # vehicles a lane (an incoming lane: its approach) holds, length / 7.5 m
     movements: tuple[tuple[str, str, int], ...]  # (in lane, out lane, link index)
     lane_speed: dict[str, float]  # speed limit of each incoming and outgoing lane, m/s
+    #: SUMO's direction of each movement, in ``movements`` order: s(traight), l / L (left, partly
+    #: left), r / R (right, partly right), t (turnaround)
+    directions: tuple[str, ...] = ()
 
     @property
     def num_greens(self) -> int:
@@ -112,6 +133,36 @@ class TrafficLight:
         """Lane pairs with right of way (G or g) in green phase ``green``."""
         state = self.green_states[green]
         return [(a, b) for a, b, link in self.movements if state[link] in "Gg"]
+
+    def lane_groups(self, green: int) -> dict[tuple[str, str], tuple[list[str], list[str]]]:
+        """The lane groups green phase ``green`` serves, as RESCO scores a phase pair (Ault & Sharon
+        2021): ``{(incoming edge, direction): (its incoming lanes, the lanes its movements enter)}``
+        for every movement with protected right of way (``G``) that is not a right turn or a
+        turnaround; a green that protects none of those counts all its movements (``G`` or ``g``).
+
+        RESCO writes the groups by hand per map (``lane_sets`` and ``phase_pairs``: e.g. the
+        through lanes from the south and from the north); derived from the network they are the
+        same on its grid4x4 and cologne1, and defined on any net."""
+        state = self.green_states[green]
+        served = [
+            (a, b, d)
+            for (a, b, link), d in zip(self.movements, self.directions, strict=True)
+            if state[link] == "G" and d not in _TURNS_LEFT_OUT
+        ]
+        if not served:
+            served = [
+                (a, b, d)
+                for (a, b, link), d in zip(self.movements, self.directions, strict=True)
+                if state[link] in "Gg"
+            ]
+        groups: dict[tuple[str, str], tuple[list[str], list[str]]] = {}
+        for in_lane, out_lane, direction in served:
+            lanes, out_lanes = groups.setdefault((lane_edge(in_lane), direction), ([], []))
+            if in_lane not in lanes:
+                lanes.append(in_lane)
+            if out_lane not in out_lanes:
+                out_lanes.append(out_lane)
+        return groups
 
 
 class SignalNetwork:
@@ -135,12 +186,17 @@ class SignalNetwork:
         self.approaches: dict[str, tuple[str, ...]] = {}
         #: metres of road each lane stands for: its approach's summed length
         self.lane_length: dict[str, float] = {}
+        #: per incoming lane, each lane of its approach with (its length, metres from its end to the stop line)
+        self.approach_geometry: dict[str, dict[str, tuple[float, float]]] = {}
         for tls in lights:
             for in_lane, _out_lane, _ in tls.getConnections():
                 if in_lane.getID() not in self.approaches:
-                    lanes = approach(in_lane, approach_m)
-                    self.approaches[in_lane.getID()] = tuple(lane.getID() for lane in lanes)
-                    self.lane_length[in_lane.getID()] = sum(lane.getLength() for lane in lanes)
+                    placed = approach_offsets(in_lane, approach_m)
+                    self.approaches[in_lane.getID()] = tuple(lane.getID() for lane, _ in placed)
+                    self.lane_length[in_lane.getID()] = sum(lane.getLength() for lane, _ in placed)
+                    self.approach_geometry[in_lane.getID()] = {
+                        lane.getID(): (lane.getLength(), offset) for lane, offset in placed
+                    }
         for tls in lights:
             for _, out_lane, _ in tls.getConnections():
                 self.approaches.setdefault(out_lane.getID(), (out_lane.getID(),))
@@ -158,16 +214,23 @@ class SignalNetwork:
                 raise ValueError(
                     f"{net_file}: traffic light {tls.getID()} has no green phase in program {program.getID()}"
                 )
-            movements, capacity, speed = [], {}, {}
+            movements, directions, capacity, speed = [], [], {}, {}
             for in_lane, out_lane, link in tls.getConnections():
                 movements.append((in_lane.getID(), out_lane.getID(), int(link)))
+                directions.append(
+                    next((c.getDirection() for c in in_lane.getOutgoing() if c.getToLane() is out_lane), "s")
+                )
                 for lane in (in_lane, out_lane):
                     capacity[lane.getID()] = self.lane_capacity[lane.getID()]
                     speed[lane.getID()] = max(0.1, lane.getSpeed())
                 node_owner[in_lane.getEdge().getToNode().getID()] = index
             incoming = tuple(dict.fromkeys(a for a, _, _ in sorted(movements, key=lambda m: m[2])))
             outgoing = tuple(dict.fromkeys(b for _, b, _ in sorted(movements, key=lambda m: m[2])))
-            self.lights.append(TrafficLight(tls.getID(), greens, incoming, outgoing, capacity, tuple(movements), speed))
+            self.lights.append(
+                TrafficLight(
+                    tls.getID(), greens, incoming, outgoing, capacity, tuple(movements), speed, tuple(directions)
+                )
+            )
 
         n = len(self.lights)
         adjacency = np.zeros((n, n), dtype=bool)

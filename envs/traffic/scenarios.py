@@ -16,6 +16,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -53,8 +54,16 @@ RESCO_MAPS = (
     "ingolstadt7",
     "ingolstadt21",
 )
-#: RESCO's signal timing on every map (its ``map_config``): a decision every 10 s, 3 s of yellow
-RESCO_TIMING = {"delta_time": 10, "yellow_time": 3}
+#: each RESCO map's env defaults, as RESCO runs it (its ``map_config`` and ``main.py``): a decision every
+#: 10 s with 3 s of yellow, but every 5 s with 2 s on arterial4x4; teleports off (``--time-to-teleport -1``)
+RESCO_SETTINGS = {
+    name: {
+        "delta_time": 5 if name == "arterial4x4" else 10,
+        "yellow_time": 2 if name == "arterial4x4" else 3,
+        "time_to_teleport": -1,
+    }
+    for name in RESCO_MAPS
+}
 #: the twin's queue-model parameters per map where ``benchmarks/calibrate_twin.py`` found better
 #: ones than the 4x4-grid defaults (``benchmarks/results/calibrate_twin_resco.json``, with the transfers
 #: across unsignalled junctions: cologne3 at 0.85 veh/s has delay gaps of +3 / -30 / -22 / -12% under
@@ -197,8 +206,13 @@ def sumo_time(text: str) -> float:
 
 def resco_scenario(name: str) -> Scenario:
     """One of RESCO's eight benchmark maps (Ault & Sharon, NeurIPS 2021 Datasets and Benchmarks),
-    read from the ``sumo-rl`` package's ``nets/RESCO/<map>/<map>.sumocfg``; its env defaults are
-    RESCO's 10 s decision interval and 3 s yellow."""
+    read from the ``sumo-rl`` package's ``nets/RESCO/<map>/<map>.sumocfg``, with the env defaults
+    RESCO runs it with (:data:`RESCO_SETTINGS`).
+
+    sumo-rl's copies of ingolstadt7 and ingolstadt21 comment out signal phases that RESCO's
+    originals have (on both, the green ``rrrrrrGGGGrr`` of the light ``cluster_306484187_…``; on
+    ingolstadt21 also an all-red phase of light ``243641585``): those two run from a copy of the net with the phases restored
+    (:func:`restore_commented_phases`). The other six nets are RESCO's byte for byte."""
     if name not in RESCO_MAPS:
         raise ScenarioError(f"unknown RESCO map {name!r}; choose one of {RESCO_MAPS}")
     spec = importlib.util.find_spec("sumo_rl")  # found, not imported: sumo_rl's import needs $SUMO_HOME
@@ -211,8 +225,41 @@ def resco_scenario(name: str) -> Scenario:
         raise ScenarioError(
             f"scenario 'resco:{name}': {config} is missing from the installed sumo-rl; reinstall it (pip install --force-reinstall sumo-rl)"
         )
-    defaults = {**RESCO_TIMING, "twin": RESCO_TWIN_PARAMETERS.get(name, {})}
-    return Scenario.from_sumocfg(config, name=f"resco:{name}", defaults=defaults)
+    defaults = {**RESCO_SETTINGS[name], "twin": RESCO_TWIN_PARAMETERS.get(name, {})}
+    return Scenario.from_sumocfg(restore_commented_phases(config), name=f"resco:{name}", defaults=defaults)
+
+
+_COMMENTED_PHASE = re.compile(rb"<!--\s*(<phase\b[^>]*/>)\s*-->")
+
+
+def restore_commented_phases(config: Path) -> Path:
+    """``config`` itself when its net has no commented-out ``<phase>``; else a cached copy of the
+    config whose net has those phases back (RESCO's original program), routes and other files
+    where they were."""
+    scenario = Scenario.from_sumocfg(config)
+    original = Path(scenario.net_file).read_bytes()
+    restored, count = _COMMENTED_PHASE.subn(rb"\1", original)
+    if count == 0:
+        return config
+    key = hashlib.sha1(original + str(config.resolve()).encode()).hexdigest()[:10]
+    folder = _cache_root() / "restored" / f"{config.stem}-{key}"
+    net_out, config_out = folder / Path(scenario.net_file).name, folder / config.name
+    if not config_out.is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        tree = ElementTree.parse(config)
+        for tag, paths in (
+            ("net-file", [net_out]),
+            ("route-files", scenario.route_files),
+            ("additional-files", scenario.additional_files),
+        ):
+            element = tree.getroot().find(f".//{tag}")
+            if element is not None:
+                element.set("value", ",".join(str(Path(p).resolve()) for p in paths))
+        for out, write in ((net_out, lambda p: p.write_bytes(restored)), (config_out, tree.write)):
+            partial = out.with_name(f".{out.name}.{os.getpid()}")
+            write(partial)
+            os.replace(partial, out)
+    return config_out
 
 
 @functools.lru_cache(maxsize=32)

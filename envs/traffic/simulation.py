@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import io
 import time
+import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -47,10 +48,24 @@ BACKENDS = ("libsumo", "traci")
 #: per-step scalars: SUMO time (s), trips ended, their summed travel time (s), teleports started, vehicles waiting to enter
 STEP_VALUES = ("time", "trips_ended", "trip_time", "teleports", "insertion_backlog")
 #: per-episode values, filled at an episode's last step (NaN before): see TrafficSignalEnv's docs
-EPISODE_METRICS = ("delay", "mean_trip_time", "arrived", "vehicles", "total_teleports", "final_backlog")
+EPISODE_METRICS = (
+    "delay",
+    "mean_trip_time",
+    "arrived",
+    "vehicles",
+    "total_teleports",
+    "final_backlog",
+    "delay_resco",
+    "trip_duration_resco",
+)
+#: RESCO's detection ranges (Ault & Sharon 2021, ``agent_config``): MaxWave sees vehicles within 50 m of
+#: the stop line, MaxPressure queues within 200 m
+RESCO_WAVE_RANGE_M, RESCO_QUEUE_RANGE_M = 50.0, 200.0
 #: what each traffic metric measures, in which unit (reports show these); the same for SUMO and the twin
 METRIC_DESCRIPTIONS = {
-    "delay": "s per vehicle: time lost + departure delay over every vehicle due to depart (RESCO's headline metric; lower is better)",
+    "delay": "s per vehicle: time lost + departure delay over every vehicle due to depart (RESCO's headline metric, counting everyone; lower is better)",
+    "delay_resco": "s per vehicle: delay as RESCO's tripinfo script computes it (departed vehicles, plus route-file vehicles scheduled after the last one to depart); compare with RESCO's published numbers",
+    "trip_duration_resco": "s: mean trip duration over the vehicles that departed, those en route counted to the episode's end (RESCO's 'duration')",
     "final_backlog": "vehicles still waiting to enter the network at the episode's end",
     "insertion_backlog": "vehicles due to depart that could not enter yet (per-step mean)",
     "waiting_time": "s: mean accumulated waiting time of vehicles on controlled lanes (per-step mean)",
@@ -92,9 +107,10 @@ Rows = TypeVar("Rows", np.ndarray, torch.Tensor)  # readings in a worker (numpy)
 class ReadingLayout:
     """Where each reading sits in the flat float64 array one simulation step returns."""
 
-    def __init__(self, n_lanes: int, n_lights: int) -> None:
+    def __init__(self, n_lanes: int, n_lights: int, detectors: bool = False) -> None:
         sizes = {
             "lanes": n_lanes * 4,
+            "detectors": n_lanes * 2 if detectors else 0,
             "green": n_lights,
             "can_switch": n_lights,
             "green_seconds": n_lights,
@@ -112,6 +128,10 @@ class ReadingLayout:
         """``(..., n_lanes, 4)`` lane readings of one or many arrays."""
         return rows[..., self.slices["lanes"]].reshape(*rows.shape[:-1], self.n_lanes, 4)
 
+    def detectors(self, rows: Rows) -> Rows:
+        """``(..., n_lanes, 2)`` RESCO's detector counts (see :meth:`SumoSimulation.detector_readings`)."""
+        return rows[..., self.slices["detectors"]].reshape(*rows.shape[:-1], self.n_lanes, 2)
+
     def part(self, rows: Rows, name: str) -> Rows:
         return rows[..., self.slices[name]]
 
@@ -126,7 +146,8 @@ class SumoSimulation:
     """A single SUMO run of ``scenario``; ``start(seed)``, then ``step(greens)`` per decision.
 
     ``begin`` and ``end`` are the episode's SUMO times; ``step_length`` SUMO's step (s);
-    ``additional_files`` are added to the scenario's own; ``sumo_args`` go to SUMO last.
+    ``additional_files`` are added to the scenario's own; ``sumo_args`` go to SUMO last;
+    ``resco_detectors`` adds RESCO's detector counts to every reading (:meth:`detector_readings`).
     """
 
     def __init__(
@@ -145,6 +166,7 @@ class SumoSimulation:
         end: float = 3600.0,
         step_length: float = 1.0,
         label: str = "ctrlgym",
+        resco_detectors: bool = False,
     ) -> None:
         if backend not in BACKENDS:
             raise ValueError(f"unknown SUMO backend {backend!r}; choose one of {BACKENDS}")
@@ -160,7 +182,20 @@ class SumoSimulation:
         self.lanes = network.all_lanes
         self.read_lanes = network.read_lanes  # all_lanes, then the rest of the incoming lanes' approaches
         self._approach = network.approach_matrix()  # (lanes, read lanes): sums each approach's readings
-        self.layout = ReadingLayout(len(self.lanes), network.num_agents)
+        self.layout = ReadingLayout(len(self.lanes), network.num_agents, resco_detectors)
+        self.resco_detectors = resco_detectors
+        # RESCO's detectors: each light's incoming lanes along their approaches (k, SUMO lane, its
+        # length, metres from its end to the stop line, the light)
+        self._detected_lanes = [
+            (k, read, length, offset, owner)
+            for owner, light in enumerate(network.lights)
+            for k, lane in enumerate(self.lanes)
+            if lane in light.incoming_lanes
+            for read, (length, offset) in network.approach_geometry[lane].items()
+        ]
+        self._has_waited: list[set[str]] = [set() for _ in network.lights]  # RESCO's per-light waiting record
+        self._scheduled: dict[str, float] | None = None  # route-file <vehicle> departures, read at the first final step
+        self._last_departed: str | None = None  # the vehicle that entered the network last
         self._api: Any = None  # libsumo or a traci connection, from reset on
         self._module = self._import_backend()  # at worker start, not inside the first reset
         n = network.num_agents
@@ -203,6 +238,10 @@ class SumoSimulation:
             "10000",
             "--duration-log.statistics",
             "true",
+            "--verbose",
+            "false",  # the statistics option turns SUMO verbose; keep a run's console quiet (errors still show)
+            "--precision",
+            "6",  # SUMO's trip statistics to 6 decimals (default 2): delay from exact per-vehicle values
         ]
         if self.time_to_teleport is not None:
             command += ["--time-to-teleport", f"{self.time_to_teleport:g}"]
@@ -240,6 +279,8 @@ class SumoSimulation:
         self.yellow_left[:] = 0
         self.green_time[:] = 0
         self._trips, self._teleports, self._teleports_read = (0.0, 0.0), 0.0, 0.0
+        self._has_waited = [set() for _ in self.network.lights]
+        self._last_departed = None
         for light in self.network.lights:
             if self.signal_control == "agent":
                 api.trafficlight.setRedYellowGreenState(light.id, light.green_states[0])
@@ -305,6 +346,9 @@ class SumoSimulation:
             api.simulationStep()
             self.sumo_seconds += time.perf_counter() - started
             teleports += api.simulation.getStartingTeleportNumber()
+            departed = api.simulation.getDepartedIDList()
+            if departed:
+                self._last_departed = departed[-1]  # ties within a second: the last inserted
             if k + 1 == self.yellow_steps and len(changing):
                 self.yellow_left[changing] = 0
                 for i in changing:
@@ -327,17 +371,33 @@ class SumoSimulation:
         return float(self.api.simulation.getParameter("", f"device.tripinfo.{name}") or 0.0)
 
     def episode_metrics(self) -> dict[str, float]:
-        """The episode so far, RESCO's way (Ault & Sharon 2021): ``delay`` is the mean over every
-        vehicle due to depart of ``timeLoss + departDelay`` — arrived ones from SUMO's trip
-        statistics, those en route with their time loss so far, those still waiting to enter with
-        their wait so far."""
+        """The episode so far (Ault & Sharon 2021's delay). ``delay`` is the mean over every vehicle
+        due to depart of ``timeLoss + departDelay``: arrived ones from SUMO's trip statistics (to 6
+        decimals), those en route with their time loss so far, those still waiting to enter with
+        their wait so far.
+
+        ``delay_resco`` is what RESCO's script (``utils/readXML.py``) computes from a tripinfo file
+        written with ``--tripinfo-output.write-unfinished``: the mean of ``timeLoss + departDelay``
+        over the vehicles that departed (arrived or en route), plus, for every route-file
+        ``<vehicle>`` scheduled to depart after the scheduled departure of the last vehicle to
+        enter, ``end − scheduled depart`` (negative for one scheduled after the end, as there;
+        ``<trip>``s and flows never count). Most vehicles still waiting to enter are left out.
+        ``trip_duration_resco`` is RESCO's ``duration``: the mean trip duration over the vehicles
+        that departed, those en route counted to now."""
         api = self.api
         arrived = self._trip_statistics("count")
         loss = arrived * (self._trip_statistics("timeLoss") + self._trip_statistics("departDelay"))
         running, pending = api.vehicle.getIDList(), api.simulation.getPendingVehicles()
         loss += sum(api.vehicle.getTimeLoss(v) + api.vehicle.getDepartDelay(v) for v in running)
+        departed_loss = loss
         loss += sum(api.vehicle.getDepartDelay(v) for v in pending)
         vehicles = arrived + len(running) + len(pending)
+        now = api.simulation.getTime()
+        durations = arrived * self._trip_statistics("duration") + sum(
+            now - api.vehicle.getDeparture(v) for v in running
+        )
+        departed = arrived + len(running)
+        late = self._never_departed_resco()
         return {
             "delay": loss / vehicles if vehicles else 0.0,
             "mean_trip_time": self._trip_statistics("duration") if arrived else 0.0,
@@ -345,7 +405,17 @@ class SumoSimulation:
             "vehicles": float(vehicles),
             "total_teleports": self._teleports,
             "final_backlog": float(len(pending)),
+            "delay_resco": (departed_loss + sum(late)) / (departed + len(late)) if departed + len(late) else 0.0,
+            "trip_duration_resco": durations / departed if departed else 0.0,
         }
+
+    def _never_departed_resco(self) -> list[float]:
+        """RESCO's term for vehicles that never departed: ``end − scheduled depart`` of each
+        route-file ``<vehicle>`` scheduled after the last vehicle to enter was."""
+        if self._scheduled is None:
+            self._scheduled = scheduled_departures(self.scenario.route_files)
+        last = self._scheduled.get(self._last_departed, -np.inf) if self._last_departed else -np.inf
+        return [self.end - depart for depart in self._scheduled.values() if depart > last]
 
     def read(self, final: bool = False) -> np.ndarray:
         """The readings as one flat array (see :class:`ReadingLayout`): lanes ``(n_lanes, 4)``
@@ -377,6 +447,8 @@ class SumoSimulation:
             ]
         out = np.full(layout.size, np.nan)
         out[layout.slices["lanes"]] = self._approach_readings(np.asarray(rows, dtype=np.float64)).ravel()
+        if self.resco_detectors:
+            out[layout.slices["detectors"]] = self.detector_readings().ravel()
         out[layout.slices["green"]] = self.green
         out[layout.slices["can_switch"]] = (self.green_time >= self.timing.min_green) & (self.yellow_left == 0)
         out[layout.slices["green_seconds"]] = self.green_time
@@ -393,6 +465,35 @@ class SumoSimulation:
         self._trips, self._teleports_read = trips, self._teleports
         if final:
             out[layout.slices["episode"]] = list(self.episode_metrics().values())
+        return out
+
+    def detector_readings(self) -> np.ndarray:
+        """RESCO's detectors (Ault & Sharon 2021, ``traffic_signal.py``), ``(lanes, 2)`` over
+        :attr:`lanes` (zero but on lights' incoming lanes): the vehicles within
+        :data:`RESCO_WAVE_RANGE_M` of the lane's stop line (queued and approaching: MaxWave's
+        "wave"), and the *queued* vehicles within :data:`RESCO_QUEUE_RANGE_M` (MaxPressure's):
+        those halted now (waiting time > 0), or halted at an earlier reading and detected at this
+        light since, as RESCO keeps a vehicle queued until it leaves the light's detectors.
+
+        Distances run along the lane's approach (:attr:`SignalNetwork.approach_geometry`): where
+        an incoming lane is a stub, RESCO's hand-written lane sets name the long lane before it
+        (ingolstadt7's ``10425609#0`` before the 0.9 m ``10425609#1``); the approach finds it on
+        any network."""
+        vehicle_api = self.api.vehicle
+        out = np.zeros((len(self.lanes), 2))
+        detected: list[set[str]] = [set() for _ in self._has_waited]
+        for k, lane, length, offset, owner in self._detected_lanes:
+            for vehicle in self.api.lane.getLastStepVehicleIDs(lane):
+                distance = offset + length - vehicle_api.getLanePosition(vehicle)
+                if distance <= RESCO_WAVE_RANGE_M:
+                    out[k, 0] += 1
+                if distance <= RESCO_QUEUE_RANGE_M:
+                    detected[owner].add(vehicle)
+                    if vehicle in self._has_waited[owner] or vehicle_api.getWaitingTime(vehicle) > 0:
+                        self._has_waited[owner].add(vehicle)
+                        out[k, 1] += 1
+        for owner, seen in enumerate(detected):
+            self._has_waited[owner] &= seen
         return out
 
     def _approach_readings(self, rows: np.ndarray) -> np.ndarray:
@@ -415,6 +516,19 @@ class SumoSimulation:
         if self._api is None:
             raise RuntimeError(f"scenario {self.scenario.name}: the SUMO simulation is not running")
         return self._api
+
+
+def scheduled_departures(route_files) -> dict[str, float]:
+    """``{vehicle id: depart}`` of the ``<vehicle>`` elements of route files (what RESCO's script reads)."""
+    departures: dict[str, float] = {}
+    for path in route_files:
+        for _, element in ElementTree.iterparse(path):
+            if element.tag == "vehicle" and element.get("id") is not None:
+                with contextlib.suppress(TypeError, ValueError):
+                    departures[element.attrib["id"]] = sumo_time(element.get("depart", ""))
+            if element.tag in ("vehicle", "trip", "flow", "person"):
+                element.clear()
+    return departures
 
 
 #: SUMO options ctrlgym sets itself: given in ``sumo_args`` they are an error naming the keyword to use

@@ -167,6 +167,7 @@ class TrafficTwinEnv(TorchVectorEnv):
         max_teleports: int | None = None,
         step_timeout: float = 300.0,
         workers: str = "process",
+        resco_detectors: bool = False,
         **unknown: Any,
     ) -> None:
         name = type(self).__name__

@@ -303,7 +303,7 @@ def test_a_torchvision_style_dataset_becomes_image_data():
 
 
 def test_dqn_learns_on_the_population_and_stores_each_episode_end():
-    """ctrlgym's double DQN (configs/mixup/dqn_unknown_noise_digits_10_stages.yaml) on a short run:
+    """ctrlgym's double DQN (experiments/mixup/dqn_unknown_noise_digits_10_stages.yaml) on a short run:
     one transition per classifier and stage, an episode end flagged once per training run, and a
     greedy policy of valid operations afterwards."""
     from ctrlgym.agents.dqn import IndependentDQN

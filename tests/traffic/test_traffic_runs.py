@@ -24,7 +24,15 @@ def test_baselines_from_a_config_give_a_report_with_traffic_metrics(tmp_path, ca
     path.write_text(yaml.safe_dump(config))
     assert main(["evaluate", str(path), "--no-progress"]) == 0
     policies = json.loads((tmp_path / "run" / "metrics.json").read_text())["evaluation"]["policies"]
-    assert set(policies) == {"fixed_time", "actuated", "max_pressure", "max_wave", "random"}
+    assert set(policies) == {
+        "fixed_time",
+        "actuated",
+        "max_pressure",
+        "max_wave",
+        "resco_max_pressure",
+        "resco_max_wave",
+        "random",
+    }
     for per_seed in policies.values():
         assert set(per_seed) == {"0", "1", "2"}
         for result in per_seed.values():
@@ -45,6 +53,6 @@ def test_baselines_from_a_config_give_a_report_with_traffic_metrics(tmp_path, ca
     run = report["data"]["runs"][0]
     assert run["agent"] is None and run["descriptions"]["max_pressure"].startswith("max-pressure")
     assert run["metric_descriptions"]["delay"].startswith("s per vehicle")
-    assert {row["policy"] for row in run["rows"]} == {"fixed_time", "actuated", "max_pressure", "max_wave", "random"}
+    assert {row["policy"] for row in run["rows"]} == set(policies)
     assert main(["train", str(path)]) == 2
     assert "no agent to train" in capsys.readouterr().err

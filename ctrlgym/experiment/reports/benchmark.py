@@ -14,6 +14,9 @@ The report has, for the env's headline metric (traffic: delay, lower is better):
   the reference policy (Nash DQN) P(reference better than each policy), per task and averaged
   over tasks (the probability of improvement), with CIs, and a plain sentence where CIs overlap;
 - per task, every report metric as IQM [CI];
+- where the env names a field's published results (traffic: RESCO's), per task the best published
+  learned agent and controller beside ctrlgym's best on the same metric, and Kendall's τ between
+  the two rankings of the policies both ran;
 - a performance profile across tasks: the fraction of (task, seed) runs whose score, divided by
   the task's normaliser policy IQM (fixed-time), is at most τ;
 - the cost: training wall and CPU time per seed, evaluation wall time per episode.
@@ -38,6 +41,7 @@ from ctrlgym.experiment.reports.plots import png
 from ctrlgym.experiment.reports.render import write_blocks
 from ctrlgym.experiment.reports.run_report import chance_text, iqm_text
 from ctrlgym.experiment.runs import RunDir, RunDirError, succeeded
+from ctrlgym.published import PublishedResults, concordance, kendall_tau
 from ctrlgym.statistics import intervals_overlap, performance_profile, probability_of_improvement_ci, summarize
 
 __all__ = ["PolicyResults", "collect_benchmark", "write_benchmark_report"]
@@ -177,6 +181,12 @@ def _blocks(env_id: str, table: dict[str, dict[str, PolicyResults]], reference: 
     if reference is not None and reference not in labels:
         raise UsageError(f"reference policy {reference!r} is in no run; the runs have {', '.join(labels)}")
     better = "higher" if higher else "lower"
+    chance_sentence = (
+        f"P({reference} better) is the probability that a random seed of {reference} beats a random seed of the other policy "
+        "(Mann-Whitney U), with its bootstrap CI; over all tasks it is the average of the per-task probabilities. "
+        if reference
+        else ""
+    )
     blocks: list[tuple] = [
         ("h1", f"Benchmark: {len(labels)} policies on {len(tasks)} {across} values ({env_id})"),
         ("p", provenance_line()),
@@ -185,9 +195,8 @@ def _blocks(env_id: str, table: dict[str, dict[str, PolicyResults]], reference: 
             (
                 f"Headline metric: {metric} ({better} is better). Each seed's value is the mean over its evaluation episodes; "
                 "cells give the interquartile mean (IQM) over seeds with a stratified-bootstrap 95% CI (Agarwal et al. 2021). "
-                f"P({reference} better) is the probability that a random seed of {reference} beats a random seed of the other policy "
-                "(Mann-Whitney U), with its bootstrap CI; over all tasks it is the average of the per-task probabilities. "
-                "Where two CIs overlap, these seeds do not tell the policies apart. Agents were trained on the env named in their run "
+                + chance_sentence
+                + "Where two CIs overlap, these seeds do not tell the policies apart. Agents were trained on the env named in their run "
                 f"and are all evaluated here on {env_id}, on the same evaluation seeds as the baselines."
             ),
         ),
@@ -247,6 +256,9 @@ def _blocks(env_id: str, table: dict[str, dict[str, PolicyResults]], reference: 
                 ],
             ),
         ]
+
+    if env_class.published_results is not None:
+        blocks += _published_blocks(env_class.published_results, table, tasks)
 
     for task in tasks:
         header = ["policy", "seeds", *report_metrics] + ([f"P({reference} better on {metric})"] if reference else [])
@@ -328,6 +340,73 @@ def _blocks(env_id: str, table: dict[str, dict[str, PolicyResults]], reference: 
     return blocks
 
 
+def _published_blocks(
+    published: PublishedResults, table: dict[str, dict[str, PolicyResults]], tasks: list[str]
+) -> list:
+    """Per task: the best published learned agent and controller, ctrlgym's best on the same
+    metric, and Kendall's τ between ctrlgym's IQMs and the published values of the policies both ran."""
+    metric, higher = published.metric, published.higher_is_better
+    rows, concordant, discordant = [], 0, 0
+    for task in tasks:
+        if task not in published.values:
+            continue
+        ours = {
+            label: summarize(entry.metric(metric))["iqm"]
+            for label, entry in table[task].items()
+            if entry.metric(metric).size
+        }
+        cell = []
+        for learned in (True, False):
+            best = published.best(task, learned)
+            cell.append(f"{best[0]} {best[1]:.1f}" if best else "-")
+        mine = (max if higher else min)(ours.items(), key=lambda item: item[1]) if ours else None
+        mapped = {published.names[label]: value for label, value in ours.items() if label in published.names}
+        tau = kendall_tau(mapped, published.values[task])
+        c, d = concordance(mapped, published.values[task])
+        concordant, discordant = concordant + c, discordant + d
+        order = ", ".join(sorted(mapped, key=mapped.__getitem__, reverse=higher))
+        theirs = ", ".join(
+            sorted(
+                (n for n in mapped if n in published.values[task]),
+                key=published.values[task].__getitem__,
+                reverse=higher,
+            )
+        )
+        rows.append(
+            [
+                _short(task),
+                *cell,
+                f"{mine[0]} {mine[1]:.1f}" if mine else "-",
+                f"{tau:+.2f} (best first: ours {order}; published {theirs})" if tau is not None else "-",
+            ]
+        )
+    if not rows:
+        return []
+    pairs = concordant + discordant
+    pooled = (
+        f"Over all tasks, {concordant} of {pairs} pairs of policies are ordered the same way "
+        f"(τ = {(concordant - discordant) / pairs:+.2f})."
+        if pairs
+        else "No task has two policies in common with the published results."
+    )
+    return [
+        ("h2", f"Beside the published results ({metric})"),
+        (
+            "p",
+            f"Published: {published.source}. ctrlgym's column is the best IQM over seeds of {metric}, the metric computed as "
+            f"the publication computes it (the headline metric above may count more, e.g. vehicles never inserted). "
+            f"τ is Kendall's τ between ctrlgym's and the published ordering of the policies both ran "
+            f"({', '.join(f'{ours} = {theirs}' for ours, theirs in published.names.items())}); +1: the same order. "
+            + pooled,
+        ),
+        (
+            "table",
+            ["task", "published best learned", "published best controller", "ctrlgym best", "ranking agreement τ"],
+            rows,
+        ),
+    ]
+
+
 def _seed_matrix(table: dict[str, dict[str, PolicyResults]], tasks: list[str], label: str, metric: str) -> np.ndarray:
     """``(seeds, tasks)`` for the probability of improvement over tasks (seeds trimmed to the fewest any task has)."""
     columns = [table[t][label].metric(metric) for t in tasks]
@@ -367,4 +446,24 @@ def write_benchmark_report(
     if not run_dirs:
         raise UsageError("a benchmark report needs run directories")
     env_id, table = collect_benchmark(run_dirs, across)
-    return write_blocks(_blocks(env_id, table, reference, across), output)
+    return write_blocks(_blocks(env_id, table, reference, across), output, data=_best_per_task(env_id, table))
+
+
+def _best_per_task(env_id: str, table: dict[str, dict[str, PolicyResults]]) -> dict[str, Any]:
+    """The report's JSON data: per task, the policy with the best IQM of the headline metric."""
+    from ctrlgym.registry import get_entry
+
+    metric, higher = get_entry(env_id).vector_cls.headline_metric or ("mean_return", True)
+    best: dict[str, dict[str, Any]] = {}
+    for task, policies in table.items():
+        scored = {
+            label: summarize(entry.metric(metric)) for label, entry in policies.items() if entry.metric(metric).size
+        }
+        if scored:
+            label = (max if higher else min)(scored, key=lambda name: scored[name]["iqm"])
+            best[task] = {
+                "policy": label,
+                "iqm": float(scored[label]["iqm"]),
+                "seeds": int(policies[label].metric(metric).size),
+            }
+    return {"env_id": env_id, "metric": metric, "higher_is_better": higher, "best": best}

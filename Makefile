@@ -78,13 +78,14 @@ BENCHMARK_AGENTS ?= nash_dqn idqn nash_dqn_sumo_finetune
 BENCHMARK_ABLATIONS ?= cologne8_nash_dqn_fp1 cologne8_nash_dqn_fp50 cologne8_nash_dqn_pairwise grid4x4_nash_dqn_2x_budget grid4x4_nash_dqn_3x_budget grid4x4_nash_dqn_2x_budget_sumo_finetune arterial4x4_nash_dqn_sumo_finetune_4x arterial4x4_nash_dqn_sumo_finetune_8x ingolstadt7_nash_dqn_2x_budget cologne8_nash_dqn_2x_budget cologne8_idqn_2x_budget ingolstadt7_idqn_2x_budget cologne8_nash_dqn_shared cologne8_idqn_shared cologne8_nash_dqn_neighbours_400m cologne8_idqn_neighbours_400m ingolstadt7_nash_dqn_neighbours_400m ingolstadt7_idqn_neighbours_400m grid4x4_nash_dqn_fp_prior0 arterial4x4_nash_dqn_fp_prior0 cologne8_nash_dqn_fp_prior0 ingolstadt7_nash_dqn_fp_prior0
 report-benchmark: setup  ## Nash DQN vs IDQN vs every classic controller (ours and RESCO's) on RESCO's 8 maps, 5 seeds, on SUMO, with ablations and RESCO's published results (resumable: runs what is missing; EXECUTOR=ray for a cluster)
 	$(VENV)/bin/ctrlgym evaluate configs/traffic/benchmark/classics.yaml --executor $(EXECUTOR)
+	$(VENV)/bin/ctrlgym evaluate configs/traffic/benchmark/classics_twin.yaml --executor $(EXECUTOR)
 	for cfg in $(BENCHMARK_CONFIGS); do \
 	  out=$$(grep '^output_dir:' $$cfg | cut -d' ' -f2); \
 	  resume=; [ -f $$out/config.yaml ] && resume=--resume; \
 	  $(VENV)/bin/ctrlgym train $$cfg $$resume --executor $(EXECUTOR) || exit 1; \
 	  $(VENV)/bin/ctrlgym evaluate $$cfg --env TrafficSignalEnv-v0 --executor $(EXECUTOR) || exit 1; \
 	done
-	$(VENV)/bin/ctrlgym report --benchmark --reference nash_dqn configs/traffic/benchmark/classics.yaml $(BENCHMARK_CONFIGS) -o reports/traffic_benchmark
+	$(VENV)/bin/ctrlgym report --benchmark --reference nash_dqn configs/traffic/benchmark/classics.yaml $(BENCHMARK_CONFIGS) configs/traffic/benchmark/classics_twin.yaml -o reports/traffic_benchmark
 
 gpu-check: setup  ## the prepared GPU run: CUDA tests, no-sync over every env, benchmarks at GPU sizes (dry run without CUDA)
 	PY=$(PY) bash benchmarks/gpu_check.sh

@@ -1,6 +1,7 @@
-"""Env steps per second: the native batch vs Gymnasium's SyncVectorEnv of the single env.
-
-Both run the same MultiClassQueue dynamics in the same process and run; the ratio is printed.
+"""Env steps per second of MultiClassQueue: the native batch against what a user would write
+instead, measured in the same process and run: a hand-vectorised numpy batch of the same dynamics
+(time limit, autoreset, episode statistics, info; `numpy_peers.py`, the strongest peer) and
+Gymnasium's SyncVectorEnv of the single env. Ratios are ctrlgym / peer: below 1, the peer is faster.
 
     python benchmarks/bench_vector.py                 # CPU
     python benchmarks/bench_vector.py --device cuda   # GPU (peer stays on CPU: it is numpy)
@@ -15,6 +16,7 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import torch
+from numpy_peers import NumpyMultiClassQueue
 from provenance import (
     header,
     provenance,
@@ -59,6 +61,19 @@ def sync_vector_steps_per_second(num_envs: int, seconds: float) -> float:
     return num_envs * steps / (time.perf_counter() - start)
 
 
+def numpy_batch_steps_per_second(num_envs: int, seconds: float) -> float:
+    env = NumpyMultiClassQueue(num_envs)
+    actions = np.random.default_rng(0).integers(0, 3, size=(64, num_envs))
+    for i in range(5):  # warm-up
+        env.step(actions[i])
+    steps, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        for i in range(16):
+            env.step(actions[(steps + i) % 64])
+        steps += 16
+    return num_envs * steps / (time.perf_counter() - start)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu")
@@ -80,14 +95,23 @@ def main() -> None:
     print(header(info) + f"; env steps with {ctrlgym.get_num_threads() or 'torch'} thread(s)")
     rows = []
     peer = {n: sync_vector_steps_per_second(n, args.seconds) for n in args.peer_sizes}
-    print(f"{'num_envs':>9} {'ctrlgym steps/s':>16} {'SyncVectorEnv steps/s':>22} {'ratio':>8}")
+    print(
+        f"{'num_envs':>9} {'ctrlgym steps/s':>16} {'numpy batch':>12} {'ratio':>6} {'SyncVectorEnv':>14} {'ratio':>7}"
+    )
     for n in sorted(set(args.sizes) | set(args.peer_sizes)):
         native = native_steps_per_second(n, args.device, args.seconds)
-        rows.append({"num_envs": n, "ctrlgym": native, "sync_vector_env": peer.get(n)})
-        if n in peer:
-            print(f"{n:>9} {native:>16,.0f} {peer[n]:>22,.0f} {native / peer[n]:>7,.0f}x")
-        else:
-            print(f"{n:>9} {native:>16,.0f} {'-':>22} {'-':>8}")
+        numpy_batch = numpy_batch_steps_per_second(n, args.seconds)
+        rows.append(
+            {
+                "num_envs": n,
+                "ctrlgym": native,
+                "numpy_batch": numpy_batch,
+                "ctrlgym / numpy_batch": native / numpy_batch,
+                "sync_vector_env": peer.get(n),
+            }
+        )
+        sync = f"{peer[n]:>14,.0f} {native / peer[n]:>6,.0f}x" if n in peer else f"{'-':>14} {'-':>7}"
+        print(f"{n:>9} {native:>16,.0f} {numpy_batch:>12,.0f} {native / numpy_batch:>5.2f}x {sync}")
     print(f"results: {write_results(args.json, info, rows)}")
 
 

@@ -223,6 +223,15 @@ class TorchVectorEnv(VectorEnv):
         self._has_reset = True
         return self._observe(), {}
 
+    def _reset_some(self, mask: torch.Tensor) -> bool:
+        """``_reset_envs(mask)`` during a step; on the CPU skipped when no env is in ``mask`` (most
+        steps: an env's random draws for a reset it would discard cost a tenth of a step), on a GPU
+        always called, as asking would sync with the host. Returns whether it was called."""
+        if self.device.type == "cpu" and not bool(mask.any()):
+            return False
+        self._reset_envs(mask)
+        return True
+
     def _step(self, actions):
         if not self._has_reset:
             raise RuntimeError(f"{self.env_name}: call reset() before step()")
@@ -236,7 +245,7 @@ class TorchVectorEnv(VectorEnv):
         if self.autoreset_mode == AutoresetMode.NEXT_STEP:
             # Envs that finished on the previous step restart now; what they just did is discarded.
             pending = self._autoreset_pending
-            self._reset_envs(pending)
+            self._reset_some(pending)
             rewards = rewards.masked_fill(self._per_reward(pending), 0.0)
             terminated = terminated & ~pending
             elapsed = elapsed.masked_fill(pending, 0)
@@ -258,10 +267,10 @@ class TorchVectorEnv(VectorEnv):
         if self.autoreset_mode == AutoresetMode.SAME_STEP:
             info["final_obs"], info["_final_obs"] = obs, done
             info["final_info"], info["_final_info"] = dict(step_info), done
-            self._reset_envs(done)
+            if self._reset_some(done):
+                obs = self._observe()
             elapsed = elapsed.masked_fill(done, 0)
             returns = returns.masked_fill(self._per_reward(done), 0.0)
-            obs = self._observe()
         elif self.autoreset_mode == AutoresetMode.NEXT_STEP:
             self._autoreset_pending = done
 

@@ -385,9 +385,10 @@ def config_reference() -> None:
 BENCHMARKS = {
     "bench_vector.json": (
         "speed",
-        "Native batch vs Gymnasium's SyncVectorEnv",
+        "Native batch against a hand-vectorised numpy batch and Gymnasium's SyncVectorEnv",
         "make bench",
-        "MultiClassQueue env steps per second.",
+        "MultiClassQueue env steps per second; `ctrlgym / numpy_batch` below 1 means the numpy batch "
+        "(benchmarks/numpy_peers.py: the same dynamics, time limit, autoreset and episode statistics) is faster.",
     ),
     "bench_contention.json": (
         "speed",
@@ -584,6 +585,19 @@ def results_pages() -> dict[Path, str]:
 def readme_results() -> str:
     """The README's headline table: a few figures from the stored JSON, each linking to its page."""
     rows, commits = [], set()
+    vector = RESULTS / "bench_vector.json"
+    if vector.is_file():
+        stored = json.loads(vector.read_text())
+        commits.add(stored["provenance"].get("commit", "?"))
+        ratios = [r for r in stored["results"] if "ctrlgym / numpy_batch" in r]
+        figure = ", ".join(f"{r['ctrlgym / numpy_batch']:.2f}× at {number(r['num_envs'])} envs" for r in ratios)
+        rows.append(
+            [
+                "MultiClassQueue on CPU: ctrlgym's batch / a hand-written numpy batch",
+                figure,
+                "[speed](docs/results/speed.md)",
+            ]
+        )
     twin = RESULTS / "bench_twin.json"
     if twin.is_file():
         stored = json.loads(twin.read_text())

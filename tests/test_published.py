@@ -51,3 +51,23 @@ def test_the_report_puts_the_published_best_beside_ours_and_the_ranking_agreemen
 
 def test_no_published_task_no_section():
     assert _published_blocks(PUBLISHED, {"other": {"a": results("a", "baseline", [1.0])}}, ["other"]) == []
+
+
+def test_the_ranking_agreement_between_two_envs_has_a_bootstrap_ci():
+    from ctrlgym.experiment.reports.benchmark import _agreement_blocks
+
+    def policies(values):
+        return {
+            name: PolicyResults(name, "baseline", values={"delay": dict(enumerate(v))}) for name, v in values.items()
+        }
+
+    sumo = {"t": policies({"a": [1.0, 2.0, 3.0], "b": [5.0, 6.0, 7.0], "c": [9.0, 10.0, 11.0]})}
+    twin = {"t": policies({"a": [1.0, 1.1, 0.9], "b": [2.0, 2.1, 1.9], "c": [0.5, 0.6, 0.4], "d": [3.0, 3.0, 3.0]})}
+    blocks = _agreement_blocks("SUMO", sumo, "twin", twin, "delay", higher=False, reps=200)
+    (_, header, rows) = blocks[-1]
+    task, tau, mine, theirs = rows[0]
+    # a < b < c on SUMO, c < a < b on the twin: (a, b) agree, (a, c) and (b, c) do not: τ = -1/3
+    assert tau.startswith("-0.33") and mine == "a, b, c" and theirs == "c, a, b"
+    low, high = (float(x) for x in tau.split("[")[1].rstrip("]").split(","))
+    assert low <= -0.33 <= high  # the CI as printed, to 2 decimals
+    assert _agreement_blocks("SUMO", sumo, "twin", {"u": twin["t"]}, "delay", higher=False) == []  # no common task

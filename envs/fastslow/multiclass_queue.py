@@ -217,14 +217,14 @@ class MultiClassQueue(SlowChainMixin, TorchVectorEnv):
         costs = self.holding_costs[self.slow_state]  # (num_envs, K)
         rewards = -(costs * self.queue_lengths).sum(dim=1)
 
+        k = self.num_classes
+        draws = self._uniform(self.num_envs, 2 * k + 2)  # every random number of the step in one call
         served = actions[:, None] == self._classes  # (num_envs, K); one_hot would sync to check its range
-        completes = (
-            served & (self.queue_lengths > 0) & (self._uniform(self.num_envs, self.num_classes) < self.service_probs)
-        )
-        arrives = self._uniform(self.num_envs, self.num_classes) < self.arrival_probs
+        completes = served & (self.queue_lengths > 0) & (draws[:, :k] < self.service_probs)
+        arrives = draws[:, k : 2 * k] < self.arrival_probs
         self.queue_lengths = (self.queue_lengths - completes.long() + arrives.long()).clamp_max(self.buffer_size)
 
-        self._switch_slow_state()
+        self._switch_slow_state(draws[:, 2 * k :])
 
         info = {"queue_lengths": self.queue_lengths.sum(dim=1), "holding_cost": -rewards}
         terminated = torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)

@@ -28,11 +28,15 @@ class SlowChainMixin:
         """A uniform draw from {0, …, count − 1} per env, ``(num_envs,)``."""
         return (self._uniform(self.num_envs) * count).long().clamp_max(count - 1)
 
-    def _switch_slow_state(self) -> None:
+    def _switch_slow_state(self, draws: torch.Tensor | None = None) -> None:
+        """y moves w.p. ε to another slow state, uniformly; ``draws`` ``(num_envs, 2)``: two uniforms
+        per env, drawn by the caller with its own (one random call per step), else drawn here."""
         if self.num_slow_states < 2:
             return
-        switches = self._uniform(self.num_envs) < self.switch_prob
-        shift = 1 + self._random_levels(self.num_slow_states - 1)  # a shift of 1..n−1: another state, uniformly
+        draws = self._uniform(self.num_envs, 2) if draws is None else draws
+        switches = draws[:, 0] < self.switch_prob
+        levels = self.num_slow_states - 1
+        shift = 1 + (draws[:, 1] * levels).long().clamp_max(levels - 1)  # a shift of 1..n−1: another state, uniformly
         self.slow_state = torch.where(switches, (self.slow_state + shift) % self.num_slow_states, self.slow_state)
 
     def slow_transition_matrix(self) -> torch.Tensor:

@@ -20,7 +20,7 @@ from ctrlgym.envs.traffic.readout import OBSERVATION_FEATURES, REWARDS, LaneRead
 from ctrlgym.envs.traffic.resco_results import RESCO_RESULTS
 from ctrlgym.envs.traffic.scenarios import Scenario, actuated_programs
 from ctrlgym.envs.traffic.simulation import EPISODE_METRICS, METRIC_DESCRIPTIONS, ReadingLayout
-from ctrlgym.envs.traffic.workers import WORKER_KINDS, InlineSimulation, SumoError, SumoWorkers
+from ctrlgym.envs.traffic.workers import WORKER_KINDS, InlineSimulation, SumoError, SumoWorkers, choose_workers
 from ctrlgym.errors import UsageError
 from ctrlgym.vector_env import AutoresetMode, TorchVectorEnv
 
@@ -124,9 +124,12 @@ class TrafficSignalEnv(TorchVectorEnv):
     maps — 5 s and 2 s on arterial4x4, 10 s and 3 s elsewhere — else 5 s and 2 s), ``min_green``, ``max_green``, ``observation``, ``reward``,
     ``num_seconds``, ``gui`` (``sumo-gui`` to watch), ``max_teleports`` (raise ``SumoError``
     when an episode exceeds it), ``step_timeout`` (s to wait for a SUMO step before
-    ``SumoError``), ``workers`` (``"process"``: one worker process per env; ``"inline"``: one
-    libsumo simulation in this process, ``num_envs=1``; ``"ray"``: one Ray actor per env, anywhere
-    in the Ray cluster, same seeds same trajectories, ``ctrlgym[ray]``); ``resco_detectors`` (read
+    ``SumoError``; worker processes only), ``workers`` (``"auto"``, the default: ``"inline"`` for a
+    single libsumo env when no other is open in this process, else ``"process"``; ``"process"``:
+    one worker process per env, started from a forkserver, so a script that builds one at top level
+    needs ``if __name__ == "__main__":``; ``"inline"``: one libsumo simulation in this process,
+    ``num_envs=1``; ``"ray"``: one Ray actor per env, anywhere in the Ray cluster, same seeds same
+    trajectories, ``ctrlgym[ray]``); ``resco_detectors`` (read
     RESCO's detector counts each decision, :meth:`detector_counts`, for the ``resco_max_wave`` and
     ``resco_max_pressure`` baselines).
 
@@ -219,7 +222,7 @@ class TrafficSignalEnv(TorchVectorEnv):
         gui: bool = False,
         max_teleports: int | None = None,
         step_timeout: float = 300.0,
-        workers: str = "process",
+        workers: str = "auto",
         resco_detectors: bool = False,
         **unknown: Any,
     ) -> None:
@@ -264,7 +267,8 @@ class TrafficSignalEnv(TorchVectorEnv):
             autoreset_mode=autoreset_mode,
             validate_actions=validate_actions,
         )
-        if process.workers == "inline" and self.num_envs != 1:
+        workers = choose_workers(process.workers, self.num_envs, backend)
+        if workers == "inline" and self.num_envs != 1:
             raise ValueError(
                 f"{name}: workers='inline' runs one simulation in this process; num_envs must be 1, got {self.num_envs}"
             )
@@ -294,11 +298,11 @@ class TrafficSignalEnv(TorchVectorEnv):
         }
         self.resco_detectors = process.resco_detectors
         self.layout = ReadingLayout(len(self.network.all_lanes), self.num_agents, process.resco_detectors)
-        if process.workers == "inline":
+        if workers == "inline":
             self.workers: InlineSimulation | RayWorkers | SumoWorkers = InlineSimulation(
                 simulation_kwargs, self.scenario.name
             )
-        elif process.workers == "ray":
+        elif workers == "ray":
             from ctrlgym.envs.traffic.ray_workers import RayWorkers
 
             self.workers = RayWorkers(self.num_envs, simulation_kwargs, self.scenario.name, process.step_timeout)

@@ -85,7 +85,7 @@ class SumoProcessOptions(_Options):
     gui: bool = False  # sumo-gui to watch (over traci)
     max_teleports: int | None = None  # raise SumoError when an episode exceeds it
     step_timeout: float = 300.0  # s to wait for a SUMO step before SumoError
-    workers: str = "process"  # one process per env; "inline": this process, num_envs=1; "ray": Ray actors
+    workers: str = "auto"  # "inline" for one libsumo env, else "process" (one per env); "ray": Ray actors
     resco_detectors: bool = False  # read RESCO's detector counts each decision (what its MaxWave/MaxPressure see)
 
 

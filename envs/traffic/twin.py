@@ -166,7 +166,7 @@ class TrafficTwinEnv(TorchVectorEnv):
         gui: bool = False,
         max_teleports: int | None = None,
         step_timeout: float = 300.0,
-        workers: str = "process",
+        workers: str = "auto",
         resco_detectors: bool = False,
         **unknown: Any,
     ) -> None:

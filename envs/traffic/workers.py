@@ -27,9 +27,9 @@ import numpy as np
 from ctrlgym.envs.traffic.simulation import SumoSimulation
 from ctrlgym.errors import CtrlgymError
 
-__all__ = ["SumoError", "SumoWorkers", "InlineSimulation", "WORKER_KINDS"]
+__all__ = ["SumoError", "SumoWorkers", "InlineSimulation", "WORKER_KINDS", "choose_workers"]
 
-WORKER_KINDS = ("process", "inline", "ray")
+WORKER_KINDS = ("auto", "process", "inline", "ray")
 _OK, _ERROR = b"\x00", b"\x01"
 
 
@@ -236,6 +236,15 @@ class SumoWorkers:
         for i in range(len(self.processes)):
             self._stop(i)
         self.closed = True
+
+
+def choose_workers(workers: str, num_envs: int, backend: str) -> str:
+    """``workers="auto"``: one libsumo simulation in this process when the batch has one env and no
+    inline simulation is open here (libsumo runs one per process), so a plain script needs no
+    ``if __name__ == "__main__":`` guard and a step has no round trip; worker processes otherwise."""
+    if workers != "auto":
+        return workers
+    return "inline" if num_envs == 1 and backend == "libsumo" and not InlineSimulation._open else "process"
 
 
 class InlineSimulation:

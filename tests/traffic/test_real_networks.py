@@ -282,7 +282,7 @@ def test_a_failure_while_building_the_simulation_comes_back_with_sumos_message(t
 
 
 def test_a_hung_sumo_times_out_with_a_clear_error_and_reset_recovers():
-    env = TrafficSignalEnv(scenario="single", num_seconds=300, step_timeout=2)
+    env = TrafficSignalEnv(scenario="single", num_seconds=300, step_timeout=2, workers="process")
     try:
         env.reset(seed=0)
         os.kill(env.workers.pids()[0], signal.SIGSTOP)  # SUMO stops answering
@@ -406,3 +406,36 @@ def test_neighbour_reach_links_lights_through_unsignalled_junctions():
     assert (SignalNetwork(grid).adjacency == SignalNetwork(grid, neighbour_reach_m=1000).adjacency).all()
     with pytest.raises(ValueError, match="neighbour_reach must be >= 0 metres, got -1"):
         TrafficTwinEnv(1, scenario="resco:cologne8", neighbour_reach=-1)
+
+
+def test_auto_workers_run_one_env_inline_and_a_batch_or_a_second_env_in_processes():
+    one = TrafficSignalEnv(scenario="single", num_seconds=30)
+    try:
+        assert one.workers.pids() == [os.getpid()]  # inline: no worker, no round trip
+        second = TrafficSignalEnv(scenario="single", num_seconds=30)  # libsumo: one simulation per process
+        batch = TrafficSignalEnv(num_envs=2, scenario="single", num_seconds=30)
+        try:
+            assert os.getpid() not in second.workers.pids() and len(set(batch.workers.pids())) == 2
+        finally:
+            second.close()
+            batch.close()
+    finally:
+        one.close()
+
+
+@pytest.mark.integration
+def test_a_plain_script_with_one_sumo_env_needs_no_main_guard(tmp_path):
+    script = tmp_path / "plain.py"
+    script.write_text(
+        "import torch\n"
+        "from ctrlgym.envs.traffic import TrafficSignalEnv\n"
+        "env = TrafficSignalEnv(scenario='single', num_seconds=60)\n"
+        "obs, info = env.reset(seed=0)\n"
+        "obs, *_ = env.step(torch.zeros((1, 1), dtype=torch.long))\n"
+        "print('stepped', tuple(obs.shape))\n"
+    )
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert result.returncode == 0 and "stepped (1, 1, 11)" in result.stdout, result.stderr[-2000:]

@@ -86,9 +86,15 @@ def _add(
 
 
 def collect_benchmark(
-    run_dirs: Sequence[RunDir | str | Path], across: str = "scenario"
+    run_dirs: Sequence[RunDir | str | Path],
+    across: str = "scenario",
+    others: dict[str, dict[str, dict[str, PolicyResults]]] | None = None,
 ) -> tuple[str, dict[str, dict[str, PolicyResults]]]:
-    """The benchmark env and ``{task: {policy: PolicyResults}}`` from the runs (module docstring)."""
+    """The benchmark env and ``{task: {policy: PolicyResults}}`` from the runs (module docstring).
+
+    The benchmark env is the first sweep's. A later sweep on another env (the traffic twin) is an
+    error, unless ``others`` is given: then it is collected there, ``{env id: table}``, for the
+    ranking agreement between the two envs."""
     opened = [run if isinstance(run, RunDir) else RunDir.open(run) for run in run_dirs]
     sweeps = [run.config for run in opened if run.config.evaluation.sweep and across in run.config.evaluation.sweep]
     env_id = sweeps[0].env.id if sweeps else opened[0].config.env.id
@@ -100,12 +106,15 @@ def collect_benchmark(
             sweep = metrics.get("sweep")
             if not sweep or sweep.get("param") != across:
                 raise RunDirError(f"{run_dir} has no evaluation over {across} yet: run ctrlgym evaluate {run_dir}")
+            target = table
             if config.env.id != env_id:
-                raise UsageError(f"{run_dir} evaluates on {config.env.id}, the benchmark on {env_id}")
+                if others is None:
+                    raise UsageError(f"{run_dir} evaluates on {config.env.id}, the benchmark on {env_id}")
+                target = others.setdefault(config.env.id, {})
             for policy, per_value in sweep["policies"].items():
                 for task, per_seed in per_value.items():
                     _add(
-                        table,
+                        target,
                         task,
                         config.name if policy == sweep["agent"] else policy,
                         "agent" if policy == sweep["agent"] else "baseline",
@@ -166,7 +175,13 @@ def _profile_plot(
     return png(figure)
 
 
-def _blocks(env_id: str, table: dict[str, dict[str, PolicyResults]], reference: str | None, across: str) -> list[tuple]:
+def _blocks(
+    env_id: str,
+    table: dict[str, dict[str, PolicyResults]],
+    reference: str | None,
+    across: str,
+    others: dict[str, dict[str, dict[str, PolicyResults]]] | None = None,
+) -> list[tuple]:
     from ctrlgym.registry import get_entry
 
     env_class = get_entry(env_id).vector_cls
@@ -259,6 +274,8 @@ def _blocks(env_id: str, table: dict[str, dict[str, PolicyResults]], reference: 
 
     if env_class.published_results is not None:
         blocks += _published_blocks(env_class.published_results, table, tasks)
+    for other_id, other in (others or {}).items():
+        blocks += _agreement_blocks(env_id, table, other_id, other, metric, higher)
 
     for task in tasks:
         header = ["policy", "seeds", *report_metrics] + ([f"P({reference} better on {metric})"] if reference else [])
@@ -407,6 +424,69 @@ def _published_blocks(
     ]
 
 
+def _iqm(values: np.ndarray) -> float:
+    """The interquartile mean: the mean of the middle 50% (scipy's 25% trimmed mean)."""
+    from scipy.stats import trim_mean
+
+    return float(trim_mean(values, 0.25))
+
+
+def _order(values: dict[str, np.ndarray], higher: bool) -> str:
+    """The policies best first by IQM."""
+    return ", ".join(sorted(values, key=lambda policy: _iqm(values[policy]), reverse=higher))
+
+
+def _agreement_blocks(
+    env_id: str,
+    table: dict[str, dict[str, PolicyResults]],
+    other_id: str,
+    other: dict[str, dict[str, PolicyResults]],
+    metric: str,
+    higher: bool,
+    reps: int = 1000,
+) -> list:
+    """Per task, Kendall's τ between the two envs' rankings (IQM of ``metric``) of the policies both
+    ran, with a bootstrap 95% CI: each policy's seeds resampled on each env."""
+    rng = np.random.default_rng(0)
+    rows, point = [], []
+    for task in table:
+        common = [
+            p
+            for p in table[task]
+            if p in other.get(task, {}) and table[task][p].metric(metric).size and other[task][p].metric(metric).size
+        ]
+        if len(common) < 2:
+            continue
+        mine = {p: table[task][p].metric(metric) for p in common}
+        theirs = {p: other[task][p].metric(metric) for p in common}
+        tau = kendall_tau({p: _iqm(v) for p, v in mine.items()}, {p: _iqm(v) for p, v in theirs.items()})
+        assert tau is not None  # two policies or more
+        draws = [
+            kendall_tau(
+                {p: _iqm(rng.choice(v, v.size)) for p, v in mine.items()},
+                {p: _iqm(rng.choice(v, v.size)) for p, v in theirs.items()},
+            )
+            for _ in range(reps)
+        ]
+        low, high = np.percentile([d for d in draws if d is not None], [2.5, 97.5])
+        rows.append(
+            [_short(task), f"{tau:+.2f} [{low:+.2f}, {high:+.2f}]", _order(mine, higher), _order(theirs, higher)]
+        )
+        point.append(tau)
+    if not rows:
+        return []
+    return [
+        ("h2", f"Ranking agreement: {other_id} against {env_id}"),
+        (
+            "p",
+            f"Kendall's τ between the two envs' orderings of the policies both evaluated (IQM of {metric} over seeds), "
+            f"with a bootstrap 95% CI ({reps} resamples of each policy's seeds on each env); +1: the same order. "
+            f"Mean τ over the {len(point)} tasks: {np.mean(point):+.2f}.",
+        ),
+        ("table", ["task", "τ [95% CI]", f"best first on {env_id}", f"best first on {other_id}"], rows),
+    ]
+
+
 def _seed_matrix(table: dict[str, dict[str, PolicyResults]], tasks: list[str], label: str, metric: str) -> np.ndarray:
     """``(seeds, tasks)`` for the probability of improvement over tasks (seeds trimmed to the fewest any task has)."""
     columns = [table[t][label].metric(metric) for t in tasks]
@@ -445,8 +525,9 @@ def write_benchmark_report(
     """Write ``OUTPUT.html`` (self-contained) and ``OUTPUT.md``: the benchmark of the runs across ``across``."""
     if not run_dirs:
         raise UsageError("a benchmark report needs run directories")
-    env_id, table = collect_benchmark(run_dirs, across)
-    return write_blocks(_blocks(env_id, table, reference, across), output, data=_best_per_task(env_id, table))
+    others: dict[str, dict[str, dict[str, PolicyResults]]] = {}
+    env_id, table = collect_benchmark(run_dirs, across, others=others)
+    return write_blocks(_blocks(env_id, table, reference, across, others), output, data=_best_per_task(env_id, table))
 
 
 def _best_per_task(env_id: str, table: dict[str, dict[str, PolicyResults]]) -> dict[str, Any]:

@@ -461,6 +461,37 @@ PAGES = {
     "mixup": ("Mix-up policy selection", "The agent against fixed mixes and schedules."),
     "beamforming": ("Beamforming", "Precoders and the channel predictor as the channel ages."),
 }
+#: what the earlier runs of each family found, in plain words (their figures come back with the stored
+#: reports: each page names the command); stated once, here
+FINDINGS = {
+    "fastslow": [
+        "Frozen-state DP is near-optimal on every fast-slow env, while omitting the slow state costs "
+        "clearly more on all of them; on the models held by their factors exact DP is as fast as "
+        "frozen-state DP, so the frozen-state saving shows on flat models.",
+        "PPO gets close to the c-mu rule and the exact optimum on the queue in the demo's budget but "
+        "does not reach them; the two are level there.",
+    ],
+    "mixup": [
+        "On clean digits mixing costs accuracy (the classifier is not over-fitting), and plain training "
+        "is as good as any schedule; PPO learns mostly to avoid mixing.",
+        "With many wrong training labels every mix beats plain training by a wide margin; PPO learns to "
+        "mix there but does not beat the best fixed operation (R-Mix's random saliency mix): their CIs overlap.",
+    ],
+    "beamforming": [
+        "The CNN predictor trained on the rate loss closes most of the stale-to-perfect gap at low and "
+        "medium speeds without being told the Doppler, but robust RZF on the genie Wiener prediction "
+        "matches it within the CIs; trained on the MSE it learns nothing beyond the Wiener filter it "
+        "starts from. Above 60 km/h the channel decorrelates within the CSI age and nothing recovers much.",
+        "On the CPU a numpy batch of the same model is faster than the torch env (speed page).",
+    ],
+    "traffic": [
+        "RESCO's MaxWave and MaxPressure starve the minor entries of ingolstadt7 and ingolstadt21 (they "
+        "count only the vehicles near the stop line on the phase pair's lanes) and leave vehicles outside "
+        "the network; RESCO's tripinfo formula (`delay_resco`) does not count vehicles that never "
+        "entered on maps whose routes are `<trip>`s, so the published numbers there hide that backlog. "
+        "ctrlgym's `delay` counts them.",
+    ],
+}
 #: stored report JSON (``ctrlgym report ... -o``), copied to benchmarks/results/reports/ by `make results`: page and command
 REPORTS = {
     "traffic_benchmark": ("traffic", "make report-benchmark"),
@@ -570,6 +601,8 @@ def results_pages() -> dict[Path, str]:
                 f"## Report: {name}\n\nNo stored report yet: `{command}` runs it and `make results` stores its JSON "
                 f"(`benchmarks/results/reports/{name}.json`) and regenerates this page.\n"
             )
+    for page, findings in FINDINGS.items():
+        pages[page].insert(0, "## Findings\n\n" + "\n".join(f"- {finding}" for finding in findings) + "\n")
     texts = {
         DOCS / "results" / f"{page}.md": f"# Results: {title}\n\n{intro}\n\n" + "\n".join(pages[page])
         for page, (title, intro) in PAGES.items()

@@ -320,7 +320,9 @@ class ChannelProcess:
             rho = self.one_slot_correlation().reshape(-1, 1, 1, 1)
             self.taps = rho * self.taps + (1 - rho**2).clamp(min=0).sqrt() * self._gaussian(self.shape) * self.tap_std
         else:
-            self.phasors = self.phasors * self.turns
+            self.phasors.mul_(
+                self.turns
+            )  # in place: a fresh (cells, users, antennas, taps, sinusoids) tensor per slot cost 6x the product
             self.taps = self._sinusoid_taps()
 
     def history(self, count: int, spacing: int) -> torch.Tensor:

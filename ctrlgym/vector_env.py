@@ -245,11 +245,11 @@ class TorchVectorEnv(VectorEnv):
         if self.autoreset_mode == AutoresetMode.NEXT_STEP:
             # Envs that finished on the previous step restart now; what they just did is discarded.
             pending = self._autoreset_pending
-            self._reset_some(pending)
-            rewards = rewards.masked_fill(self._per_reward(pending), 0.0)
-            terminated = terminated & ~pending
-            elapsed = elapsed.masked_fill(pending, 0)
-            returns = returns.masked_fill(self._per_reward(pending), 0.0)
+            if self._reset_some(pending):  # on the CPU, most steps restart no env and skip this
+                rewards = rewards.masked_fill(self._per_reward(pending), 0.0)
+                terminated = terminated & ~pending
+                elapsed = elapsed.masked_fill(pending, 0)
+                returns = returns.masked_fill(self._per_reward(pending), 0.0)
 
         if self.max_episode_steps is None:
             truncated = torch.zeros_like(terminated)

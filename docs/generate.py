@@ -508,7 +508,10 @@ def _provenance(provenance: dict[str, Any]) -> str:
     parts.append(
         f"{provenance.get('cpu', '?')}, {provenance.get('cores', '?')} cores, device {provenance.get('device', '?')}"
     )
-    parts.append(f"torch {provenance.get('torch', '?')}, {provenance.get('torch_threads', '?')} threads")
+    threads = f"torch {provenance.get('torch', '?')}, {provenance.get('torch_threads', '?')} torch threads"
+    if "ctrlgym_threads" in provenance:
+        threads += f", {provenance['ctrlgym_threads']} in ctrlgym's env steps"
+    parts.append(threads)
     if "load_average" in provenance:
         parts.append("load " + ", ".join(f"{x:.2f}" for x in provenance["load_average"]))
     return "Provenance: " + "; ".join(parts) + "."

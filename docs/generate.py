@@ -645,19 +645,29 @@ def readme_results() -> str:
         report = RESULTS / "reports" / f"{name}.json"
         if not report.is_file():
             continue
-        data = json.loads(report.read_text()).get("data", {})
+        stored = json.loads(report.read_text())
+        data = stored.get("data", {})
         for task, best in data.get("best", {}).items():
             rows.append(
                 [
-                    f"RESCO {task.split(':')[-1]}: lowest {data.get('metric', '')}",
+                    f"RESCO {task.split(':')[-1]}: lowest {data.get('metric', '')} (IQM)",
                     f"{best['policy']}, {best['iqm']:.1f} s (IQM of {best['seeds']} seeds)",
                     "[traffic](docs/results/traffic.md)",
                 ]
             )
+        written = next((b[1] for b in stored.get("blocks", []) if b[0] == "p" and "commit" in b[1]), "")
+        found = re.search(r"commit (\S+?)\)", written)
+        if found:
+            commits.add(found.group(1))
         break
     if not rows:
         return "No stored results yet: see the docs' results pages.\n"
     note = f"\nBenchmark commits: {', '.join(sorted(commits))}.\n" if commits else ""
+    if any(row[0].startswith("RESCO") for row in rows):
+        note += (
+            "The lowest IQM per map is not always a clear winner: the traffic page gives every policy's CI "
+            "and says where they overlap.\n"
+        )
     return table(["result", "figure", "page"], rows) + note
 
 

@@ -578,18 +578,7 @@ def _report_blocks_md(blocks: list[list[Any]]) -> str:
 def results_pages() -> dict[Path, str]:
     """The results pages, ``{path: text}`` (committed: the README links them)."""
     pages: dict[str, list[str]] = {page: [] for page in PAGES}
-    for name, (page, title, command, meaning) in BENCHMARKS.items():
-        path = RESULTS / name
-        if not path.is_file():
-            pages[page].append(f"## {title}\n\nNot measured yet: `{command}` writes `benchmarks/results/{name}`.\n")
-            continue
-        stored = json.loads(path.read_text())
-        pages[page] += [
-            f"## {title}\n",
-            f"{meaning} Regenerate: `{command}` (writes `benchmarks/results/{name}`).\n",
-            _provenance(stored.get("provenance", {})) + "\n",
-            *results_tables(stored.get("results", {})),
-        ]
+    # the reports (the field's results) first, then the speed and calibration benchmarks
     for name, (page, command) in REPORTS.items():
         path = RESULTS / "reports" / f"{name}.json"
         if path.is_file():
@@ -604,6 +593,18 @@ def results_pages() -> dict[Path, str]:
                 f"## Report: {name}\n\nNo stored report yet: `{command}` runs it and `make results` stores its JSON "
                 f"(`benchmarks/results/reports/{name}.json`) and regenerates this page.\n"
             )
+    for name, (page, title, command, meaning) in BENCHMARKS.items():
+        path = RESULTS / name
+        if not path.is_file():
+            pages[page].append(f"## {title}\n\nNot measured yet: `{command}` writes `benchmarks/results/{name}`.\n")
+            continue
+        stored = json.loads(path.read_text())
+        pages[page] += [
+            f"## {title}\n",
+            f"{meaning} Regenerate: `{command}` (writes `benchmarks/results/{name}`).\n",
+            _provenance(stored.get("provenance", {})) + "\n",
+            *results_tables(stored.get("results", {})),
+        ]
     for page, findings in FINDINGS.items():
         pages[page].insert(0, "## Findings\n\n" + "\n".join(f"- {finding}" for finding in findings) + "\n")
     texts = {

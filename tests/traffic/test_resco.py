@@ -25,6 +25,19 @@ HAS_RESCO = importlib.util.find_spec("sumo_rl") is not None
 needs_resco = pytest.mark.skipif(not HAS_RESCO, reason="RESCO's maps come with sumo-rl (ctrlgym[benchmarks])")
 
 
+def last_info(env, controller) -> dict:
+    """Run one episode of ``env`` (seed 0) under ``controller(env)``, close the env, return the last info."""
+    try:
+        obs, _ = env.reset(seed=0)
+        policy = controller(env)
+        while True:
+            obs, _, _, truncated, info = env.step(policy(obs))
+            if truncated.all():
+                return info
+    finally:
+        env.close()
+
+
 def two_vehicle_routes(tmp_path) -> tuple:
     """The single intersection (142.8 m approaches; green 0 serves north-south) with two vehicles:
     ``near`` enters the east approach 12.8 m from the stop line at 0 s and halts there; ``far``
@@ -184,15 +197,7 @@ def test_delay_resco_is_rescos_tripinfo_formula_and_delay_counts_everyone(tmp_pa
     trips = tmp_path / "trips.xml"
     sumo_args = ["--tripinfo-output", str(trips), "--tripinfo-output.write-unfinished", "true"]
     env = TrafficSignalEnv(net_file=scenario.net_file, route_file=route_file, num_seconds=600, sumo_args=sumo_args)
-    try:
-        obs, _ = env.reset(seed=0)
-        policy = MaxPressure(env)
-        while True:
-            obs, _, _, truncated, info = env.step(policy(obs))
-            if truncated.all():
-                break
-    finally:
-        env.close()  # SUMO writes the unfinished trips when it closes
+    info = last_info(env, MaxPressure)  # closing the env makes SUMO write the unfinished trips
     expected_delay, expected_duration = resco_tripinfo_delay(trips, route_file, end=600.0)
     assert float(info["delay_resco"][0]) == pytest.approx(expected_delay, abs=0.05)
     assert float(info["trip_duration_resco"][0]) == pytest.approx(expected_duration, abs=0.05)
@@ -205,14 +210,5 @@ def test_on_grid4x4_resco_max_wave_ranks_ahead_of_resco_max_pressure_as_in_resco
     delays = {}
     for controller in (RescoMaxWave, RescoMaxPressure):
         env = TrafficSignalEnv(scenario="resco:grid4x4", resco_detectors=True, workers="inline")
-        try:
-            obs, _ = env.reset(seed=0)
-            policy = controller(env)
-            while True:
-                obs, _, _, truncated, info = env.step(policy(obs))
-                if truncated.all():
-                    break
-            delays[controller.__name__] = float(info["delay"][0])
-        finally:
-            env.close()
+        delays[controller.__name__] = float(last_info(env, controller)["delay"][0])
     assert delays["RescoMaxWave"] < delays["RescoMaxPressure"] - 5  # RESCO: 34 s vs 52 s

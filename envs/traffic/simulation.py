@@ -186,13 +186,17 @@ class SumoSimulation:
         self.resco_detectors = resco_detectors
         # RESCO's detectors: each light's incoming lanes along their approaches (k, SUMO lane, its
         # length, metres from its end to the stop line, the light)
-        self._detected_lanes = [
-            (k, read, length, offset, owner)
-            for owner, light in enumerate(network.lights)
-            for k, lane in enumerate(self.lanes)
-            if lane in light.incoming_lanes
-            for read, (length, offset) in network.approach_geometry[lane].items()
-        ]
+        column = {lane: k for k, lane in enumerate(self.lanes)}
+        self._detected_lanes = (
+            [
+                (column[lane], read, length, offset, owner)
+                for owner, light in enumerate(network.lights)
+                for lane in light.incoming_lanes
+                for read, (length, offset) in network.approach_geometry[lane].items()
+            ]
+            if resco_detectors
+            else []
+        )
         self._has_waited: list[set[str]] = [set() for _ in network.lights]  # RESCO's per-light waiting record
         self._scheduled: dict[str, float] | None = None  # route-file <vehicle> departures, read at the first final step
         self._last_departed: str | None = None  # the vehicle that entered the network last

@@ -116,9 +116,8 @@ def resco_weights(network: SignalNetwork) -> tuple[np.ndarray, np.ndarray, np.nd
                     wave[a, g, column[lane]] += 1
                     pressure[a, g, column[lane]] += 1
                 for edge in dict.fromkeys(lane_edge(lane) for lane in out_lanes):
-                    for lane in incoming_on_edge.get(edge, ()):
-                        if lane in column:
-                            pressure[a, g, column[lane]] -= 1
+                    for lane in incoming_on_edge.get(edge, ()):  # lights' incoming lanes: all in all_lanes
+                        pressure[a, g, column[lane]] -= 1
     return wave, pressure, valid
 
 

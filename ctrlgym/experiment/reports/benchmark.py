@@ -42,7 +42,7 @@ from ctrlgym.experiment.reports.render import write_blocks
 from ctrlgym.experiment.reports.run_report import chance_text, iqm_text
 from ctrlgym.experiment.runs import RunDir, RunDirError, succeeded
 from ctrlgym.published import PublishedResults, concordance, kendall_tau
-from ctrlgym.statistics import intervals_overlap, performance_profile, probability_of_improvement_ci, summarize
+from ctrlgym.statistics import intervals_overlap, iqm, performance_profile, probability_of_improvement_ci, summarize
 
 __all__ = ["PolicyResults", "collect_benchmark", "write_benchmark_report"]
 
@@ -367,11 +367,7 @@ def _published_blocks(
     for task in tasks:
         if task not in published.values:
             continue
-        ours = {
-            label: summarize(entry.metric(metric))["iqm"]
-            for label, entry in table[task].items()
-            if entry.metric(metric).size
-        }
+        ours = {label: iqm(entry.metric(metric)) for label, entry in table[task].items() if entry.metric(metric).size}
         cell = []
         for learned in (True, False):
             best = published.best(task, learned)
@@ -424,16 +420,9 @@ def _published_blocks(
     ]
 
 
-def _iqm(values: np.ndarray) -> float:
-    """The interquartile mean: the mean of the middle 50% (scipy's 25% trimmed mean)."""
-    from scipy.stats import trim_mean
-
-    return float(trim_mean(values, 0.25))
-
-
 def _order(values: dict[str, np.ndarray], higher: bool) -> str:
     """The policies best first by IQM."""
-    return ", ".join(sorted(values, key=lambda policy: _iqm(values[policy]), reverse=higher))
+    return ", ".join(sorted(values, key=lambda policy: iqm(values[policy]), reverse=higher))
 
 
 def _agreement_blocks(
@@ -459,12 +448,12 @@ def _agreement_blocks(
             continue
         mine = {p: table[task][p].metric(metric) for p in common}
         theirs = {p: other[task][p].metric(metric) for p in common}
-        tau = kendall_tau({p: _iqm(v) for p, v in mine.items()}, {p: _iqm(v) for p, v in theirs.items()})
+        tau = kendall_tau({p: iqm(v) for p, v in mine.items()}, {p: iqm(v) for p, v in theirs.items()})
         assert tau is not None  # two policies or more
         draws = [
             kendall_tau(
-                {p: _iqm(rng.choice(v, v.size)) for p, v in mine.items()},
-                {p: _iqm(rng.choice(v, v.size)) for p, v in theirs.items()},
+                {p: iqm(rng.choice(v, v.size)) for p, v in mine.items()},
+                {p: iqm(rng.choice(v, v.size)) for p, v in theirs.items()},
             )
             for _ in range(reps)
         ]
@@ -537,14 +526,12 @@ def _best_per_task(env_id: str, table: dict[str, dict[str, PolicyResults]]) -> d
     metric, higher = get_entry(env_id).vector_cls.headline_metric or ("mean_return", True)
     best: dict[str, dict[str, Any]] = {}
     for task, policies in table.items():
-        scored = {
-            label: summarize(entry.metric(metric)) for label, entry in policies.items() if entry.metric(metric).size
-        }
+        scored = {label: iqm(entry.metric(metric)) for label, entry in policies.items() if entry.metric(metric).size}
         if scored:
-            label = (max if higher else min)(scored, key=lambda name: scored[name]["iqm"])
+            label = (max if higher else min)(scored, key=lambda name: scored[name])
             best[task] = {
                 "policy": label,
-                "iqm": float(scored[label]["iqm"]),
+                "iqm": float(scored[label]),
                 "seeds": int(policies[label].metric(metric).size),
             }
     return {"env_id": env_id, "metric": metric, "higher_is_better": higher, "best": best}

@@ -44,8 +44,12 @@ typecheck: setup  ## mypy over ctrlgym/, envs/, agents/, solvers/ (as the packag
 test-slow: setup  ## only the long runs marked @pytest.mark.slow
 	$(PY) -m pytest -m slow
 
-bench: setup  ## env steps/s of the native batch vs gymnasium SyncVectorEnv
+bench: setup  ## MultiClassQueue steps/s: native batch (eager and compile=True) vs a hand-vectorised numpy batch and SyncVectorEnv, quiet and busy
 	$(PY) benchmarks/bench_vector.py
+
+bench-solvers: setup  ## exact DP vs quantecon, pymdptoolbox and mdpsolver: the factored queue and the same flat matrices (random 10k-1M, queue 119k)
+	$(PY) benchmarks/bench_solvers.py
+	$(PY) benchmarks/bench_solvers_flat.py
 
 bench-sumo: setup  ## TrafficSignalEnv vs sumo-rl vs SUMO alone, generated 4x4 grid and sumo-rl's 4x4-Lucas net
 	$(PY) benchmarks/bench_sumo.py
@@ -75,7 +79,7 @@ BENCHMARK_CONFIGS = $(foreach map,$(BENCHMARK_MAPS),$(addprefix configs/traffic/
 # EXECUTOR=ray: every seed a Ray task (RAY_ADDRESS=... joins a cluster)
 EXECUTOR ?= local
 BENCHMARK_AGENTS ?= nash_dqn idqn nash_dqn_sumo_finetune
-BENCHMARK_ABLATIONS ?= grid4x4_nash_dqn_pressure_obs cologne8_nash_dqn_fp1 cologne8_nash_dqn_fp50 cologne8_nash_dqn_pairwise grid4x4_nash_dqn_2x_budget grid4x4_nash_dqn_3x_budget grid4x4_nash_dqn_2x_budget_sumo_finetune arterial4x4_nash_dqn_sumo_finetune_4x arterial4x4_nash_dqn_sumo_finetune_8x ingolstadt7_nash_dqn_2x_budget cologne8_nash_dqn_2x_budget cologne8_idqn_2x_budget ingolstadt7_idqn_2x_budget cologne8_nash_dqn_shared cologne8_idqn_shared cologne8_nash_dqn_neighbours_400m cologne8_idqn_neighbours_400m ingolstadt7_nash_dqn_neighbours_400m ingolstadt7_idqn_neighbours_400m grid4x4_nash_dqn_fp_prior0 arterial4x4_nash_dqn_fp_prior0 cologne8_nash_dqn_fp_prior0 ingolstadt7_nash_dqn_fp_prior0
+BENCHMARK_ABLATIONS ?= grid4x4_nash_dqn_pressure_obs grid4x4_nash_dqn_queue_reward grid4x4_nash_dqn_sumo_finetune_4x ingolstadt21_nash_dqn_sumo_finetune_4x cologne8_nash_dqn_fp1 cologne8_nash_dqn_fp50 cologne8_nash_dqn_pairwise grid4x4_nash_dqn_2x_budget grid4x4_nash_dqn_3x_budget grid4x4_nash_dqn_2x_budget_sumo_finetune arterial4x4_nash_dqn_sumo_finetune_4x arterial4x4_nash_dqn_sumo_finetune_8x ingolstadt7_nash_dqn_2x_budget cologne8_nash_dqn_2x_budget cologne8_idqn_2x_budget ingolstadt7_idqn_2x_budget cologne8_nash_dqn_shared cologne8_idqn_shared cologne8_nash_dqn_neighbours_400m cologne8_idqn_neighbours_400m ingolstadt7_nash_dqn_neighbours_400m ingolstadt7_idqn_neighbours_400m grid4x4_nash_dqn_fp_prior0 arterial4x4_nash_dqn_fp_prior0 cologne8_nash_dqn_fp_prior0 ingolstadt7_nash_dqn_fp_prior0
 report-benchmark: setup  ## Nash DQN vs IDQN vs every classic controller (ours and RESCO's) on RESCO's 8 maps, 5 seeds, on SUMO, with ablations and RESCO's published results (resumable: runs what is missing; EXECUTOR=ray for a cluster)
 	$(VENV)/bin/ctrlgym evaluate configs/traffic/benchmark/classics.yaml --executor $(EXECUTOR)
 	$(VENV)/bin/ctrlgym evaluate configs/traffic/benchmark/classics_twin.yaml --executor $(EXECUTOR)

@@ -1,7 +1,10 @@
-"""Env steps per second of MultiClassQueue: the native batch against what a user would write
-instead, measured in the same process and run: a hand-vectorised numpy batch of the same dynamics
-(time limit, autoreset, episode statistics, info; `numpy_peers.py`, the strongest peer) and
-Gymnasium's SyncVectorEnv of the single env. Ratios are ctrlgym / peer: below 1, the peer is faster.
+"""Env steps per second of MultiClassQueue: the native batch, eager and compiled (``compile=True``:
+the step fused by TorchInductor), against what a user would write instead, measured in the same
+process and run: a hand-vectorised numpy batch of the same dynamics (time limit, autoreset,
+episode statistics, info; `numpy_peers.py`, the strongest peer) and Gymnasium's SyncVectorEnv
+of the single env. Each point is measured in ``--rounds`` interleaved rounds, quiet and then
+beside one busy process (``competitor.py``); the table gives the median ratio and its range over
+rounds. Ratios are ctrlgym / peer: below 1, the peer is faster.
 
     python benchmarks/bench_vector.py                 # CPU
     python benchmarks/bench_vector.py --device cuda   # GPU (peer stays on CPU: it is numpy)
@@ -10,12 +13,14 @@ Gymnasium's SyncVectorEnv of the single env. Ratios are ctrlgym / peer: below 1,
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
 import torch
+from competitor import busy_machine
 from numpy_peers import NumpyMultiClassQueue
 from provenance import (
     header,
@@ -32,9 +37,18 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def native_steps_per_second(num_envs: int, device: str, seconds: float) -> float:
-    env = MultiClassQueue(num_envs=num_envs, device=device, validate_actions=False)
+def native_env(num_envs: int, device: str, compile: bool) -> tuple[MultiClassQueue, float]:
+    """A reset batch and the seconds its first step took (for ``compile=True``: the compilation)."""
+    env = MultiClassQueue(num_envs=num_envs, device=device, validate_actions=False, compile=compile)
     env.reset(seed=0)
+    start = time.perf_counter()
+    env.step(torch.zeros(num_envs, dtype=torch.long, device=env.device))
+    _sync(env.device)
+    return env, time.perf_counter() - start
+
+
+def native_steps_per_second(env: MultiClassQueue, seconds: float) -> float:
+    num_envs = env.num_envs
     actions = torch.randint(0, env.num_classes, (64, num_envs), device=env.device)
     for i in range(5):  # warm-up
         env.step(actions[i])
@@ -74,12 +88,48 @@ def numpy_batch_steps_per_second(num_envs: int, seconds: float) -> float:
     return num_envs * steps / (time.perf_counter() - start)
 
 
+def spread(values: list[float]) -> dict[str, float]:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def measure(sizes: list[int], device: str, seconds: float, rounds: int, busy: bool, sync: dict) -> list[dict]:
+    """Median steps/s and ratio (with their range over rounds) at each size, eager, compiled and numpy
+    interleaved within each round so that drifts of the machine hit all three."""
+    rows = []
+    for n in sizes:
+        eager, _ = native_env(n, device, compile=False)
+        compiled, compile_seconds = native_env(n, device, compile=True)
+        rates: dict[str, list[float]] = {"ctrlgym": [], "ctrlgym compiled": [], "numpy_batch": []}
+        with busy_machine(busy):
+            for _ in range(rounds):
+                rates["ctrlgym"].append(native_steps_per_second(eager, seconds))
+                rates["ctrlgym compiled"].append(native_steps_per_second(compiled, seconds))
+                rates["numpy_batch"].append(numpy_batch_steps_per_second(n, seconds))
+        row: dict = {"num_envs": n, "machine": "busy" if busy else "quiet", "compile_seconds": compile_seconds}
+        row.update({name: statistics.median(values) for name, values in rates.items()})
+        ranges = []
+        for name in ("ctrlgym", "ctrlgym compiled"):
+            ratios = spread([a / b for a, b in zip(rates[name], rates["numpy_batch"], strict=True)])
+            row[f"{name} / numpy_batch"] = ratios["median"]
+            row[f"{name} / numpy_batch, range over rounds"] = f"[{ratios['min']:.2f}, {ratios['max']:.2f}]"
+            ranges.append(f"{ratios['median']:>6.2f}x [{ratios['min']:.2f}, {ratios['max']:.2f}]")
+        row["sync_vector_env"] = sync.get(n)
+        rows.append(row)
+        print(
+            f"{n:>9} {row['machine']:>6} {row['ctrlgym']:>14,.0f} {row['ctrlgym compiled']:>14,.0f} "
+            f"{row['numpy_batch']:>12,.0f} {ranges[0]} {ranges[1]:>23} {compile_seconds:>8.1f}"
+        )
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--sizes", type=int, nargs="+", default=[1, 64, 1024, 16384])
     parser.add_argument("--peer-sizes", type=int, nargs="+", default=[64, 1024])
-    parser.add_argument("--seconds", type=float, default=2.0, help="measuring time per point")
+    parser.add_argument("--seconds", type=float, default=1.0, help="measuring time per point and round")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--no-busy", action="store_true", help="skip the rounds beside a busy process")
     parser.add_argument(
         "--threads",
         type=int,
@@ -92,26 +142,19 @@ def main() -> None:
         ctrlgym.set_num_threads(args.threads)
     info = provenance(args.device)
     info["ctrlgym_threads"] = ctrlgym.get_num_threads()
+    info["rounds"] = args.rounds
     print(header(info) + f"; env steps with {ctrlgym.get_num_threads() or 'torch'} thread(s)")
-    rows = []
-    peer = {n: sync_vector_steps_per_second(n, args.seconds) for n in args.peer_sizes}
+    sync = {n: sync_vector_steps_per_second(n, args.seconds) for n in args.peer_sizes}
+    for n, rate in sync.items():
+        print(f"SyncVectorEnv of the single env at {n}: {rate:,.0f} steps/s")
     print(
-        f"{'num_envs':>9} {'ctrlgym steps/s':>16} {'numpy batch':>12} {'ratio':>6} {'SyncVectorEnv':>14} {'ratio':>7}"
+        f"{'num_envs':>9} {'load':>6} {'eager steps/s':>14} {'compiled':>14} {'numpy batch':>12} "
+        f"{'eager/numpy [range]':>20} {'compiled/numpy [range]':>23} {'compile s':>9}"
     )
-    for n in sorted(set(args.sizes) | set(args.peer_sizes)):
-        native = native_steps_per_second(n, args.device, args.seconds)
-        numpy_batch = numpy_batch_steps_per_second(n, args.seconds)
-        rows.append(
-            {
-                "num_envs": n,
-                "ctrlgym": native,
-                "numpy_batch": numpy_batch,
-                "ctrlgym / numpy_batch": native / numpy_batch,
-                "sync_vector_env": peer.get(n),
-            }
-        )
-        sync = f"{peer[n]:>14,.0f} {native / peer[n]:>6,.0f}x" if n in peer else f"{'-':>14} {'-':>7}"
-        print(f"{n:>9} {native:>16,.0f} {numpy_batch:>12,.0f} {native / numpy_batch:>5.2f}x {sync}")
+    sizes = sorted(set(args.sizes) | set(args.peer_sizes))
+    rows = measure(sizes, args.device, args.seconds, args.rounds, busy=False, sync=sync)
+    if not args.no_busy:
+        rows += measure(sizes, args.device, args.seconds, args.rounds, busy=True, sync={})
     print(f"results: {write_results(args.json, info, rows)}")
 
 

@@ -45,6 +45,34 @@ def to_torch_csr(matrix, device: torch.device) -> torch.Tensor:
         ).to(device)
 
 
+def stack_rows(matrices: list[sp.csr_matrix]) -> sp.csr_matrix:
+    """The CSR matrices' rows one below the other (``scipy.sparse.vstack`` without its detour
+    through COO: 10x faster on 100k-state matrices)."""
+    offsets = np.cumsum([0] + [m.nnz for m in matrices])
+    indptr = np.concatenate(
+        [matrices[0].indptr[:1]] + [m.indptr[1:] + o for m, o in zip(matrices, offsets, strict=False)]
+    )
+    return sp.csr_matrix(
+        (np.concatenate([m.data for m in matrices]), np.concatenate([m.indices for m in matrices]), indptr),
+        shape=(sum(m.shape[0] for m in matrices), matrices[0].shape[1]),
+    )
+
+
+def csr_rows(matrix: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+    """Rows ``start:stop`` of a torch sparse CSR matrix, sharing its column indices and values."""
+    crow = matrix.crow_indices()[start : stop + 1]
+    first, last = int(crow[0]), int(crow[-1])
+    with warnings.catch_warnings():  # torch marks sparse CSR as beta; the matmul we use is stable
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.sparse_csr_tensor(
+            crow - first,
+            matrix.col_indices()[first:last],
+            matrix.values()[first:last],
+            size=(stop - start, matrix.shape[1]),
+            check_invariants=False,
+        )
+
+
 def _validate_stochastic(matrices: list[sp.csr_matrix], size: int, name: str, label: str) -> None:
     """Square ``size`` matrices with finite, non-negative rows summing to 1, or ValueError naming the row."""
     for a, matrix in enumerate(matrices):
@@ -152,10 +180,11 @@ class FiniteMDP:
                     f"{name}: rewards must have shape (S, A) = ({matrices[0].shape[0] if matrices else 0}, {len(matrices)}), got {rewards.shape}"
                 )
             _validate_stochastic(matrices, num_states, name, "P")
-            dense = num_states <= 512
-            tensors = [
-                torch.as_tensor(m.toarray(), device=device) if dense else to_torch_csr(m, device) for m in matrices
-            ]
+            if num_states <= 512:
+                tensors = [torch.as_tensor(m.toarray(), device=device) for m in matrices]
+            else:  # one stacked (A · S, S) matrix for the Bellman backup; each P^a a view of its rows
+                stacked = to_torch_csr(stack_rows(matrices), device)
+                tensors = [csr_rows(stacked, a * num_states, (a + 1) * num_states) for a in range(num_actions)]
         factors = None
         if fast_transitions is not None:
             if slow_np is None:
@@ -169,9 +198,12 @@ class FiniteMDP:
                     if abs(sp.kron(f, slow_np, format="csr") - full).max() > ROW_SUM_TOLERANCE:
                         raise ValueError(f"{name}: fast_transitions[{a}] ⊗ slow_transition does not equal P[{a}]")
             factors = [to_torch_csr(f, device) for f in fast]
-        return cls(
+        mdp = cls(
             tensors, torch.as_tensor(rewards, device=device), float(discount), num_slow_states, slow, name, factors
         )
+        if transitions is not None and fast_transitions is None and num_states > 512:
+            mdp._stacked = stacked
+        return mdp
 
     def scipy_transitions(self) -> list[sp.csr_matrix]:
         """The per-action transition matrices as scipy CSR (host memory; built from factors if needed)."""
@@ -193,8 +225,7 @@ class FiniteMDP:
         if self._stacked is None:
             matrices = self.fast_transitions if self.fast_transitions is not None else self.transitions
             assert matrices is not None  # a model holds factors or matrices
-            stacked = sp.vstack([to_scipy(m) for m in matrices], format="csr")
-            self._stacked = to_torch_csr(stacked, self.device)
+            self._stacked = to_torch_csr(stack_rows([to_scipy(m) for m in matrices]), self.device)
         return self._stacked
 
     def chosen_rows(self, policy: torch.Tensor) -> torch.Tensor:
@@ -231,13 +262,15 @@ class FiniteMDP:
 
     def expected_next(self, values: torch.Tensor) -> torch.Tensor:
         """``E[V(s') | s, a]`` for every (s, a): ``(S, A)``, or ``(S, A, B)`` for values ``(S, B)``."""
-        if self.fast_transitions is None:
+        if self.fast_transitions is None and self.num_states <= 512:  # small models hold dense matrices
             assert self.transitions is not None  # a model holds factors or matrices
             return torch.stack([p @ values for p in self.transitions], dim=1)
         return self._expected_by_action(values).movedim(0, 1)
 
     def _expected_by_action(self, values: torch.Tensor) -> torch.Tensor:
-        """``expected_next`` of a factored model laid out ``(A, S[, B])``."""
+        """``expected_next`` laid out ``(A, S[, B])``: every action's rows in one sparse product."""
+        if self.fast_transitions is None:
+            return (self.stacked_transitions() @ values).reshape(self.num_actions, self.num_states, *values.shape[1:])
         slow_mixed = self._slow_mixed(values).reshape(self.num_fast_states, -1)
         # every action's F^a in one sparse product: (A · n_fast, n_fast) @ (n_fast, n_slow · B)
         return (self.stacked_transitions() @ slow_mixed).reshape(self.num_actions, self.num_states, *values.shape[1:])

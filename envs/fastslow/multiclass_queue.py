@@ -8,13 +8,13 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from ctrlgym.envs.fastslow.slow_chain import SlowChainMixin
-from ctrlgym.vector_env import AutoresetMode, TorchVectorEnv
+from ctrlgym.envs.fastslow.slow_chain import SlowChainMixin, switch_slow_state, uniform_levels
+from ctrlgym.vector_env import AutoresetMode, PureSteps, TorchVectorEnv
 
 __all__ = ["MultiClassQueue"]
 
 
-class MultiClassQueue(SlowChainMixin, TorchVectorEnv):
+class MultiClassQueue(SlowChainMixin, PureSteps, TorchVectorEnv):
     r"""One server, K job classes, holding costs that drift with a slow environmental state.
 
     ## Description
@@ -66,7 +66,9 @@ class MultiClassQueue(SlowChainMixin, TorchVectorEnv):
       order reverses when z switches).
     * ``switch_prob`` – ε, the slow chain's switching probability per fast step (default 0.01).
     * ``discount`` – γ of the infinite-horizon problem, used by solvers and agents (default 0.99).
-    * ``max_episode_steps``, ``autoreset_mode``, ``validate_actions`` – see ``TorchVectorEnv``.
+    * ``max_episode_steps``, ``autoreset_mode``, ``validate_actions``, ``compile`` – see
+      ``TorchVectorEnv`` (``compile=True`` fuses each step into compiled kernels: the step is
+      written as pure functions, ``PureSteps``).
 
     The default instance has 11³ · 2 = 2,662 states, small enough for exact value iteration.
 
@@ -86,7 +88,8 @@ class MultiClassQueue(SlowChainMixin, TorchVectorEnv):
     ``gymnasium.make`` is a view of a batch of one.
 
     ## Version History
-    * v0: initial version.
+    * v0: initial version. Since ctrlgym 0.2 a step draws its uniforms as one ``(2K + 3,
+      num_envs)`` block (the reset's included), so a seed's trajectories differ from 0.1's.
     """
 
     metric_descriptions = {
@@ -108,6 +111,7 @@ class MultiClassQueue(SlowChainMixin, TorchVectorEnv):
         device: str | torch.device = "cpu",
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
         validate_actions: bool = True,
+        compile: bool = False,
     ) -> None:
         name = type(self).__name__
         arrival = np.asarray(arrival_probs, dtype=np.float64)
@@ -150,12 +154,17 @@ class MultiClassQueue(SlowChainMixin, TorchVectorEnv):
             max_episode_steps=max_episode_steps,
             autoreset_mode=autoreset_mode,
             validate_actions=validate_actions,
+            compile=compile,
         )
         self.arrival_probs = torch.as_tensor(arrival, dtype=torch.float32, device=self.device)  # (K,)
         self.service_probs = torch.as_tensor(service, dtype=torch.float32, device=self.device)  # (K,)
         self.holding_costs = torch.as_tensor(costs, dtype=torch.float32, device=self.device)  # (n_slow, K)
         self._classes = torch.arange(num_classes, device=self.device)
-        self.queue_lengths = torch.zeros(self.num_envs, num_classes, dtype=torch.long, device=self.device)
+        self.num_step_draws = 2 * num_classes + 2  # service and arrival per class, the slow chain's two
+        self.num_reset_draws = 1  # the first slow state
+        # jobs waiting per class, stored class-major (K, num_envs) so a compiled step runs contiguous
+        # vector loops over the envs; ``queue_lengths`` is the (num_envs, K) view
+        self.queues_by_class = torch.zeros(num_classes, self.num_envs, dtype=torch.long, device=self.device)
         self.slow_state = torch.zeros(self.num_envs, dtype=torch.long, device=self.device)
 
     # ------------------------------------------------------------------ exact model
@@ -209,26 +218,51 @@ class MultiClassQueue(SlowChainMixin, TorchVectorEnv):
             :, self.num_classes
         ]
 
-    def _reset_envs(self, mask: torch.Tensor) -> None:
-        self.queue_lengths = self.queue_lengths.masked_fill(mask[:, None], 0)
-        self.slow_state = torch.where(mask, self._random_levels(self.num_slow_states), self.slow_state)
+    @property
+    def queue_lengths(self) -> torch.Tensor:
+        """Jobs waiting in each class, ``(num_envs, K)``."""
+        return self.queues_by_class.T
 
-    def _step_envs(self, actions: torch.Tensor):
-        costs = self.holding_costs[self.slow_state]  # (num_envs, K)
-        rewards = -(costs * self.queue_lengths).sum(dim=1)
+    @queue_lengths.setter
+    def queue_lengths(self, value: torch.Tensor) -> None:
+        self.queues_by_class = torch.as_tensor(value, dtype=torch.long, device=self.device).T.contiguous()
 
-        k = self.num_classes
-        draws = self._uniform(self.num_envs, 2 * k + 2)  # every random number of the step in one call
-        served = actions[:, None] == self._classes  # (num_envs, K); one_hot would sync to check its range
-        completes = served & (self.queue_lengths > 0) & (draws[:, :k] < self.service_probs)
-        arrives = draws[:, k : 2 * k] < self.arrival_probs
-        self.queue_lengths = (self.queue_lengths - completes.long() + arrives.long()).clamp_max(self.buffer_size)
+    # ------------------------------------------------------------------ the step, as pure functions
+    state_names = ("queues_by_class", "slow_state")
 
-        self._switch_slow_state(draws[:, 2 * k :])
+    def _params(self) -> dict:
+        return {
+            "holding_costs": self.holding_costs,
+            "service_probs": self.service_probs,
+            "arrival_probs": self.arrival_probs,
+            "classes": self._classes,
+            "buffer_size": self.buffer_size,
+            "switch_prob": self.switch_prob,
+            "num_slow_states": self.num_slow_states,
+        }
 
-        info = {"queue_lengths": self.queue_lengths.sum(dim=1), "holding_cost": -rewards}
-        terminated = torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
-        return rewards, terminated, info
+    @staticmethod
+    def _transition(params, state, actions, draws):
+        """Steps 1–4 of the dynamics; ``draws`` rows: service (K), arrivals (K), the slow chain (2)."""
+        queues, slow = state  # (K, num_envs), (num_envs,)
+        k = queues.shape[0]
+        rewards = -(params["holding_costs"].T[:, slow] * queues).sum(dim=0)
+        served = actions == params["classes"][:, None]  # (K, num_envs); one_hot would sync to check its range
+        completes = served & (queues > 0) & (draws[:k] < params["service_probs"][:, None])
+        arrives = draws[k : 2 * k] < params["arrival_probs"][:, None]
+        queues = (queues - completes.long() + arrives.long()).clamp_max(params["buffer_size"])
+        slow = switch_slow_state(slow, draws[2 * k], draws[2 * k + 1], params["switch_prob"], params["num_slow_states"])
+        info = {"queue_lengths": queues.sum(dim=0), "holding_cost": -rewards}
+        return (queues, slow), rewards, torch.zeros_like(rewards, dtype=torch.bool), info
 
-    def _observe(self) -> torch.Tensor:
-        return torch.cat([self.queue_lengths, self.slow_state[:, None]], dim=1)
+    @staticmethod
+    def _reset_state(params, state, mask, draws):
+        """Empty queues, z uniform; ``draws`` row 0 picks z."""
+        queues, slow = state
+        first_slow = uniform_levels(draws[0], params["num_slow_states"])
+        return queues.masked_fill(mask, 0), torch.where(mask, first_slow, slow)
+
+    @staticmethod
+    def _observe_state(params, state):
+        queues, slow = state
+        return torch.cat([queues.T, slow[:, None]], dim=1)

@@ -6,7 +6,24 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["SlowChainMixin"]
+__all__ = ["SlowChainMixin", "switch_slow_state", "uniform_levels"]
+
+
+def uniform_levels(draws: torch.Tensor, count: int) -> torch.Tensor:
+    """Uniforms on [0, 1) mapped to a uniform draw from {0, …, count − 1}."""
+    return (draws * count).long().clamp_max(count - 1)
+
+
+def switch_slow_state(
+    slow_state: torch.Tensor, switch_draws: torch.Tensor, shift_draws: torch.Tensor, switch_prob: float, count: int
+) -> torch.Tensor:
+    """y moves w.p. ε (``switch_prob``) to another of ``count`` slow states, uniformly: a shift of
+    1..count−1 chosen by ``shift_draws``; ``switch_draws`` and ``shift_draws`` are uniforms ``(num_envs,)``."""
+    if count < 2:
+        return slow_state
+    switches = switch_draws < switch_prob
+    shift = 1 + uniform_levels(shift_draws, count - 1)
+    return torch.where(switches, (slow_state + shift) % count, slow_state)
 
 
 class SlowChainMixin:
@@ -26,7 +43,7 @@ class SlowChainMixin:
 
     def _random_levels(self, count: int) -> torch.Tensor:
         """A uniform draw from {0, …, count − 1} per env, ``(num_envs,)``."""
-        return (self._uniform(self.num_envs) * count).long().clamp_max(count - 1)
+        return uniform_levels(self._uniform(self.num_envs), count)
 
     def _switch_slow_state(self, draws: torch.Tensor | None = None) -> None:
         """y moves w.p. ε to another slow state, uniformly; ``draws`` ``(num_envs, 2)``: two uniforms
@@ -34,10 +51,9 @@ class SlowChainMixin:
         if self.num_slow_states < 2:
             return
         draws = self._uniform(self.num_envs, 2) if draws is None else draws
-        switches = draws[:, 0] < self.switch_prob
-        levels = self.num_slow_states - 1
-        shift = 1 + (draws[:, 1] * levels).long().clamp_max(levels - 1)  # a shift of 1..n−1: another state, uniformly
-        self.slow_state = torch.where(switches, (self.slow_state + shift) % self.num_slow_states, self.slow_state)
+        self.slow_state = switch_slow_state(
+            self.slow_state, draws[:, 0], draws[:, 1], self.switch_prob, self.num_slow_states
+        )
 
     def slow_transition_matrix(self) -> torch.Tensor:
         """Z: stay w.p. 1 − ε, else move uniformly to another slow state, ``(n_slow, n_slow)``."""

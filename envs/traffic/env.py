@@ -108,7 +108,9 @@ class TrafficSignalEnv(TorchVectorEnv):
       ``--end`` = begin + the episode's length.
 
     ## Arguments
-    Keywords of :class:`~ctrlgym.envs.traffic.options.SignalControlOptions` (the problem, the same
+    ``compile`` is accepted and has no effect (a twin config with ``compile: true`` runs here
+    unchanged; SUMO's step is a host simulation). Keywords of
+    :class:`~ctrlgym.envs.traffic.options.SignalControlOptions` (the problem, the same
     for the twin; ``env.options`` holds them) and of
     :class:`~ctrlgym.envs.traffic.options.SumoProcessOptions` (how the simulations run):
     ``scenario`` (``"single"``, ``"arterial"``, ``"grid"``, ``"resco:<map>"`` for one of RESCO's
@@ -192,6 +194,7 @@ class TrafficSignalEnv(TorchVectorEnv):
         device: str | torch.device = "cpu",
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
         validate_actions: bool = True,
+        compile: bool = False,  # accepted so a twin config with compile: true runs here too; SUMO has nothing to compile
         # SignalControlOptions
         scenario: str | Scenario = "grid",
         rows: int = 4,

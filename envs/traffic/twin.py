@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ctrlgym.compiled import Compiled
 from ctrlgym.envs.traffic.options import (
     SignalControlOptions,
     SumoProcessOptions,
@@ -25,6 +26,46 @@ from ctrlgym.envs.traffic.twin_network import QueueNetwork
 from ctrlgym.vector_env import AutoresetMode, TorchVectorEnv
 
 __all__ = ["TrafficTwinEnv", "SingleIntersectionTwin"]
+
+
+#: the twin's state: what a compiled step reads and writes (``_allocate`` creates it)
+TWIN_STATE = (
+    "transit",
+    "vehicles",
+    "queue",
+    "halting",
+    "waiting",
+    "backlog",
+    "arrivals",
+    "lost_seconds",
+    "arrived_total",
+    "time",
+    "green",
+    "next_green",
+    "green_time",
+    "phase",
+    "phase_time",
+    "_previous_waiting",
+    "_incoming",
+    "_lanes",
+    "tick",
+)
+
+
+def _advance_from(constants: tuple, *tensors: torch.Tensor):
+    """``env._advance(actions, arrivals)`` with the state given as tensors (what :class:`Compiled`
+    traces): returns the new state and the step's results; the env's own state is left as it was."""
+    (env,) = constants
+    saved = {name: getattr(env, name) for name in TWIN_STATE}
+    try:
+        for name, value in zip(TWIN_STATE, tensors, strict=False):
+            setattr(env, name, value)
+        out = env._advance(*tensors[len(TWIN_STATE) :])
+        # contiguous, as allocated: the next step's inputs keep the layout the graph was compiled for
+        return tuple(getattr(env, name).contiguous() for name in TWIN_STATE), out
+    finally:
+        for name, value in saved.items():
+            setattr(env, name, value)
 
 
 class TrafficTwinEnv(TorchVectorEnv):
@@ -76,7 +117,11 @@ class TrafficTwinEnv(TorchVectorEnv):
     losses of braking and accelerating), ``arrived``, ``vehicles`` (due to depart), ``final_backlog``.
 
     ## Arguments
-    Keywords of :class:`~ctrlgym.envs.traffic.options.SignalControlOptions` (the problem, as for
+    ``compile=True`` traces each decision step (all its seconds, the readings and the rewards) and
+    compiles it with TorchInductor (:class:`ctrlgym.compiled.Compiled`): the first step of each
+    batch size compiles (tens of seconds), later steps run as a few fused kernels. Its results
+    agree with the eager step to float32 rounding (inductor fuses and reorders float operations),
+    not bit for bit. Keywords of :class:`~ctrlgym.envs.traffic.options.SignalControlOptions` (the problem, as for
     :class:`TrafficSignalEnv`; ``env.options`` holds them) and
     :class:`~ctrlgym.envs.traffic.options.TwinModelOptions` (the queue model); all of
     :class:`TrafficSignalEnv`'s keywords are accepted, so a config switches between SUMO and the twin by the
@@ -129,6 +174,7 @@ class TrafficTwinEnv(TorchVectorEnv):
         device: str | torch.device = "cpu",
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
         validate_actions: bool = True,
+        compile: bool = False,
         # SignalControlOptions
         scenario: str | Scenario = "grid",
         rows: int = 4,
@@ -243,6 +289,8 @@ class TrafficTwinEnv(TorchVectorEnv):
             autoreset_mode=autoreset_mode,
             validate_actions=validate_actions,
         )
+        self.compile = bool(compile)  # the decision step (every second of it) traced and compiled as one graph
+        self._compiled_advance = Compiled(_advance_from)
         self.neighbour_graph = torch.as_tensor(self.network.adjacency, device=self.device)
         self.readout = LaneReadout(self.network, self.device)
         self._build_tables(torch.tensor(greens))
@@ -305,7 +353,8 @@ class TrafficTwinEnv(TorchVectorEnv):
         self._previous_waiting = zeros(B, A)
         self._incoming = zeros(B, A, self.network.max_lanes, 4)  # the lights' incoming-lane readings, for _observe
         self._lanes = zeros(B, len(self.network.all_lanes), 4)  # every lane's readings, for _observe
-        self.tick = 0  # global second counter: the ring index (the same for every env)
+        # global second counter: the ring index (the same for every env), a tensor so a compiled step reads it
+        self.tick = zeros(dtype=torch.long)
 
     # ------------------------------------------------------------------ signals
     def _switch(self, wanted: torch.Tensor) -> torch.Tensor:
@@ -347,8 +396,11 @@ class TrafficTwinEnv(TorchVectorEnv):
         self.green = torch.where(as_green >= 0, as_green, self.green)
 
     # ------------------------------------------------------------------ one second of traffic
-    def _second(self, service: torch.Tensor, vehicle_seconds: torch.Tensor, arrived: torch.Tensor) -> None:
-        """Advance every env by one simulated second under the movements' ``service`` ``(movements, num_envs)``."""
+    def _second(
+        self, service: torch.Tensor, vehicle_seconds: torch.Tensor, arrived: torch.Tensor, new: torch.Tensor
+    ) -> None:
+        """Advance every env by one simulated second under the movements' ``service`` ``(movements,
+        num_envs)``, with ``new`` vehicles arriving at the entry lanes ``(entry lanes, num_envs)``."""
         B, L = self.num_envs, self.n_lanes
         # 1. vehicles reaching the stop lines join their movement's queue, or leave on exit lanes
         slot = self.ring_base + self.tick % self.ring
@@ -376,8 +428,6 @@ class TrafficTwinEnv(TorchVectorEnv):
         self.queue -= flow
         self.vehicles.index_add_(0, self.movement_in, flow, alpha=-1.0)
         # 3. new vehicles at the network's edge (Poisson), admitted while their entry lane has room
-        bins = (self.time // self.demand_bin).clamp(max=self.entry_rate.shape[1] - 1)
-        new = torch.poisson(self.entry_rate.index_select(1, bins), generator=self.generator)
         self.backlog += new
         self.arrivals += new.sum(0)
         room = (self.lane_capacity - self.vehicles - entering).index_select(0, self.entry_lanes).clamp(min=0)
@@ -394,7 +444,7 @@ class TrafficTwinEnv(TorchVectorEnv):
         self.halting = still
         vehicle_seconds += self.vehicles.sum(0)
         self.lost_seconds += self.queue.sum(0) + self.backlog.sum(0)
-        self.tick += 1
+        self.tick = self.tick + 1
         self.time += 1
 
     # ------------------------------------------------------------------ TorchVectorEnv
@@ -433,7 +483,24 @@ class TrafficTwinEnv(TorchVectorEnv):
         self._lanes = self._lanes.masked_fill(mask[:, None, None], 0.0)
         self._previous_waiting = self._previous_waiting.masked_fill(mask[:, None], 0.0)
 
+    def _arrival_draws(self) -> torch.Tensor:
+        """The Poisson arrivals of every second of the step, ``(delta_time, entry lanes, num_envs)``:
+        one draw, second by second in order, at the route file's rate of each env's clock."""
+        seconds = torch.arange(self.timing.delta_time, device=self.device)
+        bins = ((self.time + seconds[:, None]) // self.demand_bin).clamp(max=self.entry_rate.shape[1] - 1)
+        return torch.poisson(self.entry_rate[:, bins].transpose(0, 1).contiguous(), generator=self.generator)
+
     def _step_envs(self, actions: torch.Tensor):
+        arrivals = self._arrival_draws()
+        if not self.compile:
+            return self._advance(actions, arrivals)
+        state, out = self._compiled_advance((self,), *(getattr(self, name) for name in TWIN_STATE), actions, arrivals)
+        for name, value in zip(TWIN_STATE, state, strict=True):
+            setattr(self, name, value)
+        return out
+
+    def _advance(self, actions: torch.Tensor, arrivals: torch.Tensor):
+        """One decision step (``delta_time`` seconds) from the state and the step's ``arrivals``."""
         vehicle_seconds = torch.zeros(self.num_envs, device=self.device)
         arrived = torch.zeros(self.num_envs, device=self.device)
         yellow, delta = self.timing.yellow_time, self.timing.delta_time
@@ -443,8 +510,8 @@ class TrafficTwinEnv(TorchVectorEnv):
             if yellow > 0:  # ending greens turn yellow; links green before and after keep going
                 ending = change.T.index_select(0, self.movement_light) & (self._green_service(self.next_green) == 0)
                 yellow_service = torch.where(ending, self.yellow_share * service, service)
-                for _ in range(yellow):
-                    self._second(yellow_service, vehicle_seconds, arrived)
+                for second in range(yellow):
+                    self._second(yellow_service, vehicle_seconds, arrived, arrivals[second])
                 self.green_time = torch.where(change, -yellow, self.green_time)
                 self.green = self.next_green
                 service = self._green_service(self.green)
@@ -452,11 +519,11 @@ class TrafficTwinEnv(TorchVectorEnv):
                 self.green_time = torch.where(change, 0, self.green_time)
                 self.green = self.next_green
                 service = self._green_service(self.green)
-            for _ in range(delta - yellow):
-                self._second(service, vehicle_seconds, arrived)
+            for second in range(yellow, delta):
+                self._second(service, vehicle_seconds, arrived, arrivals[second])
         else:
-            for _ in range(delta):
-                self._second(self._program_service(), vehicle_seconds, arrived)
+            for second in range(delta):
+                self._second(self._program_service(), vehicle_seconds, arrived, arrivals[second])
                 self._advance_programs()
         self.green_time += delta
         lanes = self._lane_readings()

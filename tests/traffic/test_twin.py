@@ -444,3 +444,24 @@ def test_every_metric_the_twin_reports_has_a_meaning_and_unit():
         keys |= {key for key, value in info.items() if isinstance(value, torch.Tensor) and not key.startswith("_")}
     assert {"delay", "queue_length", "light_queue_length"} <= keys
     assert sorted(key for key in keys if key not in env.metric_descriptions) == []
+
+
+@pytest.mark.integration  # compiling a decision step takes tens of seconds on 2 cores
+def test_the_compiled_twin_agrees_with_the_eager_twin_to_float_rounding():
+    import pickle
+
+    kwargs = {**SMALL, "reward": "delay", "observation": ["phase", "min_green", "density", "queue"]}
+    eager, compiled = TrafficTwinEnv(num_envs=3, **kwargs), TrafficTwinEnv(num_envs=3, compile=True, **kwargs)
+    eager.reset(seed=4)
+    compiled.reset(seed=4)
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(25):
+        actions = eager.random_actions(generator)
+        a, b = eager.step(actions), compiled.step(actions)
+        for x, y in zip(a[:4], b[:4], strict=True):  # obs, rewards, terminated, truncated
+            torch.testing.assert_close(y, x, rtol=1e-4, atol=1e-3)
+        torch.testing.assert_close(b[4]["queue_length"], a[4]["queue_length"], rtol=1e-4, atol=1e-3)
+    assert float(eager.vehicles.sum()) > 1  # traffic flowed, so the comparison compared something
+    restored = pickle.loads(pickle.dumps(compiled))  # the compiled code is dropped, the state kept
+    assert restored.compile and not restored._compiled_advance.cache
+    assert torch.equal(restored.vehicles, compiled.vehicles)

@@ -1,0 +1,70 @@
+"""``compile=True``: a PureSteps family's whole step fused and compiled gives the eager step's
+results bit for bit, in every autoreset mode, across episode ends and direct state edits."""
+
+import pytest
+import torch
+from gymnasium import spaces
+
+from ctrlgym.envs.fastslow import MultiClassQueue
+from ctrlgym.errors import UsageError
+from ctrlgym.vector_env import TorchVectorEnv, fused_step
+
+
+def _rollout(compile: bool, mode: str, steps: int = 14, num_envs: int = 6):
+    env = MultiClassQueue(num_envs=num_envs, compile=compile, max_episode_steps=4, autoreset_mode=mode)
+    obs, _ = env.reset(seed=3)
+    actions = torch.randint(0, env.num_classes, (steps, num_envs), generator=torch.Generator().manual_seed(1))
+    trace = [obs]
+    for t in range(steps):
+        if t == 6:  # a direct edit of the state between steps, as the solver tests do
+            env.queue_lengths = torch.full((num_envs, env.num_classes), 7)
+        obs, rewards, terminated, truncated, info = env.step(actions[t])
+        trace += [obs, rewards, terminated, truncated, info["episode"]["r"], info["episode"]["l"], info["holding_cost"]]
+        if mode == "same_step":
+            trace.append(info["final_obs"])
+    return trace
+
+
+@pytest.mark.parametrize("mode", ["next_step", "same_step", "disabled"])
+def test_compiled_step_equals_eager_step(mode):
+    eager, compiled = _rollout(False, mode), _rollout(True, mode)
+    assert len(eager) == len(compiled)
+    for a, b in zip(eager, compiled, strict=True):
+        assert a.dtype == b.dtype and a.shape == b.shape
+        assert torch.equal(a, b)
+    assert any(bool(t.any()) for t in eager[4::8])  # episodes did end inside the rollout (truncations)
+
+
+def test_eager_step_skips_idle_resets_with_the_same_result():
+    env = MultiClassQueue(num_envs=5, max_episode_steps=3)
+    env.reset(seed=0)
+    for _ in range(2):
+        env.step(torch.zeros(5, dtype=torch.long))
+    args = (
+        MultiClassQueue,
+        env._params(),
+        env._get_state(),
+        env._elapsed_steps,
+        env._episode_returns,
+        torch.tensor([True, False, True, False, False]),
+        torch.ones(5, dtype=torch.long),
+        env._draw(env.num_step_draws + env.num_reset_draws),
+        env.num_step_draws,
+        "NextStep",
+        3,
+    )
+    skipped, computed = fused_step(*args, True), fused_step(*args, False)
+    state_skipped, *rest_skipped = skipped[:8]
+    state_computed, *rest_computed = computed[:8]
+    for a, b in zip([*state_skipped, *rest_skipped], [*state_computed, *rest_computed], strict=True):
+        assert torch.equal(a, b)
+    assert torch.equal(skipped[0][0][:, 0], torch.zeros(env.num_classes, dtype=torch.long))  # env 0 restarted
+
+
+def test_compile_needs_a_pure_steps_family():
+    class TemplateMethods(TorchVectorEnv):  # the three template methods, no pure functions
+        def __init__(self):
+            super().__init__(2, spaces.Discrete(2), spaces.Discrete(2), compile=True)
+
+    with pytest.raises(UsageError, match="compile=True needs a family whose step is written as pure functions"):
+        TemplateMethods()

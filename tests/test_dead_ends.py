@@ -281,7 +281,11 @@ def test_ctrl_c_stops_training_with_exit_130_and_the_resume_command(tmp_path):
     data = {**tiny(tmp_path), "agent": {**tiny(tmp_path)["agent"], "total_timesteps": 200_000}}
     path = write(tmp_path, data)
     process = subprocess.Popen(
-        [sys.executable, "-m", "ctrlgym", "train", str(path), "--no-progress"], stderr=subprocess.PIPE, text=True
+        [sys.executable, "-m", "ctrlgym", "train", str(path), "--no-progress"],
+        stderr=subprocess.PIPE,
+        text=True,
+        # a terminal's Ctrl-C, even when the suite itself runs as a background job (whose SIGINT is ignored)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.time() + 120
     from ctrlgym.experiment.runs import latest_checkpoint

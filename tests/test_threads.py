@@ -6,6 +6,7 @@ import torch
 import ctrlgym
 from ctrlgym.registry import make_vector_env
 from ctrlgym.threads import adopt_thread_policy, limited_threads
+from ctrlgym.vector_env import PureSteps
 
 
 @pytest.fixture
@@ -19,13 +20,15 @@ def two_torch_threads():
 
 
 def threads_seen_in_step(env) -> list[int]:
-    seen, step_envs = [], env._step_envs
+    """The thread counts inside the env's own step (the pure-function step, or ``_step_envs``)."""
+    name = "_pure_step" if isinstance(env, PureSteps) else "_step_envs"
+    seen, own_step = [], getattr(env, name)
 
     def recording(actions):
         seen.append(torch.get_num_threads())
-        return step_envs(actions)
+        return own_step(actions)
 
-    env._step_envs = recording
+    setattr(env, name, recording)
     env.reset(seed=0)
     env.step(env.random_actions(torch.Generator().manual_seed(0)))
     return seen

@@ -8,12 +8,13 @@ flat (3 classes, buffers 30, 4 slow states, γ = 0.99). Each policy found is che
 exact optimum (its regret is printed), so a fast wrong answer cannot win. Times are medians over
 ``--rounds``, quiet and then beside a busy process (``competitor.py``), with ctrlgym and
 mdpsolver at one thread and at two (mdpsolver's ``parallel=True``); quantecon runs single-threaded
-numba. mdpsolver takes its model as Python lists; at 1M states those lists (100M floats, ~9 GB)
-crowd this 24 GB machine, so it runs up to ``--mdpsolver-max-states`` (200k). Model construction is not timed.
+numba. mdpsolver takes its model as Python lists, so it runs up to ``--mdpsolver-max-states``
+(100k): at 1M states those lists hold 100M floats, and a run of the queue's 119k matrix with the
+limit raised did not finish in 20 minutes on this machine (ctrlgym and quantecon take about 5 of
+them). Model construction is not timed.
 
     pip install quantecon mdpsolver
     python benchmarks/bench_solvers_flat.py [--sizes 10000 100000 1000000] [--rounds 3]
-    python benchmarks/bench_solvers_flat.py --sizes --json benchmarks/results/bench_solvers_flat_queue.json  # the queue only
 """
 
 from __future__ import annotations
@@ -176,7 +177,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="*", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--epsilon", type=float, default=1e-4)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--mdpsolver-max-states", type=int, default=200_000)
+    parser.add_argument("--mdpsolver-max-states", type=int, default=100_000)
     parser.add_argument("--no-queue", action="store_true", help="skip the queue's flat matrix")
     parser.add_argument("--no-busy", action="store_true", help="skip the rounds beside a busy process")
     parser.add_argument("--json", default=str(Path(__file__).parent / "results" / "bench_solvers_flat.json"))

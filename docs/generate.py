@@ -423,13 +423,6 @@ BENCHMARKS = {
         "random sparse MDPs (MDPSolver's recipe: 5 actions, 20 next states, γ = 0.9) and the queue's 119k-state "
         "matrix written out flat; quiet and beside a busy process; ctrlgym and mdpsolver at one thread and two.",
     ),
-    "bench_solvers_flat_queue.json": (
-        "speed",
-        "Exact DP on the queue's flat matrix against quantecon and mdpsolver",
-        "python benchmarks/bench_solvers_flat.py --sizes --json benchmarks/results/bench_solvers_flat_queue.json",
-        "The queue's 119k-state matrix alone, with mdpsolver too (its Python-list input fits here at this size); "
-        "median seconds to an ε-optimal policy over rounds, with their range and each policy's regret.",
-    ),
     "bench_beamforming.json": (
         "speed",
         "Beamforming env against a numpy batch",

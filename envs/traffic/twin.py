@@ -28,8 +28,8 @@ from ctrlgym.vector_env import AutoresetMode, TorchVectorEnv
 __all__ = ["TrafficTwinEnv", "SingleIntersectionTwin"]
 
 
-#: the twin's state: what a compiled step reads and writes (``_allocate`` creates it)
-TWIN_STATE = (
+#: the state a reset zeroes, each laid out (rows, num_envs)
+RESET_TO_ZERO = (
     "transit",
     "vehicles",
     "queue",
@@ -39,12 +39,16 @@ TWIN_STATE = (
     "arrivals",
     "lost_seconds",
     "arrived_total",
+    "phase_time",
+    "phase",
+)
+#: the twin's whole state: what a compiled step reads and writes (``_allocate`` creates it)
+TWIN_STATE = (
+    *RESET_TO_ZERO,
     "time",
     "green",
     "next_green",
     "green_time",
-    "phase",
-    "phase_time",
     "_previous_waiting",
     "_incoming",
     "_lanes",
@@ -458,19 +462,7 @@ class TrafficTwinEnv(TorchVectorEnv):
     def _reset_envs(self, mask: torch.Tensor) -> None:
         if self.device.type == "cpu" and not bool(mask.any()):  # most steps reset nothing; on GPU stay sync-free
             return
-        for name in (
-            "transit",
-            "vehicles",
-            "queue",
-            "halting",
-            "waiting",
-            "backlog",
-            "arrivals",
-            "lost_seconds",
-            "arrived_total",
-            "phase_time",
-            "phase",
-        ):
+        for name in RESET_TO_ZERO:
             getattr(self, name).masked_fill_(mask, 0)
         self.time.masked_fill_(
             mask, int(self.clock.begin)

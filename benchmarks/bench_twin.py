@@ -2,7 +2,8 @@
 simulation, no control), the SUMO env, and the twin eager and compiled (``compile=True``).
 
 Same 4x4 grid scenario (routes; signal timing delta_time 5 s, yellow 2 s), random greens for every
-light. Two figures: intersection-decisions per second (one light choosing its green for 5 s),
+light; each figure the median of ``--rounds`` measurements with their range, quiet and then
+beside one busy process (``competitor.py``). Two figures: intersection-decisions per second (one light choosing its green for 5 s),
 and simulated seconds per wall second summed over the batch, against SUMO alone. Then LightSim's
 published setting — one env, 1-second steps — in env steps per second, beside LightSim's published
 figures (it is not installable here, so it is cited, not run: 2,894 steps/s on a 4x4 grid and
@@ -16,12 +17,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import torch
+from competitor import busy_machine
 from provenance import (
     header,
     provenance,
@@ -86,6 +89,89 @@ def decisions_per_second(env, seconds: float) -> float:
     return steps * env.num_envs * env.num_agents / elapsed
 
 
+def over_rounds(measure, rounds: int) -> tuple[float, str]:
+    """The median of ``rounds`` measurements and their range, as text."""
+    values = [measure() for _ in range(rounds)]
+    return statistics.median(values), f"[{min(values):,.0f}, {max(values):,.0f}]"
+
+
+def measure(args, busy: bool) -> list[dict]:
+    machine = "busy" if busy else "quiet"
+    rows = []
+    with busy_machine(busy):
+        alone, alone_range = over_rounds(lambda: sumo_alone_simulated_seconds_per_second(3600), args.rounds)
+        print(f"{machine}: SUMO alone (libsumo, uncontrolled) {alone:>14,.0f} {alone_range} simulated s/s")
+        rows.append(
+            {"contender": "SUMO alone", "machine": machine, "simulated_seconds_per_second": alone, "range": alone_range}
+        )
+        print(
+            f"{'contender':<34} {'decisions/s':>14} {'range over rounds':>22} {'vs SUMO alone':>14} {'vs SUMO env':>12}"
+        )
+        sumo_rates = {}
+        for n in dict.fromkeys(args.sumo_envs):
+            env = TrafficSignalEnv(num_envs=n, **SCENARIO, validate_actions=False)
+            try:
+                sumo_rates[n], spread = over_rounds(
+                    lambda env=env: decisions_per_second(env, args.seconds), args.rounds
+                )
+                simulated = sumo_rates[n] / env.num_agents * DELTA_TIME
+            finally:
+                env.close()
+            print(f"{f'SUMO env (libsumo) N={n}':<34} {sumo_rates[n]:>14,.0f} {spread:>22} {simulated / alone:>13.2f}x")
+            rows.append(
+                {
+                    "contender": f"SUMO env N={n}",
+                    "machine": machine,
+                    "decisions_per_second": sumo_rates[n],
+                    "range": spread,
+                    "simulated_seconds_per_second": simulated,
+                    "vs_sumo_alone": simulated / alone,
+                }
+            )
+        best_sumo = max(sumo_rates.values())
+        for compile in (False, True):
+            for n in args.sizes:
+                env = TrafficTwinEnv(
+                    num_envs=n, **SCENARIO, device=args.device, validate_actions=False, compile=compile
+                )
+                rate, spread = over_rounds(lambda env=env: decisions_per_second(env, args.seconds), args.rounds)
+                simulated = rate / env.num_agents * DELTA_TIME
+                label = f"twin{' compiled' if compile else ''} N={n}"
+                print(f"{label:<34} {rate:>14,.0f} {spread:>22} {simulated / alone:>13.1f}x {rate / best_sumo:>11.1f}x")
+                rows.append(
+                    {
+                        "contender": label,
+                        "machine": machine,
+                        "decisions_per_second": rate,
+                        "range": spread,
+                        "simulated_seconds_per_second": simulated,
+                        "vs_sumo_alone": simulated / alone,
+                        "vs_best_sumo": rate / best_sumo,
+                    }
+                )
+        print("LightSim's setting: one env, 1-second steps (delta_time 1, no yellow)")
+        for compile in (False, True):
+            env = TrafficTwinEnv(
+                num_envs=1, **SCENARIO, delta_time=1, yellow_time=0, validate_actions=False, compile=compile
+            )
+            rate, spread = over_rounds(lambda env=env: env_steps_per_second(env, args.seconds), args.rounds)
+            published = LIGHTSIM_PUBLISHED["4x4 grid"]
+            label = f"twin{' compiled' if compile else ''} N=1, 1-s steps"
+            print(
+                f"{label:<34} {rate:>14,.0f} {spread:>22} env steps/s = {rate / published:.2f}x LightSim's {published:,}"
+            )
+            rows.append(
+                {
+                    "contender": label,
+                    "machine": machine,
+                    "env_steps_per_second": rate,
+                    "range": spread,
+                    "vs_lightsim_published": rate / published,
+                }
+            )
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu")
@@ -93,67 +179,20 @@ def main() -> None:
     parser.add_argument(
         "--sumo-envs", type=int, nargs="+", default=[1, os.cpu_count() or 1], help="SUMO worker processes"
     )
-    parser.add_argument("--seconds", type=float, default=10.0, help="wall time per measurement")
+    parser.add_argument("--seconds", type=float, default=3.0, help="wall time per measurement")
+    parser.add_argument("--rounds", type=int, default=3, help="measurements per contender (median and range)")
+    parser.add_argument("--no-busy", action="store_true", help="skip the rounds beside a busy process")
     parser.add_argument("--json", default=str(Path(__file__).parent / "results" / "bench_twin.json"))
     args = parser.parse_args()
     info = provenance(args.device)
+    info["rounds"] = args.rounds
     print(header(info))
-    rows = []
     print(
         f"4x4 grid, {SCENARIO['demand']:.0f} veh/h, random greens; twin on {args.device}, {torch.get_num_threads()} threads"
     )
-    alone = sumo_alone_simulated_seconds_per_second(3600)
-    print(f"{'SUMO alone (libsumo, uncontrolled)':<34} {'':>14} {alone:>14,.0f} simulated s/s")
-    rows.append({"contender": "SUMO alone", "simulated_seconds_per_second": alone})
-    print(f"{'contender':<34} {'decisions/s':>14} {'simulated s/s':>14} {'vs SUMO alone':>14} {'vs SUMO env':>12}")
-    sumo_rates = {}
-    for n in dict.fromkeys(args.sumo_envs):
-        env = TrafficSignalEnv(num_envs=n, **SCENARIO, validate_actions=False)
-        try:
-            sumo_rates[n] = decisions_per_second(env, args.seconds)
-            simulated = sumo_rates[n] / env.num_agents * DELTA_TIME
-        finally:
-            env.close()
-        print(
-            f"{f'SUMO env (libsumo) N={n}':<34} {sumo_rates[n]:>14,.0f} {simulated:>14,.0f} {simulated / alone:>13.2f}x"
-        )
-        rows.append(
-            {
-                "contender": f"SUMO env N={n}",
-                "decisions_per_second": sumo_rates[n],
-                "simulated_seconds_per_second": simulated,
-                "vs_sumo_alone": simulated / alone,
-            }
-        )
-    best_sumo = max(sumo_rates.values())
-    for compile in (False, True):
-        for n in args.sizes:
-            env = TrafficTwinEnv(num_envs=n, **SCENARIO, device=args.device, validate_actions=False, compile=compile)
-            rate = decisions_per_second(env, args.seconds)
-            simulated = rate / env.num_agents * DELTA_TIME
-            label = f"twin{' compiled' if compile else ''} N={n}"
-            print(
-                f"{label:<34} {rate:>14,.0f} {simulated:>14,.0f} {simulated / alone:>13.1f}x {rate / best_sumo:>11.1f}x"
-            )
-            rows.append(
-                {
-                    "contender": label,
-                    "decisions_per_second": rate,
-                    "simulated_seconds_per_second": simulated,
-                    "vs_sumo_alone": simulated / alone,
-                    "vs_best_sumo": rate / best_sumo,
-                }
-            )
-    print("LightSim's setting: one env, 1-second steps (delta_time 1, no yellow)")
-    for compile in (False, True):
-        env = TrafficTwinEnv(
-            num_envs=1, **SCENARIO, delta_time=1, yellow_time=0, validate_actions=False, compile=compile
-        )
-        rate = env_steps_per_second(env, args.seconds)
-        published = LIGHTSIM_PUBLISHED["4x4 grid"]
-        label = f"twin{' compiled' if compile else ''} N=1, 1-s steps"
-        print(f"{label:<34} {rate:>14,.0f} env steps/s = {rate / published:.2f}x LightSim's published {published:,}")
-        rows.append({"contender": label, "env_steps_per_second": rate, "vs_lightsim_published": rate / published})
+    rows = measure(args, busy=False)
+    if not args.no_busy:
+        rows += measure(args, busy=True)
     print(f"results: {write_results(args.json, info, rows)}")
 
 

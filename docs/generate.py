@@ -668,7 +668,8 @@ def readme_results() -> str:
     if twin.is_file():
         stored = json.loads(twin.read_text())
         commits.add(stored["provenance"].get("commit", "?"))
-        twins = [r for r in stored["results"] if "vs_sumo_alone" in r and r["contender"].startswith("twin")]
+        quiet = [r for r in stored["results"] if r.get("machine", "quiet") == "quiet"]
+        twins = [r for r in quiet if "vs_sumo_alone" in r and r["contender"].startswith("twin")]
         figure = ", ".join(f"{r['vs_sumo_alone']:.1f}× ({r['contender'].removeprefix('twin ')})" for r in twins)
         rows.append(
             [
@@ -677,7 +678,7 @@ def readme_results() -> str:
                 "[traffic](docs/results/traffic.md)",
             ]
         )
-        lightsim = [r for r in stored["results"] if "vs_lightsim_published" in r]
+        lightsim = [r for r in quiet if "vs_lightsim_published" in r]
         figure = ", ".join(
             f"{r['env_steps_per_second']:,.0f} steps/s = {r['vs_lightsim_published']:.2f}× "
             f"({'compiled' if 'compiled' in r['contender'] else 'eager'})"

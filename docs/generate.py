@@ -515,8 +515,8 @@ FINDINGS = {
         "past ctrlgym's max_wave (45 s) but still behind max_pressure (40 s) and far behind RESCO's "
         "MaxWave (32 s). Changing its reward from delay to queue length, or its observation to pressure, "
         "did not help. On arterial4x4 a longer SUMO fine-tune did not improve it (754 s against 719 s).",
-        "The twin compiled (`compile=True`) runs one env at 1-second steps at about 5,300 steps/s, 1.8x "
-        "LightSim's published figure; batched on a CPU it simulates about 22x faster than SUMO alone at "
+        "The twin compiled (`compile=True`) runs one env at 1-second steps at about 5,200 steps/s, 1.8x "
+        "LightSim's published figure, quiet and busy; batched on a CPU it simulates about 23x faster than SUMO alone at "
         "256 envs and less per env at 4,096.",
     ],
 }

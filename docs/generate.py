@@ -511,10 +511,11 @@ FINDINGS = {
         "entered on maps whose routes are `<trip>`s, so the published numbers there hide that backlog. "
         "ctrlgym's `delay` counts them.",
         "On grid4x4, Nash DQN's delay falls with its SUMO training budget — 68 s trained on the twin "
-        "alone, 57 s after 2 simulated hours per SUMO process, 46 s after 8, 42 s after 16 (CIs apart) — "
-        "past ctrlgym's max_wave (45 s) but still behind max_pressure (40 s) and far behind RESCO's "
-        "MaxWave (32 s). Changing its reward from delay to queue length, or its observation to pressure, "
-        "did not help. On arterial4x4 a longer SUMO fine-tune did not improve it (754 s against 719 s).",
+        "alone, 57 s after 2 simulated hours per SUMO process, 46 s after 8, 42 s after 16, 38 s after 32 "
+        "(CIs apart at each step) — past ctrlgym's max_wave (45 s) and max_pressure (40 s), but still "
+        "behind RESCO's MaxWave (32 s). Changing its reward from delay to queue length, or its observation "
+        "to pressure, did not help. On arterial4x4 a longer SUMO fine-tune did not improve it (754 s "
+        "against 719 s).",
         "The twin compiled (`compile=True`) runs one env at 1-second steps at about 5,200 steps/s, 1.8x "
         "LightSim's published figure, quiet and busy; batched on a CPU it simulates about 23x faster than SUMO alone at "
         "256 envs and less per env at 4,096.",

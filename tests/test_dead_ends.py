@@ -280,12 +280,14 @@ def test_ctrl_c_stops_training_with_exit_130_and_the_resume_command(tmp_path):
 
     data = {**tiny(tmp_path), "agent": {**tiny(tmp_path)["agent"], "total_timesteps": 200_000}}
     path = write(tmp_path, data)
+    # `python -m ctrlgym train ...` with Python's Ctrl-C handler installed, even when the suite runs as a
+    # background job (whose children inherit an ignored SIGINT, so Python would install none)
+    child = (
+        "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+        "sys.argv = ['ctrlgym', *sys.argv[1:]]; runpy.run_module('ctrlgym', run_name='__main__')"
+    )
     process = subprocess.Popen(
-        [sys.executable, "-m", "ctrlgym", "train", str(path), "--no-progress"],
-        stderr=subprocess.PIPE,
-        text=True,
-        # a terminal's Ctrl-C, even when the suite itself runs as a background job (whose SIGINT is ignored)
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        [sys.executable, "-c", child, "train", str(path), "--no-progress"], stderr=subprocess.PIPE, text=True
     )
     deadline = time.time() + 120
     from ctrlgym.experiment.runs import latest_checkpoint

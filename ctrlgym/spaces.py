@@ -6,6 +6,8 @@ what every RL library reads, and exchange torch tensors at run time. This module
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 from gymnasium import spaces
@@ -19,7 +21,12 @@ SUPPORTED_ACTION_SPACES = (spaces.Discrete, spaces.MultiDiscrete, spaces.Box)
 
 def torch_dtype(space: spaces.Space) -> torch.dtype:
     """The torch dtype matching a space's numpy dtype."""
-    return torch.from_numpy(np.zeros((), dtype=space.dtype)).dtype
+    return _torch_dtype(np.dtype(space.dtype))
+
+
+@functools.cache
+def _torch_dtype(dtype: np.dtype) -> torch.dtype:
+    return torch.from_numpy(np.zeros((), dtype=dtype)).dtype
 
 
 def _first_values(actions: torch.Tensor, bad: torch.Tensor, shown: int = 3) -> str:
@@ -70,7 +77,9 @@ def validate_actions(
         raise fail("a discrete space needs integer actions")
     if not discrete and not (actions.is_floating_point() or actions.dtype in (torch.int32, torch.int64)):
         raise fail("a Box space needs real-valued actions")
-    actions = actions.to(device=device, dtype=torch_dtype(space) if discrete else torch.float32)
+    dtype = torch_dtype(space) if discrete else torch.float32
+    if actions.dtype != dtype or actions.device != device:
+        actions = actions.to(device=device, dtype=dtype)
     if not check_values:
         return actions
     if isinstance(space, spaces.Discrete):

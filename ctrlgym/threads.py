@@ -30,7 +30,14 @@ import torch
 
 from ctrlgym.errors import UsageError
 
-__all__ = ["set_num_threads", "get_num_threads", "limited_threads", "hot_path", "adopt_thread_policy"]
+__all__ = [
+    "set_num_threads",
+    "get_num_threads",
+    "limited_threads",
+    "call_with_threads",
+    "hot_path",
+    "adopt_thread_policy",
+]
 
 
 def _from_environment() -> int:
@@ -85,6 +92,20 @@ def limited_threads(threads: int | None = None) -> Iterator[None]:
     torch.set_num_threads(threads)
     try:
         yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def call_with_threads(threads: int | None, function, *args):
+    """``function(*args)`` under :func:`limited_threads`, without a context manager's cost (a few µs:
+    a tenth of a small env step) when the count is already right, as it is on almost every call."""
+    threads = _threads if threads is None else threads
+    previous = torch.get_num_threads()
+    if threads == 0 or threads == previous:
+        return function(*args)
+    torch.set_num_threads(threads)
+    try:
+        return function(*args)
     finally:
         torch.set_num_threads(previous)
 

@@ -30,7 +30,7 @@ from gymnasium.vector.utils import batch_space
 from ctrlgym.compiled import Compiled
 from ctrlgym.errors import UsageError
 from ctrlgym.spaces import SUPPORTED_ACTION_SPACES, sample_actions, validate_actions
-from ctrlgym.threads import adopt_thread_policy, limited_threads
+from ctrlgym.threads import adopt_thread_policy, call_with_threads, limited_threads
 
 __all__ = ["TorchVectorEnv", "PureSteps", "AutoresetMode", "parse_autoreset_mode", "resolve_device"]
 
@@ -82,7 +82,9 @@ class PureSteps:
     * ``_params() -> dict``: the constants (tensors and numbers) the functions read.
 
     Every step draws ``num_step_draws + num_reset_draws`` rows in one call, whether or not an
-    env restarts, so a seed gives the same trajectories eagerly and compiled, on CPU and GPU.
+    env restarts, so a seed gives the same trajectories eagerly and compiled. The call draws
+    random bits (:func:`uniforms_from_bits` makes them uniforms inside the step, fused when
+    compiled): torch's CPU generator fills int32 a third faster than float32.
     """
 
     state_names: tuple[str, ...] = ()
@@ -113,14 +115,23 @@ class PureSteps:
             setattr(self, name, value)
 
     def _draw(self, rows: int) -> torch.Tensor:
+        """``rows`` rows of random bits, ``(rows, num_envs)`` int32, from the batch's generator."""
         env: Any = self
-        return torch.rand((rows, env.num_envs), generator=env.generator, device=env.device)
+        bits = torch.empty((rows, env.num_envs), dtype=torch.int32, device=env.device)
+        return bits.random_(generator=env.generator)
 
     def _reset_envs(self, mask: torch.Tensor) -> None:
-        self._set_state(self._reset_state(self._params(), self._get_state(), mask, self._draw(self.num_reset_draws)))
+        uniforms = uniforms_from_bits(self._draw(self.num_reset_draws))
+        self._set_state(self._reset_state(self._params(), self._get_state(), mask, uniforms))
 
     def _observe(self) -> torch.Tensor:
         return self._observe_state(self._params(), self._get_state())
+
+
+def uniforms_from_bits(bits: torch.Tensor) -> torch.Tensor:
+    """Uniforms on [0, 1) with 24 random bits each (float32's resolution, as ``torch.rand``) from
+    non-negative int32 random bits: ``(bits mod 2^24) · 2^-24``."""
+    return (bits & 0xFFFFFF).float() * 2.0**-24
 
 
 def fused_step(
@@ -139,12 +150,13 @@ def fused_step(
 ):
     """One whole step of a :class:`PureSteps` family as a pure function: the transition, the
     autoreset of ``mode`` (an ``AutoresetMode`` value), the time limit and the episode statistics;
-    what ``TorchVectorEnv._step`` does for the other families. ``draws``: the step's rows, then
-    the reset's, ``num_step_draws`` of the first. ``skip_idle_resets`` (eager CPU
+    what ``TorchVectorEnv._step`` does for the other families. ``draws``: random bits
+    (``PureSteps._draw``), the step's rows, then the reset's, ``num_step_draws`` of the first. ``skip_idle_resets`` (eager CPU
     only) asks whether any env restarts before computing the restart; compiled, it is always
     computed (masked), with the same result. Returns ``(state, elapsed, returns, pending, obs,
     rewards, terminated, truncated, info)``."""
     per_reward = (1,) * len(family.reward_shape)
+    draws = uniforms_from_bits(draws)
     step_draws, reset_draws = draws[:num_step_draws], draws[num_step_draws:]
     state, rewards, terminated, step_info = family._transition(params, state, actions, step_draws)
     elapsed = elapsed + 1
@@ -205,10 +217,13 @@ class CompiledStep:
         self.compiled = Compiled(_fused_step_of_flat_inputs)
 
     def __call__(self, params: dict, state: State, *tensors: torch.Tensor):
-        names = tuple(params)
-        tensor_params = [value for value in params.values() if isinstance(value, torch.Tensor)]
-        fixed_params = tuple((k, v) for k, v in params.items() if not isinstance(v, torch.Tensor))
-        constants = (self.family, names, fixed_params, len(state), self.fixed)
+        tensor_params, fixed_params = [], []
+        for name, value in params.items():
+            if isinstance(value, torch.Tensor):
+                tensor_params.append(value)
+            else:
+                fixed_params.append((name, value))
+        constants = (self.family, tuple(params), tuple(fixed_params), len(state), self.fixed)
         return self.compiled(constants, *tensor_params, *state, *tensors)
 
 
@@ -348,7 +363,10 @@ class TorchVectorEnv(VectorEnv):
     num_threads: int | None = None
 
     def _threads(self):
-        return limited_threads(self.num_threads) if self.device.type == "cpu" else limited_threads(0)
+        return limited_threads(self._thread_count())
+
+    def _thread_count(self) -> int | None:
+        return self.num_threads if self.device.type == "cpu" else 0  # 0: leave torch's count alone
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         """Reset all envs, or those in ``options["reset_mask"]``; ``seed`` reseeds the generator."""
@@ -357,8 +375,7 @@ class TorchVectorEnv(VectorEnv):
 
     def step(self, actions):
         """Step every env; returns ``(obs, rewards, terminations, truncations, info)`` as tensors."""
-        with self._threads():
-            return self._step(actions)
+        return call_with_threads(self._thread_count(), self._step, actions)
 
     def _reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         if seed is not None:

@@ -5,7 +5,7 @@ import pytest
 import torch
 from gymnasium import spaces
 
-from ctrlgym.envs.fastslow import MultiClassQueue
+from ctrlgym.envs.fastslow import EnergyStorage, InventoryControl, MultiClassQueue, RestlessBandit, TaskGridworld
 from ctrlgym.errors import UsageError
 from ctrlgym.vector_env import TorchVectorEnv, fused_step
 
@@ -33,6 +33,36 @@ def test_compiled_step_equals_eager_step(mode):
         assert a.dtype == b.dtype and a.shape == b.shape
         assert torch.equal(a, b)
     assert any(bool(t.any()) for t in eager[4::8])  # episodes did end inside the rollout (truncations)
+
+
+def _family_rollout(family, compile: bool, steps: int = 10, num_envs: int = 6):
+    env = family(num_envs=num_envs, compile=compile, max_episode_steps=4)
+    obs, _ = env.reset(seed=3)
+    generator = torch.Generator().manual_seed(1)
+    trace = [obs]
+    for _ in range(steps):
+        actions = torch.randint(0, env.single_action_space.n, (num_envs,), generator=generator)
+        obs, rewards, terminated, truncated, info = env.step(actions)
+        trace += [
+            obs,
+            rewards,
+            terminated,
+            truncated,
+            *(value for key, value in sorted(info.items()) if key != "episode"),
+        ]
+        trace += [info["episode"]["r"], info["episode"]["l"]]
+    return trace
+
+
+@pytest.mark.parametrize("family", [RestlessBandit, EnergyStorage, InventoryControl, TaskGridworld])
+def test_every_pure_steps_family_compiles_to_its_eager_step(family):
+    eager, compiled = _family_rollout(family, False), _family_rollout(family, True)
+    assert len(eager) == len(compiled)
+    for a, b in zip(eager, compiled, strict=True):
+        assert a.dtype == b.dtype and a.shape == b.shape
+        assert torch.equal(a, b)
+    observations = [t for t in eager if t.shape == eager[0].shape and not t.dtype == torch.bool]
+    assert len({tuple(obs.flatten().tolist()) for obs in observations}) > 5  # the state did move
 
 
 def test_eager_step_skips_idle_resets_with_the_same_result():

@@ -56,7 +56,8 @@ class DynamicPricing(SlowChainMixin, TorchVectorEnv):
     levels give 100,000.
 
     ## Version History
-    * v0: initial version.
+    * v0: initial version. Since ctrlgym 0.2 the slow chain takes one uniform per step (u < ε
+      switches, u / ε picks the new state), so a seed's trajectories differ from 0.1's.
     """
 
     metric_descriptions = {

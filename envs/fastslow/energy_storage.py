@@ -8,15 +8,15 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from ctrlgym.envs.fastslow.slow_chain import SlowChainMixin
-from ctrlgym.vector_env import AutoresetMode, TorchVectorEnv
+from ctrlgym.envs.fastslow.slow_chain import SlowChainMixin, switch_slow_state, uniform_levels
+from ctrlgym.vector_env import AutoresetMode, PureSteps, TorchVectorEnv
 
 __all__ = ["EnergyStorage"]
 
 BUY, IDLE, SELL = 0, 1, 2
 
 
-class EnergyStorage(SlowChainMixin, TorchVectorEnv):
+class EnergyStorage(SlowChainMixin, PureSteps, TorchVectorEnv):
     r"""A firm trades energy from a battery against a real-time and a day-ahead price.
 
     ## Description
@@ -53,10 +53,13 @@ class EnergyStorage(SlowChainMixin, TorchVectorEnv):
     ``capacity`` B (10), ``realtime_prices`` (10, 20, 30, 40, 50), ``price_move_prob`` q (0.2),
     ``dayahead_prices`` (20, 30, 40), ``realtime_weight`` w (0.5), ``wear_cost`` c (2),
     ``switch_prob`` ε (0.01), ``discount`` (0.99). Default: 11 · 5 · 3 = 165 states;
-    ``capacity=200`` with 20 real-time and 30 day-ahead levels has 120,600.
+    ``capacity=200`` with 20 real-time and 30 day-ahead levels has 120,600. ``compile=True`` fuses
+    each step into one compiled kernel (``TorchVectorEnv``), with the eager step's results bit for bit.
 
     ## Version History
-    * v0: initial version.
+    * v0: initial version. Since ctrlgym 0.2 the slow chain takes one uniform per step (u < ε
+      switches, u / ε picks the new state) and a step draws its uniforms as one block, so a
+      seed's trajectories differ from 0.1's.
     """
 
     metric_descriptions = {
@@ -80,6 +83,7 @@ class EnergyStorage(SlowChainMixin, TorchVectorEnv):
         device: str | torch.device = "cpu",
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
         validate_actions: bool = True,
+        compile: bool = False,
     ) -> None:
         name = type(self).__name__
         realtime, dayahead = (
@@ -112,6 +116,7 @@ class EnergyStorage(SlowChainMixin, TorchVectorEnv):
             max_episode_steps=max_episode_steps,
             autoreset_mode=autoreset_mode,
             validate_actions=validate_actions,
+            compile=compile,
         )
         self.realtime_prices = torch.as_tensor(realtime, dtype=torch.float32, device=self.device)
         self.dayahead_prices = torch.as_tensor(dayahead, dtype=torch.float32, device=self.device)
@@ -122,32 +127,63 @@ class EnergyStorage(SlowChainMixin, TorchVectorEnv):
         self.realtime_level = torch.zeros(self.num_envs, dtype=torch.long, device=self.device)
         self.slow_state = torch.zeros(self.num_envs, dtype=torch.long, device=self.device)
 
-    def _reset_envs(self, mask: torch.Tensor) -> None:
-        self.battery = self.battery.masked_fill(mask, self.capacity // 2)
-        self.realtime_level = torch.where(mask, self._random_levels(self.num_realtime), self.realtime_level)
-        self.slow_state = torch.where(mask, self._random_levels(self.num_slow_states), self.slow_state)
-
     def effective_price(self) -> torch.Tensor:
-        w = self.realtime_weight
-        return w * self.realtime_prices[self.realtime_level] + (1 - w) * self.dayahead_prices[self.slow_state]
+        """π = w rt[p] + (1 − w) da[d] of each env, ``(num_envs,)``."""
+        return self._effective_price(self._params(), self.realtime_level, self.slow_state)
 
-    def _step_envs(self, actions: torch.Tensor):
-        sell = (actions == SELL) & (self.battery > 0)
-        buy = (actions == BUY) & (self.battery < self.capacity)
-        price = self.effective_price()
-        rewards = torch.where(
-            sell, price - self.wear_cost, torch.where(buy, -price - self.wear_cost, torch.zeros_like(price))
-        )
-        self.battery = self.battery - sell.long() + buy.long()
+    # ------------------------------------------------------------------ the step, as pure functions
+    state_names = ("battery", "realtime_level", "slow_state")
+    num_step_draws = 2  # the real-time price's move, the slow chain's
+    num_reset_draws = 2  # the first real-time level and slow state
+
+    def _params(self) -> dict:
+        return {
+            "realtime_prices": self.realtime_prices,
+            "dayahead_prices": self.dayahead_prices,
+            "realtime_cdf": self._realtime_cdf,
+            "realtime_weight": self.realtime_weight,
+            "wear_cost": self.wear_cost,
+            "capacity": self.capacity,
+            "num_realtime": self.num_realtime,
+            "switch_prob": self.switch_prob,
+            "num_slow_states": self.num_slow_states,
+        }
+
+    @staticmethod
+    def _effective_price(params, realtime_level, slow):
+        w = params["realtime_weight"]
+        return w * params["realtime_prices"][realtime_level] + (1 - w) * params["dayahead_prices"][slow]
+
+    @staticmethod
+    def _transition(params, state, actions, draws):
+        """Steps 1–3 of the dynamics; ``draws`` rows: the real-time price's move, the slow chain."""
+        battery, realtime_level, slow = state
+        sell = (actions == SELL) & (battery > 0)
+        buy = (actions == BUY) & (battery < params["capacity"])
+        price = EnergyStorage._effective_price(params, realtime_level, slow)
+        wear = params["wear_cost"]
+        rewards = torch.where(sell, price - wear, torch.where(buy, -price - wear, torch.zeros_like(price)))
+        battery = battery - sell.long() + buy.long()
         # inverse-CDF draw from the same chain the exact model uses: first level whose cdf >= u
-        u = self._uniform(self.num_envs)[:, None]
-        self.realtime_level = (u > self._realtime_cdf[self.realtime_level]).sum(-1).clamp_max(self.num_realtime - 1)
-        self._switch_slow_state()
-        terminated = torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
-        return rewards, terminated, {"battery": self.battery.float(), "price": price}
+        cdf = params["realtime_cdf"][realtime_level]
+        realtime_level = (draws[0][:, None] > cdf).sum(-1).clamp_max(params["num_realtime"] - 1)
+        slow = switch_slow_state(slow, draws[1], params["switch_prob"], params["num_slow_states"])
+        info = {"battery": battery.float(), "price": price}
+        return (battery, realtime_level, slow), rewards, torch.zeros_like(rewards, dtype=torch.bool), info
 
-    def _observe(self) -> torch.Tensor:
-        return torch.stack([self.battery, self.realtime_level, self.slow_state], dim=1)
+    @staticmethod
+    def _reset_state(params, state, mask, draws):
+        """A half-full battery, p and d uniform; ``draws`` rows: p's, d's."""
+        battery, realtime_level, slow = state
+        return (
+            battery.masked_fill(mask, params["capacity"] // 2),
+            torch.where(mask, uniform_levels(draws[0], params["num_realtime"]), realtime_level),
+            torch.where(mask, uniform_levels(draws[1], params["num_slow_states"]), slow),
+        )
+
+    @staticmethod
+    def _observe_state(params, state):
+        return torch.stack(state, dim=1)
 
     # ------------------------------------------------------------------ exact model
     def realtime_transition_matrix(self) -> np.ndarray:

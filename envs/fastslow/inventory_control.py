@@ -9,13 +9,13 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from ctrlgym.envs.fastslow.slow_chain import SlowChainMixin
-from ctrlgym.vector_env import AutoresetMode, TorchVectorEnv
+from ctrlgym.envs.fastslow.slow_chain import SlowChainMixin, switch_slow_state, uniform_levels
+from ctrlgym.vector_env import AutoresetMode, PureSteps, TorchVectorEnv
 
 __all__ = ["InventoryControl"]
 
 
-class InventoryControl(SlowChainMixin, TorchVectorEnv):
+class InventoryControl(SlowChainMixin, PureSteps, TorchVectorEnv):
     r"""A store orders stock against random demand; ordering has a fixed cost, and the wholesale
     cost per unit changes slowly.
 
@@ -51,10 +51,13 @@ class InventoryControl(SlowChainMixin, TorchVectorEnv):
     ``capacity`` X (20), ``max_order`` (10), ``mean_demand`` λ (4), ``max_demand`` (12),
     ``price`` p (10), ``order_cost`` K (20), ``unit_costs`` c_z (2, 6, 10), ``holding_cost`` h (0.5),
     ``switch_prob`` ε (0.01), ``discount`` (0.99). Default: 21 · 3 = 63 states;
-    ``capacity=20000`` with 5 cost levels has 100,005.
+    ``capacity=20000`` with 5 cost levels has 100,005. ``compile=True`` fuses each step into one
+    compiled kernel (``TorchVectorEnv``), with the eager step's results bit for bit.
 
     ## Version History
-    * v0: initial version.
+    * v0: initial version. Since ctrlgym 0.2 the slow chain takes one uniform per step (u < ε
+      switches, u / ε picks the new state) and a step draws its uniforms as one block, so a
+      seed's trajectories differ from 0.1's.
     """
 
     metric_descriptions = {
@@ -81,6 +84,7 @@ class InventoryControl(SlowChainMixin, TorchVectorEnv):
         device: str | torch.device = "cpu",
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
         validate_actions: bool = True,
+        compile: bool = False,
     ) -> None:
         name = type(self).__name__
         costs = np.asarray(unit_costs, dtype=np.float64)
@@ -113,6 +117,7 @@ class InventoryControl(SlowChainMixin, TorchVectorEnv):
             max_episode_steps=max_episode_steps,
             autoreset_mode=autoreset_mode,
             validate_actions=validate_actions,
+            compile=compile,
         )
         self.unit_costs = torch.as_tensor(costs, dtype=torch.float32, device=self.device)
         self._demand_cdf = torch.as_tensor(self.demand_pmf().cumsum(), dtype=torch.float32, device=self.device)
@@ -132,36 +137,56 @@ class InventoryControl(SlowChainMixin, TorchVectorEnv):
         pmf[-1] = max(0.0, 1.0 - pmf[:-1].sum())
         return pmf
 
-    def _reset_envs(self, mask: torch.Tensor) -> None:
-        self.stock = torch.where(mask, self._random_levels(self.capacity + 1), self.stock)
-        self.slow_state = torch.where(mask, self._random_levels(self.num_slow_states), self.slow_state)
+    # ------------------------------------------------------------------ the step, as pure functions
+    state_names = ("stock", "slow_state")
+    num_step_draws = 2  # the demand, the slow chain's
+    num_reset_draws = 2  # the first stock and slow state
 
-    def _step_envs(self, actions: torch.Tensor):
-        ordered = torch.minimum(actions.long(), self.capacity - self.stock)
-        available = self.stock + ordered
-        u = self._uniform(self.num_envs)[:, None]
-        demand = (
-            (u > self._demand_cdf[None, :]).sum(-1).clamp_max(self.max_demand)
-        )  # inverse CDF, same law as the model
+    def _params(self) -> dict:
+        return {
+            "demand_cdf": self._demand_cdf,
+            "unit_costs": self.unit_costs,
+            "capacity": self.capacity,
+            "max_demand": self.max_demand,
+            "price": self.price,
+            "order_cost": self.order_cost,
+            "holding_cost": self.holding_cost,
+            "switch_prob": self.switch_prob,
+            "num_slow_states": self.num_slow_states,
+        }
+
+    @staticmethod
+    def _transition(params, state, actions, draws):
+        """Steps 1–3 of the dynamics; ``draws`` rows: the demand, the slow chain."""
+        stock, slow = state
+        ordered = torch.minimum(actions.long(), params["capacity"] - stock)
+        available = stock + ordered
+        # inverse CDF, the same law as the exact model: the number of cdf levels below u
+        demand = torch.bucketize(draws[0], params["demand_cdf"]).clamp_max(params["max_demand"])
         sales = torch.minimum(demand, available)
-        self.stock = available - sales
-        cost = self.unit_costs[self.slow_state]
+        stock = available - sales
         rewards = (
-            self.price * sales
-            - self.order_cost * (ordered > 0).float()
-            - cost * ordered
-            - self.holding_cost * self.stock
-        )
-        self._switch_slow_state()
-        terminated = torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
+            params["price"] * sales
+            - params["order_cost"] * (ordered > 0).float()
+            - params["unit_costs"][slow] * ordered
+            - params["holding_cost"] * stock
+        ).float()
+        slow = switch_slow_state(slow, draws[1], params["switch_prob"], params["num_slow_states"])
+        info = {"stock": stock.float(), "lost_sales": (demand - sales).float(), "ordered": ordered.float()}
+        return (stock, slow), rewards, torch.zeros_like(rewards, dtype=torch.bool), info
+
+    @staticmethod
+    def _reset_state(params, state, mask, draws):
+        """Stock and z uniform; ``draws`` rows: the stock's, z's."""
+        stock, slow = state
         return (
-            rewards.float(),
-            terminated,
-            {"stock": self.stock.float(), "lost_sales": (demand - sales).float(), "ordered": ordered.float()},
+            torch.where(mask, uniform_levels(draws[0], params["capacity"] + 1), stock),
+            torch.where(mask, uniform_levels(draws[1], params["num_slow_states"]), slow),
         )
 
-    def _observe(self) -> torch.Tensor:
-        return torch.stack([self.stock, self.slow_state], dim=1)
+    @staticmethod
+    def _observe_state(params, state):
+        return torch.stack(state, dim=1)
 
     def state_index(self, observations: torch.Tensor) -> torch.Tensor:
         return observations[:, 0] * self.num_slow_states + observations[:, 1]

@@ -88,8 +88,9 @@ class MultiClassQueue(SlowChainMixin, PureSteps, TorchVectorEnv):
     ``gymnasium.make`` is a view of a batch of one.
 
     ## Version History
-    * v0: initial version. Since ctrlgym 0.2 a step draws its uniforms as one ``(2K + 3,
-      num_envs)`` block (the reset's included), so a seed's trajectories differ from 0.1's.
+    * v0: initial version. Since ctrlgym 0.2 a step draws its uniforms as one ``(K + 3,
+      num_envs)`` block (the served class's service, K arrivals, the slow chain, the reset's), so a
+      seed's trajectories differ from 0.1's.
     """
 
     metric_descriptions = {
@@ -160,7 +161,7 @@ class MultiClassQueue(SlowChainMixin, PureSteps, TorchVectorEnv):
         self.service_probs = torch.as_tensor(service, dtype=torch.float32, device=self.device)  # (K,)
         self.holding_costs = torch.as_tensor(costs, dtype=torch.float32, device=self.device)  # (n_slow, K)
         self._classes = torch.arange(num_classes, device=self.device)
-        self.num_step_draws = 2 * num_classes + 2  # service and arrival per class, the slow chain's two
+        self.num_step_draws = num_classes + 2  # the served class's service, an arrival per class, the slow chain's
         self.num_reset_draws = 1  # the first slow state
         # jobs waiting per class, stored class-major (K, num_envs) so a compiled step runs contiguous
         # vector loops over the envs; ``queue_lengths`` is the (num_envs, K) view
@@ -243,15 +244,15 @@ class MultiClassQueue(SlowChainMixin, PureSteps, TorchVectorEnv):
 
     @staticmethod
     def _transition(params, state, actions, draws):
-        """Steps 1–4 of the dynamics; ``draws`` rows: service (K), arrivals (K), the slow chain (2)."""
+        """Steps 1–4 of the dynamics; ``draws`` rows: the served class's service, arrivals (K), the slow chain."""
         queues, slow = state  # (K, num_envs), (num_envs,)
         k = queues.shape[0]
         rewards = -(params["holding_costs"].T[:, slow] * queues).sum(dim=0)
         served = actions == params["classes"][:, None]  # (K, num_envs); one_hot would sync to check its range
-        completes = served & (queues > 0) & (draws[:k] < params["service_probs"][:, None])
-        arrives = draws[k : 2 * k] < params["arrival_probs"][:, None]
+        completes = served & (queues > 0) & (draws[0] < params["service_probs"][:, None])  # one class is served
+        arrives = draws[1 : k + 1] < params["arrival_probs"][:, None]
         queues = (queues - completes.long() + arrives.long()).clamp_max(params["buffer_size"])
-        slow = switch_slow_state(slow, draws[2 * k], draws[2 * k + 1], params["switch_prob"], params["num_slow_states"])
+        slow = switch_slow_state(slow, draws[k + 1], params["switch_prob"], params["num_slow_states"])
         info = {"queue_lengths": queues.sum(dim=0), "holding_cost": -rewards}
         return (queues, slow), rewards, torch.zeros_like(rewards, dtype=torch.bool), info
 

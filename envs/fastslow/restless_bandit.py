@@ -9,13 +9,13 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from ctrlgym.envs.fastslow.slow_chain import SlowChainMixin
-from ctrlgym.vector_env import AutoresetMode, TorchVectorEnv
+from ctrlgym.envs.fastslow.slow_chain import SlowChainMixin, switch_slow_state, uniform_levels
+from ctrlgym.vector_env import AutoresetMode, PureSteps, TorchVectorEnv
 
 __all__ = ["RestlessBandit"]
 
 
-class RestlessBandit(SlowChainMixin, TorchVectorEnv):
+class RestlessBandit(SlowChainMixin, PureSteps, TorchVectorEnv):
     r"""N restless arms, M activated per step, payoffs modulated by a slowly switching state.
 
     ## Description
@@ -53,10 +53,13 @@ class RestlessBandit(SlowChainMixin, TorchVectorEnv):
     restores one level w.p. 0.3), ``multipliers`` ``(n_env, N)`` (default: arms 0–1 pay under
     y = 0, arms 2–3 under y = 1, the others a fifth), ``switch_prob`` ε (0.01), ``discount`` (0.99).
     The default instance has 3^4 · 2 = 162 states; ``num_arms=8, arm_states=4, active_arms=2``
-    has 131,072 states and 28 actions.
+    has 131,072 states and 28 actions. ``compile=True`` fuses each step into one compiled kernel
+    (``TorchVectorEnv``), with the eager step's results bit for bit.
 
     ## Version History
-    * v0: initial version.
+    * v0: initial version. Since ctrlgym 0.2 the slow chain takes one uniform per step (u < ε
+      switches, u / ε picks the new state) and a step draws its uniforms as one block, so a
+      seed's trajectories differ from 0.1's.
     """
 
     def __init__(
@@ -75,6 +78,7 @@ class RestlessBandit(SlowChainMixin, TorchVectorEnv):
         device: str | torch.device = "cpu",
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
         validate_actions: bool = True,
+        compile: bool = False,
     ) -> None:
         name = type(self).__name__
         if not 1 <= active_arms <= num_arms:
@@ -126,6 +130,7 @@ class RestlessBandit(SlowChainMixin, TorchVectorEnv):
             max_episode_steps=max_episode_steps,
             autoreset_mode=autoreset_mode,
             validate_actions=validate_actions,
+            compile=compile,
         )
         self.arm_subsets = torch.zeros(len(subsets), num_arms, dtype=torch.bool, device=self.device)  # (n_actions, N)
         for index, subset in enumerate(subsets):
@@ -137,29 +142,55 @@ class RestlessBandit(SlowChainMixin, TorchVectorEnv):
         self.arm_state = torch.zeros(self.num_envs, num_arms, dtype=torch.long, device=self.device)
         self.slow_state = torch.zeros(self.num_envs, dtype=torch.long, device=self.device)
         self._arms = torch.arange(num_arms, device=self.device)
+        self.num_step_draws = num_arms + 1  # one per arm, the slow chain's
+        self.num_reset_draws = num_arms + 1  # each arm's first state, the first slow state
 
-    def _reset_envs(self, mask: torch.Tensor) -> None:
-        arms = (self._uniform(self.num_envs, self.num_arms) * self.arm_states).long().clamp_max(self.arm_states - 1)
-        slow = self._random_levels(self.num_slow_states)
-        self.arm_state = torch.where(mask[:, None], arms, self.arm_state)
-        self.slow_state = torch.where(mask, slow, self.slow_state)
+    # ------------------------------------------------------------------ the step, as pure functions
+    state_names = ("arm_state", "slow_state")
 
-    def _step_envs(self, actions: torch.Tensor):
-        active = self.arm_subsets[actions]  # (num_envs, N)
-        rewards = (self.arm_state.float() * self.multipliers[self.slow_state] * active).sum(dim=1)
+    def _params(self) -> dict:
+        return {
+            "arm_subsets": self.arm_subsets,
+            "active_cdf": self._active_cdf,
+            "passive_cdf": self._passive_cdf,
+            "multipliers": self.multipliers,
+            "arms": self._arms,
+            "arm_states": self.arm_states,
+            "switch_prob": self.switch_prob,
+            "num_slow_states": self.num_slow_states,
+        }
+
+    @staticmethod
+    def _transition(params, state, actions, draws):
+        """Steps 1–3 of the dynamics; ``draws`` rows: one per arm, the slow chain."""
+        arm_state, slow = state  # (num_envs, N), (num_envs,)
+        num_arms = arm_state.shape[1]
+        active = params["arm_subsets"][actions]  # (num_envs, N)
+        rewards = (arm_state.float() * params["multipliers"][slow] * active).sum(dim=1)
+        arms = params["arms"]
         cdf = torch.where(
-            active[..., None],
-            self._active_cdf[self._arms, self.arm_state],
-            self._passive_cdf[self._arms, self.arm_state],
+            active[..., None], params["active_cdf"][arms, arm_state], params["passive_cdf"][arms, arm_state]
         )
-        draw = self._uniform(self.num_envs, self.num_arms)[..., None]
-        self.arm_state = (draw > cdf).sum(-1).clamp_max(self.arm_states - 1)  # inverse CDF: first level with cdf >= u
-        self._switch_slow_state()
-        terminated = torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
-        return rewards, terminated, {}
+        uniforms = draws[:num_arms].T[..., None]  # (num_envs, N, 1)
+        arm_state = (
+            (uniforms > cdf).sum(-1).clamp_max(params["arm_states"] - 1)
+        )  # inverse CDF: first level with cdf >= u
+        slow = switch_slow_state(slow, draws[num_arms], params["switch_prob"], params["num_slow_states"])
+        return (arm_state, slow), rewards, torch.zeros_like(rewards, dtype=torch.bool), {}
 
-    def _observe(self) -> torch.Tensor:
-        return torch.cat([self.arm_state, self.slow_state[:, None]], dim=1)
+    @staticmethod
+    def _reset_state(params, state, mask, draws):
+        """Arms uniform over their states, y uniform; ``draws`` rows: one per arm, then y's."""
+        arm_state, slow = state
+        num_arms = arm_state.shape[1]
+        first_arms = uniform_levels(draws[:num_arms].T, params["arm_states"])
+        first_slow = uniform_levels(draws[num_arms], params["num_slow_states"])
+        return torch.where(mask[:, None], first_arms, arm_state), torch.where(mask, first_slow, slow)
+
+    @staticmethod
+    def _observe_state(params, state):
+        arm_state, slow = state
+        return torch.cat([arm_state, slow[:, None]], dim=1)
 
     # ------------------------------------------------------------------ exact model
     def exact_model(self, device: str | torch.device = "cpu"):

@@ -14,16 +14,16 @@ def uniform_levels(draws: torch.Tensor, count: int) -> torch.Tensor:
     return (draws * count).long().clamp_max(count - 1)
 
 
-def switch_slow_state(
-    slow_state: torch.Tensor, switch_draws: torch.Tensor, shift_draws: torch.Tensor, switch_prob: float, count: int
-) -> torch.Tensor:
-    """y moves w.p. ε (``switch_prob``) to another of ``count`` slow states, uniformly: a shift of
-    1..count−1 chosen by ``shift_draws``; ``switch_draws`` and ``shift_draws`` are uniforms ``(num_envs,)``."""
-    if count < 2:
+def switch_slow_state(slow_state: torch.Tensor, draws: torch.Tensor, switch_prob: float, count: int) -> torch.Tensor:
+    """y moves w.p. ε (``switch_prob``) to another of ``count`` slow states, uniformly, from one
+    uniform u per env (``draws``, ``(num_envs,)``): it moves if u < ε, and then u / ε, uniform on
+    [0, 1) given u < ε, picks the shift 1..count−1."""
+    if count < 2 or switch_prob <= 0:
         return slow_state
-    switches = switch_draws < switch_prob
-    shift = 1 + uniform_levels(shift_draws, count - 1)
-    return torch.where(switches, (slow_state + shift) % count, slow_state)
+    switches = draws < switch_prob
+    moved = slow_state + 1 + uniform_levels(draws / switch_prob, count - 1)  # < 2·count: one wrap, no division
+    moved = torch.where(moved >= count, moved - count, moved)
+    return torch.where(switches, moved, slow_state)
 
 
 class SlowChainMixin:
@@ -46,14 +46,12 @@ class SlowChainMixin:
         return uniform_levels(self._uniform(self.num_envs), count)
 
     def _switch_slow_state(self, draws: torch.Tensor | None = None) -> None:
-        """y moves w.p. ε to another slow state, uniformly; ``draws`` ``(num_envs, 2)``: two uniforms
-        per env, drawn by the caller with its own (one random call per step), else drawn here."""
+        """y moves w.p. ε to another slow state, uniformly; ``draws`` ``(num_envs,)``: one uniform per
+        env, drawn by the caller with its own (one random call per step), else drawn here."""
         if self.num_slow_states < 2:
             return
-        draws = self._uniform(self.num_envs, 2) if draws is None else draws
-        self.slow_state = switch_slow_state(
-            self.slow_state, draws[:, 0], draws[:, 1], self.switch_prob, self.num_slow_states
-        )
+        draws = self._uniform(self.num_envs) if draws is None else draws
+        self.slow_state = switch_slow_state(self.slow_state, draws, self.switch_prob, self.num_slow_states)
 
     def slow_transition_matrix(self) -> torch.Tensor:
         """Z: stay w.p. 1 − ε, else move uniformly to another slow state, ``(n_slow, n_slow)``."""

@@ -8,8 +8,8 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from ctrlgym.envs.fastslow.slow_chain import SlowChainMixin
-from ctrlgym.vector_env import AutoresetMode, TorchVectorEnv
+from ctrlgym.envs.fastslow.slow_chain import SlowChainMixin, switch_slow_state, uniform_levels
+from ctrlgym.vector_env import AutoresetMode, PureSteps, TorchVectorEnv
 
 __all__ = ["TaskGridworld", "MOVES"]
 
@@ -17,7 +17,7 @@ __all__ = ["TaskGridworld", "MOVES"]
 MOVES = ((0, 0), (-1, 0), (1, 0), (0, -1), (0, 1))
 
 
-class TaskGridworld(SlowChainMixin, TorchVectorEnv):
+class TaskGridworld(SlowChainMixin, PureSteps, TorchVectorEnv):
     r"""A robot on a ``size × size`` grid serves spatial tasks; which site has the task changes slowly.
 
     ## Description
@@ -51,9 +51,13 @@ class TaskGridworld(SlowChainMixin, TorchVectorEnv):
     ``size`` (5), ``sites`` (cells (0, 0), (0, 4), (4, 2) by default: two corners and a middle
     edge), ``slip`` (0.1), ``task_reward`` (1), ``move_cost`` (0.05), ``switch_prob`` ε (0.02),
     ``discount`` (0.99). Default: 25 · 3 = 75 states; ``size=100`` with 10 sites has 100,000.
+    ``compile=True`` fuses each step into one compiled kernel (``TorchVectorEnv``), with the eager
+    step's results bit for bit.
 
     ## Version History
-    * v0: initial version.
+    * v0: initial version. Since ctrlgym 0.2 the slow chain takes one uniform per step (u < ε
+      switches, u / ε picks the new state) and a step draws its uniforms as one block, so a
+      seed's trajectories differ from 0.1's.
     """
 
     metric_descriptions = {"on_task": "share of steps the robot is on the task site"}
@@ -73,6 +77,7 @@ class TaskGridworld(SlowChainMixin, TorchVectorEnv):
         device: str | torch.device = "cpu",
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
         validate_actions: bool = True,
+        compile: bool = False,
     ) -> None:
         name = type(self).__name__
         if int(size) != size or size < 2:
@@ -97,32 +102,60 @@ class TaskGridworld(SlowChainMixin, TorchVectorEnv):
             max_episode_steps=max_episode_steps,
             autoreset_mode=autoreset_mode,
             validate_actions=validate_actions,
+            compile=compile,
         )
         self.site_cells = torch.tensor([r * size + c for r, c in self.sites], device=self.device)
         self._moves = torch.tensor(MOVES, device=self.device)
         self.cell = torch.zeros(self.num_envs, dtype=torch.long, device=self.device)
         self.slow_state = torch.zeros(self.num_envs, dtype=torch.long, device=self.device)
 
-    def _reset_envs(self, mask: torch.Tensor) -> None:
-        self.cell = torch.where(mask, self._random_levels(self.size * self.size), self.cell)
-        self.slow_state = torch.where(mask, self._random_levels(self.num_slow_states), self.slow_state)
+    # ------------------------------------------------------------------ the step, as pure functions
+    state_names = ("cell", "slow_state")
+    num_step_draws = 3  # slip or not, the slipped direction, the slow chain's
+    num_reset_draws = 2  # the first cell and site
 
-    def _step_envs(self, actions: torch.Tensor):
+    def _params(self) -> dict:
+        return {
+            "site_cells": self.site_cells,
+            "moves": self._moves,
+            "size": self.size,
+            "slip": self.slip,
+            "task_reward": self.task_reward,
+            "move_cost": self.move_cost,
+            "switch_prob": self.switch_prob,
+            "num_slow_states": self.num_slow_states,
+        }
+
+    @staticmethod
+    def _transition(params, state, actions, draws):
+        """Steps 1–2 of the dynamics; ``draws`` rows: slip, the slipped direction, the slow chain."""
+        cell, slow = state
+        size, moves = params["size"], params["moves"]
         actions = actions.long()
-        on_task = self.cell == self.site_cells[self.slow_state]
-        rewards = self.task_reward * on_task.float() - self.move_cost * (actions != 0).float()
-        slipped = self._uniform(self.num_envs) < self.slip
-        direction = torch.where(slipped, self._random_levels(len(MOVES)), actions)
-        step = self._moves[direction]
-        row = (self.cell // self.size + step[:, 0]).clamp(0, self.size - 1)
-        column = (self.cell % self.size + step[:, 1]).clamp(0, self.size - 1)
-        self.cell = row * self.size + column
-        self._switch_slow_state()
-        terminated = torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
-        return rewards, terminated, {"on_task": on_task.float()}
+        on_task = cell == params["site_cells"][slow]
+        rewards = params["task_reward"] * on_task.float() - params["move_cost"] * (actions != 0).float()
+        direction = torch.where(draws[0] < params["slip"], uniform_levels(draws[1], moves.shape[0]), actions)
+        step = moves[direction]
+        row = (cell // size + step[:, 0]).clamp(0, size - 1)
+        column = (cell % size + step[:, 1]).clamp(0, size - 1)
+        slow = switch_slow_state(slow, draws[2], params["switch_prob"], params["num_slow_states"])
+        info = {"on_task": on_task.float()}
+        return (row * size + column, slow), rewards, torch.zeros_like(rewards, dtype=torch.bool), info
 
-    def _observe(self) -> torch.Tensor:
-        return torch.stack([self.cell // self.size, self.cell % self.size, self.slow_state], dim=1)
+    @staticmethod
+    def _reset_state(params, state, mask, draws):
+        """A uniform cell and site; ``draws`` rows: the cell's, the site's."""
+        cell, slow = state
+        return (
+            torch.where(mask, uniform_levels(draws[0], params["size"] ** 2), cell),
+            torch.where(mask, uniform_levels(draws[1], params["num_slow_states"]), slow),
+        )
+
+    @staticmethod
+    def _observe_state(params, state):
+        cell, slow = state
+        size = params["size"]
+        return torch.stack([cell // size, cell % size, slow], dim=1)
 
     def state_index(self, observations: torch.Tensor) -> torch.Tensor:
         return (observations[:, 0] * self.size + observations[:, 1]) * self.num_slow_states + observations[:, 2]

@@ -44,7 +44,7 @@ typecheck: setup  ## mypy over ctrlgym/, envs/, agents/, solvers/ (as the packag
 test-slow: setup  ## only the long runs marked @pytest.mark.slow
 	$(PY) -m pytest -m slow
 
-bench: setup  ## MultiClassQueue steps/s: native batch (eager and compile=True) vs a hand-vectorised numpy batch and SyncVectorEnv, quiet and busy
+bench: setup  ## fast-slow env steps/s: native batch (eager and compile=True) vs a hand-vectorised numpy batch of each family (and SyncVectorEnv), quiet and busy
 	$(PY) benchmarks/bench_vector.py
 
 bench-solvers: setup  ## exact DP vs quantecon, pymdptoolbox and mdpsolver: the factored queue and the same flat matrices (random 10k-1M, queue 119k)

@@ -5,8 +5,9 @@ link, or ``--fading ar1``), SRS every 5 slots, 2 slots of uplink delay, 4 estima
 precoder (precoder mode, no policy cost). One step of one cell = the sum rate on the current
 channel, one slot of channel ageing, the SRS estimate when due and the observation. Peers: the
 same model in numpy vectorised over the cells (one batched matmul per step: the peer a user would
-write), and per cell in a Python loop (extra row). Ratios printed from one run; provenance and
-results in ``benchmarks/results/bench_beamforming.json``.
+write), and per cell in a Python loop (extra row). Each size is measured in ``--rounds``
+interleaved rounds, quiet and then beside one busy process (``competitor.py``): medians with their
+range over rounds; provenance and results in ``benchmarks/results/bench_beamforming.json``.
 
     python benchmarks/bench_beamforming.py                    # CPU
     python benchmarks/bench_beamforming.py --fading ar1
@@ -17,11 +18,13 @@ from __future__ import annotations
 
 import argparse
 import math
+import statistics
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from competitor import busy_machine
 from provenance import (
     header,
     provenance,
@@ -142,14 +145,19 @@ class NumpyBatch:
         return observation, rates
 
 
-def numpy_batch_steps_per_second(cells: int, steps: int, fading: str) -> float:
+def numpy_batch(cells: int, fading: str):
+    """A warmed-up numpy batch and its fixed precoder."""
     batch = NumpyBatch(np.random.default_rng(0), cells, doppler_frequency(30.0, 3.5e9), fading)
     precoder = np.ones((ANTENNAS, USERS), dtype=np.complex64) / math.sqrt(ANTENNAS * USERS)
     batch.step(precoder)  # warm-up
+    return batch, precoder
+
+
+def numpy_batch_steps_per_second(batch, precoder, steps: int) -> float:
     start = time.perf_counter()
     for _ in range(steps):
         batch.step(precoder)
-    return cells * steps / (time.perf_counter() - start)
+    return batch.cells * steps / (time.perf_counter() - start)
 
 
 def numpy_steps_per_second(cells: int, steps: int, fading: str) -> float:
@@ -163,7 +171,8 @@ def numpy_steps_per_second(cells: int, steps: int, fading: str) -> float:
     return cells * steps / (time.perf_counter() - start)
 
 
-def batched_steps_per_second(cells: int, steps: int, device: str, fading: str) -> float:
+def batched_env(cells: int, device: str, fading: str):
+    """A reset, warmed-up BeamformingEnv and its fixed precoder action."""
     env = BeamformingEnv(
         cells,
         antennas=ANTENNAS,
@@ -180,39 +189,76 @@ def batched_steps_per_second(cells: int, steps: int, device: str, fading: str) -
     env.reset(seed=0)
     action = torch.full((cells, env.single_action_space.shape[0]), 0.1, device=env.device)
     env.step(action)  # warm-up
+    return env, action
+
+
+def batched_steps_per_second(env: BeamformingEnv, action: torch.Tensor, steps: int) -> float:
     sync = torch.cuda.synchronize if env.device.type == "cuda" else (lambda: None)
     sync()
     start = time.perf_counter()
     for _ in range(steps):
         env.step(action)
     sync()
-    return cells * steps / (time.perf_counter() - start)
+    return env.num_envs * steps / (time.perf_counter() - start)
+
+
+def measure(sizes: list[int], args: argparse.Namespace, busy: bool) -> list[dict]:
+    """ctrlgym and the numpy batch interleaved in each round, so that drifts of the machine hit both."""
+    rows = []
+    for cells in sizes:
+        env, action = batched_env(cells, args.device, args.fading)
+        peer = numpy_batch(cells, args.fading) if cells <= 16384 else None
+        ours, theirs = [], []
+        with busy_machine(busy):
+            for _ in range(args.rounds):
+                ours.append(batched_steps_per_second(env, action, args.steps))
+                if peer is not None:
+                    theirs.append(numpy_batch_steps_per_second(*peer, args.steps))
+        row = {"cells": cells, "machine": "busy" if busy else "quiet", "ctrlgym": statistics.median(ours)}
+        if theirs:
+            ratios = [a / b for a, b in zip(ours, theirs, strict=True)]
+            row.update(
+                {
+                    "numpy_batch": statistics.median(theirs),
+                    "ctrlgym / numpy_batch": statistics.median(ratios),
+                    "ctrlgym / numpy_batch, range over rounds": f"[{min(ratios):.2f}, {max(ratios):.2f}]",
+                }
+            )
+            ratio = f"{row['ctrlgym / numpy_batch']:>7.2f}x {row['ctrlgym / numpy_batch, range over rounds']}"
+        else:
+            ratio = "-"
+        rows.append(row)
+        print(
+            f"{cells:>7} {row['machine']:>6} {row['ctrlgym']:>20,.0f} {row.get('numpy_batch', float('nan')):>14,.0f} {ratio:>22}"
+        )
+    return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--no-busy", action="store_true", help="skip the rounds beside a busy process")
     parser.add_argument("--fading", choices=("sum_of_sinusoids", "ar1"), default="sum_of_sinusoids")
     parser.add_argument("--json", default=str(Path(__file__).parent / "results" / "bench_beamforming.json"))
     args = parser.parse_args()
     torch.manual_seed(0)
     info = provenance(args.device)
+    info["rounds"] = args.rounds
     print(header(info))
     loop = numpy_steps_per_second(64, args.steps, args.fading)
     sizes = [1, 64, 1024, 4096] + ([16384, 65536, 100_000] if args.device.startswith("cuda") else [])
     print(
-        f"M={ANTENNAS}, K={USERS}, fading {args.fading}, {args.steps} steps; peers: numpy vectorised over the same cells, numpy loop over 64 cells"
+        f"M={ANTENNAS}, K={USERS}, fading {args.fading}, {args.steps} steps per round; peer: numpy vectorised over "
+        f"the same cells (a numpy loop over 64 cells: {loop:,.0f} env-steps/s)"
     )
-    print(f"{'cells':>7} {'ctrlgym env-steps/s':>20} {'numpy batch':>14} {'vs numpy batch':>15} {'vs numpy loop':>14}")
-    rows = []
-    for cells in sizes:
-        ours = batched_steps_per_second(cells, args.steps, args.device, args.fading)
-        peer = numpy_batch_steps_per_second(cells, args.steps, args.fading) if cells <= 16384 else float("nan")
-        rows.append({"cells": cells, "ctrlgym": ours, "numpy_batch": peer, "numpy_loop_64": loop})
-        print(f"{cells:>7} {ours:>20,.0f} {peer:>14,.0f} {ours / peer:>14.1f}x {ours / loop:>13.1f}x")
-    print(f"numpy loop over 64 cells: {loop:,.0f} env-steps/s")
-    print(f"results: {write_results(args.json, info, {'fading': args.fading, 'steps': args.steps, 'rows': rows})}")
+    print(f"{'cells':>7} {'load':>6} {'ctrlgym env-steps/s':>20} {'numpy batch':>14} {'ctrlgym/numpy [range]':>22}")
+    rows = measure(sizes, args, busy=False)
+    if not args.no_busy:
+        rows += measure(sizes, args, busy=True)
+    results = {"fading": args.fading, "steps": args.steps, "numpy_loop_64": loop, "rows": rows}
+    print(f"results: {write_results(args.json, info, results)}")
 
 
 if __name__ == "__main__":

@@ -346,4 +346,6 @@ class ChannelProcess:
 
     def response(self) -> torch.Tensor:
         """Frequency response ``H`` ``(num_envs, users, antennas, subcarriers)``."""
+        if self.tap_to_subcarrier.shape[0] == 1:  # one tap (flat fading): a product, 5x faster than a matmul
+            return self.taps * self.tap_to_subcarrier[0]
         return self.taps @ self.tap_to_subcarrier

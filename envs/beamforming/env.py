@@ -16,6 +16,7 @@ from ctrlgym.envs.beamforming.precoding import (
     normalise_power,
     optimal_regularisation,
     regularised_zero_forcing,
+    squared_magnitude,
     user_rates,
 )
 from ctrlgym.vector_env import AutoresetMode, TorchVectorEnv
@@ -251,10 +252,19 @@ class BeamformingEnv(TorchVectorEnv):
     def usable_estimates(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The ``history`` newest estimates at least ``uplink_delay`` slots old, ``(num_envs, history, K, M, S)``,
         and their ages in slots ``(num_envs, history)``."""
+        rows, index = self._usable_slots()
+        return self.estimates[rows, index], self.time[:, None] - self.estimate_times[rows, index]
+
+    def _usable_slots(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Row and ring indices ``(num_envs, 1)``, ``(num_envs, history)`` of the usable estimates."""
         pending = (self.estimate_times > (self.time - self.uplink_delay)[:, None]).sum(1)
         index = pending[:, None] + torch.arange(self.history, device=self.device)
-        rows = torch.arange(self.num_envs, device=self.device)[:, None]
-        return self.estimates[rows, index], self.time[:, None] - self.estimate_times[rows, index]
+        return torch.arange(self.num_envs, device=self.device)[:, None], index
+
+    def _newest_usable_age(self) -> torch.Tensor:
+        """The age in slots of each cell's newest usable estimate, ``(num_envs,)``."""
+        rows, index = self._usable_slots()
+        return self.time - self.estimate_times[rows[:, 0], index[:, 0]]
 
     def _sound(self, mask: torch.Tensor) -> None:
         """An uplink SRS estimate of the current channel for the cells in ``mask``."""
@@ -295,7 +305,7 @@ class BeamformingEnv(TorchVectorEnv):
         powers = torch.softmax(2 * actions[:, 1:], -1)
         newest = self.usable_estimates()[0][:, 0].permute(0, 3, 1, 2)  # (B, S, K, M)
         beams = regularised_zero_forcing(newest, alpha[:, None])
-        beams = beams / torch.linalg.vector_norm(beams, dim=-2, keepdim=True).clamp(min=1e-12)
+        beams = beams / squared_magnitude(beams).sum(-2, keepdim=True).sqrt().clamp(min=1e-12)
         return beams * powers.sqrt()[:, None, None, :]
 
     def precoder_action(self, precoders: torch.Tensor) -> torch.Tensor:
@@ -316,9 +326,13 @@ class BeamformingEnv(TorchVectorEnv):
 
     def _observe(self) -> torch.Tensor:
         estimates, ages = self.usable_estimates()
-        flat = torch.view_as_real(estimates).reshape(self.num_envs, -1).clamp(-_OBS_CLIP, _OBS_CLIP)
-        snr = torch.full((self.num_envs, 1), self.snr_db / 10, device=self.device)
-        return torch.cat([flat, snr.clamp(-_OBS_CLIP, _OBS_CLIP), ages.float() / self.age_scale], -1)
+        size = self._estimate_size
+        obs = torch.empty((self.num_envs, size + 1 + self.history), device=self.device)
+        # each part written into its columns (a cat of the parts costs one more copy of the estimates)
+        torch.clamp(torch.view_as_real(estimates).reshape(self.num_envs, -1), -_OBS_CLIP, _OBS_CLIP, out=obs[:, :size])
+        obs[:, size] = min(max(self.snr_db / 10, -_OBS_CLIP), _OBS_CLIP)
+        torch.div(ages.float(), self.age_scale, out=obs[:, size + 1 :])
+        return obs
 
     # ------------------------------------------------------------------ TorchVectorEnv
     def _reset_envs(self, mask: torch.Tensor) -> None:
@@ -342,7 +356,7 @@ class BeamformingEnv(TorchVectorEnv):
         precoders = self.precoders(actions)
         channel = self.channel.response().permute(0, 3, 1, 2)  # (B, S, K, M)
         rates = user_rates(channel, precoders, self.noise_power).mean(1)  # (B, K)
-        age = self.usable_estimates()[1][:, 0].float() * self.slot_duration * 1e3
+        age = self._newest_usable_age().float() * self.slot_duration * 1e3
         if self.reward_name == "sum_rate":
             rewards = rates.sum(-1)
         elif self.reward_name == "min_rate":

@@ -16,6 +16,7 @@ import torch
 from ctrlgym.envs.beamforming.channels import jakes_correlation
 
 __all__ = [
+    "squared_magnitude",
     "normalise_power",
     "mrt",
     "zero_forcing",
@@ -34,9 +35,19 @@ __all__ = [
 ]
 
 
+def squared_magnitude(values: torch.Tensor) -> torch.Tensor:
+    """``|x|²`` elementwise, as ``re² + im²`` for complex ``x`` (torch's complex ``abs`` and norms
+    take a slow path on the CPU: ``matrix_norm`` of 1,024 precoders 32 x 4 took 2.3 ms, this 0.06 ms)."""
+    if not values.is_complex():
+        return values.square()
+    if values.is_conj():  # a lazy conjugate (e.g. ``W = Hᴴ``): |x̄|² = |x|², read x itself
+        values = values.conj()
+    return torch.view_as_real(values).square().sum(-1)
+
+
 def normalise_power(precoder: torch.Tensor, power: float = 1.0) -> torch.Tensor:
     """Scale ``W`` to ``‖W‖_F² = power`` (an all-zero precoder stays zero)."""
-    norm = torch.linalg.matrix_norm(precoder).clamp(min=1e-12)[..., None, None]
+    norm = squared_magnitude(precoder).sum((-2, -1)).sqrt().clamp(min=1e-12)[..., None, None]
     return precoder * (math.sqrt(power) / norm)
 
 
@@ -106,7 +117,7 @@ def dft_codebook(antennas: int, device=None) -> torch.Tensor:
 def user_rates(channel: torch.Tensor, precoder: torch.Tensor, noise_power: torch.Tensor | float) -> torch.Tensor:
     """Achievable rates ``log2(1 + SINR_k)`` in bit/s/Hz, ``(..., K)``, with
     ``SINR_k = |h_k w_k|² / (Σ_{j≠k} |h_k w_j|² + σ²)``; ``noise_power`` scalar or ``(...,)``."""
-    gains = (channel @ precoder).abs().square()  # (..., K, K): row k, column j = |h_k w_j|²
+    gains = squared_magnitude(channel @ precoder)  # (..., K, K): row k, column j = |h_k w_j|²
     signal = gains.diagonal(dim1=-2, dim2=-1)
     others = 1.0 - torch.eye(gains.shape[-1], dtype=gains.dtype, device=gains.device)
     interference = (gains * others).sum(-1)  # summed directly: total − signal loses precision when the signal dominates
@@ -149,7 +160,7 @@ def estimate_doppler(
     n = estimates.shape[1]
     rows, cols = torch.triu_indices(n, n, offset=1, device=estimates.device)
     flat = estimates.flatten(2)  # (B, n, K·M·S)
-    power = (flat.abs().square().mean((1, 2)) - noise_variance).clamp(min=1e-6)  # (B,)
+    power = (squared_magnitude(flat).mean((1, 2)) - noise_variance).clamp(min=1e-6)  # (B,)
     cross = (flat[:, rows] * flat[:, cols].conj()).real.mean(-1) / power[:, None]  # (B, pairs)
     lags = (ages[:, cols] - ages[:, rows]).abs().float() * slot_duration  # (B, pairs) seconds
     frequencies = torch.linspace(0.0, max_doppler, grid, device=estimates.device)

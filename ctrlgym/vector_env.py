@@ -18,6 +18,8 @@ inductor): a few kernels per step instead of dozens of small ops.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from typing import Any
 
 import numpy as np
@@ -134,36 +136,29 @@ def uniforms_from_bits(bits: torch.Tensor) -> torch.Tensor:
     return (bits & 0xFFFFFF).float() * 2.0**-24
 
 
-def fused_step(
-    family: Any,
-    params: dict,
-    state: State,
+def episode_bookkeeping(
+    rewards: torch.Tensor,
+    terminated: torch.Tensor,
+    step_info: dict,
     elapsed: torch.Tensor,
     returns: torch.Tensor,
     pending: torch.Tensor,
-    actions: torch.Tensor,
-    draws: torch.Tensor,
-    num_step_draws: int,
     mode: str,
     max_episode_steps: int | None,
-    skip_idle_resets: bool,
+    restart: Callable[[torch.Tensor], bool],
+    observe: Callable[[], torch.Tensor],
 ):
-    """One whole step of a :class:`PureSteps` family as a pure function: the transition, the
-    autoreset of ``mode`` (an ``AutoresetMode`` value), the time limit and the episode statistics;
-    what ``TorchVectorEnv._step`` does for the other families. ``draws``: random bits
-    (``PureSteps._draw``), the step's rows, then the reset's, ``num_step_draws`` of the first. ``skip_idle_resets`` (eager CPU
-    only) asks whether any env restarts before computing the restart; compiled, it is always
-    computed (masked), with the same result. Returns ``(state, elapsed, returns, pending, obs,
-    rewards, terminated, truncated, info)``."""
-    per_reward = (1,) * len(family.reward_shape)
-    draws = uniforms_from_bits(draws)
-    step_draws, reset_draws = draws[:num_step_draws], draws[num_step_draws:]
-    state, rewards, terminated, step_info = family._transition(params, state, actions, step_draws)
+    """What every step does after the transition, for both kinds of family: the autoreset of
+    ``mode`` (an ``AutoresetMode`` value: Gymnasium 1.x's next-step, same-step or disabled), the
+    time limit and the episode statistics (``info["episode"]``, as ``RecordEpisodeStatistics``).
+    ``restart(mask)`` restarts the envs in ``mask`` (returning False if it skipped an empty mask),
+    ``observe()`` reads the observation of the current state. Returns ``(obs, rewards, terminated,
+    truncated, info, elapsed, returns, pending)``."""
+    per_reward = (1,) * (rewards.dim() - 1)
     elapsed = elapsed + 1
     returns = returns + rewards
-    if mode == AutoresetMode.NEXT_STEP.value and (not skip_idle_resets or bool(pending.any())):
+    if mode == AutoresetMode.NEXT_STEP.value and restart(pending):
         # envs that finished on the previous step restart now; what they just did is discarded
-        state = family._reset_state(params, state, pending, reset_draws)
         pending_reward = pending.reshape(pending.shape + per_reward)
         rewards = rewards.masked_fill(pending_reward, 0.0)
         terminated = terminated & ~pending
@@ -178,19 +173,64 @@ def fused_step(
         "l": torch.where(done, elapsed, torch.zeros_like(elapsed)),
     }
     info["_episode"] = done
-    obs = family._observe_state(params, state)
+    obs = observe()
     if mode == AutoresetMode.SAME_STEP.value:
         info["final_obs"], info["_final_obs"] = obs, done
         info["final_info"], info["_final_info"] = dict(step_info), done
-        if not skip_idle_resets or bool(done.any()):
-            state = family._reset_state(params, state, done, reset_draws)
-            obs = family._observe_state(params, state)
+        if restart(done):
+            obs = observe()
         elapsed = elapsed.masked_fill(done, 0)
         returns = returns.masked_fill(done_reward, 0.0)
         pending = torch.zeros_like(done)
     elif mode == AutoresetMode.NEXT_STEP.value:
         pending = done
-    return state, elapsed, returns, pending, obs, rewards, terminated, truncated, info
+    return obs, rewards, terminated, truncated, info, elapsed, returns, pending
+
+
+def fused_step(
+    family: Any,
+    params: dict,
+    state: State,
+    elapsed: torch.Tensor,
+    returns: torch.Tensor,
+    pending: torch.Tensor,
+    actions: torch.Tensor,
+    draws: torch.Tensor,
+    num_step_draws: int,
+    mode: str,
+    max_episode_steps: int | None,
+    skip_idle_resets: bool,
+):
+    """One whole step of a :class:`PureSteps` family as a pure function: the transition, then
+    :func:`episode_bookkeeping` with the family's pure reset and observation. ``draws``: random
+    bits (``PureSteps._draw``), the step's rows, then the reset's, ``num_step_draws`` of the
+    first. ``skip_idle_resets`` (eager CPU only) asks whether any env restarts before computing
+    the restart; compiled, it is always computed (masked), with the same result. Returns
+    ``(state, elapsed, returns, pending, obs, rewards, terminated, truncated, info)``."""
+    draws = uniforms_from_bits(draws)
+    step_draws, reset_draws = draws[:num_step_draws], draws[num_step_draws:]
+    state, rewards, terminated, step_info = family._transition(params, state, actions, step_draws)
+    current = [state]
+
+    def restart(mask: torch.Tensor) -> bool:
+        if skip_idle_resets and not bool(mask.any()):
+            return False
+        current[0] = family._reset_state(params, current[0], mask, reset_draws)
+        return True
+
+    obs, rewards, terminated, truncated, info, elapsed, returns, pending = episode_bookkeeping(
+        rewards,
+        terminated,
+        step_info,
+        elapsed,
+        returns,
+        pending,
+        mode,
+        max_episode_steps,
+        restart,
+        lambda: family._observe_state(params, current[0]),
+    )
+    return current[0], elapsed, returns, pending, obs, rewards, terminated, truncated, info
 
 
 def _fused_step_of_flat_inputs(constants: tuple, *tensors: torch.Tensor):
@@ -426,42 +466,19 @@ class TorchVectorEnv(VectorEnv):
         if isinstance(self, PureSteps):
             return self._pure_step(actions)
         rewards, terminated, step_info = self._step_envs(actions)
-        elapsed = self._elapsed_steps + 1
-        returns = self._episode_returns + rewards
-
-        if self.autoreset_mode == AutoresetMode.NEXT_STEP:
-            # Envs that finished on the previous step restart now; what they just did is discarded.
-            pending = self._autoreset_pending
-            if self._reset_some(pending):  # on the CPU, most steps restart no env and skip this
-                rewards = rewards.masked_fill(self._per_reward(pending), 0.0)
-                terminated = terminated & ~pending
-                elapsed = elapsed.masked_fill(pending, 0)
-                returns = returns.masked_fill(self._per_reward(pending), 0.0)
-
-        if self.max_episode_steps is None:
-            truncated = torch.zeros_like(terminated)
-        else:
-            truncated = elapsed >= self.max_episode_steps
-        done = terminated | truncated
-        info: dict[str, Any] = dict(step_info)
-        info["episode"] = {
-            "r": torch.where(self._per_reward(done), returns, torch.zeros_like(returns)),
-            "l": torch.where(done, elapsed, torch.zeros_like(elapsed)),
-        }
-        info["_episode"] = done
-        obs = self._observe()
-
-        if self.autoreset_mode == AutoresetMode.SAME_STEP:
-            info["final_obs"], info["_final_obs"] = obs, done
-            info["final_info"], info["_final_info"] = dict(step_info), done
-            if self._reset_some(done):
-                obs = self._observe()
-            elapsed = elapsed.masked_fill(done, 0)
-            returns = returns.masked_fill(self._per_reward(done), 0.0)
-        elif self.autoreset_mode == AutoresetMode.NEXT_STEP:
-            self._autoreset_pending = done
-
-        self._elapsed_steps, self._episode_returns = elapsed, returns
+        obs, rewards, terminated, truncated, info, elapsed, returns, pending = episode_bookkeeping(
+            rewards,
+            terminated,
+            step_info,
+            self._elapsed_steps,
+            self._episode_returns,
+            self._autoreset_pending,
+            self.autoreset_mode.value,
+            self.max_episode_steps,
+            self._reset_some,  # on the CPU, most steps restart no env and skip the reset
+            self._observe,
+        )
+        self._elapsed_steps, self._episode_returns, self._autoreset_pending = elapsed, returns, pending
         return obs, rewards, terminated, truncated, info
 
     def _pure_step(self, actions: torch.Tensor):

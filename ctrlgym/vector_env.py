@@ -19,7 +19,6 @@ inductor): a few kernels per step instead of dozens of small ops.
 from __future__ import annotations
 
 from collections.abc import Callable
-
 from typing import Any
 
 import numpy as np

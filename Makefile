@@ -6,7 +6,7 @@ TORCH ?= torch==2.13.0
 EXTRAS ?= dev,torchrl,traffic,mixup,benchmarks,ray,rllib,sionna,tune,docs
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo docs docs-serve results help test test-fast test-integration lint typecheck test-slow bench bench-sumo bench-contention bench-twin calibrate-twin report-traffic report-resco report-benchmark gpu-check bench-mixup report-mixup bench-beamforming report-beamforming check clean
+.PHONY: setup demo docs docs-serve results help test test-fast test-integration lint typecheck test-slow bench bench-sumo bench-contention bench-twin calibrate-twin report-traffic report-resco report-benchmark gpu-check bench-mixup report-mixup bench-beamforming bench-scale report-beamforming check clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -79,7 +79,7 @@ BENCHMARK_CONFIGS = $(foreach map,$(BENCHMARK_MAPS),$(addprefix configs/traffic/
 # EXECUTOR=ray: every seed a Ray task (RAY_ADDRESS=... joins a cluster)
 EXECUTOR ?= local
 BENCHMARK_AGENTS ?= nash_dqn idqn nash_dqn_sumo_finetune
-BENCHMARK_ABLATIONS ?= grid4x4_nash_dqn_pressure_obs grid4x4_nash_dqn_queue_reward grid4x4_nash_dqn_sumo_finetune_4x grid4x4_nash_dqn_sumo_finetune_8x grid4x4_nash_dqn_sumo_finetune_16x ingolstadt21_nash_dqn_sumo_finetune_4x cologne8_nash_dqn_fp1 cologne8_nash_dqn_fp50 cologne8_nash_dqn_pairwise grid4x4_nash_dqn_2x_budget grid4x4_nash_dqn_3x_budget grid4x4_nash_dqn_2x_budget_sumo_finetune arterial4x4_nash_dqn_sumo_finetune_4x arterial4x4_nash_dqn_sumo_finetune_8x ingolstadt7_nash_dqn_2x_budget cologne8_nash_dqn_2x_budget cologne8_idqn_2x_budget ingolstadt7_idqn_2x_budget cologne8_nash_dqn_shared cologne8_idqn_shared cologne8_nash_dqn_neighbours_400m cologne8_idqn_neighbours_400m ingolstadt7_nash_dqn_neighbours_400m ingolstadt7_idqn_neighbours_400m grid4x4_nash_dqn_fp_prior0 arterial4x4_nash_dqn_fp_prior0 cologne8_nash_dqn_fp_prior0 ingolstadt7_nash_dqn_fp_prior0
+BENCHMARK_ABLATIONS ?= grid4x4_nash_dqn_pressure_obs grid4x4_nash_dqn_queue_reward grid4x4_nash_dqn_sumo_finetune_4x grid4x4_nash_dqn_sumo_finetune_8x grid4x4_nash_dqn_sumo_finetune_16x grid4x4_nash_dqn_sumo_finetune_32x ingolstadt21_nash_dqn_sumo_finetune_4x cologne8_nash_dqn_fp1 cologne8_nash_dqn_fp50 cologne8_nash_dqn_pairwise grid4x4_nash_dqn_2x_budget grid4x4_nash_dqn_3x_budget grid4x4_nash_dqn_2x_budget_sumo_finetune arterial4x4_nash_dqn_sumo_finetune_4x arterial4x4_nash_dqn_sumo_finetune_8x ingolstadt7_nash_dqn_2x_budget cologne8_nash_dqn_2x_budget cologne8_idqn_2x_budget ingolstadt7_idqn_2x_budget cologne8_nash_dqn_shared cologne8_idqn_shared cologne8_nash_dqn_neighbours_400m cologne8_idqn_neighbours_400m ingolstadt7_nash_dqn_neighbours_400m ingolstadt7_idqn_neighbours_400m grid4x4_nash_dqn_fp_prior0 arterial4x4_nash_dqn_fp_prior0 cologne8_nash_dqn_fp_prior0 ingolstadt7_nash_dqn_fp_prior0
 report-benchmark: setup  ## Nash DQN vs IDQN vs every classic controller (ours and RESCO's) on RESCO's 8 maps, 5 seeds, on SUMO, with ablations and RESCO's published results (resumable: runs what is missing; EXECUTOR=ray for a cluster)
 	$(VENV)/bin/ctrlgym evaluate configs/traffic/benchmark/classics.yaml --executor $(EXECUTOR)
 	$(VENV)/bin/ctrlgym evaluate configs/traffic/benchmark/classics_twin.yaml --executor $(EXECUTOR)
@@ -111,8 +111,11 @@ report-mixup: setup  ## the regimes table (fixed mixes x label noise), PPO vs ev
 	done
 	$(VENV)/bin/ctrlgym report runs/mixup_regimes runs/ppo_mixup_noisy_digits runs/ppo_mixup_unknown_noise_digits runs/ppo_mixup_unknown_noise_digits_10_stages runs/dqn_mixup_unknown_noise_digits_10_stages runs/dqn_mixup_unknown_noise_digits_10_stages_4x runs/dqn_mixup_unknown_noise_digits_10_stages_val_loss runs/dqn_mixup_unknown_noise_digits_10_stages_acc_and_loss runs/dqn_mixup_unknown_noise_digits_4_stages runs/dqn_mixup_unknown_noise_digits_4_stages_2x runs/dqn_mixup_unknown_noise_digits_4_stages_2x_lr_decay runs/dqn_mixup_unknown_noise_digits_2_stages runs/ppo_mixup_unknown_noise_digits_4_stages runs/ppo_mixup_digits -o reports/mixup
 
-bench-beamforming: setup  ## the batched beamforming env vs a numpy loop over the same cells
+bench-beamforming: setup  ## the batched beamforming env vs a numpy batch of the same model, quiet and busy
 	$(PY) benchmarks/bench_beamforming.py
+
+bench-scale: setup  ## the largest twin batch and flat MDP this machine's memory holds, run and timed (uses most of the memory)
+	$(PY) benchmarks/bench_scale.py
 
 BEAMFORMING_RUNS = cnn_rate_loss cnn_mse ppo_rzf sac_rzf ppo_precoder
 report-beamforming: setup  ## sum rate vs user speed: CNN predictors (rate / MSE loss), PPO, SAC, MRT/ZF/RZF on stale, blind-Wiener, genie-Wiener, perfect CSI

@@ -96,8 +96,8 @@ def _context():
     if "forkserver" in methods:
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(
-            ["ctrlgym.envs.traffic.workers", "libsumo"]
-        )  # forked children start warm (a missing module is skipped)
+            ["ctrlgym.envs.traffic.workers", "ctrlgym.envs.traffic.quiet_libsumo"]
+        )  # forked children start warm, libsumo already imported (quietly)
         return context
     return multiprocessing.get_context("spawn")
 

@@ -102,3 +102,21 @@ def test_importing_libsumo_beside_another_pyarrow_prints_nothing():
     script += "s.SumoSimulation._import_backend(type('S', (), {'backend': 'libsumo'})())\n"
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert "pyarrow" not in out.stdout + out.stderr
+
+
+@pytest.mark.integration
+def test_sumo_worker_processes_print_nothing_about_pyarrow():
+    import subprocess
+    import sys
+
+    script = (
+        "from ctrlgym.envs.traffic import TrafficSignalEnv\n"
+        "if __name__ == '__main__':\n"
+        "    env = TrafficSignalEnv(num_envs=2, scenario='grid', rows=2, cols=2, num_seconds=60, workers='process')\n"
+        "    env.reset(seed=0)\n"
+        "    env.close()\n"
+        "    print('reset done')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert "reset done" in out.stdout, out.stderr[-2000:]
+    assert "pyarrow" not in out.stdout + out.stderr  # the workers' forkserver imports libsumo quietly

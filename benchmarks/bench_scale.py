@@ -89,7 +89,9 @@ def main() -> None:
     print(f"twin: {per_env * 1024:.1f} KiB per env at peak -> {largest:,} envs")
     row = probe(TWIN, str(largest), str(args.steps))
     rows.append({"what": "twin resco:grid4x4", "bytes_per_unit": per_env * 2**20, **row})
-    print(f"  {row['num_envs']:,} envs: {row['env_steps_per_second']:,.0f} env steps/s, peak {row['peak_mib']:,.0f} MiB")
+    print(
+        f"  {row['num_envs']:,} envs: {row['env_steps_per_second']:,.0f} env steps/s, peak {row['peak_mib']:,.0f} MiB"
+    )
 
     folder = str(Path(__file__).parent)
     small = probe(SOLVER, "200000", folder)

@@ -531,7 +531,10 @@ FINDINGS = {
         "On grid4x4, Nash DQN's delay falls with its SUMO training budget — 68 s trained on the twin "
         "alone, 57 s after 2 simulated hours per SUMO process, 46 s after 8, 42 s after 16, 38 s after 32, "
         "36 s after 64 (CIs apart at each step, the gains shrinking) — past ctrlgym's max_wave (45 s) and "
-        "max_pressure (40 s), but still behind RESCO's MaxWave (32 s) and RESCO's published IDQN (34 s). Changing its reward from delay to queue length, or its observation "
+        "max_pressure (40 s), but still behind RESCO's MaxWave (32 s) and RESCO's published IDQN (34 s). An 8x "
+        "SUMO fine-tune gives the best IQM on ingolstadt1 (12.7 s against RESCO's MaxPressure's 13.1 s, CIs "
+        "overlapping) and no gain on cologne1, cologne3 and cologne8, where Nash DQN stays level with RESCO's "
+        "MaxWave within the CIs. Changing its reward from delay to queue length, or its observation "
         "to pressure, did not help. On arterial4x4 a longer SUMO fine-tune did not improve it (754 s "
         "against 719 s).",
         "The twin compiled (`compile=True`) runs one env at 1-second steps at about 5,400 steps/s, 1.9x "

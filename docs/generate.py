@@ -499,7 +499,9 @@ FINDINGS = {
         "temporaries are hundreds of MB per op, and a CPU batch is best kept to a few thousand envs per process.",
         "Exact DP on the same flat matrices is 2.1-2.7x quantecon's fastest solver at one thread "
         "(1.8x on the queue beside a busy process) and ahead of mdpsolver where that ran (10k and 100k "
-        "states); a second thread adds 1.6-1.9x on an idle machine.",
+        "states); a second thread adds 1.6-1.9x on an idle machine. The queue's lead at one thread is not "
+        "stable: measured again quiet on 2026-12-04 (commit d1385fa) quantecon's modified PI took 6.4 s "
+        "instead of 8.7 s, and ctrlgym's 4.4 s made it 1.5x (2.4x at two threads).",
     ],
     "fastslow": [
         "Frozen-state DP is near-optimal on every fast-slow env, while omitting the slow state costs "

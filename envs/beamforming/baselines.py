@@ -14,6 +14,7 @@ from ctrlgym.envs.beamforming.precoding import (
     linear_precoder,
     regularised_zero_forcing,
     robust_regularisation,
+    squared_magnitude,
     wiener_prediction,
 )
 from ctrlgym.errors import UsageError
@@ -98,7 +99,7 @@ class BeamSweep:
 
     def __call__(self, observations: torch.Tensor) -> torch.Tensor:
         newest = self.env.split_observation(observations)[0][:, 0]  # (B, K, M, S)
-        gains = torch.einsum("bkms,mi->bkis", newest, self.env.codebook).abs().square().sum(-1)  # (B, K, beams)
+        gains = squared_magnitude(torch.einsum("bkms,mi->bkis", newest, self.env.codebook)).sum(-1)  # (B, K, beams)
         return gains.argmax(-1)
 
 

@@ -148,12 +148,12 @@ class ChannelPredictor(CheckpointedAgent):
 
     def loss(self, observations: torch.Tensor, true_channel: torch.Tensor) -> torch.Tensor:
         """The training loss on a batch: MSE of the prediction, or minus the mean sum rate."""
-        from ctrlgym.envs.beamforming.precoding import user_rates
+        from ctrlgym.envs.beamforming.precoding import squared_magnitude, user_rates
 
         prediction = self.network(*self._inputs(observations))
         true_channel = true_channel.to(self.device)
         if self.loss_name == "mse":
-            return (prediction - true_channel).abs().square().mean()
+            return squared_magnitude(prediction - true_channel).mean()
         rates = user_rates(true_channel.permute(0, 3, 1, 2), self.precoders(prediction), self.env.noise_power)
         return -rates.sum(-1).mean()
 

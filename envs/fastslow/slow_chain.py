@@ -45,13 +45,13 @@ class SlowChainMixin:
         """A uniform draw from {0, …, count − 1} per env, ``(num_envs,)``."""
         return uniform_levels(self._uniform(self.num_envs), count)
 
-    def _switch_slow_state(self, draws: torch.Tensor | None = None) -> None:
-        """y moves w.p. ε to another slow state, uniformly; ``draws`` ``(num_envs,)``: one uniform per
-        env, drawn by the caller with its own (one random call per step), else drawn here."""
+    def _switch_slow_state(self) -> None:
+        """y moves w.p. ε to another slow state, uniformly (one uniform per env)."""
         if self.num_slow_states < 2:
             return
-        draws = self._uniform(self.num_envs) if draws is None else draws
-        self.slow_state = switch_slow_state(self.slow_state, draws, self.switch_prob, self.num_slow_states)
+        self.slow_state = switch_slow_state(
+            self.slow_state, self._uniform(self.num_envs), self.switch_prob, self.num_slow_states
+        )
 
     def slow_transition_matrix(self) -> torch.Tensor:
         """Z: stay w.p. 1 − ε, else move uniformly to another slow state, ``(n_slow, n_slow)``."""

@@ -1,5 +1,7 @@
 """The torch twin against SUMO on the same network, in one run: SUMO alone (libsumo stepping the
-simulation, no control), the SUMO env, and the twin eager and compiled (``compile=True``).
+simulation, no control), the SUMO env, the twin's queue model as a hand-vectorised numpy batch
+(``numpy_twin.py``: what a user would write instead of the twin), and the twin eager and compiled
+(``compile=True``; on the CPU a batch larger than ``TrafficTwinEnv.compile_chunk`` runs in chunks).
 
 Same 4x4 grid scenario (routes; signal timing delta_time 5 s, yellow 2 s), random greens for every
 light; each figure the median of ``--rounds`` measurements with their range, quiet and then
@@ -11,6 +13,7 @@ figures (it is not installable here, so it is cited, not run: 2,894 steps/s on a
 
     python benchmarks/bench_twin.py                                   # CPU: N = 1, 256, 4096
     python benchmarks/bench_twin.py --device cuda --sizes 1 4096 65536
+    python benchmarks/bench_twin.py --chunks 128 256 512 1024 4096 --sizes 4096   # the compiled twin's chunk size
 """
 
 from __future__ import annotations
@@ -23,8 +26,10 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 from competitor import busy_machine
+from numpy_twin import NumpyTrafficTwin
 from provenance import (
     header,
     provenance,
@@ -89,6 +94,24 @@ def decisions_per_second(env, seconds: float) -> float:
     return steps * env.num_envs * env.num_agents / elapsed
 
 
+def numpy_decisions_per_second(env, num_envs: int, seconds: float) -> float:
+    """The same as :func:`decisions_per_second` for the hand-vectorised numpy batch of the twin's model."""
+    peer = NumpyTrafficTwin(env, num_envs, seed=0)
+    generator = np.random.default_rng(0)
+    greens = np.asarray(env.single_action_space.nvec)
+
+    def actions():
+        return (generator.random((num_envs, *greens.shape)) * greens).astype(np.int64)
+
+    for _ in range(3):
+        peer.step(actions())
+    steps, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        peer.step(actions())
+        steps += 1
+    return steps * num_envs * env.num_agents / (time.perf_counter() - start)
+
+
 def over_rounds(measure, rounds: int) -> tuple[float, str]:
     """The median of ``rounds`` measurements and their range, as text."""
     values = [measure() for _ in range(rounds)]
@@ -129,6 +152,26 @@ def measure(args, busy: bool) -> list[dict]:
                 }
             )
         best_sumo = max(sumo_rates.values())
+        print(f"{'':<34} {'':>14} {'':>22} {'':>14} {'':>12} {'vs numpy':>9}")
+        numpy_rates = {}
+        for n in args.sizes:  # the twin's model as a hand-vectorised numpy batch (CPU), the peer a user would write
+            model = TrafficTwinEnv(num_envs=1, **SCENARIO, validate_actions=False)
+            numpy_rates[n], spread = over_rounds(
+                lambda n=n, model=model: numpy_decisions_per_second(model, n, args.seconds), args.rounds
+            )
+            simulated = numpy_rates[n] / model.num_agents * DELTA_TIME
+            label = f"numpy batch of the twin N={n}"
+            print(f"{label:<34} {numpy_rates[n]:>14,.0f} {spread:>22} {simulated / alone:>13.1f}x")
+            rows.append(
+                {
+                    "contender": label,
+                    "machine": machine,
+                    "decisions_per_second": numpy_rates[n],
+                    "range": spread,
+                    "simulated_seconds_per_second": simulated,
+                    "vs_sumo_alone": simulated / alone,
+                }
+            )
         for compile in (False, True):
             for n in args.sizes:
                 env = TrafficTwinEnv(
@@ -137,7 +180,10 @@ def measure(args, busy: bool) -> list[dict]:
                 rate, spread = over_rounds(lambda env=env: decisions_per_second(env, args.seconds), args.rounds)
                 simulated = rate / env.num_agents * DELTA_TIME
                 label = f"twin{' compiled' if compile else ''} N={n}"
-                print(f"{label:<34} {rate:>14,.0f} {spread:>22} {simulated / alone:>13.1f}x {rate / best_sumo:>11.1f}x")
+                print(
+                    f"{label:<34} {rate:>14,.0f} {spread:>22} {simulated / alone:>13.1f}x {rate / best_sumo:>11.1f}x"
+                    f" {rate / numpy_rates[n]:>8.2f}x"
+                )
                 rows.append(
                     {
                         "contender": label,
@@ -147,15 +193,31 @@ def measure(args, busy: bool) -> list[dict]:
                         "simulated_seconds_per_second": simulated,
                         "vs_sumo_alone": simulated / alone,
                         "vs_best_sumo": rate / best_sumo,
+                        "vs_numpy": rate / numpy_rates[n],
                     }
                 )
         print("LightSim's setting: one env, 1-second steps (delta_time 1, no yellow)")
+        published = LIGHTSIM_PUBLISHED["4x4 grid"]
+        model = TrafficTwinEnv(num_envs=1, **SCENARIO, delta_time=1, yellow_time=0, validate_actions=False)
+        rate, spread = over_rounds(
+            lambda: numpy_decisions_per_second(model, 1, args.seconds) / model.num_agents, args.rounds
+        )
+        label = "numpy batch of the twin N=1, 1-s steps"
+        print(f"{label:<34} {rate:>14,.0f} {spread:>22} env steps/s = {rate / published:.2f}x LightSim's {published:,}")
+        rows.append(
+            {
+                "contender": label,
+                "machine": machine,
+                "env_steps_per_second": rate,
+                "range": spread,
+                "vs_lightsim_published": rate / published,
+            }
+        )
         for compile in (False, True):
             env = TrafficTwinEnv(
                 num_envs=1, **SCENARIO, delta_time=1, yellow_time=0, validate_actions=False, compile=compile
             )
             rate, spread = over_rounds(lambda env=env: env_steps_per_second(env, args.seconds), args.rounds)
-            published = LIGHTSIM_PUBLISHED["4x4 grid"]
             label = f"twin{' compiled' if compile else ''} N=1, 1-s steps"
             print(
                 f"{label:<34} {rate:>14,.0f} {spread:>22} env steps/s = {rate / published:.2f}x LightSim's {published:,}"
@@ -172,6 +234,17 @@ def measure(args, busy: bool) -> list[dict]:
     return rows
 
 
+def measure_chunks(args) -> None:
+    """The compiled twin at the largest size in ``--sizes``, run ``chunk`` envs at a time (quiet)."""
+    n = max(args.sizes)
+    print(f"compiled twin N={n} by chunk size (decisions/s, median and range over {args.rounds} rounds)")
+    for chunk in args.chunks:
+        env = TrafficTwinEnv(num_envs=n, **SCENARIO, device=args.device, validate_actions=False, compile=True)
+        env.compile_chunk = chunk
+        rate, spread = over_rounds(lambda env=env: decisions_per_second(env, args.seconds), args.rounds)
+        print(f"chunk {chunk:>6}: {rate:>12,.0f} {spread}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu")
@@ -182,8 +255,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0, help="wall time per measurement")
     parser.add_argument("--rounds", type=int, default=3, help="measurements per contender (median and range)")
     parser.add_argument("--no-busy", action="store_true", help="skip the rounds beside a busy process")
+    parser.add_argument("--chunks", type=int, nargs="+", help="only measure the compiled twin's chunk sizes")
     parser.add_argument("--json", default=str(Path(__file__).parent / "results" / "bench_twin.json"))
     args = parser.parse_args()
+    if args.chunks:
+        print(header(provenance(args.device)))
+        measure_chunks(args)
+        return
     info = provenance(args.device)
     info["rounds"] = args.rounds
     print(header(info))

@@ -27,11 +27,12 @@ class NumpyBatch:
     statistics, around a family's ``transition(actions) -> (rewards, info)`` and
     ``restart(mask)``, each drawing its random numbers in one call."""
 
-    def __init__(self, num_envs: int, max_episode_steps: int, seed: int) -> None:
+    def __init__(self, num_envs: int, max_episode_steps: int, seed: int, reward_shape: tuple[int, ...] = ()) -> None:
         self.n, self.limit = num_envs, max_episode_steps
         self.rng = np.random.default_rng(seed)
         self.steps = np.zeros(num_envs, dtype=np.int64)
-        self.returns = np.zeros(num_envs)
+        self.returns = np.zeros((num_envs, *reward_shape))  # per agent where rewards are
+        self._per_reward = (slice(None),) + (None,) * len(reward_shape)  # an env mask broadcast over the agents
         self.pending_reset = np.zeros(num_envs, dtype=bool)
 
     def step(self, actions: np.ndarray):
@@ -39,13 +40,14 @@ class NumpyBatch:
         rewards, info = self.transition(actions)
         if reset.any():  # next-step autoreset: those envs start afresh and earn nothing this step
             self.restart(reset)
-            rewards = np.where(reset, 0.0, rewards)
+            rewards = np.where(reset[self._per_reward], 0.0, rewards)
             self.steps[reset], self.returns[reset] = 0, 0.0
         self.steps += ~reset
         self.returns += rewards
         truncated = (self.steps >= self.limit) & ~reset
         if truncated.any():
-            info["episode"] = {"r": np.where(truncated, self.returns, 0.0), "l": np.where(truncated, self.steps, 0)}
+            returns = np.where(truncated[self._per_reward], self.returns, 0.0)
+            info["episode"] = {"r": returns, "l": np.where(truncated, self.steps, 0)}
             info["_episode"] = truncated
         self.pending_reset = truncated
         return self.observe(), rewards, np.zeros(self.n, dtype=bool), truncated, info

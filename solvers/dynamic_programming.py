@@ -30,7 +30,7 @@ import scipy.sparse.linalg as spla
 import torch
 
 from ctrlgym.solvers.krylov import bicgstab
-from ctrlgym.solvers.mdp import FiniteMDP
+from ctrlgym.solvers.mdp import FiniteMDP, PolicyOperators
 from ctrlgym.threads import hot_path
 
 __all__ = [
@@ -168,6 +168,7 @@ def modified_policy_iteration(
     threshold = epsilon * (1 - mdp.discount) / mdp.discount
     rows = torch.arange(mdp.num_states, device=mdp.device)
     history = []
+    operators = PolicyOperators(mdp)
     for iteration in range(1, max_iterations + 1):
         q = mdp.q_values(values)
         new_values, policy = q.max(dim=1)
@@ -176,7 +177,7 @@ def modified_policy_iteration(
         if history[-1] < threshold:
             return SolverResult(_span_bounds(new_values, difference, mdp.discount), policy, iteration, True, history)
         values = new_values
-        reward, transition = mdp.rewards[rows, policy], mdp.policy_operator(policy)
+        reward, transition = mdp.rewards[rows, policy], operators(policy)
         for _ in range(sweeps):
             values = reward + mdp.discount * transition(values)
     return SolverResult(values, policy, max_iterations, False, history)
@@ -202,13 +203,14 @@ def inexact_policy_iteration(
     threshold = epsilon * (1 - mdp.discount) / mdp.discount if mdp.discount > 0 else float("inf")
     rows = torch.arange(mdp.num_states, device=mdp.device)
     history = []
+    operators = PolicyOperators(mdp)  # late policies differ in few states: their rows patched, not selected again
     for iteration in range(1, max_iterations + 1):
         new_values, policy = mdp.q_values(values).max(dim=1)
         difference = new_values - values
         history.append(_span(difference))
         if history[-1] < threshold:
             return SolverResult(_span_bounds(new_values, difference, mdp.discount), policy, iteration, True, history)
-        transition, reward = mdp.policy_operator(policy), mdp.rewards[rows, policy]
+        transition, reward = operators(policy), mdp.rewards[rows, policy]
         tolerance = max(forcing * history[-1], 0.25 * threshold)
         values, residual, _ = bicgstab(
             _evaluation_operator(mdp.discount, transition),

@@ -15,7 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-__all__ = ["FiniteMDP", "ROW_SUM_TOLERANCE"]
+__all__ = ["FiniteMDP", "PolicyOperators", "ROW_SUM_TOLERANCE"]
 
 ROW_SUM_TOLERANCE = 1e-6  # |Σ_s' P(s'|s,a) − 1| allowed per row
 #: up to this many actions, a factored model applies P_π as one sparse product over every action
@@ -294,17 +294,60 @@ class FiniteMDP:
         return sp.csr_matrix(sum(rows)), reward
 
 
+class PolicyOperators:
+    """``mdp.policy_operator(π)`` for the successive policies of policy iteration, which late in a
+    solve differ from the last in a few states or none (on the queue's 119k-state matrix: 93k, 15k,
+    6k … 6, 4, 1, 0, 0). A flat model's chosen rows are selected once — the selection costs about
+    forty products — and a later policy differing from that one in at most ``patch_share`` of the
+    states reuses them, its changed rows applied as a patch: the same values, bit for bit."""
+
+    def __init__(self, mdp: FiniteMDP, patch_share: float = 0.05) -> None:
+        self.mdp, self.patch_share = mdp, patch_share
+        self.base_policy: torch.Tensor | None = None
+        self.base: torch.Tensor | None = None
+
+    def __call__(self, policy: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+        mdp = self.mdp
+        if mdp.fast_transitions is not None:  # a factored model applies P_π without selecting rows per policy
+            return mdp.policy_operator(policy)
+        policy = policy.to(mdp.device)
+        if self.base is not None and self.base_policy is not None:
+            changed = (policy != self.base_policy).nonzero()[:, 0]
+            if len(changed) <= self.patch_share * mdp.num_states:
+                base = self.base
+                if len(changed) == 0:
+                    return lambda values: base @ values
+                patch = _select_rows(mdp.stacked_transitions(), policy[changed] * mdp.num_states + changed, None, 1)
+                return lambda values: (base @ values).index_copy_(0, changed, patch @ values)
+        self.base_policy, self.base = policy.clone(), mdp.chosen_rows(policy)
+        base = self.base
+        return lambda values: base @ values
+
+
+def _segment_positions(
+    starts: torch.Tensor, counts: torch.Tensor, offsets: torch.Tensor, total: int, dtype: torch.dtype
+) -> torch.Tensor:
+    """The concatenated ranges ``starts[i] … starts[i] + counts[i] − 1`` (``offsets``: their exclusive
+    cumulative counts) as one running sum: step 1 inside a range, and at each non-empty range's
+    first entry the jump from the previous range's last one (one scatter and one cumsum, a third
+    of the time of ``arange + repeat_interleave`` on 5M entries)."""
+    steps = torch.ones(total, dtype=dtype, device=starts.device)
+    nonempty = counts > 0
+    first, begin = offsets[:-1][nonempty], starts[nonempty]
+    previous_last = torch.cat([begin.new_zeros(1), (begin + counts[nonempty] - 1)[:-1]])
+    steps.index_put_((first,), (begin - previous_last).to(dtype))
+    return steps.cumsum(0, dtype=dtype)
+
+
 def _select_rows(matrix: torch.Tensor, rows: torch.Tensor, slow: torch.Tensor | None, num_slow: int) -> torch.Tensor:
     """Rows ``rows`` of a sparse CSR ``matrix`` as a new CSR; with ``slow`` given, column x' of row
     i becomes x' · num_slow + slow[i] (the factored layout of ``policy_operator``)."""
     crow, columns, data = matrix.crow_indices(), matrix.col_indices(), matrix.values()
-    starts = torch.index_select(crow, 0, rows)  # index_select: several times faster than [] indexing on CPU
-    counts = torch.index_select(crow, 0, rows + 1) - starts
+    starts = torch.index_select(crow, 0, rows).long()  # index_select: several times faster than [] indexing on CPU
+    counts = torch.index_select(crow, 0, rows + 1).long() - starts
     new_crow = torch.cat([counts.new_zeros(1), counts.cumsum(0)])
     total = int(new_crow[-1])
-    positions = torch.arange(total, device=matrix.device) + torch.repeat_interleave(
-        starts - new_crow[:-1], counts, output_size=total
-    )
+    positions = _segment_positions(starts, counts, new_crow, total, index_dtype(len(data)))
     new_columns = torch.index_select(columns, 0, positions)
     if slow is not None:
         new_columns = new_columns * num_slow + torch.repeat_interleave(slow, counts, output_size=total)

@@ -51,3 +51,31 @@ def test_the_solver_peers_reach_the_same_optimal_values_on_the_same_flat_matrix(
     for name, prepare in entries.items():
         values = policy_evaluation(mdp, torch.as_tensor(np.asarray(prepare()()), dtype=torch.long))
         assert float((optimum - values).max()) < 1e-4, name  # every contender's policy is ε-optimal
+
+
+def test_the_numpy_peer_of_the_twin_runs_the_twins_model_step_for_step():
+    from numpy_twin import NumpyTrafficTwin
+
+    from ctrlgym.envs.traffic import TrafficTwinEnv
+
+    n = 6
+    env = TrafficTwinEnv(num_envs=n, scenario="grid", rows=2, cols=2, demand=1800.0, num_seconds=400)
+    peer = NumpyTrafficTwin(env, n)
+    draws = {}
+    twin_draws = env._arrival_draws
+    env._arrival_draws = lambda: draws.setdefault("twin", twin_draws())  # the peer sees the twin's Poisson arrivals
+    peer.arrival_draws = lambda: draws.pop("twin").numpy()
+    env.reset(seed=2)
+    generator = np.random.default_rng(0)
+    ended = 0
+    for _ in range(100):  # 80-step episodes: one ends and restarts on the next step
+        actions = generator.integers(0, 2, (n, env.num_agents))
+        obs, rewards, _, truncated, info = env.step(torch.as_tensor(actions))
+        peer_obs, peer_rewards, _, peer_truncated, peer_info = peer.step(actions)
+        np.testing.assert_allclose(peer_obs, obs.numpy(), atol=1e-5)
+        np.testing.assert_allclose(peer_rewards, rewards.numpy(), atol=1e-5)
+        np.testing.assert_array_equal(peer_truncated, truncated.numpy())
+        for key in ("queue_length", "waiting_time", "throughput", "trip_time", "light_waiting_time", "delay"):
+            np.testing.assert_allclose(peer_info[key], info[key].numpy(), rtol=1e-4, atol=1e-3, err_msg=key)
+        ended += int(truncated.sum())
+    assert ended == n and float(env.vehicles.sum()) > 1  # episodes ended, and traffic flowed in the one compared

@@ -105,6 +105,36 @@ def test_policy_operator_is_the_chosen_actions_rows(queue_mdp, factored, gather,
     assert torch.allclose(mdp.policy_operator(policy)(values[:, 0]), expected[:, 0], atol=1e-12)
 
 
+def test_policy_operators_patch_the_rows_of_the_states_whose_action_changed(queue_mdp):
+    from ctrlgym.solvers.mdp import PolicyOperators
+
+    mdp = FiniteMDP.from_matrices(queue_mdp.scipy_transitions(), queue_mdp.rewards, queue_mdp.discount)
+    operators = PolicyOperators(mdp, patch_share=0.05)
+    generator = torch.Generator().manual_seed(0)
+    policy = torch.randint(0, mdp.num_actions, (mdp.num_states,), generator=generator)
+    values = torch.randn(mdp.num_states, 2, dtype=torch.float64, generator=generator)
+    operators(policy)
+    base = operators.base
+    for changed in (0, 7, mdp.num_states // 25, mdp.num_states // 2):  # none, a few, under 5 %, half
+        moved = policy.clone()
+        states = torch.randperm(mdp.num_states, generator=generator)[:changed]
+        moved[states] = (moved[states] + 1) % mdp.num_actions
+        applied = operators(moved)(values)
+        assert torch.equal(applied, mdp.policy_operator(moved)(values))  # the same values, bit for bit
+        assert (operators.base is base) == (changed <= 0.05 * mdp.num_states)  # patched, or selected afresh
+    empty_rows = torch.sparse_csr_tensor(  # rows with no entries between the selected ones
+        torch.tensor([0, 2, 2, 3, 3, 5]),
+        torch.tensor([0, 1, 2, 0, 2]),
+        torch.arange(5.0),
+        size=(5, 3),
+        check_invariants=True,
+    )
+    from ctrlgym.solvers.mdp import _select_rows
+
+    rows = torch.tensor([4, 1, 0, 3, 2, 0])
+    assert torch.equal(_select_rows(empty_rows, rows, None, 1).to_dense(), empty_rows.to_dense()[rows])
+
+
 def test_large_policy_evaluation_matches_a_sparse_direct_solve():
     mdp = MultiClassQueue(num_envs=1, buffer_size=10, discount=0.99).exact_model()  # 5,324 states: the iterative path
     policy = mdp.rewards.argmax(dim=1)

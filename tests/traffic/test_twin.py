@@ -452,6 +452,7 @@ def test_the_compiled_twin_agrees_with_the_eager_twin_to_float_rounding():
 
     kwargs = {**SMALL, "reward": "delay", "observation": ["phase", "min_green", "density", "queue"]}
     eager, compiled = TrafficTwinEnv(num_envs=3, **kwargs), TrafficTwinEnv(num_envs=3, compile=True, **kwargs)
+    compiled.compile_chunk = 2  # two chunks, of 2 envs and 1: each written back into the batch's state
     eager.reset(seed=4)
     compiled.reset(seed=4)
     generator = torch.Generator().manual_seed(0)
@@ -462,6 +463,7 @@ def test_the_compiled_twin_agrees_with_the_eager_twin_to_float_rounding():
             torch.testing.assert_close(y, x, rtol=1e-4, atol=1e-3)
         torch.testing.assert_close(b[4]["queue_length"], a[4]["queue_length"], rtol=1e-4, atol=1e-3)
     assert float(eager.vehicles.sum()) > 1  # traffic flowed, so the comparison compared something
+    assert len(compiled._compiled_advance.cache) == 2  # one graph per chunk size
     restored = pickle.loads(pickle.dumps(compiled))  # the compiled code is dropped, the state kept
     assert restored.compile and not restored._compiled_advance.cache
     assert torch.equal(restored.vehicles, compiled.vehicles)

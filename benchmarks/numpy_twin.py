@@ -62,22 +62,22 @@ class NumpyTrafficTwin(NumpyBatch):
         self.in_lanes = table(readout.in_lanes, np.int64)  # (lights, width), padding → the zero row L
         self.in_capacity = table(readout.capacity)  # (lights, width)
         self.max_greens = env.network.max_greens
-        self._zero_state(np.ones(num_envs, bool))
+        self._allocate()
 
     # ------------------------------------------------------------------ state
-    def _zero_state(self, mask: np.ndarray) -> None:
+    def _allocate(self) -> None:
         B, f32 = self.n, np.float32
-        if mask.all():
-            self.transit = np.zeros((self.L * self.ring, B), f32)
-            self.vehicles = np.zeros((self.L, B), f32)
-            self.queue, self.halting, self.waiting = (np.zeros((self.M, B), f32) for _ in range(3))
-            self.backlog = np.zeros((len(self.entry_lanes), B), f32)
-            self.arrivals, self.lost, self.arrived_total = (np.zeros(B, f32) for _ in range(3))
-            self.green, self.next_green, self.green_time = (np.zeros((B, self.A), np.int64) for _ in range(3))
-            self.previous_waiting = np.zeros((B, self.A), f32)
-            self.incoming = np.zeros((3, self.A, self.in_lanes.shape[1], B), f32)  # vehicles, halting, waiting
-            self.tick, self.time = 0, np.full(B, self.begin, np.int64)
-            return
+        self.transit = np.zeros((self.L * self.ring, B), f32)  # vehicles reaching each stop line, by second
+        self.vehicles = np.zeros((self.L, B), f32)
+        self.queue, self.halting, self.waiting = (np.zeros((self.M, B), f32) for _ in range(3))
+        self.backlog = np.zeros((len(self.entry_lanes), B), f32)
+        self.arrivals, self.lost, self.arrived_total = (np.zeros(B, f32) for _ in range(3))
+        self.green, self.next_green, self.green_time = (np.zeros((B, self.A), np.int64) for _ in range(3))
+        self.previous_waiting = np.zeros((B, self.A), f32)
+        self.incoming = np.zeros((3, self.A, self.in_lanes.shape[1], B), f32)  # vehicles, halting, waiting
+        self.tick, self.time = 0, np.full(B, self.begin, np.int64)
+
+    def restart(self, mask: np.ndarray) -> None:
         for array in (self.transit, self.vehicles, self.queue, self.halting, self.waiting, self.backlog):
             array[:, mask] = 0.0
         for array in (self.arrivals, self.lost, self.arrived_total):
@@ -86,9 +86,6 @@ class NumpyTrafficTwin(NumpyBatch):
             array[mask] = 0
         self.incoming[..., mask] = 0.0
         self.time[mask] = self.begin
-
-    def restart(self, mask: np.ndarray) -> None:
-        self._zero_state(mask)
 
     # ------------------------------------------------------------------ one decision step
     def arrival_draws(self) -> np.ndarray:

@@ -455,9 +455,11 @@ BENCHMARKS = {
         "traffic",
         "The torch twin against SUMO",
         "make bench-twin",
-        "SUMO alone, the SUMO env and the twin (eager and `compile=True`) on the same 4x4 grid: signal decisions per "
-        "second (lights × decisions) and simulated seconds per wall second over the batch, against SUMO alone; then "
-        "one env at 1-second steps against LightSim's published steps/s (cited: not installable here).",
+        "SUMO alone, the SUMO env, a hand-vectorised numpy batch of the twin's queue model (`benchmarks/numpy_twin.py`, "
+        "tested step for step against the twin) and the twin (eager and `compile=True`) on the same 4x4 grid: signal "
+        "decisions per second (lights × decisions) and simulated seconds per wall second over the batch, against SUMO "
+        "alone and the numpy batch; then one env at 1-second steps against LightSim's published steps/s (cited: not "
+        "installable here).",
     ),
     "calibrate_twin_resco.json": (
         "traffic",
@@ -706,6 +708,16 @@ def readme_results() -> str:
                 "[traffic](docs/results/traffic.md)",
             ]
         )
+        against_numpy = [r for r in twins if "vs_numpy" in r]
+        if against_numpy:
+            figure = ", ".join(f"{r['vs_numpy']:.2f}× ({r['contender'].removeprefix('twin ')})" for r in against_numpy)
+            rows.append(
+                [
+                    "Traffic twin against a hand-vectorised numpy batch of its queue model",
+                    figure,
+                    "[traffic](docs/results/traffic.md)",
+                ]
+            )
         lightsim = [r for r in quiet if "vs_lightsim_published" in r]
         figure = ", ".join(
             f"{r['env_steps_per_second']:,.0f} steps/s = {r['vs_lightsim_published']:.2f}× "

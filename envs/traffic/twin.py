@@ -505,22 +505,21 @@ class TrafficTwinEnv(TorchVectorEnv):
     def _advance_in_chunks(self, actions: torch.Tensor, arrivals: torch.Tensor, chunk: int):
         """The compiled step over ``chunk`` envs at a time (CPU): each chunk's state stays in the caches
         through its seconds, where a whole large batch would stream every pass from memory."""
-        tick, outs = self.tick, []
+        tick, outs = self.tick, []  # every chunk starts from the same second
         for start in range(0, self.num_envs, chunk):
             envs = slice(start, start + chunk)
-            views = [
-                value if name == "tick" else value[envs] if name in BATCH_FIRST else value[..., envs]
+            views = {
+                name: getattr(self, name)[envs] if name in BATCH_FIRST else getattr(self, name)[..., envs]
                 for name in TWIN_STATE
-                for value in (tick if name == "tick" else getattr(self, name),)
-            ]
-            state, out = self._compiled_advance(
-                (self,), *(v if v.dim() == 0 else v.contiguous() for v in views), actions[envs], arrivals[..., envs]
-            )
-            for name, view, value in zip(TWIN_STATE, views, state, strict=True):
+                if name != "tick"
+            }
+            inputs = (tick if name == "tick" else views[name].contiguous() for name in TWIN_STATE)
+            state, out = self._compiled_advance((self,), *inputs, actions[envs], arrivals[..., envs])
+            for name, value in zip(TWIN_STATE, state, strict=True):
                 if name == "tick":
                     self.tick = value
                 else:
-                    view.copy_(value)
+                    views[name].copy_(value)  # written back into the batch's state
             outs.append(out)
         return torch.utils._pytree.tree_map(lambda *parts: torch.cat(parts), *outs)
 

@@ -499,11 +499,13 @@ FINDINGS = {
         "7.2 million states (36 million state-actions, 17.6 GB at peak) in 164 s; the eager twin runs 131,072 "
         "envs of grid4x4 (11 GB) but at 1,300 env steps/s, per env 25x slower than at 4,096: at that size its "
         "temporaries are hundreds of MB per op, and a CPU batch is best kept to a few thousand envs per process.",
-        "Exact DP on the same flat matrices is 2.1-2.7x quantecon's fastest solver at one thread "
-        "(1.8x on the queue beside a busy process) and ahead of mdpsolver where that ran (10k and 100k "
-        "states); a second thread adds 1.6-1.9x on an idle machine. The queue's lead at one thread is not "
-        "stable: measured again quiet on 2026-12-04 (commit d1385fa) quantecon's modified PI took 6.4 s "
-        "instead of 8.7 s, and ctrlgym's 4.4 s made it 1.5x (2.4x at two threads).",
+        "Exact DP on the same flat matrices, at one thread, is 2.1-2.6x quantecon's fastest solver quiet "
+        "and 2.0-2.7x beside a busy process on 100k states and more (random 100k: 2.06x quiet, 2.01x busy, "
+        "right at the 2x line; the queue's 119k: 2.6x and 2.7x; random 1M: 2.5x), 1.7x on 10k states "
+        "beside a busy process, and ahead of mdpsolver wherever that ran (10k and 100k). A second thread "
+        "adds 1.7-2x on an idle machine and loses beside a busy one. The queue's lead came from policy "
+        "iteration's late steps, which change the action of a few states or none: their rows are patched "
+        "instead of selected again (4.2 s to 2.4 s).",
     ],
     "fastslow": [
         "Frozen-state DP is near-optimal on every fast-slow env, while omitting the slow state costs "
@@ -541,9 +543,12 @@ FINDINGS = {
         "MaxWave within the CIs. Changing its reward from delay to queue length, or its observation "
         "to pressure, did not help. On arterial4x4 a longer SUMO fine-tune did not improve it (754 s "
         "against 719 s).",
-        "The twin compiled (`compile=True`) runs one env at 1-second steps at about 5,400 steps/s, 1.9x "
-        "LightSim's published figure, quiet and busy; batched on a CPU it simulates about 23x faster than SUMO alone at "
-        "256 envs and 13x at 4,096 (its temporaries leave the caches).",
+        "The twin compiled (`compile=True`) runs one env at 1-second steps at about 5,300-5,500 steps/s, 1.8-1.9x "
+        "LightSim's published figure, quiet and busy; batched on a CPU it simulates about 24x faster than SUMO alone at "
+        "256 envs and 21x at 4,096 (run in 256-env chunks that stay in the caches: 13x as one batch), short of "
+        "100x. A hand-vectorised numpy batch of the same queue model (scipy sparse products for the sums over "
+        "the network) is nearly as fast: the compiled twin is 1.2x it at 256 envs and 1.4x at 4,096, the eager "
+        "twin 0.75-0.8x, and at one env with 1-second steps numpy matches the compiled twin (1.9x LightSim).",
     ],
 }
 #: stored report JSON (``ctrlgym report ... -o``), copied to benchmarks/results/reports/ by `make results`: page and command

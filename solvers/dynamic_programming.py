@@ -78,7 +78,11 @@ def _span_bounds(values: torch.Tensor, difference: torch.Tensor, discount: float
 def value_iteration(
     mdp: FiniteMDP, epsilon: float = 1e-4, max_iterations: int = 100_000, initial_values: torch.Tensor | None = None
 ) -> SolverResult:
-    """ε-optimal policy by value iteration with span-seminorm stopping."""
+    """ε-optimal policy by value iteration with span-seminorm stopping.
+
+    Stops once sp(Tv − v) < ε(1 − γ)/γ and returns the greedy policy d of the last backup's input v:
+    Tv + γ/(1−γ)·min(Tv − v) ≤ v^d, v* ≤ Tv + γ/(1−γ)·max(Tv − v) (MacQueen's bounds), so
+    v* − v^d ≤ γ/(1−γ)·sp(Tv − v) < ε without one more backup."""
     values = (
         torch.zeros(mdp.num_states, dtype=torch.float64, device=mdp.device)
         if initial_values is None
@@ -87,14 +91,12 @@ def value_iteration(
     threshold = epsilon * (1 - mdp.discount) / mdp.discount if mdp.discount > 0 else float("inf")
     history = []
     for iteration in range(1, max_iterations + 1):
-        new_values = mdp.q_values(values).max(dim=1).values
+        new_values, policy = mdp.q_values(values).max(dim=1)
         difference = new_values - values
         history.append(_span(difference))
         values = new_values
         if history[-1] < threshold:
-            return SolverResult(
-                _span_bounds(values, difference, mdp.discount), greedy_policy(mdp, values), iteration, True, history
-            )
+            return SolverResult(_span_bounds(values, difference, mdp.discount), policy, iteration, True, history)
     return SolverResult(values, greedy_policy(mdp, values), max_iterations, False, history)
 
 

@@ -199,26 +199,20 @@ def measure(args, busy: bool) -> list[dict]:
         print("LightSim's setting: one env, 1-second steps (delta_time 1, no yellow)")
         published = LIGHTSIM_PUBLISHED["4x4 grid"]
         model = TrafficTwinEnv(num_envs=1, **SCENARIO, delta_time=1, yellow_time=0, validate_actions=False)
-        rate, spread = over_rounds(
-            lambda: numpy_decisions_per_second(model, 1, args.seconds) / model.num_agents, args.rounds
-        )
-        label = "numpy batch of the twin N=1, 1-s steps"
-        print(f"{label:<34} {rate:>14,.0f} {spread:>22} env steps/s = {rate / published:.2f}x LightSim's {published:,}")
-        rows.append(
-            {
-                "contender": label,
-                "machine": machine,
-                "env_steps_per_second": rate,
-                "range": spread,
-                "vs_lightsim_published": rate / published,
-            }
-        )
+        contenders = {
+            "numpy batch of the twin N=1, 1-s steps": lambda: (
+                numpy_decisions_per_second(model, 1, args.seconds) / model.num_agents
+            )
+        }
         for compile in (False, True):
             env = TrafficTwinEnv(
                 num_envs=1, **SCENARIO, delta_time=1, yellow_time=0, validate_actions=False, compile=compile
             )
-            rate, spread = over_rounds(lambda env=env: env_steps_per_second(env, args.seconds), args.rounds)
-            label = f"twin{' compiled' if compile else ''} N=1, 1-s steps"
+            contenders[f"twin{' compiled' if compile else ''} N=1, 1-s steps"] = lambda env=env: env_steps_per_second(
+                env, args.seconds
+            )
+        for label, run in contenders.items():
+            rate, spread = over_rounds(run, args.rounds)
             print(
                 f"{label:<34} {rate:>14,.0f} {spread:>22} env steps/s = {rate / published:.2f}x LightSim's {published:,}"
             )

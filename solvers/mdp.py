@@ -297,8 +297,8 @@ class FiniteMDP:
 class PolicyOperators:
     """``mdp.policy_operator(π)`` for the successive policies of policy iteration, which late in a
     solve differ from the last in a few states or none (on the queue's 119k-state matrix: 93k, 15k,
-    6k … 6, 4, 1, 0, 0). A flat model's chosen rows are selected once — the selection costs about
-    forty products — and a later policy differing from that one in at most ``patch_share`` of the
+    6k … 6, 4, 1, 0, 0). A flat model's chosen rows are selected once — the selection costs
+    tens of products — and a later policy differing from that one in at most ``patch_share`` of the
     states reuses them, its changed rows applied as a patch: the same values, bit for bit."""
 
     def __init__(self, mdp: FiniteMDP, patch_share: float = 0.05) -> None:

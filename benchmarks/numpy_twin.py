@@ -107,9 +107,9 @@ class NumpyTrafficTwin(NumpyBatch):
         wanted = np.where(forced, (self.green + 1) % self.num_greens, wanted)
         change = (wanted != self.green) & (self.green_time >= timing.min_green)
         self.next_green = np.where(change, wanted, self.green)
-        service = self.service_under(self.green)
         yellow = timing.yellow_time
         if yellow > 0:
+            service = self.service_under(self.green)
             ending = change.T[self.movement_light] & (self.service_under(self.next_green) == 0)
             yellow_service = np.where(ending, self.yellow_share * service, service).astype(np.float32)
             for second in range(yellow):

@@ -530,19 +530,17 @@ class TrafficTwinEnv(TorchVectorEnv):
         yellow, delta = self.timing.yellow_time, self.timing.delta_time
         if self.signal_control == "agent":
             change = self._switch(actions.reshape(self.num_envs, self.num_agents).long())
-            service = self._green_service(self.green)
             if yellow > 0:  # ending greens turn yellow; links green before and after keep going
+                service = self._green_service(self.green)
                 ending = change.T.index_select(0, self.movement_light) & (self._green_service(self.next_green) == 0)
                 yellow_service = torch.where(ending, self.yellow_share * service, service)
                 for second in range(yellow):
                     self._second(yellow_service, vehicle_seconds, arrived, arrivals[second])
                 self.green_time = torch.where(change, -yellow, self.green_time)
-                self.green = self.next_green
-                service = self._green_service(self.green)
             else:
                 self.green_time = torch.where(change, 0, self.green_time)
-                self.green = self.next_green
-                service = self._green_service(self.green)
+            self.green = self.next_green
+            service = self._green_service(self.green)
             for second in range(yellow, delta):
                 self._second(service, vehicle_seconds, arrived, arrivals[second])
         else:

@@ -19,6 +19,7 @@ figures (it is not installable here, so it is cited, not run: 2,894 steps/s on a
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -61,6 +62,16 @@ def sumo_alone_simulated_seconds_per_second(seconds: int) -> float:
     scenario = TrafficTwinEnv(num_envs=1, **SCENARIO).scenario
     command = [sys.executable, "-c", SUMO_ALONE, str(scenario.net_file), str(scenario.route_files[0]), str(seconds)]
     return float(subprocess.run(command, capture_output=True, text=True, check=True).stdout.split()[-1])
+
+
+def stored_sumo_alone(path: str) -> tuple[float, str, str]:
+    """SUMO alone's quiet median from a stored bench_twin JSON, its range, and where it was measured: for
+    a machine without SUMO (the GPU check), whose ratios to it are then across machines."""
+    stored = json.loads(Path(path).read_text())
+    row = next(r for r in stored["results"] if r["contender"] == "SUMO alone" and r["machine"] == "quiet")
+    made = stored["provenance"]
+    source = f"stored in {Path(path).name}: {made['cpu']} ({made['cores']} cores), {made['commit']}, {made['date']}"
+    return row["simulated_seconds_per_second"], row["range"], source
 
 
 def env_steps_per_second(env, seconds: float) -> float:
@@ -122,10 +133,21 @@ def measure(args, busy: bool) -> list[dict]:
     machine = "busy" if busy else "quiet"
     rows = []
     with busy_machine(busy):
-        alone, alone_range = over_rounds(lambda: sumo_alone_simulated_seconds_per_second(3600), args.rounds)
-        print(f"{machine}: SUMO alone (libsumo, uncontrolled) {alone:>14,.0f} {alone_range} simulated s/s")
+        if args.sumo_alone_from:
+            alone, alone_range, source = stored_sumo_alone(args.sumo_alone_from)
+            print(f"{machine}: SUMO alone {alone:>14,.0f} {alone_range} simulated s/s, {source}")
+        else:
+            alone, alone_range = over_rounds(lambda: sumo_alone_simulated_seconds_per_second(3600), args.rounds)
+            source = "measured in this run"
+            print(f"{machine}: SUMO alone (libsumo, uncontrolled) {alone:>14,.0f} {alone_range} simulated s/s")
         rows.append(
-            {"contender": "SUMO alone", "machine": machine, "simulated_seconds_per_second": alone, "range": alone_range}
+            {
+                "contender": "SUMO alone",
+                "machine": machine,
+                "simulated_seconds_per_second": alone,
+                "range": alone_range,
+                "source": source,
+            }
         )
         print(
             f"{'contender':<34} {'decisions/s':>14} {'range over rounds':>22} {'vs SUMO alone':>14} {'vs SUMO env':>12}"
@@ -151,10 +173,12 @@ def measure(args, busy: bool) -> list[dict]:
                     "vs_sumo_alone": simulated / alone,
                 }
             )
-        best_sumo = max(sumo_rates.values())
+        best_sumo = max(sumo_rates.values(), default=None)
         print(f"{'':<34} {'':>14} {'':>22} {'':>14} {'':>12} {'vs numpy':>9}")
         numpy_rates = {}
-        for n in args.sizes:  # the twin's model as a hand-vectorised numpy batch (CPU), the peer a user would write
+        for n in (
+            args.numpy_sizes or args.sizes
+        ):  # the twin's model as a hand-vectorised numpy batch (CPU), the peer a user would write
             model = TrafficTwinEnv(num_envs=1, **SCENARIO, validate_actions=False)
             numpy_rates[n], spread = over_rounds(
                 lambda n=n, model=model: numpy_decisions_per_second(model, n, args.seconds), args.rounds
@@ -180,10 +204,9 @@ def measure(args, busy: bool) -> list[dict]:
                 rate, spread = over_rounds(lambda env=env: decisions_per_second(env, args.seconds), args.rounds)
                 simulated = rate / env.num_agents * DELTA_TIME
                 label = f"twin{' compiled' if compile else ''} N={n}"
-                print(
-                    f"{label:<34} {rate:>14,.0f} {spread:>22} {simulated / alone:>13.1f}x {rate / best_sumo:>11.1f}x"
-                    f" {rate / numpy_rates[n]:>8.2f}x"
-                )
+                vs_env = f"{rate / best_sumo:>11.1f}x" if best_sumo else f"{'-':>12}"
+                vs_numpy = f"{rate / numpy_rates[n]:>8.2f}x" if n in numpy_rates else f"{'-':>9}"
+                print(f"{label:<34} {rate:>14,.0f} {spread:>22} {simulated / alone:>13.1f}x {vs_env} {vs_numpy}")
                 rows.append(
                     {
                         "contender": label,
@@ -192,8 +215,8 @@ def measure(args, busy: bool) -> list[dict]:
                         "range": spread,
                         "simulated_seconds_per_second": simulated,
                         "vs_sumo_alone": simulated / alone,
-                        "vs_best_sumo": rate / best_sumo,
-                        "vs_numpy": rate / numpy_rates[n],
+                        **({"vs_best_sumo": rate / best_sumo} if best_sumo else {}),
+                        **({"vs_numpy": rate / numpy_rates[n]} if n in numpy_rates else {}),
                     }
                 )
         print("LightSim's setting: one env, 1-second steps (delta_time 1, no yellow)")
@@ -243,8 +266,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--sizes", type=int, nargs="+", default=[1, 256, 4096])
+    parser.add_argument("--numpy-sizes", type=int, nargs="+", help="the numpy batch's sizes (default: --sizes)")
     parser.add_argument(
-        "--sumo-envs", type=int, nargs="+", default=[1, os.cpu_count() or 1], help="SUMO worker processes"
+        "--sumo-envs", type=int, nargs="*", default=[1, os.cpu_count() or 1], help="SUMO worker processes (none: skip)"
+    )
+    parser.add_argument(
+        "--sumo-alone-from",
+        metavar="JSON",
+        help="take SUMO alone from a stored bench_twin JSON instead of measuring it (a machine without SUMO)",
     )
     parser.add_argument("--seconds", type=float, default=3.0, help="wall time per measurement")
     parser.add_argument("--rounds", type=int, default=3, help="measurements per contender (median and range)")

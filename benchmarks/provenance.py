@@ -28,7 +28,11 @@ def _cpu_model() -> str:
 
 
 def _commit() -> str:
+    """The checkout's commit (``+dirty`` with uncommitted changes); ``$CTRLGYM_COMMIT`` where the copy
+    has no git history (the GPU machine gets a copy of the working tree)."""
     root = Path(__file__).resolve().parent.parent
+    if os.environ.get("CTRLGYM_COMMIT"):
+        return os.environ["CTRLGYM_COMMIT"]
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, check=True

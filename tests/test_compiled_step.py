@@ -99,3 +99,45 @@ def test_compile_needs_a_pure_steps_family():
 
     with pytest.raises(UsageError, match="compile=True needs a family whose step is written as pure functions"):
         TemplateMethods()
+
+
+def _assert_close_or_equal(eager: list, compiled: list) -> None:
+    """Integer and bool results equal; float results equal to float rounding (GPU kernels may fuse a
+    multiply-add that the eager ops round twice)."""
+    assert len(eager) == len(compiled)
+    for a, b in zip(eager, compiled, strict=True):
+        assert a.dtype == b.dtype and a.shape == b.shape and a.device == b.device
+        if a.is_floating_point():
+            torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-5)
+        else:
+            assert torch.equal(a, b)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_the_compiled_queue_and_twin_give_the_eager_results_on_cuda():
+    def queue(compile: bool) -> list:
+        env = MultiClassQueue(num_envs=64, compile=compile, max_episode_steps=4, device="cuda")
+        obs, _ = env.reset(seed=3)
+        actions = torch.randint(0, env.num_classes, (10, 64), generator=torch.Generator().manual_seed(1))
+        trace = [obs]
+        for t in range(10):
+            obs, rewards, terminated, truncated, info = env.step(actions[t].cuda())
+            trace += [obs, rewards, terminated, truncated, info["holding_cost"]]
+        return trace
+
+    _assert_close_or_equal(queue(False), queue(True))
+
+    from ctrlgym.envs.traffic import TrafficTwinEnv
+
+    kwargs = {"scenario": "arterial", "cols": 2, "demand": 1200, "num_seconds": 600, "device": "cuda"}
+    eager, compiled = TrafficTwinEnv(num_envs=64, **kwargs), TrafficTwinEnv(num_envs=64, compile=True, **kwargs)
+    eager.reset(seed=4)
+    compiled.reset(seed=4)
+    generator = torch.Generator(device="cuda").manual_seed(0)
+    for _ in range(25):
+        actions = eager.random_actions(generator)
+        a, b = eager.step(actions), compiled.step(actions)
+        for x, y in zip(a[:4], b[:4], strict=True):  # obs, rewards, terminated, truncated
+            torch.testing.assert_close(y, x, rtol=1e-4, atol=1e-3)
+    assert float(eager.vehicles.sum()) > 1  # traffic flowed, so the comparison compared something

@@ -132,6 +132,8 @@ def measure(label, matrices, rewards, discount, args, busy):
     mdp = FiniteMDP.from_matrices(matrices, rewards, discount, name=label)
     reference = inexact_policy_iteration(mdp, epsilon=1e-8).values
     entries = contenders(matrices, rewards, discount, args.epsilon, mdp, rewards.shape[0] <= args.mdpsolver_max_states)
+    if args.only:
+        entries = {name: entry for name, entry in entries.items() if name.startswith(tuple(args.only))}
     times: dict[str, list[float]] = {name: [] for name in entries}
     regrets: dict[str, float] = {}
     for name, prepare in entries.items():  # one untimed call each: numba's JIT, first-touch allocations
@@ -179,11 +181,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--mdpsolver-max-states", type=int, default=100_000)
     parser.add_argument("--no-queue", action="store_true", help="skip the queue's flat matrix")
+    parser.add_argument("--only", nargs="+", metavar="PREFIX", help="only the contenders whose label starts so")
     parser.add_argument("--no-busy", action="store_true", help="skip the rounds beside a busy process")
     parser.add_argument("--json", default=str(Path(__file__).parent / "results" / "bench_solvers_flat.json"))
     args = parser.parse_args()
     info = provenance("cpu")
-    info["rounds"], info["mdpsolver_max_states"] = args.rounds, args.mdpsolver_max_states
+    info["rounds"], info["mdpsolver_max_states"], info["only"] = args.rounds, args.mdpsolver_max_states, args.only
     print(header(info))
     models = [(f"random S={n:,}", *random_mdp(n), 0.9) for n in args.sizes]
     if not args.no_queue:

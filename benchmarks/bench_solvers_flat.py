@@ -20,6 +20,7 @@ them). Model construction is not timed.
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import time
 from pathlib import Path
@@ -76,12 +77,19 @@ def quantecon_solver(matrices, rewards, discount, method, epsilon):
     return lambda: lambda: np.asarray(dp.solve(method=method, epsilon=epsilon, max_iter=10**6).sigma)
 
 
-def mdpsolver_solver(matrices, rewards, discount, algorithm, epsilon, parallel):
-    import mdpsolver
-
-    num_states = rewards.shape[0]
+def mdpsolver_lists(matrices) -> tuple[list, list]:
+    """mdpsolver's input, built once for all its contenders: per state, per action, the row's
+    probabilities and columns as Python lists (about 8 GB at a million states, 100M entries)."""
+    num_states = matrices[0].shape[0]
     probs = [[m.data[m.indptr[s] : m.indptr[s + 1]].tolist() for m in matrices] for s in range(num_states)]
     columns = [[m.indices[m.indptr[s] : m.indptr[s + 1]].tolist() for m in matrices] for s in range(num_states)]
+    return probs, columns
+
+
+def mdpsolver_solver(lists, rewards, discount, algorithm, epsilon, parallel):
+    import mdpsolver
+
+    probs, columns = lists
 
     def prepare():  # a fresh model each time: a solved one starts the next solve from its solution
         model = mdpsolver.model()
@@ -121,10 +129,11 @@ def contenders(matrices, rewards, discount, epsilon, mdp, include_mdpsolver):
     for method in ("value_iteration", "modified_policy_iteration"):
         entries[f"quantecon DiscreteDP {method}"] = quantecon_solver(matrices, rewards, discount, method, epsilon)
     if include_mdpsolver:
+        lists = mdpsolver_lists(matrices)
         for parallel in (False, True):
             for algorithm in ("vi", "mpi", "pi"):
                 label = f"mdpsolver {algorithm}, {'parallel' if parallel else '1 thread'}"
-                entries[label] = mdpsolver_solver(matrices, rewards, discount, algorithm, epsilon, parallel)
+                entries[label] = mdpsolver_solver(lists, rewards, discount, algorithm, epsilon, parallel)
     return entries
 
 
@@ -156,8 +165,8 @@ def measure(label, matrices, rewards, discount, args, busy):
         }
         for name, values in times.items()
     ]
-    best_peer = min(r["seconds"] for r in rows if not r["solver"].startswith("ctrlgym"))
-    best_ctrlgym = min(r["seconds"] for r in rows if r["solver"].startswith("ctrlgym"))
+    best_peer = min((r["seconds"] for r in rows if not r["solver"].startswith("ctrlgym")), default=math.nan)
+    best_ctrlgym = min((r["seconds"] for r in rows if r["solver"].startswith("ctrlgym")), default=math.nan)
     machine = "busy" if busy else "quiet"
     print(f"\n{label}: {mdp.num_states:,} states, {mdp.num_actions} actions, γ={discount}, ε={args.epsilon}, {machine}")
     print(f"{'solver':<50} {'median s':>9} {'[min, max]':>18} {'max regret':>11}")

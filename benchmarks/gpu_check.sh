@@ -4,6 +4,9 @@
 # the whole script ends within 10 minutes on one H200 (the twin and the queue compile with inductor/triton
 # on their first step); all results in one JSON.
 # On a machine without CUDA it is a dry run: it says so, lists what it would run, and exits 0.
+# A GPU machine without SUMO (eclipse-sumo and libsumo are ~230 MB of wheels) runs everything but the SUMO
+# envs' tests; the twin bench then takes SUMO alone from the stored CPU run and names that machine.
+# PY=python3 with ctrlgym installed (pip install -e . --no-deps) runs it outside make's venv.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}

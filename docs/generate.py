@@ -432,6 +432,21 @@ BENCHMARKS = {
         "random sparse MDPs (MDPSolver's recipe: 5 actions, 20 next states, γ = 0.9) and the queue's 119k-state "
         "matrix written out flat; quiet and beside a busy process; ctrlgym and mdpsolver at one thread and two.",
     ),
+    "bench_solvers_flat_mdpsolver.json": (
+        "speed",
+        "Exact DP against mdpsolver at a million states and on the queue",
+        "python benchmarks/bench_solvers_flat.py --sizes 1000000 --only ctrlgym mdpsolver --mdpsolver-max-states 1200000 "
+        "--json benchmarks/results/bench_solvers_flat_mdpsolver.json",
+        "The table above with mdpsolver where it takes its model as Python lists of 100M floats (random S = 1M) and "
+        "on the queue's 119k states; ctrlgym and mdpsolver only (quantecon: table above).",
+    ),
+    "gpu/gpu_check.json": (
+        "speed",
+        "On a GPU: CUDA tests and the benchmarks at GPU sizes",
+        "make gpu-check",
+        "The CUDA-marked tests (no host sync in any env's step, compiled = eager on CUDA), then each benchmark on the "
+        "device at GPU sizes (benchmarks/gpu_check.sh); the numpy peers run on that machine's CPU.",
+    ),
     "bench_beamforming.json": (
         "speed",
         "Beamforming env against a numpy batch",

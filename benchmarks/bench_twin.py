@@ -196,14 +196,20 @@ def measure(args, busy: bool) -> list[dict]:
                     "vs_sumo_alone": simulated / alone,
                 }
             )
-        for compile in (False, True):
+        twins = [(False, 1)] + [(True, threads) for threads in args.compiled_threads]
+        if args.device != "cpu":  # threads are a CPU setting
+            twins = [(False, 1), (True, 1)]
+        for compile, threads in twins:
             for n in args.sizes:
                 env = TrafficTwinEnv(
                     num_envs=n, **SCENARIO, device=args.device, validate_actions=False, compile=compile
                 )
+                env.num_threads = (
+                    threads  # the compiled kernel runs on as many (OpenMP) threads as it was compiled with
+                )
                 rate, spread = over_rounds(lambda env=env: decisions_per_second(env, args.seconds), args.rounds)
                 simulated = rate / env.num_agents * DELTA_TIME
-                label = f"twin{' compiled' if compile else ''} N={n}"
+                label = f"twin{' compiled' if compile else ''} N={n}{f', {threads} threads' if threads > 1 else ''}"
                 vs_env = f"{rate / best_sumo:>11.1f}x" if best_sumo else f"{'-':>12}"
                 vs_numpy = f"{rate / numpy_rates[n]:>8.2f}x" if n in numpy_rates else f"{'-':>9}"
                 print(f"{label:<34} {rate:>14,.0f} {spread:>22} {simulated / alone:>13.1f}x {vs_env} {vs_numpy}")
@@ -254,10 +260,13 @@ def measure(args, busy: bool) -> list[dict]:
 def measure_chunks(args) -> None:
     """The compiled twin at the largest size in ``--sizes``, run ``chunk`` envs at a time (quiet)."""
     n = max(args.sizes)
-    print(f"compiled twin N={n} by chunk size (decisions/s, median and range over {args.rounds} rounds)")
+    threads = args.compiled_threads[-1]
+    print(
+        f"compiled twin N={n}, {threads} thread(s), by chunk size (decisions/s, median and range over {args.rounds} rounds)"
+    )
     for chunk in args.chunks:
         env = TrafficTwinEnv(num_envs=n, **SCENARIO, device=args.device, validate_actions=False, compile=True)
-        env.compile_chunk = chunk
+        env.compile_chunk, env.num_threads = chunk, args.compiled_threads[-1]
         rate, spread = over_rounds(lambda env=env: decisions_per_second(env, args.seconds), args.rounds)
         print(f"chunk {chunk:>6}: {rate:>12,.0f} {spread}")
 
@@ -279,6 +288,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="measurements per contender (median and range)")
     parser.add_argument("--no-busy", action="store_true", help="skip the rounds beside a busy process")
     parser.add_argument("--chunks", type=int, nargs="+", help="only measure the compiled twin's chunk sizes")
+    parser.add_argument(
+        "--compiled-threads",
+        type=int,
+        nargs="+",
+        default=[1],
+        help="CPU threads of the compiled twin (ctrlgym's default is 1, as every peer here; 2 measured 0.55x of 1)",
+    )
     parser.add_argument("--json", default=str(Path(__file__).parent / "results" / "bench_twin.json"))
     args = parser.parse_args()
     if args.chunks:

@@ -4,8 +4,9 @@ dynamo's per-call guards.
 ``torch.compile`` checks dozens of guards at every call (tens of µs on a CPU: a large share of an
 env step at a few thousand envs); an env knows its inputs' shapes and dtypes, so :class:`Compiled`
 traces once with ``make_fx`` (in-place ops on the inputs included), compiles the graph with
-``torch._inductor.compile`` and keys the result by the inputs' shapes, strides, dtypes and devices and by
-the caller's constants: a new key compiles again, and nothing else is checked per call.
+``torch._inductor.compile`` and keys the result by the inputs' shapes, strides, dtypes and devices, by
+the caller's constants and by torch's intra-op thread count (inductor writes its CPU code for that many
+OpenMP threads; one thread gives serial code): a new key compiles again, and nothing else is checked per call.
 
 Bool outputs leave the graph as int32 and become bool outside it: inductor's CPU code stores a
 bool tensor one element at a time (measured on 16,384 elements: a bool output 150 µs, an int32
@@ -41,7 +42,7 @@ class Compiled:
         return {"function": self.function, "cache": {}}
 
     def __call__(self, constants: tuple, *tensors: torch.Tensor) -> Any:
-        key = (constants, *((t.shape, t.stride(), t.dtype, t.device) for t in tensors))
+        key = (constants, torch.get_num_threads(), *((t.shape, t.stride(), t.dtype, t.device) for t in tensors))
         entry = self.cache.get(key)
         if entry is None:
             entry = self.cache[key] = self._compile(constants, tensors)

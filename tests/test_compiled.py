@@ -42,3 +42,17 @@ def test_a_new_shape_or_constant_compiles_again_and_pickling_drops_the_compiled_
     assert bool(out["above"].all())  # 0.25 * 3 > 0.5: the constant 3.0 was used, not 2.0
     restored = pickle.loads(pickle.dumps(function))
     assert restored.cache == {} and restored.function is _step
+
+
+def test_another_thread_count_compiles_again_with_the_same_results():
+    function, x, flags = Compiled(_step), torch.linspace(0, 1, 4096), torch.ones(4096, dtype=torch.bool)
+    before = torch.get_num_threads()
+    try:
+        results = []
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            results.append(function((2.0,), x, torch.zeros(4096, dtype=torch.long), flags)["y"])
+    finally:
+        torch.set_num_threads(before)
+    assert len(function.cache) == 2  # inductor writes its CPU code for the thread count it compiles under
+    assert torch.equal(results[0], results[1])

@@ -79,3 +79,36 @@ def test_the_numpy_peer_of_the_twin_runs_the_twins_model_step_for_step():
             np.testing.assert_allclose(peer_info[key], info[key].numpy(), rtol=1e-4, atol=1e-3, err_msg=key)
         ended += int(truncated.sum())
     assert ended == n and float(env.vehicles.sum()) > 1  # episodes ended, and traffic flowed in the one compared
+
+
+def test_a_machine_without_sumo_takes_sumo_alone_from_the_stored_cpu_run_and_names_it():
+    import json
+
+    from bench_twin import stored_sumo_alone
+
+    path = Path(__file__).parents[1] / "benchmarks" / "results" / "bench_twin.json"
+    stored = json.loads(path.read_text())
+    quiet = next(r for r in stored["results"] if r["contender"] == "SUMO alone" and r["machine"] == "quiet")
+    rate, spread, source = stored_sumo_alone(str(path))
+    assert (rate, spread) == (quiet["simulated_seconds_per_second"], quiet["range"])
+    assert stored["provenance"]["cpu"] in source and stored["provenance"]["commit"] in source
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="with CUDA the script runs the whole GPU check")
+def test_the_gpu_check_without_cuda_lists_its_steps_and_exits_cleanly():
+    import subprocess
+
+    root = Path(__file__).parents[1]
+    done = subprocess.run(
+        ["bash", "benchmarks/gpu_check.sh"],
+        cwd=root,
+        env={"PATH": "/usr/bin:/bin", "PY": sys.executable, "OUT": "/tmp/ctrlgym-gpu-check-dry"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "dry run" in done.stdout
+    for step in ("-m pytest -m cuda", "bench_twin.py --device cuda", "bench_vector.py --device cuda"):
+        assert step in done.stdout
+    assert "tests/test_no_host_sync.py" in done.stdout  # the CUDA test files were found

@@ -176,9 +176,8 @@ def measure(args, busy: bool) -> list[dict]:
         best_sumo = max(sumo_rates.values(), default=None)
         print(f"{'':<34} {'':>14} {'':>22} {'':>14} {'':>12} {'vs numpy':>9}")
         numpy_rates = {}
-        for n in (
-            args.numpy_sizes or args.sizes
-        ):  # the twin's model as a hand-vectorised numpy batch (CPU), the peer a user would write
+        # the twin's model as a hand-vectorised numpy batch (CPU), the peer a user would write
+        for n in args.numpy_sizes or args.sizes:
             model = TrafficTwinEnv(num_envs=1, **SCENARIO, validate_actions=False)
             numpy_rates[n], spread = over_rounds(
                 lambda n=n, model=model: numpy_decisions_per_second(model, n, args.seconds), args.rounds
@@ -204,9 +203,8 @@ def measure(args, busy: bool) -> list[dict]:
                 env = TrafficTwinEnv(
                     num_envs=n, **SCENARIO, device=args.device, validate_actions=False, compile=compile
                 )
-                env.num_threads = (
-                    threads  # the compiled kernel runs on as many (OpenMP) threads as it was compiled with
-                )
+                # the compiled kernel runs on as many (OpenMP) threads as it was compiled with
+                env.num_threads = threads
                 rate, spread = over_rounds(lambda env=env: decisions_per_second(env, args.seconds), args.rounds)
                 simulated = rate / env.num_agents * DELTA_TIME
                 label = f"twin{' compiled' if compile else ''} N={n}{f', {threads} threads' if threads > 1 else ''}"
@@ -266,7 +264,7 @@ def measure_chunks(args) -> None:
     )
     for chunk in args.chunks:
         env = TrafficTwinEnv(num_envs=n, **SCENARIO, device=args.device, validate_actions=False, compile=True)
-        env.compile_chunk, env.num_threads = chunk, args.compiled_threads[-1]
+        env.compile_chunk, env.num_threads = chunk, threads
         rate, spread = over_rounds(lambda env=env: decisions_per_second(env, args.seconds), args.rounds)
         print(f"chunk {chunk:>6}: {rate:>12,.0f} {spread}")
 

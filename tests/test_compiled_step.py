@@ -10,14 +10,15 @@ from ctrlgym.errors import UsageError
 from ctrlgym.vector_env import TorchVectorEnv, fused_step
 
 
-def _rollout(compile: bool, mode: str, steps: int = 14, num_envs: int = 6):
-    env = MultiClassQueue(num_envs=num_envs, compile=compile, max_episode_steps=4, autoreset_mode=mode)
+def _rollout(compile: bool, mode: str, steps: int = 14, num_envs: int = 6, device: str = "cpu"):
+    env = MultiClassQueue(num_envs=num_envs, compile=compile, max_episode_steps=4, autoreset_mode=mode, device=device)
     obs, _ = env.reset(seed=3)
     actions = torch.randint(0, env.num_classes, (steps, num_envs), generator=torch.Generator().manual_seed(1))
+    actions = actions.to(device)
     trace = [obs]
     for t in range(steps):
         if t == 6:  # a direct edit of the state between steps, as the solver tests do
-            env.queue_lengths = torch.full((num_envs, env.num_classes), 7)
+            env.queue_lengths = torch.full((num_envs, env.num_classes), 7, device=device)
         obs, rewards, terminated, truncated, info = env.step(actions[t])
         trace += [obs, rewards, terminated, truncated, info["episode"]["r"], info["episode"]["l"], info["holding_cost"]]
         if mode == "same_step":
@@ -116,17 +117,9 @@ def _assert_close_or_equal(eager: list, compiled: list) -> None:
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_the_compiled_queue_and_twin_give_the_eager_results_on_cuda():
-    def queue(compile: bool) -> list:
-        env = MultiClassQueue(num_envs=64, compile=compile, max_episode_steps=4, device="cuda")
-        obs, _ = env.reset(seed=3)
-        actions = torch.randint(0, env.num_classes, (10, 64), generator=torch.Generator().manual_seed(1))
-        trace = [obs]
-        for t in range(10):
-            obs, rewards, terminated, truncated, info = env.step(actions[t].cuda())
-            trace += [obs, rewards, terminated, truncated, info["holding_cost"]]
-        return trace
-
-    _assert_close_or_equal(queue(False), queue(True))
+    for mode in ("next_step", "same_step"):
+        expected = _rollout(False, mode, num_envs=64, device="cuda")
+        _assert_close_or_equal(expected, _rollout(True, mode, num_envs=64, device="cuda"))
 
     from ctrlgym.envs.traffic import TrafficTwinEnv
 

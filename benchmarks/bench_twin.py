@@ -152,6 +152,21 @@ def measure(args, busy: bool) -> list[dict]:
         print(
             f"{'contender':<34} {'decisions/s':>14} {'range over rounds':>22} {'vs SUMO alone':>14} {'vs SUMO env':>12}"
         )
+        model = TrafficTwinEnv(num_envs=1, **SCENARIO, validate_actions=False)  # the network's tables, for numpy
+
+        def decision_row(label: str, rate: float, spread: str, **ratios: float) -> dict:
+            """A contender's row: decisions/s, and simulated seconds per wall second against SUMO alone."""
+            simulated = rate / model.num_agents * DELTA_TIME
+            return {
+                "contender": label,
+                "machine": machine,
+                "decisions_per_second": rate,
+                "range": spread,
+                "simulated_seconds_per_second": simulated,
+                "vs_sumo_alone": simulated / alone,
+                **ratios,
+            }
+
         sumo_rates = {}
         for n in dict.fromkeys(args.sumo_envs):
             env = TrafficSignalEnv(num_envs=n, **SCENARIO, validate_actions=False)
@@ -159,42 +174,23 @@ def measure(args, busy: bool) -> list[dict]:
                 sumo_rates[n], spread = over_rounds(
                     lambda env=env: decisions_per_second(env, args.seconds), args.rounds
                 )
-                simulated = sumo_rates[n] / env.num_agents * DELTA_TIME
             finally:
                 env.close()
-            print(f"{f'SUMO env (libsumo) N={n}':<34} {sumo_rates[n]:>14,.0f} {spread:>22} {simulated / alone:>13.2f}x")
-            rows.append(
-                {
-                    "contender": f"SUMO env N={n}",
-                    "machine": machine,
-                    "decisions_per_second": sumo_rates[n],
-                    "range": spread,
-                    "simulated_seconds_per_second": simulated,
-                    "vs_sumo_alone": simulated / alone,
-                }
+            rows.append(decision_row(f"SUMO env N={n}", sumo_rates[n], spread))
+            print(
+                f"{f'SUMO env (libsumo) N={n}':<34} {sumo_rates[n]:>14,.0f} {spread:>22} {rows[-1]['vs_sumo_alone']:>13.2f}x"
             )
         best_sumo = max(sumo_rates.values(), default=None)
         print(f"{'':<34} {'':>14} {'':>22} {'':>14} {'':>12} {'vs numpy':>9}")
         numpy_rates = {}
         # the twin's model as a hand-vectorised numpy batch (CPU), the peer a user would write
         for n in args.numpy_sizes or args.sizes:
-            model = TrafficTwinEnv(num_envs=1, **SCENARIO, validate_actions=False)
             numpy_rates[n], spread = over_rounds(
-                lambda n=n, model=model: numpy_decisions_per_second(model, n, args.seconds), args.rounds
+                lambda n=n: numpy_decisions_per_second(model, n, args.seconds), args.rounds
             )
-            simulated = numpy_rates[n] / model.num_agents * DELTA_TIME
             label = f"numpy batch of the twin N={n}"
-            print(f"{label:<34} {numpy_rates[n]:>14,.0f} {spread:>22} {simulated / alone:>13.1f}x")
-            rows.append(
-                {
-                    "contender": label,
-                    "machine": machine,
-                    "decisions_per_second": numpy_rates[n],
-                    "range": spread,
-                    "simulated_seconds_per_second": simulated,
-                    "vs_sumo_alone": simulated / alone,
-                }
-            )
+            rows.append(decision_row(label, numpy_rates[n], spread))
+            print(f"{label:<34} {numpy_rates[n]:>14,.0f} {spread:>22} {rows[-1]['vs_sumo_alone']:>13.1f}x")
         twins = [(False, 1)] + [(True, threads) for threads in args.compiled_threads]
         if args.device != "cpu":  # threads are a CPU setting
             twins = [(False, 1), (True, 1)]
@@ -206,22 +202,20 @@ def measure(args, busy: bool) -> list[dict]:
                 # the compiled kernel runs on as many (OpenMP) threads as it was compiled with
                 env.num_threads = threads
                 rate, spread = over_rounds(lambda env=env: decisions_per_second(env, args.seconds), args.rounds)
-                simulated = rate / env.num_agents * DELTA_TIME
                 label = f"twin{' compiled' if compile else ''} N={n}{f', {threads} threads' if threads > 1 else ''}"
                 vs_env = f"{rate / best_sumo:>11.1f}x" if best_sumo else f"{'-':>12}"
                 vs_numpy = f"{rate / numpy_rates[n]:>8.2f}x" if n in numpy_rates else f"{'-':>9}"
-                print(f"{label:<34} {rate:>14,.0f} {spread:>22} {simulated / alone:>13.1f}x {vs_env} {vs_numpy}")
                 rows.append(
-                    {
-                        "contender": label,
-                        "machine": machine,
-                        "decisions_per_second": rate,
-                        "range": spread,
-                        "simulated_seconds_per_second": simulated,
-                        "vs_sumo_alone": simulated / alone,
+                    decision_row(
+                        label,
+                        rate,
+                        spread,
                         **({"vs_best_sumo": rate / best_sumo} if best_sumo else {}),
                         **({"vs_numpy": rate / numpy_rates[n]} if n in numpy_rates else {}),
-                    }
+                    )
+                )
+                print(
+                    f"{label:<34} {rate:>14,.0f} {spread:>22} {rows[-1]['vs_sumo_alone']:>13.1f}x {vs_env} {vs_numpy}"
                 )
         print("LightSim's setting: one env, 1-second steps (delta_time 1, no yellow)")
         published = LIGHTSIM_PUBLISHED["4x4 grid"]

@@ -47,7 +47,10 @@ class NumpyTrafficTwin(NumpyBatch):
         self.green_service, self.num_greens = table(env.green_service), table(env.num_greens, np.int64)
         self.pair_movement, self.pair_lane = table(env.pair_movement, np.int64), table(env.pair_lane, np.int64)
         self.pair_weight = table(env.pair_weight)
-        self.ring, self.ring_base = env.ring, table(env.ring_base, np.int64)
+        self.ring = env.ring
+        self.ring_base = (
+            np.arange(self.L) * self.ring
+        )  # a ring per lane, by the second its vehicles reach the stop line
         self.lane_delay = table(env.lane_delay, np.int64)
         self.entry_lanes, self.entry_rate, self.demand_bin = (
             table(env.entry_lanes, np.int64),

@@ -8,6 +8,9 @@ traces once with ``make_fx`` (in-place ops on the inputs included), compiles the
 the caller's constants and by torch's intra-op thread count (inductor writes its CPU code for that many
 OpenMP threads; one thread gives serial code): a new key compiles again, and nothing else is checked per call.
 
+``inductor_config`` patches ``torch._inductor.config`` while compiling, for a function whose best code
+needs other heuristics than inductor's defaults (the traffic twin: ``realize_reads_threshold``).
+
 Bool outputs leave the graph as int32 and become bool outside it: inductor's CPU code stores a
 bool tensor one element at a time (measured on 16,384 elements: a bool output 150 µs, an int32
 one 8 µs, the conversion outside 2 µs). Bool inputs stay bool (converting them gained nothing).
@@ -31,15 +34,16 @@ class Compiled:
     ``constants`` (hashable: numbers, strings, classes, objects by identity) are fixed into the
     graph; ``tensors`` are its inputs, and may be mutated in place (the compiled graph writes the
     same results into them). The first call with a new key traces on clones of the inputs, so
-    tracing never changes them.
+    tracing never changes them. ``inductor_config``: ``torch._inductor.config`` settings to compile with.
     """
 
-    def __init__(self, function: Callable[..., Any]) -> None:
+    def __init__(self, function: Callable[..., Any], inductor_config: dict[str, Any] | None = None) -> None:
         self.function = function
+        self.inductor_config = dict(inductor_config or {})
         self.cache: dict[tuple, tuple[Callable, Callable]] = {}
 
     def __getstate__(self) -> dict:  # compiled code does not pickle: a restored object compiles again
-        return {"function": self.function, "cache": {}}
+        return {"function": self.function, "inductor_config": self.inductor_config, "cache": {}}
 
     def __call__(self, constants: tuple, *tensors: torch.Tensor) -> Any:
         key = (constants, torch.get_num_threads(), *((t.shape, t.stride(), t.dtype, t.device) for t in tensors))
@@ -55,6 +59,7 @@ class Compiled:
         with warnings.catch_warnings():  # inductor's imports warn about torch.jit's own deprecations
             warnings.simplefilter("ignore", DeprecationWarning)
             from torch._inductor import compile as inductor_compile
+            from torch._inductor import config as inductor_config
             from torch.fx.experimental.proxy_tensor import make_fx
 
             out_spec: list[pytree.TreeSpec] = []
@@ -67,7 +72,9 @@ class Compiled:
                 return [leaf.int() if leaf.dtype == torch.bool else leaf for leaf in leaves]
 
             graph = make_fx(flat)(*(t.clone() for t in tensors))
-            return inductor_compile(graph, list(tensors)), _rebuilder(out_spec[0], set(bool_outputs))
+            with inductor_config.patch(self.inductor_config):
+                compiled = inductor_compile(graph, list(tensors))
+            return compiled, _rebuilder(out_spec[0], set(bool_outputs))
 
 
 def _rebuilder(spec: pytree.TreeSpec, bool_leaves: set[int]) -> Callable[[Any], Any]:

@@ -53,13 +53,21 @@ def test_the_solver_peers_reach_the_same_optimal_values_on_the_same_flat_matrix(
         assert float((optimum - values).max()) < 1e-4, name  # every contender's policy is ε-optimal
 
 
-def test_the_numpy_peer_of_the_twin_runs_the_twins_model_step_for_step():
+@pytest.mark.parametrize(
+    "scenario",
+    [
+        {"scenario": "grid", "rows": 2, "cols": 2, "demand": 1800.0},
+        {"scenario": "resco:cologne8"},  # lanes of 2 s: vehicles enter and reach the stop line within one step
+    ],
+    ids=["grid2x2", "cologne8"],
+)
+def test_the_numpy_peer_of_the_twin_runs_the_twins_model_step_for_step(scenario):
     from numpy_twin import NumpyTrafficTwin
 
     from ctrlgym.envs.traffic import TrafficTwinEnv
 
     n = 6
-    env = TrafficTwinEnv(num_envs=n, scenario="grid", rows=2, cols=2, demand=1800.0, num_seconds=400)
+    env = TrafficTwinEnv(num_envs=n, num_seconds=400, **scenario)
     peer = NumpyTrafficTwin(env, n)
     draws = {}
     twin_draws = env._arrival_draws
@@ -68,7 +76,7 @@ def test_the_numpy_peer_of_the_twin_runs_the_twins_model_step_for_step():
     env.reset(seed=2)
     generator = np.random.default_rng(0)
     ended = 0
-    for _ in range(100):  # 80-step episodes: one ends and restarts on the next step
+    for _ in range(100):  # 400-s episodes: each ends and restarts on the next step at least once
         actions = generator.integers(0, 2, (n, env.num_agents))
         obs, rewards, _, truncated, info = env.step(torch.as_tensor(actions))
         peer_obs, peer_rewards, _, peer_truncated, peer_info = peer.step(actions)
@@ -78,7 +86,7 @@ def test_the_numpy_peer_of_the_twin_runs_the_twins_model_step_for_step():
         for key in ("queue_length", "waiting_time", "throughput", "trip_time", "light_waiting_time", "delay"):
             np.testing.assert_allclose(peer_info[key], info[key].numpy(), rtol=1e-4, atol=1e-3, err_msg=key)
         ended += int(truncated.sum())
-    assert ended == n and float(env.vehicles.sum()) > 1  # episodes ended, and traffic flowed in the one compared
+    assert ended >= n and float(env.vehicles.sum()) > 1  # every env ended an episode, and traffic flowed
 
 
 def test_a_machine_without_sumo_takes_sumo_alone_from_the_stored_cpu_run_and_names_it():

@@ -56,3 +56,23 @@ def test_another_thread_count_compiles_again_with_the_same_results():
         torch.set_num_threads(before)
     assert len(function.cache) == 2  # inductor writes its CPU code for the thread count it compiles under
     assert torch.equal(results[0], results[1])
+
+
+def test_inductor_settings_apply_while_compiling_only_and_survive_pickling(monkeypatch):
+    import torch._inductor as inductor
+    import torch._inductor.config as config
+
+    seen, compile_graph = [], inductor.compile
+
+    def recording(graph, inputs):
+        seen.append(config.realize_reads_threshold)
+        return compile_graph(graph, inputs)
+
+    monkeypatch.setattr(inductor, "compile", recording)
+    default = config.realize_reads_threshold
+    function = Compiled(_step, {"realize_reads_threshold": default + 5})
+    x, flags = torch.linspace(0, 1, 8), torch.ones(8, dtype=torch.bool)
+    out = function((2.0,), x, torch.zeros(8, dtype=torch.long), flags)
+    assert seen == [default + 5] and config.realize_reads_threshold == default  # set for the compile, then restored
+    assert torch.equal(out["y"], _step((2.0,), x, torch.zeros(8, dtype=torch.long), flags)["y"])
+    assert pickle.loads(pickle.dumps(function)).inductor_config == {"realize_reads_threshold": default + 5}

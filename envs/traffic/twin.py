@@ -42,9 +42,10 @@ RESET_TO_ZERO = (
     "phase_time",
     "phase",
 )
-#: the twin's whole state: what a compiled step reads and writes (``_allocate`` creates it)
+#: the state a compiled step reads and returns anew (``_allocate`` creates it); it only reads ``transit``,
+#: whose new rows (the step's ``entered``) the env writes in place after the step
 TWIN_STATE = (
-    *RESET_TO_ZERO,
+    *(name for name in RESET_TO_ZERO if name != "transit"),
     "time",
     "green",
     "next_green",
@@ -58,21 +59,54 @@ TWIN_STATE = (
 BATCH_FIRST = frozenset({"time", "green", "next_green", "green_time", "_previous_waiting", "_incoming", "_lanes"})
 
 
+#: inductor inlines a value read by up to ``realize_reads_threshold`` (4) loops into each of them; the
+#: twin's step reads its service shares and lane sums in several loops a second, and recomputing them
+#: there (a gather per element) costs more than storing them once: 2 measured 1.55x (4x4 grid) and
+#: 1.79x (cologne8) the default's decisions/s at 256 envs on one CPU thread (1 and 3 gained less)
+CPU_INDUCTOR_CONFIG = {"realize_reads_threshold": 2}
+
+
 def _advance_from(constants: tuple, *tensors: torch.Tensor):
-    """``env._advance(actions, arrivals)`` with the state given as tensors (what :class:`Compiled`
-    traces): returns the new state and the step's results; the env's own state is left as it was."""
+    """``env._advance(actions, arrivals)`` with the state and ``transit`` given as tensors (what
+    :class:`Compiled` traces): returns the new state and the step's results; the env's own state is
+    left as it was."""
     (env,) = constants
-    saved = {name: getattr(env, name) for name in (*TWIN_STATE, "num_envs")}
+    saved = {name: getattr(env, name) for name in (*TWIN_STATE, "transit", "num_envs")}
     try:
-        for name, value in zip(TWIN_STATE, tensors, strict=False):
+        for name, value in zip((*TWIN_STATE, "transit"), tensors, strict=False):
             setattr(env, name, value)
         env.num_envs = tensors[TWIN_STATE.index("time")].shape[0]  # a chunk of the batch, or all of it
-        out = env._advance(*tensors[len(TWIN_STATE) :])
+        out = env._advance(*tensors[len(TWIN_STATE) + 1 :])
         # contiguous, as allocated: the next step's inputs keep the layout the graph was compiled for
         return tuple(getattr(env, name).contiguous() for name in TWIN_STATE), out
     finally:
         for name, value in saved.items():
             setattr(env, name, value)
+
+
+def _members(owner: np.ndarray, rows: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The items of each of ``rows`` rows, where item ``i`` belongs to row ``owner[i]``, as a padded table:
+    ``index`` ``(width, rows)`` (each row's items in increasing order, 0 past its last) and ``valid``
+    ``(width, rows, 1)``. :func:`_sum_members` reads it."""
+    owner = np.asarray(owner, dtype=np.int64)
+    order = np.argsort(owner, kind="stable")  # items grouped by row, in increasing order within each
+    counts = np.bincount(owner, minlength=rows)
+    position = np.arange(len(owner)) - np.repeat(np.cumsum(counts) - counts, counts)  # rank within its row
+    index = np.zeros((max(1, counts.max(initial=0)), rows), dtype=np.int64)
+    index[position, owner[order]] = order
+    valid = np.arange(index.shape[0])[:, None] < counts[None, :]
+    return torch.as_tensor(index, device=device), torch.as_tensor(valid[..., None], device=device)
+
+
+def _sum_members(values: torch.Tensor, members: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    """Σ of each row's items of ``values`` ``(items, num_envs)``: ``zeros(rows, num_envs).index_add_(0,
+    owner, values)``, adding in the same order (so the same floats), as gathers a compiled step fuses
+    (a scatter-add is a pass of its own)."""
+    index, valid = members
+    total = torch.where(valid[0], values.index_select(0, index[0]), 0.0)
+    for k in range(1, index.shape[0]):
+        total = total + torch.where(valid[k], values.index_select(0, index[k]), 0.0)
+    return total
 
 
 class TrafficTwinEnv(TorchVectorEnv):
@@ -128,7 +162,7 @@ class TrafficTwinEnv(TorchVectorEnv):
     compiles it with TorchInductor (:class:`ctrlgym.compiled.Compiled`): the first step of each
     batch size compiles (tens of seconds), later steps run as a few fused kernels. On the CPU a
     batch larger than ``env.compile_chunk`` (256) envs runs that many at a time, each chunk's state
-    staying in the caches through its seconds (1.5x at 4,096 envs; the same results). Its results
+    staying in the caches through its seconds (the same results; ``bench_twin.py --chunks`` measures it). Its results
     agree with the eager step to float32 rounding (inductor fuses and reorders float operations),
     not bit for bit. Keywords of :class:`~ctrlgym.envs.traffic.options.SignalControlOptions` (the problem, as for
     :class:`TrafficSignalEnv`; ``env.options`` holds them) and
@@ -299,7 +333,7 @@ class TrafficTwinEnv(TorchVectorEnv):
             validate_actions=validate_actions,
         )
         self.compile = bool(compile)  # the decision step (every second of it) traced and compiled as one graph
-        self._compiled_advance = Compiled(_advance_from)
+        self._compiled_advance = Compiled(_advance_from, CPU_INDUCTOR_CONFIG if self.device.type == "cpu" else None)
         self.compile_chunk = 256  # envs per compiled call on the CPU (bench_twin.py --chunks measures it)
         self.neighbour_graph = torch.as_tensor(self.network.adjacency, device=self.device)
         self.readout = LaneReadout(self.network, self.device)
@@ -316,9 +350,11 @@ class TrafficTwinEnv(TorchVectorEnv):
         self.n_lanes, self.n_movements = len(model.lanes), model.num_movements
         self.num_greens = greens.to(device)
         self.movement_in = tensor(model.movement_in, torch.long)
+        self.lane_movements = _members(model.movement_in, self.n_lanes, device)  # Σ over a lane's movements
         self.movement_light = tensor(
             model.movement_light.clip(min=0), torch.long
         )  # a transfer's rows read 1.0 under any light's state
+        self.light_movements = _members(model.movement_light.clip(min=0), len(model.phase_duration), device)
         self.movement_signalled = column(model.movement_light >= 0)
         self.movement_split = column(model.movement_split)
         self.exit_share = column(model.exit_share)
@@ -334,12 +370,24 @@ class TrafficTwinEnv(TorchVectorEnv):
         pairs = np.array(model.inflow_pairs) if model.inflow_pairs else np.zeros((0, 3))
         self.pair_movement, self.pair_lane = tensor(pairs[:, 0], torch.long), tensor(pairs[:, 1], torch.long)
         self.pair_weight = column(pairs[:, 2])
-        delay = model.free_flow_seconds()
+        self.lane_pairs = _members(pairs[:, 1], self.n_lanes, device)  # Σ over the pairs into a lane
+        self.movement_pairs = _members(pairs[:, 0], self.n_movements, device)  # Σ over a movement's pairs
+        delay = model.free_flow_seconds()  # at least 1 s: a vehicle reaches the stop line in a later second
         self.ring = int(delay.max()) + 1
         self.lane_delay = tensor(delay, torch.long)
-        self.ring_base = torch.arange(self.n_lanes, device=device) * self.ring
+        self.lane_index = torch.arange(self.n_lanes, device=device)
+        self.within_step = [  # per second of a step: the lanes reached by vehicles that entered earlier in it
+            (
+                column(delay <= second).bool(),
+                tensor(((second - delay) * self.n_lanes).clip(min=0), torch.long) + self.lane_index,
+            )
+            if (delay <= second).any()
+            else None
+            for second in range(self.timing.delta_time)
+        ]
         entry = np.flatnonzero(model.entry_rate.sum(0) > 0)
         self.entry_lanes = tensor(entry, torch.long)
+        self.lane_entries = _members(entry, self.n_lanes, device)  # each lane's entry row, if it has one
         rates = np.concatenate(
             [model.entry_rate[:, entry], np.zeros((1, len(entry)))]
         )  # a zero row after the demand ends
@@ -349,7 +397,8 @@ class TrafficTwinEnv(TorchVectorEnv):
     def _allocate(self) -> None:
         B, L, M, A, device = self.num_envs, self.n_lanes, self.n_movements, self.num_agents, self.device
         zeros = lambda *shape, dtype=torch.float32: torch.zeros(shape, dtype=dtype, device=device)  # noqa: E731
-        self.transit = zeros(L * self.ring, B)  # vehicles reaching each lane's stop line, by second (a ring per lane)
+        # vehicles that entered each lane in each of the last ``ring`` seconds, row ``(tick % ring) * L + lane``
+        self.transit = zeros(self.ring * L, B)
         self.vehicles = zeros(L, B)
         self.queue, self.halting, self.waiting = zeros(M, B), zeros(M, B), zeros(M, B)
         self.backlog = zeros(len(self.entry_lanes), B)  # vehicles waiting to enter the network
@@ -394,8 +443,8 @@ class TrafficTwinEnv(TorchVectorEnv):
         if self.signal_control == "fixed_time":
             end = self.phase_time >= lookup(self.phase_duration)
         else:  # actuated: a green ends after its minimum once its movements have less than a vehicle queued
-            served = torch.zeros_like(self.phase_time).index_add_(
-                0, self.movement_light, self.queue * self.movement_signalled * (self._program_service() > 0)
+            served = _sum_members(
+                self.queue * self.movement_signalled * (self._program_service() > 0), self.light_movements
             )
             end = (self.phase_time >= lookup(self.phase_max)) | (
                 lookup(self.phase_green) & (self.phase_time >= lookup(self.phase_min)) & (served < 1.0)
@@ -406,45 +455,61 @@ class TrafficTwinEnv(TorchVectorEnv):
         self.green = torch.where(as_green >= 0, as_green, self.green)
 
     # ------------------------------------------------------------------ one second of traffic
+    def _reaching(self, entered: list[torch.Tensor]) -> torch.Tensor:
+        """Vehicles reaching each lane's stop line in the step's next second ``(lanes, num_envs)``: those
+        that entered it ``lane_delay`` seconds ago, read from ``transit`` (a ring of the seconds before
+        the step, by ``tick``) or, for the lanes they crossed within the step, from ``entered`` (the
+        step's seconds so far)."""
+        rows = ((self.tick - self.lane_delay) % self.ring) * self.n_lanes + self.lane_index
+        reaching = self.transit.index_select(0, rows)
+        within = self.within_step[len(entered)]
+        if within is None:
+            return reaching
+        lanes, rows = within
+        return torch.where(lanes, torch.cat(entered).index_select(0, rows), reaching)
+
     def _second(
-        self, service: torch.Tensor, vehicle_seconds: torch.Tensor, arrived: torch.Tensor, new: torch.Tensor
-    ) -> None:
+        self,
+        service: torch.Tensor,
+        vehicle_seconds: torch.Tensor,
+        arrived: torch.Tensor,
+        new: torch.Tensor,
+        reaching: torch.Tensor,
+    ) -> torch.Tensor:
         """Advance every env by one simulated second under the movements' ``service`` ``(movements,
-        num_envs)``, with ``new`` vehicles arriving at the entry lanes ``(entry lanes, num_envs)``."""
-        B, L = self.num_envs, self.n_lanes
+        num_envs)``, with ``new`` vehicles arriving at the entry lanes ``(entry lanes, num_envs)`` and
+        ``reaching`` the stop lines ``(lanes, num_envs)``; returns the vehicles entering each lane."""
         # 1. vehicles reaching the stop lines join their movement's queue, or leave on exit lanes
-        slot = self.ring_base + self.tick % self.ring
-        reaching = self.transit.index_select(0, slot)
-        self.transit.index_fill_(0, slot, 0.0)
         leaving = reaching * self.exit_share
         self.queue += reaching.index_select(0, self.movement_in) * self.movement_split
         self.vehicles -= leaving
         arrived += leaving.sum(0)
         # 2. discharge, first in first out: a lane serves its mix of movements at the harmonic rate
         #    s / Σ_m (x_m / X_l) / σ_m, so a slow (permissive) or red head vehicle holds the lane
-        lane_queue = self.queue.new_zeros(L, B).index_add_(0, self.movement_in, self.queue)
-        head_seconds = self.queue.new_zeros(L, B).index_add_(0, self.movement_in, self.queue / service.clamp(min=1e-3))
+        lane_queue = _sum_members(self.queue, self.lane_movements)
+        head_seconds = _sum_members(self.queue / service.clamp(min=1e-3), self.lane_movements)
         lane_flow = torch.minimum(self.saturation_flow * lane_queue / head_seconds.clamp(min=1e-6), lane_queue)
         flow = (lane_flow / lane_queue.clamp(min=1e-6)).index_select(0, self.movement_in) * self.queue * (service > 0)
         #    spill-back per lane: a movement sends w_l of its flow to each lane l of its out-edge; a lane
         #    takes the share r_l = min(1, space_l / demand_l) of what is sent to it, the rest waits
         bound = flow.index_select(0, self.pair_movement) * self.pair_weight  # (pairs, B)
         space = (self.lane_capacity - self.vehicles).clamp(min=0)
-        lane_demand = flow.new_zeros(L, B).index_add_(0, self.pair_lane, bound)
+        lane_demand = _sum_members(bound, self.lane_pairs)
         fits = (space / lane_demand.clamp(min=1e-6)).clamp(max=1.0).index_select(0, self.pair_lane)
-        entering = flow.new_zeros(L, B).index_add_(0, self.pair_lane, bound * fits)
-        admitted = flow.new_zeros(flow.shape).index_add_(0, self.pair_movement, self.pair_weight * fits)  # Σ_l w_l r_l
+        entering = _sum_members(bound * fits, self.lane_pairs)
+        admitted = _sum_members(self.pair_weight * fits, self.movement_pairs)  # Σ_l w_l r_l
         flow = flow * admitted.clamp(max=1.0)  # never more than the queue, even by rounding
         self.queue -= flow
-        self.vehicles.index_add_(0, self.movement_in, flow, alpha=-1.0)
+        index, valid = self.lane_movements  # each lane loses its movements' flow, in index order
+        for k in range(index.shape[0]):
+            self.vehicles = self.vehicles - torch.where(valid[k], flow.index_select(0, index[k]), 0.0)
         # 3. new vehicles at the network's edge (Poisson), admitted while their entry lane has room
         self.backlog += new
         self.arrivals += new.sum(0)
         room = (self.lane_capacity - self.vehicles - entering).index_select(0, self.entry_lanes).clamp(min=0)
         admitted = torch.minimum(self.backlog, room)
         self.backlog -= admitted
-        entering.index_add_(0, self.entry_lanes, admitted)
-        self.transit.index_add_(0, self.ring_base + (self.tick + self.lane_delay) % self.ring, entering)
+        entering = entering + _sum_members(admitted, self.lane_entries)
         self.vehicles += entering
         # 4. halting and waiting: red queues come to a halt; green queues start moving at the start-up wave
         moving = service > 0
@@ -456,12 +521,13 @@ class TrafficTwinEnv(TorchVectorEnv):
         self.lost_seconds += self.queue.sum(0) + self.backlog.sum(0)
         self.tick = self.tick + 1
         self.time += 1
+        return entering
 
     # ------------------------------------------------------------------ TorchVectorEnv
     def _lane_readings(self) -> torch.Tensor:
         """``(num_envs, n_lanes, 4)``: vehicles, halting, waiting seconds, mean speed (m/s)."""
-        halting = self.halting.new_zeros(self.n_lanes, self.num_envs).index_add_(0, self.movement_in, self.halting)
-        waiting = self.waiting.new_zeros(self.n_lanes, self.num_envs).index_add_(0, self.movement_in, self.waiting)
+        halting = _sum_members(self.halting, self.lane_movements)
+        waiting = _sum_members(self.waiting, self.lane_movements)
         speed = self.lane_speed * (1 - halting / self.vehicles.clamp(min=1e-6)).clamp(0, 1)
         return torch.stack([self.vehicles, halting, waiting, speed], dim=-1).transpose(0, 1)
 
@@ -489,23 +555,30 @@ class TrafficTwinEnv(TorchVectorEnv):
         return torch.poisson(self.entry_rate[:, bins].transpose(0, 1).contiguous(), generator=self.generator)
 
     def _step_envs(self, actions: torch.Tensor):
-        arrivals = self._arrival_draws()
+        arrivals, tick = self._arrival_draws(), self.tick
         if not self.compile:
-            return self._advance(actions, arrivals)
-        chunk = self.compile_chunk
-        if self.device.type != "cpu" or self.num_envs <= chunk:
-            state, out = self._compiled_advance(
-                (self,), *(getattr(self, name) for name in TWIN_STATE), actions, arrivals
+            out, entered = self._advance(actions, arrivals)
+        elif self.device.type != "cpu" or self.num_envs <= self.compile_chunk:
+            state, (out, entered) = self._compiled_advance(
+                (self,), *(getattr(self, name) for name in (*TWIN_STATE, "transit")), actions, arrivals
             )
             for name, value in zip(TWIN_STATE, state, strict=True):
                 setattr(self, name, value)
-            return out
-        return self._advance_in_chunks(actions, arrivals, chunk)
+        else:
+            out, entered = self._advance_in_chunks(actions, arrivals, self.compile_chunk)
+        self._store_entered(tick, entered)
+        return out
+
+    def _store_entered(self, tick: torch.Tensor, entered: torch.Tensor) -> None:
+        """Write the step's ``entered`` ``(delta_time, lanes, num_envs)`` into the ``transit`` ring at
+        its seconds' slots, in place: the seconds after read them when they reach the stop lines."""
+        slots = (tick + torch.arange(len(entered), device=self.device)) % self.ring
+        self.transit.view(self.ring, self.n_lanes, -1).index_copy_(0, slots, entered)
 
     def _advance_in_chunks(self, actions: torch.Tensor, arrivals: torch.Tensor, chunk: int):
         """The compiled step over ``chunk`` envs at a time (CPU): each chunk's state stays in the caches
         through its seconds, where a whole large batch would stream every pass from memory."""
-        tick, outs = self.tick, []  # every chunk starts from the same second
+        tick, outs, entered = self.tick, [], []  # every chunk starts from the same second
         for start in range(0, self.num_envs, chunk):
             envs = slice(start, start + chunk)
             views = {
@@ -513,39 +586,51 @@ class TrafficTwinEnv(TorchVectorEnv):
                 for name in TWIN_STATE
                 if name != "tick"
             }
-            inputs = (tick if name == "tick" else views[name].contiguous() for name in TWIN_STATE)
-            state, out = self._compiled_advance((self,), *inputs, actions[envs], arrivals[..., envs])
+            inputs = (tick if name == "tick" else views[name] for name in TWIN_STATE)
+            transit = self.transit[:, envs]
+            state, (out, chunk_entered) = self._compiled_advance(
+                (self,), *inputs, transit, actions[envs], arrivals[..., envs]
+            )
             for name, value in zip(TWIN_STATE, state, strict=True):
                 if name == "tick":
                     self.tick = value
                 else:
                     views[name].copy_(value)  # written back into the batch's state
             outs.append(out)
-        return torch.utils._pytree.tree_map(lambda *parts: torch.cat(parts), *outs)
+            entered.append(chunk_entered)
+        out = torch.utils._pytree.tree_map(lambda *parts: torch.cat(parts), *outs)
+        return out, torch.cat(entered, dim=-1)
 
     def _advance(self, actions: torch.Tensor, arrivals: torch.Tensor):
-        """One decision step (``delta_time`` seconds) from the state and the step's ``arrivals``."""
+        """One decision step (``delta_time`` seconds) from the state and the step's ``arrivals``: its
+        results, and the vehicles that entered each lane in each of its seconds (for ``_store_entered``)."""
         vehicle_seconds = torch.zeros(self.num_envs, device=self.device)
         arrived = torch.zeros(self.num_envs, device=self.device)
         yellow, delta = self.timing.yellow_time, self.timing.delta_time
+        entered: list[torch.Tensor] = []
+
+        def second(service: torch.Tensor) -> None:
+            reaching = self._reaching(entered)
+            entered.append(self._second(service, vehicle_seconds, arrived, arrivals[len(entered)], reaching))
+
         if self.signal_control == "agent":
             change = self._switch(actions.reshape(self.num_envs, self.num_agents).long())
             if yellow > 0:  # ending greens turn yellow; links green before and after keep going
                 service = self._green_service(self.green)
                 ending = change.T.index_select(0, self.movement_light) & (self._green_service(self.next_green) == 0)
                 yellow_service = torch.where(ending, self.yellow_share * service, service)
-                for second in range(yellow):
-                    self._second(yellow_service, vehicle_seconds, arrived, arrivals[second])
+                for _ in range(yellow):
+                    second(yellow_service)
                 self.green_time = torch.where(change, -yellow, self.green_time)
             else:
                 self.green_time = torch.where(change, 0, self.green_time)
             self.green = self.next_green
             service = self._green_service(self.green)
-            for second in range(yellow, delta):
-                self._second(service, vehicle_seconds, arrived, arrivals[second])
+            for _ in range(yellow, delta):
+                second(service)
         else:
-            for second in range(delta):
-                self._second(self._program_service(), vehicle_seconds, arrived, arrivals[second])
+            for _ in range(delta):
+                second(self._program_service())
                 self._advance_programs()
         self.green_time += delta
         lanes = self._lane_readings()
@@ -566,7 +651,8 @@ class TrafficTwinEnv(TorchVectorEnv):
             info[key], info[f"_{key}"] = value, last
         if self.single_agent:
             rewards = rewards[:, 0]
-        return rewards, torch.zeros(self.num_envs, dtype=torch.bool, device=self.device), info
+        terminated = torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
+        return (rewards, terminated, info), torch.stack(entered)
 
     def _observe(self) -> torch.Tensor:
         can_switch = self.green_time >= self.timing.min_green  # every decision starts on a green

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -42,8 +42,8 @@ RESET_TO_ZERO = (
     "phase_time",
     "phase",
 )
-#: the state a compiled step reads and returns anew (``_allocate`` creates it); it only reads ``transit``,
-#: whose new rows (the step's ``entered``) the env writes in place after the step
+#: the state a compiled step reads and returns anew (``_allocate`` creates it); ``transit``, a large ring
+#: of which a step writes a few rows, is written in place instead
 TWIN_STATE = (
     *(name for name in RESET_TO_ZERO if name != "transit"),
     "time",
@@ -71,10 +71,11 @@ def _advance_from(constants: tuple, *tensors: torch.Tensor):
     :class:`Compiled` traces): returns the new state and the step's results; the env's own state is
     left as it was."""
     (env,) = constants
-    saved = {name: getattr(env, name) for name in (*TWIN_STATE, "transit", "num_envs")}
+    saved = {name: getattr(env, name) for name in (*TWIN_STATE, "transit", "num_envs", "_traced")}
     try:
         for name, value in zip((*TWIN_STATE, "transit"), tensors, strict=False):
             setattr(env, name, value)
+        env._traced = True  # sums as gathers, which inductor fuses
         env.num_envs = tensors[TWIN_STATE.index("time")].shape[0]  # a chunk of the batch, or all of it
         out = env._advance(*tensors[len(TWIN_STATE) + 1 :])
         # contiguous, as allocated: the next step's inputs keep the layout the graph was compiled for
@@ -84,29 +85,44 @@ def _advance_from(constants: tuple, *tensors: torch.Tensor):
             setattr(env, name, value)
 
 
-def _members(owner: np.ndarray, rows: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """The items of each of ``rows`` rows, where item ``i`` belongs to row ``owner[i]``, as a padded table:
-    ``index`` ``(width, rows)`` (each row's items in increasing order, 0 past its last) and ``valid``
-    ``(width, rows, 1)``. :func:`_sum_members` reads it."""
-    owner = np.asarray(owner, dtype=np.int64)
-    order = np.argsort(owner, kind="stable")  # items grouped by row, in increasing order within each
-    counts = np.bincount(owner, minlength=rows)
-    position = np.arange(len(owner)) - np.repeat(np.cumsum(counts) - counts, counts)  # rank within its row
-    index = np.zeros((max(1, counts.max(initial=0)), rows), dtype=np.int64)
-    index[position, owner[order]] = order
-    valid = np.arange(index.shape[0])[:, None] < counts[None, :]
-    return torch.as_tensor(index, device=device), torch.as_tensor(valid[..., None], device=device)
+class Members(NamedTuple):
+    """Items grouped by the row they add into, item ``i`` into row ``owner[i]``: ``owner`` for one
+    scatter-add, and a padded table of each row's items in increasing order, ``index`` ``(width,
+    rows)`` (0 past a row's last) and ``valid`` ``(width, rows, 1)``, for the same sums as gathers."""
 
+    owner: torch.Tensor
+    index: torch.Tensor
+    valid: torch.Tensor
 
-def _sum_members(values: torch.Tensor, members: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
-    """Σ of each row's items of ``values`` ``(items, num_envs)``: ``zeros(rows, num_envs).index_add_(0,
-    owner, values)``, adding in the same order (so the same floats), as gathers a compiled step fuses
-    (a scatter-add is a pass of its own)."""
-    index, valid = members
-    total = torch.where(valid[0], values.index_select(0, index[0]), 0.0)
-    for k in range(1, index.shape[0]):
-        total = total + torch.where(valid[k], values.index_select(0, index[k]), 0.0)
-    return total
+    @classmethod
+    def of(cls, owner: np.ndarray, rows: int, device: torch.device) -> Members:
+        owner = np.asarray(owner, dtype=np.int64)
+        order = np.argsort(owner, kind="stable")  # items grouped by row, in increasing order within each
+        counts = np.bincount(owner, minlength=rows)
+        position = np.arange(len(owner)) - np.repeat(np.cumsum(counts) - counts, counts)  # rank within its row
+        index = np.zeros((max(1, counts.max(initial=0)), rows), dtype=np.int64)
+        index[position, owner[order]] = order
+        valid = np.arange(index.shape[0])[:, None] < counts[None, :]
+        return cls(*(torch.as_tensor(a, device=device) for a in (owner, index, valid[..., None])))
+
+    def sum(self, values: torch.Tensor, gathered: bool) -> torch.Tensor:
+        """Σ of each row's items of ``values`` ``(items, num_envs)``: one ``index_add_`` (eager: one op),
+        or ``gathered`` in index_add_'s order (a traced step: inductor fuses gathers, where it runs a
+        scatter-add as a pass of its own). The same floats either way."""
+        if not gathered:
+            return values.new_zeros(self.index.shape[1], *values.shape[1:]).index_add_(0, self.owner, values)
+        total = torch.where(self.valid[0], values.index_select(0, self.index[0]), 0.0)
+        for k in range(1, len(self.index)):
+            total = total + torch.where(self.valid[k], values.index_select(0, self.index[k]), 0.0)
+        return total
+
+    def subtract(self, target: torch.Tensor, values: torch.Tensor, gathered: bool) -> torch.Tensor:
+        """``target`` less each row's items of ``values``, one at a time in index order (in place when eager)."""
+        if not gathered:
+            return target.index_add_(0, self.owner, values, alpha=-1.0)
+        for k in range(len(self.index)):
+            target = target - torch.where(self.valid[k], values.index_select(0, self.index[k]), 0.0)
+        return target
 
 
 class TrafficTwinEnv(TorchVectorEnv):
@@ -333,6 +349,7 @@ class TrafficTwinEnv(TorchVectorEnv):
             validate_actions=validate_actions,
         )
         self.compile = bool(compile)  # the decision step (every second of it) traced and compiled as one graph
+        self._traced = False  # True while Compiled traces the step (_advance_from)
         self._compiled_advance = Compiled(_advance_from, CPU_INDUCTOR_CONFIG if self.device.type == "cpu" else None)
         self.compile_chunk = 256  # envs per compiled call on the CPU (bench_twin.py --chunks measures it)
         self.neighbour_graph = torch.as_tensor(self.network.adjacency, device=self.device)
@@ -350,11 +367,11 @@ class TrafficTwinEnv(TorchVectorEnv):
         self.n_lanes, self.n_movements = len(model.lanes), model.num_movements
         self.num_greens = greens.to(device)
         self.movement_in = tensor(model.movement_in, torch.long)
-        self.lane_movements = _members(model.movement_in, self.n_lanes, device)  # Σ over a lane's movements
+        self.lane_movements = Members.of(model.movement_in, self.n_lanes, device)  # Σ over a lane's movements
         self.movement_light = tensor(
             model.movement_light.clip(min=0), torch.long
         )  # a transfer's rows read 1.0 under any light's state
-        self.light_movements = _members(model.movement_light.clip(min=0), len(model.phase_duration), device)
+        self.light_movements = Members.of(model.movement_light.clip(min=0), len(model.phase_duration), device)
         self.movement_signalled = column(model.movement_light >= 0)
         self.movement_split = column(model.movement_split)
         self.exit_share = column(model.exit_share)
@@ -370,8 +387,8 @@ class TrafficTwinEnv(TorchVectorEnv):
         pairs = np.array(model.inflow_pairs) if model.inflow_pairs else np.zeros((0, 3))
         self.pair_movement, self.pair_lane = tensor(pairs[:, 0], torch.long), tensor(pairs[:, 1], torch.long)
         self.pair_weight = column(pairs[:, 2])
-        self.lane_pairs = _members(pairs[:, 1], self.n_lanes, device)  # Σ over the pairs into a lane
-        self.movement_pairs = _members(pairs[:, 0], self.n_movements, device)  # Σ over a movement's pairs
+        self.lane_pairs = Members.of(pairs[:, 1], self.n_lanes, device)  # Σ over the pairs into a lane
+        self.movement_pairs = Members.of(pairs[:, 0], self.n_movements, device)  # Σ over a movement's pairs
         delay = model.free_flow_seconds()  # at least 1 s: a vehicle reaches the stop line in a later second
         self.ring = int(delay.max()) + 1
         self.lane_delay = tensor(delay, torch.long)
@@ -387,7 +404,7 @@ class TrafficTwinEnv(TorchVectorEnv):
         ]
         entry = np.flatnonzero(model.entry_rate.sum(0) > 0)
         self.entry_lanes = tensor(entry, torch.long)
-        self.lane_entries = _members(entry, self.n_lanes, device)  # each lane's entry row, if it has one
+        self.lane_entries = Members.of(entry, self.n_lanes, device)  # each lane's entry row, if it has one
         rates = np.concatenate(
             [model.entry_rate[:, entry], np.zeros((1, len(entry)))]
         )  # a zero row after the demand ends
@@ -443,8 +460,8 @@ class TrafficTwinEnv(TorchVectorEnv):
         if self.signal_control == "fixed_time":
             end = self.phase_time >= lookup(self.phase_duration)
         else:  # actuated: a green ends after its minimum once its movements have less than a vehicle queued
-            served = _sum_members(
-                self.queue * self.movement_signalled * (self._program_service() > 0), self.light_movements
+            served = self.light_movements.sum(
+                self.queue * self.movement_signalled * (self._program_service() > 0), self._traced
             )
             end = (self.phase_time >= lookup(self.phase_max)) | (
                 lookup(self.phase_green) & (self.phase_time >= lookup(self.phase_min)) & (served < 1.0)
@@ -468,6 +485,13 @@ class TrafficTwinEnv(TorchVectorEnv):
         lanes, rows = within
         return torch.where(lanes, torch.cat(entered).index_select(0, rows), reaching)
 
+    def _store_entered(self, tick: torch.Tensor, entered: torch.Tensor) -> None:
+        """Write the step's ``entered`` ``(delta_time, lanes, num_envs)`` into the ``transit`` ring at
+        its seconds' slots, in place (a compiled step writes into its input): later seconds read them
+        when they reach the stop lines."""
+        slots = (tick + torch.arange(len(entered), device=self.device)) % self.ring
+        self.transit.view(self.ring, self.n_lanes, -1).index_copy_(0, slots, entered)
+
     def _second(
         self,
         service: torch.Tensor,
@@ -486,30 +510,28 @@ class TrafficTwinEnv(TorchVectorEnv):
         arrived += leaving.sum(0)
         # 2. discharge, first in first out: a lane serves its mix of movements at the harmonic rate
         #    s / Σ_m (x_m / X_l) / σ_m, so a slow (permissive) or red head vehicle holds the lane
-        lane_queue = _sum_members(self.queue, self.lane_movements)
-        head_seconds = _sum_members(self.queue / service.clamp(min=1e-3), self.lane_movements)
+        lane_queue = self.lane_movements.sum(self.queue, self._traced)
+        head_seconds = self.lane_movements.sum(self.queue / service.clamp(min=1e-3), self._traced)
         lane_flow = torch.minimum(self.saturation_flow * lane_queue / head_seconds.clamp(min=1e-6), lane_queue)
         flow = (lane_flow / lane_queue.clamp(min=1e-6)).index_select(0, self.movement_in) * self.queue * (service > 0)
         #    spill-back per lane: a movement sends w_l of its flow to each lane l of its out-edge; a lane
         #    takes the share r_l = min(1, space_l / demand_l) of what is sent to it, the rest waits
         bound = flow.index_select(0, self.pair_movement) * self.pair_weight  # (pairs, B)
         space = (self.lane_capacity - self.vehicles).clamp(min=0)
-        lane_demand = _sum_members(bound, self.lane_pairs)
+        lane_demand = self.lane_pairs.sum(bound, self._traced)
         fits = (space / lane_demand.clamp(min=1e-6)).clamp(max=1.0).index_select(0, self.pair_lane)
-        entering = _sum_members(bound * fits, self.lane_pairs)
-        admitted = _sum_members(self.pair_weight * fits, self.movement_pairs)  # Σ_l w_l r_l
+        entering = self.lane_pairs.sum(bound * fits, self._traced)
+        admitted = self.movement_pairs.sum(self.pair_weight * fits, self._traced)  # Σ_l w_l r_l
         flow = flow * admitted.clamp(max=1.0)  # never more than the queue, even by rounding
         self.queue -= flow
-        index, valid = self.lane_movements  # each lane loses its movements' flow, in index order
-        for k in range(index.shape[0]):
-            self.vehicles = self.vehicles - torch.where(valid[k], flow.index_select(0, index[k]), 0.0)
+        self.vehicles = self.lane_movements.subtract(self.vehicles, flow, self._traced)
         # 3. new vehicles at the network's edge (Poisson), admitted while their entry lane has room
         self.backlog += new
         self.arrivals += new.sum(0)
         room = (self.lane_capacity - self.vehicles - entering).index_select(0, self.entry_lanes).clamp(min=0)
         admitted = torch.minimum(self.backlog, room)
         self.backlog -= admitted
-        entering = entering + _sum_members(admitted, self.lane_entries)
+        entering = entering + self.lane_entries.sum(admitted, self._traced)
         self.vehicles += entering
         # 4. halting and waiting: red queues come to a halt; green queues start moving at the start-up wave
         moving = service > 0
@@ -526,8 +548,8 @@ class TrafficTwinEnv(TorchVectorEnv):
     # ------------------------------------------------------------------ TorchVectorEnv
     def _lane_readings(self) -> torch.Tensor:
         """``(num_envs, n_lanes, 4)``: vehicles, halting, waiting seconds, mean speed (m/s)."""
-        halting = _sum_members(self.halting, self.lane_movements)
-        waiting = _sum_members(self.waiting, self.lane_movements)
+        halting = self.lane_movements.sum(self.halting, self._traced)
+        waiting = self.lane_movements.sum(self.waiting, self._traced)
         speed = self.lane_speed * (1 - halting / self.vehicles.clamp(min=1e-6)).clamp(0, 1)
         return torch.stack([self.vehicles, halting, waiting, speed], dim=-1).transpose(0, 1)
 
@@ -555,55 +577,45 @@ class TrafficTwinEnv(TorchVectorEnv):
         return torch.poisson(self.entry_rate[:, bins].transpose(0, 1).contiguous(), generator=self.generator)
 
     def _step_envs(self, actions: torch.Tensor):
-        arrivals, tick = self._arrival_draws(), self.tick
+        arrivals = self._arrival_draws()
         if not self.compile:
-            out, entered = self._advance(actions, arrivals)
-        elif self.device.type != "cpu" or self.num_envs <= self.compile_chunk:
-            state, (out, entered) = self._compiled_advance(
+            return self._advance(actions, arrivals)
+        chunk = self.compile_chunk
+        if self.device.type != "cpu" or self.num_envs <= chunk:
+            state, out = self._compiled_advance(
                 (self,), *(getattr(self, name) for name in (*TWIN_STATE, "transit")), actions, arrivals
             )
             for name, value in zip(TWIN_STATE, state, strict=True):
                 setattr(self, name, value)
-        else:
-            out, entered = self._advance_in_chunks(actions, arrivals, self.compile_chunk)
-        self._store_entered(tick, entered)
-        return out
-
-    def _store_entered(self, tick: torch.Tensor, entered: torch.Tensor) -> None:
-        """Write the step's ``entered`` ``(delta_time, lanes, num_envs)`` into the ``transit`` ring at
-        its seconds' slots, in place: the seconds after read them when they reach the stop lines."""
-        slots = (tick + torch.arange(len(entered), device=self.device)) % self.ring
-        self.transit.view(self.ring, self.n_lanes, -1).index_copy_(0, slots, entered)
+            return out
+        return self._advance_in_chunks(actions, arrivals, chunk)
 
     def _advance_in_chunks(self, actions: torch.Tensor, arrivals: torch.Tensor, chunk: int):
         """The compiled step over ``chunk`` envs at a time (CPU): each chunk's state stays in the caches
-        through its seconds, where a whole large batch would stream every pass from memory."""
-        tick, outs, entered = self.tick, [], []  # every chunk starts from the same second
+        through its seconds, where a whole large batch would stream every pass from memory. The graph
+        reads each chunk's state in place (strided views of the batch's) and writes its ``transit``
+        rows there."""
+        tick, outs = self.tick, []  # every chunk starts from the same second
         for start in range(0, self.num_envs, chunk):
             envs = slice(start, start + chunk)
             views = {
                 name: getattr(self, name)[envs] if name in BATCH_FIRST else getattr(self, name)[..., envs]
-                for name in TWIN_STATE
+                for name in (*TWIN_STATE, "transit")
                 if name != "tick"
             }
-            inputs = (tick if name == "tick" else views[name] for name in TWIN_STATE)
-            transit = self.transit[:, envs]
-            state, (out, chunk_entered) = self._compiled_advance(
-                (self,), *inputs, transit, actions[envs], arrivals[..., envs]
-            )
+            inputs = (tick if name == "tick" else views[name] for name in (*TWIN_STATE, "transit"))
+            state, out = self._compiled_advance((self,), *inputs, actions[envs], arrivals[..., envs])
             for name, value in zip(TWIN_STATE, state, strict=True):
                 if name == "tick":
                     self.tick = value
                 else:
                     views[name].copy_(value)  # written back into the batch's state
             outs.append(out)
-            entered.append(chunk_entered)
-        out = torch.utils._pytree.tree_map(lambda *parts: torch.cat(parts), *outs)
-        return out, torch.cat(entered, dim=-1)
+        return torch.utils._pytree.tree_map(lambda *parts: torch.cat(parts), *outs)
 
     def _advance(self, actions: torch.Tensor, arrivals: torch.Tensor):
-        """One decision step (``delta_time`` seconds) from the state and the step's ``arrivals``: its
-        results, and the vehicles that entered each lane in each of its seconds (for ``_store_entered``)."""
+        """One decision step (``delta_time`` seconds) from the state and the step's ``arrivals``."""
+        tick = self.tick  # the step's first second: where its entries go in the transit ring
         vehicle_seconds = torch.zeros(self.num_envs, device=self.device)
         arrived = torch.zeros(self.num_envs, device=self.device)
         yellow, delta = self.timing.yellow_time, self.timing.delta_time
@@ -633,6 +645,7 @@ class TrafficTwinEnv(TorchVectorEnv):
                 second(self._program_service())
                 self._advance_programs()
         self.green_time += delta
+        self._store_entered(tick, torch.stack(entered))
         lanes = self._lane_readings()
         self._incoming, self._lanes = self.readout.incoming(lanes), lanes  # what _observe reads next
         rewards = self.readout.rewards(self.reward_name, lanes, self._incoming, self._previous_waiting)
@@ -651,8 +664,7 @@ class TrafficTwinEnv(TorchVectorEnv):
             info[key], info[f"_{key}"] = value, last
         if self.single_agent:
             rewards = rewards[:, 0]
-        terminated = torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
-        return (rewards, terminated, info), torch.stack(entered)
+        return rewards, torch.zeros(self.num_envs, dtype=torch.bool, device=self.device), info
 
     def _observe(self) -> torch.Tensor:
         can_switch = self.green_time >= self.timing.min_green  # every decision starts on a green

@@ -470,11 +470,16 @@ def test_the_compiled_twin_agrees_with_the_eager_twin_to_float_rounding():
 
 
 def test_the_twins_gathered_sums_add_in_index_adds_order_bit_for_bit():
-    from ctrlgym.envs.traffic.twin import _members, _sum_members
+    from ctrlgym.envs.traffic.twin import Members
 
     owner = np.array([3, 0, 3, 1, 3, 0, 5])  # rows 2 and 4 own nothing, row 3 three items
     values = torch.randn(7, 9, generator=torch.Generator().manual_seed(0)) * 1e3
+    members = Members.of(owner, 6, torch.device("cpu"))
+    assert members.index.shape == (3, 6)  # as wide as the largest row
     expected = torch.zeros(6, 9).index_add_(0, torch.as_tensor(owner), values)
-    members = _members(owner, 6, torch.device("cpu"))
-    assert members[0].shape == (3, 6)  # as wide as the largest row
-    assert torch.equal(_sum_members(values, members), expected)
+    assert torch.equal(members.sum(values, gathered=False), expected)
+    assert torch.equal(members.sum(values, gathered=True), expected)
+    target = torch.randn(6, 9, generator=torch.Generator().manual_seed(1))
+    expected = target.clone().index_add_(0, torch.as_tensor(owner), values, alpha=-1.0)
+    assert torch.equal(members.subtract(target.clone(), values, gathered=True), expected)
+    assert torch.equal(members.subtract(target.clone(), values, gathered=False), expected)

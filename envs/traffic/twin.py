@@ -87,11 +87,11 @@ def _advance_from(constants: tuple, *tensors: torch.Tensor):
 
 class Members(NamedTuple):
     """Items grouped by the row they add into, item ``i`` into row ``owner[i]``: ``owner`` for one
-    scatter-add, and a padded table of each row's items in increasing order, ``index`` ``(width,
+    scatter-add, and a padded table of each row's items in increasing order, ``table`` ``(width,
     rows)`` (0 past a row's last) and ``valid`` ``(width, rows, 1)``, for the same sums as gathers."""
 
     owner: torch.Tensor
-    index: torch.Tensor
+    table: torch.Tensor
     valid: torch.Tensor
 
     @classmethod
@@ -110,18 +110,18 @@ class Members(NamedTuple):
         or ``gathered`` in index_add_'s order (a traced step: inductor fuses gathers, where it runs a
         scatter-add as a pass of its own). The same floats either way."""
         if not gathered:
-            return values.new_zeros(self.index.shape[1], *values.shape[1:]).index_add_(0, self.owner, values)
-        total = torch.where(self.valid[0], values.index_select(0, self.index[0]), 0.0)
-        for k in range(1, len(self.index)):
-            total = total + torch.where(self.valid[k], values.index_select(0, self.index[k]), 0.0)
+            return values.new_zeros(self.table.shape[1], *values.shape[1:]).index_add_(0, self.owner, values)
+        total = torch.where(self.valid[0], values.index_select(0, self.table[0]), 0.0)
+        for k in range(1, len(self.table)):
+            total = total + torch.where(self.valid[k], values.index_select(0, self.table[k]), 0.0)
         return total
 
     def subtract(self, target: torch.Tensor, values: torch.Tensor, gathered: bool) -> torch.Tensor:
         """``target`` less each row's items of ``values``, one at a time in index order (in place when eager)."""
         if not gathered:
             return target.index_add_(0, self.owner, values, alpha=-1.0)
-        for k in range(len(self.index)):
-            target = target - torch.where(self.valid[k], values.index_select(0, self.index[k]), 0.0)
+        for k in range(len(self.table)):
+            target = target - torch.where(self.valid[k], values.index_select(0, self.table[k]), 0.0)
         return target
 
 

@@ -475,7 +475,7 @@ def test_the_twins_gathered_sums_add_in_index_adds_order_bit_for_bit():
     owner = np.array([3, 0, 3, 1, 3, 0, 5])  # rows 2 and 4 own nothing, row 3 three items
     values = torch.randn(7, 9, generator=torch.Generator().manual_seed(0)) * 1e3
     members = Members.of(owner, 6, torch.device("cpu"))
-    assert members.index.shape == (3, 6)  # as wide as the largest row
+    assert members.table.shape == (3, 6)  # as wide as the largest row
     expected = torch.zeros(6, 9).index_add_(0, torch.as_tensor(owner), values)
     assert torch.equal(members.sum(values, gathered=False), expected)
     assert torch.equal(members.sum(values, gathered=True), expected)

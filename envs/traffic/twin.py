@@ -55,6 +55,8 @@ TWIN_STATE = (
     "_lanes",
     "tick",
 )
+#: what a compiled step takes besides the actions and arrivals
+TWIN_INPUTS = (*TWIN_STATE, "transit")
 #: the state laid out (num_envs, …) rather than (rows, num_envs); ``tick`` is one counter for the batch
 BATCH_FIRST = frozenset({"time", "green", "next_green", "green_time", "_previous_waiting", "_incoming", "_lanes"})
 
@@ -68,16 +70,16 @@ CPU_INDUCTOR_CONFIG = {"realize_reads_threshold": 2}
 
 def _advance_from(constants: tuple, *tensors: torch.Tensor):
     """``env._advance(actions, arrivals)`` with the state and ``transit`` given as tensors (what
-    :class:`Compiled` traces): returns the new state and the step's results; the env's own state is
-    left as it was."""
+    :class:`Compiled` traces): returns the new state and the step's results, and writes the step's
+    entries into the given ``transit`` in place; the env's own attributes are left as they were."""
     (env,) = constants
-    saved = {name: getattr(env, name) for name in (*TWIN_STATE, "transit", "num_envs", "_traced")}
+    saved = {name: getattr(env, name) for name in (*TWIN_INPUTS, "num_envs", "_traced")}
     try:
-        for name, value in zip((*TWIN_STATE, "transit"), tensors, strict=False):
+        for name, value in zip(TWIN_INPUTS, tensors, strict=False):
             setattr(env, name, value)
         env._traced = True  # sums as gathers, which inductor fuses
         env.num_envs = tensors[TWIN_STATE.index("time")].shape[0]  # a chunk of the batch, or all of it
-        out = env._advance(*tensors[len(TWIN_STATE) + 1 :])
+        out = env._advance(*tensors[len(TWIN_INPUTS) :])
         # contiguous, as allocated: the next step's inputs keep the layout the graph was compiled for
         return tuple(getattr(env, name).contiguous() for name in TWIN_STATE), out
     finally:
@@ -583,7 +585,7 @@ class TrafficTwinEnv(TorchVectorEnv):
         chunk = self.compile_chunk
         if self.device.type != "cpu" or self.num_envs <= chunk:
             state, out = self._compiled_advance(
-                (self,), *(getattr(self, name) for name in (*TWIN_STATE, "transit")), actions, arrivals
+                (self,), *(getattr(self, name) for name in TWIN_INPUTS), actions, arrivals
             )
             for name, value in zip(TWIN_STATE, state, strict=True):
                 setattr(self, name, value)
@@ -600,10 +602,10 @@ class TrafficTwinEnv(TorchVectorEnv):
             envs = slice(start, start + chunk)
             views = {
                 name: getattr(self, name)[envs] if name in BATCH_FIRST else getattr(self, name)[..., envs]
-                for name in (*TWIN_STATE, "transit")
+                for name in TWIN_INPUTS
                 if name != "tick"
             }
-            inputs = (tick if name == "tick" else views[name] for name in (*TWIN_STATE, "transit"))
+            inputs = (tick if name == "tick" else views[name] for name in TWIN_INPUTS)
             state, out = self._compiled_advance((self,), *inputs, actions[envs], arrivals[..., envs])
             for name, value in zip(TWIN_STATE, state, strict=True):
                 if name == "tick":

@@ -81,6 +81,7 @@ class LaneReadout:
             for k, lane in enumerate(light.outgoing_lanes):
                 out_lanes[a, k] = lane_index[lane]
         self.max_greens = network.max_greens
+        self.green_index = torch.arange(self.max_greens, device=device)  # the phase feature's one-hot columns
         self.in_lanes, self.out_lanes = in_lanes.to(device), out_lanes.to(device)
         self.capacity = capacity.to(device)  # (n_agents, max_lanes) vehicles a lane holds
         self.speed_limit = speed_limit.to(device)  # (n_agents, max_lanes) m/s
@@ -140,7 +141,8 @@ class LaneReadout:
         parts = []
         for feature in features:
             if feature == "phase":
-                parts.append(torch.nn.functional.one_hot(green, self.max_greens).to(incoming.dtype))
+                # one-hot by comparison: torch's one_hot reads the values back to check them (no compiled step)
+                parts.append((green[..., None] == self.green_index).to(incoming.dtype))
             elif feature == "min_green":
                 parts.append(can_switch[..., None].to(incoming.dtype))
             elif feature == "density":

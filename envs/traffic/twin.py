@@ -352,6 +352,7 @@ class TrafficTwinEnv(TorchVectorEnv):
         )
         self.compile = bool(compile)  # the decision step (every second of it) traced and compiled as one graph
         self._traced = False  # True while Compiled traces the step (_advance_from)
+        self._stepped_observation: torch.Tensor | None = None  # what the last step observed, until a reset
         self._compiled_advance = Compiled(_advance_from, CPU_INDUCTOR_CONFIG if self.device.type == "cpu" else None)
         self.compile_chunk = 256  # envs per compiled call on the CPU (bench_twin.py --chunks measures it)
         self.neighbour_graph = torch.as_tensor(self.network.adjacency, device=self.device)
@@ -558,6 +559,7 @@ class TrafficTwinEnv(TorchVectorEnv):
     def _reset_envs(self, mask: torch.Tensor) -> None:
         if self.device.type == "cpu" and not bool(mask.any()):  # most steps reset nothing; on GPU stay sync-free
             return
+        self._stepped_observation = None  # observed anew
         for name in RESET_TO_ZERO:
             getattr(self, name).masked_fill_(mask, 0)
         self.time.masked_fill_(
@@ -579,6 +581,11 @@ class TrafficTwinEnv(TorchVectorEnv):
         return torch.poisson(self.entry_rate[:, bins].transpose(0, 1).contiguous(), generator=self.generator)
 
     def _step_envs(self, actions: torch.Tensor):
+        rewards, terminated, info, self._stepped_observation = self._run_step(actions)
+        return rewards, terminated, info
+
+    def _run_step(self, actions: torch.Tensor):
+        """``_advance`` eager, compiled, or compiled in chunks: rewards, terminated, info, observation."""
         arrivals = self._arrival_draws()
         if not self.compile:
             return self._advance(actions, arrivals)
@@ -666,9 +673,15 @@ class TrafficTwinEnv(TorchVectorEnv):
             info[key], info[f"_{key}"] = value, last
         if self.single_agent:
             rewards = rewards[:, 0]
-        return rewards, torch.zeros(self.num_envs, dtype=torch.bool, device=self.device), info
+        terminated = torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
+        return rewards, terminated, info, self._observation_now()
 
     def _observe(self) -> torch.Tensor:
+        """The step's observation, computed within it (in the compiled graph), unless envs were reset since."""
+        obs, self._stepped_observation = self._stepped_observation, None  # handed out once: a fresh tensor
+        return obs if obs is not None else self._observation_now()
+
+    def _observation_now(self) -> torch.Tensor:
         can_switch = self.green_time >= self.timing.min_green  # every decision starts on a green
         obs = self.readout.observe(self.observation_features, self._lanes, self._incoming, self.green, can_switch)
         return obs[:, 0] if self.single_agent else obs

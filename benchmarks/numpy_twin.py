@@ -48,9 +48,8 @@ class NumpyTrafficTwin(NumpyBatch):
         self.pair_movement, self.pair_lane = table(env.pair_movement, np.int64), table(env.pair_lane, np.int64)
         self.pair_weight = table(env.pair_weight)
         self.ring = env.ring
-        self.ring_base = (
-            np.arange(self.L) * self.ring
-        )  # a ring per lane, by the second its vehicles reach the stop line
+        # a ring per lane, by the second its vehicles reach the stop line
+        self.ring_base = np.arange(self.L) * self.ring
         self.lane_delay = table(env.lane_delay, np.int64)
         self.entry_lanes, self.entry_rate, self.demand_bin = (
             table(env.entry_lanes, np.int64),

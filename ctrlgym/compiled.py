@@ -45,6 +45,9 @@ class Compiled:
     def __getstate__(self) -> dict:  # compiled code does not pickle: a restored object compiles again
         return {"function": self.function, "inductor_config": self.inductor_config, "cache": {}}
 
+    def __setstate__(self, state: dict) -> None:  # one pickled before inductor_config existed compiles with none
+        self.__dict__.update({"inductor_config": {}, **state})
+
     def __call__(self, constants: tuple, *tensors: torch.Tensor) -> Any:
         key = (constants, torch.get_num_threads(), *((t.shape, t.stride(), t.dtype, t.device) for t in tensors))
         entry = self.cache.get(key)

@@ -76,3 +76,6 @@ def test_inductor_settings_apply_while_compiling_only_and_survive_pickling(monke
     assert seen == [default + 5] and config.realize_reads_threshold == default  # set for the compile, then restored
     assert torch.equal(out["y"], _step((2.0,), x, torch.zeros(8, dtype=torch.long), flags)["y"])
     assert pickle.loads(pickle.dumps(function)).inductor_config == {"realize_reads_threshold": default + 5}
+    older = Compiled.__new__(Compiled)  # pickled before the setting existed: compiles with inductor's defaults
+    older.__setstate__({"function": _step, "cache": {}})
+    assert older.inductor_config == {} and older.function is _step

@@ -118,12 +118,13 @@ class Members(NamedTuple):
             total = total + torch.where(self.valid[k], values.index_select(0, self.table[k]), 0.0)
         return total
 
-    def subtract(self, target: torch.Tensor, values: torch.Tensor, gathered: bool) -> torch.Tensor:
-        """``target`` less each row's items of ``values``, one at a time in index order (in place when eager)."""
+    def add(self, target: torch.Tensor, values: torch.Tensor, gathered: bool, alpha: float = 1.0) -> torch.Tensor:
+        """``target`` plus ``alpha`` times each row's items of ``values``, one at a time in index order:
+        ``target.index_add_(0, owner, values, alpha=alpha)`` (in place when eager)."""
         if not gathered:
-            return target.index_add_(0, self.owner, values, alpha=-1.0)
+            return target.index_add_(0, self.owner, values, alpha=alpha)
         for k in range(len(self.table)):
-            target = target - torch.where(self.valid[k], values.index_select(0, self.table[k]), 0.0)
+            target = target + alpha * torch.where(self.valid[k], values.index_select(0, self.table[k]), 0.0)
         return target
 
 
@@ -527,14 +528,14 @@ class TrafficTwinEnv(TorchVectorEnv):
         admitted = self.movement_pairs.sum(self.pair_weight * fits, self._traced)  # Σ_l w_l r_l
         flow = flow * admitted.clamp(max=1.0)  # never more than the queue, even by rounding
         self.queue -= flow
-        self.vehicles = self.lane_movements.subtract(self.vehicles, flow, self._traced)
+        self.vehicles = self.lane_movements.add(self.vehicles, flow, self._traced, alpha=-1.0)
         # 3. new vehicles at the network's edge (Poisson), admitted while their entry lane has room
         self.backlog += new
         self.arrivals += new.sum(0)
         room = (self.lane_capacity - self.vehicles - entering).index_select(0, self.entry_lanes).clamp(min=0)
         admitted = torch.minimum(self.backlog, room)
         self.backlog -= admitted
-        entering = entering + self.lane_entries.sum(admitted, self._traced)
+        entering = self.lane_entries.add(entering, admitted, self._traced)
         self.vehicles += entering
         # 4. halting and waiting: red queues come to a halt; green queues start moving at the start-up wave
         moving = service > 0

@@ -480,6 +480,7 @@ def test_the_twins_gathered_sums_add_in_index_adds_order_bit_for_bit():
     assert torch.equal(members.sum(values, gathered=False), expected)
     assert torch.equal(members.sum(values, gathered=True), expected)
     target = torch.randn(6, 9, generator=torch.Generator().manual_seed(1))
-    expected = target.clone().index_add_(0, torch.as_tensor(owner), values, alpha=-1.0)
-    assert torch.equal(members.subtract(target.clone(), values, gathered=True), expected)
-    assert torch.equal(members.subtract(target.clone(), values, gathered=False), expected)
+    for alpha in (1.0, -1.0):
+        expected = target.clone().index_add_(0, torch.as_tensor(owner), values, alpha=alpha)
+        assert torch.equal(members.add(target.clone(), values, gathered=True, alpha=alpha), expected)
+        assert torch.equal(members.add(target.clone(), values, gathered=False, alpha=alpha), expected)

@@ -370,12 +370,11 @@ class TrafficTwinEnv(TorchVectorEnv):
         column = lambda a: tensor(a)[:, None]  # noqa: E731  (rows, 1): broadcasts over the batch
         self.n_lanes, self.n_movements = len(model.lanes), model.num_movements
         self.num_greens = greens.to(device)
-        self.movement_in = tensor(model.movement_in, torch.long)
         self.lane_movements = Members.of(model.movement_in, self.n_lanes, device)  # Σ over a lane's movements
-        self.movement_light = tensor(
-            model.movement_light.clip(min=0), torch.long
-        )  # a transfer's rows read 1.0 under any light's state
+        self.movement_in = self.lane_movements.owner
+        # a transfer's rows read 1.0 under any light's state
         self.light_movements = Members.of(model.movement_light.clip(min=0), len(model.phase_duration), device)
+        self.movement_light = self.light_movements.owner
         self.movement_signalled = column(model.movement_light >= 0)
         self.movement_split = column(model.movement_split)
         self.exit_share = column(model.exit_share)
@@ -389,10 +388,10 @@ class TrafficTwinEnv(TorchVectorEnv):
         self.phase_green = tensor(model.phase_green, torch.bool)
         self.phase_to_green = tensor(model.phase_green_index, torch.long)
         pairs = np.array(model.inflow_pairs) if model.inflow_pairs else np.zeros((0, 3))
-        self.pair_movement, self.pair_lane = tensor(pairs[:, 0], torch.long), tensor(pairs[:, 1], torch.long)
         self.pair_weight = column(pairs[:, 2])
         self.lane_pairs = Members.of(pairs[:, 1], self.n_lanes, device)  # Σ over the pairs into a lane
         self.movement_pairs = Members.of(pairs[:, 0], self.n_movements, device)  # Σ over a movement's pairs
+        self.pair_movement, self.pair_lane = self.movement_pairs.owner, self.lane_pairs.owner
         delay = model.free_flow_seconds()  # at least 1 s: a vehicle reaches the stop line in a later second
         self.ring = int(delay.max()) + 1
         self.lane_delay = tensor(delay, torch.long)
@@ -407,8 +406,8 @@ class TrafficTwinEnv(TorchVectorEnv):
             for second in range(self.timing.delta_time)
         ]
         entry = np.flatnonzero(model.entry_rate.sum(0) > 0)
-        self.entry_lanes = tensor(entry, torch.long)
         self.lane_entries = Members.of(entry, self.n_lanes, device)  # each lane's entry row, if it has one
+        self.entry_lanes = self.lane_entries.owner
         rates = np.concatenate(
             [model.entry_rate[:, entry], np.zeros((1, len(entry)))]
         )  # a zero row after the demand ends

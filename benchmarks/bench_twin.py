@@ -129,9 +129,15 @@ def over_rounds(measure, rounds: int) -> tuple[float, str]:
     return statistics.median(values), f"[{min(values):,.0f}, {max(values):,.0f}]"
 
 
-def measure(args, busy: bool) -> list[dict]:
+def measure(args, busy: bool, rows: list[dict], save) -> None:
+    """Appends each contender's row to ``rows`` and calls ``save()`` after each, so a run stopped by a
+    time limit (the GPU check's) keeps the rows it measured."""
     machine = "busy" if busy else "quiet"
-    rows = []
+
+    def record(row: dict) -> None:
+        rows.append(row)
+        save()
+
     with busy_machine(busy):
         if args.sumo_alone_from:
             alone, alone_range, source = stored_sumo_alone(args.sumo_alone_from)
@@ -140,7 +146,7 @@ def measure(args, busy: bool) -> list[dict]:
             alone, alone_range = over_rounds(lambda: sumo_alone_simulated_seconds_per_second(3600), args.rounds)
             source = "measured in this run"
             print(f"{machine}: SUMO alone (libsumo, uncontrolled) {alone:>14,.0f} {alone_range} simulated s/s")
-        rows.append(
+        record(
             {
                 "contender": "SUMO alone",
                 "machine": machine,
@@ -176,7 +182,7 @@ def measure(args, busy: bool) -> list[dict]:
                 )
             finally:
                 env.close()
-            rows.append(decision_row(f"SUMO env N={n}", sumo_rates[n], spread))
+            record(decision_row(f"SUMO env N={n}", sumo_rates[n], spread))
             print(
                 f"{f'SUMO env (libsumo) N={n}':<34} {sumo_rates[n]:>14,.0f} {spread:>22} {rows[-1]['vs_sumo_alone']:>13.2f}x"
             )
@@ -189,7 +195,7 @@ def measure(args, busy: bool) -> list[dict]:
                 lambda n=n: numpy_decisions_per_second(model, n, args.seconds), args.rounds
             )
             label = f"numpy batch of the twin N={n}"
-            rows.append(decision_row(label, numpy_rates[n], spread))
+            record(decision_row(label, numpy_rates[n], spread))
             print(f"{label:<34} {numpy_rates[n]:>14,.0f} {spread:>22} {rows[-1]['vs_sumo_alone']:>13.1f}x")
         twins = [(False, 1)] + [(True, threads) for threads in args.compiled_threads]
         if args.device != "cpu":  # threads are a CPU setting
@@ -205,7 +211,7 @@ def measure(args, busy: bool) -> list[dict]:
                 label = f"twin{' compiled' if compile else ''} N={n}{f', {threads} threads' if threads > 1 else ''}"
                 vs_env = f"{rate / best_sumo:>11.1f}x" if best_sumo else f"{'-':>12}"
                 vs_numpy = f"{rate / numpy_rates[n]:>8.2f}x" if n in numpy_rates else f"{'-':>9}"
-                rows.append(
+                record(
                     decision_row(
                         label,
                         rate,
@@ -237,7 +243,7 @@ def measure(args, busy: bool) -> list[dict]:
             print(
                 f"{label:<34} {rate:>14,.0f} {spread:>22} env steps/s = {rate / published:.2f}x LightSim's {published:,}"
             )
-            rows.append(
+            record(
                 {
                     "contender": label,
                     "machine": machine,
@@ -246,7 +252,6 @@ def measure(args, busy: bool) -> list[dict]:
                     "vs_lightsim_published": rate / published,
                 }
             )
-    return rows
 
 
 def measure_chunks(args) -> None:
@@ -299,10 +304,15 @@ def main() -> None:
     print(
         f"4x4 grid, {SCENARIO['demand']:.0f} veh/h, random greens; twin on {args.device}, {torch.get_num_threads()} threads"
     )
-    rows = measure(args, busy=False)
+    rows: list[dict] = []
+
+    def save() -> None:
+        write_results(args.json, info, rows)
+
+    measure(args, False, rows, save)
     if not args.no_busy:
-        rows += measure(args, busy=True)
-    print(f"results: {write_results(args.json, info, rows)}")
+        measure(args, True, rows, save)
+    print(f"results: {args.json}")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One prepared GPU run (make gpu-check): the CUDA-marked tests (incl. the no-sync test over every
 # registered env and action mode), then each benchmark at GPU sizes, each capped by a timeout so
-# the whole script ends within 10 minutes on one H200 (the twin and the queue compile with inductor/triton
+# the whole script ends within 9 minutes on one H200 (the twin and the queue compile with inductor/triton
 # on their first step); all results in one JSON.
 # On a machine without CUDA it is a dry run: it says so, lists what it would run, and exits 0.
 # A GPU machine without SUMO (eclipse-sumo and libsumo are ~230 MB of wheels) runs everything but the SUMO
@@ -24,12 +24,12 @@ else
   SUMO_ALONE="--sumo-envs 1"
 fi
 STEPS=(
-  "240 $PY benchmarks/bench_twin.py --device cuda --sizes 4096 65536 524288 --numpy-sizes 4096 65536 $SUMO_ALONE --seconds 1.5 --no-busy --json $OUT/bench_twin.json"
-  "100 $PY -m pytest -m cuda -q -p no:cacheprovider $TESTS"
-  "60 $PY benchmarks/bench_vector.py --device cuda --sizes 1024 65536 1048576 --peer-sizes 1024 --family-sizes 16384 262144 --seconds 1 --rounds 1 --no-busy --json $OUT/bench_vector.json"
-  "40 $PY benchmarks/bench_beamforming.py --device cuda --steps 20 --no-busy --json $OUT/bench_beamforming.json"
-  "60 $PY benchmarks/bench_solvers.py --device cuda --buffers 30 62 --peer-pi-max-states 0 --json $OUT/bench_solvers.json"
-  "30 $PY benchmarks/bench_mixup.py --device cuda --population 256 --steps 50 --json $OUT/bench_mixup.json"
+  "260 $PY benchmarks/bench_twin.py --device cuda --sizes 4096 65536 524288 --numpy-sizes 4096 65536 $SUMO_ALONE --seconds 1.5 --no-busy --json $OUT/bench_twin.json"
+  "80 $PY -P -m pytest -m cuda -q -p no:cacheprovider $TESTS"
+  "50 $PY benchmarks/bench_vector.py --device cuda --sizes 1024 65536 1048576 --peer-sizes 1024 --family-sizes 16384 262144 --seconds 1 --rounds 1 --no-busy --json $OUT/bench_vector.json"
+  "30 $PY benchmarks/bench_beamforming.py --device cuda --steps 20 --no-busy --json $OUT/bench_beamforming.json"
+  "45 $PY benchmarks/bench_solvers.py --device cuda --buffers 30 62 --peer-pi-max-states 0 --json $OUT/bench_solvers.json"
+  "25 $PY benchmarks/bench_mixup.py --device cuda --population 256 --steps 50 --json $OUT/bench_mixup.json"
 )
 if ! $PY -c "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)"; then
   echo "gpu-check: no CUDA device here (torch.cuda.is_available() is False): dry run, every CUDA step skipped. It would run:"
@@ -39,10 +39,13 @@ fi
 status=0
 for step in "${STEPS[@]}"; do
   limit=${step%% *}; command=${step#* }
-  echo "== $command (at most ${limit}s)"
+  echo "== $command (at most ${limit}s)" | tee -a "$OUT/gpu_check.log"
   select=()  # without SUMO, the tests of the SUMO envs are deselected
   [[ $command == *pytest* && -n $NO_SUMO ]] && select=(-k "$NO_SUMO")
-  timeout "$limit" $command "${select[@]}" || { echo "gpu-check: step failed or timed out (exit $?): $command"; status=1; }
+  # the log keeps each step's output, also of a step its time limit stops
+  timeout "$limit" $command "${select[@]}" 2>&1 | tee -a "$OUT/gpu_check.log"
+  code=${PIPESTATUS[0]}
+  ((code == 0)) || { echo "gpu-check: step failed or timed out (exit $code): $command" | tee -a "$OUT/gpu_check.log"; status=1; }
 done
 $PY - "$OUT" <<'PYEOF'
 import json, pathlib, sys

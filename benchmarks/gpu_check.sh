@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One prepared GPU run (make gpu-check): the CUDA-marked tests (incl. the no-sync test over every
-# registered env and action mode), then each benchmark at GPU sizes, each capped by a timeout so
-# the whole script ends within 9 minutes on one H200 (the twin and the queue compile with inductor/triton
+# registered env and action mode), then each benchmark at GPU sizes, each capped by a timeout (about
+# 12 minutes in all on one H200; name steps to run some) (the twin and the queue compile with inductor/triton
 # on their first step); all results in one JSON.
 # On a machine without CUDA it is a dry run: it says so, lists what it would run, and exits 0.
 # A GPU machine without SUMO (eclipse-sumo and libsumo are ~230 MB of wheels) runs everything but the SUMO
@@ -23,22 +23,31 @@ if ! $PY -c "import sumo, libsumo" >/dev/null 2>&1; then
 else
   SUMO_ALONE="--sumo-envs 1"
 fi
+# name, time limit (s), command; timed on an H200 (2026-12-04): the twin's compiles take most of its limit
 STEPS=(
-  "260 $PY benchmarks/bench_twin.py --device cuda --sizes 4096 65536 524288 --numpy-sizes 4096 65536 $SUMO_ALONE --seconds 1.5 --no-busy --json $OUT/bench_twin.json"
-  "80 $PY -P -m pytest -m cuda -q -p no:cacheprovider $TESTS"
-  "50 $PY benchmarks/bench_vector.py --device cuda --sizes 1024 65536 1048576 --peer-sizes 1024 --family-sizes 16384 262144 --seconds 1 --rounds 1 --no-busy --json $OUT/bench_vector.json"
-  "30 $PY benchmarks/bench_beamforming.py --device cuda --steps 20 --no-busy --json $OUT/bench_beamforming.json"
-  "45 $PY benchmarks/bench_solvers.py --device cuda --buffers 30 62 --peer-pi-max-states 0 --json $OUT/bench_solvers.json"
-  "25 $PY benchmarks/bench_mixup.py --device cuda --population 256 --steps 50 --json $OUT/bench_mixup.json"
+  "twin 300 $PY benchmarks/bench_twin.py --device cuda --sizes 4096 65536 524288 --numpy-sizes 4096 65536 $SUMO_ALONE --seconds 1.5 --no-busy --json $OUT/bench_twin.json"
+  "tests 100 $PY -P -m pytest -m cuda -q -p no:cacheprovider $TESTS"
+  "vector 100 $PY benchmarks/bench_vector.py --device cuda --sizes 1024 65536 1048576 --peer-sizes 1024 --family-sizes 262144 --seconds 1 --rounds 1 --no-busy --json $OUT/bench_vector.json"
+  "beamforming 60 $PY benchmarks/bench_beamforming.py --device cuda --steps 20 --no-busy --json $OUT/bench_beamforming.json"
+  "solvers 90 $PY benchmarks/bench_solvers.py --device cuda --buffers 30 --peer-pi-max-states 0 --json $OUT/bench_solvers.json"
+  "mixup 45 $PY benchmarks/bench_mixup.py --device cuda --population 256 --steps 50 --json $OUT/bench_mixup.json"
 )
+# `gpu_check.sh tests mixup` runs the steps named (all by default): the whole check takes about 12 minutes,
+# so a machine lent 10 minutes a command runs it in two, `twin tests` and `vector beamforming solvers mixup`
+SELECTED=" ${*:-twin tests vector beamforming solvers mixup} "
 if ! $PY -c "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)"; then
   echo "gpu-check: no CUDA device here (torch.cuda.is_available() is False): dry run, every CUDA step skipped. It would run:"
-  for step in "${STEPS[@]}"; do echo "  timeout ${step%% *}s ${step#* }"; done
+  for step in "${STEPS[@]}"; do
+    name=${step%% *}; rest=${step#* }
+    [[ $SELECTED == *" $name "* ]] && echo "  $name: timeout ${rest%% *}s ${rest#* }"
+  done
   exit 0
 fi
 status=0
 for step in "${STEPS[@]}"; do
-  limit=${step%% *}; command=${step#* }
+  name=${step%% *}; rest=${step#* }
+  [[ $SELECTED == *" $name "* ]] || continue
+  limit=${rest%% *}; command=${rest#* }
   echo "== $command (at most ${limit}s)" | tee -a "$OUT/gpu_check.log"
   select=()  # without SUMO, the tests of the SUMO envs are deselected
   [[ $command == *pytest* && -n $NO_SUMO ]] && select=(-k "$NO_SUMO")

@@ -121,8 +121,10 @@ def user_rates(channel: torch.Tensor, precoder: torch.Tensor, noise_power: torch
     signal = gains.diagonal(dim1=-2, dim2=-1)
     others = 1.0 - torch.eye(gains.shape[-1], dtype=gains.dtype, device=gains.device)
     interference = (gains * others).sum(-1)  # summed directly: total − signal loses precision when the signal dominates
-    noise = torch.as_tensor(noise_power, dtype=gains.dtype, device=gains.device)
-    noise = noise.reshape(*noise.shape, 1) if noise.dim() else noise
+    noise = noise_power  # a float stays one: a tensor made of it would be a host-to-device copy each step
+    if isinstance(noise, torch.Tensor):
+        noise = noise.to(device=gains.device, dtype=gains.dtype)
+        noise = noise.reshape(*noise.shape, 1) if noise.dim() else noise
     return torch.log2(1 + signal / (interference.clamp(min=0) + noise))
 
 

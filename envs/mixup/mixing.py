@@ -27,7 +27,7 @@ def kept_share(shape: tuple[int, ...], alpha, generator: torch.Generator, device
     if not isinstance(alpha, torch.Tensor):
         if alpha <= 0:
             return torch.ones(shape, device=device)
-        alpha = torch.tensor(float(alpha), device=device)
+        alpha = torch.full(shape, float(alpha), device=device)  # a fill: torch.tensor would copy from the host
     alpha = alpha.to(device=device, dtype=torch.float32).expand(shape)
     safe = alpha.clamp(min=1e-3)
     a = torch._standard_gamma(safe.contiguous(), generator=generator)

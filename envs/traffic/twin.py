@@ -464,7 +464,7 @@ class TrafficTwinEnv(TorchVectorEnv):
             end = self.phase_time >= lookup(self.phase_duration)
         else:  # actuated: a green ends after its minimum once its movements have less than a vehicle queued
             served = self.light_movements.sum(
-                self.queue * self.movement_signalled * (self._program_service() > 0), self._traced
+                self.queue * self.movement_signalled * (self._program_service() > 0), self._gathered
             )
             end = (self.phase_time >= lookup(self.phase_max)) | (
                 lookup(self.phase_green) & (self.phase_time >= lookup(self.phase_min)) & (served < 1.0)
@@ -513,28 +513,28 @@ class TrafficTwinEnv(TorchVectorEnv):
         arrived += leaving.sum(0)
         # 2. discharge, first in first out: a lane serves its mix of movements at the harmonic rate
         #    s / Σ_m (x_m / X_l) / σ_m, so a slow (permissive) or red head vehicle holds the lane
-        lane_queue = self.lane_movements.sum(self.queue, self._traced)
-        head_seconds = self.lane_movements.sum(self.queue / service.clamp(min=1e-3), self._traced)
+        lane_queue = self.lane_movements.sum(self.queue, self._gathered)
+        head_seconds = self.lane_movements.sum(self.queue / service.clamp(min=1e-3), self._gathered)
         lane_flow = torch.minimum(self.saturation_flow * lane_queue / head_seconds.clamp(min=1e-6), lane_queue)
         flow = (lane_flow / lane_queue.clamp(min=1e-6)).index_select(0, self.movement_in) * self.queue * (service > 0)
         #    spill-back per lane: a movement sends w_l of its flow to each lane l of its out-edge; a lane
         #    takes the share r_l = min(1, space_l / demand_l) of what is sent to it, the rest waits
         bound = flow.index_select(0, self.pair_movement) * self.pair_weight  # (pairs, B)
         space = (self.lane_capacity - self.vehicles).clamp(min=0)
-        lane_demand = self.lane_pairs.sum(bound, self._traced)
+        lane_demand = self.lane_pairs.sum(bound, self._gathered)
         fits = (space / lane_demand.clamp(min=1e-6)).clamp(max=1.0).index_select(0, self.pair_lane)
-        entering = self.lane_pairs.sum(bound * fits, self._traced)
-        admitted = self.movement_pairs.sum(self.pair_weight * fits, self._traced)  # Σ_l w_l r_l
+        entering = self.lane_pairs.sum(bound * fits, self._gathered)
+        admitted = self.movement_pairs.sum(self.pair_weight * fits, self._gathered)  # Σ_l w_l r_l
         flow = flow * admitted.clamp(max=1.0)  # never more than the queue, even by rounding
         self.queue -= flow
-        self.vehicles = self.lane_movements.add(self.vehicles, flow, self._traced, alpha=-1.0)
+        self.vehicles = self.lane_movements.add(self.vehicles, flow, self._gathered, alpha=-1.0)
         # 3. new vehicles at the network's edge (Poisson), admitted while their entry lane has room
         self.backlog += new
         self.arrivals += new.sum(0)
         room = (self.lane_capacity - self.vehicles - entering).index_select(0, self.entry_lanes).clamp(min=0)
         admitted = torch.minimum(self.backlog, room)
         self.backlog -= admitted
-        entering = self.lane_entries.add(entering, admitted, self._traced)
+        entering = self.lane_entries.add(entering, admitted, self._gathered)
         self.vehicles += entering
         # 4. halting and waiting: red queues come to a halt; green queues start moving at the start-up wave
         moving = service > 0
@@ -551,8 +551,8 @@ class TrafficTwinEnv(TorchVectorEnv):
     # ------------------------------------------------------------------ TorchVectorEnv
     def _lane_readings(self) -> torch.Tensor:
         """``(num_envs, n_lanes, 4)``: vehicles, halting, waiting seconds, mean speed (m/s)."""
-        halting = self.lane_movements.sum(self.halting, self._traced)
-        waiting = self.lane_movements.sum(self.waiting, self._traced)
+        halting = self.lane_movements.sum(self.halting, self._gathered)
+        waiting = self.lane_movements.sum(self.waiting, self._gathered)
         speed = self.lane_speed * (1 - halting / self.vehicles.clamp(min=1e-6)).clamp(0, 1)
         return torch.stack([self.vehicles, halting, waiting, speed], dim=-1).transpose(0, 1)
 
@@ -572,6 +572,12 @@ class TrafficTwinEnv(TorchVectorEnv):
         self._incoming = self._incoming.masked_fill(mask[:, None, None, None], 0.0)  # an empty network reads zeros
         self._lanes = self._lanes.masked_fill(mask[:, None, None], 0.0)
         self._previous_waiting = self._previous_waiting.masked_fill(mask[:, None], 0.0)
+
+    @property
+    def _gathered(self) -> bool:
+        """Sums as gathers (``Members.sum``): in a traced step (inductor fuses gathers) and on a GPU,
+        where ``index_add_`` adds with atomics in no fixed order, so one seed would not give one result."""
+        return self._traced or self.device.type != "cpu"
 
     def _arrival_draws(self) -> torch.Tensor:
         """The Poisson arrivals of every second of the step, ``(delta_time, entry lanes, num_envs)``:

@@ -91,8 +91,8 @@ report-benchmark: setup  ## Nash DQN vs IDQN vs every classic controller (ours a
 	done
 	$(VENV)/bin/ctrlgym report --benchmark --reference nash_dqn configs/traffic/benchmark/classics.yaml $(BENCHMARK_CONFIGS) configs/traffic/benchmark/classics_twin.yaml -o reports/traffic_benchmark
 
-gpu-check: setup  ## the prepared GPU run: CUDA tests, no-sync over every env, benchmarks at GPU sizes (dry run without CUDA)
-	PY=$(PY) bash benchmarks/gpu_check.sh
+gpu-check: setup  ## the prepared GPU run: CUDA tests, no-sync over every env, benchmarks at GPU sizes (dry run without CUDA; STEPS="twin tests" runs some)
+	PY=$(PY) bash benchmarks/gpu_check.sh $(STEPS)
 
 bench-contention: setup  ## every family's throughput quiet and beside one busy process (ctrlgym's threads vs torch's default)
 	$(PY) benchmarks/bench_contention.py

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # One prepared GPU run (make gpu-check): the CUDA-marked tests (incl. the no-sync test over every
-# registered env and action mode), then each benchmark at GPU sizes, each capped by a timeout (about
-# 12 minutes in all on one H200; name steps to run some) (the twin and the queue compile with inductor/triton
-# on their first step); all results in one JSON.
+# registered env and action mode), then each benchmark at GPU sizes, each capped by a timeout (the twin
+# and the queue compile with inductor/triton on their first step); all results in one JSON, all output in
+# gpu_check.log. About 12 minutes on one H200; `gpu_check.sh tests mixup` runs only the steps named.
 # On a machine without CUDA it is a dry run: it says so, lists what it would run, and exits 0.
 # A GPU machine without SUMO (eclipse-sumo and libsumo are ~230 MB of wheels) runs everything but the SUMO
 # envs' tests; the twin bench then takes SUMO alone from the stored CPU run and names that machine.
@@ -34,7 +34,11 @@ STEPS=(
 )
 # `gpu_check.sh tests mixup` runs the steps named (all by default): the whole check takes about 12 minutes,
 # so a machine lent 10 minutes a command runs it in two, `twin tests` and `vector beamforming solvers mixup`
-SELECTED=" ${*:-twin tests vector beamforming solvers mixup} "
+NAMES=$(for step in "${STEPS[@]}"; do echo -n "${step%% *} "; done)
+SELECTED=" ${*:-$NAMES} "
+for name in "$@"; do
+  [[ " $NAMES" == *" $name "* ]] || { echo "gpu-check: unknown step '$name' (steps: $NAMES)" >&2; exit 2; }
+done
 if ! $PY -c "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)"; then
   echo "gpu-check: no CUDA device here (torch.cuda.is_available() is False): dry run, every CUDA step skipped. It would run:"
   for step in "${STEPS[@]}"; do

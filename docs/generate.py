@@ -450,12 +450,28 @@ BENCHMARKS = {
         "The queue's 119k states at γ = 0.99: ctrlgym's fastest solver there at one thread against mdpsolver's three "
         "solvers at its parallel setting (its fastest quiet); one round, quiet, as mdpsolver's solves take minutes.",
     ),
-    "gpu/gpu_check.json": (
+    "gpu/bench_twin.json": (
         "speed",
-        "On a GPU: CUDA tests and the benchmarks at GPU sizes",
-        "make gpu-check",
-        "The CUDA-marked tests (no host sync in any env's step, compiled = eager on CUDA), then each benchmark on the "
-        "device at GPU sizes (benchmarks/gpu_check.sh); the numpy peers run on that machine's CPU.",
+        "On a GPU (H200): the torch twin against SUMO alone and the numpy batch",
+        "make gpu-check STEPS=twin",
+        "benchmarks/bench_twin.py on CUDA at GPU sizes (benchmarks/gpu_check.sh; output of both runs in "
+        "`benchmarks/results/gpu/gpu_check.log`). The GPU machine has no SUMO: SUMO alone is the stored CPU run "
+        "(its row names the machine); the numpy peers ran on the GPU machine's CPU. The 1-s-step compiled row "
+        "is missing: the step's time limit stopped it while compiling.",
+    ),
+    "gpu/bench_vector.json": (
+        "speed",
+        "On a GPU (H200): each fast-slow family's batch against its numpy batch",
+        "make gpu-check STEPS=vector",
+        "benchmarks/bench_vector.py on CUDA, one round each (a GPU machine is lent minutes): env steps per second, "
+        "eager and compiled, against a hand-vectorised numpy batch on the same machine's CPU.",
+    ),
+    "gpu/bench_mixup.json": (
+        "speed",
+        "On a GPU (H200): the classifier population",
+        "make gpu-check STEPS=mixup",
+        "benchmarks/bench_mixup.py on CUDA: classifier SGD steps per second, stacked weights against "
+        "torch.func.vmap and one classifier after another.",
     ),
     "bench_beamforming.json": (
         "speed",
@@ -536,6 +552,20 @@ FINDINGS = {
         "policy iteration's late steps, which change the action of a few states or none: their rows are patched "
         "instead of selected again (4.2 s to 2.3 s); value iteration returns its last backup's greedy policy "
         "(ε-optimal by MacQueen's bounds) instead of paying one backup more.",
+        "On one H200 (2026-12-04, `make gpu-check`, torch 2.11 + CUDA 13): the compiled twin runs 759x SUMO alone "
+        "at 4,096 envs, 5,376x at 65,536 and 6,264x at 524,288 (eager 227x / 1,846x / 1,999x); against the numpy "
+        "batch on that machine's CPU 88x at 4,096. One env at 1-s steps on the GPU is launch-bound (eager 1,121 "
+        "steps/s, 0.39x LightSim's published figure; the CPU's compiled twin is the one-env choice, 2.17x). "
+        "Compiled MultiClassQueue is 0.84x numpy at 1,024 envs and 41x / 1,020x at 65,536 / 1,048,576; every "
+        "fast-slow family leads its numpy batch 24-133x eager and 108-477x compiled at 262,144 envs; the mixup "
+        "population trains 120k classifier steps/s (1.29x vmap). Beamforming (from the log, the JSON was cut "
+        "by the step's limit): 0.02x numpy at one cell, 0.29x at 64, 5.9x at 1,024, 23x at 4,096 cells.",
+        "The first GPU run found what no CPU test could: `index_add_` adds with atomics in no fixed order on CUDA, "
+        "so the eager twin gave two trajectories from one seed (now summed by gathers on a GPU), and two host "
+        "copies inside env steps (beamforming's noise power and mixup's Beta strength made into tensors each "
+        "step; now fills). Still open: on CUDA the compiled twin leaves the eager one by one vehicle-fraction "
+        "(0.008 of a lane's density, 1 of 1,408 observations, the same in both runs) within 25 steps, where on "
+        "the CPU, also with the GPU's code paths forced, they are bit-identical.",
     ],
     "fastslow": [
         "Frozen-state DP is near-optimal on every fast-slow env, while omitting the slow state costs "

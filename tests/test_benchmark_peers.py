@@ -107,16 +107,22 @@ def test_the_gpu_check_without_cuda_lists_its_steps_and_exits_cleanly():
     import subprocess
 
     root = Path(__file__).parents[1]
-    done = subprocess.run(
-        ["bash", "benchmarks/gpu_check.sh"],
-        cwd=root,
-        env={"PATH": "/usr/bin:/bin", "PY": sys.executable, "OUT": "/tmp/ctrlgym-gpu-check-dry"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    run = {
+        "cwd": root,
+        "env": {"PATH": "/usr/bin:/bin", "PY": sys.executable, "OUT": "/tmp/ctrlgym-gpu-check-dry"},
+        "capture_output": True,
+        "text": True,
+        "timeout": 120,
+    }
+    done = subprocess.run(["bash", "benchmarks/gpu_check.sh"], **run)
     assert done.returncode == 0, done.stderr
     assert "dry run" in done.stdout
     for step in ("-m pytest -m cuda", "bench_twin.py --device cuda", "bench_vector.py --device cuda"):
         assert step in done.stdout
     assert "tests/test_no_host_sync.py" in done.stdout  # the CUDA test files were found
+    some = subprocess.run(["bash", "benchmarks/gpu_check.sh", "tests", "mixup"], **run)
+    assert some.returncode == 0, some.stderr
+    assert "-m pytest -m cuda" in some.stdout and "bench_mixup.py" in some.stdout
+    assert "bench_twin.py" not in some.stdout and "bench_vector.py" not in some.stdout
+    unknown = subprocess.run(["bash", "benchmarks/gpu_check.sh", "tset"], **run)
+    assert unknown.returncode == 2 and "unknown step 'tset'" in unknown.stderr

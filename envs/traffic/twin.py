@@ -108,9 +108,10 @@ class Members(NamedTuple):
         return cls(*(torch.as_tensor(a, device=device) for a in (owner, index, valid[..., None])))
 
     def sum(self, values: torch.Tensor, gathered: bool) -> torch.Tensor:
-        """Σ of each row's items of ``values`` ``(items, num_envs)``: one ``index_add_`` (eager: one op),
-        or ``gathered`` in index_add_'s order (a traced step: inductor fuses gathers, where it runs a
-        scatter-add as a pass of its own). The same floats either way."""
+        """Σ of each row's items of ``values`` ``(items, num_envs)``: one ``index_add_`` (eager on the CPU:
+        one op), or ``gathered`` in index_add_'s CPU order (a traced step: inductor fuses gathers, where
+        it runs a scatter-add as a pass of its own; and on a GPU, whose atomics add in no fixed order).
+        The same floats either way."""
         if not gathered:
             return values.new_zeros(self.table.shape[1], *values.shape[1:]).index_add_(0, self.owner, values)
         total = torch.where(self.valid[0], values.index_select(0, self.table[0]), 0.0)

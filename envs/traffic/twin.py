@@ -394,7 +394,9 @@ class TrafficTwinEnv(TorchVectorEnv):
         self.movement_pairs = Members.of(pairs[:, 0], self.n_movements, device)  # Σ over a movement's pairs
         self.pair_movement, self.pair_lane = self.movement_pairs.owner, self.lane_pairs.owner
         delay = model.free_flow_seconds()  # at least 1 s: a vehicle reaches the stop line in a later second
-        self.ring = int(delay.max()) + 1
+        # the last max-delay seconds, and the step's: rows a step writes (its own seconds) are never
+        # rows it reads, so writing them in place cannot race the reads, however a kernel orders them
+        self.ring = int(delay.max()) + self.timing.delta_time
         self.lane_delay = tensor(delay, torch.long)
         self.lane_index = torch.arange(self.n_lanes, device=device)
         self.within_step = [  # per second of a step: the lanes reached by vehicles that entered earlier in it

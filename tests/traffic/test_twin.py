@@ -198,6 +198,28 @@ def test_same_seed_same_traffic_and_seeds_differ():
     assert not torch.equal(first[:, 0], first[:, 1])  # the envs of a batch draw their own arrivals
 
 
+@pytest.mark.parametrize("scenario", [SMALL, {"scenario": "resco:cologne8"}], ids=["arterial", "cologne8"])
+def test_a_step_never_reads_the_transit_rows_it_writes(scenario):
+    """The step writes its seconds' entries into the ring in place (a compiled step, into its input):
+    no row it reads from the ring may be one of them, or a GPU kernel could read it after the write."""
+    env = TrafficTwinEnv(num_envs=2, **scenario)
+    env.reset(seed=0)
+    read, reaching = [], env._reaching
+
+    def recording(entered):
+        crossed = env.within_step[len(entered)]
+        from_ring = torch.ones(env.n_lanes, dtype=torch.bool) if crossed is None else ~crossed[0].squeeze(-1)
+        read.append(((env.tick - env.lane_delay) % env.ring)[from_ring])
+        return reaching(entered)
+
+    env._reaching = recording
+    for _ in range(3):
+        tick, read[:] = int(env.tick), []
+        env.step(env.random_actions(torch.Generator().manual_seed(0)))
+        written = {(tick + k) % env.ring for k in range(env.timing.delta_time)}
+        assert len(read) == env.timing.delta_time and not written & set(torch.cat(read).tolist())
+
+
 def test_max_pressure_and_actuated_beat_random_and_fixed_time_on_queues():
     scores = {}
     for name, make, extra in [

@@ -780,7 +780,7 @@ def readme_results() -> str:
         )
         rows.append(
             [
-                "Traffic twin: simulated seconds per wall second against SUMO alone",
+                "Traffic twin on the 2-core CPU: simulated seconds per wall second against SUMO alone",
                 figure,
                 "[traffic](docs/results/traffic.md)",
             ]
@@ -812,6 +812,20 @@ def readme_results() -> str:
                     "[traffic](docs/results/traffic.md)",
                 ]
             )
+    gpu_twin = RESULTS / "gpu" / "bench_twin.json"
+    if gpu_twin.is_file():
+        stored = json.loads(gpu_twin.read_text())
+        commits.add(stored["provenance"].get("commit", "?"))
+        compiled = [r for r in stored["results"] if r["contender"].startswith("twin compiled") and "vs_sumo_alone" in r]
+        figure = ", ".join(f"{r['vs_sumo_alone']:,.0f}× at {r['contender'].split('N=')[1]} envs" for r in compiled)
+        rows.append(
+            [
+                f"Traffic twin on one {stored['provenance'].get('device', 'GPU')}, `compile=True`, against SUMO alone "
+                "(on a CPU core; quiet)",
+                figure,
+                "[speed](docs/results/speed.md)",
+            ]
+        )
     for name in ("traffic_benchmark", "resco_baselines"):
         report = RESULTS / "reports" / f"{name}.json"
         if not report.is_file():

@@ -2,7 +2,7 @@
 # One prepared GPU run (make gpu-check): the CUDA-marked tests (incl. the no-sync test over every
 # registered env and action mode), then each benchmark at GPU sizes, each capped by a timeout (the twin
 # and the queue compile with inductor/triton on their first step); all results in one JSON, all output in
-# gpu_check.log. About 12 minutes on one H200; `gpu_check.sh tests mixup` runs only the steps named.
+# gpu_check.log. At most about 12 minutes on one H200; `gpu_check.sh tests mixup` runs only the steps named.
 # On a machine without CUDA it is a dry run: it says so, lists what it would run, and exits 0.
 # A GPU machine without SUMO (eclipse-sumo and libsumo are ~230 MB of wheels) runs everything but the SUMO
 # envs' tests; the twin bench then takes SUMO alone from the stored CPU run and names that machine.
@@ -32,8 +32,7 @@ STEPS=(
   "solvers 90 $PY benchmarks/bench_solvers.py --device cuda --buffers 30 --peer-pi-max-states 0 --json $OUT/bench_solvers.json"
   "mixup 45 $PY benchmarks/bench_mixup.py --device cuda --population 256 --steps 50 --json $OUT/bench_mixup.json"
 )
-# `gpu_check.sh tests mixup` runs the steps named (all by default): the whole check takes about 12 minutes,
-# so a machine lent 10 minutes a command runs it in two, `twin tests` and `vector beamforming solvers mixup`
+# the steps named on the command line (all by default); an unknown name is refused
 NAMES=$(for step in "${STEPS[@]}"; do echo -n "${step%% *} "; done)
 SELECTED=" ${*:-$NAMES} "
 for name in "$@"; do

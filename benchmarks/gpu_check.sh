@@ -28,7 +28,7 @@ STEPS=(
   "twin 300 $PY benchmarks/bench_twin.py --device cuda --sizes 4096 65536 524288 --numpy-sizes 4096 65536 $SUMO_ALONE --seconds 1.5 --no-busy --json $OUT/bench_twin.json"
   "tests 100 $PY -P -m pytest -m cuda -q -p no:cacheprovider $TESTS"
   "vector 100 $PY benchmarks/bench_vector.py --device cuda --sizes 1024 65536 1048576 --peer-sizes 1024 --family-sizes 262144 --seconds 1 --rounds 1 --no-busy --json $OUT/bench_vector.json"
-  "beamforming 60 $PY benchmarks/bench_beamforming.py --device cuda --steps 20 --no-busy --json $OUT/bench_beamforming.json"
+  "beamforming 75 $PY benchmarks/bench_beamforming.py --device cuda --steps 20 --no-busy --json $OUT/bench_beamforming.json"
   "solvers 90 $PY benchmarks/bench_solvers.py --device cuda --buffers 30 --peer-pi-max-states 0 --json $OUT/bench_solvers.json"
   "mixup 45 $PY benchmarks/bench_mixup.py --device cuda --population 256 --steps 50 --json $OUT/bench_mixup.json"
 )

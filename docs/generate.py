@@ -553,7 +553,8 @@ FINDINGS = {
         "instead of selected again (4.2 s to 2.3 s); value iteration returns its last backup's greedy policy "
         "(ε-optimal by MacQueen's bounds) instead of paying one backup more.",
         "On one H200 (2026-12-04, `make gpu-check`, torch 2.11 + CUDA 13): the compiled twin runs 759x SUMO alone "
-        "at 4,096 envs, 5,376x at 65,536 and 6,264x at 524,288 (eager 227x / 1,846x / 1,999x); against the numpy "
+        "at 4,096 envs, 5,376x at 65,536 and 6,264x at 524,288 (eager 227x / 1,846x / 1,999x, measured before its "
+        "GPU sums became gathers); against the numpy "
         "batch on that machine's CPU 88x at 4,096. One env at 1-s steps on the GPU is launch-bound (eager 1,121 "
         "steps/s, 0.39x LightSim's published figure; the CPU's compiled twin is the one-env choice, 2.17x). "
         "Compiled MultiClassQueue is 0.84-0.92x numpy at 1,024 envs, 38-41x at 65,536 and 818-1,020x at 1,048,576 "
@@ -566,7 +567,9 @@ FINDINGS = {
         "copies inside env steps (beamforming's noise power and mixup's Beta strength made into tensors each "
         "step; now fills). Still open: on CUDA the compiled twin leaves the eager one by one vehicle-fraction "
         "(0.008 of a lane's density, 1 of 1,408 observations, the same in both runs) within 25 steps, where on "
-        "the CPU, also with the GPU's code paths forced, they are bit-identical.",
+        "the CPU, also with the GPU's code paths forced, they are bit-identical. The transit ring has since grown "
+        "by a step's seconds, so a step no longer reads rows it writes in place; whether that was the cause "
+        "awaits the next GPU run.",
     ],
     "fastslow": [
         "Frozen-state DP is near-optimal on every fast-slow env, while omitting the slow state costs "

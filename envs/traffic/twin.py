@@ -354,7 +354,8 @@ class TrafficTwinEnv(TorchVectorEnv):
         )
         self.compile = bool(compile)  # the decision step (every second of it) traced and compiled as one graph
         self._traced = False  # True while Compiled traces the step (_advance_from)
-        self._stepped_observation: torch.Tensor | None = None  # what the last step observed, until a reset
+        self._stepped_observation: torch.Tensor | None = None  # what the last step observed, until observed
+        self._reset_observation: torch.Tensor | None = None  # what a just-reset env observes (one env's)
         self._compiled_advance = Compiled(_advance_from, CPU_INDUCTOR_CONFIG if self.device.type == "cpu" else None)
         self.compile_chunk = 256  # envs per compiled call on the CPU (bench_twin.py --chunks measures it)
         self.neighbour_graph = torch.as_tensor(self.network.adjacency, device=self.device)
@@ -562,16 +563,17 @@ class TrafficTwinEnv(TorchVectorEnv):
     def _reset_envs(self, mask: torch.Tensor) -> None:
         if self.device.type == "cpu" and not bool(mask.any()):  # most steps reset nothing; on GPU stay sync-free
             return
-        self._stepped_observation = None  # observed anew
+        if self._stepped_observation is not None:  # the reset envs' rows: what an empty network reads
+            reset = mask.reshape(-1, *(1,) * (self._stepped_observation.dim() - 1))
+            self._stepped_observation = torch.where(reset, self._observation_after_reset(), self._stepped_observation)
         for name in RESET_TO_ZERO:
             getattr(self, name).masked_fill_(mask, 0)
         self.time.masked_fill_(
             mask, int(self.clock.begin)
         )  # SUMO time: demand is read from the route file's absolute departs
-        for name in ("green", "next_green", "green_time"):
+        for name in ("next_green", "green_time"):
             getattr(self, name).masked_fill_(mask[:, None], 0)
-        if self.signal_control != "agent":  # programs start in their first phase
-            self.green = torch.where(mask[:, None], self.phase_to_green[:, 0].clamp(min=0), self.green)
+        self.green = torch.where(mask[:, None], self._first_green(), self.green)
         self._incoming = self._incoming.masked_fill(mask[:, None, None, None], 0.0)  # an empty network reads zeros
         self._lanes = self._lanes.masked_fill(mask[:, None, None], 0.0)
         self._previous_waiting = self._previous_waiting.masked_fill(mask[:, None], 0.0)
@@ -686,14 +688,34 @@ class TrafficTwinEnv(TorchVectorEnv):
         return rewards, terminated, info, self._observation_now()
 
     def _observe(self) -> torch.Tensor:
-        """The step's observation, computed within it (in the compiled graph), unless envs were reset since."""
+        """The step's observation, computed within it (in the compiled graph), its reset envs' rows patched."""
         obs, self._stepped_observation = self._stepped_observation, None  # handed out once: a fresh tensor
         return obs if obs is not None else self._observation_now()
 
     def _observation_now(self) -> torch.Tensor:
-        can_switch = self.green_time >= self.timing.min_green  # every decision starts on a green
-        obs = self.readout.observe(self.observation_features, self._lanes, self._incoming, self.green, can_switch)
+        return self._observation_of(self._lanes, self._incoming, self.green, self.green_time)
+
+    def _observation_of(self, lanes, incoming, green, green_time) -> torch.Tensor:
+        can_switch = green_time >= self.timing.min_green  # every decision starts on a green
+        obs = self.readout.observe(self.observation_features, lanes, incoming, green, can_switch)
         return obs[:, 0] if self.single_agent else obs
+
+    def _first_green(self) -> torch.Tensor:
+        """Each light's green after a reset ``(lights,)``: the agents' green 0, a program's first phase."""
+        if self.signal_control == "agent":
+            return torch.zeros_like(self.green[0])
+        return self.phase_to_green[:, 0].clamp(min=0)
+
+    def _observation_after_reset(self) -> torch.Tensor:
+        """What a just-reset env observes (an empty network, its first green, no green time), the same for
+        every env: computed once, so a step's observation is patched, not observed again, after a restart
+        (on a GPU every step restarts, the envs of an empty mask)."""
+        if self._reset_observation is None:
+            empty = (torch.zeros_like(self._lanes[:1]), torch.zeros_like(self._incoming[:1]))
+            self._reset_observation = self._observation_of(
+                *empty, self._first_green()[None], torch.zeros_like(self.green_time[:1])
+            )[0]
+        return self._reset_observation
 
     def lane_vehicle_counts(self) -> torch.Tensor:
         """Vehicles on every lane, ``(num_envs, n_lanes)`` (what max-pressure reads)."""

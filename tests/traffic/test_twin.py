@@ -220,6 +220,21 @@ def test_a_step_never_reads_the_transit_rows_it_writes(scenario):
         assert len(read) == env.timing.delta_time and not written & set(torch.cat(read).tolist())
 
 
+@pytest.mark.parametrize("mode", ["next_step", "same_step"])
+@pytest.mark.parametrize("control", ["agent", "fixed_time"])
+def test_after_a_restart_the_step_observation_is_what_the_state_reads(mode, control):
+    """A step's observation comes from within the step; the envs restarted after it have their rows
+    replaced by what an empty network reads, which must be what observing their state gives."""
+    env = TrafficTwinEnv(num_envs=3, **SMALL, signal_control=control, autoreset_mode=mode, max_episode_steps=3)
+    env.reset(seed=0)
+    generator, restarts = torch.Generator().manual_seed(0), 0
+    for step in range(8):
+        obs, _, terminated, truncated, _ = env.step(env.random_actions(generator))
+        assert torch.equal(obs, env._observation_now()), step
+        restarts += int((terminated | truncated).sum())
+    assert restarts >= 3  # the episodes ended, so restarts were patched in
+
+
 def test_max_pressure_and_actuated_beat_random_and_fixed_time_on_queues():
     scores = {}
     for name, make, extra in [

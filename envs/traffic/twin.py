@@ -355,6 +355,7 @@ class TrafficTwinEnv(TorchVectorEnv):
         self.compile = bool(compile)  # the decision step (every second of it) traced and compiled as one graph
         self._traced = False  # True while Compiled traces the step (_advance_from)
         self._stepped_observation: torch.Tensor | None = None  # what the last step observed, until observed
+        self._observed: torch.Tensor | None = None  # same-step mode: a copy of what was observed, until a step
         self._reset_observation: torch.Tensor | None = None  # what a just-reset env observes (one env's)
         self._compiled_advance = Compiled(_advance_from, CPU_INDUCTOR_CONFIG if self.device.type == "cpu" else None)
         self.compile_chunk = 256  # envs per compiled call on the CPU (bench_twin.py --chunks measures it)
@@ -563,9 +564,10 @@ class TrafficTwinEnv(TorchVectorEnv):
     def _reset_envs(self, mask: torch.Tensor) -> None:
         if self.device.type == "cpu" and not bool(mask.any()):  # most steps reset nothing; on GPU stay sync-free
             return
-        if self._stepped_observation is not None:  # the reset envs' rows: what an empty network reads
-            reset = mask.reshape(-1, *(1,) * (self._stepped_observation.dim() - 1))
-            self._stepped_observation = torch.where(reset, self._observation_after_reset(), self._stepped_observation)
+        current = self._stepped_observation if self._stepped_observation is not None else self._observed
+        if current is not None:  # the reset envs' rows: what an empty network reads
+            reset = mask.reshape(-1, *(1,) * (current.dim() - 1))
+            self._stepped_observation = torch.where(reset, self._observation_after_reset(), current)
         for name in RESET_TO_ZERO:
             getattr(self, name).masked_fill_(mask, 0)
         self.time.masked_fill_(
@@ -592,6 +594,7 @@ class TrafficTwinEnv(TorchVectorEnv):
         return torch.poisson(self.entry_rate[:, bins].transpose(0, 1).contiguous(), generator=self.generator)
 
     def _step_envs(self, actions: torch.Tensor):
+        self._observed = None  # the state changes
         rewards, terminated, info, self._stepped_observation = self._run_step(actions)
         return rewards, terminated, info
 
@@ -688,9 +691,15 @@ class TrafficTwinEnv(TorchVectorEnv):
         return rewards, terminated, info, self._observation_now()
 
     def _observe(self) -> torch.Tensor:
-        """The step's observation, computed within it (in the compiled graph), its reset envs' rows patched."""
+        """The step's observation, computed within it (in the compiled graph), its reset envs' rows patched.
+        In same-step mode the step's observation is handed out (``final_obs``) before the restart: a copy
+        is kept, so the restart patches it instead of observing the batch again (on a GPU every step restarts)."""
         obs, self._stepped_observation = self._stepped_observation, None  # handed out once: a fresh tensor
-        return obs if obs is not None else self._observation_now()
+        if obs is None:
+            obs = self._observation_now()
+        if self.autoreset_mode == AutoresetMode.SAME_STEP:
+            self._observed = obs.clone()  # the caller may change what it was handed
+        return obs
 
     def _observation_now(self) -> torch.Tensor:
         return self._observation_of(self._lanes, self._incoming, self.green, self.green_time)

@@ -227,12 +227,19 @@ def test_after_a_restart_the_step_observation_is_what_the_state_reads(mode, cont
     replaced by what an empty network reads, which must be what observing their state gives."""
     env = TrafficTwinEnv(num_envs=3, **SMALL, signal_control=control, autoreset_mode=mode, max_episode_steps=3)
     env.reset(seed=0)
-    generator, restarts = torch.Generator().manual_seed(0), 0
+    generator, restarts, readouts = torch.Generator().manual_seed(0), 0, []
+    observation_now = env._observation_now
+    env._observation_now = lambda: readouts.append(1) or observation_now()  # counts the step's readouts
     for step in range(8):
+        readouts.clear()
         obs, _, terminated, truncated, _ = env.step(env.random_actions(generator))
-        assert torch.equal(obs, env._observation_now()), step
+        assert len(readouts) == 1, (step, len(readouts))  # the step's own, none after a restart
+        assert torch.equal(obs, observation_now()), step
         restarts += int((terminated | truncated).sum())
     assert restarts >= 3  # the episodes ended, so restarts were patched in
+    obs[:] = -1.0  # a caller changing what it was handed changes no later observation
+    obs, _ = env.reset(options={"reset_mask": torch.tensor([True, False, False])})
+    assert torch.equal(obs, observation_now())
 
 
 def test_max_pressure_and_actuated_beat_random_and_fixed_time_on_queues():

@@ -65,15 +65,18 @@ def test_inductor_settings_apply_while_compiling_only_and_survive_pickling(monke
     seen, compile_graph = [], inductor.compile
 
     def recording(graph, inputs):
-        seen.append(config.realize_reads_threshold)
+        seen.append((config.realize_reads_threshold, config.size_asserts))
         return compile_graph(graph, inputs)
 
     monkeypatch.setattr(inductor, "compile", recording)
-    default = config.realize_reads_threshold
+    default, asserts = config.realize_reads_threshold, config.size_asserts
     function = Compiled(_step, {"realize_reads_threshold": default + 5})
     x, flags = torch.linspace(0, 1, 8), torch.ones(8, dtype=torch.bool)
     out = function((2.0,), x, torch.zeros(8, dtype=torch.long), flags)
-    assert seen == [default + 5] and config.realize_reads_threshold == default  # set for the compile, then restored
+    # set for the compile, then restored; no per-call size asserts (the cache key fixes shapes and strides)
+    assert (
+        seen == [(default + 5, False)] and config.realize_reads_threshold == default and config.size_asserts == asserts
+    )
     assert torch.equal(out["y"], _step((2.0,), x, torch.zeros(8, dtype=torch.long), flags)["y"])
     assert pickle.loads(pickle.dumps(function)).inductor_config == {"realize_reads_threshold": default + 5}
     older = Compiled.__new__(Compiled)  # pickled before the setting existed: compiles with inductor's defaults

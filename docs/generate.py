@@ -607,15 +607,17 @@ FINDINGS = {
         "MaxWave within the CIs. Changing its reward from delay to queue length, or its observation "
         "to pressure, did not help. On arterial4x4 a longer SUMO fine-tune did not improve it (754 s "
         "against 719 s).",
-        "The twin compiled (`compile=True`) runs one env at 1-second steps at about 6,300 steps/s, 2.2x "
-        "LightSim's published figure (a hand-vectorised numpy batch of the same queue model: 2.0x), quiet and busy. "
-        "Batched on one CPU thread it simulates 43-44x faster than SUMO alone at 256 envs and 36-37x at 4,096 "
+        "The twin compiled (`compile=True`) runs one env at 1-second steps at 6,300-7,000 steps/s, 2.2-2.4x "
+        "LightSim's published figure (a hand-vectorised numpy batch of the same queue model: 1.8-1.9x), quiet and busy. "
+        "Batched on one CPU thread it simulates 45-47x faster than SUMO alone at 256 envs and 33-34x at 4,096 "
         "(quiet and busy; 24x and 21x before its sums became gathers inductor fuses, the transit ring stopped "
         "being copied each second, inductor stored its per-second shares instead of recomputing them and the "
-        "observation moved into the compiled step), 2.3-2.4x the numpy batch; the eager twin is 0.75-0.8x numpy. "
-        "Short of the 100x aimed for. On both cores it reaches 55-60x quiet, but beside a busy process it "
-        "collapses to 2-5x (inductor's OpenMP loops wait on the busy core), so the default stays one thread, "
-        "as SUMO alone and every peer here run.",
+        "observation moved into the compiled step), 2.3-2.5x the numpy batch; the eager twin is 0.73-0.87x numpy. "
+        "Short of the 100x aimed for: a step of 256 envs takes 2.1 ms, of which its five simulated seconds are "
+        "1.2 ms and the rest (signals, readout, rewards and metrics in the graph; the Poisson draws; the Python "
+        "around them) 0.9 ms, while 100x needs the whole step in 0.93 ms. On both cores it reaches 64x quiet, but "
+        "beside a busy process it collapses to 3-4x (inductor's OpenMP loops wait on the busy core), so the default "
+        "stays one thread, as SUMO alone and every peer here run.",
     ],
 }
 #: stored report JSON (``ctrlgym report ... -o``), copied to benchmarks/results/reports/ by `make results`: page and command

@@ -14,6 +14,7 @@ figures (it is not installable here, so it is cited, not run: 2,894 steps/s on a
     python benchmarks/bench_twin.py                                   # CPU: N = 1, 256, 4096
     python benchmarks/bench_twin.py --device cuda --sizes 1 4096 65536
     python benchmarks/bench_twin.py --chunks 128 256 512 1024 4096 --sizes 4096   # the compiled twin's chunk size
+    python benchmarks/bench_twin.py --breakdown --sizes 256       # where a compiled step's time goes
 """
 
 from __future__ import annotations
@@ -268,6 +269,42 @@ def measure_chunks(args) -> None:
         print(f"chunk {chunk:>6}: {rate:>12,.0f} {spread}")
 
 
+def measure_breakdown(args) -> None:
+    """Where a compiled step's time goes, at the largest of ``--sizes`` (quiet): the step at the grid's
+    5-second decisions and at 10-second ones (their difference over 5 is one simulated second's cost; the
+    rest of a step, its signals, readout, rewards, metrics, Poisson draws and Python, does not grow with
+    the seconds), the arrival draws alone, and the step time that 100x SUMO alone allows."""
+    n, rounds = max(args.sizes), args.rounds
+    envs = {
+        dt: TrafficTwinEnv(num_envs=n, **SCENARIO, delta_time=dt, device=args.device, compile=True) for dt in (5, 10)
+    }
+    step = {}
+    for dt, env in envs.items():
+        env.num_threads = args.compiled_threads[0]
+        times = [env.num_envs * env.num_agents / decisions_per_second(env, args.seconds) * 1e3 for _ in range(rounds)]
+        step[dt] = statistics.median(times), f"[{min(times):.3f}, {max(times):.3f}]"
+    per_second = (step[10][0] - step[5][0]) / 5
+    draws = envs[5]._arrival_draws
+    start = time.perf_counter()
+    for _ in range(200):
+        draws()
+    draws_ms = (time.perf_counter() - start) / 200 * 1e3
+    if args.sumo_alone_from:
+        alone = stored_sumo_alone(args.sumo_alone_from)[0]
+    else:
+        alone = over_rounds(lambda: sumo_alone_simulated_seconds_per_second(3600), rounds)[0]
+    budget = n * DELTA_TIME / (100 * alone) * 1e3
+    print(
+        f"compiled twin N={n}, {args.compiled_threads[0]} thread(s), ms per step (median and range over {rounds} rounds):"
+    )
+    print(f"  5-s decisions {step[5][0]:.3f} {step[5][1]}, 10-s decisions {step[10][0]:.3f} {step[10][1]}")
+    print(
+        f"  one simulated second {per_second:.3f}: the five of a 5-s step {5 * per_second:.3f}, the rest {step[5][0] - 5 * per_second:.3f}"
+    )
+    print(f"  of the rest, the arrival draws (rates by time bin, torch.poisson) {draws_ms:.3f}")
+    print(f"  100x SUMO alone ({alone:,.0f} simulated s/s) needs a 5-s step in {budget:.3f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu")
@@ -286,6 +323,11 @@ def main() -> None:
     parser.add_argument("--no-busy", action="store_true", help="skip the rounds beside a busy process")
     parser.add_argument("--chunks", type=int, nargs="+", help="only measure the compiled twin's chunk sizes")
     parser.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="only split a compiled step's time (the largest size): seconds and the rest",
+    )
+    parser.add_argument(
         "--compiled-threads",
         type=int,
         nargs="+",
@@ -294,9 +336,12 @@ def main() -> None:
     )
     parser.add_argument("--json", default=str(Path(__file__).parent / "results" / "bench_twin.json"))
     args = parser.parse_args()
-    if args.chunks:
+    if args.chunks or args.breakdown:
         print(header(provenance(args.device)))
-        measure_chunks(args)
+        if args.chunks:
+            measure_chunks(args)
+        else:
+            measure_breakdown(args)
         return
     info = provenance(args.device)
     info["rounds"] = args.rounds

@@ -613,9 +613,11 @@ FINDINGS = {
         "(quiet and busy; 24x and 21x before its sums became gathers inductor fuses, the transit ring stopped "
         "being copied each second, inductor stored its per-second shares instead of recomputing them and the "
         "observation moved into the compiled step), 2.3-2.5x the numpy batch; the eager twin is 0.73-0.87x numpy. "
-        "Short of the 100x aimed for: a step of 256 envs takes 2.1 ms, of which its five simulated seconds are "
-        "1.2 ms and the rest (signals, readout, rewards and metrics in the graph; the Poisson draws; the Python "
-        "around them) 0.9 ms, while 100x needs the whole step in 0.93 ms. On both cores it reaches 64x quiet, but "
+        "Short of the 100x aimed for: a step of 256 envs takes 2.1-2.2 ms, of which its five simulated seconds "
+        "are 1.2-1.3 ms and the rest (signals, readout, rewards and metrics in the graph; the arrival draws, "
+        "0.26 ms; the Python around them) 0.85-0.9 ms, while 100x needs the whole step in 0.93-1.01 ms "
+        "(SUMO alone at 13,789 or 12,630 simulated s/s in two runs) (`bench_twin.py --breakdown --sizes 256`). "
+        "On both cores it reaches 64x quiet, but "
         "beside a busy process it collapses to 3-4x (inductor's OpenMP loops wait on the busy core), so the default "
         "stays one thread, as SUMO alone and every peer here run.",
     ],

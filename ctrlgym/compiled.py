@@ -11,8 +11,8 @@ OpenMP threads; one thread gives serial code): a new key compiles again, and not
 ``inductor_config`` patches ``torch._inductor.config`` while compiling, for a function whose best code
 needs other heuristics than inductor's defaults (the traffic twin: ``realize_reads_threshold``). Every
 graph compiles without inductor's per-call size asserts (``size_asserts=False``): the key already fixes
-each input's shape and strides, and the asserts, one per input, cost a tenth of a small step (the twin at
-one env: 3,830 → 4,330 steps/s).
+each input's shape and strides, and the asserts, one per input, cost a tenth of a small step (the compiled
+twin at one env, paired runs: 3,560–3,680 → 3,920–4,110 steps/s).
 
 Bool outputs leave the graph as int32 and become bool outside it: inductor's CPU code stores a
 bool tensor one element at a time (measured on 16,384 elements: a bool output 150 µs, an int32

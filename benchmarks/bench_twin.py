@@ -124,10 +124,10 @@ def numpy_decisions_per_second(env, num_envs: int, seconds: float) -> float:
     return steps * num_envs * env.num_agents / (time.perf_counter() - start)
 
 
-def over_rounds(measure, rounds: int) -> tuple[float, str]:
-    """The median of ``rounds`` measurements and their range, as text."""
+def over_rounds(measure, rounds: int, form: str = ",.0f") -> tuple[float, str]:
+    """The median of ``rounds`` measurements and their range, as text (numbers in ``form``)."""
     values = [measure() for _ in range(rounds)]
-    return statistics.median(values), f"[{min(values):,.0f}, {max(values):,.0f}]"
+    return statistics.median(values), f"[{min(values):{form}}, {max(values):{form}}]"
 
 
 def measure(args, busy: bool, rows: list[dict], save) -> None:
@@ -281,8 +281,8 @@ def measure_breakdown(args) -> None:
     step = {}
     for dt, env in envs.items():
         env.num_threads = args.compiled_threads[0]
-        times = [env.num_envs * env.num_agents / decisions_per_second(env, args.seconds) * 1e3 for _ in range(rounds)]
-        step[dt] = statistics.median(times), f"[{min(times):.3f}, {max(times):.3f}]"
+        milliseconds = lambda env=env: env.num_envs * env.num_agents / decisions_per_second(env, args.seconds) * 1e3  # noqa: E731
+        step[dt] = over_rounds(milliseconds, rounds, ".3f")
     per_second = (step[10][0] - step[5][0]) / 5
     draws = envs[5]._arrival_draws
     start = time.perf_counter()

@@ -556,7 +556,7 @@ FINDINGS = {
         "at 4,096 envs, 5,376x at 65,536 and 6,264x at 524,288 (eager 227x / 1,846x / 1,999x, measured before its "
         "GPU sums became gathers); against the numpy "
         "batch on that machine's CPU 88x at 4,096. One env at 1-s steps on the GPU is launch-bound (eager 1,121 "
-        "steps/s, 0.39x LightSim's published figure; the CPU's compiled twin is the one-env choice, 2.17x). "
+        "steps/s, 0.39x LightSim's published figure; the CPU's compiled twin is the one-env choice, 2.2-2.4x). "
         "Compiled MultiClassQueue is 0.84-0.92x numpy at 1,024 envs, 38-41x at 65,536 and 818-1,020x at 1,048,576 "
         "(one round in each of two runs, ranges over the runs); every fast-slow family leads its numpy batch "
         "24-133x eager and 108-477x compiled at 262,144 envs (one round); the mixup "
